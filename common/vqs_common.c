@@ -1,0 +1,356 @@
+/*
+ * vqs_common.c: errors, threads, RNG and synthetic data.
+ *
+ * Design decisions:
+ * - The detail string is thread-local (C11 _Thread_local) rather than stored
+ *   in handles: many failures happen before a handle exists (opening a file),
+ *   and LMDB/libuv-style callers already check rc after every call.
+ * - vqs_parallel_for uses plain pthreads with an atomic work counter instead
+ *   of OpenMP: the library then has no OpenMP runtime of its own (FAISS's
+ *   libgomp is only linked into tests and benches), and ASan/TSan understand
+ *   pthreads without extra suppression files.
+ * - The RNG is xoshiro256** seeded through splitmix64: fast, well tested and
+ *   identical on every platform, unlike rand()/random().
+ */
+#define _GNU_SOURCE
+#include "vqs_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char tl_detail[1024];
+
+const char *vqs_strerror(int rc)
+{
+    if (rc == 0)
+        return "success";
+    switch (rc) {
+#define X(name, off, msg) \
+    case VQS_##name:      \
+        return msg;
+        VQS_ERRNO_MAP(X)
+#undef X
+    default:
+        break;
+    }
+    if (rc < 0 && rc > -4096)
+        return strerror(-rc);
+    return "unknown error";
+}
+
+const char *vqs_err_name(int rc)
+{
+    if (rc == 0)
+        return "OK";
+    switch (rc) {
+#define X(name, off, msg) \
+    case VQS_##name:      \
+        return "VQS_" #name;
+        VQS_ERRNO_MAP(X)
+#undef X
+    default:
+        break;
+    }
+    if (rc < 0 && rc > -4096) {
+        const char *n = strerrorname_np(-rc);
+        return n ? n : "E?";
+    }
+    return "UNKNOWN";
+}
+
+const char *vqs_errdetail(void) { return tl_detail; }
+
+void vqs_clearerr(void) { tl_detail[0] = '\0'; }
+
+int vqs_seterr(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tl_detail, sizeof tl_detail, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+int vqs_default_threads(void)
+{
+    const char *e = getenv("VQS_THREADS");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end == '\0' && v >= 1 && v <= 1024)
+            return (int)v;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
+}
+
+typedef struct pf_shared {
+    vqs_task_fn fn;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+    atomic_int rc;
+} pf_shared;
+
+typedef struct pf_worker {
+    pf_shared *sh;
+    int tid;
+} pf_worker;
+
+static void *pf_run(void *arg)
+{
+    pf_worker *w = arg;
+    pf_shared *sh = w->sh;
+    for (;;) {
+        if (atomic_load_explicit(&sh->rc, memory_order_relaxed) != 0)
+            break;
+        size_t i = atomic_fetch_add(&sh->next, 1);
+        if (i >= sh->n)
+            break;
+        int rc = sh->fn(sh->ctx, i, w->tid);
+        if (rc != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&sh->rc, &zero, rc);
+            break;
+        }
+    }
+    return NULL;
+}
+
+int vqs_parallel_for(int nthreads, size_t n, vqs_task_fn fn, void *ctx)
+{
+    if (nthreads <= 0)
+        nthreads = vqs_default_threads();
+    if ((size_t)nthreads > n)
+        nthreads = n == 0 ? 1 : (int)n;
+    pf_shared sh = {.fn = fn, .ctx = ctx, .n = n};
+    atomic_init(&sh.next, 0);
+    atomic_init(&sh.rc, 0);
+    if (nthreads == 1) {
+        pf_worker w = {&sh, 0};
+        pf_run(&w);
+        return atomic_load(&sh.rc);
+    }
+    pthread_t *th = malloc(sizeof *th * (size_t)nthreads);
+    pf_worker *ws = malloc(sizeof *ws * (size_t)nthreads);
+    if (!th || !ws) {
+        free(th);
+        free(ws);
+        return vqs_seterr(VQS_ENOMEM, "parallel_for: %d threads", nthreads);
+    }
+    int started = 0, err = 0;
+    /* Thread 0 is the caller; start the others first. */
+    for (int t = 1; t < nthreads; t++) {
+        ws[t] = (pf_worker){&sh, t};
+        err = pthread_create(&th[t], NULL, pf_run, &ws[t]);
+        if (err) {
+            /* Stop handing out work; the caller thread and those already
+             * started finish what they took. Report the failure. */
+            int zero = 0;
+            atomic_compare_exchange_strong(&sh.rc, &zero, -err);
+            break;
+        }
+        started = t;
+    }
+    ws[0] = (pf_worker){&sh, 0};
+    if (!err)
+        pf_run(&ws[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    free(th);
+    free(ws);
+    int rc = atomic_load(&sh.rc);
+    if (err && rc == -err)
+        vqs_seterr(rc, "parallel_for: pthread_create: %s", strerror(err));
+    return rc;
+}
+
+/* OpenBLAS exports this; vqs links OpenBLAS directly (see CMakeLists.txt). */
+extern void openblas_set_num_threads(int);
+
+void vqs_blas_single_thread(void)
+{
+    static atomic_int done;
+    if (!atomic_exchange(&done, 1))
+        openblas_set_num_threads(1);
+}
+
+/* ---- RNG -------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void vqs_rng_seed(vqs_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t vqs_rng_next(vqs_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t res = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return res;
+}
+
+double vqs_rng_uniform(vqs_rng *r) { return (double)(vqs_rng_next(r) >> 11) * 0x1.0p-53; }
+
+double vqs_rng_normal(vqs_rng *r)
+{
+    /* Box-Muller; one value per call keeps the stream independent of how
+     * callers interleave calls. */
+    double u1 = vqs_rng_uniform(r), u2 = vqs_rng_uniform(r);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* ---- synthetic data --------------------------------------------------- */
+
+int vqs_synth_gmm(const vqs_synth_opts *o, size_t n, size_t d, float *x)
+{
+    vqs_synth_opts def = {0};
+    if (!o)
+        o = &def;
+    if (d == 0 || (n > 0 && !x))
+        return vqs_seterr(VQS_EINVAL, "synth_gmm: d = %zu, x = %p", d, (void *)x);
+    size_t nc = o->ncenters ? o->ncenters : 16;
+    double spread = o->spread > 0 ? o->spread : 4.0;
+    double aniso = o->anisotropy > 0 ? o->anisotropy : 10.0;
+    double ofrac = o->outlier_frac == 0 ? 0.002 : (o->outlier_frac < 0 ? 0 : o->outlier_frac);
+    double oscale = o->outlier_scale > 0 ? o->outlier_scale : 20.0;
+
+    float *cent = malloc(sizeof(float) * nc * d);
+    float *sd = malloc(sizeof(float) * nc * d); /* per-cluster std per dim */
+    if (!cent || !sd) {
+        free(cent);
+        free(sd);
+        return vqs_seterr(VQS_ENOMEM, "synth_gmm: %zu centres x %zu dims", nc, d);
+    }
+    vqs_rng r;
+    vqs_rng_seed(&r, o->seed);
+    for (size_t c = 0; c < nc; c++) {
+        for (size_t j = 0; j < d; j++)
+            cent[c * d + j] = (float)(spread * vqs_rng_normal(&r));
+        /* geometric decay 1 -> 1/aniso, placed on a random permutation */
+        for (size_t j = 0; j < d; j++)
+            sd[c * d + j] = (float)pow(aniso, -(double)j / (double)(d > 1 ? d - 1 : 1));
+        for (size_t j = d; j > 1; j--) {
+            size_t k = (size_t)(vqs_rng_next(&r) % j);
+            float t = sd[c * d + j - 1];
+            sd[c * d + j - 1] = sd[c * d + k];
+            sd[c * d + k] = t;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* a per-row stream keeps rows independent of n */
+        vqs_rng rr;
+        vqs_rng_seed(&rr, o->seed ^ (0xA24BAED4963EE407ull * (i + 1)));
+        size_t c = (size_t)(vqs_rng_next(&rr) % nc);
+        int outlier = vqs_rng_uniform(&rr) < ofrac;
+        float *row = x + i * d;
+        double nrm = 0;
+        for (size_t j = 0; j < d; j++) {
+            double v = cent[c * d + j] + sd[c * d + j] * vqs_rng_normal(&rr);
+            if (outlier)
+                v = oscale * spread * vqs_rng_normal(&rr);
+            row[j] = (float)v;
+            nrm += v * v;
+        }
+        if (o->unit_norm) {
+            double inv = nrm > 0 ? 1.0 / sqrt(nrm) : 0;
+            for (size_t j = 0; j < d; j++)
+                row[j] = (float)(row[j] * inv);
+        }
+    }
+    free(cent);
+    free(sd);
+    return 0;
+}
+
+double vqs_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- binary16 --------------------------------------------------------- */
+
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float vqs_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0x1f) /* Inf / NaN */
+        return u2f(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in float */
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    return u2f(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+uint16_t vqs_f32_to_f16(float f)
+{
+    uint32_t u = f2u(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) /* Inf or NaN */
+        return (uint16_t)(sign | 0x7c00 | (a > 0x7f800000u ? 0x200 | ((a >> 13) & 0x3ff) : 0));
+    if (a >= 0x477ff000u) /* rounds to >= 65520: overflow to Inf */
+        return sign | 0x7c00;
+    if (a < 0x38800000u) {
+        /* result is subnormal or zero: scale so that the half ulp (2^-24)
+         * is 1.0 and let the float unit round to nearest even. */
+        float v = u2f(a) * 0x1p24f;
+        uint32_t m = (uint32_t)v;        /* truncated */
+        float rem = v - (float)m;
+        if (rem > 0.5f || (rem == 0.5f && (m & 1)))
+            m++;
+        return (uint16_t)(sign | m); /* m == 0x400 becomes the smallest normal */
+    }
+    /* normal: rebias exponent, round mantissa from 23 to 10 bits (RNE) */
+    uint32_t r = a - 0x38000000u; /* exponent bias 127 -> 15, shifted */
+    uint32_t lsb = (r >> 13) & 1;
+    r += 0xfff + lsb;
+    return (uint16_t)(sign | (r >> 13));
+}

@@ -1,0 +1,129 @@
+// vqs_test.hpp: Catch2 support for tests over the vqs C API.
+//
+// REQUIRE_OK(expr): requires expr == 0 and, on failure, prints the symbolic
+// code, vqs_strerror and the thread-local detail.
+// REQUIRE_ERR(expr, code): requires that expr fails with exactly that code.
+// Owned handles: RAII wrappers (unique_ptr with the matching free function).
+// Shared data: vqs_test::data_path("siftsmall/siftsmall_base.fvecs") returns
+// the path, or prints one SKIP line and ends the test as skipped (exit code
+// 77, which CTest reports as "Skipped") when ../shared/data is absent. With
+// VQS_REQUIRE_DATA=1 (CI) a missing data file is a failure instead.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "vqs_common.h"
+#include "vqs_index.h"
+#include "vqs_store.h"
+
+#define REQUIRE_OK(expr)                                                                       \
+    do {                                                                                       \
+        int vqs_rc_ = (expr);                                                                  \
+        INFO(#expr << " -> " << vqs_err_name(vqs_rc_) << " (" << vqs_strerror(vqs_rc_)       \
+                   << "): " << vqs_errdetail());                                               \
+        REQUIRE(vqs_rc_ == 0);                                                                 \
+    } while (0)
+
+#define REQUIRE_ERR(expr, code)                                                                \
+    do {                                                                                       \
+        int vqs_rc_ = (expr);                                                                  \
+        INFO(#expr << " -> " << vqs_err_name(vqs_rc_) << ": " << vqs_errdetail()              \
+                   << " (expected " << vqs_err_name(code) << ")");                            \
+        REQUIRE(vqs_rc_ == (code));                                                            \
+    } while (0)
+
+namespace vqs_test {
+
+using vecfile_ptr = std::unique_ptr<vqs_vecfile, decltype(&vqs_vecfile_close)>;
+
+inline vecfile_ptr open_vecfile(const std::string &path, const vqs_vecfile_opts *o = nullptr)
+{
+    vqs_vecfile *vf = nullptr;
+    int rc = vqs_vecfile_open(path.c_str(), o, &vf);
+    INFO("open " << path << " -> " << vqs_err_name(rc) << ": " << vqs_errdetail());
+    REQUIRE(rc == 0);
+    return vecfile_ptr(vf, vqs_vecfile_close);
+}
+
+// A temporary directory removed (with its files) at scope exit.
+struct tmpdir {
+    std::string path;
+    tmpdir()
+    {
+        char t[] = "/tmp/vqs-test-XXXXXX";
+        REQUIRE(mkdtemp(t) != nullptr);
+        path = t;
+    }
+    ~tmpdir()
+    {
+        std::string cmd = "rm -rf '" + path + "'";
+        if (std::system(cmd.c_str()) != 0)
+            std::fprintf(stderr, "warning: could not remove %s\n", path.c_str());
+    }
+    std::string file(const std::string &name) const { return path + "/" + name; }
+};
+
+inline void write_bytes(const std::string &path, const void *p, size_t n)
+{
+    FILE *f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(p, 1, n, f) == n);
+    std::fclose(f);
+}
+
+inline std::vector<unsigned char> read_bytes(const std::string &path)
+{
+    std::vector<unsigned char> v;
+    FILE *f = std::fopen(path.c_str(), "rb");
+    if (!f)
+        return v;
+    int c;
+    while ((c = std::fgetc(f)) != EOF)
+        v.push_back((unsigned char)c);
+    std::fclose(f);
+    return v;
+}
+
+inline std::string data_dir()
+{
+    const char *e = std::getenv("VQS_DATA_DIR");
+    return e && *e ? std::string(e) : std::string(VQS_SOURCE_DIR "/../shared/data");
+}
+
+// Path of a file under the shared data directory; skips the test if absent.
+inline std::string data_path(const std::string &rel)
+{
+    std::string p = data_dir() + "/" + rel;
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0)
+        return p;
+    const char *req = std::getenv("VQS_REQUIRE_DATA");
+    if (req && *req == '1')
+        FAIL("shared data required (VQS_REQUIRE_DATA=1) but missing: " << p);
+    std::printf("SKIP: %s not found (shared data absent; set VQS_DATA_DIR to run this test)\n",
+                p.c_str());
+    std::fflush(stdout);
+    std::_Exit(77);
+}
+
+// Synthetic data (seeded Gaussian mixture).
+inline std::vector<float> synth(size_t n, size_t d, uint64_t seed, bool unit = false)
+{
+    std::vector<float> x(n * d);
+    vqs_synth_opts o = {};
+    o.seed = seed;
+    o.unit_norm = unit;
+    int rc = vqs_synth_gmm(&o, n, d, x.data());
+    REQUIRE(rc == 0);
+    return x;
+}
+
+} // namespace vqs_test
