@@ -75,7 +75,8 @@ inline void write_bytes(const std::string &path, const void *p, size_t n)
 {
     FILE *f = std::fopen(path.c_str(), "wb");
     REQUIRE(f != nullptr);
-    REQUIRE(std::fwrite(p, 1, n, f) == n);
+    if (n) // fwrite(NULL, ...) is UB even for 0 bytes
+        REQUIRE(std::fwrite(p, 1, n, f) == n);
     std::fclose(f);
 }
 

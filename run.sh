@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The two README commands.
+#   ./run.sh          install what is missing, build, run vqs on its built-in example
+#   ./run.sh test     install what is missing, build (Release), run every test
+#   ./run.sh asan     the same tests under AddressSanitizer + UBSan (build-asan/)
+# Environment: VQS_WERROR=1 adds -Werror (CI); JOBS=N parallel build/test jobs.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+
+JOBS=${JOBS:-$(nproc)}
+WERROR=OFF
+[[ "${VQS_WERROR:-0}" == 1 ]] && WERROR=ON
+
+build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DVQS_WERROR=$WERROR "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-demo}" in
+  demo)
+    build build
+    ./build/vqs demo
+    ;;
+  test)
+    build build
+    ctest --test-dir build -j "$JOBS" --output-on-failure
+    ;;
+  asan)
+    build build-asan -DVQS_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan -j "$JOBS" --output-on-failure
+    ;;
+  *)
+    echo "usage: ./run.sh [demo|test|asan]" >&2
+    exit 2
+    ;;
+esac
