@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,35 @@ int vqs_seterr(int rc, const char *fmt, ...)
     vsnprintf(tl_detail, sizeof tl_detail, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+int vqs_metric_parse(const char *s, vqs_metric *out)
+{
+    static const struct {
+        const char *name;
+        vqs_metric m;
+    } tab[] = {{"l2", VQS_METRIC_L2},     {"euclid", VQS_METRIC_L2}, {"euclidean", VQS_METRIC_L2},
+               {"ip", VQS_METRIC_IP},     {"dot", VQS_METRIC_IP},    {"cos", VQS_METRIC_COS},
+               {"cosine", VQS_METRIC_COS}};
+    for (size_t i = 0; s && i < sizeof tab / sizeof tab[0]; i++)
+        if (strcasecmp(s, tab[i].name) == 0) {
+            *out = tab[i].m;
+            return 0;
+        }
+    return vqs_seterr(VQS_EINVAL, "unknown metric '%s' (l2, ip, cos)", s ? s : "(null)");
+}
+
+const char *vqs_metric_name(vqs_metric m)
+{
+    switch (m) {
+    case VQS_METRIC_L2:
+        return "l2";
+    case VQS_METRIC_IP:
+        return "ip";
+    case VQS_METRIC_COS:
+        return "cos";
+    }
+    return "?";
 }
 
 /* ---- threads ---------------------------------------------------------- */

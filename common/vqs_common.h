@@ -70,6 +70,21 @@ int vqs_seterr(int rc, const char *fmt, ...)
 /* Clears the detail. */
 void vqs_clearerr(void);
 
+/* ---- metrics ---------------------------------------------------------- */
+
+/* L2: squared Euclidean distance (smaller is better, as FAISS); IP: inner
+ * product and COS: cosine similarity (larger is better). */
+typedef enum vqs_metric {
+    VQS_METRIC_L2 = 0,
+    VQS_METRIC_IP = 1,
+    VQS_METRIC_COS = 2,
+} vqs_metric;
+
+/* "l2", "ip", "cos" (also "euclid", "dot", "cosine", any case). VQS_EINVAL
+ * with a detail naming the string otherwise. */
+int vqs_metric_parse(const char *s, vqs_metric *out);
+const char *vqs_metric_name(vqs_metric m);
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* Number of worker threads vqs uses when a caller passes 0: the VQS_THREADS

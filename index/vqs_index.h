@@ -20,17 +20,6 @@
 extern "C" {
 #endif
 
-typedef enum vqs_metric {
-    VQS_METRIC_L2 = 0,
-    VQS_METRIC_IP = 1,
-    VQS_METRIC_COS = 2,
-} vqs_metric;
-
-/* "l2", "ip", "cos" (also "euclid", "dot", "cosine", any case). VQS_EINVAL
- * with a detail naming the string otherwise. */
-int vqs_metric_parse(const char *s, vqs_metric *out);
-const char *vqs_metric_name(vqs_metric m);
-
 /* A borrowed row-major float matrix: row i is x + i * ld, d values. */
 typedef struct vqs_matrix {
     const float *x;
