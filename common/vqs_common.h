@@ -40,13 +40,16 @@ extern "C" {
     X(EFAISS, 12, "FAISS call failed")                                       \
     X(EUSAGE, 13, "bad command-line usage")                                  \
     X(EEMPTY, 14, "no data")                                                 \
-    X(ENOTFOUND, 15, "not found")
+    X(ENOTFOUND, 15, "not found")                                            \
+    X(ESPEC, 16, "invalid codec spec")                                       \
+    X(ECORRUPT, 17, "corrupt or truncated data")                             \
+    X(EVERSION, 18, "unsupported format version")
 
 typedef enum vqs_errno {
 #define VQS_X_ENUM(name, off, msg) VQS_##name = VQS_ERR_BASE - (off),
     VQS_ERRNO_MAP(VQS_X_ENUM)
 #undef VQS_X_ENUM
-    VQS_ERR_LAST = VQS_ERR_BASE - 15
+    VQS_ERR_LAST = VQS_ERR_BASE - 18
 } vqs_errno;
 
 /* Message for any return code: vqs codes, -errno, and 0. Static storage. */

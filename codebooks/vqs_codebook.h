@@ -1,0 +1,143 @@
+/*
+ * vqs_codebook.h: the quantizer core. Pure math: no I/O, no LMDB, no HTTP.
+ *
+ * A codec is built from a spec string (grammar in README.md), read left to
+ * right: zero or more transforms, then exactly one quantizer.
+ *
+ *   SQfp16   SQfp8   PCA256,SQfp8   PCA384R,SQint8   OPQ16,PQ16x8
+ *   PQ32x4   RVQ8x8   ROT,BIN
+ *
+ * Like FAISS's codecs, a vqs codec is batched: train(n, x), encode(n, x,
+ * codes), decode(n, codes, x), code_size. For search it also prepares a
+ * query once (look-up tables for PQ/RVQ, a converted query for scalar and
+ * binary codes) and scores codes against it. A trained codec serialises to a
+ * versioned byte blob with a checksum.
+ *
+ * Threads: a codec is immutable after training; encode, decode and queries
+ * may run concurrently from any number of threads.
+ */
+#ifndef VQS_CODEBOOK_H
+#define VQS_CODEBOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vqs_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- options ---------------------------------------------------------- */
+
+typedef struct vqs_codec_opts {
+    int nthreads;               /* 0: vqs_default_threads() */
+    uint64_t seed;              /* all randomness (k-means init, rotations) */
+    int kmeans_iters;           /* 0: 25 */
+    int max_points_per_centroid;/* k-means subsample; 0: 256 */
+    int rvq_beam;               /* RVQ encoding beam width; 0: 5 (FAISS's default); 1: greedy */
+    float sq_clip;              /* int8/int4 ranges: 0 = min/max; else the two-sided quantile,
+                                   e.g. 0.999 clips the top and bottom 0.1% per dimension */
+    int verbose;                /* progress and per-iteration objective on stderr */
+} vqs_codec_opts;
+
+/* ---- codec ------------------------------------------------------------ */
+
+typedef struct vqs_codec vqs_codec;
+
+/* Parses spec for input dimension d. o: NULL or zeroed for defaults (copied).
+ * Errors: VQS_ESPEC with a detail naming the offending token (unknown token,
+ * PQ M not dividing d, nbits out of range, PCA larger than d, a quantizer
+ * that is not last, ...), VQS_EINVAL, VQS_ENOMEM. */
+int vqs_codec_create(const char *spec, size_t d, const vqs_codec_opts *o, vqs_codec **out);
+void vqs_codec_free(vqs_codec *c);
+
+size_t vqs_codec_d(const vqs_codec *c);          /* input dimension */
+size_t vqs_codec_code_size(const vqs_codec *c);  /* bytes per encoded vector */
+const char *vqs_codec_spec(const vqs_codec *c);  /* canonical spec; valid while c lives */
+int vqs_codec_is_trained(const vqs_codec *c);
+
+/* Trains every stage in order on x (n * d floats, borrowed). Codecs that need
+ * no training (SQfp16, SQbf16, ROT) accept n == 0. Errors: VQS_EINVAL (n too
+ * small for the spec, with the count needed), VQS_ENONFINITE, VQS_ENOMEM. */
+int vqs_codec_train(vqs_codec *c, size_t n, const float *x);
+
+/* codes: n * code_size bytes. x: n * d floats. VQS_EINVAL if not trained. */
+int vqs_codec_encode(const vqs_codec *c, size_t n, const float *x, uint8_t *codes);
+int vqs_codec_decode(const vqs_codec *c, size_t n, const uint8_t *codes, float *x);
+
+/* A prepared query. metric: VQS_METRIC_L2 (score = squared distance to the
+ * reconstruction, smaller is better) or VQS_METRIC_IP (inner product with the
+ * reconstruction, larger is better); cosine is IP on normalised vectors and
+ * is the index's business. The query is transformed like the data; scores
+ * are computed in the transformed space, which equals the input space for
+ * orthonormal transforms (ROT, OPQ, PCA without dropped dimensions). */
+typedef struct vqs_codec_query vqs_codec_query;
+int vqs_codec_query_create(const vqs_codec *c, vqs_metric m, const float *q,
+                           vqs_codec_query **out);
+/* out: n scores for n codes. Reference (scalar) scorer; fast kernels are in
+ * index/kernels. */
+int vqs_codec_query_score(const vqs_codec_query *q, size_t n, const uint8_t *codes, float *out);
+void vqs_codec_query_free(vqs_codec_query *q);
+
+/* Serialises a trained codec: *blob is malloc'd (caller frees), *len bytes.
+ * Layout: magic "VQSCODEC", format version, spec, d, options, stage
+ * payloads, CRC-32C of everything before it. */
+int vqs_codec_save(const vqs_codec *c, void **blob, size_t *len);
+/* Loads a blob (borrowed). Errors: VQS_ECORRUPT (truncated, bad magic, bad
+ * checksum, inconsistent payload), VQS_EVERSION (a newer format). */
+int vqs_codec_load(const void *blob, size_t len, vqs_codec **out);
+
+/* Eigenvalues (variances, descending, length d) of the first PCA stage, and
+ * the fraction of the variance its output keeps. VQS_ENOTFOUND if none. */
+int vqs_codec_pca_info(const vqs_codec *c, const float **eigenvalues, size_t *n,
+                       double *retained);
+
+/* ---- k-means ---------------------------------------------------------- */
+
+typedef struct vqs_kmeans_opts {
+    int niter;                  /* 0: 25 */
+    int nthreads;               /* 0: default */
+    uint64_t seed;
+    size_t max_points_per_centroid; /* subsample to k * this; 0: 256; SIZE_MAX: all */
+    int spherical;              /* normalise centroids after each update */
+    int verbose;
+} vqs_kmeans_opts;
+
+typedef struct vqs_kmeans_stats {
+    int niter;          /* iterations run */
+    double obj[256];    /* objective (sum of squared distances on the training
+                           sample) after each of the first 256 iterations */
+    double final_obj;
+    size_t nsplit;      /* empty clusters repaired */
+    size_t ntrain;      /* points used after subsampling */
+    double seconds;
+} vqs_kmeans_stats;
+
+/* k-means++ initialisation, Lloyd iterations with BLAS assignment.
+ * centroids: k * d floats, written. stats: may be NULL. Deterministic for a
+ * given seed and thread count. VQS_EINVAL if n < k. */
+int vqs_kmeans(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
+               float *centroids, vqs_kmeans_stats *stats);
+
+/* Nearest centroid of every row (squared L2). assign: n, dist: n or NULL. */
+int vqs_kmeans_assign(int nthreads, size_t n, size_t d, const float *x, size_t k,
+                      const float *centroids, int32_t *assign, float *dist);
+
+/* ---- scalar conversions (exact, tested over every code) -------------- */
+
+/* bfloat16: round to nearest even; NaN stays NaN. */
+uint16_t vqs_f32_to_bf16(float f);
+float vqs_bf16_to_f32(uint16_t h);
+/* fp8 E4M3 (FN: max 448, no Inf, one NaN pattern 0x7f/0xff) and E5M2 (max
+ * 57344, with Inf and NaN). Round to nearest even; saturate to the largest
+ * finite value when sat != 0, else overflow to NaN (E4M3) or Inf (E5M2). */
+uint8_t vqs_f32_to_e4m3(float f, int sat);
+float vqs_e4m3_to_f32(uint8_t v);
+uint8_t vqs_f32_to_e5m2(float f, int sat);
+float vqs_e5m2_to_f32(uint8_t v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
