@@ -268,14 +268,17 @@ static int finish_query(void *ctx, size_t i, int tid)
          * d * 2^-24 * |x||q| (Cauchy-Schwarz); doubled for the norm terms,
          * the product of two roundings, and the BLAS's own summation order. */
         double gamma = 4.0 * (double)(J->d + 4) * 0x1p-24;
-        double err;
-        if (J->m == VQS_METRIC_L2)
-            err = gamma * (F->maxbn * F->maxbn + 2.0 * F->maxbn * qn + 1e-30);
+        double err, thr_d = thr;
+        if (J->m == VQS_METRIC_L2) {
+            /* the approx L2 score omits the per-query constant |q|^2 */
+            thr_d += qn * qn;
+            err = gamma * (F->maxbn * F->maxbn + 2.0 * F->maxbn * qn + qn * qn + 1e-30);
+        }
         else if (J->m == VQS_METRIC_IP)
             err = gamma * (F->maxbn * qn + 1e-30);
         else
             err = gamma * 2.0 + 1e-30;
-        if (!((double)thr - err > all[k - 1].s)) {
+        if (!(thr_d - err > all[k - 1].s)) {
             rescan(F, q, all, k, qn);
             __atomic_fetch_add(&F->nfallback, 1, __ATOMIC_RELAXED);
         }
@@ -396,6 +399,7 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
     if ((rc = vqs_parallel_for(nt, ntask_norm, norm_task, &N)))
         goto fail;
     double maxbn = 0;
+    size_t rescans = 0;
     for (size_t t = 0; t < ntask_norm; t++)
         if (maxn[t] > maxbn)
             maxbn = maxn[t];
@@ -426,8 +430,11 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
                      .maxbn = maxbn, .ids = ids, .dist = dist, .tmp = tmp};
         if ((rc = vqs_parallel_for(nt, nqc, finish_query, &F)))
             goto fail;
+        rescans += F.nfallback;
     }
     rc = 0;
+    if (o->rescans)
+        *o->rescans = rescans;
 fail:
     if (rc == VQS_ENOMEM)
         vqs_seterr(rc, "exact search: out of memory (%zu queries per chunk, k = %zu)", chunk, k);

@@ -30,6 +30,8 @@ typedef struct vqs_exact_opts {
     int nthreads;  /* 0: vqs_default_threads() */
     size_t qblock; /* queries per BLAS block; 0: 256 */
     size_t bblock; /* base rows per BLAS block; 0: 4096 */
+    size_t *rescans; /* optional out: queries whose top k could not be proved
+                        from the float scores and were rescanned in double */
 } vqs_exact_opts;
 
 /* Exact k nearest neighbours of every query among the base rows.
