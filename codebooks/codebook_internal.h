@@ -1,0 +1,128 @@
+/*
+ * codebook_internal.h: the contract between the codec pipeline (codec.c)
+ * and the stages (one file per family: transform.c, scalar.c, binary.c,
+ * pq.c, rvq.c; k-means in kmeans.c).
+ *
+ * A spec is a list of stages. Transforms map d_in -> d_out; the last stage is
+ * the one quantizer, with d_out == d_in and a code_size. codec.c owns the
+ * order, the data between stages, multithreading over rows for encode and
+ * decode (a stage's encode/decode/score are single-threaded and must be
+ * reentrant: the stage is const after training), and serialisation framing.
+ * A stage owns its parameters (impl) and its own payload format.
+ */
+#ifndef VQS_CODEBOOK_INTERNAL_H
+#define VQS_CODEBOOK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vqs_codebook.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- serialisation buffers -------------------------------------------- */
+
+/* Growable write buffer; the first allocation failure sets err = VQS_ENOMEM
+ * and makes later puts no-ops, so writers check once at the end. */
+typedef struct vqs_wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} vqs_wbuf;
+
+void vqs_wbuf_put(vqs_wbuf *w, const void *p, size_t n);
+void vqs_wbuf_u32(vqs_wbuf *w, uint32_t v);   /* little-endian */
+void vqs_wbuf_u64(vqs_wbuf *w, uint64_t v);
+void vqs_wbuf_f32(vqs_wbuf *w, const float *x, size_t n);
+
+/* Bounded reader: every get fails with VQS_ECORRUPT (detail set) instead of
+ * reading past len. */
+typedef struct vqs_rbuf {
+    const uint8_t *p;
+    size_t len, off;
+} vqs_rbuf;
+
+int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n);
+int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v);
+int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v);
+int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n);
+/* Reads a u64 count and checks it equals want; VQS_ECORRUPT otherwise. */
+int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
+
+/* CRC-32C (Castagnoli), software. */
+uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n);
+
+/* ---- stages ------------------------------------------------------------ */
+
+typedef struct vqs_stage vqs_stage;
+
+typedef struct vqs_stage_ops {
+    const char *family;  /* "PCA", "ROT", "HAD", "OPQ", "SQ", "PQ", "RVQ", "BIN" */
+    int is_quantizer;
+
+    /* x: n * d_in. Sets whatever impl needs; codec.c sets s->trained after.
+     * May use o->nthreads threads. Errors: VQS_EINVAL (too few points: say
+     * how many are needed), VQS_ENOMEM. */
+    int (*train)(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o);
+
+    /* Transforms only. y: n * d_out. reverse: the least-squares inverse,
+     * y: n * d_out -> x: n * d_in. */
+    void (*apply)(const vqs_stage *s, size_t n, const float *x, float *y);
+    void (*reverse)(const vqs_stage *s, size_t n, const float *y, float *x);
+
+    /* Quantizers only. codes: n * code_size; x: n * d_in. */
+    void (*encode)(const vqs_stage *s, size_t n, const float *x, uint8_t *codes);
+    void (*decode)(const vqs_stage *s, size_t n, const uint8_t *codes, float *x);
+
+    /* Quantizers only. A prepared query is query_size(s) bytes of state
+     * (8-byte aligned) written by query_prepare; query_score writes n
+     * scores: L2: |q - decode(code)|^2, IP: <q, decode(code)> (or, for
+     * estimators such as BIN, an estimate of the distance to the original
+     * vector; documented in that stage). q: d_in floats. */
+    size_t (*query_size)(const vqs_stage *s);
+    void (*query_prepare)(const vqs_stage *s, vqs_metric m, const float *q, void *state);
+    void (*query_score)(const vqs_stage *s, const void *state, size_t n, const uint8_t *codes,
+                        float *out);
+
+    /* Trained parameters only (the token and dimensions are framed by
+     * codec.c). load validates every size against the stage's dimensions and
+     * returns VQS_ECORRUPT with a detail on any inconsistency. */
+    int (*save)(const vqs_stage *s, vqs_wbuf *w);
+    int (*load)(vqs_stage *s, vqs_rbuf *r);
+    void (*destroy)(vqs_stage *s); /* frees impl; NULL impl is fine */
+} vqs_stage_ops;
+
+struct vqs_stage {
+    const vqs_stage_ops *ops;
+    char token[32];   /* the spec token, e.g. "PQ16x8" */
+    size_t d_in, d_out;
+    size_t code_size; /* quantizers */
+    int trained;
+    void *impl;
+};
+
+/* Stage constructors. Each looks at one spec token (whitespace trimmed) for
+ * input dimension d_in. Returns VQS_ENOTFOUND (detail untouched) if the
+ * token is not of its family, so codec.c can try the next; VQS_ESPEC with a
+ * detail naming the token when it is but is inconsistent ("PQ7x8: M = 7
+ * does not divide d = 128"); 0 after filling s->ops, s->d_out, s->code_size
+ * and s->impl (s->token and s->d_in are set by codec.c before the call).
+ * next_token is the token after this one (NULL if last), for transforms
+ * whose training depends on the quantizer (OPQ). */
+int vqs_stage_transform_new(const char *tok, const char *next_token, vqs_stage *s); /* transform.c: PCA, ROT, HAD, OPQ */
+int vqs_stage_sq_new(const char *tok, const char *next_token, vqs_stage *s);        /* scalar.c */
+int vqs_stage_bin_new(const char *tok, const char *next_token, vqs_stage *s);       /* binary.c */
+int vqs_stage_pq_new(const char *tok, const char *next_token, vqs_stage *s);        /* pq.c */
+int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);       /* rvq.c */
+
+/* PCA stage details for vqs_codec_pca_info (transform.c). VQS_ENOTFOUND if
+ * s is not a PCA stage. */
+int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,
+                       double *retained);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

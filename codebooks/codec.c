@@ -1,0 +1,605 @@
+/*
+ * codec.c: the codec pipeline: spec parsing, training stage by stage,
+ * multithreaded encode/decode over rows, prepared queries, and the
+ * serialised blob.
+ *
+ * Design decisions:
+ * - A codec is an array of stages behind one small vtable
+ *   (codebook_internal.h), as FAISS composes VectorTransforms in front of a
+ *   Quantizer. Rejected: one big switch over codec kinds in every function
+ *   (Redis vector sets does this with three quantizers; with eight families
+ *   and four transforms the switch would be everywhere).
+ * - Parallelism lives here, not in the stages: encode/decode split rows into
+ *   chunks across threads, and each stage function is single-threaded and
+ *   reentrant. Training is the exception (k-means is parallel inside).
+ * - Blob: "VQSCODEC", u32 format version, u64 d, spec string, the options
+ *   that affect decoding, then per stage (u32 payload length, payload), then
+ *   CRC-32C of all previous bytes. A reader refuses a newer version rather
+ *   than guessing. Rejected: a self-describing format (JSON/CBOR) - the
+ *   payloads are float arrays and a checksum plus explicit lengths is what
+ *   catches damage.
+ */
+#define _GNU_SOURCE
+#include "codebook_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOB_MAGIC "VQSCODEC"
+#define BLOB_VERSION 1u
+#define MAX_STAGES 8
+
+struct vqs_codec {
+    vqs_codec_opts o;
+    size_t d;
+    char *spec; /* canonical */
+    int nstages;
+    vqs_stage st[MAX_STAGES];
+};
+
+struct vqs_codec_query {
+    const vqs_codec *c;
+    vqs_metric m;
+    void *state;
+};
+
+/* ---- buffers ------------------------------------------------------------ */
+
+void vqs_wbuf_put(vqs_wbuf *w, const void *p, size_t n)
+{
+    if (w->err || n == 0)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(w->p, cap);
+        if (!q) {
+            w->err = VQS_ENOMEM;
+            return;
+        }
+        w->p = q;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, p, n);
+    w->len += n;
+}
+
+void vqs_wbuf_u32(vqs_wbuf *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    vqs_wbuf_put(w, b, 4);
+}
+
+void vqs_wbuf_u64(vqs_wbuf *w, uint64_t v)
+{
+    vqs_wbuf_u32(w, (uint32_t)v);
+    vqs_wbuf_u32(w, (uint32_t)(v >> 32));
+}
+
+void vqs_wbuf_f32(vqs_wbuf *w, const float *x, size_t n) { vqs_wbuf_put(w, x, n * sizeof(float)); }
+
+int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n)
+{
+    if (n > r->len - r->off)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: truncated at byte %zu (needs %zu more, has %zu)",
+                          r->off, n, r->len - r->off);
+    memcpy(out, r->p + r->off, n);
+    r->off += n;
+    return 0;
+}
+
+int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v)
+{
+    uint8_t b[4] = {0};
+    int rc = vqs_rbuf_get(r, b, 4);
+    if (rc == 0)
+        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return rc;
+}
+
+int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v)
+{
+    uint32_t lo, hi;
+    int rc = vqs_rbuf_u32(r, &lo);
+    if (rc == 0 && (rc = vqs_rbuf_u32(r, &hi)) == 0)
+        *v = (uint64_t)hi << 32 | lo;
+    return rc;
+}
+
+int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n)
+{
+    if (n > SIZE_MAX / sizeof(float))
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: absurd array length %zu", n);
+    return vqs_rbuf_get(r, x, n * sizeof(float));
+}
+
+int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what)
+{
+    uint64_t v;
+    int rc = vqs_rbuf_u64(r, &v);
+    if (rc)
+        return rc;
+    if (v != want)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s is %llu, expected %llu", what,
+                          (unsigned long long)v, (unsigned long long)want);
+    return 0;
+}
+
+uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    static uint32_t tab[256];
+    static int init;
+    if (!__atomic_load_n(&init, __ATOMIC_ACQUIRE)) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            tab[i] = c; /* identical values if two threads race here */
+        }
+        __atomic_store_n(&init, 1, __ATOMIC_RELEASE);
+    }
+    const uint8_t *b = p;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = tab[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- spec ---------------------------------------------------------------- */
+
+typedef int (*stage_ctor)(const char *tok, const char *next, vqs_stage *s);
+static const stage_ctor ctors[] = {vqs_stage_transform_new, vqs_stage_sq_new, vqs_stage_bin_new,
+                                   vqs_stage_pq_new, vqs_stage_rvq_new};
+
+static void destroy_stages(vqs_codec *c)
+{
+    for (int i = 0; i < c->nstages; i++)
+        if (c->st[i].ops && c->st[i].ops->destroy)
+            c->st[i].ops->destroy(&c->st[i]);
+    c->nstages = 0;
+}
+
+void vqs_codec_free(vqs_codec *c)
+{
+    if (!c)
+        return;
+    destroy_stages(c);
+    free(c->spec);
+    free(c);
+}
+
+/* Splits spec into trimmed tokens (at most MAX_STAGES). */
+static int split_spec(const char *spec, char tok[MAX_STAGES][32], int *ntok)
+{
+    int n = 0;
+    const char *p = spec;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == 0)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': empty token", spec);
+        if (len >= 32)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': token '%.*s' too long", spec, (int)len, p);
+        if (n == MAX_STAGES)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': more than %d stages", spec, MAX_STAGES);
+        memcpy(tok[n], p, len);
+        tok[n][len] = '\0';
+        n++;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    *ntok = n;
+    return 0;
+}
+
+static int build_stages(vqs_codec *c, const char *spec)
+{
+    char tok[MAX_STAGES][32];
+    int ntok = 0, rc;
+    if ((rc = split_spec(spec, tok, &ntok)))
+        return rc;
+    size_t d = c->d;
+    for (int i = 0; i < ntok; i++) {
+        vqs_stage *s = &c->st[i];
+        memset(s, 0, sizeof *s);
+        memcpy(s->token, tok[i], sizeof s->token); /* tokens are < 32 bytes */
+        s->d_in = d;
+        rc = VQS_ENOTFOUND;
+        for (size_t k = 0; k < sizeof ctors / sizeof ctors[0] && rc == VQS_ENOTFOUND; k++)
+            rc = ctors[k](tok[i], i + 1 < ntok ? tok[i + 1] : NULL, s);
+        if (rc == VQS_ENOTFOUND)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': unknown token '%s'", spec, tok[i]);
+        if (rc)
+            return rc;
+        c->nstages = i + 1;
+        if (s->ops->is_quantizer && i + 1 < ntok)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': '%s' is a quantizer and must be last (found '%s' after it)",
+                              spec, tok[i], tok[i + 1]);
+        if (!s->ops->is_quantizer && i + 1 == ntok)
+            return vqs_seterr(VQS_ESPEC, "spec '%s': ends with the transform '%s'; a quantizer must follow",
+                              spec, tok[i]);
+        if (s->ops->is_quantizer)
+            s->d_out = s->d_in;
+        d = s->d_out;
+    }
+    size_t len = 1; /* NUL */
+    for (int i = 0; i < ntok; i++)
+        len += strlen(tok[i]) + 1;
+    if (!(c->spec = malloc(len)))
+        return vqs_seterr(VQS_ENOMEM, "codec spec");
+    c->spec[0] = '\0';
+    for (int i = 0; i < ntok; i++) {
+        if (i)
+            strcat(c->spec, ",");
+        strcat(c->spec, tok[i]);
+    }
+    return 0;
+}
+
+int vqs_codec_create(const char *spec, size_t d, const vqs_codec_opts *o, vqs_codec **out)
+{
+    if (!spec || !out)
+        return vqs_seterr(VQS_EINVAL, "codec_create: NULL argument");
+    *out = NULL;
+    if (d == 0 || d > (1u << 20))
+        return vqs_seterr(VQS_EINVAL, "codec_create: dimension %zu out of range", d);
+    vqs_codec *c = calloc(1, sizeof *c);
+    if (!c)
+        return vqs_seterr(VQS_ENOMEM, "codec_create");
+    if (o)
+        c->o = *o;
+    c->d = d;
+    int rc = build_stages(c, spec);
+    if (rc) {
+        vqs_codec_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+size_t vqs_codec_d(const vqs_codec *c) { return c->d; }
+size_t vqs_codec_code_size(const vqs_codec *c) { return c->st[c->nstages - 1].code_size; }
+const char *vqs_codec_spec(const vqs_codec *c) { return c->spec; }
+int vqs_codec_is_trained(const vqs_codec *c) { return c->st[c->nstages - 1].trained; }
+
+static const vqs_stage *quantizer(const vqs_codec *c) { return &c->st[c->nstages - 1]; }
+
+int vqs_codec_train(vqs_codec *c, size_t n, const float *x)
+{
+    if (!c || (n && !x))
+        return vqs_seterr(VQS_EINVAL, "codec_train: NULL argument");
+    for (size_t i = 0; i < n * c->d; i++)
+        if (!isfinite(x[i]))
+            return vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
+                              i / c->d, i % c->d);
+    const float *cur = x;
+    float *buf = NULL;
+    int rc = 0;
+    for (int i = 0; i < c->nstages; i++) {
+        vqs_stage *s = &c->st[i];
+        s->trained = 0;
+        double t0 = vqs_now();
+        if ((rc = s->ops->train(s, n, cur, &c->o)))
+            break;
+        s->trained = 1;
+        if (c->o.verbose)
+            fprintf(stderr, "vqs codec: trained %s (%zu -> %zu) on %zu vectors in %.2f s\n",
+                    s->token, s->d_in, s->d_out, n, vqs_now() - t0);
+        if (!s->ops->is_quantizer) {
+            float *nb = malloc(sizeof(float) * (n ? n : 1) * s->d_out);
+            if (!nb) {
+                rc = vqs_seterr(VQS_ENOMEM, "codec_train: %zu x %zu floats", n, s->d_out);
+                break;
+            }
+            s->ops->apply(s, n, cur, nb);
+            free(buf);
+            buf = nb;
+            cur = buf;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- encode / decode over threads ----------------------------------------- */
+
+#define ROW_CHUNK 1024
+
+typedef struct rows_job {
+    const vqs_codec *c;
+    size_t n;
+    const float *x;
+    const uint8_t *codes_in;
+    uint8_t *codes;
+    float *out;
+    float **tmp; /* per thread: 2 * ROW_CHUNK * maxd */
+} rows_job;
+
+static size_t max_dim(const vqs_codec *c)
+{
+    size_t m = c->d;
+    for (int i = 0; i < c->nstages; i++)
+        if (c->st[i].d_out > m)
+            m = c->st[i].d_out;
+    return m;
+}
+
+/* x (d) -> quantizer input, through the transforms; returns the buffer */
+static const float *forward(const vqs_codec *c, size_t n, const float *x, float *a, float *b)
+{
+    const float *cur = x;
+    for (int i = 0; i + 1 < c->nstages; i++) {
+        float *dst = cur == a ? b : a;
+        c->st[i].ops->apply(&c->st[i], n, cur, dst);
+        cur = dst;
+    }
+    return cur;
+}
+
+static int encode_task(void *ctx, size_t t, int tid)
+{
+    rows_job *J = ctx;
+    const vqs_codec *c = J->c;
+    size_t i0 = t * ROW_CHUNK, n = J->n - i0 < ROW_CHUNK ? J->n - i0 : ROW_CHUNK;
+    size_t md = max_dim(c);
+    float *a = J->tmp[tid], *b = a + ROW_CHUNK * md;
+    const float *in = forward(c, n, J->x + i0 * c->d, a, b);
+    const vqs_stage *q = quantizer(c);
+    q->ops->encode(q, n, in, J->codes + i0 * q->code_size);
+    return 0;
+}
+
+static int decode_task(void *ctx, size_t t, int tid)
+{
+    rows_job *J = ctx;
+    const vqs_codec *c = J->c;
+    size_t i0 = t * ROW_CHUNK, n = J->n - i0 < ROW_CHUNK ? J->n - i0 : ROW_CHUNK;
+    size_t md = max_dim(c);
+    float *a = J->tmp[tid], *b = a + ROW_CHUNK * md;
+    const vqs_stage *q = quantizer(c);
+    float *cur = c->nstages == 1 ? J->out + i0 * c->d : a;
+    q->ops->decode(q, n, J->codes_in + i0 * q->code_size, cur);
+    for (int i = c->nstages - 2; i >= 0; i--) {
+        float *dst = i == 0 ? J->out + i0 * c->d : (cur == a ? b : a);
+        c->st[i].ops->reverse(&c->st[i], n, cur, dst);
+        cur = dst;
+    }
+    return 0;
+}
+
+static int run_rows(rows_job *J, vqs_task_fn fn)
+{
+    const vqs_codec *c = J->c;
+    int nt = c->o.nthreads > 0 ? c->o.nthreads : vqs_default_threads();
+    size_t ntask = (J->n + ROW_CHUNK - 1) / ROW_CHUNK;
+    if ((size_t)nt > ntask)
+        nt = ntask ? (int)ntask : 1;
+    size_t md = max_dim(c);
+    float **tmp = calloc((size_t)nt, sizeof *tmp);
+    int rc = 0;
+    if (!tmp)
+        return vqs_seterr(VQS_ENOMEM, "codec: thread buffers");
+    for (int t = 0; t < nt && !rc; t++)
+        if (!(tmp[t] = malloc(sizeof(float) * 2 * ROW_CHUNK * md)))
+            rc = vqs_seterr(VQS_ENOMEM, "codec: thread buffers");
+    J->tmp = tmp;
+    if (!rc)
+        rc = vqs_parallel_for(nt, ntask, fn, J);
+    for (int t = 0; t < nt; t++)
+        free(tmp[t]);
+    free(tmp);
+    return rc;
+}
+
+int vqs_codec_encode(const vqs_codec *c, size_t n, const float *x, uint8_t *codes)
+{
+    if (!c || (n && (!x || !codes)))
+        return vqs_seterr(VQS_EINVAL, "codec_encode: NULL argument");
+    if (!vqs_codec_is_trained(c))
+        return vqs_seterr(VQS_EINVAL, "codec_encode: '%s' is not trained", c->spec);
+    if (n == 0)
+        return 0;
+    rows_job J = {.c = c, .n = n, .x = x, .codes = codes};
+    return run_rows(&J, encode_task);
+}
+
+int vqs_codec_decode(const vqs_codec *c, size_t n, const uint8_t *codes, float *x)
+{
+    if (!c || (n && (!x || !codes)))
+        return vqs_seterr(VQS_EINVAL, "codec_decode: NULL argument");
+    if (!vqs_codec_is_trained(c))
+        return vqs_seterr(VQS_EINVAL, "codec_decode: '%s' is not trained", c->spec);
+    if (n == 0)
+        return 0;
+    rows_job J = {.c = c, .n = n, .codes_in = codes, .out = x};
+    return run_rows(&J, decode_task);
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+int vqs_codec_query_create(const vqs_codec *c, vqs_metric m, const float *q,
+                           vqs_codec_query **out)
+{
+    if (!c || !q || !out)
+        return vqs_seterr(VQS_EINVAL, "codec_query_create: NULL argument");
+    *out = NULL;
+    if (m != VQS_METRIC_L2 && m != VQS_METRIC_IP)
+        return vqs_seterr(VQS_EINVAL, "codec query: metric must be l2 or ip (cosine is ip on normalised vectors)");
+    if (!vqs_codec_is_trained(c))
+        return vqs_seterr(VQS_EINVAL, "codec query: '%s' is not trained", c->spec);
+    size_t md = max_dim(c);
+    float *a = malloc(sizeof(float) * md * 2);
+    vqs_codec_query *qq = calloc(1, sizeof *qq);
+    const vqs_stage *s = quantizer(c);
+    size_t qs = s->ops->query_size(s);
+    void *state = aligned_alloc(64, (qs + 63) / 64 * 64 + 64);
+    if (!a || !qq || !state) {
+        free(a);
+        free(qq);
+        free(state);
+        return vqs_seterr(VQS_ENOMEM, "codec query");
+    }
+    const float *in = forward(c, 1, q, a, a + md);
+    s->ops->query_prepare(s, m, in, state);
+    free(a);
+    qq->c = c;
+    qq->m = m;
+    qq->state = state;
+    *out = qq;
+    return 0;
+}
+
+int vqs_codec_query_score(const vqs_codec_query *q, size_t n, const uint8_t *codes, float *out)
+{
+    if (!q || (n && (!codes || !out)))
+        return vqs_seterr(VQS_EINVAL, "codec_query_score: NULL argument");
+    const vqs_stage *s = quantizer(q->c);
+    s->ops->query_score(s, q->state, n, codes, out);
+    return 0;
+}
+
+void vqs_codec_query_free(vqs_codec_query *q)
+{
+    if (!q)
+        return;
+    free(q->state);
+    free(q);
+}
+
+int vqs_codec_pca_info(const vqs_codec *c, const float **ev, size_t *n, double *retained)
+{
+    for (int i = 0; i < c->nstages; i++)
+        if (vqs_stage_pca_info(&c->st[i], ev, n, retained) == 0)
+            return 0;
+    return vqs_seterr(VQS_ENOTFOUND, "codec '%s' has no trained PCA stage", c->spec);
+}
+
+/* ---- blob ---------------------------------------------------------------- */
+
+int vqs_codec_save(const vqs_codec *c, void **blob, size_t *len)
+{
+    if (!c || !blob || !len)
+        return vqs_seterr(VQS_EINVAL, "codec_save: NULL argument");
+    for (int i = 0; i < c->nstages; i++)
+        if (!c->st[i].trained)
+            return vqs_seterr(VQS_EINVAL, "codec_save: stage '%s' is not trained", c->st[i].token);
+    vqs_wbuf w = {0};
+    vqs_wbuf_put(&w, BLOB_MAGIC, 8);
+    vqs_wbuf_u32(&w, BLOB_VERSION);
+    vqs_wbuf_u64(&w, c->d);
+    uint32_t sl = (uint32_t)strlen(c->spec);
+    vqs_wbuf_u32(&w, sl);
+    vqs_wbuf_put(&w, c->spec, sl);
+    /* options that matter after training */
+    vqs_wbuf_u64(&w, c->o.seed);
+    vqs_wbuf_u32(&w, (uint32_t)c->o.rvq_beam);
+    vqs_wbuf_u32(&w, (uint32_t)c->nstages);
+    int rc = 0;
+    for (int i = 0; i < c->nstages && !rc; i++) {
+        vqs_wbuf sub = {0};
+        rc = c->st[i].ops->save(&c->st[i], &sub);
+        if (!rc && sub.err)
+            rc = vqs_seterr(sub.err, "codec_save: stage '%s'", c->st[i].token);
+        if (!rc && sub.len > UINT32_MAX)
+            rc = vqs_seterr(VQS_ERANGE, "codec_save: stage '%s' payload of %zu bytes", c->st[i].token, sub.len);
+        if (!rc) {
+            vqs_wbuf_u32(&w, (uint32_t)sub.len);
+            vqs_wbuf_put(&w, sub.p, sub.len);
+        }
+        free(sub.p);
+    }
+    if (!rc && !w.err)
+        vqs_wbuf_u32(&w, vqs_crc32c(0, w.p, w.len));
+    if (!rc && w.err)
+        rc = vqs_seterr(w.err, "codec_save: %zu bytes", w.len);
+    if (rc) {
+        free(w.p);
+        return rc;
+    }
+    *blob = w.p;
+    *len = w.len;
+    return 0;
+}
+
+int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
+{
+    if (!blob || !out)
+        return vqs_seterr(VQS_EINVAL, "codec_load: NULL argument");
+    *out = NULL;
+    const uint8_t *p = blob;
+    if (len < 8 + 4 + 4 || memcmp(p, BLOB_MAGIC, 8) != 0)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s", len < 16 ? "too short" : "bad magic");
+    vqs_rbuf r = {p, len - 4, 8};
+    uint32_t ver;
+    vqs_rbuf_u32(&r, &ver);
+    if (ver > BLOB_VERSION || ver == 0)
+        return vqs_seterr(VQS_EVERSION, "codec blob: format version %u (this build reads 1..%u)",
+                          ver, BLOB_VERSION);
+    uint32_t crc = (uint32_t)p[len - 4] | (uint32_t)p[len - 3] << 8 | (uint32_t)p[len - 2] << 16 |
+                   (uint32_t)p[len - 1] << 24;
+    if (vqs_crc32c(0, p, len - 4) != crc)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: checksum mismatch (%zu bytes)", len);
+    uint64_t d, seed;
+    uint32_t sl, beam, nst;
+    char spec[MAX_STAGES * 33];
+    int rc;
+    if ((rc = vqs_rbuf_u64(&r, &d)) || (rc = vqs_rbuf_u32(&r, &sl)))
+        return rc;
+    if (sl == 0 || sl >= sizeof spec)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: spec length %u", sl);
+    if ((rc = vqs_rbuf_get(&r, spec, sl)))
+        return rc;
+    spec[sl] = '\0';
+    if ((rc = vqs_rbuf_u64(&r, &seed)) || (rc = vqs_rbuf_u32(&r, &beam)) ||
+        (rc = vqs_rbuf_u32(&r, &nst)))
+        return rc;
+    vqs_codec_opts o = {.seed = seed, .rvq_beam = (int)beam};
+    vqs_codec *c;
+    if ((rc = vqs_codec_create(spec, (size_t)d, &o, &c)))
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: spec '%s' for d = %llu: %s", spec,
+                          (unsigned long long)d, vqs_errdetail());
+    if ((int)nst != c->nstages) {
+        vqs_codec_free(c);
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: %u stages for spec '%s'", nst, spec);
+    }
+    for (int i = 0; i < c->nstages; i++) {
+        uint32_t pl;
+        if ((rc = vqs_rbuf_u32(&r, &pl)))
+            break;
+        if (pl > r.len - r.off) {
+            rc = vqs_seterr(VQS_ECORRUPT, "codec blob: stage '%s' payload of %u bytes, %zu left",
+                            c->st[i].token, pl, r.len - r.off);
+            break;
+        }
+        vqs_rbuf sub = {r.p + r.off, pl, 0};
+        if ((rc = c->st[i].ops->load(&c->st[i], &sub)))
+            break;
+        if (sub.off != sub.len) {
+            rc = vqs_seterr(VQS_ECORRUPT, "codec blob: stage '%s' left %zu bytes unread",
+                            c->st[i].token, sub.len - sub.off);
+            break;
+        }
+        c->st[i].trained = 1;
+        r.off += pl;
+    }
+    if (!rc && r.off != r.len)
+        rc = vqs_seterr(VQS_ECORRUPT, "codec blob: %zu trailing bytes", r.len - r.off);
+    if (rc) {
+        vqs_codec_free(c);
+        return rc == VQS_ECORRUPT || rc == VQS_ENOMEM ? rc : vqs_seterr(VQS_ECORRUPT, "codec blob: %s", vqs_errdetail());
+    }
+    *out = c;
+    return 0;
+}
