@@ -3,6 +3,7 @@
  *
  *   vqs demo                 built-in example (synthetic data, exact k-NN)
  *   vqs gt --base B --queries Q --k K --metric l2|ip|cos -o gt.ivecs
+ *   vqs codec --spec S --train FILE [--test FILE] [--decoded OUT.fvecs]
  *
  * Design decisions: one binary with subcommands (git style) rather than one
  * program per task, so that the README's commands and later issues (eval,
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vqs_codebook.h"
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
@@ -31,7 +33,7 @@ static int fail(const char *cmd, int rc)
     const char *det = vqs_errdetail();
     fprintf(stderr, "vqs %s: %s%s%s [%s]\n", cmd, *det ? det : "", *det ? ": " : "",
             vqs_strerror(rc), vqs_err_name(rc));
-    return rc == VQS_EUSAGE || rc == VQS_EINVAL ? 2 : 1;
+    return rc == VQS_EUSAGE || rc == VQS_EINVAL || rc == VQS_ESPEC ? 2 : 1;
 }
 
 static int parse_size(const char *s, size_t *out, const char *what)
@@ -166,6 +168,138 @@ done:
     return rc ? fail("gt", rc) : 0;
 }
 
+static void usage_codec(FILE *f)
+{
+    fprintf(f,
+            "usage: vqs codec --spec S --train FILE [--test FILE] [--threads N] [--seed S]\n"
+            "                 [--iters N] [--beam B] [--clip Q] [--decoded OUT.fvecs] [--dim D] [-v]\n"
+            "  Trains the codec on --train, encodes and decodes --test (default: the\n"
+            "  training set) and reports size, error and speed. Spec grammar: README.md.\n");
+}
+
+static int cmd_codec(int argc, char **argv)
+{
+    const char *spec = NULL, *train = NULL, *test = NULL, *dec = NULL;
+    size_t threads = 0, seed = 0, dim = 0, iters = 0, beam = 0;
+    double clip = 0;
+    int verbose = 0, rc = 0, c;
+    static const struct option lo[] = {{"spec", 1, 0, 's'},    {"train", 1, 0, 'T'},
+                                       {"test", 1, 0, 'q'},    {"threads", 1, 0, 't'},
+                                       {"seed", 1, 0, 'S'},    {"decoded", 1, 0, 'o'},
+                                       {"dim", 1, 0, 'd'},     {"iters", 1, 0, 'i'},
+                                       {"beam", 1, 0, 'b'},    {"clip", 1, 0, 'c'},
+                                       {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:T:q:t:S:o:d:i:b:c:vh", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': spec = optarg; break;
+        case 'T': train = optarg; break;
+        case 'q': test = optarg; break;
+        case 'o': dec = optarg; break;
+        case 't': rc = parse_size(optarg, &threads, "--threads"); break;
+        case 'S': rc = parse_size(optarg, &seed, "--seed"); break;
+        case 'd': rc = parse_size(optarg, &dim, "--dim"); break;
+        case 'i': rc = parse_size(optarg, &iters, "--iters"); break;
+        case 'b': rc = parse_size(optarg, &beam, "--beam"); break;
+        case 'c': {
+            char *end;
+            clip = strtod(optarg, &end);
+            if (*end || !(clip >= 0 && clip < 1))
+                rc = vqs_seterr(VQS_EUSAGE, "--clip: '%s' is not a quantile in [0, 1)", optarg);
+            break;
+        }
+        case 'v': verbose = 1; break;
+        case 'h': usage_codec(stdout); return 0;
+        default: usage_codec(stderr); return 2;
+        }
+        if (rc)
+            return fail("codec", rc);
+    }
+    if (optind < argc)
+        return fail("codec", vqs_seterr(VQS_EUSAGE, "unexpected argument '%s'", argv[optind]));
+    if (!spec || !train) {
+        usage_codec(stderr);
+        return fail("codec", vqs_seterr(VQS_EUSAGE, "--spec and --train are required"));
+    }
+    vqs_vecfile_opts vo = {.raw_dim = dim};
+    float *xt = NULL, *xq = NULL, *xr = NULL;
+    uint8_t *codes = NULL;
+    size_t nt, d, nq, dq;
+    vqs_codec *cd = NULL;
+    if ((rc = vqs_vecfile_load_f32(train, &vo, &xt, &nt, &d)))
+        goto done;
+    if (test) {
+        if ((rc = vqs_vecfile_load_f32(test, &vo, &xq, &nq, &dq)))
+            goto done;
+        if (dq != d) {
+            rc = vqs_seterr(VQS_EINVAL, "%s has dimension %zu but %s has %zu", test, dq, train, d);
+            goto done;
+        }
+    } else {
+        nq = nt;
+    }
+    const float *x = test ? xq : xt;
+    vqs_codec_opts co = {.nthreads = (int)threads, .seed = seed, .kmeans_iters = (int)iters,
+                         .rvq_beam = (int)beam, .sq_clip = (float)clip, .verbose = verbose};
+    if ((rc = vqs_codec_create(spec, d, &co, &cd)))
+        goto done;
+    size_t cs = vqs_codec_code_size(cd);
+    codes = malloc(cs * nq + 1);
+    xr = malloc(sizeof(float) * nq * d + 1);
+    if (!codes || !xr) {
+        rc = vqs_seterr(VQS_ENOMEM, "%zu vectors", nq);
+        goto done;
+    }
+    double t0 = vqs_now();
+    if ((rc = vqs_codec_train(cd, nt, xt)))
+        goto done;
+    double t1 = vqs_now();
+    if ((rc = vqs_codec_encode(cd, nq, x, codes)))
+        goto done;
+    double t2 = vqs_now();
+    if ((rc = vqs_codec_decode(cd, nq, codes, xr)))
+        goto done;
+    double t3 = vqs_now();
+    double err = 0, sig = 0, var = 0;
+    double *mean = calloc(d, sizeof(double));
+    if (!mean) {
+        rc = vqs_seterr(VQS_ENOMEM, "codec");
+        goto done;
+    }
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < d; j++)
+            mean[j] += x[i * d + j] / (double)nq;
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < d; j++) {
+            double v = x[i * d + j], e = v - xr[i * d + j], m = v - mean[j];
+            err += e * e;
+            sig += v * v;
+            var += m * m;
+        }
+    free(mean);
+    double mse = err / (double)nq;
+    printf("spec              %s\n", vqs_codec_spec(cd));
+    printf("train / test      %zu / %zu vectors, d = %zu%s\n", nt, nq, d, test ? "" : " (test = train)");
+    printf("bytes per vector  %zu (float32: %zu)\n", cs, 4 * d);
+    printf("compression       %.2fx\n", 4.0 * (double)d / (double)cs);
+    printf("MSE               %.6g (mean squared L2 error per vector)\n", mse);
+    printf("relative MSE      %.6g (MSE / total variance)\n", var > 0 ? err / var : 0.0);
+    printf("SQNR              %.2f dB\n", err > 0 ? 10 * log10(sig / err) : INFINITY);
+    printf("training          %.3f s\n", t1 - t0);
+    printf("encode            %.0f vectors/s\n", (double)nq / (t2 - t1));
+    printf("decode            %.0f vectors/s\n", (double)nq / (t3 - t2));
+    if (dec)
+        rc = vqs_write_fvecs(dec, nq, d, xr);
+done:
+    vqs_codec_free(cd);
+    free(xt);
+    free(xq);
+    free(xr);
+    free(codes);
+    return rc ? fail("codec", rc) : 0;
+}
+
 /* The built-in example: a seeded synthetic embedding set, written and read
  * back through the file formats, searched exactly, and checked against a
  * brute-force double-precision scan. */
@@ -257,6 +391,7 @@ static void usage(FILE *f)
                "commands:\n"
                "  demo     run the built-in example\n"
                "  gt       exact k-NN ground truth (vqs gt --help)\n"
+               "  codec    train a codec, report its size and error (vqs codec --help)\n"
                "  version  print the version\n",
             VQS_VERSION);
 }
@@ -270,6 +405,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "gt"))
         return cmd_gt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "codec"))
+        return cmd_codec(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -1,0 +1,263 @@
+// Tests for codebooks/codec.c: every codec round-trips through the spec
+// string and the serialised blob; spec and blob errors; thread invariance;
+// prepared-query scores against decoded vectors.
+#include "vqs_test.hpp"
+
+#include "codebook_internal.h"
+#include "vqs_codebook.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace vqs_test;
+
+namespace {
+
+using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
+
+codec_ptr make(const char *spec, size_t d, vqs_codec_opts *o = nullptr)
+{
+    vqs_codec *c = nullptr;
+    int rc = vqs_codec_create(spec, d, o, &c);
+    INFO("create '" << spec << "' -> " << vqs_err_name(rc) << ": " << vqs_errdetail());
+    REQUIRE(rc == 0);
+    return codec_ptr(c, vqs_codec_free);
+}
+
+double mse(const std::vector<float> &a, const std::vector<float> &b, size_t d)
+{
+    double s = 0;
+    for (size_t i = 0; i < a.size(); i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return s / (double)(a.size() / d);
+}
+
+double total_var(const std::vector<float> &x, size_t d)
+{
+    size_t n = x.size() / d;
+    std::vector<double> m(d, 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            m[j] += x[i * d + j] / (double)n;
+    double v = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            v += (x[i * d + j] - m[j]) * (x[i * d + j] - m[j]);
+    return v / (double)n;
+}
+
+struct spec_case {
+    const char *spec;
+    size_t code_size; // for d = 64; 0: not checked
+    double max_rel_mse;
+};
+
+} // namespace
+
+TEST_CASE("every codec round-trips through its spec and its blob", "[codec]")
+{
+    const size_t d = 64, n = 6000, nq = 500;
+    auto all = synth(n + nq, d, 2024);
+    std::vector<float> xt(all.begin(), all.begin() + n * d), xq(all.begin() + n * d, all.end());
+    const double var = total_var(xq, d);
+    const spec_case cases[] = {
+        {"SQfp16", 128, 1e-6},       {"SQbf16", 128, 1e-4},       {"SQfp8", 64, 0.01},
+        {"SQe4m3", 64, 0.01},        {"SQe5m2", 64, 0.03},        {"SQfp8t", 64, 0.05},
+        {"SQ8", 64, 1e-3},           {"SQint8", 64, 1e-3},        {"SQ4", 32, 0.05},
+        {"SQ8s", 64, 0.01},          {"PQ16x8", 16, 0.5},         {"PQ16x4", 8, 0.6},
+        {"PQ8", 8, 0.6},             {"RVQ4x8", 0, 0.6},          {"BIN", 0, 1.0},
+        {"ROT,BIN", 0, 1.0},         {"PCA32,SQ8", 32, 0.5},      {"PCA64R,SQint8", 64, 1e-2},
+        {"PCA48WR,SQ8", 48, 0.5},    {"HAD,SQ8", 64, 1e-3},       {"ROT,SQfp8", 64, 0.02},
+        {"OPQ16,PQ16x8", 16, 0.5},   {"ROT,PQ8x8", 8, 0.7},
+    };
+    for (const auto &tc : cases) {
+        INFO("spec " << tc.spec);
+        vqs_codec_opts o = {};
+        o.seed = 7;
+        o.nthreads = 2;
+        o.kmeans_iters = 10;
+        auto c = make(tc.spec, d, &o);
+        REQUIRE(std::string(vqs_codec_spec(c.get())) == tc.spec);
+        REQUIRE(vqs_codec_d(c.get()) == d);
+        REQUIRE_FALSE(vqs_codec_is_trained(c.get()));
+        REQUIRE_OK(vqs_codec_train(c.get(), n, xt.data()));
+        REQUIRE(vqs_codec_is_trained(c.get()));
+        size_t cs = vqs_codec_code_size(c.get());
+        if (tc.code_size)
+            REQUIRE(cs == tc.code_size);
+        std::vector<uint8_t> codes(cs * nq), codes2(cs * nq);
+        std::vector<float> rec(nq * d), rec2(nq * d);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq.data(), codes.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
+        double rel = mse(xq, rec, d) / var;
+        INFO("relative MSE " << rel);
+        REQUIRE(std::isfinite(rel));
+        REQUIRE(rel <= tc.max_rel_mse);
+
+        // blob round trip: identical codes and reconstructions
+        void *blob = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_codec_save(c.get(), &blob, &len));
+        vqs_codec *l = nullptr;
+        int rc = vqs_codec_load(blob, len, &l);
+        std::free(blob);
+        REQUIRE_OK(rc);
+        codec_ptr loaded(l, vqs_codec_free);
+        REQUIRE(std::string(vqs_codec_spec(loaded.get())) == tc.spec);
+        REQUIRE(vqs_codec_code_size(loaded.get()) == cs);
+        REQUIRE_OK(vqs_codec_encode(loaded.get(), nq, xq.data(), codes2.data()));
+        REQUIRE(codes2 == codes);
+        REQUIRE_OK(vqs_codec_decode(loaded.get(), nq, codes.data(), rec2.data()));
+        REQUIRE(rec2 == rec);
+
+        // the thread count does not change the codes
+        vqs_codec_opts o1 = o;
+        o1.nthreads = 1;
+        auto c1 = make(tc.spec, d, &o1);
+        REQUIRE_OK(vqs_codec_train(c1.get(), n, xt.data()));
+        REQUIRE_OK(vqs_codec_encode(c1.get(), nq, xq.data(), codes2.data()));
+        REQUIRE(codes2 == codes);
+    }
+}
+
+TEST_CASE("prepared queries score like the decoded vectors", "[codec]")
+{
+    const size_t d = 48, n = 4000, nq = 300;
+    auto all = synth(n + nq + 1, d, 99);
+    std::vector<float> xt(all.begin(), all.begin() + n * d);
+    const float *xq = all.data() + n * d, *q = all.data() + (n + nq) * d;
+    // orthonormal transforms keep distances, so scores in the transformed
+    // space equal those against the decoded (reverse-transformed) vectors
+    for (const char *spec : {"SQ8", "SQ4", "SQfp16", "SQfp8", "PQ12x8", "PQ12x4", "ROT,PQ8x8",
+                             "ROT,SQ8", "OPQ8,PQ8x8"}) {
+        INFO("spec " << spec);
+        vqs_codec_opts o = {};
+        o.kmeans_iters = 8;
+        auto c = make(spec, d, &o);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, xt.data()));
+        size_t cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(cs * nq);
+        std::vector<float> rec(nq * d), sc(nq);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq, codes.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
+        for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
+            vqs_codec_query *qq = nullptr;
+            REQUIRE_OK(vqs_codec_query_create(c.get(), m, q, &qq));
+            std::unique_ptr<vqs_codec_query, decltype(&vqs_codec_query_free)> hold(
+                qq, vqs_codec_query_free);
+            REQUIRE_OK(vqs_codec_query_score(qq, nq, codes.data(), sc.data()));
+            for (size_t i = 0; i < nq; i++) {
+                double ref = 0, qn = 0, rn = 0;
+                for (size_t j = 0; j < d; j++) {
+                    double a = q[j], b = rec[i * d + j];
+                    ref += m == VQS_METRIC_L2 ? (a - b) * (a - b) : a * b;
+                    qn += a * a;
+                    rn += b * b;
+                }
+                INFO("metric " << vqs_metric_name(m) << " row " << i);
+                REQUIRE(std::fabs(sc[i] - ref) <= 1e-4 * (qn + rn + 1));
+            }
+        }
+        vqs_codec_query *bad = nullptr;
+        REQUIRE_ERR(vqs_codec_query_create(c.get(), VQS_METRIC_COS, q, &bad), VQS_EINVAL);
+    }
+}
+
+TEST_CASE("bad specs name the offending token", "[codec][errors]")
+{
+    struct {
+        const char *spec;
+        const char *token;
+    } bad[] = {
+        {"", "empty"},
+        {"FOO", "FOO"},
+        {"SQ8,", "empty"},
+        {"SQ8,PQ8x8", "SQ8"},         // quantizer not last
+        {"PCA32", "PCA32"},           // transform without a quantizer
+        {"PQ7x8", "PQ7x8"},           // M does not divide d
+        {"PQ8x0", "PQ8x0"},           // nbits out of range
+        {"PQ8x17", "PQ8x17"},
+        {"PCA128,SQ8", "PCA128"},     // PCA larger than d
+        {"ROT,ROT,ROT,ROT,ROT,ROT,ROT,ROT,SQ8", "more than"},
+        {"ROT,AVERYLONGTOKENTHATNOBODYWOULDEVERWRITE", "too long"},
+        {"RVQ0x8", "RVQ0x8"},
+        {"OPQ7,PQ8x8", "OPQ7"},
+        {"SQ3", "SQ3"},
+    };
+    for (auto &b : bad) {
+        vqs_codec *c = nullptr;
+        int rc = vqs_codec_create(b.spec, 64, nullptr, &c);
+        std::string det = vqs_errdetail();
+        INFO("spec '" << b.spec << "' -> " << vqs_err_name(rc) << ": " << det);
+        REQUIRE(rc == VQS_ESPEC);
+        REQUIRE(c == nullptr);
+        REQUIRE(det.find(b.token) != std::string::npos);
+    }
+    vqs_codec *c = nullptr;
+    REQUIRE_ERR(vqs_codec_create("SQ8", 0, nullptr, &c), VQS_EINVAL);
+    REQUIRE_ERR(vqs_codec_create(nullptr, 8, nullptr, &c), VQS_EINVAL);
+}
+
+TEST_CASE("training and encoding errors", "[codec][errors]")
+{
+    const size_t d = 16;
+    auto x = synth(300, d, 5);
+    auto c = make("SQ8", d);
+    std::vector<uint8_t> codes(d * 300);
+    REQUIRE_ERR(vqs_codec_encode(c.get(), 300, x.data(), codes.data()), VQS_EINVAL); // untrained
+    x[7 * d + 3] = NAN;
+    REQUIRE_ERR(vqs_codec_train(c.get(), 300, x.data()), VQS_ENONFINITE);
+    REQUIRE(std::string(vqs_errdetail()).find("row 7") != std::string::npos);
+    REQUIRE_FALSE(vqs_codec_is_trained(c.get()));
+    x[7 * d + 3] = 0;
+    auto p = make("PQ4x8", d);
+    REQUIRE_ERR(vqs_codec_train(p.get(), 100, x.data()), VQS_EINVAL); // 100 < 256 points
+    REQUIRE(std::string(vqs_errdetail()).find("256") != std::string::npos);
+}
+
+TEST_CASE("damaged blobs are refused, never crash", "[codec][errors]")
+{
+    const size_t d = 16;
+    auto x = synth(2000, d, 6);
+    vqs_codec_opts o = {};
+    o.kmeans_iters = 4;
+    for (const char *spec : {"SQ8", "PCA8,PQ4x4", "ROT,SQfp16"}) {
+        INFO("spec " << spec);
+        auto c = make(spec, d, &o);
+        REQUIRE_OK(vqs_codec_train(c.get(), 2000, x.data()));
+        void *blob = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_codec_save(c.get(), &blob, &len));
+        std::vector<uint8_t> b((uint8_t *)blob, (uint8_t *)blob + len);
+        std::free(blob);
+        vqs_codec *l = nullptr;
+        for (size_t cut = 0; cut < len; cut++) { // every truncation
+            std::vector<uint8_t> t(b.begin(), b.begin() + cut);
+            int rc = vqs_codec_load(cut ? t.data() : b.data(), cut, &l);
+            INFO("cut at " << cut);
+            REQUIRE(rc == VQS_ECORRUPT);
+            REQUIRE(l == nullptr);
+        }
+        for (size_t i = 0; i < len; i++) { // every single-byte corruption
+            auto t = b;
+            t[i] ^= 0x5a;
+            int rc = vqs_codec_load(t.data(), t.size(), &l);
+            INFO("byte " << i);
+            REQUIRE((rc == VQS_ECORRUPT || rc == VQS_EVERSION));
+            REQUIRE(l == nullptr);
+        }
+        // a newer format version with a valid checksum is refused as such
+        auto t = b;
+        t[8] = 2;
+        uint32_t crc = vqs_crc32c(0, t.data(), t.size() - 4);
+        std::memcpy(&t[t.size() - 4], &crc, 4);
+        REQUIRE_ERR(vqs_codec_load(t.data(), t.size(), &l), VQS_EVERSION);
+        REQUIRE(std::string(vqs_errdetail()).find("version 2") != std::string::npos);
+    }
+}
+
+TEST_CASE("CRC-32C matches the published check value", "[codec]")
+{
+    // RFC 3720 / iSCSI check value for "123456789"
+    REQUIRE(vqs_crc32c(0, "123456789", 9) == 0xE3069283u);
+}
