@@ -68,6 +68,7 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/IndexReplicas.h>
+#include <faiss/IndexAdditiveQuantizer.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/IndexShards.h>
 #include <faiss/VectorTransform.h>
@@ -2064,6 +2065,17 @@ int vqs_faiss_set_num_threads(int n) {
 
 int vqs_faiss_get_max_threads(void) {
     return omp_get_max_threads();
+}
+
+int vqs_faiss_set_rq_beam(FaissIndex* index, int beam) {
+    try {
+        FAISS_THROW_IF_NOT_MSG(beam > 0, "beam width must be > 0");
+        auto* rq = dynamic_cast<faiss::IndexResidualQuantizer*>(
+                reinterpret_cast<faiss::Index*>(index));
+        FAISS_THROW_IF_NOT_MSG(rq, "index is not an IndexResidualQuantizer (RQ...)");
+        rq->rq.max_beam_size = beam;
+    }
+    CATCH_AND_HANDLE
 }
 
 } // extern "C"

@@ -60,6 +60,10 @@ int vqs_faiss_set_num_threads(int n);
 /** omp_get_max_threads(). */
 int vqs_faiss_get_max_threads(void);
 
+/** Sets the beam width (max_beam_size) of an IndexResidualQuantizer, as made
+ * by faiss_index_factory("RQ8x8"); used for training and encoding. */
+int vqs_faiss_set_rq_beam(FaissIndex* index, int beam);
+
 #ifdef __cplusplus
 }
 #endif
