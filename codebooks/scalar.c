@@ -3,8 +3,8 @@
  * conversions they use.
  *
  * Tokens (one code per dimension):
- *   SQfp16            IEEE binary16, 2 bytes/dim, no training
- *   SQbf16            bfloat16, 2 bytes/dim, no training
+ *   SQfp16            IEEE binary16, 2 bytes/dim (little-endian), no training
+ *   SQbf16            bfloat16, 2 bytes/dim (little-endian), no training
  *   SQfp8 = SQe4m3    fp8 E4M3 (FN) of x_j / scale_j, scale_j = R_j / 448
  *   SQe5m2            fp8 E5M2 of x_j / scale_j, scale_j = R_j / 57344
  *   SQfp8t            fp8 E4M3 of x / scale, ONE scale = R / 448 for the tensor
@@ -12,8 +12,9 @@
  *   SQ4 = SQint4      4 bits over [lo_j, hi_j], two per byte, low nibble first
  *   SQ8s              int8 in [-127, 127] with ONE scale = R / 127: x ~ scale*code
  * where, per dimension, lo_j/hi_j are the min/max of the training data, or
- * with opts->sq_clip = p (0.5 < p < 1) its (1-p) and p quantiles (linear
- * interpolation between order statistics, numpy's default), and
+ * with opts->sq_clip = p (0.5 < p < 1; 1 means min/max; anything else is
+ * VQS_EINVAL at training) its (1-p) and p quantiles (linear interpolation
+ * between order statistics, numpy's default), and
  * R_j = max(|lo_j|, |hi_j|). For the one-scale codecs R is max |x| over the
  * whole training set, or with sq_clip its p-quantile of |x|.
  *
@@ -53,8 +54,9 @@
  * - Conversions are bit arithmetic on the float32 pattern with round to
  *   nearest, ties to even everywhere; the subnormal range is handled by an
  *   exact power-of-two scaling into [0, 2^mbits] and an explicit tie rule,
- *   so the result never depends on the FPU rounding mode. Rejected: frexp /
- *   ldexp / nearbyint (mode-dependent, slower) and 64K lookup tables.
+ *   so the result never depends on the FPU rounding mode. Rejected: frexp +
+ *   nearbyint per value (follows the FPU rounding mode, slower) and 64K
+ *   lookup tables.
  * - fp8 with sat: +-Inf map to +-max as well (as CUDA's satfinite): the
  *   result is finite unless the input is NaN. Without sat, E4M3 overflow and
  *   Inf give NaN (E4M3FN has no Inf), E5M2 overflow and Inf give +-Inf. NaN

@@ -820,6 +820,13 @@ TEST_CASE("SQNR on Gaussian data sits where theory puts it (within 0.3 dB)", "[s
     double m8 = measure("SQ8s", clip8);
     rows.push_back({"SQ8s (best step)", m8, db(1, gauss_mse(uniform_values(-127, 127, s8, 0.0)))});
     rows.push_back({"SQ8s (this sample's step)", m8, db(1, gauss_mse(uniform_values(-127, 127, s8_here, 0.0)))});
+    // SQ8 (256 grid points per dimension) with the clip quantile of the best
+    // 256-cell mid-rise step: whichever of its two grids training picks
+    // ("cells" of width R/256 or "endpoints" R/255 apart), it must sit at
+    // the optimum of the uniform 256-level quantizer
+    double s8m = best_step(-128, 127, 0.5, 0.005, 0.1);
+    rows.push_back({"SQ8 (best step)", measure("SQ8", (float)Phi(128 * s8m)),
+                    db(1, gauss_mse(uniform_values(-128, 127, s8m, 0.5)))});
     // and SQ8s with the plain max scale
     rows.push_back({"SQ8s (scale max/127)", measure("SQ8s", 0), db(1, gauss_mse(uniform_values(-127, 127, amax / 127, 0.0)))});
 
