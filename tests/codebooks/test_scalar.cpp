@@ -372,7 +372,7 @@ TEST_CASE("SQ spec errors name the token", "[scalar]")
     }
 }
 
-TEST_CASE("SQ layouts: 8-bit cells, 4-bit nibbles low first, symmetric int8, no training for fp16", "[scalar]")
+TEST_CASE("SQ layouts: 8- and 4-bit grids, nibbles low first, symmetric int8, fp16 needs no training", "[scalar]")
 {
     // two training points per dimension: the "endpoints" grid reproduces both
     // exactly, so it is chosen: 8 bits over [0, 255] and 4 bits over [0, 15]
