@@ -1,0 +1,271 @@
+// Residual vector quantizer stage: reconstruction MSE against FAISS's
+// ResidualQuantizer (index_factory "RQ<M>x<nbits>", default max_beam_size 5,
+// which the C API cannot change, so vqs runs with rvq_beam = 5), beam width
+// against greedy, look-up-table scores against the decoded vectors (L2 up to
+// the 8-bit norm quantisation), serialisation and the error paths.
+#include "vqs_test.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+
+#include "faiss_c_extra.h"
+#include "vqs_codebook.h"
+
+using namespace vqs_test;
+
+namespace {
+
+#define REQUIRE_FAISS(expr)                                                                    \
+    do {                                                                                       \
+        int frc_ = (expr);                                                                     \
+        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
+        REQUIRE(frc_ == 0);                                                                    \
+    } while (0)
+
+using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
+
+codec_ptr make_codec(const char *spec, size_t d, int beam = 0, int iters = 0)
+{
+    vqs_codec_opts o = {};
+    o.nthreads = 2;
+    o.rvq_beam = beam;
+    o.kmeans_iters = iters;
+    vqs_codec *c = nullptr;
+    REQUIRE_OK(vqs_codec_create(spec, d, &o, &c));
+    return codec_ptr(c, vqs_codec_free);
+}
+
+std::vector<float> load_rows(const std::string &path, size_t nmax, size_t *d)
+{
+    float *x = nullptr;
+    size_t n = 0;
+    REQUIRE_OK(vqs_vecfile_load_f32(path.c_str(), nullptr, &x, &n, d));
+    n = std::min(n, nmax);
+    std::vector<float> v(x, x + n * *d);
+    free(x);
+    return v;
+}
+
+double mse(const std::vector<float> &a, const std::vector<float> &b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        double v = (double)a[i] - b[i];
+        s += v * v;
+    }
+    return s / (double)n;
+}
+
+double codec_mse(vqs_codec *c, const std::vector<float> &x, size_t d)
+{
+    size_t n = x.size() / d, cs = vqs_codec_code_size(c);
+    std::vector<uint8_t> codes(n * cs);
+    std::vector<float> rec(n * d);
+    REQUIRE_OK(vqs_codec_encode(c, n, x.data(), codes.data()));
+    REQUIRE_OK(vqs_codec_decode(c, n, codes.data(), rec.data()));
+    return mse(x, rec, n);
+}
+
+void compare_with_faiss(size_t M, const std::vector<float> &xt, const std::vector<float> &xq,
+                        size_t d)
+{
+    const size_t nt = xt.size() / d, nq = xq.size() / d;
+    std::string vspec = "RVQ" + std::to_string(M) + "x8", fspec = "RQ" + std::to_string(M) + "x8";
+    auto c = make_codec(vspec.c_str(), d, 5);
+    REQUIRE(vqs_codec_code_size(c.get()) == M + 1);
+    double t0 = vqs_now();
+    REQUIRE_OK(vqs_codec_train(c.get(), nt, xt.data()));
+    double tv = vqs_now() - t0;
+    double mv = codec_mse(c.get(), xq, d);
+
+    // one thread: see test_pq.cpp (libgomp spin-waits on a loaded machine)
+    REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
+    FaissIndex *fi = nullptr;
+    REQUIRE_FAISS(faiss_index_factory(&fi, (int)d, fspec.c_str(), METRIC_L2));
+    std::unique_ptr<FaissIndex, decltype(&faiss_Index_free)> f(fi, faiss_Index_free);
+    t0 = vqs_now();
+    REQUIRE_FAISS(faiss_Index_train(f.get(), (idx_t)nt, xt.data()));
+    double tf = vqs_now() - t0;
+    size_t fcs = 0;
+    REQUIRE_FAISS(faiss_Index_sa_code_size(f.get(), &fcs));
+    std::vector<uint8_t> fcodes(nq * fcs);
+    std::vector<float> frec(nq * d);
+    REQUIRE_FAISS(faiss_Index_sa_encode(f.get(), (idx_t)nq, xq.data(), fcodes.data()));
+    REQUIRE_FAISS(faiss_Index_sa_decode(f.get(), (idx_t)nq, fcodes.data(), frec.data()));
+    double mf = mse(xq, frec, nq);
+    WARN(vspec << " vs FAISS " << fspec << " (beam 5) d=" << d << " train " << nt << " measure "
+               << nq << ": MSE vqs " << mv << " FAISS " << mf << " ratio " << mv / mf
+               << "; train time vqs " << tv << " s FAISS (1 thread) " << tf << " s");
+    REQUIRE(mv <= 1.01 * mf);
+}
+
+} // namespace
+
+// Training sizes keep each case near 15 s: FAISS trains every stage with
+// 10 progressive-dimension steps of 10 k-means iterations on n * 5 residuals.
+TEST_CASE("RVQ4x8 MSE vs FAISS RQ4x8 on siftsmall", "[rvq][faiss][data]")
+{
+    size_t d = 0, dq = 0;
+    auto xt = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 5000, &d);
+    auto xq = load_rows(data_path("siftsmall/sift_query1000.fvecs"), 1000, &dq);
+    REQUIRE(d == dq);
+    compare_with_faiss(4, xt, xq, d);
+}
+
+TEST_CASE("RVQ8x8 MSE vs FAISS RQ8x8 on siftsmall", "[rvq][faiss][data]")
+{
+    size_t d = 0, dq = 0;
+    auto xt = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 2500, &d);
+    auto xq = load_rows(data_path("siftsmall/sift_query1000.fvecs"), 1000, &dq);
+    REQUIRE(d == dq);
+    compare_with_faiss(8, xt, xq, d);
+}
+
+TEST_CASE("RVQ beam search: beam 8 is at least as good as greedy", "[rvq]")
+{
+    const size_t d = 32, n = 4000;
+    auto x = synth(n, d, 31);
+    auto xq = synth(1000, d, 32);
+    auto g = make_codec("RVQ4x6", d, 1, 10);
+    auto b = make_codec("RVQ4x6", d, 8, 10);
+    REQUIRE_OK(vqs_codec_train(g.get(), n, x.data()));
+    REQUIRE_OK(vqs_codec_train(b.get(), n, x.data()));
+    double mg = codec_mse(g.get(), xq, d), mb = codec_mse(b.get(), xq, d);
+    WARN("RVQ4x6 d=32: MSE greedy " << mg << " beam 8 " << mb);
+    REQUIRE(mb <= mg);
+}
+
+TEST_CASE("RVQ scores: IP equals <q, decode>, L2 equals |q - decode|^2 up to the norm byte",
+          "[rvq]")
+{
+    for (const char *spec : {"RVQ3x8", "RVQ5x5"}) {
+        INFO(spec);
+        const size_t d = 20, n = 2000, nq = 4; // n <= the training cap (2048 for RVQ5x5)
+        auto x = synth(n, d, 41);
+        auto q = synth(nq, d, 42);
+        auto c = make_codec(spec, d, 4, 10);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, x.data()));
+        size_t cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(n * cs);
+        std::vector<float> rec(n * d), sc(n);
+        REQUIRE_OK(vqs_codec_encode(c.get(), n, x.data(), codes.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), n, codes.data(), rec.data()));
+        // the norm byte covers [lo, hi], the extreme |reconstruction|^2 over
+        // the training set (here: the same vectors), in 256 bins decoded at
+        // their centres, so the L2 error is at most (hi - lo) / 512
+        double lo = INFINITY, hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            double s = 0;
+            for (size_t t = 0; t < d; t++)
+                s += (double)rec[i * d + t] * rec[i * d + t];
+            lo = std::min(lo, s);
+            hi = std::max(hi, s);
+        }
+        const double bound = (hi - lo) / 512;
+        double worst = 0;
+        for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP})
+            for (size_t qi = 0; qi < nq; qi++) {
+                vqs_codec_query *qq = nullptr;
+                REQUIRE_OK(vqs_codec_query_create(c.get(), m, &q[qi * d], &qq));
+                REQUIRE_OK(vqs_codec_query_score(qq, n, codes.data(), sc.data()));
+                vqs_codec_query_free(qq);
+                for (size_t i = 0; i < n; i++) {
+                    double ref = 0, mag = 0;
+                    for (size_t t = 0; t < d; t++) {
+                        double a = q[qi * d + t], b = rec[i * d + t];
+                        ref += m == VQS_METRIC_L2 ? (a - b) * (a - b) : a * b;
+                        mag += m == VQS_METRIC_L2 ? a * a + b * b + 2 * std::fabs(a * b)
+                                                  : std::fabs(a * b);
+                    }
+                    double tol = 1e-5 * mag + 1e-5 + (m == VQS_METRIC_L2 ? bound * 1.001 : 0);
+                    INFO("query " << qi << " code " << i << " metric " << m);
+                    REQUIRE(std::fabs(sc[i] - ref) <= tol);
+                    if (m == VQS_METRIC_L2)
+                        worst = std::max(worst, std::fabs(sc[i] - ref));
+                }
+            }
+        // and the norm byte is really used: the bound is not vacuous
+        REQUIRE(bound < 0.01 * hi);
+        WARN(spec << ": worst L2 score error " << worst << ", bound " << bound);
+    }
+}
+
+TEST_CASE("RVQ codes: packing, decode is the sum of codewords, save/load", "[rvq]")
+{
+    const size_t d = 16, n = 2000;
+    auto x = synth(n, d, 51);
+    auto c = make_codec("RVQ3x4", d, 5, 8);
+    REQUIRE(vqs_codec_code_size(c.get()) == 2 + 1); // 12 bits + norm byte
+    REQUIRE_OK(vqs_codec_train(c.get(), n, x.data()));
+    size_t cs = vqs_codec_code_size(c.get());
+    // codebooks through decode of one-hot codes: stage m index j, others 0,
+    // minus the all-zero code (codeword 0 of every stage)
+    std::vector<float> zero(d), rec(d);
+    std::vector<uint8_t> code(cs, 0);
+    REQUIRE_OK(vqs_codec_decode(c.get(), 1, code.data(), zero.data()));
+    std::vector<uint8_t> codes(n * cs);
+    std::vector<float> dec(n * d);
+    REQUIRE_OK(vqs_codec_encode(c.get(), n, x.data(), codes.data()));
+    REQUIRE_OK(vqs_codec_decode(c.get(), n, codes.data(), dec.data()));
+    // decode is additive over stages: decode(a,b,c) = decode(a,0,0) +
+    // decode(0,b,0) + decode(0,0,c) - 2 decode(0,0,0)
+    for (size_t i = 0; i < 50; i++) {
+        std::vector<double> sum(d, 0);
+        for (size_t m = 0; m < 3; m++) {
+            size_t idx = 0;
+            for (size_t b = 0; b < 4; b++) {
+                size_t bit = m * 4 + b;
+                idx |= (size_t)(codes[i * cs + bit / 8] >> (bit % 8) & 1) << b;
+            }
+            std::fill(code.begin(), code.end(), 0);
+            for (size_t b = 0; b < 4; b++)
+                if (idx >> b & 1)
+                    code[(m * 4 + b) / 8] |= (uint8_t)(1u << ((m * 4 + b) % 8));
+            REQUIRE_OK(vqs_codec_decode(c.get(), 1, code.data(), rec.data()));
+            for (size_t t = 0; t < d; t++)
+                sum[t] += rec[t];
+        }
+        for (size_t t = 0; t < d; t++)
+            REQUIRE(std::fabs(sum[t] - 2 * zero[t] - dec[i * d + t]) <= 1e-4);
+    }
+
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE_OK(vqs_codec_save(c.get(), &blob, &len));
+    std::vector<uint8_t> b((uint8_t *)blob, (uint8_t *)blob + len);
+    free(blob);
+    vqs_codec *l = nullptr;
+    REQUIRE_OK(vqs_codec_load(b.data(), b.size(), &l));
+    codec_ptr lc(l, vqs_codec_free);
+    std::vector<uint8_t> c2(n * cs);
+    std::vector<float> r2(n * d);
+    REQUIRE_OK(vqs_codec_encode(l, n, x.data(), c2.data()));
+    REQUIRE(codes == c2);
+    REQUIRE_OK(vqs_codec_decode(l, n, codes.data(), r2.data()));
+    REQUIRE(dec == r2);
+    auto bad = b;
+    bad[b.size() / 2] ^= 1;
+    vqs_codec *x2 = nullptr;
+    REQUIRE_ERR(vqs_codec_load(bad.data(), bad.size(), &x2), VQS_ECORRUPT);
+    REQUIRE_ERR(vqs_codec_load(b.data(), b.size() - 7, &x2), VQS_ECORRUPT);
+}
+
+TEST_CASE("RVQ spec errors name the token; too few training vectors", "[rvq]")
+{
+    vqs_codec *c = nullptr;
+    for (const char *bad : {"RVQ0x8", "RVQ4x0", "RVQ4x17", "RVQx8", "RVQ4x", "RVQ4y8"}) {
+        INFO(bad);
+        REQUIRE_ERR(vqs_codec_create(bad, 64, nullptr, &c), VQS_ESPEC);
+        REQUIRE(std::string(vqs_errdetail()).find(bad) != std::string::npos);
+    }
+    auto k = make_codec("RVQ8", 64);
+    REQUIRE(vqs_codec_code_size(k.get()) == 9);
+    auto k2 = make_codec("RVQ2x8", 16);
+    auto x = synth(200, 16, 1);
+    REQUIRE_ERR(vqs_codec_train(k2.get(), 200, x.data()), VQS_EINVAL);
+    REQUIRE(std::string(vqs_errdetail()).find("256") != std::string::npos);
+}
