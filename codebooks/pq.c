@@ -1,7 +1,360 @@
-/* PENDING: placeholder so the pipeline links; replaced by the real stage. */
+/*
+ * pq.c: the product quantizer stage, tokens PQ<M>x<nbits> and PQ<M> (nbits
+ * 8). The d dimensions are cut into M contiguous subspaces of dsub = d / M;
+ * each has its own codebook of ksub = 2^nbits centroids trained by k-means;
+ * a vector's code is the M nearest-centroid indices.
+ *
+ * Design decisions:
+ * - Codes are bit-packed LSB-first exactly as FAISS's ProductQuantizer
+ *   (PQEncoderGeneric): index m occupies bits [m*nbits, (m+1)*nbits) of the
+ *   little-endian bit string, so nbits = 8 is one byte per subquantizer and
+ *   nbits = 4 puts subquantizer 2i in the low nibble of byte i. code_size =
+ *   ceil(M * nbits / 8). Rejected: one byte per index whatever nbits (wastes
+ *   half the space at 4 bits, which is the fast-scan format).
+ * - Training: one seeded subsample of at most max_points_per_centroid * ksub
+ *   rows shared by all subspaces (as FAISS, whose Clustering objects all use
+ *   the same seed and therefore the same rows), then vqs_kmeans per subspace
+ *   with seed opts->seed + m. n >= ksub is required (VQS_EINVAL otherwise).
+ * - Encoding: a direct nearest-centroid loop for ksub <= 256 (d * ksub flops
+ *   per vector, no scratch), vqs_kmeans_assign (BLAS) for larger codebooks.
+ * - Queries: a look-up table of M * ksub floats, L2: |q_m - c_{m,j}|^2, IP:
+ *   <q_m, c_{m,j}>; a score is the sum of M table entries, for both metrics
+ *   (the reference scalar scorer; SIMD scorers live in index/kernels).
+ * - Payload: u32 nbits, u64 M, u64 dsub, then M * ksub * dsub floats. load
+ *   checks each against the token's values and that every float is finite.
+ */
+#define _GNU_SOURCE
 #include "codebook_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pq {
+    size_t M, nbits, ksub, dsub;
+    float *cent; /* centroids, layout (M, ksub, dsub) */
+} pq;
+
+/* ---- bit packing (LSB-first, as FAISS) ----------------------------------- */
+
+static inline void put_bits(uint8_t *code, size_t bit, size_t nbits, uint32_t v)
+{
+    while (nbits) {
+        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits ? 8 - off : nbits;
+        code[byte] |= (uint8_t)((v & ((1u << take) - 1)) << off);
+        v >>= take;
+        bit += take;
+        nbits -= take;
+    }
+}
+
+static inline uint32_t get_bits(const uint8_t *code, size_t bit, size_t nbits)
+{
+    uint32_t v = 0;
+    size_t got = 0;
+    while (got < nbits) {
+        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits - got ? 8 - off : nbits - got;
+        v |= (uint32_t)((code[byte] >> off) & ((1u << take) - 1)) << got;
+        got += take;
+        bit += take;
+    }
+    return v;
+}
+
+/* ---- training ---------------------------------------------------------------- */
+
+static int pq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
+{
+    pq *P = s->impl;
+    size_t d = s->d_in, M = P->M, dsub = P->dsub, ksub = P->ksub;
+    if (n < ksub)
+        return vqs_seterr(VQS_EINVAL, "%s: %zu training vectors; at least %zu (2^%zu) are needed",
+                          s->token, n, ksub, P->nbits);
+    size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
+    size_t nt = n;
+    if (ksub <= SIZE_MAX / ppc && n > ppc * ksub)
+        nt = ppc * ksub;
+    float *sub = malloc(sizeof(float) * nt * dsub);
+    size_t *idx = nt < n ? malloc(sizeof(size_t) * n) : NULL;
+    if (!sub || (nt < n && !idx)) {
+        free(sub);
+        free(idx);
+        return vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+    }
+    if (idx) { /* seeded subsample, sorted for locality */
+        vqs_rng r;
+        vqs_rng_seed(&r, o->seed ^ 0x5051u);
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        for (size_t i = 0; i < nt; i++) {
+            size_t j = i + (size_t)(vqs_rng_next(&r) % (n - i)), t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        /* counting sort of the chosen rows by index */
+        uint8_t *mark = calloc(n, 1);
+        if (!mark) {
+            free(sub);
+            free(idx);
+            return vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+        }
+        for (size_t i = 0; i < nt; i++)
+            mark[idx[i]] = 1;
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++)
+            if (mark[i])
+                idx[w++] = i;
+        free(mark);
+    }
+    vqs_kmeans_opts ko = {
+        .niter = o->kmeans_iters,
+        .nthreads = o->nthreads,
+        .max_points_per_centroid = SIZE_MAX, /* already subsampled */
+        .verbose = o->verbose > 1,
+    };
+    int rc = 0;
+    for (size_t m = 0; m < M && !rc; m++) {
+        for (size_t i = 0; i < nt; i++)
+            memcpy(sub + i * dsub, x + (idx ? idx[i] : i) * d + m * dsub, sizeof(float) * dsub);
+        ko.seed = o->seed + m;
+        rc = vqs_kmeans(&ko, nt, dsub, sub, ksub, P->cent + m * ksub * dsub, NULL);
+    }
+    free(sub);
+    free(idx);
+    return rc;
+}
+
+/* ---- encode / decode --------------------------------------------------------- */
+
+static void pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
+{
+    const pq *P = s->impl;
+    size_t d = s->d_in, M = P->M, dsub = P->dsub, ksub = P->ksub, cs = s->code_size;
+    memset(codes, 0, n * cs);
+    if (ksub <= 256) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t m = 0; m < M; m++) {
+                const float *xm = x + i * d + m * dsub, *c = P->cent + m * ksub * dsub;
+                float best = INFINITY;
+                uint32_t bi = 0;
+                for (size_t j = 0; j < ksub; j++, c += dsub) {
+                    float s2 = 0;
+                    for (size_t t = 0; t < dsub; t++) {
+                        float v = xm[t] - c[t];
+                        s2 += v * v;
+                    }
+                    if (s2 < best) {
+                        best = s2;
+                        bi = (uint32_t)j;
+                    }
+                }
+                put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
+            }
+        return;
+    }
+    /* large codebooks: BLAS, one subspace at a time */
+    float *sub = malloc(sizeof(float) * n * dsub);
+    int32_t *a = malloc(sizeof(int32_t) * n);
+    for (size_t m = 0; m < M; m++) {
+        int rc = -1;
+        if (sub && a) {
+            for (size_t i = 0; i < n; i++)
+                memcpy(sub + i * dsub, x + i * d + m * dsub, sizeof(float) * dsub);
+            rc = vqs_kmeans_assign(1, n, dsub, sub, ksub, P->cent + m * ksub * dsub, a, NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint32_t bi = 0;
+            if (rc == 0) {
+                bi = (uint32_t)a[i];
+            } else { /* out of memory: the slow exact loop */
+                const float *xm = x + i * d + m * dsub, *c = P->cent + m * ksub * dsub;
+                float best = INFINITY;
+                for (size_t j = 0; j < ksub; j++, c += dsub) {
+                    float s2 = 0;
+                    for (size_t t = 0; t < dsub; t++)
+                        s2 += (xm[t] - c[t]) * (xm[t] - c[t]);
+                    if (s2 < best) {
+                        best = s2;
+                        bi = (uint32_t)j;
+                    }
+                }
+            }
+            put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
+        }
+    }
+    free(sub);
+    free(a);
+}
+
+static void pq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float *x)
+{
+    const pq *P = s->impl;
+    size_t d = s->d_in, dsub = P->dsub, ksub = P->ksub, cs = s->code_size;
+    for (size_t i = 0; i < n; i++)
+        for (size_t m = 0; m < P->M; m++) {
+            uint32_t j = get_bits(codes + i * cs, m * P->nbits, P->nbits);
+            memcpy(x + i * d + m * dsub, P->cent + (m * ksub + j) * dsub, sizeof(float) * dsub);
+        }
+}
+
+/* ---- queries ------------------------------------------------------------------- */
+
+/* state: lut, layout (M, ksub) floats */
+static size_t pq_query_size(const vqs_stage *s)
+{
+    const pq *P = s->impl;
+    return sizeof(float) * P->M * P->ksub;
+}
+
+static void pq_query_prepare(const vqs_stage *s, vqs_metric m, const float *q, void *state)
+{
+    const pq *P = s->impl;
+    float *lut = state;
+    size_t dsub = P->dsub, ksub = P->ksub;
+    for (size_t sm = 0; sm < P->M; sm++) {
+        const float *qm = q + sm * dsub, *c = P->cent + sm * ksub * dsub;
+        for (size_t j = 0; j < ksub; j++, c += dsub) {
+            float v = 0;
+            if (m == VQS_METRIC_L2)
+                for (size_t t = 0; t < dsub; t++)
+                    v += (qm[t] - c[t]) * (qm[t] - c[t]);
+            else
+                for (size_t t = 0; t < dsub; t++)
+                    v += qm[t] * c[t];
+            lut[sm * ksub + j] = v;
+        }
+    }
+}
+
+static void pq_query_score(const vqs_stage *s, const void *state, size_t n, const uint8_t *codes,
+                           float *out)
+{
+    const pq *P = s->impl;
+    const float *lut = state;
+    size_t M = P->M, ksub = P->ksub, cs = s->code_size;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * cs;
+        float v = 0;
+        if (P->nbits == 8) {
+            for (size_t m = 0; m < M; m++)
+                v += lut[m * 256 + c[m]];
+        } else if (P->nbits == 4) {
+            for (size_t m = 0; m < M; m++)
+                v += lut[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+        } else {
+            for (size_t m = 0; m < M; m++)
+                v += lut[m * ksub + get_bits(c, m * P->nbits, P->nbits)];
+        }
+        out[i] = v;
+    }
+}
+
+/* ---- serialisation ------------------------------------------------------------- */
+
+static int pq_save(const vqs_stage *s, vqs_wbuf *w)
+{
+    const pq *P = s->impl;
+    vqs_wbuf_u32(w, (uint32_t)P->nbits);
+    vqs_wbuf_u64(w, P->M);
+    vqs_wbuf_u64(w, P->dsub);
+    vqs_wbuf_f32(w, P->cent, P->M * P->ksub * P->dsub);
+    return 0;
+}
+
+static int pq_load(vqs_stage *s, vqs_rbuf *r)
+{
+    pq *P = s->impl;
+    uint32_t nbits;
+    int rc;
+    if ((rc = vqs_rbuf_u32(r, &nbits)))
+        return rc;
+    if (nbits != P->nbits)
+        return vqs_seterr(VQS_ECORRUPT, "%s payload: nbits %u, expected %zu", s->token, nbits,
+                          P->nbits);
+    if ((rc = vqs_rbuf_expect(r, P->M, "PQ M")) || (rc = vqs_rbuf_expect(r, P->dsub, "PQ dsub")))
+        return rc;
+    size_t nf = P->M * P->ksub * P->dsub;
+    if ((rc = vqs_rbuf_f32(r, P->cent, nf)))
+        return rc;
+    for (size_t i = 0; i < nf; i++)
+        if (!isfinite(P->cent[i]))
+            return vqs_seterr(VQS_ECORRUPT, "%s payload: centroid value %zu is not finite",
+                              s->token, i);
+    return 0;
+}
+
+static void pq_destroy(vqs_stage *s)
+{
+    pq *P = s->impl;
+    if (P)
+        free(P->cent);
+    free(P);
+    s->impl = NULL;
+}
+
+static const vqs_stage_ops pq_ops = {
+    .family = "PQ",
+    .is_quantizer = 1,
+    .train = pq_train,
+    .encode = pq_encode,
+    .decode = pq_decode,
+    .query_size = pq_query_size,
+    .query_prepare = pq_query_prepare,
+    .query_score = pq_query_score,
+    .save = pq_save,
+    .load = pq_load,
+    .destroy = pq_destroy,
+};
+
+/* Parses "<M>" or "<M>x<nbits>" (p after the family prefix). Returns 0 or -1. */
+static int parse_mx(const char *p, size_t *M, size_t *nbits)
+{
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    char *e;
+    unsigned long long m = strtoull(p, &e, 10);
+    unsigned long long b = 8;
+    if (*e == 'x') {
+        if (!isdigit((unsigned char)e[1]))
+            return -1;
+        b = strtoull(e + 1, &e, 10);
+    }
+    if (*e != '\0' || m > (1u << 20) || b > 64)
+        return -1;
+    *M = (size_t)m;
+    *nbits = (size_t)b;
+    return 0;
+}
+
 int vqs_stage_pq_new(const char *tok, const char *next, vqs_stage *s)
 {
-    (void)tok; (void)next; (void)s;
-    return VQS_ENOTFOUND;
+    (void)next;
+    if (strncmp(tok, "PQ", 2) != 0)
+        return VQS_ENOTFOUND;
+    size_t M, nbits, d = s->d_in;
+    if (parse_mx(tok + 2, &M, &nbits))
+        return vqs_seterr(VQS_ESPEC, "%s: expected PQ<M>x<nbits> or PQ<M>", tok);
+    if (M == 0)
+        return vqs_seterr(VQS_ESPEC, "%s: M must be at least 1", tok);
+    if (nbits < 1 || nbits > 16)
+        return vqs_seterr(VQS_ESPEC, "%s: nbits = %zu is out of range 1..16", tok, nbits);
+    if (d % M != 0)
+        return vqs_seterr(VQS_ESPEC, "%s: M = %zu does not divide d = %zu", tok, M, d);
+    pq *P = calloc(1, sizeof *P);
+    if (!P)
+        return vqs_seterr(VQS_ENOMEM, "%s", tok);
+    P->M = M;
+    P->nbits = nbits;
+    P->ksub = (size_t)1 << nbits;
+    P->dsub = d / M;
+    if (!(P->cent = calloc(M * P->ksub * P->dsub, sizeof(float)))) {
+        free(P);
+        return vqs_seterr(VQS_ENOMEM, "%s: %zu centroids of %zu floats", tok, M << nbits, d / M);
+    }
+    s->ops = &pq_ops;
+    s->impl = P;
+    s->d_out = d;
+    s->code_size = (M * nbits + 7) / 8;
+    return 0;
 }
