@@ -48,6 +48,10 @@ int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n);
 int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v);
 int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v);
 int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n);
+/* VQS_ECORRUPT unless at least `bytes` remain. Loaders call it before
+ * allocating anything sized by the blob, so a forged header cannot make
+ * them allocate more than the blob itself can fill. */
+int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what);
 /* Reads a u64 count and checks it equals want; VQS_ECORRUPT otherwise. */
 int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
 
@@ -88,7 +92,10 @@ typedef struct vqs_stage_ops {
 
     /* Trained parameters only (the token and dimensions are framed by
      * codec.c). load validates every size against the stage's dimensions and
-     * returns VQS_ECORRUPT with a detail on any inconsistency. */
+     * returns VQS_ECORRUPT with a detail on any inconsistency. Constructors
+     * must not allocate parameter arrays whose size grows with the spec or d
+     * beyond O(d): train and load allocate them, load only after
+     * vqs_rbuf_need has confirmed the payload holds them. */
     int (*save)(const vqs_stage *s, vqs_wbuf *w);
     int (*load)(vqs_stage *s, vqs_rbuf *r);
     void (*destroy)(vqs_stage *s); /* frees impl; NULL impl is fine */

@@ -117,6 +117,14 @@ int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n)
     return vqs_rbuf_get(r, x, n * sizeof(float));
 }
 
+int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what)
+{
+    if (bytes > r->len - r->off)
+        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s needs %zu bytes, %zu left", what, bytes,
+                          r->len - r->off);
+    return 0;
+}
+
 int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what)
 {
     uint64_t v;

@@ -64,6 +64,8 @@ static inline uint32_t get_bits(const uint8_t *code, size_t bit, size_t nbits)
 
 /* ---- training ---------------------------------------------------------------- */
 
+static int pq_alloc(vqs_stage *s);
+
 static int pq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
 {
     pq *P = s->impl;
@@ -71,6 +73,9 @@ static int pq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts
     if (n < ksub)
         return vqs_seterr(VQS_EINVAL, "%s: %zu training vectors; at least %zu (2^%zu) are needed",
                           s->token, n, ksub, P->nbits);
+    int arc = pq_alloc(s);
+    if (arc)
+        return arc;
     size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
     size_t nt = n;
     if (ksub <= SIZE_MAX / ppc && n > ppc * ksub)
@@ -262,6 +267,20 @@ static int pq_save(const vqs_stage *s, vqs_wbuf *w)
     return 0;
 }
 
+/* Centroid storage, allocated on first train or load rather than at
+ * construction: a blob's spec must not make the loader allocate more than
+ * the blob can fill (the codec fuzzer found that). */
+static int pq_alloc(vqs_stage *s)
+{
+    pq *P = s->impl;
+    if (P->cent)
+        return 0;
+    if (!(P->cent = calloc(P->M * P->ksub * P->dsub, sizeof(float))))
+        return vqs_seterr(VQS_ENOMEM, "%s: %zu centroids of %zu floats", s->token,
+                          P->M * P->ksub, P->dsub);
+    return 0;
+}
+
 static int pq_load(vqs_stage *s, vqs_rbuf *r)
 {
     pq *P = s->impl;
@@ -275,7 +294,8 @@ static int pq_load(vqs_stage *s, vqs_rbuf *r)
     if ((rc = vqs_rbuf_expect(r, P->M, "PQ M")) || (rc = vqs_rbuf_expect(r, P->dsub, "PQ dsub")))
         return rc;
     size_t nf = P->M * P->ksub * P->dsub;
-    if ((rc = vqs_rbuf_f32(r, P->cent, nf)))
+    if ((rc = vqs_rbuf_need(r, nf * sizeof(float), "PQ centroids")) || (rc = pq_alloc(s)) ||
+        (rc = vqs_rbuf_f32(r, P->cent, nf)))
         return rc;
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(P->cent[i]))
@@ -348,10 +368,7 @@ int vqs_stage_pq_new(const char *tok, const char *next, vqs_stage *s)
     P->nbits = nbits;
     P->ksub = (size_t)1 << nbits;
     P->dsub = d / M;
-    if (!(P->cent = calloc(M * P->ksub * P->dsub, sizeof(float)))) {
-        free(P);
-        return vqs_seterr(VQS_ENOMEM, "%s: %zu centroids of %zu floats", tok, M << nbits, d / M);
-    }
+    /* the centroids are allocated by train or load (see pq_alloc) */
     s->ops = &pq_ops;
     s->impl = P;
     s->d_out = d;

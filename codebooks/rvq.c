@@ -298,6 +298,8 @@ static int train_task(void *ctx, size_t t, int tid)
     return 0;
 }
 
+static int rvq_alloc(vqs_stage *s);
+
 static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
 {
     rvq *R = s->impl;
@@ -305,6 +307,9 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     if (n < K)
         return vqs_seterr(VQS_EINVAL, "%s: %zu training vectors; at least %zu (2^%zu) are needed",
                           s->token, n, K, R->nbits);
+    int arc = rvq_alloc(s);
+    if (arc)
+        return arc;
     R->beam = o->rvq_beam > 0 ? o->rvq_beam : 5;
     size_t B = (size_t)R->beam;
     size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
@@ -537,6 +542,26 @@ static int rvq_save(const vqs_stage *s, vqs_wbuf *w)
     return 0;
 }
 
+/* Codebook storage, allocated on first train or load rather than at
+ * construction: a blob's spec must not make the loader allocate more than
+ * the blob can fill (the codec fuzzer found that). */
+static int rvq_alloc(vqs_stage *s)
+{
+    rvq *R = s->impl;
+    if (R->cb)
+        return 0;
+    R->cb = calloc(R->M * R->K * R->d, sizeof(float));
+    R->cnorm = calloc(R->M * R->K, sizeof(float));
+    if (!R->cb || !R->cnorm) {
+        free(R->cb);
+        free(R->cnorm);
+        R->cb = R->cnorm = NULL;
+        return vqs_seterr(VQS_ENOMEM, "%s: %zu codewords of %zu floats", s->token, R->M * R->K,
+                          R->d);
+    }
+    return 0;
+}
+
 static int rvq_load(vqs_stage *s, vqs_rbuf *r)
 {
     rvq *R = s->impl;
@@ -559,7 +584,8 @@ static int rvq_load(vqs_stage *s, vqs_rbuf *r)
         return vqs_seterr(VQS_ECORRUPT, "%s payload: norm range [%g, %g]", s->token,
                           (double)lohi[0], (double)lohi[1]);
     size_t nf = R->M * R->K * R->d;
-    if ((rc = vqs_rbuf_f32(r, R->cb, nf)))
+    if ((rc = vqs_rbuf_need(r, nf * sizeof(float), "RVQ codebooks")) || (rc = rvq_alloc(s)) ||
+        (rc = vqs_rbuf_f32(r, R->cb, nf)))
         return rc;
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(R->cb[i]))
@@ -629,14 +655,7 @@ int vqs_stage_rvq_new(const char *tok, const char *next, vqs_stage *s)
     R->K = (size_t)1 << nbits;
     R->d = d;
     R->beam = 5;
-    R->cb = calloc(R->M * R->K * d, sizeof(float));
-    R->cnorm = calloc(R->M * R->K, sizeof(float));
-    if (!R->cb || !R->cnorm) {
-        free(R->cb);
-        free(R->cnorm);
-        free(R);
-        return vqs_seterr(VQS_ENOMEM, "%s: %llu codewords of %zu floats", tok, M << nbits, d);
-    }
+    /* the codebooks are allocated by train or load (see rvq_alloc) */
     s->ops = &rvq_ops;
     s->impl = R;
     s->d_out = d;
