@@ -69,7 +69,7 @@ static int bin_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     return 0;
 }
 
-static void bin_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
+static int bin_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
     const bin *B = s->impl;
     size_t d = B->d, cs = s->code_size;
@@ -94,6 +94,7 @@ static void bin_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *co
         memcpy(c + B->nb, &fr, 4);
         memcpy(c + B->nb + 4, &fa, 4);
     }
+    return 0;
 }
 
 static void bin_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float *x)

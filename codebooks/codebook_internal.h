@@ -76,8 +76,10 @@ typedef struct vqs_stage_ops {
     void (*apply)(const vqs_stage *s, size_t n, const float *x, float *y);
     void (*reverse)(const vqs_stage *s, size_t n, const float *y, float *x);
 
-    /* Quantizers only. codes: n * code_size; x: n * d_in. */
-    void (*encode)(const vqs_stage *s, size_t n, const float *x, uint8_t *codes);
+    /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
+     * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a
+     * silently wrong code behind without saying so. */
+    int (*encode)(const vqs_stage *s, size_t n, const float *x, uint8_t *codes);
     void (*decode)(const vqs_stage *s, size_t n, const uint8_t *codes, float *x);
 
     /* Quantizers only. A prepared query is query_size(s) bytes of state

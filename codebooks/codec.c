@@ -365,8 +365,7 @@ static int encode_task(void *ctx, size_t t, int tid)
     float *a = J->tmp[tid], *b = a + ROW_CHUNK * md;
     const float *in = forward(c, n, J->x + i0 * c->d, a, b);
     const vqs_stage *q = quantizer(c);
-    q->ops->encode(q, n, in, J->codes + i0 * q->code_size);
-    return 0;
+    return q->ops->encode(q, n, in, J->codes + i0 * q->code_size);
 }
 
 static int decode_task(void *ctx, size_t t, int tid)

@@ -132,7 +132,7 @@ static int pq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts
 
 /* ---- encode / decode --------------------------------------------------------- */
 
-static void pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
+static int pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
     const pq *P = s->impl;
     size_t d = s->d_in, M = P->M, dsub = P->dsub, ksub = P->ksub, cs = s->code_size;
@@ -156,7 +156,7 @@ static void pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *cod
                 }
                 put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
             }
-        return;
+        return 0;
     }
     /* large codebooks: BLAS, one subspace at a time */
     float *sub = malloc(sizeof(float) * n * dsub);
@@ -190,6 +190,7 @@ static void pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *cod
     }
     free(sub);
     free(a);
+    return 0;
 }
 
 static void pq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float *x)

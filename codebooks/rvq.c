@@ -424,7 +424,7 @@ done:
 
 /* ---- encode / decode --------------------------------------------------------- */
 
-static void rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
+static int rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
     const rvq *R = s->impl;
     size_t cs = s->code_size, ib = index_bytes(R), B = (size_t)R->beam;
@@ -433,10 +433,8 @@ static void rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *co
     float *tmp = malloc(sizeof(float) * R->d);
     size_t blk = n < ENC_BLOCK ? n : ENC_BLOCK;
     if (!tmp || beam_buf_init(&bb, R, blk, B)) {
-        /* encode has no error path in the stage contract; leave zero codes
-         * (a valid code) rather than crash */
         free(tmp);
-        return;
+        return vqs_seterr(VQS_ENOMEM, "%s: beam-search buffers (beam %zu)", s->token, B);
     }
     for (size_t v0 = 0; v0 < n; v0 += blk) {
         size_t nb = n - v0 < blk ? n - v0 : blk;
@@ -453,6 +451,7 @@ static void rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *co
     }
     free(tmp);
     beam_buf_free(&bb);
+    return 0;
 }
 
 static void rvq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float *x)

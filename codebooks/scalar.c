@@ -520,7 +520,7 @@ static int sq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts
 
 /* ---- encode / decode ------------------------------------------------------- */
 
-static void sq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
+static int sq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
     const sq *S = s->impl;
     size_t d = S->d, cs = s->code_size;
@@ -563,6 +563,7 @@ static void sq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *cod
         }
         }
     }
+    return 0;
 }
 
 static void sq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float *x)
