@@ -302,12 +302,17 @@ static void xf_reset(xform *t)
     t->retained = 0;
 }
 
+/* BLAS takes int sizes: batches of at most this many rows */
+#define GEMM_ROWS ((size_t)1 << 20)
+
 static void lin_apply(const vqs_stage *s, size_t n, const float *x, float *y)
 {
     const xform *t = s->impl;
     const size_t di = s->d_in, dd = s->d_out;
     if (n == 0)
         return;
+    for (; n > GEMM_ROWS; n -= GEMM_ROWS, x += GEMM_ROWS * di, y += GEMM_ROWS * dd)
+        lin_apply(s, GEMM_ROWS, x, y);
     float beta = 0;
     if (t->c) {
         for (size_t i = 0; i < n; i++)
@@ -324,6 +329,8 @@ static void lin_reverse(const vqs_stage *s, size_t n, const float *y, float *x)
     const size_t di = s->d_in, dd = s->d_out;
     if (n == 0)
         return;
+    for (; n > GEMM_ROWS; n -= GEMM_ROWS, y += GEMM_ROWS * dd, x += GEMM_ROWS * di)
+        lin_reverse(s, GEMM_ROWS, y, x);
     float beta = 0;
     if (t->mean) {
         for (size_t i = 0; i < n; i++)
