@@ -442,8 +442,12 @@ static int get_header(vqs_stage *s, vqs_rbuf *r)
 /* Reads n floats into a fresh array, checking they are finite. */
 static int get_floats(vqs_stage *s, vqs_rbuf *r, size_t n, float **out, const char *what)
 {
+    /* check before allocating: a forged header must not make us allocate
+     * more than the blob can fill */
+    int rc = vqs_rbuf_need(r, sizeof(float) * n, what);
+    if (rc)
+        return rc;
     float *x = malloc(sizeof(float) * (n ? n : 1));
-    int rc;
     if (!x)
         return vqs_seterr(VQS_ENOMEM, "%s: %s", s->token, what);
     if ((rc = vqs_rbuf_f32(r, x, n))) {
@@ -853,6 +857,8 @@ static int had_load(vqs_stage *s, vqs_rbuf *r)
         return vqs_seterr(VQS_ECORRUPT, "%s: payload has %u rounds, the token %d", s->token, rounds,
                           t->rounds);
     size_t len = (size_t)t->rounds * s->d_out;
+    if ((rc = vqs_rbuf_need(r, len, "HAD signs")))
+        return rc;
     if (!(t->signs = malloc(len)))
         return vqs_seterr(VQS_ENOMEM, "%s: signs", s->token);
     if ((rc = vqs_rbuf_get(r, t->signs, len)))
