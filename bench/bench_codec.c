@@ -4,8 +4,8 @@
  *
  *   bench_codec TRAIN.fvecs TEST.fvecs THREADS [case ...]
  *
- * Cases: kmeans256 kmeans4096 PQ16x8 PQ32x4 RVQ8x8b1 RVQ8x8b8 SQ8 (default:
- * all). k-means: 25 iterations, at most 256 points per centroid, both sides
+ * Cases: kmeans256 kmeans4096 PQ<M>x<nbits> RVQ8x8b1 RVQ8x8b8 SQ8 (default:
+ * kmeans256 kmeans4096 PQ16x8 PQ32x4 RVQ8x8b1 RVQ8x8b8 SQ8). k-means: 25 iterations, at most 256 points per centroid, both sides
  * given the same (already subsampled) points, objective reported on them.
  * PQ/SQ: FAISS index_factory + train + sa_encode/sa_decode; vqs codec with
  * 25 k-means iterations. FAISS's PQ is made as "PQ16x8np": without "np" its
@@ -193,11 +193,11 @@ int main(int argc, char **argv)
             bench_kmeans(xt, nt, d, 256, threads);
         else if (!strcmp(cs, "kmeans4096"))
             bench_kmeans(xt, nt, d, 4096, threads);
-        else if (!strcmp(cs, "PQ16x8"))
-            bench_codec(cs, cs, "PQ16x8np", 0, xt, nt, xq, nq, d, threads);
-        else if (!strcmp(cs, "PQ32x4"))
-            bench_codec(cs, cs, "PQ32x4np", 0, xt, nt, xq, nq, d, threads);
-        else if (!strcmp(cs, "SQ8"))
+        else if (!strncmp(cs, "PQ", 2)) { /* any PQ<M>x<nbits> */
+            char fs[32];
+            snprintf(fs, sizeof fs, "%snp", cs);
+            bench_codec(cs, cs, fs, 0, xt, nt, xq, nq, d, threads);
+        } else if (!strcmp(cs, "SQ8"))
             bench_codec(cs, cs, cs, 0, xt, nt, xq, nq, d, threads);
         else if (!strcmp(cs, "RVQ8x8b1"))
             bench_codec(cs, "RVQ8x8", "RQ8x8", 1, xt, nrq, xq, nq, d, threads);

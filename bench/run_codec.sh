@@ -15,8 +15,9 @@ if [[ -d ../shared/data/siftsmall ]]; then
 fi
 if [[ -f bench/data/glove100_base.fvecs ]]; then
   echo "### GloVe: train on the 331,479 base vectors, MSE on the 10,000 queries"
+  # d = 100: PQ20x8 and PQ50x4 stand in for PQ16x8 and PQ32x4 (M must divide d)
   ./build/bench/bench_codec bench/data/glove100_base.fvecs bench/data/glove100_queries.fvecs \
-    "$THREADS" "$@"
+    "$THREADS" ${@:-kmeans256 kmeans4096 PQ20x8 PQ50x4 RVQ8x8b1 RVQ8x8b8 SQ8}
 else
   echo "(GloVe skipped: run bench/run_exact.sh once to fetch it)"
 fi
