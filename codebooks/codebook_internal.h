@@ -58,6 +58,35 @@ int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
 /* CRC-32C (Castagnoli), software. */
 uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* ---- bit packing ------------------------------------------------------- */
+
+/* nbits-wide codes packed LSB-first into a little-endian bit string, as
+ * FAISS's PQEncoderGeneric: code i occupies bits [i*nbits, (i+1)*nbits).
+ * vqs_put_bits ORs into code, which must start zeroed. nbits <= 32. */
+static inline void vqs_put_bits(uint8_t *code, size_t bit, size_t nbits, uint32_t v)
+{
+    while (nbits) {
+        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits ? 8 - off : nbits;
+        code[byte] |= (uint8_t)((v & ((1u << take) - 1)) << off);
+        v >>= take;
+        bit += take;
+        nbits -= take;
+    }
+}
+
+static inline uint32_t vqs_get_bits(const uint8_t *code, size_t bit, size_t nbits)
+{
+    uint32_t v = 0;
+    size_t got = 0;
+    while (got < nbits) {
+        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits - got ? 8 - off : nbits - got;
+        v |= (uint32_t)((code[byte] >> off) & ((1u << take) - 1)) << got;
+        got += take;
+        bit += take;
+    }
+    return v;
+}
+
 /* ---- stages ------------------------------------------------------------ */
 
 typedef struct vqs_stage vqs_stage;

@@ -36,31 +36,7 @@ typedef struct pq {
     float *cent; /* centroids, layout (M, ksub, dsub) */
 } pq;
 
-/* ---- bit packing (LSB-first, as FAISS) ----------------------------------- */
-
-static inline void put_bits(uint8_t *code, size_t bit, size_t nbits, uint32_t v)
-{
-    while (nbits) {
-        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits ? 8 - off : nbits;
-        code[byte] |= (uint8_t)((v & ((1u << take) - 1)) << off);
-        v >>= take;
-        bit += take;
-        nbits -= take;
-    }
-}
-
-static inline uint32_t get_bits(const uint8_t *code, size_t bit, size_t nbits)
-{
-    uint32_t v = 0;
-    size_t got = 0;
-    while (got < nbits) {
-        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits - got ? 8 - off : nbits - got;
-        v |= (uint32_t)((code[byte] >> off) & ((1u << take) - 1)) << got;
-        got += take;
-        bit += take;
-    }
-    return v;
-}
+/* bit packing: vqs_put_bits / vqs_get_bits in codebook_internal.h */
 
 /* ---- training ---------------------------------------------------------------- */
 
@@ -154,7 +130,7 @@ static int pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *code
                         bi = (uint32_t)j;
                     }
                 }
-                put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
+                vqs_put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
             }
         return 0;
     }
@@ -185,7 +161,7 @@ static int pq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *code
                     }
                 }
             }
-            put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
+            vqs_put_bits(codes + i * cs, m * P->nbits, P->nbits, bi);
         }
     }
     free(sub);
@@ -199,7 +175,7 @@ static void pq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float 
     size_t d = s->d_in, dsub = P->dsub, ksub = P->ksub, cs = s->code_size;
     for (size_t i = 0; i < n; i++)
         for (size_t m = 0; m < P->M; m++) {
-            uint32_t j = get_bits(codes + i * cs, m * P->nbits, P->nbits);
+            uint32_t j = vqs_get_bits(codes + i * cs, m * P->nbits, P->nbits);
             memcpy(x + i * d + m * dsub, P->cent + (m * ksub + j) * dsub, sizeof(float) * dsub);
         }
 }
@@ -250,7 +226,7 @@ static void pq_query_score(const vqs_stage *s, const void *state, size_t n, cons
                 v += lut[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
         } else {
             for (size_t m = 0; m < M; m++)
-                v += lut[m * ksub + get_bits(c, m * P->nbits, P->nbits)];
+                v += lut[m * ksub + vqs_get_bits(c, m * P->nbits, P->nbits)];
         }
         out[i] = v;
     }

@@ -69,31 +69,7 @@ typedef struct rvq {
     float *cnorm;  /* |c_{m,j}|^2, layout (M, K) */
 } rvq;
 
-/* ---- bit packing (LSB-first, as FAISS) ----------------------------------- */
-
-static inline void put_bits(uint8_t *code, size_t bit, size_t nbits, uint32_t v)
-{
-    while (nbits) {
-        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits ? 8 - off : nbits;
-        code[byte] |= (uint8_t)((v & ((1u << take) - 1)) << off);
-        v >>= take;
-        bit += take;
-        nbits -= take;
-    }
-}
-
-static inline uint32_t get_bits(const uint8_t *code, size_t bit, size_t nbits)
-{
-    uint32_t v = 0;
-    size_t got = 0;
-    while (got < nbits) {
-        size_t byte = bit >> 3, off = bit & 7, take = 8 - off < nbits - got ? 8 - off : nbits - got;
-        v |= (uint32_t)((code[byte] >> off) & ((1u << take) - 1)) << got;
-        got += take;
-        bit += take;
-    }
-    return v;
-}
+/* bit packing: vqs_put_bits / vqs_get_bits in codebook_internal.h */
 
 static size_t index_bytes(const rvq *R) { return (R->M * R->nbits + 7) / 8; }
 
@@ -445,7 +421,7 @@ static int rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *cod
             const int32_t *cod = best_codes(R, &bb, c, bw, v);
             uint8_t *out = codes + (v0 + v) * cs;
             for (size_t m = 0; m < R->M; m++)
-                put_bits(out, m * R->nbits, R->nbits, (uint32_t)cod[m]);
+                vqs_put_bits(out, m * R->nbits, R->nbits, (uint32_t)cod[m]);
             out[ib] = norm_byte(R, recon_norm(R, cod, tmp));
         }
     }
@@ -462,7 +438,7 @@ static void rvq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float
         float *xi = x + i * d;
         memset(xi, 0, sizeof(float) * d);
         for (size_t m = 0; m < R->M; m++) {
-            size_t j = get_bits(codes + i * cs, m * R->nbits, R->nbits);
+            size_t j = vqs_get_bits(codes + i * cs, m * R->nbits, R->nbits);
             const float *c = R->cb + (m * R->K + j) * d;
             for (size_t t = 0; t < d; t++)
                 xi[t] += c[t];
@@ -521,7 +497,7 @@ static void rvq_query_score(const vqs_stage *s, const void *state, size_t n, con
                 v += lut[m * 256 + c[m]];
         else
             for (size_t m = 0; m < R->M; m++)
-                v += lut[m * K + get_bits(c, m * R->nbits, R->nbits)];
+                v += lut[m * K + vqs_get_bits(c, m * R->nbits, R->nbits)];
         out[i] = h->l2 ? h->qnorm - 2.0f * v + norm_value(R, c[ib]) : v;
     }
 }

@@ -74,23 +74,10 @@
 
 /* ---- conversions -------------------------------------------------------- */
 
-static inline uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 uint16_t vqs_f32_to_bf16(float f)
 {
-    uint32_t u = f2u(f);
+    uint32_t u = vqs_f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep sign and top payload, set quiet */
         return (uint16_t)((u >> 16) | 0x0040);
     u += 0x7fffu + ((u >> 16) & 1); /* RNE; a carry into the exponent is right, up to Inf */
@@ -101,7 +88,7 @@ float vqs_bf16_to_f32(uint16_t h)
 {
     if ((h & 0x7fff) > 0x7f80)
         h |= 0x0040;
-    return u2f((uint32_t)h << 16);
+    return vqs_bits_f32((uint32_t)h << 16);
 }
 
 /* float -> 1 sign + E exponent + M mantissa bits with the given bias.
@@ -110,7 +97,7 @@ float vqs_bf16_to_f32(uint16_t h)
 static uint8_t f32_to_fp8(float f, int sat, int M, int bias, uint32_t maxcode, uint8_t ovf,
                           uint8_t nan)
 {
-    uint32_t u = f2u(f);
+    uint32_t u = vqs_f32_bits(f);
     uint8_t sign = (uint8_t)((u >> 24) & 0x80);
     uint32_t a = u & 0x7fffffffu;
     if (a > 0x7f800000u)
@@ -121,7 +108,7 @@ static uint8_t f32_to_fp8(float f, int sat, int M, int bias, uint32_t maxcode, u
     if (a < (uint32_t)(127 + 1 - bias) << 23) {
         /* below the smallest normal 2^(1-bias): the step is 2^(1-bias-M);
          * scale it to 1 (exact: a power of two, result < 2^M + 1) */
-        float v = u2f(a) * ldexpf(1.0f, bias - 1 + M);
+        float v = vqs_bits_f32(a) * ldexpf(1.0f, bias - 1 + M);
         uint32_t m = (uint32_t)v;
         float rem = v - (float)m;
         if (rem > 0.5f || (rem == 0.5f && (m & 1)))
@@ -144,24 +131,24 @@ float vqs_e4m3_to_f32(uint8_t v)
 {
     uint32_t s = (uint32_t)(v & 0x80) << 24, e = (v >> 3) & 15, m = v & 7;
     if (e == 15 && m == 7)
-        return u2f(s | 0x7fc00000u);
+        return vqs_bits_f32(s | 0x7fc00000u);
     if (e == 0) {
         float r = (float)m * 0x1p-9f;
         return s ? -r : r;
     }
-    return u2f(s | (e + 120) << 23 | m << 20);
+    return vqs_bits_f32(s | (e + 120) << 23 | m << 20);
 }
 
 float vqs_e5m2_to_f32(uint8_t v)
 {
     uint32_t s = (uint32_t)(v & 0x80) << 24, e = (v >> 2) & 31, m = v & 3;
     if (e == 31)
-        return u2f(s | (m ? 0x7fc00000u : 0x7f800000u));
+        return vqs_bits_f32(s | (m ? 0x7fc00000u : 0x7f800000u));
     if (e == 0) {
         float r = (float)m * 0x1p-16f;
         return s ? -r : r;
     }
-    return u2f(s | (e + 112) << 23 | m << 21);
+    return vqs_bits_f32(s | (e + 112) << 23 | m << 21);
 }
 
 /* ---- stage parameters --------------------------------------------------- */

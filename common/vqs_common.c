@@ -332,36 +332,23 @@ double vqs_now(void)
 
 /* ---- binary16 --------------------------------------------------------- */
 
-static inline uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 float vqs_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     if (exp == 0x1f) /* Inf / NaN */
-        return u2f(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
+        return vqs_bits_f32(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
     if (exp == 0) {
         /* zero or subnormal: man * 2^-24, exact in float */
         float v = (float)man * 0x1p-24f;
         return sign ? -v : v;
     }
-    return u2f(sign | ((exp + 112) << 23) | (man << 13));
+    return vqs_bits_f32(sign | ((exp + 112) << 23) | (man << 13));
 }
 
 uint16_t vqs_f32_to_f16(float f)
 {
-    uint32_t u = f2u(f);
+    uint32_t u = vqs_f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     uint32_t a = u & 0x7fffffffu;
     if (a >= 0x7f800000u) /* Inf or NaN */
@@ -371,7 +358,7 @@ uint16_t vqs_f32_to_f16(float f)
     if (a < 0x38800000u) {
         /* result is subnormal or zero: scale so that the half ulp (2^-24)
          * is 1.0 and let the float unit round to nearest even. */
-        float v = u2f(a) * 0x1p24f;
+        float v = vqs_bits_f32(a) * 0x1p24f;
         uint32_t m = (uint32_t)v;        /* truncated */
         float rem = v - (float)m;
         if (rem > 0.5f || (rem == 0.5f && (m & 1)))

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -136,6 +137,20 @@ double vqs_rng_uniform(vqs_rng *r);  /* [0, 1) */
 double vqs_rng_normal(vqs_rng *r);   /* N(0, 1) */
 
 /* ---- misc ------------------------------------------------------------- */
+
+/* The bits of a float and back (no aliasing UB). */
+static inline uint32_t vqs_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float vqs_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 /* IEEE 754 binary16 <-> binary32. Encoding rounds to nearest, ties to even;
  * overflow gives +-Inf, NaN stays NaN (quiet). Exact for every half value. */

@@ -18,7 +18,6 @@ using namespace vqs_test;
 
 namespace {
 
-using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
 using query_ptr = std::unique_ptr<vqs_codec_query, decltype(&vqs_codec_query_free)>;
 
 codec_ptr make_bin(size_t d, const char *spec = "BIN")

@@ -13,7 +13,6 @@ using namespace vqs_test;
 
 namespace {
 
-using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
 
 codec_ptr make(const char *spec, size_t d, vqs_codec_opts *o = nullptr)
 {
@@ -22,14 +21,6 @@ codec_ptr make(const char *spec, size_t d, vqs_codec_opts *o = nullptr)
     INFO("create '" << spec << "' -> " << vqs_err_name(rc) << ": " << vqs_errdetail());
     REQUIRE(rc == 0);
     return codec_ptr(c, vqs_codec_free);
-}
-
-double mse(const std::vector<float> &a, const std::vector<float> &b, size_t d)
-{
-    double s = 0;
-    for (size_t i = 0; i < a.size(); i++)
-        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return s / (double)(a.size() / d);
 }
 
 double total_var(const std::vector<float> &x, size_t d)
@@ -97,7 +88,7 @@ TEST_CASE("every codec round-trips through its spec and its blob", "[codec]")
         std::vector<float> rec(nq * d), rec2(nq * d);
         REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq.data(), codes.data()));
         REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
-        double rel = mse(xq, rec, d) / var;
+        double rel = mse(xq, rec, nq) / var;
         INFO("relative MSE " << rel);
         REQUIRE(std::isfinite(rel));
         REQUIRE(rel <= tc.max_rel_mse);

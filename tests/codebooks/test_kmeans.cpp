@@ -8,7 +8,7 @@
 // the comparison evaluates both returned centroid sets here, in double, on
 // the same points (neither library subsamples: the points are given
 // already subsampled and max_points_per_centroid is set high).
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,24 +24,6 @@
 using namespace vqs_test;
 
 namespace {
-
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
-
-std::vector<float> load_rows(const std::string &path, size_t nmax, size_t *d)
-{
-    float *x = nullptr;
-    size_t n = 0;
-    REQUIRE_OK(vqs_vecfile_load_f32(path.c_str(), nullptr, &x, &n, d));
-    n = std::min(n, nmax);
-    std::vector<float> v(x, x + n * *d);
-    free(x);
-    return v;
-}
 
 // Nearest centroid of every point, by brute force in double.
 std::vector<size_t> nearest(const std::vector<float> &x, size_t d, const std::vector<float> &c,

@@ -2,7 +2,7 @@
 // nbits, 25 k-means iterations and at most 256 points per centroid on both
 // sides), FAISS's LSB-first bit packing, look-up-table scores against the
 // decoded vectors, serialisation and the error paths.
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -18,15 +18,6 @@ using namespace vqs_test;
 
 namespace {
 
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
-
-using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
-
 codec_ptr make_codec(const char *spec, size_t d, int iters = 0, uint64_t seed = 0)
 {
     vqs_codec_opts o = {};
@@ -36,27 +27,6 @@ codec_ptr make_codec(const char *spec, size_t d, int iters = 0, uint64_t seed = 
     vqs_codec *c = nullptr;
     REQUIRE_OK(vqs_codec_create(spec, d, &o, &c));
     return codec_ptr(c, vqs_codec_free);
-}
-
-std::vector<float> load_rows(const std::string &path, size_t nmax, size_t *d)
-{
-    float *x = nullptr;
-    size_t n = 0;
-    REQUIRE_OK(vqs_vecfile_load_f32(path.c_str(), nullptr, &x, &n, d));
-    n = std::min(n, nmax);
-    std::vector<float> v(x, x + n * *d);
-    free(x);
-    return v;
-}
-
-double mse(const std::vector<float> &a, const std::vector<float> &b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        double v = (double)a[i] - b[i];
-        s += v * v;
-    }
-    return s / (double)n;
 }
 
 void compare_with_faiss(const char *spec, const std::vector<float> &xt,

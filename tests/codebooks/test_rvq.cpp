@@ -3,7 +3,7 @@
 // which the C API cannot change, so vqs runs with rvq_beam = 5), beam width
 // against greedy, look-up-table scores against the decoded vectors (L2 up to
 // the 8-bit norm quantisation), serialisation and the error paths.
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -19,15 +19,6 @@ using namespace vqs_test;
 
 namespace {
 
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
-
-using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
-
 codec_ptr make_codec(const char *spec, size_t d, int beam = 0, int iters = 0)
 {
     vqs_codec_opts o = {};
@@ -37,27 +28,6 @@ codec_ptr make_codec(const char *spec, size_t d, int beam = 0, int iters = 0)
     vqs_codec *c = nullptr;
     REQUIRE_OK(vqs_codec_create(spec, d, &o, &c));
     return codec_ptr(c, vqs_codec_free);
-}
-
-std::vector<float> load_rows(const std::string &path, size_t nmax, size_t *d)
-{
-    float *x = nullptr;
-    size_t n = 0;
-    REQUIRE_OK(vqs_vecfile_load_f32(path.c_str(), nullptr, &x, &n, d));
-    n = std::min(n, nmax);
-    std::vector<float> v(x, x + n * *d);
-    free(x);
-    return v;
-}
-
-double mse(const std::vector<float> &a, const std::vector<float> &b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        double v = (double)a[i] - b[i];
-        s += v * v;
-    }
-    return s / (double)n;
 }
 
 double codec_mse(vqs_codec *c, const std::vector<float> &x, size_t d)

@@ -3,7 +3,7 @@
 // errors, layout, bounds, queries and serialisation; MSE against FAISS's
 // ScalarQuantizer on real data; SQNR on Gaussian data against theory
 // computed by numerical integration of each format's exact rounding error.
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <algorithm>
 #include <cfloat>
@@ -29,15 +29,6 @@ using namespace vqs_test;
 
 namespace {
 
-using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
-using faiss_ptr = std::unique_ptr<FaissIndex, decltype(&faiss_Index_free)>;
-
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
 
 codec_ptr make_codec(const std::string &spec, size_t d, float clip = 0)
 {
@@ -66,16 +57,6 @@ double sq_err(const std::vector<float> &a, const std::vector<float> &b)
     for (size_t i = 0; i < a.size(); i++)
         s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return s;
-}
-
-std::vector<float> load_rows(const std::string &rel, size_t maxn, size_t *d)
-{
-    auto vf = open_vecfile(data_path(rel));
-    size_t n = std::min(maxn, vqs_vecfile_n(vf.get()));
-    *d = vqs_vecfile_d(vf.get());
-    std::vector<float> x(n * *d);
-    REQUIRE_OK(vqs_vecfile_read_f32(vf.get(), 0, n, x.data()));
-    return x;
 }
 
 // ---- independent format arithmetic ---------------------------------------
@@ -604,8 +585,8 @@ namespace {
 void mse_vs_faiss(const char *base_rel, const char *query_rel, size_t maxtrain)
 {
     size_t d = 0, dq = 0;
-    auto xb = load_rows(base_rel, maxtrain, &d);
-    auto xq = load_rows(query_rel, SIZE_MAX, &dq);
+    auto xb = load_rows(data_path(base_rel), maxtrain, &d);
+    auto xq = load_rows(data_path(query_rel), SIZE_MAX, &dq);
     REQUIRE(d == dq);
     size_t nb = xb.size() / d, nq = xq.size() / d;
     vqs_faiss_set_num_threads(2);

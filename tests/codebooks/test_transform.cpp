@@ -8,7 +8,7 @@
 // pipeline in front of the PQ stage. FAISS's OPQ costs minutes here, so the
 // FAISS OPQ oracle runs on a small problem and the full-size comparison is
 // hidden: vqs_tests "[opq-faiss-slow]".
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,13 +24,6 @@
 using namespace vqs_test;
 
 namespace {
-
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
 
 // A transform stage built from one token, freed at scope exit.
 struct stage {

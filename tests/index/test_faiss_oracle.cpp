@@ -4,7 +4,7 @@
 // rounding; "the same neighbours" is therefore checked by distance: every
 // FAISS neighbour's true distance equals vqs's at that rank (to float
 // rounding), and recall with ties is 1.
-#include "vqs_test.hpp"
+#include "vqs_test_faiss.hpp"
 
 #include <cmath>
 #include <faiss/c_api/IndexFlat_c.h>
@@ -18,14 +18,6 @@ using namespace vqs_test;
 
 namespace {
 
-using faiss_ptr = std::unique_ptr<FaissIndex, decltype(&faiss_Index_free)>;
-
-#define REQUIRE_FAISS(expr)                                                                    \
-    do {                                                                                       \
-        int frc_ = (expr);                                                                     \
-        INFO(#expr << " -> " << frc_ << ": " << (frc_ ? faiss_get_last_error() : ""));        \
-        REQUIRE(frc_ == 0);                                                                    \
-    } while (0)
 
 void compare(vqs_metric m, const vqs_matrix &B, const vqs_matrix &Q, size_t k)
 {

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "vqs_codebook.h"
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
@@ -43,6 +45,7 @@
 namespace vqs_test {
 
 using vecfile_ptr = std::unique_ptr<vqs_vecfile, decltype(&vqs_vecfile_close)>;
+using codec_ptr = std::unique_ptr<vqs_codec, decltype(&vqs_codec_free)>;
 
 inline vecfile_ptr open_vecfile(const std::string &path, const vqs_vecfile_opts *o = nullptr)
 {
@@ -113,6 +116,28 @@ inline std::string data_path(const std::string &rel)
                 p.c_str());
     std::fflush(stdout);
     std::_Exit(77);
+}
+
+// The first nmax rows of a vector file as float32 (*d set).
+inline std::vector<float> load_rows(const std::string &path, size_t nmax, size_t *d)
+{
+    auto vf = open_vecfile(path);
+    size_t n = std::min(nmax, vqs_vecfile_n(vf.get()));
+    *d = vqs_vecfile_d(vf.get());
+    std::vector<float> x(n * *d);
+    REQUIRE_OK(vqs_vecfile_read_f32(vf.get(), 0, n, x.data()));
+    return x;
+}
+
+// Mean over the n vectors of a and b of their squared L2 distance.
+inline double mse(const std::vector<float> &a, const std::vector<float> &b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        double v = (double)a[i] - b[i];
+        s += v * v;
+    }
+    return s / (double)n;
 }
 
 // Synthetic data (seeded Gaussian mixture).
