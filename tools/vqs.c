@@ -362,7 +362,9 @@ static int demo_codecs(const vqs_matrix *B, const vqs_matrix *Q, size_t k, const
         }
         if (!rc) {
             float *rd = malloc(sizeof(float) * nq * k);
-            if (!rd || (rc = vqs_exact_distances(VQS_METRIC_COS, B, Q, k, ids, rd)) == 0) {
+            if (!rd)
+                rc = vqs_seterr(VQS_ENOMEM, "demo distances");
+            else if ((rc = vqs_exact_distances(VQS_METRIC_COS, B, Q, k, ids, rd)) == 0) {
                 vqs_knn G = {nq, k, gt, gtd}, R = {nq, k, ids, rd};
                 printf("%-10s %6zu %7.1fx %9.2f %10.3f\n", specs[s], cs, 4.0 * (double)d / (double)cs,
                        t1 - t0, vqs_recall(VQS_METRIC_COS, &G, &R, k, k));
