@@ -87,6 +87,13 @@ static inline uint32_t vqs_get_bits(const uint8_t *code, size_t bit, size_t nbit
     return v;
 }
 
+/* ---- spec tokens -------------------------------------------------------- */
+
+/* Parses "<M>" or "<M>x<nbits>" (p just after the family prefix, e.g. after
+ * "PQ" in "PQ16x8"); nbits defaults to 8. Returns 0, or -1 when p is not of
+ * that form (or M > 2^20, nbits > 64). Range checks are the caller's. */
+int vqs_spec_parse_mx(const char *p, size_t *M, size_t *nbits);
+
 /* ---- stages ------------------------------------------------------------ */
 
 typedef struct vqs_stage vqs_stage;

@@ -159,6 +159,26 @@ uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n)
 
 /* ---- spec ---------------------------------------------------------------- */
 
+int vqs_spec_parse_mx(const char *p, size_t *M, size_t *nbits)
+{
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    char *e;
+    unsigned long long m = strtoull(p, &e, 10);
+    unsigned long long b = 8;
+    if (*e == 'x') {
+        if (!isdigit((unsigned char)e[1]))
+            return -1;
+        b = strtoull(e + 1, &e, 10);
+    }
+    if (*e != '\0' || m > (1u << 20) || b > 64)
+        return -1;
+    *M = (size_t)m;
+    *nbits = (size_t)b;
+    return 0;
+}
+
+
 typedef int (*stage_ctor)(const char *tok, const char *next, vqs_stage *s);
 static const stage_ctor ctors[] = {vqs_stage_transform_new, vqs_stage_sq_new, vqs_stage_bin_new,
                                    vqs_stage_pq_new, vqs_stage_rvq_new};

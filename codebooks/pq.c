@@ -304,33 +304,13 @@ static const vqs_stage_ops pq_ops = {
     .destroy = pq_destroy,
 };
 
-/* Parses "<M>" or "<M>x<nbits>" (p after the family prefix). Returns 0 or -1. */
-static int parse_mx(const char *p, size_t *M, size_t *nbits)
-{
-    if (!isdigit((unsigned char)*p))
-        return -1;
-    char *e;
-    unsigned long long m = strtoull(p, &e, 10);
-    unsigned long long b = 8;
-    if (*e == 'x') {
-        if (!isdigit((unsigned char)e[1]))
-            return -1;
-        b = strtoull(e + 1, &e, 10);
-    }
-    if (*e != '\0' || m > (1u << 20) || b > 64)
-        return -1;
-    *M = (size_t)m;
-    *nbits = (size_t)b;
-    return 0;
-}
-
 int vqs_stage_pq_new(const char *tok, const char *next, vqs_stage *s)
 {
     (void)next;
     if (strncmp(tok, "PQ", 2) != 0)
         return VQS_ENOTFOUND;
     size_t M, nbits, d = s->d_in;
-    if (parse_mx(tok + 2, &M, &nbits))
+    if (vqs_spec_parse_mx(tok + 2, &M, &nbits))
         return vqs_seterr(VQS_ESPEC, "%s: expected PQ<M>x<nbits> or PQ<M>", tok);
     if (M == 0)
         return vqs_seterr(VQS_ESPEC, "%s: M must be at least 1", tok);

@@ -604,29 +604,19 @@ int vqs_stage_rvq_new(const char *tok, const char *next, vqs_stage *s)
     (void)next;
     if (strncmp(tok, "RVQ", 3) != 0)
         return VQS_ENOTFOUND;
-    const char *p = tok + 3;
-    char *e;
-    unsigned long long M = 0, nbits = 8;
-    if (!isdigit((unsigned char)*p))
-        return vqs_seterr(VQS_ESPEC, "%s: expected RVQ<M>x<nbits> or RVQ<M>", tok);
-    M = strtoull(p, &e, 10);
-    if (*e == 'x') {
-        if (!isdigit((unsigned char)e[1]))
-            return vqs_seterr(VQS_ESPEC, "%s: expected RVQ<M>x<nbits> or RVQ<M>", tok);
-        nbits = strtoull(e + 1, &e, 10);
-    }
-    if (*e != '\0')
+    size_t M, nbits;
+    if (vqs_spec_parse_mx(tok + 3, &M, &nbits))
         return vqs_seterr(VQS_ESPEC, "%s: expected RVQ<M>x<nbits> or RVQ<M>", tok);
     if (M < 1 || M > 256)
-        return vqs_seterr(VQS_ESPEC, "%s: M = %llu is out of range 1..256", tok, M);
+        return vqs_seterr(VQS_ESPEC, "%s: M = %zu is out of range 1..256", tok, M);
     if (nbits < 1 || nbits > 16)
-        return vqs_seterr(VQS_ESPEC, "%s: nbits = %llu is out of range 1..16", tok, nbits);
+        return vqs_seterr(VQS_ESPEC, "%s: nbits = %zu is out of range 1..16", tok, nbits);
     size_t d = s->d_in;
     rvq *R = calloc(1, sizeof *R);
     if (!R)
         return vqs_seterr(VQS_ENOMEM, "%s", tok);
-    R->M = (size_t)M;
-    R->nbits = (size_t)nbits;
+    R->M = M;
+    R->nbits = nbits;
     R->K = (size_t)1 << nbits;
     R->d = d;
     R->beam = 5;

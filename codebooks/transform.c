@@ -168,12 +168,8 @@ static size_t opq_ksub(const char *next)
 {
     if (!next || strncmp(next, "PQ", 2) != 0)
         return 256;
-    const char *p = next + 2;
     size_t m, b;
-    if (!parse_num(&p, &m) || *p != 'x')
-        return 256;
-    p++;
-    if (!parse_num(&p, &b) || *p || b < 1 || b > 8)
+    if (vqs_spec_parse_mx(next + 2, &m, &b) || b < 1 || b > 8)
         return 256;
     return (size_t)1 << b;
 }
