@@ -1,0 +1,138 @@
+/*
+ * vqs_kernels.h: the scan kernels of the index, one table per SIMD level.
+ *
+ * Every kernel exists as a scalar reference (ref.c), an AVX2 version
+ * (avx2.c, compiled with -mavx2 -mfma -mf16c -mpopcnt) and an AVX-512 version
+ * (avx512.c, compiled with -mavx512f/bw/vl/dq; a VPOPCNTDQ kernel is a
+ * function with its own target attribute, chosen only when
+ * vqs_simd_has_vpopcntdq()). The level is chosen once at run
+ * time from the CPU (cpuid + xgetbv: the OS must save the registers); the
+ * environment variable VQS_SIMD=scalar|avx2|avx512 forces a lower level (a
+ * level above what the CPU has is refused with one warning line on stderr and
+ * the best available one is used).
+ *
+ * Kernels are plain array functions: they know nothing of codecs. The index
+ * turns a prepared codec query into their arguments (vqs_codec_query_view).
+ * They compute the same value as the reference up to float summation order;
+ * kernel tests compare every level with ref.c on awkward sizes and require the
+ * same top-k. Scores are sign-agnostic sums; the index negates tables for
+ * inner products so that its top-k always keeps the smallest values.
+ *
+ * Codes are rows of `stride` bytes (stride >= the bytes the kernel reads).
+ * No kernel allocates; all may run concurrently.
+ */
+#ifndef VQS_KERNELS_H
+#define VQS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vqs_simd {
+    VQS_SIMD_SCALAR = 0,
+    VQS_SIMD_AVX2 = 1,
+    VQS_SIMD_AVX512 = 2,
+} vqs_simd;
+
+/* Scalar element types of SQ codes, and the value v(c) a code stands for:
+ * U8: c (0..255); S8: (int8_t)c; U4: nibble j of a row is
+ * (row[j / 2] >> (4 * (j & 1))) & 15; F16: IEEE half (2 bytes LE); BF16:
+ * bfloat16 (2 bytes LE); E4M3: fp8 E4M3FN (1 byte); E5M2: fp8 E5M2 (1 byte).
+ * fp8/F16/BF16 NaN or Inf patterns never come out of vqs encoders; kernels
+ * may give any finite or non-finite value for them (the reference decodes
+ * with vqs_f16_to_f32, vqs_bf16_to_f32, vqs_e4m3_to_f32, vqs_e5m2_to_f32). */
+typedef enum vqs_sq_type {
+    VQS_SQ_U8 = 0,
+    VQS_SQ_S8,
+    VQS_SQ_U4,
+    VQS_SQ_F16,
+    VQS_SQ_BF16,
+    VQS_SQ_E4M3,
+    VQS_SQ_E5M2,
+} vqs_sq_type;
+
+/* PQ 4-bit fast scan layout ("packed"): vectors in blocks of 32; a block is
+ * M2 = M rounded up to even sub-quantizers, stored as M2 / 2 groups of 32
+ * bytes; see fastscan in ref.c for the exact byte order (FAISS's pq4 layout
+ * or the kernel author's own, documented there). Packed size of n codes:
+ * vqs_pq4fs_packed_size(n, M). */
+
+typedef struct vqs_kernels {
+    vqs_simd level;
+    const char *name; /* "scalar", "avx2", "avx512" */
+
+    /* ---- look-up tables (PQ, RVQ, BIN's estimator) ---- */
+    /* out[i] = bias + sum_{j < m} lut[j * 256 + row_i[j]], row_i = codes + i * stride. */
+    void (*lut8)(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,
+                 size_t n, float *out);
+    /* out[i] = bias + sum_{j < m} lut[j * 16 + nibble j of row_i] (U4 nibble order). */
+    void (*lut4)(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,
+                 size_t n, float *out);
+
+    /* ---- scalar codes: computed on the codes, no decode buffer ---- */
+    /* out[i] = sum_{j < d} (q[j] - w[j] * v(row_i, j))^2 */
+    void (*sq_l2)(vqs_sq_type t, const float *q, const float *w, size_t d, const uint8_t *codes,
+                  size_t stride, size_t n, float *out);
+    /* out[i] = bias + sum_{j < d} q[j] * v(row_i, j) */
+    void (*sq_ip)(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
+                  size_t stride, size_t n, float *out);
+
+    /* ---- PQ 4-bit fast scan ---- */
+    /* lut8: M2 * 16 bytes (quantised tables, see vqs_pq4fs_quantize; tables
+     * M..M2-1 are zero). packed: nblocks blocks. out[b * 32 + t] = sum over
+     * sub-quantizers of lut8 entries for vector t of block b (saturating is
+     * never needed: vqs_pq4fs_quantize keeps the sum <= 65535). */
+    void (*pq4fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                       uint16_t *out);
+
+    /* ---- binary ---- */
+    /* out[i] = popcount(q XOR row_i) over nbytes bytes. */
+    void (*hamming)(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,
+                    size_t n, uint32_t *out);
+    /* The BIN codec's asymmetric estimator (codebooks/binary.c,
+     * bin_query_score with its look-up table): row = nb bit bytes, then float
+     * r, float a (unaligned). pos = sum_{t < nb} tab[t * 256 + row[t]];
+     * est = a > 0 ? r * ((2 * pos - sumv) * isd) / a : 0 (0 if not finite);
+     * out = l2 ? cst + r^2 - 2 est : cst + est, clamped to +-FLT_MAX. */
+    void (*bin_est)(const float *tab, size_t nb, float cst, float sumv, float isd, int l2,
+                    const uint8_t *codes, size_t stride, size_t n, float *out);
+
+    /* ---- selection (top-k support) ---- */
+    /* Writes the indices i < n with x[i] < thr, ascending; returns how many. */
+    size_t (*select_lt)(const float *x, size_t n, float thr, uint32_t *idx);
+    /* Same for uint16 scores, x[i] <= thr. */
+    size_t (*select_le_u16)(const uint16_t *x, size_t n, uint16_t thr, uint32_t *idx);
+} vqs_kernels;
+
+/* The table for a level, or NULL if this CPU (or this build) cannot run it. */
+const vqs_kernels *vqs_kernels_for(vqs_simd level);
+/* The level chosen at run time (see the file comment). Thread-safe. */
+const vqs_kernels *vqs_kernels_active(void);
+/* Best level this CPU supports, ignoring VQS_SIMD. */
+vqs_simd vqs_simd_cpu(void);
+/* 1 if the CPU has AVX-512 VPOPCNTDQ (reported by benches). */
+int vqs_simd_has_vpopcntdq(void);
+const char *vqs_simd_name(vqs_simd level);
+
+/* ---- fast-scan helpers (level-independent, ref.c) ---- */
+size_t vqs_pq4fs_packed_size(size_t n, size_t M);
+/* codes: n rows of stride bytes in the U4 nibble order (PQ Mx4 codes).
+ * packed: vqs_pq4fs_packed_size(n, M) bytes, written (padding vectors zero). */
+void vqs_pq4fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uint8_t *packed);
+/* The 4-bit codes of vector i back from the packed layout, in the U4 nibble
+ * order: code: (M + 1) / 2 bytes. */
+void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
+/* Quantises float tables lut (M * 16) to lut8 (M2 * 16 bytes) so that for
+ * any code, float_sum ~= bias + scale * u16_sum, with
+ * |float_sum - (bias + scale * u16_sum)| <= *err (the bound the index uses to
+ * keep every candidate that might beat a threshold). */
+void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
+                        float *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
