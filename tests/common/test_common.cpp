@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <cpuid.h>
 #include <immintrin.h>
 #include <set>
@@ -79,6 +80,50 @@ TEST_CASE("parallel_for runs every item exactly once and stops on error", "[comm
         done += h.load();
     REQUIRE(done < 10000); // it stopped early
     REQUIRE(c.hits[17] == 1);
+}
+
+// Each outer item runs an inner parallel_for (which must run serially on the
+// calling thread: thread id 0 only) over its own counters.
+struct nest_ctx {
+    std::vector<std::unique_ptr<pf_ctx>> inner;
+    nest_ctx() { for (int i = 0; i < 16; i++) inner.push_back(std::make_unique<pf_ctx>(100)); }
+};
+
+static int nest_fn(void *c, size_t i, int)
+{
+    auto *x = static_cast<nest_ctx *>(c);
+    return vqs_parallel_for(4, 100, pf_fn, x->inner[i].get());
+}
+
+TEST_CASE("parallel_for: nested calls run serially, concurrent callers are all served", "[common]")
+{
+    nest_ctx nc;
+    REQUIRE_OK(vqs_parallel_for(4, nc.inner.size(), nest_fn, &nc));
+    for (auto &in : nc.inner) {
+        for (auto &h : in->hits)
+            REQUIRE(h == 1);
+        REQUIRE(in->maxtid == 0);
+    }
+    // Four threads run parallel loops at once, many times: one owns the pool,
+    // the others start their own threads; every item still runs exactly once.
+    std::vector<std::thread> ts;
+    std::atomic<int> bad{0};
+    for (int t = 0; t < 4; t++)
+        ts.emplace_back([&bad, t] {
+            for (int rep = 0; rep < 50; rep++) {
+                pf_ctx c(257 + (size_t)t);
+                if (vqs_parallel_for(3, c.hits.size(), pf_fn, &c) != 0)
+                    bad++;
+                for (auto &h : c.hits)
+                    if (h != 1)
+                        bad++;
+                if (c.maxtid >= 3)
+                    bad++;
+            }
+        });
+    for (auto &th : ts)
+        th.join();
+    REQUIRE(bad == 0);
 }
 
 TEST_CASE("default thread count honours VQS_THREADS", "[common]")
