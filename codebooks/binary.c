@@ -195,6 +195,22 @@ static void bin_query_score(const vqs_stage *s, const void *state, size_t n, con
     }
 }
 
+static void bin_query_view(const vqs_stage *s, const void *state, vqs_codec_view *v)
+{
+    const bin *B = s->impl;
+    const bin_query *Q = state;
+    if (!Q->lut)
+        return;
+    v->kind = VQS_VIEW_BIN;
+    v->l2 = Q->metric == VQS_METRIC_L2;
+    v->tab = Q->v + B->d;
+    v->nb = B->nb;
+    v->d = B->d;
+    v->cst = Q->cst;
+    v->sumv = Q->sumv;
+    v->isd = (float)(1.0 / sqrt((double)B->d));
+}
+
 /* payload: u64 d, c[d] floats */
 static int bin_save(const vqs_stage *s, vqs_wbuf *w)
 {
@@ -235,6 +251,7 @@ static const vqs_stage_ops bin_ops = {
     .query_size = bin_query_size,
     .query_prepare = bin_query_prepare,
     .query_score = bin_query_score,
+    .query_view = bin_query_view,
     .save = bin_save,
     .load = bin_load,
     .destroy = bin_destroy,

@@ -127,6 +127,9 @@ typedef struct vqs_stage_ops {
     void (*query_prepare)(const vqs_stage *s, vqs_metric m, const float *q, void *state);
     void (*query_score)(const vqs_stage *s, const void *state, size_t n, const uint8_t *codes,
                         float *out);
+    /* Optional (NULL: VQS_VIEW_NONE): the kernel form of the prepared
+     * state (vqs_codec_view in vqs_codebook.h). */
+    void (*query_view)(const vqs_stage *s, const void *state, vqs_codec_view *v);
 
     /* Trained parameters only (the token and dimensions are framed by
      * codec.c). load validates every size against the stage's dimensions and

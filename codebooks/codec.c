@@ -44,6 +44,7 @@ struct vqs_codec_query {
     const vqs_codec *c;
     vqs_metric m;
     void *state;
+    float *scratch; /* 2 * max_dim floats for the transforms (reset) */
 };
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -467,24 +468,49 @@ int vqs_codec_query_create(const vqs_codec *c, vqs_metric m, const float *q,
     if (!vqs_codec_is_trained(c))
         return vqs_seterr(VQS_EINVAL, "codec query: '%s' is not trained", c->spec);
     size_t md = max_dim(c);
-    float *a = malloc(sizeof(float) * md * 2);
     vqs_codec_query *qq = calloc(1, sizeof *qq);
     const vqs_stage *s = quantizer(c);
     size_t qs = s->ops->query_size(s);
     void *state = aligned_alloc(64, (qs + 63) / 64 * 64 + 64);
-    if (!a || !qq || !state) {
+    float *a = c->nstages > 1 ? malloc(sizeof(float) * md * 2) : NULL;
+    if (!qq || !state || (c->nstages > 1 && !a)) {
         free(a);
         free(qq);
         free(state);
         return vqs_seterr(VQS_ENOMEM, "codec query");
     }
-    const float *in = forward(c, 1, q, a, a + md);
-    s->ops->query_prepare(s, m, in, state);
-    free(a);
     qq->c = c;
     qq->m = m;
     qq->state = state;
+    qq->scratch = a;
+    vqs_codec_query_reset(qq, q);
     *out = qq;
+    return 0;
+}
+
+int vqs_codec_query_reset(vqs_codec_query *qq, const float *q)
+{
+    if (!qq || !q)
+        return vqs_seterr(VQS_EINVAL, "codec_query_reset: NULL argument");
+    const vqs_codec *c = qq->c;
+    const vqs_stage *s = quantizer(c);
+    const float *in = q;
+    if (c->nstages > 1)
+        in = forward(c, 1, q, qq->scratch, qq->scratch + max_dim(c));
+    s->ops->query_prepare(s, qq->m, in, qq->state);
+    return 0;
+}
+
+int vqs_codec_query_view(const vqs_codec_query *q, vqs_codec_view *v)
+{
+    if (!q || !v)
+        return vqs_seterr(VQS_EINVAL, "codec_query_view: NULL argument");
+    memset(v, 0, sizeof *v);
+    v->kind = VQS_VIEW_NONE;
+    v->l2 = q->m == VQS_METRIC_L2;
+    const vqs_stage *s = quantizer(q->c);
+    if (s->ops->query_view)
+        s->ops->query_view(s, q->state, v);
     return 0;
 }
 
@@ -502,6 +528,7 @@ void vqs_codec_query_free(vqs_codec_query *q)
     if (!q)
         return;
     free(q->state);
+    free(q->scratch);
     free(q);
 }
 

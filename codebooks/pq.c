@@ -232,6 +232,17 @@ static void pq_query_score(const vqs_stage *s, const void *state, size_t n, cons
     }
 }
 
+static void pq_query_view(const vqs_stage *s, const void *state, vqs_codec_view *v)
+{
+    const pq *P = s->impl;
+    if (P->nbits != 8 && P->nbits != 4)
+        return;
+    v->kind = P->nbits == 8 ? VQS_VIEW_LUT8 : VQS_VIEW_LUT4;
+    v->m = P->M;
+    v->lut = state;
+    v->bias = 0;
+}
+
 /* ---- serialisation ------------------------------------------------------------- */
 
 static int pq_save(const vqs_stage *s, vqs_wbuf *w)
@@ -299,6 +310,7 @@ static const vqs_stage_ops pq_ops = {
     .query_size = pq_query_size,
     .query_prepare = pq_query_prepare,
     .query_score = pq_query_score,
+    .query_view = pq_query_view,
     .save = pq_save,
     .load = pq_load,
     .destroy = pq_destroy,

@@ -448,7 +448,12 @@ static void rvq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float
 
 /* ---- queries ------------------------------------------------------------------- */
 
-/* state layout: header, then lut (M, K) floats of <q, c_{m,j}> */
+/* state layout: header, then lut (M, K) floats, then (L2 only) ntab: 256
+ * floats, the |reconstruction|^2 each norm byte stands for. IP: lut holds
+ * <q, c_{m,j}>, score = sum of lut entries. L2: lut holds -2 <q, c_{m,j}>
+ * (an exact scaling), score = |q|^2 + sum of lut entries + ntab[norm byte],
+ * which for 8-bit codes is one 256-entry table per code byte (M + 1 bytes):
+ * the LUT8 kernel form. */
 typedef struct rvq_qhead {
     float qnorm; /* |q|^2 */
     int32_t l2;  /* 1: L2 score, 0: IP */
@@ -458,14 +463,14 @@ typedef struct rvq_qhead {
 static size_t rvq_query_size(const vqs_stage *s)
 {
     const rvq *R = s->impl;
-    return sizeof(rvq_qhead) + sizeof(float) * R->M * R->K;
+    return sizeof(rvq_qhead) + sizeof(float) * (R->M * R->K + 256);
 }
 
 static void rvq_query_prepare(const vqs_stage *s, vqs_metric m, const float *q, void *state)
 {
     const rvq *R = s->impl;
     rvq_qhead *h = state;
-    float *lut = (float *)(h + 1);
+    float *lut = (float *)(h + 1), *ntab = lut + R->M * R->K;
     size_t d = R->d;
     float qn = 0;
     for (size_t t = 0; t < d; t++)
@@ -473,13 +478,16 @@ static void rvq_query_prepare(const vqs_stage *s, vqs_metric m, const float *q, 
     h->qnorm = qn;
     h->l2 = m == VQS_METRIC_L2;
     h->pad[0] = h->pad[1] = 0;
+    float scale = h->l2 ? -2.0f : 1.0f;
     for (size_t j = 0; j < R->M * R->K; j++) {
         const float *c = R->cb + j * d;
         float v = 0;
         for (size_t t = 0; t < d; t++)
             v += q[t] * c[t];
-        lut[j] = v;
+        lut[j] = scale * v;
     }
+    for (unsigned b = 0; b < 256; b++)
+        ntab[b] = h->l2 ? norm_value(R, (uint8_t)b) : 0.0f;
 }
 
 static void rvq_query_score(const vqs_stage *s, const void *state, size_t n, const uint8_t *codes,
@@ -487,7 +495,7 @@ static void rvq_query_score(const vqs_stage *s, const void *state, size_t n, con
 {
     const rvq *R = s->impl;
     const rvq_qhead *h = state;
-    const float *lut = (const float *)(h + 1);
+    const float *lut = (const float *)(h + 1), *ntab = lut + R->M * R->K;
     size_t cs = s->code_size, ib = index_bytes(R), K = R->K;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *c = codes + i * cs;
@@ -498,8 +506,20 @@ static void rvq_query_score(const vqs_stage *s, const void *state, size_t n, con
         else
             for (size_t m = 0; m < R->M; m++)
                 v += lut[m * K + vqs_get_bits(c, m * R->nbits, R->nbits)];
-        out[i] = h->l2 ? h->qnorm - 2.0f * v + norm_value(R, c[ib]) : v;
+        out[i] = h->l2 ? h->qnorm + (v + ntab[c[ib]]) : v;
     }
+}
+
+static void rvq_query_view(const vqs_stage *s, const void *state, vqs_codec_view *v)
+{
+    const rvq *R = s->impl;
+    const rvq_qhead *h = state;
+    if (R->nbits != 8)
+        return;
+    v->kind = VQS_VIEW_LUT8;
+    v->lut = (const float *)(h + 1); /* the norm table follows the M tables */
+    v->m = h->l2 ? R->M + 1 : R->M;
+    v->bias = h->l2 ? h->qnorm : 0.0f;
 }
 
 /* ---- serialisation ------------------------------------------------------------- */
@@ -594,6 +614,7 @@ static const vqs_stage_ops rvq_ops = {
     .query_size = rvq_query_size,
     .query_prepare = rvq_query_prepare,
     .query_score = rvq_query_score,
+    .query_view = rvq_query_view,
     .save = rvq_save,
     .load = rvq_load,
     .destroy = rvq_destroy,

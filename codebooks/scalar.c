@@ -564,21 +564,75 @@ static void sq_decode(const vqs_stage *s, size_t n, const uint8_t *codes, float 
 
 /* ---- queries --------------------------------------------------------------- */
 
-/* prepared query, 8-byte aligned: */
+/* prepared query, 8-byte aligned: the query, and its kernel form (see
+ * vqs_codec_view): qk (d) and wk (d) such that L2 = sum (qk_j - wk_j v_j)^2
+ * and IP = bias + sum qk_j v_j, v_j the raw value of code element j:
+ *   fp16/bf16: qk = q, wk = 1;  fp8: qk = q (IP: q * scale_j), wk = scale_j;
+ *   U8/U4: x = a_j + b_j c: qk = q - a (IP: q * b, bias = <q, a>), wk = b;
+ *   S8: x = scale * (int8)c: qk = q (IP: q * scale), wk = scale. */
 typedef struct sq_query {
     uint32_t metric;
-    uint32_t pad;
-    float q[]; /* d */
+    float bias;
+    float q[]; /* d, then qk[d], wk[d] */
 } sq_query;
 
-static size_t sq_query_size(const vqs_stage *s) { return sizeof(sq_query) + sizeof(float) * s->d_in; }
+static size_t sq_query_size(const vqs_stage *s) { return sizeof(sq_query) + 3 * sizeof(float) * s->d_in; }
 
 static void sq_query_prepare(const vqs_stage *s, vqs_metric m, const float *q, void *state)
 {
+    const sq *S = s->impl;
     sq_query *Q = state;
+    size_t d = s->d_in;
+    float *qk = Q->q + d, *wk = qk + d;
     Q->metric = (uint32_t)m;
-    Q->pad = 0;
-    memcpy(Q->q, q, sizeof(float) * s->d_in);
+    memcpy(Q->q, q, sizeof(float) * d);
+    double bias = 0;
+    for (size_t j = 0; j < d; j++) {
+        float a = 0, w = 1; /* x = a + w * v */
+        switch (S->kind) {
+        case K_E4M3:
+        case K_E5M2:
+            w = S->a[j];
+            break;
+        case K_E4M3T:
+        case K_S8:
+            w = S->a[0];
+            break;
+        case K_U8:
+        case K_U4:
+            a = S->a[j];
+            w = S->b[j];
+            break;
+        default:
+            break;
+        }
+        wk[j] = w;
+        if (m == VQS_METRIC_L2) {
+            qk[j] = q[j] - a;
+        } else {
+            qk[j] = q[j] * w;
+            bias += (double)q[j] * a;
+        }
+    }
+    Q->bias = (float)bias;
+}
+
+static void sq_query_view(const vqs_stage *s, const void *state, vqs_codec_view *v)
+{
+    const sq *S = s->impl;
+    const sq_query *Q = state;
+    static const int type_of[] = {
+        [K_F16] = VQS_CODE_F16, [K_BF16] = VQS_CODE_BF16, [K_E4M3] = VQS_CODE_E4M3,
+        [K_E5M2] = VQS_CODE_E5M2, [K_E4M3T] = VQS_CODE_E4M3, [K_U8] = VQS_CODE_U8,
+        [K_U4] = VQS_CODE_U4, [K_S8] = VQS_CODE_S8,
+    };
+    size_t d = s->d_in;
+    v->kind = VQS_VIEW_SQ;
+    v->sq_type = type_of[S->kind];
+    v->d = d;
+    v->q = Q->q + d;
+    v->w = Q->q + 2 * d;
+    v->bias = Q->metric == VQS_METRIC_L2 ? 0.0f : Q->bias;
 }
 
 static void sq_query_score(const vqs_stage *s, const void *state, size_t n, const uint8_t *codes,
@@ -673,6 +727,7 @@ static const vqs_stage_ops sq_ops = {
     .query_size = sq_query_size,
     .query_prepare = sq_query_prepare,
     .query_score = sq_query_score,
+    .query_view = sq_query_view,
     .save = sq_save,
     .load = sq_load,
     .destroy = sq_destroy,

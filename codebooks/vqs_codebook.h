@@ -80,6 +80,42 @@ int vqs_codec_query_create(const vqs_codec *c, vqs_metric m, const float *q,
 int vqs_codec_query_score(const vqs_codec_query *q, size_t n, const uint8_t *codes, float *out);
 void vqs_codec_query_free(vqs_codec_query *q);
 
+/* What a fast scan kernel needs to score codes against a prepared query
+ * (index/kernels): the same score as vqs_codec_query_score, written as one
+ * of a few array forms. Pointers are into the query's state and stay valid
+ * while the query lives (and until it is prepared again).
+ *   LUT8: score = bias + sum_{j < m} lut[j * 256 + code[j]]
+ *   LUT4: score = bias + sum_{j < m} lut[j * 16 + nibble j], nibble j =
+ *         (code[j / 2] >> 4 * (j & 1)) & 15
+ *   SQ:   l2: score = sum_{j < d} (q[j] - w[j] * v_j)^2;
+ *         ip: score = bias + sum_{j < d} q[j] * v_j,
+ *         v_j the value of element j of the code as type sq_type (the
+ *         VQS_CODE_* numbers, equal to index/kernels' vqs_sq_type)
+ *   BIN:  the BIN estimator over nb bit bytes with table tab (nb * 256),
+ *         constants cst, sumv, isd and l2 (binary.c)
+ *   NONE: no kernel form; use vqs_codec_query_score. */
+enum { VQS_VIEW_NONE = 0, VQS_VIEW_LUT8, VQS_VIEW_LUT4, VQS_VIEW_SQ, VQS_VIEW_BIN };
+enum { VQS_CODE_U8 = 0, VQS_CODE_S8, VQS_CODE_U4, VQS_CODE_F16, VQS_CODE_BF16, VQS_CODE_E4M3,
+       VQS_CODE_E5M2 };
+typedef struct vqs_codec_view {
+    int kind;
+    int l2;           /* the score is a squared distance (else an inner product) */
+    float bias;
+    size_t m;         /* LUT8/LUT4: tables */
+    const float *lut; /* LUT8: m * 256, LUT4: m * 16 */
+    int sq_type;      /* SQ */
+    size_t d;
+    const float *q, *w; /* SQ: d each (w: l2 only) */
+    const float *tab;   /* BIN: nb * 256 */
+    size_t nb;
+    float cst, sumv, isd;
+} vqs_codec_view;
+int vqs_codec_query_view(const vqs_codec_query *q, vqs_codec_view *v);
+
+/* Prepares an existing query again for another vector (same codec and
+ * metric), without allocating: what an IVF scan does once per probed list. */
+int vqs_codec_query_reset(vqs_codec_query *q, const float *vec);
+
 /* Serialises a trained codec: *blob is malloc'd (caller frees), *len bytes.
  * Layout: magic "VQSCODEC", format version, spec, d, options, stage
  * payloads, CRC-32C of everything before it. */
