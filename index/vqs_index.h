@@ -1,6 +1,8 @@
 /*
- * vqs_index.h: vqs search. For now: exact k-NN (the ground truth every
- * approximate index is measured against) and recall.
+ * vqs_index.h: vqs search: the compressed index (a codec from a spec string,
+ * ids and codes, optionally an IVF coarse partition and a refine copy for
+ * two-stage search), exact k-NN (the ground truth every approximate index is
+ * measured against) and recall.
  *
  * Distances: VQS_METRIC_L2 returns squared Euclidean distances (smaller is
  * better, as FAISS); VQS_METRIC_IP inner products and VQS_METRIC_COS cosine
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vqs_codebook.h"
 #include "vqs_common.h"
 
 #ifdef __cplusplus
@@ -75,6 +78,87 @@ typedef struct vqs_knn {
  * above 1. Requires gt->k >= k, res->k >= K, gt->nq == res->nq; returns a
  * negative error code (VQS_EINVAL) otherwise. */
 double vqs_recall(vqs_metric m, const vqs_knn *gt, const vqs_knn *res, size_t k, size_t K);
+
+/* ---- the compressed index ---------------------------------------------- */
+
+typedef struct vqs_index vqs_index;
+
+typedef struct vqs_index_opts {
+    int nthreads;          /* 0: vqs_default_threads() */
+    uint64_t seed;         /* coarse k-means and codec training */
+    vqs_codec_opts codec;  /* codec training options (nthreads/seed 0: inherit) */
+    int kmeans_iters;      /* coarse k-means; 0: 20 */
+    size_t max_train;      /* training rows used (seeded subsample); 0: all */
+    int by_residual;       /* IVF: encode x - centroid; 0: default (yes), -1: no */
+    size_t nprobe;         /* default lists probed per query; 0: 16 */
+    float oversampling;    /* default rerank oversampling; 0: 4 */
+    int verbose;           /* progress on stderr */
+} vqs_index_opts;
+
+/* Re-scoring source for two-stage search backed by something else than the
+ * index's own refine copy (the storage layer's vectors on disk). fetch
+ * writes the float32 vectors (d each) of n external ids into out; it may be
+ * called from several threads at once (thread_id < nthreads of the search).
+ * Returns 0 or a negative error, which aborts the search. */
+typedef struct vqs_rerank_source {
+    void *ctx;
+    int (*fetch)(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out);
+} vqs_rerank_source;
+
+typedef struct vqs_search_params {
+    size_t nprobe;        /* 0: the index default */
+    float oversampling;   /* candidates for re-scoring: ceil(k * oversampling); 0: default */
+    int rerank;           /* 0: default (re-score if a refine copy or source exists), 1 on, -1 off */
+    const vqs_rerank_source *source; /* NULL: the index's refine copy */
+    /* Optional filter, applied during the scan (a rejected point never takes
+     * a candidate slot): return non-zero to keep id. Called concurrently. */
+    int (*filter)(void *ctx, int64_t id);
+    void *filter_ctx;
+    int nthreads;         /* 0: the index's */
+} vqs_search_params;
+
+/* spec: [IVF<nlist>,]<codec spec>[,RFlat|,Refine(<codec spec>)], e.g. "PQ16x8",
+ * "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat", "BIN,Refine(SQfp16)".
+ * PQ codes of 4 bits are scanned with the fast-scan kernel. Cosine stores and
+ * searches normalised vectors (inner product). Errors: VQS_ESPEC naming the
+ * token, VQS_EINVAL, VQS_ENOMEM. */
+int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
+                     vqs_index **out);
+void vqs_index_free(vqs_index *ix);
+
+/* Trains the coarse partition and the codecs on n rows (borrowed). */
+int vqs_index_train(vqs_index *ix, size_t n, const float *x);
+int vqs_index_is_trained(const vqs_index *ix);
+
+/* Encodes and appends n rows with the given ids (NULL: consecutive ids from
+ * the largest so far + 1). All or nothing: a duplicate id (in the batch or
+ * already present, VQS_EINVAL naming it), a row with NaN or Inf
+ * (VQS_ENONFINITE naming the row) or a failed allocation leaves the index
+ * unchanged. */
+int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids);
+
+/* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
+ * how many were present. */
+int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *removed);
+
+/* k nearest neighbours of nq queries. ids, dist: caller buffers of nq * k;
+ * results best first (L2: squared distance ascending; IP and COS:
+ * similarity descending), ties by lower id, missing results id -1 with
+ * distance +inf (L2) or -inf. With re-scoring the distances are exact
+ * (float32 refine copy or source) or those of the refine codec. Concurrent
+ * searches are safe; add/remove must not run at the same time. */
+int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq, const float *q,
+                     size_t k, int64_t *ids, float *dist);
+
+size_t vqs_index_ntotal(const vqs_index *ix);
+size_t vqs_index_d(const vqs_index *ix);
+const char *vqs_index_spec(const vqs_index *ix);
+/* Bytes per vector: codes alone; and everything the index holds per vector
+ * (codes, id, refine copy, id map), plus the fixed overhead (codebooks,
+ * centroids) in *fixed. */
+size_t vqs_index_code_size(const vqs_index *ix);
+double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed);
+const vqs_codec *vqs_index_codec(const vqs_index *ix);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1148 @@
+/*
+ * ivf.c: the compressed index (vqs_index in vqs_index.h): a codec, ids and
+ * codes in lists, an optional IVF coarse partition, an optional refine copy,
+ * and search through the SIMD kernels of index/kernels.
+ *
+ * Design decisions:
+ * - One code path for flat and IVF: a flat index is an IVF index with one
+ *   list and no coarse step. A list holds its ids, its codes (PQ Mx4 codes in
+ *   the fast-scan block layout, everything else row after row) and, with a
+ *   refine stage, the refine copy of each vector (float32 or a finer codec's
+ *   code), all in the same order, so a (list, position) names a vector.
+ * - Scores inside are always "smaller is better" keys: the L2 distance, or
+ *   minus the inner product. Kernels compute the codec's own score form
+ *   (vqs_codec_query_view), and inner-product results are negated in place
+ *   (n negations next to n * code_size table look-ups) rather than keeping
+ *   negated copies of every table. Ties go to the lower id, as exact search.
+ * - Residual encoding (IVF, default on): L2 codes x - c_list, so the query
+ *   is prepared once per probed list (vqs_codec_query_reset: for PQ that is
+ *   256 * d flops, next to scanning the list). For inner products no
+ *   per-list query is needed: <q, c + r> = <q, c> + <q, r>, the first term is
+ *   the coarse score. Rejected for now: FAISS's precomputed per-list tables
+ *   (nlist * M * 256 floats), which only pay off for PQ without transforms.
+ * - Top-k: a bounded max-heap of (key, id) per query; each chunk of kernel
+ *   output is first filtered by a SIMD "below the current k-th key" pass
+ *   (select_lt / select_le_u16), so the heap sees few candidates after the
+ *   first chunks. Fast scan keeps every code whose quantised score could
+ *   still beat the k-th key (the quantisation error bound of
+ *   vqs_pq4fs_quantize), then re-scores those exactly with the float tables:
+ *   its results equal those of the float table scan.
+ * - Two-stage search: the first stage keeps ceil(k * oversampling)
+ *   candidates, the second re-scores them against the refine copy (float32:
+ *   exact distances; a refine codec: its own scorer) or an external source
+ *   (vqs_rerank_source, the storage layer's vectors on disk).
+ * - Ids: a hash map (open addressing, linear probing, backward-shift
+ *   deletion, no tombstones) from the external id to (list, position).
+ *   Removal swaps the last vector of the list into the hole: O(1), order of a
+ *   list is not meaningful. Adds are all-or-nothing: every check and every
+ *   allocation happens before the first list is touched.
+ * - Queries run on the shared thread pool, one query per task, with
+ *   per-thread scratch; a batch of IVF queries first gets its probed lists
+ *   from one exact BLAS search over the centroids.
+ */
+#define _GNU_SOURCE
+#include "vqs_index.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vqs_kernels.h"
+
+#define CHUNK 1024 /* codes per kernel call (fast scan: a multiple of 32) */
+
+typedef struct ivlist {
+    size_t n, cap;
+    int64_t *ids;
+    uint8_t *codes;  /* cap * cs, or the fast-scan layout for cap rows */
+    uint8_t *rcodes; /* cap * rcs (refine copy), or NULL */
+} ivlist;
+
+typedef struct idslot {
+    int64_t key;
+    uint64_t loc; /* list << 40 | position; UINT64_MAX: empty */
+} idslot;
+
+struct vqs_index {
+    char spec[512];
+    size_t d;
+    vqs_metric metric;
+    vqs_index_opts o;
+    int nthreads;
+
+    size_t nlist;      /* 1: flat */
+    int ivf;           /* coarse step present */
+    float *centroids;  /* nlist * d */
+    int by_residual;
+
+    vqs_codec *codec;
+    size_t cs;         /* code_size */
+    int fastscan;      /* PQ Mx4 */
+    size_t fs_M, fs_block; /* sub-quantizers, bytes per block of 32 */
+
+    int refine;        /* 0 none, 1 float32, 2 codec */
+    vqs_codec *rcodec;
+    size_t rcs;        /* refine bytes per vector */
+
+    int trained;
+    ivlist *lists;
+    size_t ntotal;
+    int64_t next_id;
+
+    idslot *map;
+    size_t map_cap, map_n;
+};
+
+/* ---- id map ------------------------------------------------------------------ */
+
+#define LOC_EMPTY UINT64_MAX
+#define LOC(l, p) ((uint64_t)(l) << 40 | (uint64_t)(p))
+#define LOC_LIST(x) ((size_t)((x) >> 40))
+#define LOC_POS(x) ((size_t)((x) & ((1ull << 40) - 1)))
+
+static inline size_t hash_id(int64_t k, size_t cap)
+{
+    uint64_t x = (uint64_t)k * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 29;
+    return (size_t)(x & (cap - 1));
+}
+
+static idslot *map_find(const vqs_index *ix, int64_t key)
+{
+    if (!ix->map_cap)
+        return NULL;
+    for (size_t i = hash_id(key, ix->map_cap);; i = (i + 1) & (ix->map_cap - 1)) {
+        idslot *s = &ix->map[i];
+        if (s->loc == LOC_EMPTY)
+            return NULL;
+        if (s->key == key)
+            return s;
+    }
+}
+
+/* Makes room for `more` entries (load <= 1/2). */
+static int map_reserve(vqs_index *ix, size_t more)
+{
+    size_t need = ix->map_n + more;
+    if (need * 2 <= ix->map_cap)
+        return 0;
+    size_t cap = ix->map_cap ? ix->map_cap : 1024;
+    while (cap < need * 2)
+        cap *= 2;
+    idslot *m = malloc(sizeof *m * cap);
+    if (!m)
+        return vqs_seterr(VQS_ENOMEM, "index: id map of %zu slots", cap);
+    for (size_t i = 0; i < cap; i++)
+        m[i].loc = LOC_EMPTY;
+    for (size_t j = 0; j < ix->map_cap; j++) {
+        if (ix->map[j].loc == LOC_EMPTY)
+            continue;
+        size_t i = hash_id(ix->map[j].key, cap);
+        while (m[i].loc != LOC_EMPTY)
+            i = (i + 1) & (cap - 1);
+        m[i] = ix->map[j];
+    }
+    free(ix->map);
+    ix->map = m;
+    ix->map_cap = cap;
+    return 0;
+}
+
+static void map_put(vqs_index *ix, int64_t key, uint64_t loc) /* room reserved, key absent */
+{
+    size_t i = hash_id(key, ix->map_cap);
+    while (ix->map[i].loc != LOC_EMPTY)
+        i = (i + 1) & (ix->map_cap - 1);
+    ix->map[i].key = key;
+    ix->map[i].loc = loc;
+    ix->map_n++;
+}
+
+static void map_del(vqs_index *ix, idslot *s)
+{
+    size_t cap = ix->map_cap, i = (size_t)(s - ix->map), j = i;
+    for (;;) {
+        j = (j + 1) & (cap - 1);
+        if (ix->map[j].loc == LOC_EMPTY)
+            break;
+        size_t h = hash_id(ix->map[j].key, cap);
+        /* move j back to i unless its home h lies cyclically in (i, j] */
+        int keep = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+        if (!keep) {
+            ix->map[i] = ix->map[j];
+            i = j;
+        }
+    }
+    ix->map[i].loc = LOC_EMPTY;
+    ix->map_n--;
+}
+
+/* ---- create ------------------------------------------------------------------ */
+
+static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, char *rspec,
+                      size_t rcap)
+{
+    const char *p = spec;
+    while (*p == ' ')
+        p++;
+    if (!strncmp(p, "IVF", 3)) {
+        char *end;
+        unsigned long long nl = strtoull(p + 3, &end, 10);
+        if (end == p + 3 || (*end != ',' && *end != 0) || nl < 1 || nl > (1u << 20))
+            return vqs_seterr(VQS_ESPEC, "'%.*s': IVF needs a list count in 1..1048576, e.g. IVF1024",
+                              (int)strcspn(p, ","), p);
+        if (*end == 0)
+            return vqs_seterr(VQS_ESPEC, "'%s': IVF must be followed by a codec, e.g. IVF1024,PQ16x8", spec);
+        ix->ivf = 1;
+        ix->nlist = (size_t)nl;
+        p = end + 1;
+    } else {
+        ix->nlist = 1;
+    }
+    /* the refine stage, if any, is the last token */
+    const char *rf = NULL;
+    const char *last = strrchr(p, ',');
+    const char *r1 = strstr(p, "Refine(");
+    if (r1 && (r1 == p || r1[-1] == ',')) {
+        rf = r1;
+        const char *close = strrchr(r1, ')');
+        if (!close || close[1] != 0)
+            return vqs_seterr(VQS_ESPEC, "'%s': Refine(...) must close the spec", r1);
+        size_t len = (size_t)(close - (r1 + 7));
+        if (len == 0 || len >= rcap)
+            return vqs_seterr(VQS_ESPEC, "'%s': empty or too long refine codec", r1);
+        memcpy(rspec, r1 + 7, len);
+        rspec[len] = 0;
+        ix->refine = 2;
+    } else if (last && !strcmp(last + 1, "RFlat")) {
+        rf = last + 1;
+        ix->refine = 1;
+    } else if (!strcmp(p, "RFlat")) {
+        return vqs_seterr(VQS_ESPEC, "'%s': RFlat refines a codec, e.g. PQ16x8,RFlat", spec);
+    }
+    size_t clen = rf ? (size_t)(rf - p) : strlen(p);
+    while (clen && (p[clen - 1] == ',' || p[clen - 1] == ' '))
+        clen--;
+    if (clen == 0)
+        return vqs_seterr(VQS_ESPEC, "'%s': no codec", spec);
+    if (clen >= cap)
+        return vqs_seterr(VQS_ESPEC, "'%s': spec too long", spec);
+    memcpy(cspec, p, clen);
+    cspec[clen] = 0;
+    if (strstr(cspec, "IVF"))
+        return vqs_seterr(VQS_ESPEC, "'%s': IVF must be the first token", spec);
+    return 0;
+}
+
+int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
+                     vqs_index **out)
+{
+    if (!spec || !out)
+        return vqs_seterr(VQS_EINVAL, "index_create: NULL argument");
+    *out = NULL;
+    if (d == 0 || d > (1u << 20))
+        return vqs_seterr(VQS_EINVAL, "index_create: dimension %zu", d);
+    if (m != VQS_METRIC_L2 && m != VQS_METRIC_IP && m != VQS_METRIC_COS)
+        return vqs_seterr(VQS_EINVAL, "index_create: unknown metric %d", (int)m);
+    if (strlen(spec) >= sizeof(((vqs_index *)0)->spec))
+        return vqs_seterr(VQS_ESPEC, "index spec too long");
+    vqs_index *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return vqs_seterr(VQS_ENOMEM, "index_create");
+    strcpy(ix->spec, spec);
+    ix->d = d;
+    ix->metric = m;
+    if (o)
+        ix->o = *o;
+    ix->nthreads = ix->o.nthreads > 0 ? ix->o.nthreads : vqs_default_threads();
+    if (!ix->o.nprobe)
+        ix->o.nprobe = 16;
+    if (!(ix->o.oversampling >= 1.0f))
+        ix->o.oversampling = 4.0f;
+    vqs_codec_opts co = ix->o.codec;
+    if (!co.nthreads)
+        co.nthreads = ix->nthreads;
+    if (!co.seed)
+        co.seed = ix->o.seed;
+    char cspec[512], rspec[256];
+    int rc = parse_spec(ix, spec, cspec, sizeof cspec, rspec, sizeof rspec);
+    if (rc)
+        goto fail;
+    ix->by_residual = ix->ivf && ix->o.by_residual >= 0;
+    if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))
+        goto fail;
+    ix->cs = vqs_codec_code_size(ix->codec);
+    if (ix->refine == 2 && (rc = vqs_codec_create(rspec, d, &co, &ix->rcodec)))
+        goto fail;
+    ix->rcs = ix->refine == 1 ? sizeof(float) * d : ix->refine == 2 ? vqs_codec_code_size(ix->rcodec) : 0;
+    /* PQ Mx4 (the quantizer is the last token of the codec spec) */
+    const char *qt = strrchr(cspec, ',');
+    qt = qt ? qt + 1 : cspec;
+    size_t M = 0, nb = 0;
+    char tail = 0;
+    if (sscanf(qt, "PQ%zux%zu%c", &M, &nb, &tail) == 2 && nb == 4) {
+        ix->fastscan = 1;
+        ix->fs_M = M;
+        ix->fs_block = vqs_pq4fs_packed_size(32, M);
+    }
+    ix->lists = calloc(ix->nlist, sizeof *ix->lists);
+    if (!ix->lists) {
+        rc = vqs_seterr(VQS_ENOMEM, "index_create: %zu lists", ix->nlist);
+        goto fail;
+    }
+    *out = ix;
+    return 0;
+fail:
+    vqs_index_free(ix);
+    return rc;
+}
+
+void vqs_index_free(vqs_index *ix)
+{
+    if (!ix)
+        return;
+    if (ix->lists)
+        for (size_t l = 0; l < ix->nlist; l++) {
+            free(ix->lists[l].ids);
+            free(ix->lists[l].codes);
+            free(ix->lists[l].rcodes);
+        }
+    free(ix->lists);
+    free(ix->centroids);
+    vqs_codec_free(ix->codec);
+    vqs_codec_free(ix->rcodec);
+    free(ix->map);
+    free(ix);
+}
+
+size_t vqs_index_ntotal(const vqs_index *ix) { return ix->ntotal; }
+size_t vqs_index_d(const vqs_index *ix) { return ix->d; }
+const char *vqs_index_spec(const vqs_index *ix) { return ix->spec; }
+size_t vqs_index_code_size(const vqs_index *ix) { return ix->cs; }
+const vqs_codec *vqs_index_codec(const vqs_index *ix) { return ix->codec; }
+int vqs_index_is_trained(const vqs_index *ix) { return ix->trained; }
+
+double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
+{
+    if (fixed) {
+        size_t f = ix->ivf ? sizeof(float) * ix->nlist * ix->d : 0;
+        void *blob = NULL;
+        size_t len = 0;
+        if (vqs_codec_save(ix->codec, &blob, &len) == 0)
+            f += len;
+        free(blob);
+        if (ix->rcodec && vqs_codec_save(ix->rcodec, &blob, &len) == 0)
+            f += len;
+        free(blob);
+        *fixed = f;
+    }
+    /* codes + id + refine copy + id map slot (16 bytes at load <= 1/2) */
+    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + 2.0 * sizeof(idslot);
+}
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static int check_finite(size_t n, size_t d, const float *x, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            if (!isfinite(x[i * d + j]))
+                return vqs_seterr(VQS_ENONFINITE, "%s: row %zu, element %zu is %g", what, i, j,
+                                  (double)x[i * d + j]);
+    return 0;
+}
+
+/* Cosine: unit rows (a zero row stays zero). */
+static void normalise(size_t n, size_t d, float *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)x[i * d + j] * x[i * d + j];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (size_t j = 0; j < d; j++)
+                x[i * d + j] *= inv;
+        }
+    }
+}
+
+/* x as the index stores it: a copy, normalised for cosine; NULL on ENOMEM. */
+static float *prepared_copy(const vqs_index *ix, size_t n, const float *x)
+{
+    float *c = malloc(sizeof(float) * (n ? n : 1) * ix->d);
+    if (!c)
+        return NULL;
+    memcpy(c, x, sizeof(float) * n * ix->d);
+    if (ix->metric == VQS_METRIC_COS)
+        normalise(n, ix->d, c);
+    return c;
+}
+
+static vqs_metric inner_metric(const vqs_index *ix)
+{
+    return ix->metric == VQS_METRIC_L2 ? VQS_METRIC_L2 : VQS_METRIC_IP;
+}
+
+/* Nearest list of every row: L2 nearest centroid, or largest inner product. */
+static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *a)
+{
+    if (!ix->ivf) {
+        memset(a, 0, sizeof(int32_t) * n);
+        return 0;
+    }
+    if (ix->metric == VQS_METRIC_L2)
+        return vqs_kmeans_assign(ix->nthreads, n, ix->d, x, ix->nlist, ix->centroids, a, NULL);
+    int64_t *ids = malloc(sizeof(int64_t) * (n ? n : 1));
+    if (!ids)
+        return vqs_seterr(VQS_ENOMEM, "index: assignment of %zu rows", n);
+    vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {x, n, ix->d, ix->d};
+    vqs_exact_opts eo = {.nthreads = ix->nthreads};
+    int rc = vqs_exact_knn(&eo, VQS_METRIC_IP, &base, &qm, 1, ids, NULL);
+    for (size_t i = 0; !rc && i < n; i++)
+        a[i] = (int32_t)ids[i];
+    free(ids);
+    return rc;
+}
+
+/* ---- train ------------------------------------------------------------------- */
+
+int vqs_index_train(vqs_index *ix, size_t n, const float *x)
+{
+    if (!ix || (n && !x))
+        return vqs_seterr(VQS_EINVAL, "index_train: NULL argument");
+    if (ix->ntotal)
+        return vqs_seterr(VQS_EINVAL, "index_train: the index already holds %zu vectors", ix->ntotal);
+    int rc = check_finite(n, ix->d, x, "index_train");
+    if (rc)
+        return rc;
+    size_t d = ix->d, nt = n;
+    if (ix->o.max_train && n > ix->o.max_train)
+        nt = ix->o.max_train;
+    /* seeded subsample (partial Fisher-Yates over row indices) */
+    float *t = malloc(sizeof(float) * (nt ? nt : 1) * d);
+    size_t *perm = nt < n ? malloc(sizeof(size_t) * n) : NULL;
+    int32_t *a = NULL;
+    float *cent = NULL;
+    if (!t || (nt < n && !perm)) {
+        rc = vqs_seterr(VQS_ENOMEM, "index_train: %zu rows", nt);
+        goto done;
+    }
+    if (perm) {
+        vqs_rng r;
+        vqs_rng_seed(&r, ix->o.seed ^ 0x1f0e5eedull);
+        for (size_t i = 0; i < n; i++)
+            perm[i] = i;
+        for (size_t i = 0; i < nt; i++) {
+            size_t j = i + (size_t)(vqs_rng_uniform(&r) * (double)(n - i));
+            size_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+            memcpy(t + i * d, x + perm[i] * d, sizeof(float) * d);
+        }
+    } else {
+        memcpy(t, x, sizeof(float) * n * d);
+    }
+    if (ix->metric == VQS_METRIC_COS)
+        normalise(nt, d, t);
+    double t0 = vqs_now();
+    if (ix->ivf) {
+        if (nt < ix->nlist) {
+            rc = vqs_seterr(VQS_EINVAL, "index_train: IVF%zu needs at least %zu training vectors, got %zu",
+                            ix->nlist, ix->nlist, nt);
+            goto done;
+        }
+        cent = malloc(sizeof(float) * ix->nlist * d);
+        a = malloc(sizeof(int32_t) * nt);
+        if (!cent || !a) {
+            rc = vqs_seterr(VQS_ENOMEM, "index_train: %zu centroids", ix->nlist);
+            goto done;
+        }
+        vqs_kmeans_opts ko = {.niter = ix->o.kmeans_iters ? ix->o.kmeans_iters : 20,
+                              .nthreads = ix->nthreads,
+                              .seed = ix->o.seed,
+                              .spherical = ix->metric != VQS_METRIC_L2};
+        if ((rc = vqs_kmeans(&ko, nt, d, t, ix->nlist, cent, NULL)))
+            goto done;
+        free(ix->centroids);
+        ix->centroids = cent;
+        cent = NULL;
+        if (ix->o.verbose)
+            fprintf(stderr, "vqs index: coarse k-means (%zu lists) %.2f s\n", ix->nlist, vqs_now() - t0);
+    }
+    if (ix->refine == 2) { /* the refine codec sees the raw vectors */
+        if ((rc = vqs_codec_train(ix->rcodec, nt, t)))
+            goto done;
+    }
+    if (ix->by_residual) {
+        if ((rc = assign_lists(ix, nt, t, a)))
+            goto done;
+        for (size_t i = 0; i < nt; i++)
+            for (size_t j = 0; j < d; j++)
+                t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
+    }
+    if ((rc = vqs_codec_train(ix->codec, nt, t)))
+        goto done;
+    if (ix->o.verbose)
+        fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, nt, vqs_now() - t0);
+    ix->trained = 1;
+done:
+    free(t);
+    free(perm);
+    free(a);
+    free(cent);
+    return rc;
+}
+
+/* ---- add -------------------------------------------------------------------- */
+
+static size_t list_code_bytes(const vqs_index *ix, size_t rows)
+{
+    return ix->fastscan ? vqs_pq4fs_packed_size(rows, ix->fs_M) : rows * ix->cs;
+}
+
+/* Grows list l to hold `need` rows (nothing else changes). */
+static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
+{
+    if (need <= L->cap)
+        return 0;
+    size_t cap = L->cap ? L->cap : 32;
+    while (cap < need)
+        cap *= 2;
+    int64_t *ids = realloc(L->ids, sizeof(int64_t) * cap);
+    if (!ids)
+        return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
+    L->ids = ids;
+    uint8_t *codes = realloc(L->codes, list_code_bytes(ix, cap));
+    if (!codes)
+        return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
+    if (ix->fastscan) /* padding rows of the last block must read as code 0 */
+        memset(codes + list_code_bytes(ix, L->cap), 0,
+               list_code_bytes(ix, cap) - list_code_bytes(ix, L->cap));
+    L->codes = codes;
+    if (ix->rcs) {
+        uint8_t *r = realloc(L->rcodes, ix->rcs * cap);
+        if (!r)
+            return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
+        L->rcodes = r;
+    }
+    L->cap = cap;
+    return 0;
+}
+
+/* Fast scan: writes rows [pos, pos + n) of the list from plain codes (cs
+ * bytes each), re-packing the blocks they touch. */
+static void fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, const uint8_t *codes,
+                     uint8_t *tmp /* 32 * cs */)
+{
+    size_t cs = ix->cs, end = pos + n, rows = L->n > end ? L->n : end;
+    for (size_t b = pos / 32; b * 32 < end; b++) {
+        size_t r0 = b * 32, nr = rows - r0 < 32 ? rows - r0 : 32;
+        for (size_t r = 0; r < nr; r++) {
+            size_t i = r0 + r;
+            if (i >= pos && i < end)
+                memcpy(tmp + r * cs, codes + (i - pos) * cs, cs);
+            else
+                vqs_pq4fs_get(L->codes, ix->fs_M, i, tmp + r * cs);
+        }
+        memset(L->codes + b * ix->fs_block, 0, ix->fs_block);
+        vqs_pq4fs_pack(tmp, cs, nr, ix->fs_M, L->codes + b * ix->fs_block);
+    }
+}
+
+static int cmp64(const void *p, const void *q)
+{
+    int64_t a = *(const int64_t *)p, b = *(const int64_t *)q;
+    return (a > b) - (a < b);
+}
+
+int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
+{
+    if (!ix || (n && !x))
+        return vqs_seterr(VQS_EINVAL, "index_add: NULL argument");
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_add: index '%s' is not trained", ix->spec);
+    if (n == 0)
+        return 0;
+    size_t d = ix->d;
+    int rc = check_finite(n, d, x, "index_add");
+    if (rc)
+        return rc;
+    /* ids: no duplicates, in the batch or in the index */
+    int64_t *myids = malloc(sizeof(int64_t) * n);
+    if (!myids)
+        return vqs_seterr(VQS_ENOMEM, "index_add: %zu ids", n);
+    for (size_t i = 0; i < n; i++)
+        myids[i] = ids ? ids[i] : ix->next_id + (int64_t)i;
+    float *t = NULL;
+    int32_t *a = NULL;
+    uint8_t *codes = NULL, *rcodes = NULL, *tmp = NULL;
+    size_t *cnt = NULL;
+    if ((rc = map_reserve(ix, n)))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (myids[i] == -1) {
+            rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id -1 is reserved (missing result)", i);
+            goto done;
+        }
+        if (map_find(ix, myids[i])) {
+            rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id %lld is already in the index", i,
+                            (long long)myids[i]);
+            goto done;
+        }
+    }
+    {   /* duplicates within the batch: sort a copy */
+        int64_t *s = malloc(sizeof(int64_t) * n);
+        if (!s) {
+            rc = vqs_seterr(VQS_ENOMEM, "index_add");
+            goto done;
+        }
+        memcpy(s, myids, sizeof(int64_t) * n);
+        qsort(s, n, sizeof *s, cmp64);
+        for (size_t i = 1; i < n; i++)
+            if (s[i] == s[i - 1]) {
+                rc = vqs_seterr(VQS_EINVAL, "index_add: id %lld appears twice in the batch", (long long)s[i]);
+                break;
+            }
+        free(s);
+        if (rc)
+            goto done;
+    }
+    t = prepared_copy(ix, n, x);
+    a = malloc(sizeof(int32_t) * n);
+    codes = malloc(ix->cs * n);
+    rcodes = ix->rcs ? malloc(ix->rcs * n) : NULL;
+    cnt = calloc(ix->nlist, sizeof *cnt);
+    tmp = malloc(32 * ix->cs);
+    if (!t || !a || !codes || (ix->rcs && !rcodes) || !cnt || !tmp) {
+        rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
+        goto done;
+    }
+    if ((rc = assign_lists(ix, n, t, a)))
+        goto done;
+    if (ix->refine == 1)
+        memcpy(rcodes, t, sizeof(float) * n * d);
+    else if (ix->refine == 2 && (rc = vqs_codec_encode(ix->rcodec, n, t, rcodes)))
+        goto done;
+    if (ix->by_residual) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
+    }
+    if ((rc = vqs_codec_encode(ix->codec, n, t, codes)))
+        goto done;
+    /* reserve every list first: nothing is changed before all succeed */
+    for (size_t i = 0; i < n; i++)
+        cnt[a[i]]++;
+    for (size_t l = 0; l < ix->nlist; l++)
+        if (cnt[l] && (rc = list_reserve(ix, &ix->lists[l], ix->lists[l].n + cnt[l])))
+            goto done;
+    for (size_t i = 0; i < n; i++) {
+        ivlist *L = &ix->lists[a[i]];
+        size_t pos = L->n;
+        L->ids[pos] = myids[i];
+        if (ix->fastscan)
+            fs_write(ix, L, pos, 1, codes + i * ix->cs, tmp);
+        else
+            memcpy(L->codes + pos * ix->cs, codes + i * ix->cs, ix->cs);
+        if (ix->rcs)
+            memcpy(L->rcodes + pos * ix->rcs, rcodes + i * ix->rcs, ix->rcs);
+        L->n++;
+        map_put(ix, myids[i], LOC(a[i], pos));
+        if (myids[i] >= ix->next_id)
+            ix->next_id = myids[i] + 1;
+    }
+    ix->ntotal += n;
+done:
+    free(myids);
+    free(t);
+    free(a);
+    free(codes);
+    free(rcodes);
+    free(cnt);
+    free(tmp);
+    return rc;
+}
+
+/* ---- remove ------------------------------------------------------------------ */
+
+int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *removed)
+{
+    if (!ix || (n && !ids))
+        return vqs_seterr(VQS_EINVAL, "index_remove: NULL argument");
+    size_t cnt = 0;
+    uint8_t tmp[4096], *big = NULL, *code = tmp;
+    if (ix->fastscan && 33 * ix->cs > sizeof tmp) {
+        if (!(big = malloc(33 * ix->cs)))
+            return vqs_seterr(VQS_ENOMEM, "index_remove");
+        code = big;
+    }
+    for (size_t i = 0; i < n; i++) {
+        idslot *s = map_find(ix, ids[i]);
+        if (!s)
+            continue;
+        size_t l = LOC_LIST(s->loc), pos = LOC_POS(s->loc);
+        ivlist *L = &ix->lists[l];
+        size_t last = L->n - 1;
+        map_del(ix, s);
+        if (pos != last) {
+            int64_t moved = L->ids[last];
+            L->ids[pos] = moved;
+            if (ix->fastscan) {
+                vqs_pq4fs_get(L->codes, ix->fs_M, last, code + 32 * ix->cs);
+                fs_write(ix, L, pos, 1, code + 32 * ix->cs, code);
+            } else {
+                memcpy(L->codes + pos * ix->cs, L->codes + last * ix->cs, ix->cs);
+            }
+            if (ix->rcs)
+                memcpy(L->rcodes + pos * ix->rcs, L->rcodes + last * ix->rcs, ix->rcs);
+            map_find(ix, moved)->loc = LOC(l, pos);
+        }
+        if (ix->fastscan) { /* zero the freed row so padding reads as code 0 */
+            memset(code + 32 * ix->cs, 0, ix->cs);
+            L->n = last + 1;
+            fs_write(ix, L, last, 1, code + 32 * ix->cs, code);
+        }
+        L->n = last;
+        ix->ntotal--;
+        cnt++;
+    }
+    free(big);
+    if (removed)
+        *removed = cnt;
+    return 0;
+}
+
+/* ---- search ------------------------------------------------------------------ */
+
+typedef struct cand {
+    float key;
+    int64_t id;
+    uint64_t loc;
+} cand;
+
+static inline int worse(const cand *a, const cand *b) /* a ranks after b */
+{
+    return a->key > b->key || (a->key == b->key && a->id > b->id);
+}
+
+/* bounded max-heap: h[0] is the worst kept candidate */
+typedef struct heap {
+    cand *h;
+    size_t n, k;
+} heap;
+
+static void heap_push(heap *H, cand c)
+{
+    if (H->n == H->k) {
+        if (!worse(&H->h[0], &c))
+            return;
+        size_t i = 0;
+        for (;;) { /* sift c down from the root */
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            const cand *cm = &c;
+            if (l < H->n && worse(&H->h[l], cm)) {
+                m = l;
+                cm = &H->h[l];
+            }
+            if (r < H->n && worse(&H->h[r], cm))
+                m = r;
+            if (m == i)
+                break;
+            H->h[i] = H->h[m];
+            i = m;
+        }
+        H->h[i] = c;
+        return;
+    }
+    size_t i = H->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(&c, &H->h[p]))
+            break;
+        H->h[i] = H->h[p];
+        i = p;
+    }
+    H->h[i] = c;
+}
+
+static inline float heap_thr(const heap *H) { return H->n == H->k ? H->h[0].key : INFINITY; }
+
+static int cand_cmp(const void *p, const void *q)
+{
+    const cand *a = p, *b = q;
+    return worse(a, b) ? 1 : worse(b, a) ? -1 : 0;
+}
+
+typedef struct scratch {
+    vqs_codec_query *cq, *rq;
+    float *q;      /* d: the prepared query */
+    float *res;    /* d: residual query */
+    float *out;    /* CHUNK */
+    uint16_t *o16; /* CHUNK */
+    uint32_t *idx; /* CHUNK */
+    float *lut;    /* fast scan: negated tables (IP), fs_M * 16 */
+    uint8_t *lut8; /* fast scan: quantised tables */
+    uint8_t *code; /* one code */
+    cand *cands;   /* k' */
+    float *vecs;   /* rerank source: k' * d */
+    int64_t *cids; /* k' */
+    size_t cap;    /* k' capacity */
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    vqs_codec_query_free(s->cq);
+    vqs_codec_query_free(s->rq);
+    free(s->q);
+    free(s->res);
+    free(s->out);
+    free(s->o16);
+    free(s->idx);
+    free(s->lut);
+    free(s->lut8);
+    free(s->code);
+    free(s->cands);
+    free(s->vecs);
+    free(s->cids);
+    memset(s, 0, sizeof *s);
+}
+
+typedef struct search_job {
+    const vqs_index *ix;
+    const vqs_search_params *p;
+    const vqs_kernels *K;
+    const float *q;
+    size_t k, kk; /* results, first-stage candidates */
+    size_t nprobe;
+    const int64_t *probe; /* nq * nprobe lists, or NULL (flat) */
+    const float *pdist;   /* their coarse scores */
+    int rerank;
+    const vqs_rerank_source *src;
+    int64_t *ids;
+    float *dist;
+    scratch *sc; /* per thread */
+} search_job;
+
+static int scratch_init(const search_job *J, scratch *s)
+{
+    const vqs_index *ix = J->ix;
+    size_t d = ix->d;
+    if (s->q)
+        return 0;
+    s->q = malloc(sizeof(float) * d);
+    s->res = malloc(sizeof(float) * d);
+    s->out = malloc(sizeof(float) * CHUNK);
+    s->o16 = malloc(sizeof(uint16_t) * CHUNK);
+    s->idx = malloc(sizeof(uint32_t) * CHUNK);
+    s->code = malloc(ix->cs + 1);
+    if (ix->fastscan) {
+        s->lut = malloc(sizeof(float) * ix->fs_M * 16);
+        s->lut8 = malloc((ix->fs_M + 1) / 2 * 32);
+    }
+    s->cap = J->kk;
+    s->cands = malloc(sizeof(cand) * J->kk);
+    s->cids = malloc(sizeof(int64_t) * J->kk);
+    if (J->src)
+        s->vecs = malloc(sizeof(float) * J->kk * d);
+    if (!s->q || !s->res || !s->out || !s->o16 || !s->idx || !s->code || !s->cands || !s->cids ||
+        (ix->fastscan && (!s->lut || !s->lut8)) || (J->src && !s->vecs))
+        return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
+    return 0;
+}
+
+/* Keeps the candidates of out[0..n) (keys) that beat the heap. */
+static void take(const search_job *J, heap *H, const float *out, size_t n, size_t l, size_t base,
+                 const int64_t *lids, scratch *s)
+{
+    size_t m = J->K->select_lt(out, n, heap_thr(H), s->idx);
+    for (size_t t = 0; t < m; t++) {
+        size_t i = s->idx[t];
+        cand c = {out[i], lids[base + i], LOC(l, base + i)};
+        if (H->n == H->k && !worse(&H->h[0], &c))
+            continue;
+        if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
+            continue;
+        heap_push(H, c);
+    }
+}
+
+/* Scans list l with the prepared query (view v); add: constant added to the
+ * codec score (IP residual: <q, c>); neg: inner product (keys are -score). */
+static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
+                      int neg, scratch *s)
+{
+    const vqs_index *ix = J->ix;
+    const ivlist *L = &ix->lists[l];
+    const vqs_kernels *K = J->K;
+    size_t cs = ix->cs;
+    if (L->n == 0)
+        return;
+    if (ix->fastscan && v->kind == VQS_VIEW_LUT4) {
+        size_t M = ix->fs_M;
+        /* key tables: -lut for inner products */
+        for (size_t j = 0; j < M * 16; j++)
+            s->lut[j] = neg ? -v->lut[j] : v->lut[j];
+        float kadd = neg ? -(add + v->bias) : add + v->bias;
+        float bias, scale, err;
+        vqs_pq4fs_quantize(s->lut, M, s->lut8, &bias, &scale, &err);
+        for (size_t base = 0; base < L->n; base += CHUNK) {
+            size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
+            K->pq4fs_scan(s->lut8, M, L->codes + base / 32 * ix->fs_block, (n + 31) / 32, s->o16);
+            float thr = heap_thr(H);
+            uint16_t t16 = 65535;
+            if (thr < INFINITY) {
+                double u = floor(((double)thr - kadd - bias + err) / scale);
+                t16 = u < 0 ? 0 : u > 65535 ? 65535 : (uint16_t)u;
+                if (u < 0)
+                    continue;
+            }
+            size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
+            for (size_t t = 0; t < m; t++) {
+                size_t i = base + s->idx[t];
+                vqs_pq4fs_get(L->codes, M, i, s->code);
+                K->lut4(s->lut, M, kadd, s->code, 0, 1, &s->out[t]); /* exact re-score */
+            }
+            /* out[t] is the exact key of row base + idx[t] */
+            for (size_t t = 0; t < m; t++) {
+                cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
+                if (H->n == H->k && !worse(&H->h[0], &c))
+                    continue;
+                if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
+                    continue;
+                heap_push(H, c);
+            }
+        }
+        return;
+    }
+    for (size_t base = 0; base < L->n; base += CHUNK) {
+        size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
+        const uint8_t *codes = L->codes + base * cs;
+        switch (v->kind) {
+        case VQS_VIEW_LUT8:
+            K->lut8(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
+            break;
+        case VQS_VIEW_LUT4:
+            K->lut4(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
+            break;
+        case VQS_VIEW_SQ:
+            if (v->l2)
+                K->sq_l2((vqs_sq_type)v->sq_type, v->q, v->w, v->d, codes, cs, n, s->out);
+            else
+                K->sq_ip((vqs_sq_type)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, s->out);
+            if (v->l2 && add != 0)
+                for (size_t i = 0; i < n; i++)
+                    s->out[i] += add;
+            break;
+        case VQS_VIEW_BIN:
+            K->bin_est(v->tab, v->nb, v->cst + add, v->sumv, v->isd, v->l2, codes, cs, n, s->out);
+            break;
+        default:
+            vqs_codec_query_score(s->cq, n, codes, s->out);
+            if (add != 0)
+                for (size_t i = 0; i < n; i++)
+                    s->out[i] += add;
+        }
+        if (neg)
+            for (size_t i = 0; i < n; i++)
+                s->out[i] = -s->out[i];
+        take(J, H, s->out, n, l, base, L->ids, s);
+    }
+}
+
+static int search_one(void *ctx, size_t qi, int tid)
+{
+    const search_job *J = ctx;
+    const vqs_index *ix = J->ix;
+    scratch *s = &J->sc[tid];
+    int rc = scratch_init(J, s);
+    if (rc)
+        return rc;
+    size_t d = ix->d;
+    memcpy(s->q, J->q + qi * d, sizeof(float) * d);
+    if (ix->metric == VQS_METRIC_COS)
+        normalise(1, d, s->q);
+    vqs_metric im = inner_metric(ix);
+    int neg = im == VQS_METRIC_IP;
+    heap H = {s->cands, 0, J->kk};
+    vqs_codec_view v;
+    if (!ix->ivf) {
+        if (!s->cq)
+            rc = vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
+        else
+            rc = vqs_codec_query_reset(s->cq, s->q);
+        if (rc)
+            return rc;
+        vqs_codec_query_view(s->cq, &v);
+        scan_list(J, &H, 0, &v, 0, neg, s);
+    } else {
+        const int64_t *pr = J->probe + qi * J->nprobe;
+        const float *pd = J->pdist + qi * J->nprobe;
+        int once = !ix->by_residual || neg; /* one prepared query for every list */
+        if (once) {
+            rc = s->cq ? vqs_codec_query_reset(s->cq, s->q) : vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
+            if (rc)
+                return rc;
+            vqs_codec_query_view(s->cq, &v);
+        }
+        for (size_t p = 0; p < J->nprobe; p++) {
+            if (pr[p] < 0)
+                continue;
+            size_t l = (size_t)pr[p];
+            float add = 0;
+            if (!once) {
+                const float *c = ix->centroids + l * d;
+                for (size_t j = 0; j < d; j++)
+                    s->res[j] = s->q[j] - c[j];
+                rc = s->cq ? vqs_codec_query_reset(s->cq, s->res)
+                           : vqs_codec_query_create(ix->codec, im, s->res, &s->cq);
+                if (rc)
+                    return rc;
+                vqs_codec_query_view(s->cq, &v);
+            } else if (ix->by_residual) {
+                add = pd[p]; /* <q, c> */
+            }
+            scan_list(J, &H, l, &v, add, neg, s);
+        }
+    }
+    /* second stage */
+    size_t nc = H.n;
+    cand *c = H.h;
+    if (J->rerank && nc) {
+        if (J->src) {
+            for (size_t i = 0; i < nc; i++)
+                s->cids[i] = c[i].id;
+            if ((rc = J->src->fetch(J->src->ctx, tid, nc, s->cids, s->vecs)))
+                return rc;
+        } else if (ix->refine == 2) {
+            rc = s->rq ? vqs_codec_query_reset(s->rq, s->q) : vqs_codec_query_create(ix->rcodec, im, s->q, &s->rq);
+            if (rc)
+                return rc;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            const float *y = NULL;
+            float sc;
+            if (J->src) {
+                y = s->vecs + i * d;
+            } else {
+                const ivlist *L = &ix->lists[LOC_LIST(c[i].loc)];
+                const uint8_t *r = L->rcodes + LOC_POS(c[i].loc) * ix->rcs;
+                if (ix->refine == 1) {
+                    y = (const float *)r;
+                } else {
+                    vqs_codec_query_score(s->rq, 1, r, &sc);
+                    c[i].key = neg ? -sc : sc;
+                    continue;
+                }
+            }
+            double acc = 0;
+            if (neg) {
+                for (size_t j = 0; j < d; j++)
+                    acc += (double)s->q[j] * y[j];
+                c[i].key = (float)-acc;
+            } else {
+                for (size_t j = 0; j < d; j++) {
+                    double e = (double)s->q[j] - y[j];
+                    acc += e * e;
+                }
+                c[i].key = (float)acc;
+            }
+        }
+    }
+    qsort(c, nc, sizeof *c, cand_cmp);
+    int64_t *oid = J->ids + qi * J->k;
+    float *od = J->dist ? J->dist + qi * J->k : NULL;
+    for (size_t i = 0; i < J->k; i++) {
+        if (i < nc) {
+            oid[i] = c[i].id;
+            if (od)
+                od[i] = neg ? -c[i].key : c[i].key;
+        } else {
+            oid[i] = -1;
+            if (od)
+                od[i] = neg ? -INFINITY : INFINITY;
+        }
+    }
+    return 0;
+}
+
+#define QBATCH 4096 /* queries per coarse step: bounds the probe arrays */
+
+int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq, const float *q,
+                     size_t k, int64_t *ids, float *dist)
+{
+    if (!ix || (nq && (!q || !ids)))
+        return vqs_seterr(VQS_EINVAL, "index_search: NULL argument");
+    if (k == 0 || k > (1u << 20))
+        return vqs_seterr(VQS_EINVAL, "index_search: k = %zu (1..1048576)", k);
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_search: index '%s' is not trained", ix->spec);
+    if (nq == 0)
+        return 0;
+    int rc = check_finite(nq, ix->d, q, "index_search: query");
+    if (rc)
+        return rc;
+    search_job J = {.ix = ix, .p = p, .K = vqs_kernels_active(), .k = k};
+    const vqs_rerank_source *src = p ? p->source : NULL;
+    int want = p ? p->rerank : 0;
+    J.rerank = want >= 0 && (src || ix->refine) && !(want == 0 && !src && !ix->refine);
+    if (want > 0 && !src && !ix->refine)
+        return vqs_seterr(VQS_EINVAL, "index_search: rerank asked for, but '%s' has no refine copy "
+                                      "(add ,RFlat or ,Refine(...)) and no source was given", ix->spec);
+    J.src = J.rerank ? src : NULL;
+    float os = p && p->oversampling > 0 ? p->oversampling : ix->o.oversampling;
+    if (os < 1)
+        os = 1;
+    J.kk = J.rerank ? (size_t)ceil((double)k * os) : k;
+    J.nprobe = p && p->nprobe ? p->nprobe : ix->o.nprobe;
+    if (J.nprobe > ix->nlist)
+        J.nprobe = ix->nlist;
+    int nt = p && p->nthreads > 0 ? p->nthreads : ix->nthreads;
+    J.sc = calloc((size_t)nt, sizeof(scratch));
+    int64_t *probe = NULL;
+    float *pdist = NULL, *qn = NULL;
+    if (!J.sc)
+        return vqs_seterr(VQS_ENOMEM, "index_search");
+    if (ix->ivf) {
+        size_t b = nq < QBATCH ? nq : QBATCH;
+        probe = malloc(sizeof(int64_t) * b * J.nprobe);
+        pdist = malloc(sizeof(float) * b * J.nprobe);
+        qn = ix->metric == VQS_METRIC_COS ? malloc(sizeof(float) * b * ix->d) : NULL;
+        if (!probe || !pdist || (ix->metric == VQS_METRIC_COS && !qn)) {
+            rc = vqs_seterr(VQS_ENOMEM, "index_search: probe lists");
+            goto done;
+        }
+    }
+    for (size_t q0 = 0; q0 < nq && !rc; q0 += QBATCH) {
+        size_t n = nq - q0 < QBATCH ? nq - q0 : QBATCH;
+        J.q = q + q0 * ix->d;
+        J.ids = ids + q0 * k;
+        J.dist = dist ? dist + q0 * k : NULL;
+        if (ix->ivf) {
+            const float *qq = J.q;
+            if (qn) {
+                memcpy(qn, J.q, sizeof(float) * n * ix->d);
+                normalise(n, ix->d, qn);
+                qq = qn;
+            }
+            vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {qq, n, ix->d, ix->d};
+            vqs_exact_opts eo = {.nthreads = nt};
+            if ((rc = vqs_exact_knn(&eo, inner_metric(ix), &base, &qm, J.nprobe, probe, pdist)))
+                break;
+            J.probe = probe;
+            J.pdist = pdist;
+        }
+        rc = vqs_parallel_for(nt, n, search_one, &J);
+    }
+done:
+    for (int t = 0; t < nt; t++)
+        scratch_free(&J.sc[t]);
+    free(J.sc);
+    free(probe);
+    free(pdist);
+    free(qn);
+    return rc;
+}
