@@ -334,6 +334,7 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         if (vqs_codec_save(ix->codec, &blob, &len) == 0)
             f += len;
         free(blob);
+        blob = NULL;
         if (ix->rcodec && vqs_codec_save(ix->rcodec, &blob, &len) == 0)
             f += len;
         free(blob);

@@ -4,6 +4,7 @@
  *   vqs demo                 built-in example (synthetic data, exact k-NN)
  *   vqs gt --base B --queries Q --k K --metric l2|ip|cos -o gt.ivecs
  *   vqs codec --spec S --train FILE [--test FILE] [--decoded OUT.fvecs]
+ *   vqs eval --base B --queries Q --spec S [--spec S2 ...]   (tools/eval.c)
  *
  * Design decisions: one binary with subcommands (git style) rather than one
  * program per task, so that the README's commands and later issues (eval,
@@ -25,10 +26,14 @@
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
+#include "cli.h"
 
 #define VQS_VERSION "0.1.0"
+#define fail vqs_cli_fail
+#define parse_size vqs_cli_parse_size
+#define open_matrix vqs_cli_open_matrix
 
-static int fail(const char *cmd, int rc)
+int vqs_cli_fail(const char *cmd, int rc)
 {
     const char *det = vqs_errdetail();
     fprintf(stderr, "vqs %s: %s%s%s [%s]\n", cmd, *det ? det : "", *det ? ": " : "",
@@ -36,7 +41,7 @@ static int fail(const char *cmd, int rc)
     return rc == VQS_EUSAGE || rc == VQS_EINVAL || rc == VQS_ESPEC ? 2 : 1;
 }
 
-static int parse_size(const char *s, size_t *out, const char *what)
+int vqs_cli_parse_size(const char *s, size_t *out, const char *what)
 {
     char *end;
     errno = 0;
@@ -49,8 +54,8 @@ static int parse_size(const char *s, size_t *out, const char *what)
 
 /* Opens a vector file as a float matrix: zero-copy for float32 files,
  * converted into *owned otherwise. */
-static int open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
-                       float **owned)
+int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
+                        float **owned)
 {
     vqs_vecfile_opts o = {.raw_dim = raw_dim};
     int rc = vqs_vecfile_open(path, &o, vf);
@@ -478,6 +483,7 @@ static void usage(FILE *f)
                "  demo     run the built-in example\n"
                "  gt       exact k-NN ground truth (vqs gt --help)\n"
                "  codec    train a codec, report its size and error (vqs codec --help)\n"
+               "  eval     compression versus recall and speed of index specs (vqs eval --help)\n"
                "  version  print the version\n",
             VQS_VERSION);
 }
@@ -493,6 +499,8 @@ int main(int argc, char **argv)
         return cmd_gt(argc - 1, argv + 1);
     if (!strcmp(cmd, "codec"))
         return cmd_codec(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return vqs_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

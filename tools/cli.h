@@ -1,0 +1,22 @@
+/* cli.h: what the subcommands of the vqs tool share (tools/vqs.c). */
+#ifndef VQS_CLI_H
+#define VQS_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vqs_index.h"
+#include "vqs_store.h"
+
+/* Prints "vqs <cmd>: <detail>: <message> [CODE]"; returns the exit status
+ * (2 for usage and argument errors, 1 otherwise). */
+int vqs_cli_fail(const char *cmd, int rc);
+int vqs_cli_parse_size(const char *s, size_t *out, const char *what);
+/* Opens a vector file as a float matrix (zero-copy for float32 files,
+ * converted into *owned otherwise). */
+int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
+                        float **owned);
+
+int vqs_cmd_eval(int argc, char **argv);
+
+#endif
