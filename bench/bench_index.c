@@ -1,0 +1,231 @@
+/*
+ * bench_index.c: the compressed index beside FAISS, same data, same run.
+ *
+ *   bench_index BASE QUERIES METRIC THREADS NQ "vqs spec|faiss spec|nprobe|oversampling" ...
+ *   bench_index synth:N:D:SEED - METRIC THREADS NQ ...   (seeded Gaussian mixture;
+ *                                                          NQ queries drawn from it too)
+ *
+ * Per pair: training and adding time, bytes per code, recall@10 against
+ * exact search (ties counted), and queries/s at k = 10 on one thread and
+ * on THREADS threads (best of 3 runs over NQ queries) for both libraries.
+ * FAISS is Debian's 1.7.3 (a generic build, OpenMP threads set to the same
+ * count); for cosine both get unit vectors (FAISS: METRIC_INNER_PRODUCT on
+ * normalised rows, normalised before its timer; vqs normalises inside).
+ * FAISS parameters are set through ParameterSpace ("nprobe", "k_factor_rf"
+ * for IndexRefine). A FAISS spec "-" runs vqs alone (no FAISS equivalent).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+
+#include "faiss_c_extra.h"
+#include "vqs_common.h"
+#include "vqs_index.h"
+#include "vqs_kernels.h"
+#include "vqs_store.h"
+
+static float *load(const char *path, size_t *n, size_t *d)
+{
+    vqs_vecfile *vf;
+    if (vqs_vecfile_open(path, NULL, &vf)) {
+        fprintf(stderr, "%s: %s\n", path, vqs_errdetail());
+        exit(1);
+    }
+    *n = vqs_vecfile_n(vf);
+    *d = vqs_vecfile_d(vf);
+    float *x = malloc(sizeof(float) * *n * *d);
+    if (!x || vqs_vecfile_read_f32(vf, 0, *n, x)) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        exit(1);
+    }
+    vqs_vecfile_close(vf);
+    return x;
+}
+
+static void normalise(float *x, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)x[i * d + j] * x[i * d + j];
+        float inv = s > 0 ? (float)(1 / sqrt(s)) : 0;
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] *= inv;
+    }
+}
+
+static double recall10(vqs_metric m, const float *xb, size_t nb, const float *xq, size_t nq, size_t d,
+                       const int64_t *gt, const float *gd, const int64_t *ids)
+{
+    vqs_matrix B = {xb, nb, d, d}, Q = {xq, nq, d, d};
+    float *rd = malloc(sizeof(float) * nq * 10);
+    vqs_exact_distances(m, &B, &Q, 10, ids, rd);
+    vqs_knn G = {nq, 10, gt, gd}, R = {nq, 10, ids, rd};
+    double r = vqs_recall(m, &G, &R, 10, 10);
+    free(rd);
+    return r;
+}
+
+#define DIE(...) (fprintf(stderr, __VA_ARGS__), exit(1))
+
+int main(int argc, char **argv)
+{
+    if (argc < 7) {
+        fprintf(stderr, "usage: %s BASE QUERIES l2|ip|cos THREADS NQ 'vqs|faiss|nprobe|os' ...\n", argv[0]);
+        return 2;
+    }
+    vqs_metric m;
+    if (vqs_metric_parse(argv[3], &m))
+        DIE("metric %s\n", argv[3]);
+    int T = atoi(argv[4]);
+    size_t nqmax = (size_t)atol(argv[5]);
+    size_t nb, nq, d, dq;
+    float *xb, *xq;
+    if (!strncmp(argv[1], "synth:", 6)) {
+        size_t N = 0, D = 0;
+        unsigned long long seed = 0;
+        if (sscanf(argv[1] + 6, "%zu:%zu:%llu", &N, &D, &seed) != 3)
+            DIE("synth:N:D:SEED\n");
+        vqs_synth_opts so = {.seed = seed, .unit_norm = m == VQS_METRIC_COS};
+        float *all = malloc(sizeof(float) * (N + nqmax) * D);
+        if (!all || vqs_synth_gmm(&so, N + nqmax, D, all))
+            DIE("synth\n");
+        /* queries: the last nqmax rows (same distribution, not in the base) */
+        nb = N;
+        nq = nqmax;
+        d = D;
+        xb = all;
+        xq = malloc(sizeof(float) * nq * d);
+        memcpy(xq, all + N * D, sizeof(float) * nq * d);
+    } else {
+        xb = load(argv[1], &nb, &d);
+        xq = load(argv[2], &nq, &dq);
+        if (dq != d)
+            DIE("dimensions differ\n");
+    }
+    if (nqmax && nq > nqmax)
+        nq = nqmax;
+    vqs_blas_single_thread();
+    /* ground truth */
+    int64_t *gt = malloc(sizeof(int64_t) * nq * 10), *ids = malloc(sizeof(int64_t) * nq * 10);
+    float *gd = malloc(sizeof(float) * nq * 10), *fd = malloc(sizeof(float) * nq * 10);
+    idx_t *fl = malloc(sizeof(idx_t) * nq * 10);
+    vqs_matrix B = {xb, nb, d, d}, Q = {xq, nq, d, d};
+    vqs_exact_opts eo = {.nthreads = T};
+    if (vqs_exact_knn(&eo, m, &B, &Q, 10, gt, gd))
+        DIE("gt: %s\n", vqs_errdetail());
+    /* FAISS sees normalised copies for cosine */
+    float *fb = xb, *fq = xq;
+    if (m == VQS_METRIC_COS) {
+        fb = malloc(sizeof(float) * nb * d);
+        fq = malloc(sizeof(float) * nq * d);
+        memcpy(fb, xb, sizeof(float) * nb * d);
+        memcpy(fq, xq, sizeof(float) * nq * d);
+        normalise(fb, nb, d);
+        normalise(fq, nq, d);
+    }
+    FaissMetricType fm = m == VQS_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+    printf("data: %s (%zu x %zu), %zu queries, %s, k = 10, %d threads, vqs kernels: %s (VPOPCNTDQ %s)\n",
+           argv[1], nb, d, nq, vqs_metric_name(m), T, vqs_kernels_active()->name,
+           vqs_simd_has_vpopcntdq() ? "yes" : "no");
+    printf("| vqs spec | FAISS spec | nprobe | os | bytes/code | vqs train+add s | FAISS train+add s | "
+           "vqs R@10 | FAISS R@10 | vqs q/s 1t | FAISS q/s 1t | vqs/FAISS 1t | vqs q/s %dt | FAISS q/s %dt | "
+           "vqs/FAISS %dt |\n",
+           T, T, T);
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    fflush(stdout);
+    for (int a = 6; a < argc; a++) {
+        char vs[256], fs[256];
+        size_t nprobe = 0;
+        float os = 0;
+        char *arg = strdup(argv[a]), *p1 = strchr(arg, '|'), *p2 = p1 ? strchr(p1 + 1, '|') : NULL,
+             *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
+        if (!p3)
+            DIE("pair '%s': want 'vqs|faiss|nprobe|oversampling'\n", argv[a]);
+        *p1 = *p2 = *p3 = 0;
+        snprintf(vs, sizeof vs, "%s", arg);
+        snprintf(fs, sizeof fs, "%s", p1 + 1);
+        nprobe = (size_t)atol(p2 + 1);
+        os = (float)atof(p3 + 1);
+        free(arg);
+        /* vqs */
+        vqs_index_opts io = {.nthreads = T, .seed = 1, .max_train = 100000};
+        vqs_index *ix;
+        if (vqs_index_create(vs, d, m, &io, &ix))
+            DIE("%s: %s\n", vs, vqs_errdetail());
+        double t0 = vqs_now();
+        size_t ntrain = nb < 100000 ? nb : 100000;
+        if (vqs_index_train(ix, nb, xb) || vqs_index_add(ix, nb, xb, NULL))
+            DIE("%s: %s\n", vs, vqs_errdetail());
+        double vbuild = vqs_now() - t0;
+        vqs_search_params sp = {.nprobe = nprobe, .oversampling = os, .rerank = os > 0 ? 1 : -1};
+        double vq[2] = {INFINITY, INFINITY};
+        int th[2] = {1, T};
+        for (int t = 0; t < 2; t++) {
+            sp.nthreads = th[t];
+            for (int rep = 0; rep < 3; rep++) {
+                double s = vqs_now();
+                if (vqs_index_search(ix, &sp, nq, xq, 10, ids, NULL))
+                    DIE("%s search: %s\n", vs, vqs_errdetail());
+                s = vqs_now() - s;
+                if (s < vq[t])
+                    vq[t] = s;
+            }
+        }
+        double vr = recall10(m, xb, nb, xq, nq, d, gt, gd, ids);
+        size_t cs = vqs_index_code_size(ix);
+        vqs_index_free(ix);
+        if (!strcmp(fs, "-")) {
+            printf("| %s | (none) | %zu | %g | %zu | %.2f | | %.4f | | %.0f | | | %.0f | | |\n", vs, nprobe,
+                   (double)os, cs, vbuild, vr, nq / vq[0], nq / vq[1]);
+            fflush(stdout);
+            continue;
+        }
+        /* FAISS: trained on the same number of rows (the first ntrain: FAISS
+         * subsamples inside its k-means as well) */
+        FaissIndex *fi;
+        vqs_faiss_set_num_threads(T);
+        if (faiss_index_factory(&fi, (int)d, fs, fm))
+            DIE("%s: %s\n", fs, faiss_get_last_error());
+        t0 = vqs_now();
+        if (faiss_Index_train(fi, (idx_t)ntrain, fb) || faiss_Index_add(fi, (idx_t)nb, fb))
+            DIE("%s: %s\n", fs, faiss_get_last_error());
+        double fbuild = vqs_now() - t0;
+        FaissParameterSpace *ps;
+        faiss_ParameterSpace_new(&ps);
+        if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, "nprobe", (double)nprobe))
+            DIE("%s nprobe: %s\n", fs, faiss_get_last_error());
+        if (os > 0 && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
+            DIE("%s k_factor: %s\n", fs, faiss_get_last_error());
+        faiss_ParameterSpace_free(ps);
+        double fq_[2] = {INFINITY, INFINITY};
+        for (int t = 0; t < 2; t++) {
+            vqs_faiss_set_num_threads(th[t]);
+            for (int rep = 0; rep < 3; rep++) {
+                double s = vqs_now();
+                if (faiss_Index_search(fi, (idx_t)nq, fq, 10, fd, fl))
+                    DIE("%s search: %s\n", fs, faiss_get_last_error());
+                s = vqs_now() - s;
+                if (s < fq_[t])
+                    fq_[t] = s;
+            }
+        }
+        for (size_t i = 0; i < nq * 10; i++)
+            ids[i] = fl[i] < 0 ? -1 : (int64_t)fl[i];
+        double fr = recall10(m, xb, nb, xq, nq, d, gt, gd, ids);
+        faiss_Index_free(fi);
+        printf("| %s | %s | %zu | %g | %zu | %.2f | %.2f | %.4f | %.4f | %.0f | %.0f | **%.2f×** | %.0f | %.0f | "
+               "**%.2f×** |\n",
+               vs, fs, nprobe, (double)os, cs, vbuild, fbuild, vr, fr, nq / vq[0], nq / fq_[0], fq_[0] / vq[0],
+               nq / vq[1], nq / fq_[1], fq_[1] / vq[1]);
+        fflush(stdout);
+    }
+    return 0;
+}
