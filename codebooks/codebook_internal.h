@@ -165,6 +165,11 @@ int vqs_stage_bin_new(const char *tok, const char *next_token, vqs_stage *s);   
 int vqs_stage_pq_new(const char *tok, const char *next_token, vqs_stage *s);        /* pq.c */
 int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);       /* rvq.c */
 
+/* PQ stage details for vqs_codec_pq_info (pq.c). VQS_ENOTFOUND if s is not
+ * a trained PQ stage. */
+int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
+                      const float **centroids);
+
 /* PCA stage details for vqs_codec_pca_info (transform.c). VQS_ENOTFOUND if
  * s is not a PCA stage. */
 int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,

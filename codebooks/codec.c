@@ -532,6 +532,16 @@ void vqs_codec_query_free(vqs_codec_query *q)
     free(q);
 }
 
+int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub,
+                      const float **centroids)
+{
+    if (!c || !M || !nbits || !dsub || !centroids)
+        return vqs_seterr(VQS_EINVAL, "codec_pq_info: NULL argument");
+    if (c->nstages != 1 || vqs_stage_pq_info(&c->st[0], M, nbits, dsub, centroids) != 0)
+        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' is not a single trained PQ", c->spec);
+    return 0;
+}
+
 int vqs_codec_pca_info(const vqs_codec *c, const float **ev, size_t *n, double *retained)
 {
     for (int i = 0; i < c->nstages; i++)

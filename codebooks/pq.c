@@ -301,6 +301,21 @@ static void pq_destroy(vqs_stage *s)
     s->impl = NULL;
 }
 
+static const vqs_stage_ops pq_ops;
+
+int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
+                      const float **centroids)
+{
+    if (s->ops != &pq_ops || !s->trained)
+        return VQS_ENOTFOUND;
+    const pq *P = s->impl;
+    *M = P->M;
+    *nbits = P->nbits;
+    *dsub = P->dsub;
+    *centroids = P->cent;
+    return 0;
+}
+
 static const vqs_stage_ops pq_ops = {
     .family = "PQ",
     .is_quantizer = 1,

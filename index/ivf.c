@@ -87,6 +87,14 @@ struct vqs_index {
     vqs_codec *rcodec;
     size_t rcs;        /* refine bytes per vector */
 
+    /* IVF-PQ, L2, residual codes, no transform: FAISS's "precomputed
+     * tables". |q - c - r|^2 = |q - c|^2 + sum_m (|r_m|^2 + 2 <c_m, r_m>)
+     * - 2 sum_m <q_m, r_m>: the middle term depends only on the list and
+     * the code, so a list's table is ptab[l] plus a per-query table. */
+    float *ptab;          /* layout (nlist, M, ksub) */
+    size_t pq_M, pq_ksub, pq_dsub;
+    const float *pq_cent; /* the codec's, layout (M, ksub, dsub) */
+
     int trained;
     ivlist *lists;
     size_t ntotal;
@@ -312,6 +320,7 @@ void vqs_index_free(vqs_index *ix)
         }
     free(ix->lists);
     free(ix->centroids);
+    free(ix->ptab);
     vqs_codec_free(ix->codec);
     vqs_codec_free(ix->rcodec);
     free(ix->map);
@@ -409,6 +418,46 @@ static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *
     return rc;
 }
 
+#define PTAB_MAX_BYTES ((size_t)512 << 20)
+
+/* The precomputed tables, when they apply and fit (else plain per-list
+ * query preparation is used). */
+static int build_ptab(vqs_index *ix)
+{
+    free(ix->ptab);
+    ix->ptab = NULL;
+    size_t M, nbits, dsub;
+    const float *cent;
+    if (!ix->ivf || !ix->by_residual || ix->metric != VQS_METRIC_L2 ||
+        vqs_codec_pq_info(ix->codec, &M, &nbits, &dsub, &cent) != 0 || (nbits != 8 && nbits != 4)) {
+        vqs_clearerr();
+        return 0;
+    }
+    size_t ksub = (size_t)1 << nbits;
+    if (ix->nlist * M * ksub > PTAB_MAX_BYTES / sizeof(float))
+        return 0;
+    float *t = malloc(sizeof(float) * ix->nlist * M * ksub);
+    if (!t)
+        return vqs_seterr(VQS_ENOMEM, "index: precomputed tables (%zu lists)", ix->nlist);
+    for (size_t l = 0; l < ix->nlist; l++)
+        for (size_t m = 0; m < M; m++) {
+            const float *c = ix->centroids + l * ix->d + m * dsub;
+            for (size_t j = 0; j < ksub; j++) {
+                const float *r = cent + (m * ksub + j) * dsub;
+                float v = 0;
+                for (size_t u = 0; u < dsub; u++)
+                    v += r[u] * (r[u] + 2 * c[u]);
+                t[(l * M + m) * ksub + j] = v;
+            }
+        }
+    ix->ptab = t;
+    ix->pq_M = M;
+    ix->pq_ksub = ksub;
+    ix->pq_dsub = dsub;
+    ix->pq_cent = cent;
+    return 0;
+}
+
 /* ---- train ------------------------------------------------------------------- */
 
 int vqs_index_train(vqs_index *ix, size_t n, const float *x)
@@ -486,6 +535,8 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
                 t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
     }
     if ((rc = vqs_codec_train(ix->codec, nt, t)))
+        goto done;
+    if ((rc = build_ptab(ix)))
         goto done;
     if (ix->o.verbose)
         fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, nt, vqs_now() - t0);
@@ -788,6 +839,8 @@ typedef struct scratch {
     float *lut;    /* fast scan: negated tables (IP), fs_M * 16 */
     uint8_t *lut8; /* fast scan: quantised tables */
     uint8_t *code; /* one code */
+    float *qtab;   /* precomputed tables: -2 <q_m, C_mj>, M * ksub */
+    float *ltab;   /* and one list's table, M * ksub */
     cand *cands;   /* k' */
     float *vecs;   /* rerank source: k' * d */
     int64_t *cids; /* k' */
@@ -807,6 +860,8 @@ static void scratch_free(scratch *s)
     free(s->lut8);
     free(s->code);
     free(s->cands);
+    free(s->qtab);
+    free(s->ltab);
     free(s->vecs);
     free(s->cids);
     memset(s, 0, sizeof *s);
@@ -843,6 +898,12 @@ static int scratch_init(const search_job *J, scratch *s)
     if (ix->fastscan) {
         s->lut = malloc(sizeof(float) * ix->fs_M * 16);
         s->lut8 = malloc((ix->fs_M + 1) / 2 * 32);
+    }
+    if (ix->ptab) {
+        s->qtab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
+        s->ltab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
+        if (!s->qtab || !s->ltab)
+            return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
     }
     s->cap = J->kk;
     s->cands = malloc(sizeof(cand) * J->kk);
@@ -983,6 +1044,23 @@ static int search_one(void *ctx, size_t qi, int tid)
         const int64_t *pr = J->probe + qi * J->nprobe;
         const float *pd = J->pdist + qi * J->nprobe;
         int once = !ix->by_residual || neg; /* one prepared query for every list */
+        size_t M = ix->pq_M, ksub = ix->pq_ksub;
+        if (ix->ptab) {
+            for (size_t m = 0; m < M; m++)
+                for (size_t j = 0; j < ksub; j++) {
+                    const float *r = ix->pq_cent + (m * ksub + j) * ix->pq_dsub;
+                    const float *qm = s->q + m * ix->pq_dsub;
+                    float v = 0;
+                    for (size_t u = 0; u < ix->pq_dsub; u++)
+                        v += qm[u] * r[u];
+                    s->qtab[m * ksub + j] = -2 * v;
+                }
+            memset(&v, 0, sizeof v);
+            v.kind = ksub == 256 ? VQS_VIEW_LUT8 : VQS_VIEW_LUT4;
+            v.l2 = 1;
+            v.m = M;
+            v.lut = s->ltab;
+        }
         if (once) {
             rc = s->cq ? vqs_codec_query_reset(s->cq, s->q) : vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
             if (rc)
@@ -994,7 +1072,12 @@ static int search_one(void *ctx, size_t qi, int tid)
                 continue;
             size_t l = (size_t)pr[p];
             float add = 0;
-            if (!once) {
+            if (ix->ptab) {
+                const float *t = ix->ptab + l * M * ksub;
+                for (size_t j = 0; j < M * ksub; j++)
+                    s->ltab[j] = t[j] + s->qtab[j];
+                v.bias = pd[p]; /* |q - c|^2 */
+            } else if (!once) {
                 const float *c = ix->centroids + l * d;
                 for (size_t j = 0; j < d; j++)
                     s->res[j] = s->q[j] - c[j];
