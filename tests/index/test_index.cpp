@@ -9,7 +9,9 @@
 #include "vqs_kernels.h"
 
 #include <faiss/c_api/IndexIVF_c.h>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -409,4 +411,65 @@ TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS; rerank to 0.99", "[i
     std::vector<int64_t> ids(nq * k);
     REQUIRE_OK(vqs_index_search(ix.get(), &p, nq, xq.data(), k, ids.data(), nullptr));
     REQUIRE(recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, ids, k, k) >= 0.99);
+}
+
+// An external re-scoring source (what the storage layer provides): the same
+// answers as the index's own float32 copy, and its errors stop the search.
+struct src_ctx {
+    const std::vector<float> *x;
+    size_t d;
+    std::atomic<size_t> calls{0};
+    bool fail = false;
+};
+
+static int fetch_rows(void *c, int, size_t n, const int64_t *ids, float *out)
+{
+    auto *s = static_cast<src_ctx *>(c);
+    s->calls++;
+    if (s->fail)
+        return vqs_seterr(VQS_ECORRUPT, "test source: refused");
+    for (size_t i = 0; i < n; i++)
+        std::memcpy(out + i * s->d, s->x->data() + (size_t)ids[i] * s->d, sizeof(float) * s->d);
+    return 0;
+}
+
+TEST_CASE("re-scoring from an external source equals the refine copy", "[index]")
+{
+    const size_t d = 32, n = 3000, nq = 40, k = 10;
+    auto x = synth(n, d, 71);
+    auto q = synth(nq, d, 72);
+    for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_COS}) {
+        auto a = make_index("IVF8,PQ8x4,RFlat", d, m, x);
+        auto b = make_index("IVF8,PQ8x4", d, m, x);
+        REQUIRE_OK(vqs_index_add(a.get(), n, x.data(), nullptr));
+        REQUIRE_OK(vqs_index_add(b.get(), n, x.data(), nullptr));
+        std::vector<float> xs = x;
+        if (m == VQS_METRIC_COS) // the source holds what the user stored; cosine normalises inside
+            for (size_t i = 0; i < n; i++) {
+                double s2 = 0;
+                for (size_t j = 0; j < d; j++)
+                    s2 += (double)xs[i * d + j] * xs[i * d + j];
+                for (size_t j = 0; j < d; j++)
+                    xs[i * d + j] = (float)(xs[i * d + j] / std::sqrt(s2));
+            }
+        src_ctx sc;
+        sc.x = &xs;
+        sc.d = d;
+        vqs_rerank_source src = {&sc, fetch_rows};
+        vqs_search_params pa = {}, pb = {};
+        pa.oversampling = pb.oversampling = 5;
+        pa.nprobe = pb.nprobe = 4;
+        pb.source = &src;
+        std::vector<int64_t> ia(nq * k), ib(nq * k);
+        std::vector<float> da(nq * k), db(nq * k);
+        REQUIRE_OK(vqs_index_search(a.get(), &pa, nq, q.data(), k, ia.data(), da.data()));
+        REQUIRE_OK(vqs_index_search(b.get(), &pb, nq, q.data(), k, ib.data(), db.data()));
+        REQUIRE(sc.calls == nq);
+        for (size_t i = 0; i < nq * k; i++) {
+            REQUIRE(ia[i] == ib[i]);
+            REQUIRE(da[i] == Approx(db[i]).epsilon(1e-5));
+        }
+        sc.fail = true;
+        REQUIRE_ERR(vqs_index_search(b.get(), &pb, nq, q.data(), k, ib.data(), db.data()), VQS_ECORRUPT);
+    }
 }
