@@ -24,8 +24,8 @@
  * vectors at once (two lookups: low and high nibbles). M % 4 != 0: the
  * last tables are one masked load per call (only tables < M, so the padding
  * table reads as 0 and nothing past M * 16 bytes is read); the block's last
- * 32 bytes of codes are a 256-bit load, zero-extended (not a masked load:
- * see "binary" below for Zen 4's masked loads). At the end of a block the
+ * 32 bytes of codes are a 256-bit load, zero-extended (an ordinary access
+ * inside the block, which ASan checks). At the end of a block the
  * four lanes are summed and the u16 even/odd split undone as in avx2.c.
  * Rejected: two blocks per register (one group each: the table register
  * would have to be built from two 16-byte halves per group, an extra
@@ -101,11 +101,14 @@ static void pq4fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *pack
  * eight rows share one horizontal reduction (two rows' counts packed into
  * the halves of each 64-bit word, then a transpose-add). Rows under 64
  * bytes (d = 128 is 16 bytes) go to the AVX2 kernel, which puts two rows in
- * a register (measured twice as fast on this machine's Zen 4 as one masked
- * 512-bit load per row). Rejected: a masked load (_mm512_maskz_loadu_epi8)
- * for the tail: correct, but on Zen 4 a masked load whose masked-off bytes
- * fall in a page not in the TLB is ~10x slower (hamming d=768 from memory
- * ran at 31 M codes/s against 156 M for AVX2). The popcount is
+ * a register (in cache on this machine's Zen 4: 1,150 M rows/s against 490
+ * M for one masked 512-bit load per row). Rejected: a masked load
+ * (_mm512_maskz_loadu_epi8) for the tail: as fast (an isolated test, 96-byte
+ * rows from memory: 151 against 156 M rows/s), and the overlapping load is
+ * an ordinary access inside the row, which ASan checks. Eight rows
+ * step-major (each 64-byte piece of q loaded once for the eight) against
+ * one row after the other: 515 against 305 M rows/s in cache, 96-byte rows.
+ * The popcount is
  * _mm512_popcnt_epi64 (VPOPCNTDQ, in a function with its own target
  * attribute) when the CPU has it, else the nibble look-up with
  * _mm512_shuffle_epi8 and _mm512_sad_epu8. The table entry branches once
