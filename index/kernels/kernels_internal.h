@@ -15,6 +15,16 @@ extern const vqs_kernels vqs_kernels_ref;
 #if defined(__x86_64__)
 extern const vqs_kernels vqs_kernels_avx2;
 extern const vqs_kernels vqs_kernels_avx512;
+/* hamming kernels shared across levels: the AVX-512 entry hands rows under
+ * 64 bytes to the AVX2 kernel, and uses the one without VPOPCNTDQ on CPUs
+ * that lack it (exported so that tests reach it on every AVX-512 CPU). */
+void vqs_avx2_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,
+                      size_t n, uint32_t *out);
+/* bin_est of the AVX2 level, also the AVX-512 entry (see avx512.c) */
+void vqs_avx2_bin_est(const float *tab, size_t nb, float cst, float sumv, float isd, int l2,
+                      const uint8_t *codes, size_t stride, size_t n, float *out);
+void vqs_avx512_hamming_novpopcnt(const uint8_t *q, size_t nbytes, const uint8_t *codes,
+                                  size_t stride, size_t n, uint32_t *out);
 #endif
 
 void vqs_ref_lut8(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,

@@ -97,41 +97,150 @@ void vqs_ref_sq_ip(vqs_sq_type t, const float *q, float bias, size_t d, const ui
 }
 
 /* ==== PQ 4-bit fast scan ================================================= */
-/* (layout, pack/get/quantize and the reference scan: written with the SIMD
- * versions, which decide the layout) */
+/*
+ * Packed layout (this file's own; simpler than FAISS's pq4 permutation, and
+ * chosen so that one 256-bit load is ready for _mm256_shuffle_epi8):
+ *   M2 = M rounded up to even, np = M2 / 2 pairs of sub-quantizers.
+ *   Vectors in blocks of 32; block b starts at packed + b * 32 * np and holds
+ *   np groups of 32 bytes, group p (sub-quantizers 2p, 2p+1) at 32 * p:
+ *     byte      t  (t < 16): low nibble = code of vector t      for sq 2p,
+ *                            high nibble = code of vector t + 16 for sq 2p
+ *     byte 16 + t (t < 16): the same for sq 2p + 1
+ *   So a 256-bit load of group p has sub-quantizer 2p in its low 128-bit lane
+ *   and 2p + 1 in its high lane, exactly as the 32-byte load of quantised
+ *   tables 2p, 2p + 1 (lut8 + 32 p): (x & 15) looks up vectors 0..15 and
+ *   (x >> 4) vectors 16..31, each lane in its own table. Groups p, p + 1 are
+ *   adjacent (64 bytes), as are tables 2p..2p+3, so a 512-bit register holds
+ *   four sub-quantizers with the same lane correspondence.
+ *   Padding (vectors n..32*nblocks-1, and sq M when M is odd) is zero.
+ * Rejected: FAISS's pq4 layout (its own permutation of the vectors inside
+ * a block, tied to the order in which its kernels' u16 accumulators come
+ * out; vqs packs its own codes, so byte compatibility buys nothing, and
+ * here the order is restored by a few shuffles per block of 32 vectors),
+ * and one byte per code (twice the bytes to stream).
+ *
+ * Quantisation (vqs_pq4fs_quantize): table j is shifted by its minimum mn_j
+ * (sum into bias) and divided by one common scale = max_j range_j / R,
+ * rounded to nearest, clamped to 0..R, with R = 255 or, when M * 255 would
+ * not fit a uint16 sum (M > 257), R = 65535 / M. Then for any code
+ *   float_sum = bias + scale * u16_sum + sum_j e_j,  |e_j| <= scale / 2
+ * and *err is the exact worst case sum_j max_k |e_jk| (computed in double;
+ * <= M * scale / 2) plus a margin for the float arithmetic on both sides
+ * (the float sum of the M table values and bias + scale * u16 in float):
+ * (M + 4) * FLT_EPSILON * (sum_j max_k |lut_jk| + |bias| + scale * M * R).
+ * Tables with a non-finite value give lut8 = 0, bias = 0, scale = 1 and
+ * err = +Inf (the index keeps everything). Rejected: a scale per table
+ * (the u8 sum would need a multiply per table in the kernel).
+ */
 
-void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
-                        uint16_t *out)
-{
-    (void)lut8, (void)M, (void)packed;
-    memset(out, 0, sizeof(uint16_t) * nblocks * 32);
-}
+static size_t fs_pairs(size_t M) { return (M + 1) / 2; }
 
 size_t vqs_pq4fs_packed_size(size_t n, size_t M)
 {
-    return (n + 31) / 32 * 32 * ((M + 1) / 2);
+    return (n + 31) / 32 * 32 * fs_pairs(M);
 }
+
+/* byte of (vector t of a block, sub-quantizer j) and the shift of its nibble */
+static size_t fs_byte(size_t j, size_t t) { return 32 * (j / 2) + 16 * (j & 1) + (t & 15); }
+static unsigned fs_shift(size_t t) { return t < 16 ? 0 : 4; }
 
 void vqs_pq4fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uint8_t *packed)
 {
-    (void)codes, (void)stride;
-    memset(packed, 0, vqs_pq4fs_packed_size(n, M));
+    size_t np = fs_pairs(M), size = vqs_pq4fs_packed_size(n, M);
+    if (size) /* packed may be NULL when there is nothing to write */
+        memset(packed, 0, size);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * stride;
+        uint8_t *blk = packed + i / 32 * 32 * np;
+        size_t t = i % 32;
+        for (size_t j = 0; j < M; j++) {
+            unsigned v = (c[j >> 1] >> (4 * (j & 1))) & 15;
+            blk[fs_byte(j, t)] |= (uint8_t)(v << fs_shift(t));
+        }
+    }
 }
 
 void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code)
 {
-    (void)packed, (void)i;
+    const uint8_t *blk = packed + i / 32 * 32 * fs_pairs(M);
+    size_t t = i % 32;
     memset(code, 0, (M + 1) / 2);
+    for (size_t j = 0; j < M; j++) {
+        unsigned v = (blk[fs_byte(j, t)] >> fs_shift(t)) & 15;
+        code[j >> 1] |= (uint8_t)(v << (4 * (j & 1)));
+    }
 }
 
 void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
                         float *err)
 {
-    (void)lut;
-    memset(lut8, 0, (M + 1) / 2 * 2 * 16);
+    size_t M2 = 2 * fs_pairs(M);
+    if (M2)
+        memset(lut8, 0, M2 * 16);
     *bias = 0;
     *scale = 1;
     *err = INFINITY;
+    if (M == 0) {
+        *err = 0;
+        return;
+    }
+    unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
+    double maxrange = 0, bias_d = 0, absmax = 0;
+    for (size_t j = 0; j < M; j++) {
+        float mn = lut[j * 16], mx = lut[j * 16];
+        for (size_t k = 0; k < 16; k++) {
+            float v = lut[j * 16 + k];
+            if (!isfinite(v))
+                return;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        double range = (double)mx - mn;
+        maxrange = range > maxrange ? range : maxrange;
+        bias_d += mn;
+        absmax += fabs(mn) > fabs(mx) ? fabs(mn) : fabs(mx);
+    }
+    float sc = (float)(maxrange / R);
+    if (!(sc > 0) || !isfinite(sc))
+        sc = 1; /* every table constant (or ranges too small for a float) */
+    float bf = (float)bias_d;
+    if (!isfinite(bf))
+        return;
+    double e = fabs((double)bf - bias_d);
+    for (size_t j = 0; j < M; j++) {
+        const float *T = lut + j * 16;
+        float mn = T[0];
+        for (size_t k = 1; k < 16; k++)
+            mn = T[k] < mn ? T[k] : mn;
+        double ej = 0;
+        for (size_t k = 0; k < 16; k++) {
+            double x = ((double)T[k] - mn) / sc, q = floor(x + 0.5);
+            q = q < 0 ? 0 : q > R ? R : q;
+            lut8[j * 16 + k] = (uint8_t)q;
+            double ejk = fabs((double)T[k] - mn - (double)sc * q);
+            ej = ejk > ej ? ejk : ej;
+        }
+        e += ej;
+    }
+    e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
+    *bias = bf;
+    *scale = sc;
+    *err = (float)(e * (1 + 4 * FLT_EPSILON)); /* rounded up past the float conversion */
+}
+
+void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                        uint16_t *out)
+{
+    size_t np = fs_pairs(M);
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *blk = packed + b * 32 * np;
+        for (size_t t = 0; t < 32; t++) {
+            unsigned s = 0;
+            for (size_t j = 0; j < M; j++)
+                s += lut8[j * 16 + ((blk[fs_byte(j, t)] >> fs_shift(t)) & 15)];
+            out[b * 32 + t] = (uint16_t)s;
+        }
+    }
 }
 
 /* ==== binary ============================================================= */

@@ -56,9 +56,13 @@ typedef enum vqs_sq_type {
 
 /* PQ 4-bit fast scan layout ("packed"): vectors in blocks of 32; a block is
  * M2 = M rounded up to even sub-quantizers, stored as M2 / 2 groups of 32
- * bytes; see fastscan in ref.c for the exact byte order (FAISS's pq4 layout
- * or the kernel author's own, documented there). Packed size of n codes:
- * vqs_pq4fs_packed_size(n, M). */
+ * bytes; group p (sub-quantizers 2p, 2p + 1) at byte 32 p of the block:
+ *   byte      t (t < 16): code of vector t for sq 2p in the low nibble, of
+ *                         vector t + 16 for sq 2p in the high nibble;
+ *   byte 16 + t:          the same for sq 2p + 1.
+ * (vqs's own layout, not FAISS's pq4 permutation; the reasons are in ref.c,
+ * "PQ 4-bit fast scan".) Padding (vectors past n, sq M for odd M) is zero.
+ * Packed size of n codes: vqs_pq4fs_packed_size(n, M). */
 
 typedef struct vqs_kernels {
     vqs_simd level;
@@ -82,9 +86,12 @@ typedef struct vqs_kernels {
 
     /* ---- PQ 4-bit fast scan ---- */
     /* lut8: M2 * 16 bytes (quantised tables, see vqs_pq4fs_quantize; tables
-     * M..M2-1 are zero). packed: nblocks blocks. out[b * 32 + t] = sum over
-     * sub-quantizers of lut8 entries for vector t of block b (saturating is
-     * never needed: vqs_pq4fs_quantize keeps the sum <= 65535). */
+     * M..M2-1 are zero; the kernels read only the first M * 16 bytes and
+     * ignore the padding sub-quantizer's nibbles). packed: nblocks blocks.
+     * out[b * 32 + t] = sum over sub-quantizers j < M of lut8[j * 16 + code]
+     * for vector t of block b (saturating is never needed:
+     * vqs_pq4fs_quantize keeps the sum <= 65535; a larger sum wraps mod
+     * 2^16). */
     void (*pq4fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                        uint16_t *out);
 
@@ -128,7 +135,11 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
 /* Quantises float tables lut (M * 16) to lut8 (M2 * 16 bytes) so that for
  * any code, float_sum ~= bias + scale * u16_sum, with
  * |float_sum - (bias + scale * u16_sum)| <= *err (the bound the index uses to
- * keep every candidate that might beat a threshold). */
+ * keep every candidate that might beat a threshold). float_sum is the float
+ * sum of the M table entries (vqs_ref_lut4) and bias + scale * u16 is
+ * evaluated in float; *err covers the rounding of both (ref.c). One common
+ * scale: a table with a far-away centroid (an outlier) coarsens all tables.
+ * A non-finite table value gives *err = +Inf. */
 void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
                         float *err);
 
