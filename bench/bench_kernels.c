@@ -90,18 +90,23 @@ typedef struct bw_job {
     uint64_t sum;
 } bw_job;
 
+/* 512 bytes per iteration, 8 accumulators: measured ~15% more than 128
+ * bytes per iteration with 4 (more misses in flight) */
 __attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p, size_t n)
 {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i + 128 <= n; i += 128) {
-        s0 = _mm256_add_epi64(s0, _mm256_load_si256((const __m256i *)(p + i)));
-        s1 = _mm256_add_epi64(s1, _mm256_load_si256((const __m256i *)(p + i + 32)));
-        s2 = _mm256_add_epi64(s2, _mm256_load_si256((const __m256i *)(p + i + 64)));
-        s3 = _mm256_add_epi64(s3, _mm256_load_si256((const __m256i *)(p + i + 96)));
-    }
-    s0 = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    __m256i s[8];
+    for (int k = 0; k < 8; k++)
+        s[k] = _mm256_setzero_si256();
+    for (size_t i = 0; i + 512 <= n; i += 512)
+        for (int k = 0; k < 8; k++) {
+            s[k] = _mm256_add_epi64(s[k], _mm256_load_si256((const __m256i *)(p + i + 64 * k)));
+            s[k] =
+                _mm256_add_epi64(s[k], _mm256_load_si256((const __m256i *)(p + i + 64 * k + 32)));
+        }
+    for (int k = 1; k < 8; k++)
+        s[0] = _mm256_add_epi64(s[0], s[k]);
     uint64_t t[4];
-    _mm256_storeu_si256((__m256i *)t, s0);
+    _mm256_storeu_si256((__m256i *)t, s[0]);
     return t[0] + t[1] + t[2] + t[3];
 }
 
@@ -181,9 +186,9 @@ typedef struct bench_data {
 } bench_data;
 
 enum { C_FS, C_FSSEL, C_H768, C_H128, C_BIN, C_LUT8, C_SQ, NCASES };
-static const char *case_name[NCASES] = {"PQ32x4 fast scan",  "PQ32x4 fast scan + select",
-                                        "hamming d=768",     "hamming d=128",
-                                        "bin_est d=768",     "lut8 PQ16x8",
+static const char *case_name[NCASES] = {"PQ32x4 fast scan", "PQ32x4 fast scan + select",
+                                        "hamming d=768",    "hamming d=128",
+                                        "bin_est d=768",    "lut8 PQ16x8",
                                         "sq_l2 U8 d=128"};
 static const size_t case_bytes[NCASES] = {16, 16, 96, 16, 104, 16, 128};
 
@@ -325,8 +330,9 @@ int main(int argc, char **argv)
     printf("# load average at start: %s\n", load0);
     printf("# CPU level %s, VPOPCNTDQ %s\n", vqs_simd_name(vqs_simd_cpu()),
            vqs_simd_has_vpopcntdq() ? "yes" : "no");
-    printf("# memory bandwidth (streaming read of 1 GiB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n\n",
-           bw1, bw2);
+    printf(
+        "# memory bandwidth (streaming read of 1 GiB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n\n",
+        bw1, bw2);
     printf("| kernel | bytes/code | level | Mcodes/s | GB/s | bandwidth now, GB/s | of it | "
            "Mcodes/s in cache |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
@@ -355,7 +361,8 @@ int main(int argc, char **argv)
     if (sink == 42)
         printf(" \n");
     loadavg(load1);
-    printf("\n# load average at end: %s (other processes share the 2 cores: figures vary)\n", load1);
+    printf("\n# load average at end: %s (other processes share the 2 cores: figures vary)\n",
+           load1);
     free(big);
     free(B->fs_packed);
     free(B->h768);

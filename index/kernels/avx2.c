@@ -255,7 +255,8 @@ void vqs_avx2_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, siz
         __m256i a;
         ham_rows_avx2(q, c, stride, nbytes, 1, &a);
         __m128i v = _mm_add_epi64(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-        out[i] = (uint32_t)(_mm_cvtsi128_si64(v) + _mm_extract_epi64(v, 1)) + ham_tail(q, c, nbytes);
+        out[i] = (uint32_t)(_mm_cvtsi128_si64(v) + _mm_extract_epi64(v, 1)) +
+                 ham_tail(q, c, nbytes);
     }
 }
 

@@ -51,7 +51,11 @@ static inline __m256i fold512(__m512i x)
     return _mm256_add_epi16(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1));
 }
 
-static inline __mmask64 bytes_mask(size_t k) { return k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << k) - 1; }
+/* the low k bits set (k <= 64) */
+static inline __mmask64 bytes_mask(size_t k)
+{
+    return k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << k) - 1;
+}
 
 static void pq4fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *packed,
                               size_t nblocks, uint16_t *out)
@@ -190,8 +194,8 @@ static inline __m512i pop64_shuffle(__m512i x)
     const __m512i lut = _mm512_broadcast_i32x4(
         _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512i b = _mm512_add_epi8(_mm512_shuffle_epi8(lut, _mm512_and_si512(x, m4)),
-                                _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(x, 4), m4)));
+    __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+    __m512i b = _mm512_add_epi8(_mm512_shuffle_epi8(lut, lo), _mm512_shuffle_epi8(lut, hi));
     return _mm512_sad_epu8(b, _mm512_setzero_si512());
 }
 

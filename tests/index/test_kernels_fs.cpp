@@ -19,7 +19,8 @@
 
 using namespace vqs_test;
 
-namespace {
+namespace
+{
 
 const vqs_simd kLevels[] = {VQS_SIMD_SCALAR, VQS_SIMD_AVX2, VQS_SIMD_AVX512};
 
@@ -31,7 +32,10 @@ std::vector<uint8_t> random_bytes(vqs_rng &r, size_t n)
     return v;
 }
 
-unsigned nibble(const uint8_t *row, size_t j) { return (row[j / 2] >> (4 * (j & 1))) & 15; }
+unsigned nibble(const uint8_t *row, size_t j)
+{
+    return (row[j / 2] >> (4 * (j & 1))) & 15;
+}
 
 // lut8 with entries <= R, R * M <= 65535 (the quantiser's promise)
 std::vector<uint8_t> random_lut8(vqs_rng &r, size_t M, bool max_out)
@@ -69,9 +73,8 @@ std::vector<size_t> top_k(const std::vector<float> &s, size_t k)
     std::vector<size_t> id(s.size());
     std::iota(id.begin(), id.end(), 0);
     k = std::min(k, s.size());
-    std::partial_sort(id.begin(), id.begin() + (long)k, id.end(), [&](size_t a, size_t b) {
-        return s[a] < s[b] || (s[a] == s[b] && a < b);
-    });
+    std::partial_sort(id.begin(), id.begin() + (long)k, id.end(),
+                      [&](size_t a, size_t b) { return s[a] < s[b] || (s[a] == s[b] && a < b); });
     id.resize(k);
     std::sort(id.begin(), id.end());
     return id;
@@ -101,7 +104,8 @@ TEST_CASE("pq4fs: pack then get gives the codes back, padding is zero", "[kernel
                     std::fill(want.begin(), want.end(), 0);
                     if (i < n) // the unused high nibble of an odd M is not a code
                         for (size_t j = 0; j < M; j++)
-                            want[j / 2] |= (uint8_t)(nibble(&codes[i * stride], j) << (4 * (j & 1)));
+                            want[j / 2] |=
+                                (uint8_t)(nibble(&codes[i * stride], j) << (4 * (j & 1)));
                     vqs_pq4fs_get(packed.data(), M, i, got.data());
                     if (got != want)
                         bad = i;
@@ -193,9 +197,9 @@ TEST_CASE("pq4fs: quantised tables are within the stated error of the float sums
         size_t M;
         double offset, range; // table values: offset_j + range * U(0,1)^2 (skewed)
     };
-    const shape shapes[] = {{1, 0, 1},      {2, -5, 3},     {3, 100, 0.01}, {7, 0, 1e-3},
-                            {8, 1e3, 50},   {15, -1, 2},    {16, 0, 1},     {31, 3, 7},
-                            {32, 0, 1e4},   {33, -1e3, 1},  {64, 0.5, 0.5}, {258, 0, 1},
+    const shape shapes[] = {{1, 0, 1},    {2, -5, 3},    {3, 100, 0.01}, {7, 0, 1e-3},
+                            {8, 1e3, 50}, {15, -1, 2},   {16, 0, 1},     {31, 3, 7},
+                            {32, 0, 1e4}, {33, -1e3, 1}, {64, 0.5, 0.5}, {258, 0, 1},
                             {300, 10, 20}};
     for (const shape &s : shapes) {
         size_t M = s.M, M2 = (M + 1) / 2 * 2, n = 2000, stride = (M + 1) / 2;
@@ -218,20 +222,24 @@ TEST_CASE("pq4fs: quantised tables are within the stated error of the float sums
         REQUIRE(scale > 0);
         REQUIRE(std::isfinite(err));
         // the bound is the rounding bound (plus float slack), not something vacuous
-        REQUIRE(err <= M * (double)scale / 2 * 1.001 + 1e-4 * (std::fabs(bias) + M * 255.0 * scale));
+        REQUIRE(err <=
+                M * (double)scale / 2 * 1.001 + 1e-4 * (std::fabs(bias) + M * 255.0 * scale));
         // padding tables are zero, and the largest possible u16 sum fits
         for (size_t i = M * 16; i < M2 * 16; i++)
             REQUIRE(lut8[i] == 0);
         unsigned long maxsum = 0;
         for (size_t j = 0; j < M; j++)
-            maxsum += *std::max_element(lut8.begin() + (long)(j * 16), lut8.begin() + (long)(j * 16 + 16));
+            maxsum += *std::max_element(lut8.begin() + (long)(j * 16),
+                                        lut8.begin() + (long)(j * 16 + 16));
         REQUIRE(maxsum <= 65535);
 
         // random codes, plus the codes of every table's extremes
         auto codes = random_bytes(r, n * stride);
         for (size_t j = 0; j < M; j++) {
-            auto mn = std::min_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
-            auto mx = std::max_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
+            auto mn =
+                std::min_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
+            auto mx =
+                std::max_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
             uint8_t kmn = (uint8_t)(mn - lut.begin() - (long)(j * 16));
             uint8_t kmx = (uint8_t)(mx - lut.begin() - (long)(j * 16));
             for (size_t i : {0, 1}) {
@@ -297,7 +305,8 @@ TEST_CASE("pq4fs: PQ16x4 end to end, the quantised filter keeps the true top 10"
     // the centroids, from decoding the 16 codes whose nibbles are all k
     std::vector<uint8_t> ck(16 * cs);
     for (size_t kk = 0; kk < 16; kk++)
-        std::fill(ck.begin() + (long)(kk * cs), ck.begin() + (long)((kk + 1) * cs), (uint8_t)(kk | kk << 4));
+        std::fill(ck.begin() + (long)(kk * cs), ck.begin() + (long)((kk + 1) * cs),
+                  (uint8_t)(kk | kk << 4));
     std::vector<float> cent(16 * d);
     REQUIRE_OK(vqs_codec_decode(c.get(), 16, ck.data(), cent.data()));
 
@@ -370,8 +379,8 @@ TEST_CASE("hamming: reference equals a bit count, every level equals the referen
 {
     vqs_rng r;
     vqs_rng_seed(&r, 5);
-    for (size_t nb : {0, 1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 65, 96, 100, 127, 128,
-                      129, 200, 1031}) {
+    for (size_t nb : {0,  1,  3,  7,  8,  9,   15,  16,  17,  24,  31,  32,
+                      33, 63, 64, 65, 96, 100, 127, 128, 129, 200, 1031}) {
         for (size_t n : {0, 1, 3, 4, 5, 7, 8, 9, 17, 100}) {
             for (size_t pad : {0, 5}) {
                 size_t stride = nb + pad;
@@ -414,20 +423,32 @@ TEST_CASE("hamming: reference equals a bit count, every level equals the referen
             WARN("level " << vqs_simd_name(L) << " not available");
 }
 
-namespace {
+namespace
+{
 
 // BIN rows: nb bit bytes, float r, float a
 std::vector<uint8_t> bin_rows(vqs_rng &r, size_t nb, size_t stride, size_t n)
 {
     auto rows = random_bytes(r, n * stride);
     for (size_t i = 0; i < n; i++) {
-        float rr = (float)(0.1 + 10 * vqs_rng_uniform(&r)), a = (float)(0.3 + 0.7 * vqs_rng_uniform(&r));
+        float rr = (float)(0.1 + 10 * vqs_rng_uniform(&r)),
+              a = (float)(0.3 + 0.7 * vqs_rng_uniform(&r));
         switch (i % 17) { // the awkward ones
-        case 3: a = 0; break;                    // est = 0
-        case 5: a = -0.5f; break;                // est = 0
-        case 7: rr = 3e38f; break;               // r^2 overflows float: clamped
-        case 11: rr = 1e30f; a = 1e-30f; break;  // est overflows: not finite -> 0
-        default: break;
+        case 3:
+            a = 0;
+            break; // est = 0
+        case 5:
+            a = -0.5f;
+            break; // est = 0
+        case 7:
+            rr = 3e38f;
+            break; // r^2 overflows float: clamped
+        case 11:
+            rr = 1e30f;
+            a = 1e-30f;
+            break; // est overflows: not finite -> 0
+        default:
+            break;
         }
         std::memcpy(&rows[i * stride + nb], &rr, 4);
         std::memcpy(&rows[i * stride + nb + 4], &a, 4);
@@ -477,12 +498,16 @@ TEST_CASE("bin_est: every level matches the reference within float rounding", "[
                                 S += std::fabs(tab[t * 256 + row[t]]);
                             double terms = std::fabs(cst) + (l2 ? (double)rr * rr : 0);
                             if (a > 0)
-                                terms += 2 * std::fabs((double)rr * isd / a) * (2 * S + std::fabs(sumv));
+                                terms +=
+                                    2 * std::fabs((double)rr * isd / a) * (2 * S + std::fabs(sumv));
                             double tol = 1e-5 * std::min(terms, (double)FLT_MAX);
                             if (!(std::fabs((double)got[i] - want[i]) <= tol))
                                 bad = i;
                         }
-                        INFO("first bad " << bad << (bad < n ? " got " + std::to_string(got[bad]) + " want " + std::to_string(want[bad]) : ""));
+                        INFO("first bad " << bad
+                                          << (bad < n ? " got " + std::to_string(got[bad]) +
+                                                            " want " + std::to_string(want[bad])
+                                                      : ""));
                         REQUIRE(bad == SIZE_MAX);
                         if (n >= 100)
                             REQUIRE(top_k(got, 10) == top_k(want, 10));
@@ -550,9 +575,13 @@ TEST_CASE("bin_est: the reference equals the BIN codec's scorer", "[kernels]")
                     scale = std::max(scale, (double)std::fabs(want[i]));
                 size_t bad = SIZE_MAX;
                 for (size_t i = 0; i < n && bad == SIZE_MAX; i++)
-                    if (!(std::fabs((double)got[i] - want[i]) <= 1e-4 * std::max((double)std::fabs(want[i]), 1e-3 * scale)))
+                    if (!(std::fabs((double)got[i] - want[i]) <=
+                          1e-4 * std::max((double)std::fabs(want[i]), 1e-3 * scale)))
                         bad = i;
-                INFO("first bad " << bad << (bad < n ? " got " + std::to_string(got[bad]) + " want " + std::to_string(want[bad]) : ""));
+                INFO("first bad " << bad
+                                  << (bad < n ? " got " + std::to_string(got[bad]) + " want " +
+                                                    std::to_string(want[bad])
+                                              : ""));
                 REQUIRE(bad == SIZE_MAX);
             }
         }
