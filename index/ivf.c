@@ -839,6 +839,7 @@ typedef struct scratch {
     float *lut;    /* fast scan: negated tables (IP), fs_M * 16 */
     uint8_t *lut8; /* fast scan: quantised tables */
     uint8_t *code; /* one code */
+    uint8_t *sv;   /* fast scan: survivors' codes, CHUNK * (M + 1) / 2 */
     float *qtab;   /* precomputed tables: -2 <q_m, C_mj>, M * ksub */
     float *ltab;   /* and one list's table, M * ksub */
     cand *cands;   /* k' */
@@ -859,6 +860,7 @@ static void scratch_free(scratch *s)
     free(s->lut);
     free(s->lut8);
     free(s->code);
+    free(s->sv);
     free(s->cands);
     free(s->qtab);
     free(s->ltab);
@@ -898,6 +900,7 @@ static int scratch_init(const search_job *J, scratch *s)
     if (ix->fastscan) {
         s->lut = malloc(sizeof(float) * ix->fs_M * 16);
         s->lut8 = malloc((ix->fs_M + 1) / 2 * 32);
+        s->sv = malloc((size_t)CHUNK * ((ix->fs_M + 1) / 2));
     }
     if (ix->ptab) {
         s->qtab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
@@ -911,7 +914,7 @@ static int scratch_init(const search_job *J, scratch *s)
     if (J->src)
         s->vecs = malloc(sizeof(float) * J->kk * d);
     if (!s->q || !s->res || !s->out || !s->o16 || !s->idx || !s->code || !s->cands || !s->cids ||
-        (ix->fastscan && (!s->lut || !s->lut8)) || (J->src && !s->vecs))
+        (ix->fastscan && (!s->lut || !s->lut8 || !s->sv)) || (J->src && !s->vecs))
         return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
     return 0;
 }
@@ -963,12 +966,11 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
                     continue;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
-            for (size_t t = 0; t < m; t++) {
-                size_t i = base + s->idx[t];
-                vqs_pq4fs_get(L->codes, M, i, s->code);
-                K->lut4(s->lut, M, kadd, s->code, 0, 1, &s->out[t]); /* exact re-score */
-            }
-            /* out[t] is the exact key of row base + idx[t] */
+            /* exact re-score of the survivors with the float tables */
+            size_t cb = (M + 1) / 2;
+            for (size_t t = 0; t < m; t++)
+                vqs_pq4fs_get(L->codes, M, base + s->idx[t], s->sv + t * cb);
+            K->lut4(s->lut, M, kadd, s->sv, cb, m, s->out);
             for (size_t t = 0; t < m; t++) {
                 cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
                 if (H->n == H->k && !worse(&H->h[0], &c))

@@ -186,20 +186,22 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
     }
     unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
     double maxrange = 0, bias_d = 0, absmax = 0;
+    float nanprobe = 0; /* NaN if any entry is NaN or Inf (Inf * 0) */
     for (size_t j = 0; j < M; j++) {
-        float mn = lut[j * 16], mx = lut[j * 16];
+        const float *T = lut + j * 16;
+        float mn = T[0], mx = T[0];
         for (size_t k = 0; k < 16; k++) {
-            float v = lut[j * 16 + k];
-            if (!isfinite(v))
-                return;
-            mn = v < mn ? v : mn;
-            mx = v > mx ? v : mx;
+            nanprobe += T[k] * 0.0f;
+            mn = T[k] < mn ? T[k] : mn;
+            mx = T[k] > mx ? T[k] : mx;
         }
         double range = (double)mx - mn;
         maxrange = range > maxrange ? range : maxrange;
         bias_d += mn;
-        absmax += fabs(mn) > fabs(mx) ? fabs(mn) : fabs(mx);
+        absmax += fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
     }
+    if (nanprobe != 0)
+        return;
     float sc = (float)(maxrange / R);
     if (!(sc > 0) || !isfinite(sc))
         sc = 1; /* every table constant (or ranges too small for a float) */
@@ -207,17 +209,22 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
     if (!isfinite(bf))
         return;
     double e = fabs((double)bf - bias_d);
+    /* float arithmetic (vectorised: this runs once per probed list); the
+     * error of computing ejk in float is a few ulps of |T|, covered by the
+     * (M + 4) eps margin below */
+    float inv = 1.0f / sc, Rf = (float)R;
     for (size_t j = 0; j < M; j++) {
         const float *T = lut + j * 16;
         float mn = T[0];
         for (size_t k = 1; k < 16; k++)
             mn = T[k] < mn ? T[k] : mn;
-        double ej = 0;
+        float ej = 0;
         for (size_t k = 0; k < 16; k++) {
-            double x = ((double)T[k] - mn) / sc, q = floor(x + 0.5);
-            q = q < 0 ? 0 : q > R ? R : q;
+            float x = (T[k] - mn) * inv + 0.5f;
+            x = x < 0 ? 0 : x > Rf ? Rf : x;
+            float q = (float)(int)x; /* x >= 0: truncation is floor */
             lut8[j * 16 + k] = (uint8_t)q;
-            double ejk = fabs((double)T[k] - mn - (double)sc * q);
+            float ejk = fabsf(T[k] - mn - sc * q);
             ej = ejk > ej ? ejk : ej;
         }
         e += ej;
