@@ -22,8 +22,8 @@ for s in $SETS; do
       "IVF64,PQ16x8|IVF64,PQ16x8np|8|0" "IVF64,PQ32x4|IVF64,PQ32x4fs|8|0" "IVF64,SQ8|IVF64,SQ8|8|0" \
       "PQ32x4,RFlat|PQ32x4fs,RFlat|0|10" "SQ4,RFlat|SQ4,RFlat|0|10" "BIN,RFlat|-|0|10" ;;
   sts)
-    echo "### sts15k_bert768 14k x 768, cosine"
-    run $D/sts15k_bert768/base.fvecs $D/sts15k_bert768/queries.fvecs cos "$THREADS" 1000 \
+    echo "### sts15k_bert768 14k x 768, cosine, 500 queries"
+    run $D/sts15k_bert768/base.fvecs $D/sts15k_bert768/queries.fvecs cos "$THREADS" 500 \
       "PQ96x8|PQ96x8np|0|0" "PQ192x4|PQ192x4fs|0|0" "SQ8|SQ8|0|0" "SQ4|SQ4|0|0" "SQfp16|SQfp16|0|0" \
       "IVF64,PQ96x8|IVF64,PQ96x8np|8|0" "IVF64,PQ192x4|IVF64,PQ192x4fs|8|0" "IVF64,SQ8|IVF64,SQ8|8|0" \
       "PQ192x4,RFlat|PQ192x4fs,RFlat|0|10" "SQ4,RFlat|SQ4,RFlat|0|10" "BIN,RFlat|-|0|10" ;;
