@@ -25,7 +25,7 @@ for s in $SETS; do
     ./build/vqs eval --base bench/data/glove100_base.fvecs --queries bench/data/glove100_queries.fvecs \
       --metric cos --nq 2000 --train-size 100000 --spec exact --spec IVF1024,SQfp16 --spec IVF1024,SQ8 \
       --spec IVF1024,SQ4 --spec IVF1024,PQ50x8 --spec IVF1024,PQ20x8 --spec IVF1024,PQ50x4 --spec IVF1024,BIN \
-      --spec IVF1024,PQ50x4,RFlat --spec IVF1024,SQ4,RFlat --spec IVF1024,BIN,RFlat \
-      --nprobe 8,32 --oversampling 4,10 --out bench/out/eval_glove ;;
+      --spec IVF1024,PQ50x4,RFlat --spec IVF1024,SQ4,RFlat --spec PQ50x4,RFlat --spec BIN,RFlat \
+      --nprobe 8,32,128 --oversampling 4,10 --out bench/out/eval_glove ;;
   esac
 done
