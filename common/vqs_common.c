@@ -480,3 +480,18 @@ uint16_t vqs_f32_to_f16(float f)
     r += 0xfff + lsb;
     return (uint16_t)(sign | (r >> 13));
 }
+
+void vqs_normalize_rows(size_t n, size_t d, float *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *r = x + i * d;
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)r[j] * r[j];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (size_t j = 0; j < d; j++)
+                r[j] *= inv;
+        }
+    }
+}

@@ -161,6 +161,10 @@ static inline float vqs_bits_f32(uint32_t u)
 float vqs_f16_to_f32(uint16_t h);
 uint16_t vqs_f32_to_f16(float f);
 
+/* Scales each of n rows of d floats to unit L2 norm (a zero row stays
+ * zero); the norm is accumulated in double. Cosine everywhere uses it. */
+void vqs_normalize_rows(size_t n, size_t d, float *x);
+
 /* Monotonic clock, seconds. */
 double vqs_now(void);
 

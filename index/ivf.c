@@ -365,20 +365,6 @@ static int check_finite(size_t n, size_t d, const float *x, const char *what)
     return 0;
 }
 
-/* Cosine: unit rows (a zero row stays zero). */
-static void normalise(size_t n, size_t d, float *x)
-{
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t j = 0; j < d; j++)
-            s += (double)x[i * d + j] * x[i * d + j];
-        if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
-            for (size_t j = 0; j < d; j++)
-                x[i * d + j] *= inv;
-        }
-    }
-}
 
 /* x as the index stores it: a copy, normalised for cosine; NULL on ENOMEM. */
 static float *prepared_copy(const vqs_index *ix, size_t n, const float *x)
@@ -388,7 +374,7 @@ static float *prepared_copy(const vqs_index *ix, size_t n, const float *x)
         return NULL;
     memcpy(c, x, sizeof(float) * n * ix->d);
     if (ix->metric == VQS_METRIC_COS)
-        normalise(n, ix->d, c);
+        vqs_normalize_rows(n, ix->d, c);
     return c;
 }
 
@@ -497,7 +483,7 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
         memcpy(t, x, sizeof(float) * n * d);
     }
     if (ix->metric == VQS_METRIC_COS)
-        normalise(nt, d, t);
+        vqs_normalize_rows(nt, d, t);
     double t0 = vqs_now();
     if (ix->ivf) {
         if (nt < ix->nlist) {
@@ -1028,7 +1014,7 @@ static int search_one(void *ctx, size_t qi, int tid)
     size_t d = ix->d;
     memcpy(s->q, J->q + qi * d, sizeof(float) * d);
     if (ix->metric == VQS_METRIC_COS)
-        normalise(1, d, s->q);
+        vqs_normalize_rows(1, d, s->q);
     vqs_metric im = inner_metric(ix);
     int neg = im == VQS_METRIC_IP;
     heap H = {s->cands, 0, J->kk};
@@ -1211,7 +1197,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
             const float *qq = J.q;
             if (qn) {
                 memcpy(qn, J.q, sizeof(float) * n * ix->d);
-                normalise(n, ix->d, qn);
+                vqs_normalize_rows(n, ix->d, qn);
                 qq = qn;
             }
             vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {qq, n, ix->d, ix->d};

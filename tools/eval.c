@@ -188,6 +188,19 @@ static int write_out(const char *prefix, const row *rows, size_t nrows, const ch
     return 0;
 }
 
+/* Makes m dense (ld == d), copying the rows into *own if they are not. */
+static int dense(vqs_vecfile *vf, vqs_matrix *m, float **own, const char *path)
+{
+    if (m->ld == m->d || *own)
+        return 0;
+    if (!(*own = malloc(sizeof(float) * m->n * m->d)))
+        return vqs_seterr(VQS_ENOMEM, "%s: %zu x %zu floats", path, m->n, m->d);
+    int rc = vqs_vecfile_read_f32(vf, 0, m->n, *own);
+    m->x = *own;
+    m->ld = m->d;
+    return rc;
+}
+
 int vqs_cmd_eval(int argc, char **argv)
 {
     const char *base = NULL, *qf = NULL, *gtf = NULL, *metric = "l2", *out = NULL;
@@ -258,22 +271,8 @@ int vqs_cmd_eval(int argc, char **argv)
         Q.n = nqmax;
     size_t d = B.d, nq = Q.n, gk = 100;
     /* the index takes dense rows: fvecs rows carry a header word */
-    if (B.ld != d && !bown) {
-        if (!(bown = malloc(sizeof(float) * B.n * d)) || (rc = vqs_vecfile_read_f32(bf, 0, B.n, bown))) {
-            rc = rc ? rc : vqs_seterr(VQS_ENOMEM, "%s", base);
-            goto done;
-        }
-        B.x = bown;
-        B.ld = d;
-    }
-    if (Q.ld != d && !qown) {
-        if (!(qown = malloc(sizeof(float) * Q.n * d)) || (rc = vqs_vecfile_read_f32(qvf, 0, Q.n, qown))) {
-            rc = rc ? rc : vqs_seterr(VQS_ENOMEM, "%s", qf);
-            goto done;
-        }
-        Q.x = qown;
-        Q.ld = d;
-    }
+    if ((rc = dense(bf, &B, &bown, base)) || (rc = dense(qvf, &Q, &qown, qf)))
+        goto done;
     gt = malloc(sizeof(int64_t) * nq * gk);
     gd = malloc(sizeof(float) * nq * gk);
     ids = malloc(sizeof(int64_t) * nq * 100);
