@@ -505,6 +505,43 @@ static void pq4fs_scan_avx2(const uint8_t *lut8, size_t M, const uint8_t *packed
     }
 }
 
+/* ==== PQ 8-bit fast scan ================================================= */
+/*
+ * Layout: ref.c ("PQ 8-bit fast scan"). AVX2 has no byte permute over a
+ * 256-entry table (vpshufb looks up 16 entries; 16 of them plus blends per
+ * look-up would cost more than the scalar load), so this is scalar code,
+ * also the AVX-512 entry on CPUs without VBMI: per block, the 64 vectors'
+ * u16 sums in a stack array, four sub-quantizers per pass over it (the
+ * four look-ups of a vector are added before the array is touched: one
+ * load and store of the array per four look-ups, and four independent
+ * loads per vector). Sums wrap mod 2^16 as the header states.
+ * Rejected: the reference's order (vector-major: one add chain per vector,
+ * strided code bytes); vpgatherdd of the table bytes as dwords (gathers
+ * were slower than scalar loads on this machine for lut8, avx512.c).
+ */
+
+void vqs_avx2_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                         uint16_t *out)
+{
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *blk = packed + b * 64 * M;
+        uint16_t acc[64] = {0};
+        size_t m = 0;
+        for (; m + 4 <= M; m += 4) {
+            const uint8_t *r0 = lut8 + m * 256, *r1 = r0 + 256, *r2 = r1 + 256, *r3 = r2 + 256;
+            const uint8_t *g0 = blk + m * 64, *g1 = g0 + 64, *g2 = g1 + 64, *g3 = g2 + 64;
+            for (size_t t = 0; t < 64; t++)
+                acc[t] = (uint16_t)(acc[t] + ((r0[g0[t]] + r1[g1[t]]) + (r2[g2[t]] + r3[g3[t]])));
+        }
+        for (; m < M; m++) {
+            const uint8_t *r0 = lut8 + m * 256, *g0 = blk + m * 64;
+            for (size_t t = 0; t < 64; t++)
+                acc[t] = (uint16_t)(acc[t] + r0[g0[t]]);
+        }
+        memcpy(out + b * 64, acc, sizeof acc);
+    }
+}
+
 /* ==== binary ============================================================= */
 /*
  * hamming: popcount of q XOR row with the nibble look-up of
@@ -832,6 +869,7 @@ const vqs_kernels vqs_kernels_avx2 = {
     .sq_l2 = sq_l2_avx2,
     .sq_ip = sq_ip_avx2,
     .pq4fs_scan = pq4fs_scan_avx2,
+    .pq8fs_scan = vqs_avx2_pq8fs_scan,
     .hamming = vqs_avx2_hamming,
     .bin_est = vqs_avx2_bin_est,
     .select_lt = select_lt_avx2,

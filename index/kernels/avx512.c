@@ -457,6 +457,106 @@ static void pq4fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *pack
     }
 }
 
+/* ==== PQ 8-bit fast scan ================================================= */
+/*
+ * Layout: ref.c ("PQ 8-bit fast scan"): group m of a block = the 64 vectors'
+ * code bytes for sub-quantizer m, one 512-bit load. The quantised table m
+ * (256 bytes at lut8 + 256 m) is four registers T0..T3 of 64 entries:
+ *   lo = vpermt2b(T0, x, T1)   entries 0..127 (index bit 6 picks T0 / T1)
+ *   hi = vpermt2b(T2, x, T3)   entries 128..255
+ *   v  = bit 7 of x ? hi : lo  (vpmovb2m + vpblendmb)
+ * AVX-512 VBMI; this file is compiled without -mavx512vbmi, so the kernel
+ * is a function with its own target attribute, chosen through a flag cached
+ * in an atomic (as hamming's VPOPCNTDQ) when vqs_simd_has_vbmi(); without
+ * VBMI the entry is the AVX2 level's scalar kernel (avx2.c).
+ * u16 accumulation as the 4-bit scan: the 64 looked-up bytes, read as 32
+ * u16, are added to a (low byte + 256 * high byte) and, shifted right by 8,
+ * to ah (the high bytes = odd vectors); at the end of the block the even
+ * vectors are a - (ah << 8) mod 2^16 (every true sum is <= 65535), and two
+ * vpermt2w interleave even and odd back into the order t = 0..63. Three
+ * instructions per 64 look-ups, no cross-lane shuffle in the loop.
+ * Several blocks per pass over the sub-quantizers (FS8_NB): the four table
+ * loads of a sub-quantizer are shared by the blocks, and their independent
+ * permute / add chains overlap.
+ * Rejected: widening with vpmovzxbw of each 256-bit half (a cross-lane
+ * extract plus two converts per 64 look-ups, against one shift); unpack
+ * with zero (in-lane: vectors 0..7, 16..23, ... in one accumulator; two
+ * unpacks and two adds, one more than the shift trick); vpermi2b with the
+ * mask form instead of the blend (the merge source of vpermt2b / vpermi2b
+ * is a table or the indices, never the other half's result: a blend is
+ * needed either way).
+ */
+
+#define FS8_ATTR __attribute__((target("avx512vbmi")))
+#define FS8_NB 2 /* blocks per pass over the sub-quantizers */
+
+/* vectors 0..63 of a block from its u16 accumulators: out[0..63] */
+static inline FS8_ATTR __attribute__((always_inline)) void fs8_finish(__m512i a, __m512i ah,
+                                                                      uint16_t *out)
+{
+    /* word j of out: vector j = even lane j / 2 (j even) or odd lane j / 2 */
+    const __m512i i0 = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40,
+                                        8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i i1 = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25,
+                                        56, 24, 55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18, 49,
+                                        17, 48, 16);
+    __m512i even = _mm512_sub_epi16(a, _mm512_slli_epi16(ah, 8));
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi16(even, i0, ah));
+    _mm512_storeu_si512(out + 32, _mm512_permutex2var_epi16(even, i1, ah));
+}
+
+/* nb (<= FS8_NB, a constant after inlining) blocks from blk, out */
+static inline FS8_ATTR __attribute__((always_inline)) void fs8_blocks(const uint8_t *lut8,
+                                                                      size_t M,
+                                                                      const uint8_t *blk, int nb,
+                                                                      uint16_t *out)
+{
+    __m512i a[FS8_NB], ah[FS8_NB];
+    for (int k = 0; k < nb; k++)
+        a[k] = ah[k] = _mm512_setzero_si512();
+    for (size_t m = 0; m < M; m++) {
+        const uint8_t *l = lut8 + 256 * m;
+        __m512i t0 = _mm512_loadu_si512(l), t1 = _mm512_loadu_si512(l + 64);
+        __m512i t2 = _mm512_loadu_si512(l + 128), t3 = _mm512_loadu_si512(l + 192);
+        for (int k = 0; k < nb; k++) {
+            __m512i x = _mm512_loadu_si512(blk + (size_t)k * 64 * M + 64 * m);
+            __m512i lo = _mm512_permutex2var_epi8(t0, x, t1);
+            __m512i hi = _mm512_permutex2var_epi8(t2, x, t3);
+            __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi);
+            a[k] = _mm512_add_epi16(a[k], v);
+            ah[k] = _mm512_add_epi16(ah[k], _mm512_srli_epi16(v, 8));
+        }
+    }
+    for (int k = 0; k < nb; k++)
+        fs8_finish(a[k], ah[k], out + 64 * k);
+}
+
+FS8_ATTR void vqs_avx512_pq8fs_scan_vbmi(const uint8_t *lut8, size_t M, const uint8_t *packed,
+                                         size_t nblocks, uint16_t *out)
+{
+    size_t b = 0;
+    for (; b + FS8_NB <= nblocks; b += FS8_NB)
+        fs8_blocks(lut8, M, packed + b * 64 * M, FS8_NB, out + 64 * b);
+    for (; b < nblocks; b++)
+        fs8_blocks(lut8, M, packed + b * 64 * M, 1, out + 64 * b);
+}
+
+static atomic_int has_vbmi; /* 0: not asked yet, 1: no, 2: yes */
+
+static void pq8fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *packed,
+                              size_t nblocks, uint16_t *out)
+{
+    int h = atomic_load_explicit(&has_vbmi, memory_order_relaxed);
+    if (!h) {
+        h = vqs_simd_has_vbmi() ? 2 : 1;
+        atomic_store_explicit(&has_vbmi, h, memory_order_relaxed);
+    }
+    if (h == 2)
+        vqs_avx512_pq8fs_scan_vbmi(lut8, M, packed, nblocks, out);
+    else
+        vqs_avx2_pq8fs_scan(lut8, M, packed, nblocks, out);
+}
+
 /* ==== binary ============================================================= */
 /*
  * hamming: rows of 64 bytes or more: 64-byte steps, then the row's last 64
@@ -671,6 +771,7 @@ const vqs_kernels vqs_kernels_avx512 = {
     .sq_l2 = sq_l2_avx512,
     .sq_ip = sq_ip_avx512,
     .pq4fs_scan = pq4fs_scan_avx512,
+    .pq8fs_scan = pq8fs_scan_avx512,
     .hamming = hamming_avx512,
     .bin_est = vqs_avx2_bin_est,
     .select_lt = select_lt_avx512,

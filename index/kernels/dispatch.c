@@ -6,7 +6,8 @@
  *   whose registers the OS does not save is not reported) plus cpuid leaf 1
  *   for F16C, which the builtin of GCC 12 cannot name. AVX2 level = AVX2 +
  *   FMA + F16C + POPCNT; AVX-512 level = F + BW + VL + DQ on top of it.
- *   VPOPCNTDQ is optional inside the AVX-512 kernels (queried separately).
+ *   VPOPCNTDQ and VBMI are optional inside the AVX-512 kernels (queried
+ *   separately).
  * - The choice is made once (pthread_once) and is then a plain pointer read.
  *   Rejected: ifunc resolvers (glibc-specific, and a forced level through the
  *   environment would need getenv inside the resolver, before relocation).
@@ -53,6 +54,16 @@ int vqs_simd_has_vpopcntdq(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return vqs_simd_cpu() == VQS_SIMD_AVX512 && __builtin_cpu_supports("avx512vpopcntdq");
+#else
+    return 0;
+#endif
+}
+
+int vqs_simd_has_vbmi(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return vqs_simd_cpu() == VQS_SIMD_AVX512 && __builtin_cpu_supports("avx512vbmi");
 #else
     return 0;
 #endif

@@ -23,6 +23,12 @@ void vqs_avx2_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, siz
 /* bin_est of the AVX2 level, also the AVX-512 entry (see avx512.c) */
 void vqs_avx2_bin_est(const float *tab, size_t nb, float cst, float sumv, float isd, int l2,
                       const uint8_t *codes, size_t stride, size_t n, float *out);
+/* pq8fs_scan: the AVX2 level's scalar kernel, also the AVX-512 entry on CPUs
+ * without VBMI; the VBMI kernel itself (call only if vqs_simd_has_vbmi()) */
+void vqs_avx2_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                         uint16_t *out);
+void vqs_avx512_pq8fs_scan_vbmi(const uint8_t *lut8, size_t M, const uint8_t *packed,
+                                size_t nblocks, uint16_t *out);
 void vqs_avx512_hamming_novpopcnt(const uint8_t *q, size_t nbytes, const uint8_t *codes,
                                   size_t stride, size_t n, uint32_t *out);
 #endif
@@ -36,6 +42,8 @@ void vqs_ref_sq_l2(vqs_sq_type t, const float *q, const float *w, size_t d, cons
 void vqs_ref_sq_ip(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
                    size_t stride, size_t n, float *out);
 void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                        uint16_t *out);
+void vqs_ref_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                         uint16_t *out);
 void vqs_ref_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,
                      size_t n, uint32_t *out);

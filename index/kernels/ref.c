@@ -250,6 +250,173 @@ void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, si
     }
 }
 
+/* ==== PQ 8-bit fast scan ================================================= */
+/*
+ * Packed layout: blocks of 64 vectors; block b at packed + b * 64 * M holds
+ * M groups of 64 bytes, group m = code byte m of the block's vectors 0..63
+ * (vector t at m * 64 + t). Padding vectors of the last block are code 0.
+ * One 512-bit load of group m is the 64 table indices of sub-quantizer m,
+ * ready for AVX-512 VBMI's byte permutes (avx512.c): a 256-entry u8 table
+ * is four 64-byte registers, vpermt2b looks 64 vectors up in two of them
+ * (index bits 0..6) and bit 7 picks between the two halves.
+ * Rejected: row-major codes (M bytes per vector, as the codec writes them):
+ * the SIMD kernel would need a 64 x M byte transpose per block and query,
+ * where the packing transposes once when codes are added; blocks of 32
+ * (half registers); FAISS's layout (it has no 8-bit fast scan).
+ *
+ * Quantisation (vqs_pq8fs_quantize): exactly vqs_pq4fs_quantize's scheme
+ * and bound ("PQ 4-bit fast scan" above) with 256-entry tables and no
+ * padding table: per-table minimum into bias, one common scale =
+ * max_j range_j / R (R = 255, or 65535 / M when M > 257, so that every u16
+ * sum fits), entries rounded to nearest and clamped to 0..R, *err = the
+ * exact worst rounding sum_j max_k |e_jk| plus (M + 4) * FLT_EPSILON *
+ * (sum_j max_k |lut_jk| + |bias| + scale * M * R) for the float arithmetic
+ * on both sides.
+ * Speed (it runs once per probed list per query, M * 256 entries): float
+ * arithmetic only (double only for the M per-table sums), and the min / max
+ * / NaN probe / error maxima are kept per lane in arrays of FS8_LANES
+ * elements that the compiler vectorises (a scalar reduction with a
+ * conditional would not be, without -ffast-math); the per-table minimum is
+ * computed again in the second pass rather than stored (no allocation, M is
+ * unbounded), which costs one vectorised pass over the table.
+ */
+
+#define FS8_LANES 16
+
+size_t vqs_pq8fs_packed_size(size_t n, size_t M) { return (n + 63) / 64 * 64 * M; }
+
+void vqs_pq8fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uint8_t *packed)
+{
+    size_t nb = (n + 63) / 64;
+    for (size_t b = 0; b < nb; b++) {
+        uint8_t *blk = packed + b * 64 * M;
+        size_t nt = n - b * 64 < 64 ? n - b * 64 : 64;
+        for (size_t t = 0; t < nt; t++) {
+            const uint8_t *c = codes + (b * 64 + t) * stride;
+            for (size_t m = 0; m < M; m++)
+                blk[m * 64 + t] = c[m];
+        }
+        for (size_t m = 0; m < M; m++)
+            for (size_t t = nt; t < 64; t++)
+                blk[m * 64 + t] = 0;
+    }
+}
+
+void vqs_pq8fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code)
+{
+    const uint8_t *blk = packed + i / 64 * 64 * M;
+    for (size_t m = 0; m < M; m++)
+        code[m] = blk[m * 64 + i % 64];
+}
+
+/* minimum of a 256-entry table (per-lane, then across lanes) */
+static float fs8_min(const float *T)
+{
+    float mn[FS8_LANES];
+    for (size_t l = 0; l < FS8_LANES; l++)
+        mn[l] = T[l];
+    for (size_t k = FS8_LANES; k < 256; k += FS8_LANES)
+#pragma GCC unroll 1 /* kept a loop: vectorised (unrolled, it becomes 16 scalar min chains) */
+        for (size_t l = 0; l < FS8_LANES; l++)
+            mn[l] = T[k + l] < mn[l] ? T[k + l] : mn[l];
+    float r = mn[0];
+    for (size_t l = 1; l < FS8_LANES; l++)
+        r = mn[l] < r ? mn[l] : r;
+    return r;
+}
+
+void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
+                        float *err)
+{
+    *bias = 0;
+    *scale = 1;
+    *err = INFINITY;
+    if (M == 0) {
+        *err = 0;
+        return;
+    }
+    memset(lut8, 0, M * 256);
+    unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
+    double maxrange = 0, bias_d = 0, absmax = 0;
+    float probe[FS8_LANES] = {0}; /* NaN if any entry is NaN or Inf (Inf * 0) */
+    for (size_t j = 0; j < M; j++) {
+        const float *T = lut + j * 256;
+        float mn[FS8_LANES], mx[FS8_LANES];
+        for (size_t l = 0; l < FS8_LANES; l++)
+            mn[l] = mx[l] = T[l];
+        for (size_t k = 0; k < 256; k += FS8_LANES)
+#pragma GCC unroll 1 /* see fs8_min */
+            for (size_t l = 0; l < FS8_LANES; l++) {
+                float v = T[k + l];
+                probe[l] += v * 0.0f;
+                mn[l] = v < mn[l] ? v : mn[l];
+                mx[l] = v > mx[l] ? v : mx[l];
+            }
+        float a = mn[0], z = mx[0];
+        for (size_t l = 1; l < FS8_LANES; l++) {
+            a = mn[l] < a ? mn[l] : a;
+            z = mx[l] > z ? mx[l] : z;
+        }
+        double range = (double)z - a;
+        maxrange = range > maxrange ? range : maxrange;
+        bias_d += a;
+        absmax += fabsf(a) > fabsf(z) ? fabsf(a) : fabsf(z);
+    }
+    float nanprobe = 0;
+    for (size_t l = 0; l < FS8_LANES; l++)
+        nanprobe += probe[l];
+    if (nanprobe != 0)
+        return;
+    float sc = (float)(maxrange / R);
+    if (!(sc > 0) || !isfinite(sc))
+        sc = 1; /* every table constant (or ranges too small for a float) */
+    float bf = (float)bias_d;
+    if (!isfinite(bf))
+        return;
+    double e = fabs((double)bf - bias_d);
+    /* the error of computing e_jk in float is a few ulps of |T|, covered by
+     * the (M + 4) eps margin below (as in vqs_pq4fs_quantize) */
+    float inv = 1.0f / sc, Rf = (float)R;
+    for (size_t j = 0; j < M; j++) {
+        const float *T = lut + j * 256;
+        uint8_t *o = lut8 + j * 256;
+        float mn = fs8_min(T);
+        float ej[FS8_LANES] = {0};
+        for (size_t k = 0; k < 256; k += FS8_LANES)
+            for (size_t l = 0; l < FS8_LANES; l++) {
+                float x = (T[k + l] - mn) * inv + 0.5f;
+                x = x < 0 ? 0 : x;
+                x = x > Rf ? Rf : x;
+                int qi = (int)x; /* x >= 0: truncation is floor */
+                o[k + l] = (uint8_t)qi;
+                float ejk = fabsf(T[k + l] - mn - sc * (float)qi);
+                ej[l] = ejk > ej[l] ? ejk : ej[l];
+            }
+        float m = 0;
+        for (size_t l = 0; l < FS8_LANES; l++)
+            m = ej[l] > m ? ej[l] : m;
+        e += m;
+    }
+    e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
+    *bias = bf;
+    *scale = sc;
+    *err = (float)(e * (1 + 4 * FLT_EPSILON)); /* rounded up past the float conversion */
+}
+
+void vqs_ref_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                        uint16_t *out)
+{
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *blk = packed + b * 64 * M;
+        for (size_t t = 0; t < 64; t++) {
+            unsigned s = 0;
+            for (size_t m = 0; m < M; m++)
+                s += lut8[m * 256 + blk[m * 64 + t]];
+            out[b * 64 + t] = (uint16_t)s;
+        }
+    }
+}
+
 /* ==== binary ============================================================= */
 
 void vqs_ref_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,
@@ -311,6 +478,7 @@ const vqs_kernels vqs_kernels_ref = {
     .sq_l2 = vqs_ref_sq_l2,
     .sq_ip = vqs_ref_sq_ip,
     .pq4fs_scan = vqs_ref_pq4fs_scan,
+    .pq8fs_scan = vqs_ref_pq8fs_scan,
     .hamming = vqs_ref_hamming,
     .bin_est = vqs_ref_bin_est,
     .select_lt = vqs_ref_select_lt,

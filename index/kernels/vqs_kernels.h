@@ -3,9 +3,9 @@
  *
  * Every kernel exists as a scalar reference (ref.c), an AVX2 version
  * (avx2.c, compiled with -mavx2 -mfma -mf16c -mpopcnt) and an AVX-512 version
- * (avx512.c, compiled with -mavx512f/bw/vl/dq; a VPOPCNTDQ kernel is a
- * function with its own target attribute, chosen only when
- * vqs_simd_has_vpopcntdq()). The level is chosen once at run
+ * (avx512.c, compiled with -mavx512f/bw/vl/dq; a VPOPCNTDQ or VBMI kernel is
+ * a function with its own target attribute, chosen only when
+ * vqs_simd_has_vpopcntdq() / vqs_simd_has_vbmi()). The level is chosen once at run
  * time from the CPU (cpuid + xgetbv: the OS must save the registers); the
  * environment variable VQS_SIMD=scalar|avx2|avx512 forces a lower level (a
  * level above what the CPU has is refused with one warning line on stderr and
@@ -64,6 +64,14 @@ typedef enum vqs_sq_type {
  * "PQ 4-bit fast scan".) Padding (vectors past n, sq M for odd M) is zero.
  * Packed size of n codes: vqs_pq4fs_packed_size(n, M). */
 
+/* PQ 8-bit fast scan layout ("packed"): vectors in blocks of 64; a block is
+ * M groups of 64 bytes, group m = byte (sub-quantizer) m of the block's 64
+ * vectors: vector t of block b, sub-quantizer m at byte
+ *   b * 64 * M + m * 64 + t.
+ * Padding vectors (past n in the last block) are code 0 (bytes 0). One
+ * 512-bit load is the 64 indices of a sub-quantizer (ref.c, "PQ 8-bit fast
+ * scan"). Packed size of n codes: vqs_pq8fs_packed_size(n, M). */
+
 typedef struct vqs_kernels {
     vqs_simd level;
     const char *name; /* "scalar", "avx2", "avx512" */
@@ -95,6 +103,16 @@ typedef struct vqs_kernels {
     void (*pq4fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                        uint16_t *out);
 
+    /* ---- PQ 8-bit fast scan ---- */
+    /* lut8: M * 256 bytes (quantised tables, see vqs_pq8fs_quantize).
+     * packed: nblocks blocks of 64 * M bytes (vqs_pq8fs layout).
+     * out[b * 64 + t] = sum over m < M of lut8[m * 256 + code byte m of
+     * vector t of block b] (mod 2^16; vqs_pq8fs_quantize keeps every sum
+     * <= 65535). The AVX-512 entry uses AVX-512 VBMI (vpermt2b) when
+     * vqs_simd_has_vbmi(), else a scalar kernel. */
+    void (*pq8fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
+                       uint16_t *out);
+
     /* ---- binary ---- */
     /* out[i] = popcount(q XOR row_i) over nbytes bytes. */
     void (*hamming)(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,
@@ -122,6 +140,9 @@ const vqs_kernels *vqs_kernels_active(void);
 vqs_simd vqs_simd_cpu(void);
 /* 1 if the CPU has AVX-512 VPOPCNTDQ (reported by benches). */
 int vqs_simd_has_vpopcntdq(void);
+/* 1 if the CPU has the AVX-512 level and AVX-512 VBMI (the 8-bit fast scan's
+ * byte permutes). */
+int vqs_simd_has_vbmi(void);
 const char *vqs_simd_name(vqs_simd level);
 
 /* ---- fast-scan helpers (level-independent, ref.c) ---- */
@@ -141,6 +162,23 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
  * scale: a table with a far-away centroid (an outlier) coarsens all tables.
  * A non-finite table value gives *err = +Inf. */
 void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
+                        float *err);
+
+/* 8-bit codes (PQ Mx8: M bytes per vector): ceil(n / 64) * 64 * M bytes. */
+size_t vqs_pq8fs_packed_size(size_t n, size_t M);
+/* codes: n rows of stride (>= M) bytes. packed: vqs_pq8fs_packed_size(n, M)
+ * bytes, written (padding vectors zero). */
+void vqs_pq8fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uint8_t *packed);
+/* The M code bytes of vector i back from the packed layout. */
+void vqs_pq8fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
+/* vqs_pq4fs_quantize for 8-bit tables: lut (M * 256 floats) to lut8 (M * 256
+ * bytes); per-table minimum summed into bias, one common scale so that
+ * every table maps into 0..R, R = 255, or 65535 / M when M > 257; then
+ * |float_sum - (bias + scale * u16_sum)| <= *err for every code, float_sum
+ * the float sum of the M entries (vqs_ref_lut8 with bias 0) and
+ * bias + scale * u16 evaluated in float. Non-finite table value: lut8 = 0,
+ * bias = 0, scale = 1, *err = +Inf. */
+void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
                         float *err);
 
 #ifdef __cplusplus

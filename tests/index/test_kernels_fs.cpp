@@ -1,11 +1,11 @@
-// Tests for the PQ 4-bit fast-scan and binary kernels (index/kernels):
+// Tests for the PQ 4-bit and 8-bit fast-scan and binary kernels (index/kernels):
 // - every SIMD level against ref.c on awkward sizes (integers exactly,
 //   floats within a stated tolerance), on buffers of exactly the sizes the
 //   header states (std::vector, so ASan catches over-reads);
 // - ref.c against computations written here: a plain loop over the original
 //   codes for the packed scan, a bit-by-bit count for hamming, the float
 //   look-up sum for the quantisation bound, and the codecs' own scorers
-//   (vqs_codec_query_score) for PQ16x4 end to end and for BIN.
+//   (vqs_codec_query_score) for PQ16x4 / PQ16x8 end to end and for BIN.
 #include "vqs_test.hpp"
 
 #include "kernels_internal.h"
@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <utility>
 
 using namespace vqs_test;
 
@@ -369,6 +370,354 @@ TEST_CASE("pq4fs: PQ16x4 end to end, the quantised filter keeps the true top 10"
         for (size_t i : top)
             REQUIRE(keep[i]);
         // and the filter does filter (the u8 tables are fine enough to matter)
+        REQUIRE(kept < n / 4);
+    }
+}
+
+// ---- PQ 8-bit fast scan --------------------------------------------------------------------
+
+namespace
+{
+
+const size_t kM8[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 96};
+const size_t kN8[] = {0, 1, 63, 64, 65, 200, 1000};
+
+// lut8 of exactly M * 256 bytes with entries <= R, R * M <= 65535 (the quantiser's promise)
+std::vector<uint8_t> random_lut8_256(vqs_rng &r, size_t M, bool max_out)
+{
+    unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
+    std::vector<uint8_t> t(M * 256);
+    for (auto &b : t)
+        b = max_out ? (uint8_t)R : (uint8_t)(vqs_rng_next(&r) % (R + 1));
+    return t;
+}
+
+// plain loop over row-major 8-bit codes
+std::vector<uint32_t> scan8_plain(const std::vector<uint8_t> &lut8, size_t M,
+                                  const std::vector<uint8_t> &codes, size_t stride, size_t n)
+{
+    std::vector<uint32_t> s(n, 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t m = 0; m < M; m++)
+            s[i] += lut8[m * 256 + codes[i * stride + m]];
+    return s;
+}
+
+// the kernels to check at a level: its table entry, and on AVX-512 also the VBMI kernel
+// itself (when the CPU has it) and the scalar kernel the entry uses without VBMI
+std::vector<std::pair<std::string, decltype(vqs_kernels::pq8fs_scan)>> pq8fs_kernels()
+{
+    std::vector<std::pair<std::string, decltype(vqs_kernels::pq8fs_scan)>> v;
+    for (vqs_simd L : kLevels) {
+        const vqs_kernels *K = vqs_kernels_for(L);
+        if (!K) {
+            WARN("level " << vqs_simd_name(L) << " not available");
+            continue;
+        }
+        v.emplace_back(K->name, K->pq8fs_scan);
+#if defined(__x86_64__)
+        if (L == VQS_SIMD_AVX512) {
+            v.emplace_back("avx512 scalar (no VBMI)", vqs_avx2_pq8fs_scan);
+            if (vqs_simd_has_vbmi())
+                v.emplace_back("avx512 vbmi", vqs_avx512_pq8fs_scan_vbmi);
+            else
+                WARN("no AVX-512 VBMI: the VBMI kernel is not tested");
+        }
+#endif
+    }
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("pq8fs: pack then get gives the codes back, padding is zero", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 31);
+    for (size_t M : kM8) {
+        for (size_t n : kN8) {
+            for (size_t stride : {M, M + 3}) {
+                INFO("M " << M << " n " << n << " stride " << stride);
+                auto codes = random_bytes(r, n * stride);
+                size_t psz = vqs_pq8fs_packed_size(n, M);
+                REQUIRE(psz == (n + 63) / 64 * 64 * M);
+                std::vector<uint8_t> packed(psz, 0xAA);
+                vqs_pq8fs_pack(codes.data(), stride, n, M, packed.data());
+                // the layout as documented: vector t of block b, byte m at b*64*M + m*64 + t
+                size_t bad = SIZE_MAX;
+                for (size_t i = 0; i < (n + 63) / 64 * 64 && bad == SIZE_MAX; i++)
+                    for (size_t m = 0; m < M; m++) {
+                        uint8_t want = i < n ? codes[i * stride + m] : 0;
+                        if (packed[i / 64 * 64 * M + m * 64 + i % 64] != want)
+                            bad = i;
+                    }
+                INFO("first misplaced vector " << bad);
+                REQUIRE(bad == SIZE_MAX);
+                std::vector<uint8_t> got(M), want(M);
+                for (size_t i = 0; i < (n + 63) / 64 * 64 && bad == SIZE_MAX; i++) {
+                    for (size_t m = 0; m < M; m++)
+                        want[m] = i < n ? codes[i * stride + m] : 0;
+                    vqs_pq8fs_get(packed.data(), M, i, got.data());
+                    if (got != want)
+                        bad = i;
+                }
+                INFO("first wrong vector from get " << bad);
+                REQUIRE(bad == SIZE_MAX);
+            }
+        }
+    }
+}
+
+TEST_CASE("pq8fs: reference scan equals a plain loop over the unpacked codes", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 32);
+    std::vector<size_t> Ms(std::begin(kM8), std::end(kM8));
+    Ms.insert(Ms.end(), {257, 258, 301});
+    for (size_t M : Ms) {
+        for (size_t n : kN8) {
+            for (bool max_out : {false, true}) {
+                INFO("M " << M << " n " << n << " max " << max_out);
+                auto codes = random_bytes(r, n * M);
+                auto lut8 = random_lut8_256(r, M, max_out);
+                std::vector<uint8_t> packed(vqs_pq8fs_packed_size(n, M));
+                vqs_pq8fs_pack(codes.data(), M, n, M, packed.data());
+                size_t nblocks = (n + 63) / 64;
+                std::vector<uint16_t> out(nblocks * 64);
+                vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nblocks, out.data());
+                auto want = scan8_plain(lut8, M, codes, M, n);
+                size_t bad = SIZE_MAX;
+                for (size_t i = 0; i < n && bad == SIZE_MAX; i++)
+                    if (out[i] != want[i])
+                        bad = i;
+                // padding vectors are code 0 in every sub-quantizer
+                unsigned pad = 0;
+                for (size_t m = 0; m < M; m++)
+                    pad += lut8[m * 256];
+                for (size_t i = n; i < nblocks * 64 && bad == SIZE_MAX; i++)
+                    if (out[i] != (uint16_t)pad)
+                        bad = i;
+                INFO("first wrong vector " << bad);
+                REQUIRE(bad == SIZE_MAX);
+            }
+        }
+    }
+}
+
+TEST_CASE("pq8fs: every level's scan equals the reference exactly", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 33);
+    std::vector<size_t> Ms(std::begin(kM8), std::end(kM8));
+    Ms.insert(Ms.end(), {4, 5, 6, 257, 258, 301});
+    for (const auto &kf : pq8fs_kernels()) {
+        for (size_t M : Ms) {
+            for (size_t nblocks : {0, 1, 2, 3, 4, 5, 33}) {
+                for (int variant = 0; variant < 3; variant++) {
+                    INFO(kf.first << " M " << M << " nblocks " << nblocks << " variant "
+                                  << variant);
+                    // 0: random tables, packed from codes; 1: every entry at its maximum (the
+                    // u16 sums reach 65535 for M = 257); 2: arbitrary packed bytes with
+                    // arbitrary tables (any u8 values: the sums wrap mod 2^16)
+                    std::vector<uint8_t> lut8 =
+                        variant == 2 ? random_bytes(r, M * 256) : random_lut8_256(r, M, variant == 1);
+                    size_t psz = nblocks * 64 * M;
+                    std::vector<uint8_t> packed;
+                    if (variant == 2) {
+                        packed = random_bytes(r, psz);
+                    } else {
+                        auto codes = random_bytes(r, nblocks * 64 * M);
+                        packed.resize(vqs_pq8fs_packed_size(nblocks * 64, M));
+                        vqs_pq8fs_pack(codes.data(), M, nblocks * 64, M, packed.data());
+                    }
+                    REQUIRE(packed.size() == psz);
+                    std::vector<uint16_t> want(nblocks * 64), got(nblocks * 64, 0xBEEF);
+                    vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nblocks, want.data());
+                    kf.second(lut8.data(), M, packed.data(), nblocks, got.data());
+                    size_t bad = first_diff(got.data(), want.data(), want.size());
+                    INFO("first difference at " << bad);
+                    REQUIRE(bad == SIZE_MAX);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("pq8fs: quantised tables are within the stated error of the float sums", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 34);
+    struct shape {
+        size_t M;
+        double offset, range; // table values: offset_j + range * U(0,1)^2 (skewed)
+    };
+    const shape shapes[] = {{1, 0, 1},    {2, -5, 3},    {3, 100, 0.01}, {7, 0, 1e-3},
+                            {8, 1e3, 50}, {15, -1, 2},   {16, 0, 1},     {17, 2, 2},
+                            {31, 3, 7},   {32, 0, 1e4},  {33, -1e3, 1},  {64, 0.5, 0.5},
+                            {96, 0, 10},  {258, 0, 1},   {300, 10, 20}};
+    for (const shape &s : shapes) {
+        size_t M = s.M, n = 1000;
+        INFO("M " << M << " offset " << s.offset << " range " << s.range);
+        std::vector<float> lut(M * 256);
+        for (size_t j = 0; j < M; j++) {
+            double off = s.offset * (1 + vqs_rng_uniform(&r)); // per-table offsets differ
+            double rng = s.range * (0.2 + vqs_rng_uniform(&r));
+            for (size_t k = 0; k < 256; k++) {
+                double u = vqs_rng_uniform(&r);
+                lut[j * 256 + k] = (float)(off + rng * u * u);
+            }
+        }
+        if (M == 3) // one constant table
+            std::fill(lut.begin() + 256, lut.begin() + 512, 42.0f);
+        std::vector<uint8_t> lut8(M * 256);
+        float bias, scale, err;
+        vqs_pq8fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        REQUIRE(std::isfinite(bias));
+        REQUIRE(scale > 0);
+        REQUIRE(std::isfinite(err));
+        unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
+        // the bound is the rounding bound (plus float slack), not something vacuous
+        REQUIRE(err <= M * (double)scale / 2 * 1.001 + 1e-4 * (std::fabs(bias) + M * R * scale));
+        // entries within 0..R, and the largest possible u16 sum fits
+        unsigned long maxsum = 0;
+        for (size_t j = 0; j < M; j++) {
+            uint8_t mx = *std::max_element(lut8.begin() + (long)(j * 256),
+                                           lut8.begin() + (long)(j * 256 + 256));
+            REQUIRE(mx <= R);
+            maxsum += mx;
+        }
+        REQUIRE(maxsum <= 65535);
+
+        // random codes, plus per table: its extremes (codes 0, 1), and the codes whose rounding
+        // error lut - min - scale * lut8 is the largest (code 2) and the most negative (code 3):
+        // those two make the error sum reach about M * scale / 2, so a bound half as large fails
+        auto codes = random_bytes(r, n * M);
+        for (size_t j = 0; j < M; j++) {
+            const float *T = &lut[j * 256];
+            size_t kmn = 0, kmx = 0, kep = 0, ken = 0;
+            double mn = *std::min_element(T, T + 256), ep = -1e300, en = 1e300;
+            for (size_t k = 0; k < 256; k++) {
+                kmn = T[k] < T[kmn] ? k : kmn;
+                kmx = T[k] > T[kmx] ? k : kmx;
+                double e = (double)T[k] - mn - (double)scale * lut8[j * 256 + k];
+                if (e > ep)
+                    ep = e, kep = k;
+                if (e < en)
+                    en = e, ken = k;
+            }
+            codes[0 * M + j] = (uint8_t)kmn;
+            codes[1 * M + j] = (uint8_t)kmx;
+            codes[2 * M + j] = (uint8_t)kep;
+            codes[3 * M + j] = (uint8_t)ken;
+        }
+        std::vector<float> fsum(n);
+        vqs_ref_lut8(lut.data(), M, 0.0f, codes.data(), M, n, fsum.data());
+        size_t nblocks = (n + 63) / 64;
+        std::vector<uint8_t> packed(vqs_pq8fs_packed_size(n, M));
+        vqs_pq8fs_pack(codes.data(), M, n, M, packed.data());
+        std::vector<uint16_t> u16(nblocks * 64);
+        vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
+        double worst = 0;
+        size_t bad = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            float approx = bias + scale * (float)u16[i];
+            double e = std::fabs((double)fsum[i] - approx);
+            worst = std::max(worst, e);
+            if (!(e <= err) && bad == SIZE_MAX)
+                bad = i;
+        }
+        INFO("worst " << worst << " err " << err << " scale " << scale << " first bad " << bad);
+        REQUIRE(bad == SIZE_MAX);
+    }
+
+    SECTION("a non-finite table value gives an infinite bound")
+    {
+        for (float badv : {NAN, INFINITY, -INFINITY}) {
+            std::vector<float> lut(4 * 256, 1.0f);
+            lut[700] = badv;
+            std::vector<uint8_t> lut8(4 * 256, 0xCC);
+            float bias, scale, err;
+            vqs_pq8fs_quantize(lut.data(), 4, lut8.data(), &bias, &scale, &err);
+            REQUIRE(std::isinf(err));
+            REQUIRE(bias == 0);
+            REQUIRE(scale == 1);
+            REQUIRE(std::count(lut8.begin(), lut8.end(), 0) == (long)lut8.size());
+        }
+    }
+}
+
+TEST_CASE("pq8fs: PQ16x8 end to end, the quantised filter keeps the true top 10", "[kernels]")
+{
+    const size_t d = 64, M = 16, ntrain = 4096, n = 5000, nq = 8, k = 10;
+    // no outliers (see the PQ16x4 test: they would set the one common scale)
+    auto gen = [&](size_t cnt, uint64_t seed) {
+        std::vector<float> x(cnt * d);
+        vqs_synth_opts o = {};
+        o.seed = seed;
+        o.outlier_frac = -1;
+        REQUIRE_OK(vqs_synth_gmm(&o, cnt, d, x.data()));
+        return x;
+    };
+    auto xt = gen(ntrain, 41), xb = gen(n, 42), xq = gen(nq, 43);
+    vqs_codec *cp = nullptr;
+    REQUIRE_OK(vqs_codec_create("PQ16x8", d, nullptr, &cp));
+    codec_ptr c(cp, vqs_codec_free);
+    REQUIRE_OK(vqs_codec_train(c.get(), ntrain, xt.data()));
+    size_t cs = vqs_codec_code_size(c.get());
+    REQUIRE(cs == M);
+    std::vector<uint8_t> codes(n * cs);
+    REQUIRE_OK(vqs_codec_encode(c.get(), n, xb.data(), codes.data()));
+
+    size_t nblocks = (n + 63) / 64;
+    std::vector<uint8_t> packed(vqs_pq8fs_packed_size(n, M));
+    vqs_pq8fs_pack(codes.data(), cs, n, M, packed.data());
+    const auto kernels = pq8fs_kernels();
+
+    for (size_t qi = 0; qi < nq; qi++) {
+        INFO("query " << qi);
+        vqs_codec_query *qq = nullptr;
+        REQUIRE_OK(vqs_codec_query_create(c.get(), VQS_METRIC_L2, &xq[qi * d], &qq));
+        std::unique_ptr<vqs_codec_query, void (*)(vqs_codec_query *)> qp(qq,
+                                                                        vqs_codec_query_free);
+        vqs_codec_view v;
+        REQUIRE_OK(vqs_codec_query_view(qq, &v));
+        REQUIRE(v.kind == VQS_VIEW_LUT8);
+        REQUIRE(v.m == M);
+        std::vector<float> lut(v.lut, v.lut + M * 256);
+        std::vector<float> score(n), fsum(n);
+        REQUIRE_OK(vqs_codec_query_score(qq, n, codes.data(), score.data()));
+        // the query's table is the codec's L2 table: its float sums agree with the scorer
+        vqs_ref_lut8(lut.data(), M, 0.0f, codes.data(), cs, n, fsum.data());
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(v.bias + fsum[i] == Approx(score[i]).epsilon(1e-5));
+
+        std::vector<uint8_t> lut8(M * 256);
+        float bias, scale, err;
+        vqs_pq8fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        std::vector<uint16_t> u16(nblocks * 64);
+        vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
+        for (const auto &kf : kernels) {
+            std::vector<uint16_t> got(nblocks * 64);
+            kf.second(lut8.data(), M, packed.data(), nblocks, got.data());
+            INFO(kf.first);
+            REQUIRE(first_diff(got.data(), u16.data(), got.size()) == SIZE_MAX);
+        }
+
+        // T: the float 10th-best sum; every code whose quantised score is <= T + err is kept
+        auto top = top_k(fsum, k);
+        float T = 0;
+        for (size_t i : top)
+            T = std::max(T, fsum[i]);
+        size_t kept = 0;
+        std::vector<bool> keep(n);
+        for (size_t i = 0; i < n; i++) {
+            keep[i] = bias + scale * (float)u16[i] <= T + err;
+            kept += keep[i];
+        }
+        INFO("T " << T << " err " << err << " scale " << scale << " kept " << kept << " of " << n);
+        for (size_t i : top)
+            REQUIRE(keep[i]);
+        // and the filter does filter
         REQUIRE(kept < n / 4);
     }
 }
