@@ -5,10 +5,13 @@
  *
  * Design decisions:
  * - One code path for flat and IVF: a flat index is an IVF index with one
- *   list and no coarse step. A list holds its ids, its codes (PQ Mx4 codes in
- *   the fast-scan block layout, everything else row after row) and, with a
- *   refine stage, the refine copy of each vector (float32 or a finer codec's
- *   code), all in the same order, so a (list, position) names a vector.
+ *   list and no coarse step. A list holds its ids, its codes (fast-scan
+ *   block layout or row after row) and, with a refine stage, the refine copy
+ *   of each vector (float32 or a finer codec's code), all in the same order,
+ *   so a (list, position) names a vector. Fast-scan layouts: PQ Mx4 always
+ *   (blocks of 32, 4-bit tables in registers); PQ Mx8 in flat indexes on CPUs
+ *   with AVX-512 VBMI (blocks of 64, 256-entry u8 tables in four registers).
+ *   Elsewhere 8-bit codes are scanned with float tables (lut8).
  * - Scores inside are always "smaller is better" keys: the L2 distance, or
  *   minus the inner product. Kernels compute the codec's own score form
  *   (vqs_codec_query_view), and inner-product results are negated in place
