@@ -2,7 +2,8 @@
  * bench_kernels: scan-kernel throughput on one core, beside this machine's
  * memory bandwidth.
  *
- *   bench_kernels [ncodes]        (default 1,000,000)
+ *   bench_kernels [ncodes [filter]]   (default 1,000,000; filter: run only
+ *                                     the cases whose name contains it)
  *
  * For every SIMD level the CPU has (scalar, avx2, avx512) and each case,
  * codes scanned per second on one thread (best of 5 passes over ncodes
@@ -13,6 +14,9 @@
  *   hamming d=768     96 B/code;  hamming d=128: 16 B/code
  *   bin_est d=768     the BIN estimator, 96 bit bytes + r + a = 104 B/code
  *   lut8 PQ16x8       16 B/code;  sq_l2 U8 d=128: 128 B/code
+ *   PQ16x8 / PQ32x8 fast scan  pq8fs_scan (quantised u8 tables over the
+ *                     packed 8-bit layout), 16 / 32 B/code; the avx512
+ *                     rows use AVX-512 VBMI when the CPU has it (header)
  * Outputs go to a buffer of CHUNK codes that is reused (the index consumes
  * scores chunk by chunk), so the traffic measured is the codes' stream.
  * Memory bandwidth: a streaming read (sum of 64-bit words, AVX2 loads) of a
@@ -160,7 +164,7 @@ static double bandwidth(const uint8_t *buf, size_t n, int nt)
 
 /* ---- cases ----------------------------------------------------------------------------- */
 
-#define NCASES_MAX 8
+#define NCASES_MAX 10
 #define SPAN ((size_t)256 << 20) /* bytes each case's passes rotate over: 8x this L3 */
 
 typedef struct bench_data {
@@ -173,6 +177,8 @@ typedef struct bench_data {
     /* bin_est */
     uint8_t *bin;
     float *bin_tab;
+    /* 8-bit fast scan, M = 16 and 32 */
+    uint8_t *fs8_16, *fs8_32, fs8_lut16[16 * 256], fs8_lut32[32 * 256];
     /* lut8 / sq */
     uint8_t *pq8, *sq8;
     float *lut8, sq_q[128], sq_w[128];
@@ -185,12 +191,13 @@ typedef struct bench_data {
     float of[CHUNK];
 } bench_data;
 
-enum { C_FS, C_FSSEL, C_H768, C_H128, C_BIN, C_LUT8, C_SQ, NCASES };
+enum { C_FS, C_FSSEL, C_H768, C_H128, C_BIN, C_LUT8, C_FS8_16, C_FS8_32, C_SQ, NCASES };
 static const char *case_name[NCASES] = {"PQ32x4 fast scan", "PQ32x4 fast scan + select",
                                         "hamming d=768",    "hamming d=128",
                                         "bin_est d=768",    "lut8 PQ16x8",
+                                        "PQ16x8 fast scan", "PQ32x8 fast scan",
                                         "sq_l2 U8 d=128"};
-static const size_t case_bytes[NCASES] = {16, 16, 96, 16, 104, 16, 128};
+static const size_t case_bytes[NCASES] = {16, 16, 96, 16, 104, 16, 16, 32, 128};
 
 /* pass number `pass` over all codes, in copy pass % nreg (cached: the first
  * CHUNK codes of copy 0, n / CHUNK times); returns a checksum so that
@@ -226,6 +233,14 @@ static uint64_t run_case(const vqs_kernels *K, int c, bench_data *B, int cached,
             K->lut8(B->lut8, 16, 0.0f, B->pq8 + off + i * 16, 16, m, B->of);
             sink += (uint64_t)B->of[m - 1];
             break;
+        case C_FS8_16:
+        case C_FS8_32: {
+            size_t M = c == C_FS8_16 ? 16 : 32, nbl = (m + 63) / 64;
+            const uint8_t *p = (c == C_FS8_16 ? B->fs8_16 : B->fs8_32) + off + i / 64 * 64 * M;
+            K->pq8fs_scan(c == C_FS8_16 ? B->fs8_lut16 : B->fs8_lut32, M, p, nbl, B->o16);
+            sink += B->o16[m - 1];
+            break;
+        }
         case C_SQ:
             K->sq_l2(VQS_SQ_U8, B->sq_q, B->sq_w, 128, B->sq8 + off + i * 128, 128, m, B->of);
             sink += (uint64_t)B->of[m - 1];
@@ -308,6 +323,22 @@ int main(int argc, char **argv)
     B->lut8 = xmalloc(sizeof(float) * 16 * 256);
     for (int i = 0; i < 16 * 256; i++)
         B->lut8[i] = (float)vqs_rng_uniform(&r);
+    /* PQ16x8 / PQ32x8 fast scan: random codes, quantised random float tables */
+    for (size_t M = 16; M <= 32; M += 16) {
+        uint8_t *codes = random_bytes(&r, n * M);
+        uint8_t *p = xmalloc(vqs_pq8fs_packed_size(n, M));
+        vqs_pq8fs_pack(codes, M, n, M, p);
+        free(codes);
+        float *lut = xmalloc(sizeof(float) * M * 256), bias, scale, err;
+        for (size_t i = 0; i < M * 256; i++)
+            lut[i] = (float)vqs_rng_uniform(&r);
+        vqs_pq8fs_quantize(lut, M, M == 16 ? B->fs8_lut16 : B->fs8_lut32, &bias, &scale, &err);
+        free(lut);
+        if (M == 16)
+            B->fs8_16 = p;
+        else
+            B->fs8_32 = p;
+    }
     B->sq8 = random_bytes(&r, n * 128);
     for (int i = 0; i < 128; i++) {
         B->sq_q[i] = (float)vqs_rng_normal(&r);
@@ -321,6 +352,8 @@ int main(int argc, char **argv)
     replicate(&B->h128, n * 16, B, C_H128);
     replicate(&B->bin, n * 104, B, C_BIN);
     replicate(&B->pq8, n * 16, B, C_LUT8);
+    replicate(&B->fs8_16, vqs_pq8fs_packed_size(n, 16), B, C_FS8_16);
+    replicate(&B->fs8_32, vqs_pq8fs_packed_size(n, 32), B, C_FS8_32);
     replicate(&B->sq8, n * 128, B, C_SQ);
 
     printf("# bench_kernels: %zu codes, one thread, best of %d passes; chunks of %d codes;\n"
@@ -328,8 +361,8 @@ int main(int argc, char **argv)
            "# in cache: the first chunk scanned n / chunk times\n",
            n, REPS, CHUNK, SPAN >> 20);
     printf("# load average at start: %s\n", load0);
-    printf("# CPU level %s, VPOPCNTDQ %s\n", vqs_simd_name(vqs_simd_cpu()),
-           vqs_simd_has_vpopcntdq() ? "yes" : "no");
+    printf("# CPU level %s, VPOPCNTDQ %s, VBMI %s\n", vqs_simd_name(vqs_simd_cpu()),
+           vqs_simd_has_vpopcntdq() ? "yes" : "no", vqs_simd_has_vbmi() ? "yes" : "no");
     printf(
         "# memory bandwidth (streaming read of 1 GiB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n\n",
         bw1, bw2);
@@ -337,7 +370,10 @@ int main(int argc, char **argv)
            "Mcodes/s in cache |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     uint64_t sink = 0;
+    const char *filter = argc > 2 ? argv[2] : "";
     for (int c = 0; c < NCASES; c++) {
+        if (!strstr(case_name[c], filter))
+            continue;
         for (vqs_simd L = VQS_SIMD_SCALAR; L <= VQS_SIMD_AVX512; L++) {
             const vqs_kernels *K = vqs_kernels_for(L);
             if (!K)
@@ -372,6 +408,8 @@ int main(int argc, char **argv)
     free(B->pq8);
     free(B->lut8);
     free(B->sq8);
+    free(B->fs8_16);
+    free(B->fs8_32);
     free(B);
     return 0;
 }
