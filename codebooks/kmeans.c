@@ -61,7 +61,8 @@
  *   order, which is deterministic only for a fixed thread count, and needs
  *   nthreads * k * d scratch). The sort replaced a scan of all n
  *   assignments per task, whose unpredictable branch cost more than the
- *   sums.
+ *   sums. For d <= SMALL_D a single pass in point order (the same sums)
+ *   is cheaper than sorting and gathering rows of a few floats.
  * - Empty clusters: FAISS's repair, made deterministic and more effective.
  *   An empty cluster takes half of the cluster with the largest sum of
  *   squared distances (FAISS picks at random in proportion to size; the
@@ -695,6 +696,59 @@ static void normalize_rows(size_t k, size_t d, float *c)
 
 /* ---- k-means++ seeding ----------------------------------------------------- */
 
+/* Small d, no pruning: d2[i] = min(d2[i], sum_t (xT[t * ld + i] - c[t])^2)
+ * for m <= SEED_CHUNK points, summed over t in order. Element-wise loops
+ * the compiler vectorises; compiled once per SIMD level (same operations,
+ * so the same results). */
+#define SEED_CHUNK_T_BODY                                                                   \
+    float a[SEED_CHUNK];                                                                    \
+    for (size_t i = 0; i < m; i++)                                                          \
+        a[i] = 0;                                                                           \
+    for (size_t q = 0; q < d; q++) {                                                        \
+        const float *xq = xT + q * ld;                                                      \
+        float cq = c[q];                                                                    \
+        for (size_t i = 0; i < m; i++)                                                      \
+            a[i] += (xq[i] - cq) * (xq[i] - cq);                                            \
+    }                                                                                       \
+    for (size_t i = 0; i < m; i++)                                                          \
+        d2[i] = a[i] < d2[i] ? a[i] : d2[i];
+
+static void seed_chunk_T_c(const float *xT, size_t ld, size_t m, size_t d, const float *c,
+                           float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+
+#ifdef KM_X86
+__attribute__((target("avx2"))) static void seed_chunk_T_avx2(const float *xT, size_t ld,
+                                                               size_t m, size_t d,
+                                                               const float *c, float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+
+__attribute__((target("avx512f"))) static void seed_chunk_T_avx512(const float *xT, size_t ld,
+                                                                    size_t m, size_t d,
+                                                                    const float *c, float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+#endif
+
+typedef void (*seed_chunk_T_fn)(const float *, size_t, size_t, size_t, const float *, float *);
+
+static seed_chunk_T_fn seed_chunk_T_for(vqs_simd level)
+{
+#ifdef KM_X86
+    if (level == VQS_SIMD_AVX512)
+        return seed_chunk_T_avx512;
+    if (level == VQS_SIMD_AVX2)
+        return seed_chunk_T_avx2;
+#endif
+    (void)level;
+    return seed_chunk_T_c;
+}
+
 typedef struct seed_job {
     size_t n, d, j;
     const float *x;
@@ -714,22 +768,9 @@ static int seed_task(void *ctx, size_t t, int tid)
     size_t i0 = t * SEED_CHUNK, i1 = i0 + SEED_CHUNK < J->n ? i0 + SEED_CHUNK : J->n;
     double s = 0;
     if (J->xT) {
-        /* small d: no pruning, the distances of the whole chunk at once,
-         * summed over t in order (element-wise loops GCC vectorises) */
-        float a[SEED_CHUNK];
-        size_t m = i1 - i0;
-        for (size_t i = 0; i < m; i++)
-            a[i] = 0;
-        for (size_t q = 0; q < J->d; q++) {
-            const float *xq = J->xT + q * J->n + i0;
-            float cq = J->c[q];
-            for (size_t i = 0; i < m; i++)
-                a[i] += (xq[i] - cq) * (xq[i] - cq);
-        }
         float *d2 = J->d2 + i0;
-        for (size_t i = 0; i < m; i++)
-            d2[i] = a[i] < d2[i] ? a[i] : d2[i];
-        for (size_t i = 0; i < m; i++)
+        seed_chunk_T_for(km_level())(J->xT + i0, J->n, i1 - i0, J->d, J->c, d2);
+        for (size_t i = 0; i < i1 - i0; i++)
             s += d2[i];
         J->part[t] = s;
         return 0;
@@ -1038,18 +1079,30 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
         memset(count, 0, sizeof(size_t) * k);
         for (size_t i = 0; i < nt_pts; i++)
             count[assign[i]]++;
-        off[0] = 0;
-        for (size_t j = 0; j < k; j++)
-            off[j + 1] = off[j] + count[j];
-        for (size_t i = 0; i < nt_pts; i++)
-            order[off[assign[i]]++] = i;
-        for (size_t j = k; j > 0; j--) /* back to the starts */
-            off[j] = off[j - 1];
-        off[0] = 0;
-        size_t ntask = (size_t)nt * 4 < k ? (size_t)nt * 4 : k;
-        update_job U = {d, k, ntask, xt, order, off, sum};
-        if ((rc = vqs_parallel_for(nt, ntask, update_task, &U)))
-            goto done;
+        if (d <= SMALL_D) {
+            /* small rows: one pass in point order (the same sums) beats
+             * sorting and gathering */
+            memset(sum, 0, sizeof(double) * k * d);
+            for (size_t i = 0; i < nt_pts; i++) {
+                double *sa = sum + (size_t)assign[i] * d;
+                const float *xi = xt + i * d;
+                for (size_t t = 0; t < d; t++)
+                    sa[t] += xi[t];
+            }
+        } else {
+            off[0] = 0;
+            for (size_t j = 0; j < k; j++)
+                off[j + 1] = off[j] + count[j];
+            for (size_t i = 0; i < nt_pts; i++)
+                order[off[assign[i]]++] = i;
+            for (size_t j = k; j > 0; j--) /* back to the starts */
+                off[j] = off[j - 1];
+            off[0] = 0;
+            size_t ntask = (size_t)nt * 4 < k ? (size_t)nt * 4 : k;
+            update_job U = {d, k, ntask, xt, order, off, sum};
+            if ((rc = vqs_parallel_for(nt, ntask, update_task, &U)))
+                goto done;
+        }
         for (size_t j = 0; j < k; j++)
             if (count[j])
                 for (size_t t = 0; t < d; t++)
