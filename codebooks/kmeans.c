@@ -971,10 +971,10 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     if (n < k)
         return vqs_seterr(VQS_EINVAL, "k-means: %zu training points for k = %zu centroids; "
                                       "at least %zu are needed", n, k, k);
-    for (size_t i = 0; i < n * d; i++)
-        if (!isfinite(x[i]))
-            return vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite",
-                              i / d, i % d);
+    size_t bad = vqs_first_nonfinite(x, n * d);
+    if (bad < n * d)
+        return vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite", bad / d,
+                          bad % d);
     double t0 = vqs_now();
     int niter = o->niter > 0 ? o->niter : 25;
     int nt = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
