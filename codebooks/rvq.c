@@ -11,7 +11,8 @@
  *   then advanced with the new codebook exactly as the encoder does, so each
  *   codebook is fitted to the residuals the beam encoder really produces.
  *   The training beam is the encoding one (opts->rvq_beam, 0 -> 5 as FAISS's
- *   max_beam_size) and is scored by the same function as the encoder's. Each stage's k-means is FAISS's progressive-dimension
+ *   max_beam_size) and is scored by the same function as the encoder's.
+ *   Each stage's k-means is FAISS's progressive-dimension
  *   k-means (vqs_kmeans_progressive in kmeans.c: PCA, then 10 steps on
  *   growing numbers of leading components, opts->kmeans_iters iterations per
  *   step, 0 -> 10 as FAISS), seeded with k-means++ where FAISS seeds
@@ -19,9 +20,17 @@
  *   tried first and rejected: 5% worse MSE than FAISS on siftsmall RVQ4x8,
  *   the gap growing with every stage. Greedy stage-wise training
  *   (codebook m on greedy residuals) was rejected for the same reason FAISS
- *   does not use it. At most max(K, max_points_per_centroid * K / beam)
- *   training vectors are used (seeded subsample), which bounds the beam
- *   buffers to about 2 * max_points_per_centroid * K * d floats.
+ *   does not use it. Training vectors (a seeded subsample): with the
+ *   look-up-table search (below) at most max_points_per_centroid * K; the
+ *   beam keeps only codes and scores, and each stage's k-means rows (the
+ *   residuals of all n * beam entries, or a seeded subset of
+ *   max_points_per_centroid * K of them) are rebuilt from the codes. With
+ *   the direct search, which keeps every entry's residual, at most max(K,
+ *   max_points_per_centroid * K / beam), bounding the beam buffers to about
+ *   2 * max_points_per_centroid * K * d floats. Dividing by the beam for
+ *   the look-up-table search too cost 1.5% of MSE on siftsmall RVQ8x8 beam
+ *   8 (8,192 of the 10,000 vectors: 1.013x FAISS's MSE, all of them
+ *   1.002x, 3 seeds each): FAISS trains on every vector.
  * - Encoding: beam search of width B. The beam holds B partial encodings;
  *   each stage scores all B * K extensions, keeps the best B (ties: the
  *   first seen), and the final code is the entry with the smallest score.
@@ -311,12 +320,11 @@ static void beam_step(const rvq *R, size_t m, size_t nv, size_t bcur, const floa
  * to |x - s - c|^2 = |x - s|^2 + |c|^2 - 2 <x, c> + 2 sum_{m' < m} <c_{m',
  * i_m'}, c>: <x, c> is one sgemm per block shared by the whole beam, the
  * last sum adds m rows of the cross-product tables. Scores carry over from
- * stage to stage (they are not recomputed from residuals). res/res2: the
- * residuals, maintained only if res2 is not NULL (training). */
+ * stage to stage (they are not recomputed from residuals), and no residual
+ * is kept. */
 static void beam_step_lut(const rvq *R, size_t m, size_t nv, const float *x, size_t bcur,
-                          const float *res, const float *dist, const int32_t *cod, size_t bnew,
-                          float *res2, float *dist2, int32_t *cod2, float *ip, float *acc,
-                          float *cand, int32_t *cidx)
+                          const float *dist, const int32_t *cod, size_t bnew, float *dist2,
+                          int32_t *cod2, float *ip, float *acc, float *cand, int32_t *cidx)
 {
     size_t d = R->d, K = R->K, M = R->M;
     const float *C = R->cb + m * K * d, *cn = R->cnorm + m * K;
@@ -348,7 +356,7 @@ static void beam_step_lut(const rvq *R, size_t m, size_t nv, const float *x, siz
             }
             beam_offer(acc, K, (int32_t)(b * K), bnew, &nc, cand, cidx);
         }
-        beam_emit(R, m, v, bcur, res, cod, bnew, res2, dist2, cod2, cand, cidx);
+        beam_emit(R, m, v, bcur, NULL, cod, bnew, NULL, dist2, cod2, cand, cidx);
     }
 }
 
@@ -372,8 +380,8 @@ static void beam_run(const rvq *R, size_t nv, const float *x, size_t B, beam_buf
     for (size_t m = 0; m < R->M; m++) {
         size_t bnew = bcur * R->K < B ? bcur * R->K : B;
         if (R->cross)
-            beam_step_lut(R, m, nv, x, bcur, NULL, bb->dist[c], bb->cod[c], bnew, NULL,
-                          bb->dist[!c], bb->cod[!c], bb->ip, bb->acc, bb->cand, bb->cidx);
+            beam_step_lut(R, m, nv, x, bcur, bb->dist[c], bb->cod[c], bnew, bb->dist[!c],
+                          bb->cod[!c], bb->ip, bb->acc, bb->cand, bb->cidx);
         else
             beam_step(R, m, nv, bcur, bb->res[c], bb->dist[c], bb->cod[c], bnew, bb->res[!c],
                       bb->dist[!c], bb->cod[!c], bb->ip, bb->acc, bb->cand, bb->cidx);
@@ -430,7 +438,7 @@ typedef struct train_job {
     size_t m, n, bcur, bnew;
     const float *x; /* the training vectors (LUT search) */
     beam_buf *bb;
-    int c, last;    /* last: the residuals of the final stage are not needed */
+    int c;
     float **ip;
 } train_job;
 
@@ -445,9 +453,8 @@ static int train_task(void *ctx, size_t t, int tid)
     beam_buf *bb = J->bb;
     int c = J->c;
     if (R->cross)
-        beam_step_lut(R, J->m, nb, J->x + v0 * d, bc, bb->res[c] + v0 * bc * d,
-                      bb->dist[c] + v0 * bc, bb->cod[c] + v0 * bc * R->M, bn,
-                      J->last ? NULL : bb->res[!c] + v0 * bn * d, bb->dist[!c] + v0 * bn,
+        beam_step_lut(R, J->m, nb, J->x + v0 * d, bc, bb->dist[c] + v0 * bc,
+                      bb->cod[c] + v0 * bc * R->M, bn, bb->dist[!c] + v0 * bn,
                       bb->cod[!c] + v0 * bn * R->M, J->ip[tid], acc, cand, cidx);
     else
         beam_step(R, J->m, nb, bc, bb->res[c] + v0 * bc * d, bb->dist[c] + v0 * bc,
@@ -455,6 +462,40 @@ static int train_task(void *ctx, size_t t, int tid)
                   bb->dist[!c] + v0 * bn, bb->cod[!c] + v0 * bn * R->M, J->ip[tid], acc, cand,
                   cidx);
     return 0;
+}
+
+/* The k-means rows of stage m > 0 under the look-up-table search, which
+ * keeps no residuals: the residuals x_v - sum_{m' < m} c_{m', i_m'} of all
+ * nt * bcur beam entries, or of a seeded random subset of lim of them
+ * (pick: scratch for nt * bcur indices). Returns the number of rows. */
+static size_t beam_residuals(const rvq *R, size_t m, const float *x, size_t nt, size_t bcur,
+                             const int32_t *cod, size_t lim, uint64_t seed, size_t *pick,
+                             float *out)
+{
+    size_t d = R->d, K = R->K, M = R->M, ne = nt * bcur, rows = ne < lim ? ne : lim;
+    if (rows < ne) {
+        vqs_rng r;
+        vqs_rng_seed(&r, seed);
+        for (size_t e = 0; e < ne; e++)
+            pick[e] = e;
+        for (size_t e = 0; e < rows; e++) {
+            size_t j = e + (size_t)(vqs_rng_next(&r) % (ne - e)), t = pick[e];
+            pick[e] = pick[j];
+            pick[j] = t;
+        }
+    }
+    for (size_t q = 0; q < rows; q++) {
+        size_t e = rows < ne ? pick[q] : q;
+        const int32_t *c = cod + e * M;
+        float *o = out + q * d;
+        memcpy(o, x + (e / bcur) * d, sizeof(float) * d);
+        for (size_t mm = 0; mm < m; mm++) {
+            const float *cw = R->cb + (mm * K + (size_t)c[mm]) * d;
+            for (size_t t = 0; t < d; t++)
+                o[t] -= cw[t];
+        }
+    }
+    return rows;
 }
 
 static int rvq_alloc(vqs_stage *s);
@@ -474,8 +515,12 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
         return arc;
     size_t B = (size_t)R->beam;
     size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
-    size_t cap = ppc * K / B > K ? ppc * K / B : K;
-    size_t nt = n < cap ? n : cap;
+    int lut = R->cross != NULL;
+    /* training vectors: the look-up-table search keeps no residuals, so the
+     * beam can run on ppc * K vectors; the direct search keeps nt * B of
+     * them (see the file comment) */
+    size_t cap = lut ? ppc * K : ppc * K / B > K ? ppc * K / B : K;
+    size_t nt = n < cap ? n : cap, klim = ppc * K; /* k-means rows per stage */
     int nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
     size_t ntask = (nt + ENC_BLOCK - 1) / ENC_BLOCK;
     if ((size_t)nth > ntask)
@@ -483,15 +528,23 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     double t0 = vqs_now();
 
     int rc = 0;
-    float *xs = NULL, *tmp = NULL;
-    size_t *idx = NULL;
+    float *xs = NULL, *tmp = NULL, *kx = NULL;
+    size_t *idx = NULL, *pick = NULL;
     float **ip = NULL;
     beam_buf bb;
-    if ((rc = beam_buf_init(&bb, R, nt, B, 1)))
+    if ((rc = beam_buf_init(&bb, R, nt, B, !lut)))
         return rc;
     if (!(ip = calloc((size_t)nth, sizeof *ip)) || !(tmp = malloc(sizeof(float) * d))) {
         rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
         goto done;
+    }
+    if (lut) {
+        size_t ne = nt * B, rows = ne < klim ? ne : klim;
+        if (!(kx = malloc(sizeof(float) * rows * d)) ||
+            (rows < ne && !(pick = malloc(sizeof(size_t) * ne)))) {
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training residuals", s->token);
+            goto done;
+        }
     }
     for (int t = 0; t < nth; t++)
         if (!(ip[t] = malloc(sizeof(float) * (ENC_BLOCK * B * K + K + 2 * B)))) {
@@ -519,7 +572,8 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     }
 
     /* beam state: stage 0 starts from the vectors themselves */
-    memcpy(bb.res[0], xt, sizeof(float) * nt * d);
+    if (!lut)
+        memcpy(bb.res[0], xt, sizeof(float) * nt * d);
     for (size_t v = 0; v < nt; v++) {
         float s2 = 0;
         for (size_t t = 0; t < d; t++)
@@ -538,13 +592,17 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     for (size_t m = 0; m < M; m++) {
         vqs_kmeans_stats st;
         ko.seed = o->seed + m;
-        if ((rc = vqs_kmeans_progressive(&ko, nt * bcur, d, bb.res[c], K, R->cb + m * K * d,
-                                         &st)))
+        const float *kin = lut ? (m ? kx : xt) : bb.res[c];
+        size_t kn = nt * bcur;
+        if (lut && m)
+            kn = beam_residuals(R, m, xt, nt, bcur, bb.cod[c], klim, o->seed ^ (0x7265u + m),
+                                pick, kx);
+        if ((rc = vqs_kmeans_progressive(&ko, kn, d, kin, K, R->cb + m * K * d, &st)))
             goto done;
         codeword_norms(R, m);
         cross_stage(R, m);
         size_t bnew = bcur * K < B ? bcur * K : B;
-        train_job J = {R, m, nt, bcur, bnew, xt, &bb, c, m + 1 == M, ip};
+        train_job J = {R, m, nt, bcur, bnew, xt, &bb, c, ip};
         if ((rc = vqs_parallel_for(nth, ntask, train_task, &J)))
             goto done;
         c = !c;
@@ -580,6 +638,8 @@ done:
     free(tmp);
     free(idx);
     free(xs);
+    free(kx);
+    free(pick);
     beam_buf_free(&bb);
     return rc;
 }
