@@ -13,8 +13,10 @@
 #ifndef VQS_CODEBOOK_INTERNAL_H
 #define VQS_CODEBOOK_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "vqs_codebook.h"
 
@@ -85,6 +87,29 @@ static inline uint32_t vqs_get_bits(const uint8_t *code, size_t bit, size_t nbit
         bit += take;
     }
     return v;
+}
+
+/* ---- finiteness ---------------------------------------------------------- */
+
+/* Index of the first NaN or Inf in x[0..n), or n if there is none. Blocks
+ * without one are checked with an exponent test the compiler vectorises
+ * (a loop that stops at the first bad value is not vectorised). */
+static inline size_t vqs_first_nonfinite(const float *x, size_t n)
+{
+    for (size_t i0 = 0; i0 < n; i0 += 4096) {
+        size_t m = n - i0 < 4096 ? n - i0 : 4096;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, x + i0 + i, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            for (size_t i = 0; i < m; i++)
+                if (!isfinite(x[i0 + i]))
+                    return i0 + i;
+    }
+    return n;
 }
 
 /* ---- spec tokens -------------------------------------------------------- */

@@ -309,10 +309,10 @@ int vqs_codec_train(vqs_codec *c, size_t n, const float *x)
 {
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "codec_train: NULL argument");
-    for (size_t i = 0; i < n * c->d; i++)
-        if (!isfinite(x[i]))
-            return vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
-                              i / c->d, i % c->d);
+    size_t bad = vqs_first_nonfinite(x, n * c->d);
+    if (bad < n * c->d)
+        return vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
+                          bad / c->d, bad % c->d);
     const float *cur = x;
     float *buf = NULL;
     int rc = 0;

@@ -4,15 +4,28 @@
  *
  * Design decisions:
  * - Seeding: k-means++ (D^2 sampling), computed on a seeded random subset of
- *   at most INIT_PPC * k training points. FAISS seeds with k random points;
- *   k-means++ gives an objective at least as good in practice and never
- *   seeds two centroids on duplicated points (D^2 of a duplicate is exactly
- *   0 because seeding distances are computed directly as |x - c|^2, not via
- *   the BLAS expansion, whose cancellation error could make a duplicate look
- *   a little away from its twin). The subset bounds the sequential cost
- *   (k passes over the points) to about one Lloyd iteration's worth of
- *   memory traffic. Rejected: "greedy" k-means++ (2 + log k candidates per
- *   step): several times the cost for a small gain that Lloyd erases; random
+ *   at most min(INIT_PPC * k, INIT_MAX) training points. FAISS seeds with k
+ *   random points; k-means++ gives an objective at least as good in
+ *   practice and never seeds two centroids on duplicated points (D^2 of a
+ *   duplicate is exactly 0 because seeding distances are computed directly
+ *   as |x - c|^2, not via the BLAS expansion, whose cancellation error
+ *   could make a duplicate look a little away from its twin). The subset
+ *   bounds the sequential cost: k passes over the points, each a
+ *   matrix-vector product's worth of memory traffic. INIT_MAX (it only
+ *   matters for k > 1024) keeps the subset near the size of the L3 cache:
+ *   GloVe k = 4096 (d = 100) spent 16 of its 61 s seeding on 262,144
+ *   points, 3.5 s on 65,536, for a final objective 0.04% higher, which is
+ *   seed noise (16 instead of 64 points per centroid at k = 256: 0.2% lower
+ *   on siftsmall, 0.2% higher on GloVe). A point is skipped in a pass when
+ *   the triangle inequality proves the new centroid cannot be nearer than
+ *   its current one (|c_new - c_near|^2 > 4.001 D^2; the distances between
+ *   centroids cost k^2 d / 2 in all): 30% of the distances on siftsmall
+ *   k = 256, 18% on GloVe k = 4096, more on clustered data. For d <=
+ *   SMALL_D the points are transposed once and each pass computes the
+ *   distances of a chunk of points element-wise (vectorised across points,
+ *   no pruning): calling a distance function per point cost more than the
+ *   distance. Rejected: "greedy" k-means++ (2 + log k candidates per step):
+ *   several times the cost for a small gain that Lloyd erases; random
  *   seeding (FAISS): more empty clusters on data with duplicates. For k >
  *   PP_MAX_K (nbits > 12 codebooks) seeding is k distinct random points, as
  *   k-means++ would be quadratic in k.
@@ -20,16 +33,39 @@
  *   rows x COL_BLOCK centroids (a running argmin across centroid tiles, so
  *   any k fits a fixed 1 MB buffer per thread); row tiles are the parallel
  *   tasks (vqs_parallel_for) and BLAS itself is single-threaded. Ties go to
- *   the lowest centroid index. Distances are clamped at 0.
- * - Update: the sums are split by *centroid* range, not by thread: each task
- *   owns a range of centroids and scans all points in order, adding those
- *   assigned to its range into double accumulators. Each centroid's sum is
- *   thus taken in point order whatever the thread count, so results are
- *   identical for a given seed *for every thread count* (stronger than the
- *   usual per-thread partial sums reduced in a fixed order, which is
- *   deterministic only for a fixed thread count, and needs nthreads * k * d
- *   scratch). Each task reads the n assignments (4 bytes each), which is
- *   cheap next to the n * d floats read once in total.
+ *   the lowest centroid index. Distances are clamped at 0. The argmin pass
+ *   over a tile row is explicit SIMD (a running minimum per lane, then the
+ *   lanes): as a scalar loop it cost half as much as the sgemm at d = 128
+ *   and several times it at the small d of PQ and of progressive k-means'
+ *   early steps. |x|^2 is computed once per k-means run, not per iteration.
+ *   For d <= SMALL_D (PQ sub-spaces, the first progressive steps) there is
+ *   no BLAS tile: the centroids are transposed once per iteration and one
+ *   kernel computes |c|^2 - 2 <x, c> for 16 centroids per vector and keeps
+ *   the running minimum in registers (four points at a time); an sgemm with
+ *   an inner dimension of 4 spends its time packing, and the tile it writes
+ *   costs more to re-read than the products cost to compute (siftsmall
+ *   PQ16x8 training: 1.7x less CPU time than sgemm + argmin pass).
+ * - Kernels (the argmin pass, |a - b|^2 for seeding) have plain C, AVX2 and
+ *   AVX-512 versions, picked by the SIMD level of index/kernels (CPU check,
+ *   VQS_SIMD). All levels give bit-identical results: the same float
+ *   operations in the same order (|a - b|^2 as 16 interleaved partial sums
+ *   added pairwise, no FMA), so a seed gives the same centroids on any x86
+ *   CPU. Rejected: auto-vectorisation (GCC 12 does not vectorise an argmin,
+ *   nor a float sum without -ffast-math, which would make the order the
+ *   compiler's choice); target_clones (ignores VQS_SIMD, so the lower
+ *   levels could not be tested on an AVX-512 machine).
+ * - Update: the sums are split by *centroid* range, not by thread: the
+ *   points are counting-sorted by centroid (stable, so in point order), and
+ *   each task owns a range of centroids and adds their points into double
+ *   accumulators, prefetching the scattered rows a few ahead. Each
+ *   centroid's sum is thus taken in point order whatever the thread count,
+ *   so results are identical for a given seed *for every thread count*
+ *   (stronger than the usual per-thread partial sums reduced in a fixed
+ *   order, which is deterministic only for a fixed thread count, and needs
+ *   nthreads * k * d scratch). The sort replaced a scan of all n
+ *   assignments per task, whose unpredictable branch cost more than the
+ *   sums. For d <= SMALL_D a single pass in point order (the same sums)
+ *   is cheaper than sorting and gathering rows of a few floats.
  * - Empty clusters: FAISS's repair, made deterministic and more effective.
  *   An empty cluster takes half of the cluster with the largest sum of
  *   squared distances (FAISS picks at random in proportion to size; the
@@ -62,20 +98,404 @@
  */
 #define _GNU_SOURCE
 #include "codebook_internal.h"
+#include "vqs_kernels.h" /* the run-time SIMD level (VQS_SIMD) */
 
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KM_X86 1
+#endif
 
 #define ROW_BLOCK 256
 #define COL_BLOCK 1024
 #define INIT_PPC 64           /* k-means++ runs on at most INIT_PPC * k points */
+#define INIT_MAX 65536        /* and at most this many */
 #define PP_MAX_K 4096         /* larger k: random seeding */
 #define SPLIT_EPS (1.0f / 1024.0f)
 #define SPLIT_ITERS 4         /* 2-means steps when splitting a cluster */
-#define SEED_CHUNK 4096       /* rows per task in the k-means++ distance update */
+#define SEED_CHUNK 1024       /* rows per task in the k-means++ distance update */
+#define SMALL_D 8             /* d <= SMALL_D: assignment without BLAS */
+#define UPDATE_AHEAD 4        /* rows prefetched ahead in the centroid update */
+
+/* ---- kernels ------------------------------------------------------------- *
+ *
+ * Each exists as plain C and, on x86-64, as AVX2 and AVX-512 versions chosen
+ * by the SIMD level of index/kernels (CPU check, VQS_SIMD). Every version
+ * computes bit-identical results: the same float operations in the same
+ * order, no FMA contraction (ISO C mode), so a seed gives the same
+ * centroids whatever the level. */
+
+static vqs_simd km_level(void) { return vqs_kernels_active()->level; }
+
+/* Running argmin over the nb rows of an assignment tile (row i: ip + i *
+ * nc): v_j = cn[j] - 2 ip[j] for j < nc; (best[i], bi[i]) becomes the
+ * smallest v_j (index c0 + j) if it is below best[i]; ties go to the lowest
+ * index. */
+static void row_argmin_c(const float *ip, const float *cn, size_t nc, int32_t c0, float *best,
+                         int32_t *bi)
+{
+    float b = *best;
+    int32_t x = *bi;
+    for (size_t j = 0; j < nc; j++) {
+        float v = cn[j] - 2.0f * ip[j];
+        if (v < b) {
+            b = v;
+            x = c0 + (int32_t)j;
+        }
+    }
+    *best = b;
+    *bi = x;
+}
+
+static void tile_argmin_c(const float *ip, size_t nb, size_t nc, const float *cn, int32_t c0,
+                          float *best, int32_t *bi)
+{
+    for (size_t i = 0; i < nb; i++)
+        row_argmin_c(ip + i * nc, cn, nc, c0, &best[i], &bi[i]);
+}
+
+#ifdef KM_X86
+/* The lanes' (value, index) -> the smallest value and the lowest index
+ * holding it; updates (*best, *bi) if that value is below *best. */
+__attribute__((target("avx2"))) static inline void lanes_finish_avx2(__m256 vb, __m256i vi,
+                                                                      int32_t c0, float *best,
+                                                                      int32_t *bi)
+{
+    __m256 m = _mm256_min_ps(vb, _mm256_permute2f128_ps(vb, vb, 1));
+    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+    float mv = _mm256_cvtss_f32(m);
+    if (!(mv < *best))
+        return;
+    __m256i cand = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), vi,
+                                      _mm256_castps_si256(_mm256_cmp_ps(vb, m, _CMP_EQ_OQ)));
+    __m256i q = _mm256_min_epi32(cand, _mm256_permute2x128_si256(cand, cand, 1));
+    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(1, 0, 3, 2)));
+    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(2, 3, 0, 1)));
+    *best = mv;
+    *bi = c0 + _mm256_cvtsi256_si32(q);
+}
+
+__attribute__((target("avx2"))) static void tile_argmin_avx2(const float *ip, size_t nb,
+                                                              size_t nc, const float *cn,
+                                                              int32_t c0, float *best,
+                                                              int32_t *bi)
+{
+    const __m256 two = _mm256_set1_ps(2.0f);
+    const __m256i step = _mm256_set1_epi32(8), idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t nv = nc / 8 * 8;
+    for (size_t i = 0; i < nb; i++) {
+        const float *row = ip + i * nc;
+        if (nv) {
+            __m256 vb = _mm256_set1_ps(INFINITY);
+            __m256i vi = _mm256_setzero_si256(), idx = idx0;
+            for (size_t j = 0; j < nv; j += 8) {
+                __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j),
+                                         _mm256_mul_ps(two, _mm256_loadu_ps(row + j)));
+                __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
+                vb = _mm256_blendv_ps(vb, v, lt);
+                vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
+                idx = _mm256_add_epi32(idx, step);
+            }
+            lanes_finish_avx2(vb, vi, c0, &best[i], &bi[i]);
+        }
+        if (nv < nc)
+            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
+    }
+}
+
+__attribute__((target("avx512f"))) static inline void lanes_finish_avx512(__m512 vb, __m512i vi,
+                                                                          int32_t c0,
+                                                                          float *best,
+                                                                          int32_t *bi)
+{
+    float mv = _mm512_reduce_min_ps(vb);
+    if (!(mv < *best))
+        return;
+    __mmask16 eq = _mm512_cmp_ps_mask(vb, _mm512_set1_ps(mv), _CMP_EQ_OQ);
+    *best = mv;
+    *bi = c0 + _mm512_mask_reduce_min_epi32(eq, vi);
+}
+
+__attribute__((target("avx512f"))) static void tile_argmin_avx512(const float *ip, size_t nb,
+                                                                   size_t nc, const float *cn,
+                                                                   int32_t c0, float *best,
+                                                                   int32_t *bi)
+{
+    const __m512 two = _mm512_set1_ps(2.0f);
+    const __m512i step = _mm512_set1_epi32(16);
+    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t nv = nc / 16 * 16;
+    for (size_t i = 0; i < nb; i++) {
+        const float *row = ip + i * nc;
+        if (nv) {
+            __m512 vb = _mm512_set1_ps(INFINITY);
+            __m512i vi = _mm512_setzero_si512(), idx = idx0;
+            for (size_t j = 0; j < nv; j += 16) {
+                __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j),
+                                         _mm512_mul_ps(two, _mm512_loadu_ps(row + j)));
+                __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
+                vb = _mm512_mask_mov_ps(vb, lt, v);
+                vi = _mm512_mask_mov_epi32(vi, lt, idx);
+                idx = _mm512_add_epi32(idx, step);
+            }
+            lanes_finish_avx512(vb, vi, c0, &best[i], &bi[i]);
+        }
+        if (nv < nc)
+            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
+    }
+}
+#endif
+
+typedef void (*tile_argmin_fn)(const float *, size_t, size_t, const float *, int32_t, float *,
+                               int32_t *);
+
+static tile_argmin_fn tile_argmin_for(vqs_simd level)
+{
+#ifdef KM_X86
+    if (level == VQS_SIMD_AVX512)
+        return tile_argmin_avx512;
+    if (level == VQS_SIMD_AVX2)
+        return tile_argmin_avx2;
+#endif
+    (void)level;
+    return tile_argmin_c;
+}
+
+/* Small d: nearest centroid of each of nb points x without a BLAS tile.
+ * cT: the centroids transposed, d rows of kp floats (kp: k rounded up to 16;
+ * padding columns have cn = +inf). v_j = cn[j] - 2 <x, c_j>, the dot product
+ * summed over t in order; smallest v_j, ties to the lowest j. */
+static void small_argmin_c(const float *x, size_t nb, size_t d, const float *cT, const float *cn,
+                           size_t kp, float *best, int32_t *bi)
+{
+    for (size_t i = 0; i < nb; i++) {
+        const float *xi = x + i * d;
+        float b = INFINITY;
+        int32_t bx = 0;
+        for (size_t j = 0; j < kp; j++) {
+            float a = 0;
+            for (size_t t = 0; t < d; t++)
+                a += xi[t] * cT[t * kp + j];
+            float v = cn[j] - 2.0f * a;
+            if (v < b) {
+                b = v;
+                bx = (int32_t)j;
+            }
+        }
+        best[i] = b;
+        bi[i] = bx;
+    }
+}
+
+#ifdef KM_X86
+__attribute__((target("avx2"))) static void small_argmin_avx2(const float *x, size_t nb,
+                                                               size_t d, const float *cT,
+                                                               const float *cn, size_t kp,
+                                                               float *best, int32_t *bi)
+{
+    const __m256 two = _mm256_set1_ps(2.0f);
+    const __m256i step = _mm256_set1_epi32(8);
+    for (size_t i = 0; i < nb; i++) {
+        const float *xi = x + i * d;
+        __m256 vb = _mm256_set1_ps(INFINITY);
+        __m256i vi = _mm256_setzero_si256(), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (size_t j = 0; j < kp; j += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (size_t t = 0; t < d; t++)
+                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(xi[t]),
+                                                   _mm256_loadu_ps(cT + t * kp + j)));
+            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j), _mm256_mul_ps(two, a));
+            __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
+            vb = _mm256_blendv_ps(vb, v, lt);
+            vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
+            idx = _mm256_add_epi32(idx, step);
+        }
+        best[i] = INFINITY;
+        bi[i] = 0;
+        lanes_finish_avx2(vb, vi, 0, &best[i], &bi[i]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void small_argmin_avx512(const float *x, size_t nb,
+                                                                    size_t d, const float *cT,
+                                                                    const float *cn, size_t kp,
+                                                                    float *best, int32_t *bi)
+{
+    const __m512 two = _mm512_set1_ps(2.0f);
+    const __m512i step = _mm512_set1_epi32(16);
+    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t i = 0;
+    for (; i + 4 <= nb; i += 4) { /* four points at once: independent chains */
+        const float *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+        __m512 vb0 = _mm512_set1_ps(INFINITY), vb1 = vb0, vb2 = vb0, vb3 = vb0;
+        __m512i vi0 = _mm512_setzero_si512(), vi1 = vi0, vi2 = vi0, vi3 = vi0, idx = idx0;
+        for (size_t j = 0; j < kp; j += 16) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t t = 0; t < d; t++) {
+                __m512 c = _mm512_loadu_ps(cT + t * kp + j);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(x0[t]), c));
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(x1[t]), c));
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(x2[t]), c));
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(x3[t]), c));
+            }
+            __m512 n = _mm512_loadu_ps(cn + j);
+            __m512 v0 = _mm512_sub_ps(n, _mm512_mul_ps(two, a0));
+            __m512 v1 = _mm512_sub_ps(n, _mm512_mul_ps(two, a1));
+            __m512 v2 = _mm512_sub_ps(n, _mm512_mul_ps(two, a2));
+            __m512 v3 = _mm512_sub_ps(n, _mm512_mul_ps(two, a3));
+            __mmask16 l0 = _mm512_cmp_ps_mask(v0, vb0, _CMP_LT_OQ);
+            __mmask16 l1 = _mm512_cmp_ps_mask(v1, vb1, _CMP_LT_OQ);
+            __mmask16 l2 = _mm512_cmp_ps_mask(v2, vb2, _CMP_LT_OQ);
+            __mmask16 l3 = _mm512_cmp_ps_mask(v3, vb3, _CMP_LT_OQ);
+            vb0 = _mm512_mask_mov_ps(vb0, l0, v0);
+            vb1 = _mm512_mask_mov_ps(vb1, l1, v1);
+            vb2 = _mm512_mask_mov_ps(vb2, l2, v2);
+            vb3 = _mm512_mask_mov_ps(vb3, l3, v3);
+            vi0 = _mm512_mask_mov_epi32(vi0, l0, idx);
+            vi1 = _mm512_mask_mov_epi32(vi1, l1, idx);
+            vi2 = _mm512_mask_mov_epi32(vi2, l2, idx);
+            vi3 = _mm512_mask_mov_epi32(vi3, l3, idx);
+            idx = _mm512_add_epi32(idx, step);
+        }
+        for (size_t q = 0; q < 4; q++) {
+            best[i + q] = INFINITY;
+            bi[i + q] = 0;
+        }
+        lanes_finish_avx512(vb0, vi0, 0, &best[i], &bi[i]);
+        lanes_finish_avx512(vb1, vi1, 0, &best[i + 1], &bi[i + 1]);
+        lanes_finish_avx512(vb2, vi2, 0, &best[i + 2], &bi[i + 2]);
+        lanes_finish_avx512(vb3, vi3, 0, &best[i + 3], &bi[i + 3]);
+    }
+    for (; i < nb; i++) {
+        const float *xi = x + i * d;
+        __m512 vb = _mm512_set1_ps(INFINITY);
+        __m512i vi = _mm512_setzero_si512(), idx = idx0;
+        for (size_t j = 0; j < kp; j += 16) {
+            __m512 a = _mm512_setzero_ps();
+            for (size_t t = 0; t < d; t++)
+                a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(xi[t]),
+                                                   _mm512_loadu_ps(cT + t * kp + j)));
+            __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j), _mm512_mul_ps(two, a));
+            __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
+            vb = _mm512_mask_mov_ps(vb, lt, v);
+            vi = _mm512_mask_mov_epi32(vi, lt, idx);
+            idx = _mm512_add_epi32(idx, step);
+        }
+        best[i] = INFINITY;
+        bi[i] = 0;
+        lanes_finish_avx512(vb, vi, 0, &best[i], &bi[i]);
+    }
+}
+#endif
+
+typedef void (*small_argmin_fn)(const float *, size_t, size_t, const float *, const float *,
+                                size_t, float *, int32_t *);
+
+static small_argmin_fn small_argmin_for(vqs_simd level)
+{
+#ifdef KM_X86
+    if (level == VQS_SIMD_AVX512)
+        return small_argmin_avx512;
+    if (level == VQS_SIMD_AVX2)
+        return small_argmin_avx2;
+#endif
+    (void)level;
+    return small_argmin_c;
+}
+
+/* |a - b|^2 as 16 interleaved partial sums (element t goes to sum t % 16),
+ * added pairwise at the end: the order every version below uses. */
+static float l2sq_c(const float *a, const float *b, size_t d)
+{
+    float s[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        for (size_t l = 0; l < 16; l++) {
+            float t = a[j + l] - b[j + l];
+            s[l] += t * t;
+        }
+    for (size_t l = 0; j + l < d; l++) {
+        float t = a[j + l] - b[j + l];
+        s[l] += t * t;
+    }
+    for (size_t w = 8; w >= 1; w /= 2)
+        for (size_t l = 0; l < w; l++)
+            s[l] += s[l + w];
+    return s[0];
+}
+
+#ifdef KM_X86
+__attribute__((target("avx2"))) static float l2sq_avx2(const float *a, const float *b, size_t d)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
+        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8));
+        s0 = _mm256_add_ps(s0, _mm256_mul_ps(t0, t0));
+        s1 = _mm256_add_ps(s1, _mm256_mul_ps(t1, t1));
+    }
+    if (j < d) { /* the tail goes to the first d - j sums */
+        float s[16];
+        _mm256_storeu_ps(s, s0);
+        _mm256_storeu_ps(s + 8, s1);
+        for (size_t l = 0; j + l < d; l++) {
+            float t = a[j + l] - b[j + l];
+            s[l] += t * t;
+        }
+        s0 = _mm256_loadu_ps(s);
+        s1 = _mm256_loadu_ps(s + 8);
+    }
+    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
+    __m256 h8 = _mm256_add_ps(s0, s1);
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
+    return _mm_cvtss_f32(h1);
+}
+
+__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b,
+                                                             size_t d)
+{
+    __m512 s0 = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
+        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
+    }
+    if (j < d) { /* the tail goes to the first d - j sums */
+        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
+        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j));
+        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
+    }
+    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(s0),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s0), 1)));
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
+    return _mm_cvtss_f32(h1);
+}
+#endif
+
+typedef float (*l2sq_fn)(const float *, const float *, size_t);
+
+static l2sq_fn l2sq_for(vqs_simd level)
+{
+#ifdef KM_X86
+    if (level == VQS_SIMD_AVX512)
+        return l2sq_avx512;
+    if (level == VQS_SIMD_AVX2)
+        return l2sq_avx2;
+#endif
+    (void)level;
+    return l2sq_c;
+}
 
 /* ---- assignment ---------------------------------------------------------- */
 
@@ -86,7 +506,10 @@ typedef struct assign_job {
     const float *cnorm; /* k: |c|^2 */
     int32_t *assign;    /* n */
     float *dist;        /* n, or NULL */
+    const float *xnorm; /* n: |x|^2 (when dist) */
     float **buf;        /* per thread: ROW_BLOCK * COL_BLOCK */
+    const float *cT;    /* small d: the centroids transposed (d, kp); else NULL */
+    size_t kp;
 } assign_job;
 
 static int assign_task(void *ctx, size_t t, int tid)
@@ -101,44 +524,38 @@ static int assign_task(void *ctx, size_t t, int tid)
         best[i] = INFINITY;
         bi[i] = 0;
     }
+    if (J->cT) {
+        small_argmin_for(km_level())(x, nb, d, J->cT, J->cnorm, J->kp, best, bi);
+        goto out;
+    }
+    tile_argmin_fn argmin = tile_argmin_for(km_level());
     for (size_t c0 = 0; c0 < J->k; c0 += COL_BLOCK) {
         size_t nc = J->k - c0 < COL_BLOCK ? J->k - c0 : COL_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nc, (int)d, 1.0f, x,
                     (int)d, J->c + c0 * d, (int)d, 0.0f, ip, (int)nc);
-        for (size_t i = 0; i < nb; i++) {
-            const float *row = ip + i * nc;
-            float b = best[i];
-            int32_t j0 = bi[i];
-            for (size_t j = 0; j < nc; j++) {
-                float v = J->cnorm[c0 + j] - 2.0f * row[j];
-                if (v < b) {
-                    b = v;
-                    j0 = (int32_t)(c0 + j);
-                }
-            }
-            best[i] = b;
-            bi[i] = j0;
-        }
+        argmin(ip, nb, nc, J->cnorm + c0, (int32_t)c0, best, bi);
     }
+out:
     for (size_t i = 0; i < nb; i++) {
         J->assign[i0 + i] = bi[i];
         if (J->dist) {
-            const float *xi = x + i * d;
-            float xn = 0;
-            for (size_t j = 0; j < d; j++)
-                xn += xi[j] * xi[j];
-            float v = xn + best[i];
+            float v = J->xnorm[i0 + i] + best[i];
             J->dist[i0 + i] = v > 0 ? v : 0;
         }
     }
     return 0;
 }
 
-/* Per-thread tile buffers, reused across Lloyd iterations. */
+/* Per-thread tile buffers, reused across Lloyd iterations, and the norms of
+ * the points (which do not change across iterations). */
 typedef struct assigner {
     int nt;
     float **buf;
     float *cnorm; /* k */
+    float *xnorm; /* n, computed by the first run that needs it */
+    const float *xnorm_of;
+    float *cT;    /* d <= SMALL_D: (d, kp) transposed centroids; cnorm has kp entries */
+    size_t kp;
 } assigner;
 
 static void assigner_free(assigner *A)
@@ -148,10 +565,12 @@ static void assigner_free(assigner *A)
             free(A->buf[t]);
     free(A->buf);
     free(A->cnorm);
+    free(A->xnorm);
+    free(A->cT);
     memset(A, 0, sizeof *A);
 }
 
-static int assigner_init(assigner *A, int nthreads, size_t n, size_t k)
+static int assigner_init(assigner *A, int nthreads, size_t n, size_t d, size_t k)
 {
     memset(A, 0, sizeof *A);
     size_t ntask = (n + ROW_BLOCK - 1) / ROW_BLOCK;
@@ -160,10 +579,16 @@ static int assigner_init(assigner *A, int nthreads, size_t n, size_t k)
         nt = ntask ? (int)ntask : 1;
     A->nt = nt;
     A->buf = calloc((size_t)nt, sizeof *A->buf);
-    A->cnorm = malloc(sizeof(float) * k);
-    if (!A->buf || !A->cnorm)
+    if (d <= SMALL_D) {
+        A->kp = (k + 15) / 16 * 16;
+        if (!(A->cT = malloc(sizeof(float) * d * A->kp)))
+            goto fail;
+    }
+    A->cnorm = malloc(sizeof(float) * (A->cT ? A->kp : k));
+    A->xnorm = malloc(sizeof(float) * (n ? n : 1));
+    if (!A->buf || !A->cnorm || !A->xnorm)
         goto fail;
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < nt && !A->cT; t++)
         if (!(A->buf[t] = malloc(sizeof(float) * ROW_BLOCK * COL_BLOCK)))
             goto fail;
     return 0;
@@ -181,7 +606,24 @@ static int assigner_run(assigner *A, size_t n, size_t d, const float *x, size_t 
             s += c[j * d + t] * c[j * d + t];
         A->cnorm[j] = s;
     }
-    assign_job J = {n, d, k, x, c, A->cnorm, assign, dist, A->buf};
+    if (dist && A->xnorm_of != x) {
+        for (size_t i = 0; i < n; i++) {
+            const float *xi = x + i * d;
+            float xn = 0;
+            for (size_t j = 0; j < d; j++)
+                xn += xi[j] * xi[j];
+            A->xnorm[i] = xn;
+        }
+        A->xnorm_of = x;
+    }
+    if (A->cT) {
+        for (size_t t = 0; t < d; t++)
+            for (size_t j = 0; j < A->kp; j++)
+                A->cT[t * A->kp + j] = j < k ? c[j * d + t] : 0.0f;
+        for (size_t j = k; j < A->kp; j++)
+            A->cnorm[j] = INFINITY;
+    }
+    assign_job J = {n, d, k, x, c, A->cnorm, assign, dist, A->xnorm, A->buf, A->cT, A->kp};
     vqs_blas_single_thread();
     return vqs_parallel_for(A->nt, (n + ROW_BLOCK - 1) / ROW_BLOCK, assign_task, &J);
 }
@@ -196,7 +638,7 @@ int vqs_kmeans_assign(int nthreads, size_t n, size_t d, const float *x, size_t k
     if (n == 0)
         return 0;
     assigner A;
-    int rc = assigner_init(&A, nthreads, n, k);
+    int rc = assigner_init(&A, nthreads, n, d, k);
     if (rc)
         return rc;
     rc = assigner_run(&A, n, d, x, k, centroids, assign, dist);
@@ -258,12 +700,69 @@ static void normalize_rows(size_t k, size_t d, float *c)
 
 /* ---- k-means++ seeding ----------------------------------------------------- */
 
+/* Small d, no pruning: d2[i] = min(d2[i], sum_t (xT[t * ld + i] - c[t])^2)
+ * for m <= SEED_CHUNK points, summed over t in order. Element-wise loops
+ * the compiler vectorises; compiled once per SIMD level (same operations,
+ * so the same results). */
+#define SEED_CHUNK_T_BODY                                                                   \
+    float a[SEED_CHUNK];                                                                    \
+    for (size_t i = 0; i < m; i++)                                                          \
+        a[i] = 0;                                                                           \
+    for (size_t q = 0; q < d; q++) {                                                        \
+        const float *xq = xT + q * ld;                                                      \
+        float cq = c[q];                                                                    \
+        for (size_t i = 0; i < m; i++)                                                      \
+            a[i] += (xq[i] - cq) * (xq[i] - cq);                                            \
+    }                                                                                       \
+    for (size_t i = 0; i < m; i++)                                                          \
+        d2[i] = a[i] < d2[i] ? a[i] : d2[i];
+
+static void seed_chunk_T_c(const float *xT, size_t ld, size_t m, size_t d, const float *c,
+                           float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+
+#ifdef KM_X86
+__attribute__((target("avx2"))) static void seed_chunk_T_avx2(const float *xT, size_t ld,
+                                                               size_t m, size_t d,
+                                                               const float *c, float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+
+__attribute__((target("avx512f"))) static void seed_chunk_T_avx512(const float *xT, size_t ld,
+                                                                    size_t m, size_t d,
+                                                                    const float *c, float *d2)
+{
+    SEED_CHUNK_T_BODY
+}
+#endif
+
+typedef void (*seed_chunk_T_fn)(const float *, size_t, size_t, size_t, const float *, float *);
+
+static seed_chunk_T_fn seed_chunk_T_for(vqs_simd level)
+{
+#ifdef KM_X86
+    if (level == VQS_SIMD_AVX512)
+        return seed_chunk_T_avx512;
+    if (level == VQS_SIMD_AVX2)
+        return seed_chunk_T_avx2;
+#endif
+    (void)level;
+    return seed_chunk_T_c;
+}
+
 typedef struct seed_job {
-    size_t n, d;
+    size_t n, d, j;
     const float *x;
-    const float *c; /* the newest centroid */
-    float *d2;      /* n: distance to the nearest centroid so far */
-    double *part;   /* per chunk: sum of d2 */
+    const float *xT; /* small d: x transposed (d, n); else NULL */
+    const float *c;  /* the newest centroid, number j */
+    const float *cc; /* j: |c_a - c_j|^2 for the earlier centroids a */
+    float *d2;       /* n: distance to the nearest centroid so far */
+    int32_t *near;   /* n: that centroid */
+    double *part;    /* per chunk: sum of d2 */
+    l2sq_fn l2sq;
 } seed_job;
 
 static int seed_task(void *ctx, size_t t, int tid)
@@ -272,10 +771,24 @@ static int seed_task(void *ctx, size_t t, int tid)
     seed_job *J = ctx;
     size_t i0 = t * SEED_CHUNK, i1 = i0 + SEED_CHUNK < J->n ? i0 + SEED_CHUNK : J->n;
     double s = 0;
+    if (J->xT) {
+        float *d2 = J->d2 + i0;
+        seed_chunk_T_for(km_level())(J->xT + i0, J->n, i1 - i0, J->d, J->c, d2);
+        for (size_t i = 0; i < i1 - i0; i++)
+            s += d2[i];
+        J->part[t] = s;
+        return 0;
+    }
     for (size_t i = i0; i < i1; i++) {
-        float v = (float)sqdist(J->x + i * J->d, J->c, J->d);
-        if (v < J->d2[i])
-            J->d2[i] = v;
+        /* triangle inequality: |x - c_j| >= |c_a - c_j| - |x - c_a| >= |x - c_a|
+         * when |c_a - c_j|^2 >= 4 |x - c_a|^2 (with a margin for rounding) */
+        if (!(J->j > 0 && J->cc[J->near[i]] > 4.001f * J->d2[i])) {
+            float v = J->l2sq(J->x + i * J->d, J->c, J->d);
+            if (v < J->d2[i]) {
+                J->d2[i] = v;
+                J->near[i] = (int32_t)J->j;
+            }
+        }
         s += J->d2[i];
     }
     J->part[t] = s;
@@ -286,22 +799,36 @@ static int seed_task(void *ctx, size_t t, int tid)
 static int seed_pp(int nt, vqs_rng *r, size_t n, size_t d, const float *x, size_t k, float *c)
 {
     size_t nchunk = (n + SEED_CHUNK - 1) / SEED_CHUNK;
-    float *d2 = malloc(sizeof(float) * n);
+    float *d2 = malloc(sizeof(float) * n), *cc = malloc(sizeof(float) * k);
+    float *xT = d <= SMALL_D ? malloc(sizeof(float) * n * d) : NULL;
+    int32_t *near = malloc(sizeof(int32_t) * n);
     double *part = malloc(sizeof(double) * nchunk);
-    if (!d2 || !part) {
+    if (!d2 || !cc || !near || !part || (d <= SMALL_D && !xT)) {
         free(d2);
+        free(cc);
+        free(xT);
+        free(near);
         free(part);
         return vqs_seterr(VQS_ENOMEM, "k-means++: %zu points", n);
     }
-    for (size_t i = 0; i < n; i++)
+    if (xT)
+        for (size_t i = 0; i < n; i++)
+            for (size_t q = 0; q < d; q++)
+                xT[q * n + i] = x[i * d + q];
+    l2sq_fn l2sq = l2sq_for(km_level());
+    for (size_t i = 0; i < n; i++) {
         d2[i] = INFINITY;
+        near[i] = 0;
+    }
     size_t pick = (size_t)rng_below(r, n);
     int rc = 0;
     for (size_t j = 0; j < k; j++) {
         memcpy(c + j * d, x + pick * d, sizeof(float) * d);
         if (j + 1 == k)
             break;
-        seed_job J = {n, d, x, c + j * d, d2, part};
+        for (size_t a = 0; a < j && !xT; a++)
+            cc[a] = l2sq(c + a * d, c + j * d, d);
+        seed_job J = {n, d, j, x, xT, c + j * d, cc, d2, near, part, l2sq};
         /* small problems: no thread start-up per step */
         if ((rc = vqs_parallel_for(n * d < (1u << 18) ? 1 : nt, nchunk, seed_task, &J)))
             break;
@@ -331,6 +858,9 @@ static int seed_pp(int nt, vqs_rng *r, size_t n, size_t d, const float *x, size_
                     pick = q;
     }
     free(d2);
+    free(cc);
+    free(xT);
+    free(near);
     free(part);
     return rc;
 }
@@ -338,10 +868,11 @@ static int seed_pp(int nt, vqs_rng *r, size_t n, size_t d, const float *x, size_
 /* ---- update ---------------------------------------------------------------- */
 
 typedef struct update_job {
-    size_t n, d, k, ntask;
+    size_t d, k, ntask;
     const float *x;
-    const int32_t *assign;
-    double *sum; /* k * d */
+    const size_t *order; /* the points grouped by centroid, in point order */
+    const size_t *off;   /* k + 1: centroid j's points are order[off[j] .. off[j+1]) */
+    double *sum;         /* k * d */
 } update_job;
 
 static int update_task(void *ctx, size_t t, int tid)
@@ -350,14 +881,19 @@ static int update_task(void *ctx, size_t t, int tid)
     update_job *J = ctx;
     size_t c0 = J->k * t / J->ntask, c1 = J->k * (t + 1) / J->ntask, d = J->d;
     memset(J->sum + c0 * d, 0, sizeof(double) * (c1 - c0) * d);
-    for (size_t i = 0; i < J->n; i++) {
-        size_t a = (size_t)J->assign[i];
-        if (a < c0 || a >= c1)
-            continue;
+    size_t pend = J->off[c1];
+    for (size_t a = c0; a < c1; a++) {
         double *s = J->sum + a * d;
-        const float *xi = J->x + i * d;
-        for (size_t j = 0; j < d; j++)
-            s[j] += xi[j];
+        for (size_t p = J->off[a]; p < J->off[a + 1]; p++) {
+            if (p + UPDATE_AHEAD < pend) { /* the rows are scattered: fetch ahead */
+                const char *f = (const char *)(J->x + J->order[p + UPDATE_AHEAD] * d);
+                for (size_t b = 0; b < d * sizeof(float); b += 64)
+                    __builtin_prefetch(f + b);
+            }
+            const float *xi = J->x + J->order[p] * d;
+            for (size_t j = 0; j < d; j++)
+                s[j] += xi[j];
+        }
     }
     return 0;
 }
@@ -435,10 +971,10 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     if (n < k)
         return vqs_seterr(VQS_EINVAL, "k-means: %zu training points for k = %zu centroids; "
                                       "at least %zu are needed", n, k, k);
-    for (size_t i = 0; i < n * d; i++)
-        if (!isfinite(x[i]))
-            return vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite",
-                              i / d, i % d);
+    size_t bad = vqs_first_nonfinite(x, n * d);
+    if (bad < n * d)
+        return vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite", bad / d,
+                          bad % d);
     double t0 = vqs_now();
     int niter = o->niter > 0 ? o->niter : 25;
     int nt = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
@@ -449,7 +985,7 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     int rc = 0;
     float *xs = NULL, *xinit = NULL, *dist = NULL;
     int32_t *assign = NULL, *prev = NULL;
-    size_t *count = NULL, *sub = NULL;
+    size_t *count = NULL, *sub = NULL, *off = NULL, *order = NULL;
     double *sum = NULL, *sse = NULL;
     assigner A = {0};
 
@@ -485,9 +1021,9 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
         sub = NULL;
     } else {
         const float *xp = xt;
-        size_t np = nt_pts;
-        if (np > INIT_PPC * k) {
-            np = INIT_PPC * k;
+        size_t np = nt_pts, cap = INIT_PPC * k < INIT_MAX ? INIT_PPC * k : INIT_MAX;
+        if (np > cap) {
+            np = cap;
             if (!(sub = random_subset(&rng, nt_pts, np)) ||
                 !(xinit = malloc(sizeof(float) * np * d))) {
                 rc = vqs_seterr(VQS_ENOMEM, "k-means++: sample of %zu x %zu", np, d);
@@ -511,13 +1047,15 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     prev = malloc(sizeof(int32_t) * nt_pts);
     dist = malloc(sizeof(float) * nt_pts);
     count = malloc(sizeof(size_t) * k);
+    off = malloc(sizeof(size_t) * (k + 1));
+    order = malloc(sizeof(size_t) * nt_pts);
     sum = malloc(sizeof(double) * (k > 2 ? k : 2) * d);
     sse = malloc(sizeof(double) * k);
-    if (!assign || !prev || !dist || !count || !sum || !sse) {
+    if (!assign || !prev || !dist || !count || !off || !order || !sum || !sse) {
         rc = vqs_seterr(VQS_ENOMEM, "k-means: %zu points, k = %zu, d = %zu", nt_pts, k, d);
         goto done;
     }
-    if ((rc = assigner_init(&A, nt, nt_pts, k)))
+    if ((rc = assigner_init(&A, nt, nt_pts, d, k)))
         goto done;
 
     size_t nsplit = 0, last_split = 0;
@@ -540,14 +1078,35 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
         }
         memcpy(prev, assign, sizeof(int32_t) * nt_pts);
 
-        /* update */
+        /* update: a counting sort of the points by centroid, then each task
+         * sums the points of its centroid range */
         memset(count, 0, sizeof(size_t) * k);
         for (size_t i = 0; i < nt_pts; i++)
             count[assign[i]]++;
-        size_t ntask = (size_t)nt * 4 < k ? (size_t)nt * 4 : k;
-        update_job U = {nt_pts, d, k, ntask, xt, assign, sum};
-        if ((rc = vqs_parallel_for(nt, ntask, update_task, &U)))
-            goto done;
+        if (d <= SMALL_D) {
+            /* small rows: one pass in point order (the same sums) beats
+             * sorting and gathering */
+            memset(sum, 0, sizeof(double) * k * d);
+            for (size_t i = 0; i < nt_pts; i++) {
+                double *sa = sum + (size_t)assign[i] * d;
+                const float *xi = xt + i * d;
+                for (size_t t = 0; t < d; t++)
+                    sa[t] += xi[t];
+            }
+        } else {
+            off[0] = 0;
+            for (size_t j = 0; j < k; j++)
+                off[j + 1] = off[j] + count[j];
+            for (size_t i = 0; i < nt_pts; i++)
+                order[off[assign[i]]++] = i;
+            for (size_t j = k; j > 0; j--) /* back to the starts */
+                off[j] = off[j - 1];
+            off[0] = 0;
+            size_t ntask = (size_t)nt * 4 < k ? (size_t)nt * 4 : k;
+            update_job U = {d, k, ntask, xt, order, off, sum};
+            if ((rc = vqs_parallel_for(nt, ntask, update_task, &U)))
+                goto done;
+        }
         for (size_t j = 0; j < k; j++)
             if (count[j])
                 for (size_t t = 0; t < d; t++)
@@ -604,6 +1163,8 @@ done:
     free(assign);
     free(prev);
     free(count);
+    free(off);
+    free(order);
     free(sum);
     free(sse);
     return rc;

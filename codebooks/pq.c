@@ -15,6 +15,11 @@
  *   rows shared by all subspaces (as FAISS, whose Clustering objects all use
  *   the same seed and therefore the same rows), then vqs_kmeans per subspace
  *   with seed opts->seed + m. n >= ksub is required (VQS_EINVAL otherwise).
+ *   With at least as many subspaces as threads, the subspaces are the
+ *   parallel tasks, each a single-threaded k-means: small k-means (PQ32x4:
+ *   k = 16 on 4096 x 4) parallelise badly inside, and the centroids are the
+ *   same either way (vqs_kmeans gives identical results for every thread
+ *   count). Otherwise one subspace at a time, each k-means threaded.
  * - Encoding: a direct nearest-centroid loop for ksub <= 256 (d * ksub flops
  *   per vector, no scratch), vqs_kmeans_assign (BLAS) for larger codebooks.
  * - Queries: a look-up table of M * ksub floats, L2: |q_m - c_{m,j}|^2, IP:
@@ -56,6 +61,36 @@ static int pq_transpose(vqs_stage *s)
 /* bit packing: vqs_put_bits / vqs_get_bits in codebook_internal.h */
 
 /* ---- training ---------------------------------------------------------------- */
+
+typedef struct sub_job {
+    pq *P;
+    size_t d, nt;
+    const float *x;
+    const size_t *idx; /* the sampled rows, or NULL for all */
+    vqs_kmeans_opts ko;
+    uint64_t seed;
+} sub_job;
+
+/* Sub-quantizer m: gathers its columns of the sample, single-threaded
+ * k-means (the task itself is one of several running in parallel). */
+static int sub_task(void *ctx, size_t m, int tid)
+{
+    (void)tid;
+    sub_job *J = ctx;
+    pq *P = J->P;
+    size_t dsub = P->dsub;
+    float *sub = malloc(sizeof(float) * J->nt * dsub);
+    if (!sub)
+        return vqs_seterr(VQS_ENOMEM, "PQ: training buffer for %zu x %zu", J->nt, dsub);
+    for (size_t i = 0; i < J->nt; i++)
+        memcpy(sub + i * dsub, J->x + (J->idx ? J->idx[i] : i) * J->d + m * dsub,
+               sizeof(float) * dsub);
+    vqs_kmeans_opts ko = J->ko;
+    ko.seed = J->seed + m;
+    int rc = vqs_kmeans(&ko, J->nt, dsub, sub, P->ksub, P->cent + m * P->ksub * dsub, NULL);
+    free(sub);
+    return rc;
+}
 
 static int pq_alloc(vqs_stage *s);
 
@@ -111,7 +146,16 @@ static int pq_train_centroids(vqs_stage *s, size_t n, const float *x, const vqs_
         .max_points_per_centroid = SIZE_MAX, /* already subsampled */
         .verbose = o->verbose > 1,
     };
-    int rc = 0;
+    int rc = 0, nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
+    if (M >= (size_t)nth && nth > 1) {
+        /* one single-threaded k-means per sub-space, M of them in parallel */
+        free(sub);
+        ko.nthreads = 1;
+        sub_job J = {P, d, nt, x, idx, ko, o->seed};
+        rc = vqs_parallel_for(nth, M, sub_task, &J);
+        free(idx);
+        return rc;
+    }
     for (size_t m = 0; m < M && !rc; m++) {
         for (size_t i = 0; i < nt; i++)
             memcpy(sub + i * dsub, x + (idx ? idx[i] : i) * d + m * dsub, sizeof(float) * dsub);

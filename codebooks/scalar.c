@@ -34,13 +34,28 @@
  *                  reconstructed exactly: exact zeros and integer-valued
  *                  data (SIFT: 0.64x FAISS's MSE at 8 bits) and half a step
  *                  of margin beyond the sample range for new data.
- *   "cells" is chosen only if its training MSE is more than 2% below that of
+ *   "cells" is chosen only if its training MSE (on at most GRID_ROWS evenly
+ *   spaced training rows) is more than 2% below that of
  *   "endpoints": on smooth data that picks "cells" at 4 bits (12% better)
  *   and "endpoints" at 8 bits, where the 0.8% in-sample gain of "cells" is
  *   lost out of sample to values beyond the trained range (measured on
  *   sts15k_bert768 queries: 1.007x FAISS with "cells" everywhere, 0.998x
  *   with this rule). Rejected: per-cell centroid (Lloyd) reconstruction
  *   tables (d * 2^b floats, data-dependent; a job for PQ/RVQ).
+ * - Speed of SQ8/SQ4 (GloVe 331k x 100, one thread: training 0.28 s -> 0.03
+ *   s, encoding 3.0 -> 6.6 M vectors/s). The encoder computes a row of
+ *   codes with element-wise loops the compiler vectorises: the clamp is two
+ *   selects (NaN -> 0) and the rounding is (t + 2^23) - 2^23, which for 0 <=
+ *   t < 2^22 rounds to nearest-even exactly as lrintf did (both in the
+ *   current rounding mode), so the codes are bit-identical to the scalar
+ *   formula (a test keeps a copy of it). Training: min/max over blocks of
+ *   rows in parallel (exact in any order), then both grids' squared errors
+ *   in one pass over at most GRID_ROWS evenly spaced rows (65,536: the 2%
+ *   margin is far above the sampling error; on GloVe that is a fifth of the
+ *   rows), parallel over blocks of dimensions so each dimension's sum is
+ *   taken in row order whatever the thread count. Rejected: choosing the
+ *   grid from the histogram of a first pass (a pass of its own, and bins
+ *   approximate the error).
  * - fp8 codecs scale so that the largest training magnitude maps to the
  *   largest finite code; values beyond saturate (the conversions are called
  *   with sat = 1). fp8's dynamic range makes the SQNR nearly independent of
@@ -71,6 +86,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ENC_CHUNK 256     /* dimensions per step of the SQ8/SQ4 encoder (even) */
+#define MINMAX_ROWS 8192  /* rows per task of the min/max pass */
+#define GRID_ROWS 65536   /* at most this many rows choose the SQ8/SQ4 grids */
+#define GRID_DIMS 64      /* dimensions per task of the grid choice */
 
 /* ---- conversions -------------------------------------------------------- */
 
@@ -241,6 +261,28 @@ static inline unsigned cell(float t, unsigned levels)
     return 0;
 }
 
+/* The same as cell() for a whole row, written so that the compiler
+ * vectorises it: t = (sane(x) - a) * inv clamped to [0, levels - 1] (NaN ->
+ * 0), then rounded to nearest-even by adding and subtracting 2^23 (exact for
+ * 0 <= t < 2^22, and like lrintf it rounds in the current rounding mode).
+ * Writes the grid index as a float (exact) and, if c, as a byte. */
+static void cells_row(const float *x, const float *a, const float *inv, size_t d, unsigned levels,
+                      float *r, uint8_t *c)
+{
+    const float top = (float)(levels - 1), magic = 0x1p23f;
+    for (size_t j = 0; j < d; j++) {
+        float v = x[j];
+        v = v == v ? v : 0.0f;
+        float t = (v - a[j]) * inv[j];
+        t = t > 0.0f ? t : 0.0f; /* NaN (e.g. inf * 0) -> 0 */
+        t = t < top ? t : top;
+        r[j] = (t + magic) - magic;
+    }
+    if (c)
+        for (size_t j = 0; j < d; j++)
+            c[j] = (uint8_t)(int32_t)r[j];
+}
+
 /* value of component j of one code */
 static inline float dec_one(const sq *S, const uint8_t *c, size_t j)
 {
@@ -344,20 +386,63 @@ static int range_task(void *ctx, size_t j, int tid)
     return 0;
 }
 
+/* min/max of rows [i0, i1) per dimension into lo, hi (element-wise loops) */
+static void minmax_rows(const float *x, size_t d, size_t i0, size_t i1, float *lo, float *hi)
+{
+    for (size_t j = 0; j < d; j++)
+        lo[j] = hi[j] = x[i0 * d + j];
+    for (size_t i = i0 + 1; i < i1; i++) {
+        const float *xi = x + i * d;
+        for (size_t j = 0; j < d; j++) {
+            lo[j] = xi[j] < lo[j] ? xi[j] : lo[j];
+            hi[j] = xi[j] > hi[j] ? xi[j] : hi[j];
+        }
+    }
+}
+
+typedef struct minmax_job {
+    size_t n, d;
+    const float *x;
+    float *part; /* per task: lo[d], hi[d] */
+} minmax_job;
+
+static int minmax_task(void *ctx, size_t t, int tid)
+{
+    (void)tid;
+    minmax_job *J = ctx;
+    size_t i0 = t * MINMAX_ROWS, i1 = i0 + MINMAX_ROWS < J->n ? i0 + MINMAX_ROWS : J->n;
+    minmax_rows(J->x, J->d, i0, i1, J->part + 2 * t * J->d, J->part + (2 * t + 1) * J->d);
+    return 0;
+}
+
 /* per-dimension [lo_j, hi_j]: min/max, or the clip quantiles */
 static int dim_ranges(size_t n, size_t d, const float *x, double clip, int nthreads, float *lo,
                       float *hi)
 {
     if (clip <= 0) {
-        for (size_t j = 0; j < d; j++)
-            lo[j] = hi[j] = x[j];
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = 0; j < d; j++) {
-                float v = x[i * d + j];
-                lo[j] = v < lo[j] ? v : lo[j];
-                hi[j] = v > hi[j] ? v : hi[j];
+        /* blocks of rows in parallel; min and max are exact in any order */
+        size_t ntask = (n + MINMAX_ROWS - 1) / MINMAX_ROWS;
+        if (ntask == 1) {
+            minmax_rows(x, d, 0, n, lo, hi);
+            return 0;
+        }
+        minmax_job J = {n, d, x, malloc(sizeof(float) * 2 * d * ntask)};
+        if (!J.part)
+            return vqs_seterr(VQS_ENOMEM, "SQ train: %zu x %zu floats", ntask, 2 * d);
+        int rc = vqs_parallel_for(nthreads, ntask, minmax_task, &J);
+        if (!rc) {
+            memcpy(lo, J.part, sizeof(float) * d);
+            memcpy(hi, J.part + d, sizeof(float) * d);
+            for (size_t t = 1; t < ntask; t++) {
+                const float *pl = J.part + 2 * t * d, *ph = pl + d;
+                for (size_t j = 0; j < d; j++) {
+                    lo[j] = pl[j] < lo[j] ? pl[j] : lo[j];
+                    hi[j] = ph[j] > hi[j] ? ph[j] : hi[j];
+                }
             }
-        return 0;
+        }
+        free(J.part);
+        return rc;
     }
     int nt = nthreads > 0 ? nthreads : vqs_default_threads();
     if ((size_t)nt > d)
@@ -411,53 +496,85 @@ static void set_grid(sq *S, size_t j, float a, float w)
     S->binv[j] = inv;
 }
 
-static inline float grid_err(float v, float a, float w, float inv, unsigned L)
+/* Grid parameters of both candidates, dimension-major: g[0..d) a, [d..2d)
+ * step, [2d..3d) 1/step of "cells", then the same for "endpoints". */
+typedef struct grid_job {
+    size_t n, m, d;  /* rows, sampled rows, dimensions */
+    const float *x;
+    const float *g;  /* 6 * d */
+    unsigned L;
+    double *err;     /* 2 * d: squared error of "cells", then of "endpoints" */
+} grid_job;
+
+/* The squared errors of both grids on the sampled rows, for the dimensions
+ * of block t; rows in order, so the sums do not depend on the threads. */
+static int grid_task(void *ctx, size_t t, int tid)
 {
-    float e = v - (a + (float)cell((v - a) * inv, L) * w);
-    return e * e;
+    (void)tid;
+    grid_job *J = ctx;
+    size_t d = J->d, j0 = t * GRID_DIMS, m = d - j0 < GRID_DIMS ? d - j0 : GRID_DIMS;
+    double ec[GRID_DIMS] = {0}, ee[GRID_DIMS] = {0};
+    float r[GRID_DIMS];
+    const float *g = J->g;
+    for (size_t s = 0; s < J->m; s++) {
+        const float *xi = J->x + (s * J->n / J->m) * d + j0;
+        if (s + 8 < J->m) { /* spread-out rows: fetch ahead */
+            const char *f = (const char *)(J->x + ((s + 8) * J->n / J->m) * d + j0);
+            for (size_t b = 0; b < m * sizeof(float); b += 64)
+                __builtin_prefetch(f + b);
+        }
+        for (int which = 0; which < 2; which++) {
+            const float *a = g + 3 * d * (size_t)which + j0, *w = a + d, *inv = w + d;
+            double *e = which ? ee : ec;
+            cells_row(xi, a, inv, m, J->L, r, NULL);
+            for (size_t j = 0; j < m; j++) {
+                float q = xi[j] - (a[j] + r[j] * w[j]);
+                e[j] += q * q;
+            }
+        }
+    }
+    for (size_t j = 0; j < m; j++) {
+        J->err[j0 + j] = ec[j];
+        J->err[d + j0 + j] = ee[j];
+    }
+    return 0;
 }
 
 /* per dimension, the "cells" or the "endpoints" grid over [lo_j, hi_j] (see
- * the top of the file), by training MSE */
-static int choose_grids(sq *S, size_t n, const float *x, const float *lo, const float *hi)
+ * the top of the file), by their MSE on at most GRID_ROWS training rows
+ * (evenly spaced) */
+static int choose_grids(sq *S, size_t n, const float *x, const float *lo, const float *hi,
+                        int nthreads)
 {
     size_t d = S->d;
     unsigned L = levels_of(S->kind);
-    float *p = malloc(sizeof(float) * 6 * d);
-    double *err = calloc(2 * d, sizeof(double));
-    if (!p || !err) {
-        free(p);
+    float *g = malloc(sizeof(float) * 6 * d);
+    double *err = malloc(sizeof(double) * 2 * d);
+    if (!g || !err) {
+        free(g);
         free(err);
         return vqs_seterr(VQS_ENOMEM, "SQ train: %zu dimensions", d);
     }
-    /* p: (a, w, inv) of "cells" then of "endpoints", per dimension */
     for (size_t j = 0; j < d; j++) {
         float r = hi[j] - lo[j], wc = r / (float)L, we = r / (float)(L - 1);
-        float *q = p + 6 * j;
-        q[0] = lo[j] + wc / 2;
-        q[1] = wc;
-        q[2] = wc > 0 && isfinite(1.0f / wc) ? 1.0f / wc : 0.0f;
-        q[3] = lo[j];
-        q[4] = we;
-        q[5] = we > 0 && isfinite(1.0f / we) ? 1.0f / we : 0.0f;
+        g[j] = lo[j] + wc / 2;
+        g[d + j] = wc;
+        g[2 * d + j] = wc > 0 && isfinite(1.0f / wc) ? 1.0f / wc : 0.0f;
+        g[3 * d + j] = lo[j];
+        g[4 * d + j] = we;
+        g[5 * d + j] = we > 0 && isfinite(1.0f / we) ? 1.0f / we : 0.0f;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++) {
-            const float *q = p + 6 * j;
-            float v = x[i * d + j];
-            err[2 * j] += grid_err(v, q[0], q[1], q[2], L);
-            err[2 * j + 1] += grid_err(v, q[3], q[4], q[5], L);
-        }
-    for (size_t j = 0; j < d; j++) {
-        const float *q = p + 6 * j;
-        if (err[2 * j] < 0.98 * err[2 * j + 1])
-            set_grid(S, j, q[0], q[1]);
+    grid_job J = {n, n < GRID_ROWS ? n : GRID_ROWS, d, x, g, L, err};
+    int rc = vqs_parallel_for(nthreads, (d + GRID_DIMS - 1) / GRID_DIMS, grid_task, &J);
+    for (size_t j = 0; j < d && !rc; j++) {
+        if (err[j] < 0.98 * err[d + j])
+            set_grid(S, j, g[j], g[d + j]);
         else
-            set_grid(S, j, q[3], q[4]);
+            set_grid(S, j, g[3 * d + j], g[4 * d + j]);
     }
-    free(p);
+    free(g);
     free(err);
-    return 0;
+    return rc;
 }
 
 static void set_scale(sq *S, size_t j, float r)
@@ -491,7 +608,7 @@ static int sq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts
         if (!rc)
             rc = dim_ranges(n, d, x, clip, o->nthreads, lo, hi);
         if (!rc && (S->kind == K_U8 || S->kind == K_U4))
-            rc = choose_grids(S, n, x, lo, hi);
+            rc = choose_grids(S, n, x, lo, hi, o->nthreads);
         else
             for (size_t j = 0; j < d && !rc; j++)
                 set_scale(S, j, fabsf(lo[j]) > fabsf(hi[j]) ? fabsf(lo[j]) : fabsf(hi[j]));
@@ -533,13 +650,21 @@ static int sq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *code
                 c[j] = vqs_f32_to_e4m3(sane(xi[j]) * S->b[0], 1);
             break;
         case K_U8:
-            for (size_t j = 0; j < d; j++)
-                c[j] = (uint8_t)cell((sane(xi[j]) - S->a[j]) * S->binv[j], 256);
-            break;
         case K_U4:
-            memset(c, 0, cs);
-            for (size_t j = 0; j < d; j++)
-                c[j / 2] |= (uint8_t)(cell((sane(xi[j]) - S->a[j]) * S->binv[j], 16) << (4 * (j & 1)));
+            /* in chunks of ENC_CHUNK dimensions (stack scratch) */
+            for (size_t j0 = 0; j0 < d; j0 += ENC_CHUNK) {
+                size_t m = d - j0 < ENC_CHUNK ? d - j0 : ENC_CHUNK;
+                float r[ENC_CHUNK];
+                uint8_t b[ENC_CHUNK + 1];
+                if (S->kind == K_U8) {
+                    cells_row(xi + j0, S->a + j0, S->binv + j0, m, 256, r, c + j0);
+                    continue;
+                }
+                cells_row(xi + j0, S->a + j0, S->binv + j0, m, 16, r, b);
+                b[m] = 0;
+                for (size_t q = 0; q < m; q += 2) /* j0 is even: whole bytes */
+                    c[(j0 + q) / 2] = (uint8_t)(b[q] | b[q + 1] << 4);
+            }
             break;
         default: { /* K_S8 */
             for (size_t j = 0; j < d; j++) {

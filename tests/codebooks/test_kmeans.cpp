@@ -281,11 +281,16 @@ TEST_CASE("k-means spherical: unit-norm centroids", "[kmeans]")
     }
 }
 
+// d = 13: BLAS tiles and the SIMD argmin pass (k = 7: its scalar tail only;
+// k = 1500: two tiles, lanes and tail); d <= 8: the direct small-d kernel
+// (k = 37: padded to 48 columns).
 TEST_CASE("vqs_kmeans_assign finds the nearest centroid (also for k > one BLAS tile)",
           "[kmeans]")
 {
-    for (size_t k : {7, 1500}) {
-        const size_t n = 700, d = 13;
+    for (size_t d : {13, 8, 3, 1})
+    for (size_t k : {7, 37, 1500}) {
+        const size_t n = 700;
+        INFO("d " << d << " k " << k);
         auto x = synth(n, d, 21);
         auto c = synth(k, d, 22);
         std::vector<int32_t> a(n);
@@ -302,6 +307,22 @@ TEST_CASE("vqs_kmeans_assign finds the nearest centroid (also for k > one BLAS t
             INFO("k " << k << " row " << i);
             REQUIRE(mine <= ref[i] * (1 + 1e-4) + 1e-4);
             REQUIRE(std::fabs(dist[i] - mine) <= 1e-3 * (1 + mine));
+        }
+    }
+}
+
+TEST_CASE("vqs_kmeans_assign: ties go to the lowest centroid index", "[kmeans]")
+{
+    for (size_t d : {13, 4}) {
+        const size_t n = 500, half = 40;
+        auto x = synth(n, d, 23);
+        auto c = synth(half, d, 24);
+        c.insert(c.end(), c.begin(), c.end()); // centroid j + 40 == centroid j
+        std::vector<int32_t> a(n);
+        REQUIRE_OK(vqs_kmeans_assign(2, n, d, x.data(), 2 * half, c.data(), a.data(), nullptr));
+        for (size_t i = 0; i < n; i++) {
+            INFO("d " << d << " row " << i);
+            REQUIRE(a[i] < (int32_t)half);
         }
     }
 }

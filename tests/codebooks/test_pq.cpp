@@ -259,3 +259,32 @@ TEST_CASE("PQ spec errors name the token; too few training vectors", "[pq]")
     REQUIRE_ERR(vqs_codec_train(k2.get(), 100, x.data()), VQS_EINVAL);
     REQUIRE(std::string(vqs_errdetail()).find("256") != std::string::npos);
 }
+
+// With M >= threads the sub-quantizers are trained in parallel, each by a
+// single-threaded k-means; otherwise one at a time, each threaded. Both must
+// give the same codebooks (the blob holds no thread count).
+TEST_CASE("PQ training gives the same codebooks for any thread count", "[pq]")
+{
+    const size_t d = 32, n = 3000;
+    auto x = synth(n, d, 81);
+    std::vector<std::vector<uint8_t>> blobs;
+    for (int threads : {1, 2, 3, 8, 9}) {
+        vqs_codec_opts o = {};
+        o.nthreads = threads;
+        o.seed = 5;
+        o.kmeans_iters = 10;
+        vqs_codec *c = nullptr;
+        REQUIRE_OK(vqs_codec_create("PQ8x6", d, &o, &c));
+        codec_ptr cp(c, vqs_codec_free);
+        REQUIRE_OK(vqs_codec_train(c, n, x.data()));
+        void *blob = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_codec_save(c, &blob, &len));
+        blobs.emplace_back((uint8_t *)blob, (uint8_t *)blob + len);
+        free(blob);
+    }
+    for (size_t i = 1; i < blobs.size(); i++) {
+        INFO("run " << i);
+        REQUIRE(blobs[i] == blobs[0]);
+    }
+}

@@ -109,6 +109,115 @@ TEST_CASE("RVQ beam search: beam 8 is at least as good as greedy", "[rvq]")
     REQUIRE(mb <= mg);
 }
 
+namespace {
+
+// The codebooks of a trained single-stage RVQ codec: the last M * K * d
+// floats of its blob, before the 4-byte CRC (payload layout in rvq.c).
+std::vector<float> rvq_codebooks(vqs_codec *c, size_t M, size_t K, size_t d)
+{
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE_OK(vqs_codec_save(c, &blob, &len));
+    size_t nf = M * K * d;
+    REQUIRE(len >= 4 + nf * sizeof(float));
+    std::vector<float> cb(nf);
+    std::memcpy(cb.data(), (const uint8_t *)blob + len - 4 - nf * sizeof(float),
+                nf * sizeof(float));
+    free(blob);
+    return cb;
+}
+
+// Beam search as FAISS's beam_search_encode_step, computed directly in
+// double: each stage scores every extension by its exact residual, keeps
+// the B best (ties: lower beam entry, then lower index); the code is the
+// final entry with the smallest residual.
+std::vector<uint32_t> ref_beam_encode(const float *x, const std::vector<float> &cb, size_t M,
+                                      size_t K, size_t d, size_t B)
+{
+    struct entry {
+        std::vector<uint32_t> codes;
+        std::vector<double> r;
+        double dist;
+    };
+    entry e0{{}, std::vector<double>(x, x + d), 0};
+    for (double v : e0.r)
+        e0.dist += v * v;
+    std::vector<entry> beam{e0};
+    for (size_t m = 0; m < M; m++) {
+        std::vector<std::pair<double, size_t>> cand;
+        for (size_t b = 0; b < beam.size(); b++)
+            for (size_t j = 0; j < K; j++) {
+                const float *c = &cb[(m * K + j) * d];
+                double s = 0;
+                for (size_t t = 0; t < d; t++)
+                    s += (beam[b].r[t] - c[t]) * (beam[b].r[t] - c[t]);
+                cand.emplace_back(s, b * K + j);
+            }
+        size_t keep = std::min(B, cand.size());
+        std::partial_sort(cand.begin(), cand.begin() + (long)keep, cand.end());
+        std::vector<entry> next;
+        for (size_t e = 0; e < keep; e++) {
+            const entry &p = beam[cand[e].second / K];
+            size_t j = cand[e].second % K;
+            entry n{p.codes, p.r, cand[e].first};
+            n.codes.push_back((uint32_t)j);
+            for (size_t t = 0; t < d; t++)
+                n.r[t] -= cb[(m * K + j) * d + t];
+            next.push_back(std::move(n));
+        }
+        beam.swap(next);
+    }
+    size_t best = 0;
+    for (size_t e = 1; e < beam.size(); e++)
+        if (beam[e].dist < beam[best].dist)
+            best = e;
+    return beam[best].codes;
+}
+
+} // namespace
+
+// RVQ8x8 with beam 8 uses the look-up-table search (cross-product tables of
+// 28 * 256^2 floats); with beam 1 the direct search, as RVQ18x8 (153 * 256^2
+// floats exceed the tables' limit). Both must find the codes of the exact
+// beam search up to float rounding.
+TEST_CASE("RVQ beam search (look-up tables and direct) equals an exact beam search", "[rvq]")
+{
+    struct tcase {
+        const char *spec;
+        size_t M, d, beam;
+    };
+    for (tcase tc : {tcase{"RVQ8x8", 8, 32, 8}, tcase{"RVQ8x8", 8, 32, 1},
+                     tcase{"RVQ18x8", 18, 16, 4}}) {
+        INFO(tc.spec << " beam " << tc.beam);
+        const size_t K = 256, d = tc.d, n = 3000, nq = 500;
+        auto x = synth(n, d, 61);
+        auto xq = synth(nq, d, 62);
+        auto c = make_codec(tc.spec, d, (int)tc.beam, 5);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, x.data()));
+        auto cb = rvq_codebooks(c.get(), tc.M, K, d);
+        size_t cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(nq * cs), rcodes(nq * cs, 0);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq.data(), codes.data()));
+        size_t same = 0;
+        for (size_t i = 0; i < nq; i++) {
+            auto r = ref_beam_encode(&xq[i * d], cb, tc.M, K, d, tc.beam);
+            for (size_t m = 0; m < tc.M; m++)
+                rcodes[i * cs + m] = (uint8_t)r[m];
+            rcodes[i * cs + tc.M] = codes[i * cs + tc.M]; // the norm byte: not compared
+            same += std::memcmp(&codes[i * cs], &rcodes[i * cs], tc.M) == 0;
+        }
+        std::vector<float> rec(nq * d), rrec(nq * d);
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, rcodes.data(), rrec.data()));
+        double mv = mse(xq, rec, nq), mr = mse(xq, rrec, nq);
+        WARN(tc.spec << " beam " << tc.beam << ": MSE " << mv << ", exact beam search " << mr
+                     << ", identical codes " << same << " / " << nq);
+        REQUIRE(mv <= 1.001 * mr);
+        REQUIRE(mr <= 1.001 * mv);
+        REQUIRE(same >= nq * 95 / 100);
+    }
+}
+
 TEST_CASE("RVQ scores: IP equals <q, decode>, L2 equals |q - decode|^2 up to the norm byte",
           "[rvq]")
 {

@@ -830,3 +830,87 @@ TEST_CASE("SQNR on Gaussian data sits where theory puts it (within 0.3 dB)", "[s
     REQUIRE(std::fabs(rows[2].theory - 31.5) < 0.5);
     REQUIRE(std::fabs(rows[4].theory - 19.38) < 0.05);
 }
+
+namespace {
+
+// The SQ8/SQ4 encoder before it was vectorised, kept as the reference:
+// code = the nearest grid index of t = (x - a_j) / step_j, clamped, via lrintf.
+unsigned old_cell(float t, unsigned levels)
+{
+    if (t >= (float)(levels - 1))
+        return levels - 1;
+    if (t > 0.0f)
+        return (unsigned)lrintf(t);
+    return 0;
+}
+
+std::vector<uint8_t> old_encode(bool four, const std::vector<float> &a,
+                                const std::vector<float> &binv, const std::vector<float> &x)
+{
+    size_t d = a.size(), n = x.size() / d, cs = four ? (d + 1) / 2 : d;
+    std::vector<uint8_t> codes(n * cs, 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            float v = x[i * d + j];
+            v = v == v ? v : 0.0f;
+            unsigned c = old_cell((v - a[j]) * binv[j], four ? 16 : 256);
+            if (four)
+                codes[i * cs + j / 2] |= (uint8_t)(c << (4 * (j & 1)));
+            else
+                codes[i * cs + j] = (uint8_t)c;
+        }
+    return codes;
+}
+
+} // namespace
+
+TEST_CASE("SQ8/SQ4 encoder gives the codes of the scalar formula bit for bit", "[scalar]")
+{
+    const size_t d = 301; // odd, and more than one 256-dimension chunk
+    const size_t n = 3000;
+    auto x = synth(n, d, 91);
+    for (size_t j = 0; j < d; j += 7) // a few constant dimensions: step 0
+        for (size_t i = 0; i < n; i++)
+            x[i * d + j] = 1.5f;
+    for (bool four : {false, true}) {
+        INFO((four ? "SQ4" : "SQ8"));
+        auto c = make_codec(four ? "SQ4" : "SQ8", d);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, x.data()));
+        // a and step: the last 2 d floats of the payload, before the CRC
+        void *blob = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_codec_save(c.get(), &blob, &len));
+        std::vector<float> a(d), b(d), binv(d);
+        std::memcpy(a.data(), (const uint8_t *)blob + len - 4 - 8 * d, 4 * d);
+        std::memcpy(b.data(), (const uint8_t *)blob + len - 4 - 4 * d, 4 * d);
+        free(blob);
+        for (size_t j = 0; j < d; j++) {
+            binv[j] = b[j] > 0 ? 1.0f / b[j] : 0.0f;
+            if (!std::isfinite(binv[j]))
+                binv[j] = 0;
+        }
+        // test rows: training rows, then grid points, half-way points and
+        // their float neighbours, the ends, beyond the ends, and specials
+        std::vector<float> t(x.begin(), x.begin() + 500 * d);
+        const float L = four ? 16.0f : 256.0f, inf = INFINITY, nan = NAN;
+        for (float k = -2; k <= L + 1; k += 0.5f)
+            for (float nudge : {-1.0f, 0.0f, 1.0f})
+                for (size_t j = 0; j < d; j++) {
+                    float v = a[j] + k * b[j];
+                    if (nudge != 0)
+                        v = std::nextafter(v, nudge * inf);
+                    t.push_back(v);
+                }
+        for (float v : {inf, -inf, nan, -nan, 1e30f, -1e30f, 0.0f, -0.0f, 1e-40f, FLT_MAX})
+            for (size_t j = 0; j < d; j++)
+                t.push_back(v);
+        size_t m = t.size() / d, cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(m * cs);
+        REQUIRE_OK(vqs_codec_encode(c.get(), m, t.data(), codes.data()));
+        auto ref = old_encode(four, a, binv, t);
+        size_t diff = 0;
+        for (size_t i = 0; i < codes.size(); i++)
+            diff += codes[i] != ref[i];
+        REQUIRE(diff == 0);
+    }
+}
