@@ -98,7 +98,6 @@
  */
 #define _GNU_SOURCE
 #include "codebook_internal.h"
-#include "vqs_kernels.h" /* the run-time SIMD level (VQS_SIMD) */
 
 #include <cblas.h>
 #include <math.h>
@@ -129,7 +128,7 @@
  * order, no FMA contraction (ISO C mode), so a seed gives the same
  * centroids whatever the level. */
 
-static vqs_simd km_level(void) { return vqs_kernels_active()->level; }
+static vqs_simd km_level(void) { return vqs_simd_level(); }
 
 /* Running argmin over the nb rows of an assignment tile (row i: ip + i *
  * nc): v_j = cn[j] - 2 ip[j] for j < nc; (best[i], bi[i]) becomes the
@@ -684,19 +683,6 @@ static size_t *random_subset(vqs_rng *r, size_t n, size_t m)
     return perm;
 }
 
-static void normalize_rows(size_t k, size_t d, float *c)
-{
-    for (size_t j = 0; j < k; j++) {
-        double s = 0;
-        for (size_t t = 0; t < d; t++)
-            s += (double)c[j * d + t] * c[j * d + t];
-        if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
-            for (size_t t = 0; t < d; t++)
-                c[j * d + t] *= inv;
-        }
-    }
-}
 
 /* ---- k-means++ seeding ----------------------------------------------------- */
 
@@ -1041,7 +1027,7 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
         xinit = NULL;
     }
     if (o->spherical)
-        normalize_rows(k, d, centroids);
+        vqs_normalize_rows(k, d, centroids);
 
     assign = malloc(sizeof(int32_t) * nt_pts);
     prev = malloc(sizeof(int32_t) * nt_pts);
@@ -1135,7 +1121,7 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
         }
         nsplit += last_split;
         if (o->spherical)
-            normalize_rows(k, d, centroids);
+            vqs_normalize_rows(k, d, centroids);
     }
 
     /* objective of the returned centroids */

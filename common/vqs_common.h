@@ -107,6 +107,25 @@ int vqs_default_threads(void);
 typedef int (*vqs_task_fn)(void *ctx, size_t i, int thread_id);
 int vqs_parallel_for(int nthreads, size_t n, vqs_task_fn fn, void *ctx);
 
+/* ---- SIMD level -------------------------------------------------------- */
+
+/* Kernels with SIMD versions (index/kernels, codebooks/kmeans.c) pick one
+ * level at run time: the best the CPU has (cpuid, and xgetbv so that the OS
+ * saves the registers), or lower if the environment variable
+ * VQS_SIMD=scalar|avx2|avx512 asks (a level above the CPU's is refused with
+ * one warning line on stderr). AVX2 = AVX2 + FMA + F16C + POPCNT; AVX-512 =
+ * F + BW + VL + DQ on top. */
+typedef enum vqs_simd {
+    VQS_SIMD_SCALAR = 0,
+    VQS_SIMD_AVX2 = 1,
+    VQS_SIMD_AVX512 = 2,
+} vqs_simd;
+vqs_simd vqs_simd_level(void); /* chosen once, thread-safe */
+vqs_simd vqs_simd_cpu(void);   /* best this CPU supports, ignoring VQS_SIMD */
+int vqs_simd_has_vpopcntdq(void); /* AVX-512 level and VPOPCNTDQ */
+int vqs_simd_has_vbmi(void);      /* AVX-512 level and VBMI (8-bit fast scan) */
+const char *vqs_simd_name(vqs_simd level);
+
 /* Makes BLAS single-threaded in the calling process: vqs parallelises over
  * its own blocks, and OpenBLAS's own pool on top of that oversubscribes. */
 void vqs_blas_single_thread(void);

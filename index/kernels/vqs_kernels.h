@@ -27,15 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vqs_common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum vqs_simd {
-    VQS_SIMD_SCALAR = 0,
-    VQS_SIMD_AVX2 = 1,
-    VQS_SIMD_AVX512 = 2,
-} vqs_simd;
 
 /* Scalar element types of SQ codes, and the value v(c) a code stands for:
  * U8: c (0..255); S8: (int8_t)c; U4: nibble j of a row is
@@ -136,14 +132,8 @@ typedef struct vqs_kernels {
 const vqs_kernels *vqs_kernels_for(vqs_simd level);
 /* The level chosen at run time (see the file comment). Thread-safe. */
 const vqs_kernels *vqs_kernels_active(void);
-/* Best level this CPU supports, ignoring VQS_SIMD. */
-vqs_simd vqs_simd_cpu(void);
-/* 1 if the CPU has AVX-512 VPOPCNTDQ (reported by benches). */
-int vqs_simd_has_vpopcntdq(void);
-/* 1 if the CPU has the AVX-512 level and AVX-512 VBMI (the 8-bit fast scan's
- * byte permutes). */
-int vqs_simd_has_vbmi(void);
-const char *vqs_simd_name(vqs_simd level);
+/* (The level itself, vqs_simd_level() and the CPU queries are in
+ * common/vqs_common.h: the quantizer core's k-means kernels use them too.) */
 
 /* ---- fast-scan helpers (level-independent, ref.c) ---- */
 size_t vqs_pq4fs_packed_size(size_t n, size_t M);
