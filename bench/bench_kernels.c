@@ -30,6 +30,7 @@
  * except the selection's output size, which is kept near 1%).
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
         float lut[32 * 16], bias, scale, err;
         for (int i = 0; i < 32 * 16; i++)
             lut[i] = (float)vqs_rng_uniform(&r);
-        vqs_pq4fs_quantize(lut, 32, B->fs_lut8, &bias, &scale, &err);
+        vqs_pq4fs_quantize(lut, 32, INFINITY, B->fs_lut8, &bias, &scale, &err);
         /* threshold: the 1% quantile of the first chunk */
         const vqs_kernels *R = vqs_kernels_for(VQS_SIMD_SCALAR);
         R->pq4fs_scan(B->fs_lut8, 32, B->fs_packed, CHUNK / 32, B->o16);
@@ -332,7 +333,7 @@ int main(int argc, char **argv)
         float *lut = xmalloc(sizeof(float) * M * 256), bias, scale, err;
         for (size_t i = 0; i < M * 256; i++)
             lut[i] = (float)vqs_rng_uniform(&r);
-        vqs_pq8fs_quantize(lut, M, M == 16 ? B->fs8_lut16 : B->fs8_lut32, &bias, &scale, &err);
+        vqs_pq8fs_quantize(lut, M, INFINITY, M == 16 ? B->fs8_lut16 : B->fs8_lut32, &bias, &scale, &err);
         free(lut);
         if (M == 16)
             B->fs8_16 = p;

@@ -193,6 +193,7 @@ typedef struct fin_job {
     float *dist;
     dcand **tmp; /* per thread, nshards * kk */
     size_t nfallback;
+    int no_proof;
 } fin_job;
 
 /* Full double-precision scan for one query (rare fallback). */
@@ -260,7 +261,7 @@ static int finish_query(void *ctx, size_t i, int tid)
         }
     }
     qsort(all, na, sizeof *all, dcand_cmp);
-    if (!complete && na >= k) {
+    if (!complete && na >= k && !F->no_proof) {
         /* Every row left out of a full shard heap had approx score >= that
          * heap's worst, hence >= thr. Its exact score is >= thr - err. Safe
          * if that is strictly above the k-th exact score. Error bound for a
@@ -427,7 +428,8 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
         if (nb > 0 && (rc = vqs_parallel_for(nt, ntask, run_task, &J)))
             goto fail;
         fin_job F = {.J = &J, .base = base, .queries = queries, .chunk0 = c0, .k = k,
-                     .maxbn = maxbn, .ids = ids, .dist = dist, .tmp = tmp};
+                     .maxbn = maxbn, .ids = ids, .dist = dist, .tmp = tmp,
+                     .no_proof = o->no_proof};
         if ((rc = vqs_parallel_for(nt, nqc, finish_query, &F)))
             goto fail;
         rescans += F.nfallback;

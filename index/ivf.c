@@ -406,7 +406,7 @@ static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *
     if (!ids)
         return vqs_seterr(VQS_ENOMEM, "index: assignment of %zu rows", n);
     vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {x, n, ix->d, ix->d};
-    vqs_exact_opts eo = {.nthreads = ix->nthreads};
+    vqs_exact_opts eo = {.nthreads = ix->nthreads, .no_proof = 1};
     int rc = vqs_exact_knn(&eo, VQS_METRIC_IP, &base, &qm, 1, ids, NULL);
     for (size_t i = 0; !rc && i < n; i++)
         a[i] = (int32_t)ids[i];
@@ -982,14 +982,21 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
         for (size_t j = 0; j < T; j++)
             s->lut[j] = neg ? -v->lut[j] : v->lut[j];
         float kadd = neg ? -(add + v->bias) : add + v->bias;
-        float bias, scale, err;
-        if (ix->fastscan == 4)
-            vqs_pq4fs_quantize(s->lut, M, s->lut8, &bias, &scale, &err);
-        else
-            vqs_pq8fs_quantize(s->lut, M, s->lut8, &bias, &scale, &err);
+        float bias = 0, scale = 1, err = 0, lim = NAN; /* lim: the limit quantised for */
         for (size_t base = 0; base < L->n; base += CHUNK) {
             size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
             const uint8_t *blocks = L->codes + base / bs * ix->fs_block;
+            /* (re-)quantise with the current k-th key as the limit: first
+             * chunk, and whenever the heap has shrunk the useful span of
+             * the tables to half of what they were quantised for */
+            float now = heap_thr(H) - kadd;
+            if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
+                lim = now;
+                if (ix->fastscan == 4)
+                    vqs_pq4fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+                else
+                    vqs_pq8fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+            }
             if (ix->fastscan == 4)
                 K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
             else
@@ -1004,12 +1011,10 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
             /* exact re-score of the survivors with the float tables */
-            for (size_t t = 0; t < m; t++)
-                fs_get(ix, L->codes, base + s->idx[t], s->sv + t * cs);
             if (ix->fastscan == 4)
-                K->lut4(s->lut, M, kadd, s->sv, cs, m, s->out);
+                vqs_pq4fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
             else
-                K->lut8(s->lut, M, kadd, s->sv, cs, m, s->out);
+                vqs_pq8fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
             for (size_t t = 0; t < m; t++) {
                 cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
                 if (H->n == H->k && !worse(&H->h[0], &c))
@@ -1254,7 +1259,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
                 qq = qn;
             }
             vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {qq, n, ix->d, ix->d};
-            vqs_exact_opts eo = {.nthreads = nt};
+            vqs_exact_opts eo = {.nthreads = nt, .no_proof = 1};
             if ((rc = vqs_exact_knn(&eo, inner_metric(ix), &base, &qm, J.nprobe, probe, pdist)))
                 break;
             J.probe = probe;

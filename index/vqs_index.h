@@ -35,6 +35,11 @@ typedef struct vqs_exact_opts {
     size_t bblock; /* base rows per BLAS block; 0: 4096 */
     size_t *rescans; /* optional out: queries whose top k could not be proved
                         from the float scores and were rescanned in double */
+    int no_proof;    /* 1: the top k of the float scores (re-scored and sorted
+                        in double) without the proof or its rescans: for IVF
+                        probing, where a near-tie between lists is harmless
+                        and outliers in the base (a huge max |x|) would
+                        otherwise make every query rescan */
 } vqs_exact_opts;
 
 /* Exact k nearest neighbours of every query among the base rows.

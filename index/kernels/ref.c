@@ -127,10 +127,27 @@ void vqs_ref_sq_ip(vqs_sq_type t, const float *q, float bias, size_t d, const ui
  * and *err is the exact worst case sum_j max_k |e_jk| (computed in double;
  * <= M * scale / 2) plus a margin for the float arithmetic on both sides
  * (the float sum of the M table values and bias + scale * u16 in float):
- * (M + 4) * FLT_EPSILON * (sum_j max_k |lut_jk| + |bias| + scale * M * R).
+ * (M + 4) * FLT_EPSILON * (sum_j A_j + |bias| + scale * M * R), with
+ * A_j = max(|mn_j|, |mn_j + scale * R|) (= max_k |lut_jk| up to rounding),
+ * doubled when entries saturate (see fs_absmax).
  * Tables with a non-finite value give lut8 = 0, bias = 0, scale = 1 and
  * err = +Inf (the index keeps everything). Rejected: a scale per table
  * (the u8 sum would need a multiply per table in the kernel).
+ *
+ * Limit: the caller may pass the largest float sum it still cares about
+ * (the index: its current k-th key). The common span is then
+ * min(max_j range_j, g), g = limit - sum_j mn_j, and entries above
+ * mn_j + scale * R saturate at R. A saturated entry under-estimates, so
+ * bias + scale * u16_sum - err stays a lower bound of float_sum for every
+ * code, and the two-sided bound holds for every code without a saturated
+ * entry, which includes every code with float_sum <= limit (each of its
+ * entries is within g of its table minimum). *err leaves the saturated
+ * entries out. Why: the common span is set by the widest table, and a PQ
+ * codebook trained on data with outliers has a few far centroids whose
+ * entries dwarf the distances that decide the top k: on the synthetic
+ * 1M x 128 set (IVF1024,PQ32x4) the widest table spans ~80,000 while the
+ * k-th distance is ~27, so scale ~310, err ~4,000, and 99.9% of the codes
+ * survived the filter to be re-scored in float. With the limit, ~1%.
  */
 
 static size_t fs_pairs(size_t M) { return (M + 1) / 2; }
@@ -171,8 +188,53 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code)
     }
 }
 
-void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
-                        float *err)
+/* As vqs_pq8fs_rescore, for 4-bit codes (vqs_ref_lut4's order). */
+void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
+                       const uint32_t *idx, size_t n, float *out)
+{
+    size_t np = fs_pairs(M);
+    for (size_t i = 0; i < n; i++) {
+        size_t t = idx[i] % 32;
+        const uint8_t *b = packed + idx[i] / 32 * 32 * np + (t & 15);
+        unsigned sh = fs_shift(t);
+        float v = 0;
+        for (size_t j = 0; j < M; j++)
+            v += lut[j * 16 + ((b[32 * (j / 2) + 16 * (j & 1)] >> sh) & 15)];
+        out[i] = bias + v;
+    }
+}
+
+/* The common span of the quantised tables: the largest table range, or
+ * less when a limit on the float sum is given: an entry more than
+ * g = limit - sum of the table minima above its table's minimum rules out
+ * every code that uses it, so entries beyond g only need to saturate
+ * (which keeps bias + scale * u16 a lower bound of the float sum) and the
+ * 8 bits go to the part of the tables that can still matter. */
+static double fs_span(double maxrange, double bias_d, float limit)
+{
+    double g = (double)limit - bias_d;
+    if (!(g < maxrange))
+        return maxrange; /* no limit (or NaN), or one beyond every table */
+    /* g <= 0: only codes of table minima can reach the limit; resolve just
+     * those (a zero span would fall back to scale 1) */
+    return g > maxrange * 0x1p-20 ? g : maxrange * 0x1p-20;
+}
+
+/* Table j's share of the float-rounding margin: the largest magnitude of
+ * an entry it represents unsaturated, max(|mn|, |mn + scale * R|). With
+ * saturation (wide = 2) doubled: a saturated entry v above c = mn + scale * R
+ * either has |v| <= 2 max(|mn|, |c|), covered by the doubled term, or
+ * v - c > |v| / 2, an excess over its quantised value that exceeds the
+ * rounding it can cause in a float sum of M terms (M eps |v| < |v| / 2).
+ * So the margin scales with the span kept, not with the outliers. */
+static double fs_absmax(float mn, float top, double wide)
+{
+    double a = fabs((double)mn), b = fabs((double)mn + top);
+    return wide * (a > b ? a : b);
+}
+
+void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                        float *scale, float *err)
 {
     size_t M2 = 2 * fs_pairs(M);
     if (M2)
@@ -198,17 +260,18 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
         double range = (double)mx - mn;
         maxrange = range > maxrange ? range : maxrange;
         bias_d += mn;
-        absmax += fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
     }
     if (nanprobe != 0)
         return;
-    float sc = (float)(maxrange / R);
+    double span = fs_span(maxrange, bias_d, limit);
+    float sc = (float)(span / R);
     if (!(sc > 0) || !isfinite(sc))
         sc = 1; /* every table constant (or ranges too small for a float) */
     float bf = (float)bias_d;
     if (!isfinite(bf))
         return;
     double e = fabs((double)bf - bias_d);
+    double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
     /* float arithmetic (vectorised: this runs once per probed list); the
      * error of computing ejk in float is a few ulps of |T|, covered by the
      * (M + 4) eps margin below */
@@ -225,9 +288,11 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
             float q = (float)(int)x; /* x >= 0: truncation is floor */
             lut8[j * 16 + k] = (uint8_t)q;
             float ejk = fabsf(T[k] - mn - sc * q);
+            ejk = q == Rf && T[k] - mn > sc * Rf ? 0 : ejk; /* saturated: one-sided */
             ej = ejk > ej ? ejk : ej;
         }
         e += ej;
+        absmax += fs_absmax(mn, sc * Rf, wide);
     }
     e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
     *bias = bf;
@@ -270,7 +335,7 @@ void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, si
  * max_j range_j / R (R = 255, or 65535 / M when M > 257, so that every u16
  * sum fits), entries rounded to nearest and clamped to 0..R, *err = the
  * exact worst rounding sum_j max_k |e_jk| plus (M + 4) * FLT_EPSILON *
- * (sum_j max_k |lut_jk| + |bias| + scale * M * R) for the float arithmetic
+ * (sum_j A_j + |bias| + scale * M * R) for the float arithmetic
  * on both sides.
  * Speed (it runs once per probed list per query, M * 256 entries): float
  * arithmetic only (double only for the M per-table sums). The min / max /
@@ -303,6 +368,22 @@ void vqs_pq8fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uin
         for (size_t m = 0; m < M; m++)
             for (size_t t = nt; t < 64; t++)
                 blk[m * 64 + t] = 0;
+    }
+}
+
+/* Exact float scores of listed vectors, read straight from the packed
+ * layout (the index's re-scoring of fast-scan survivors): no unpacking into
+ * a buffer, and the summation order of vqs_ref_lut8, so the scores are the
+ * same at every SIMD level. */
+void vqs_pq8fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
+                       const uint32_t *idx, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *b = packed + idx[i] / 64 * 64 * M + idx[i] % 64;
+        float v = 0;
+        for (size_t m = 0; m < M; m++)
+            v += lut[m * 256 + b[m * 64]];
+        out[i] = bias + v;
     }
 }
 
@@ -352,8 +433,8 @@ static float fs8_min(const float *T)
     return r;
 }
 
-void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
-                        float *err)
+void vqs_pq8fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                        float *scale, float *err)
 {
     *bias = 0;
     *scale = 1;
@@ -387,20 +468,21 @@ void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
         double range = (double)z - a;
         maxrange = range > maxrange ? range : maxrange;
         bias_d += a;
-        absmax += fabsf(a) > fabsf(z) ? fabsf(a) : fabsf(z);
     }
     float nanprobe = 0;
     for (int l = 0; l < 4; l++)
         nanprobe += probe[l];
     if (nanprobe != 0)
         return;
-    float sc = (float)(maxrange / R);
+    double span = fs_span(maxrange, bias_d, limit);
+    float sc = (float)(span / R);
     if (!(sc > 0) || !isfinite(sc))
         sc = 1; /* every table constant (or ranges too small for a float) */
     float bf = (float)bias_d;
     if (!isfinite(bf))
         return;
     double e = fabs((double)bf - bias_d);
+    double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
     /* the error of computing e_jk in float is a few ulps of |T|, covered by
      * the (M + 4) eps margin below (as in vqs_pq4fs_quantize) */
     float inv = 1.0f / sc, Rf = (float)R;
@@ -417,12 +499,14 @@ void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, 
                 int qi = (int)x; /* x >= 0: truncation is floor */
                 o[k + l] = (uint8_t)qi;
                 float ejk = fabsf(T[k + l] - mn - sc * (float)qi);
+                ejk = qi == (int)R && T[k + l] - mn > sc * Rf ? 0 : ejk; /* saturated */
                 ej[l] = ejk > ej[l] ? ejk : ej[l];
             }
         float m = 0;
         for (size_t l = 0; l < FS8_LANES; l++)
             m = ej[l] > m ? ej[l] : m;
         e += m;
+        absmax += fs_absmax(mn, sc * Rf, wide);
     }
     e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
     *bias = bf;

@@ -143,16 +143,27 @@ void vqs_pq4fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uin
 /* The 4-bit codes of vector i back from the packed layout, in the U4 nibble
  * order: code: (M + 1) / 2 bytes. */
 void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
+/* Exact float scores of the listed vectors (indices into packed) straight
+ * from the packed layout: out[i] = bias + sum_j lut[j * 16 + code_j], summed
+ * as vqs_ref_lut4 does, whatever the SIMD level. */
+void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
+                       const uint32_t *idx, size_t n, float *out);
 /* Quantises float tables lut (M * 16) to lut8 (M2 * 16 bytes) so that for
  * any code, float_sum ~= bias + scale * u16_sum, with
- * |float_sum - (bias + scale * u16_sum)| <= *err (the bound the index uses to
- * keep every candidate that might beat a threshold). float_sum is the float
- * sum of the M table entries (vqs_ref_lut4) and bias + scale * u16 is
- * evaluated in float; *err covers the rounding of both (ref.c). One common
- * scale: a table with a far-away centroid (an outlier) coarsens all tables.
- * A non-finite table value gives *err = +Inf. */
-void vqs_pq4fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
-                        float *err);
+ *   float_sum >= bias + scale * u16_sum - *err            for every code,
+ *   |float_sum - (bias + scale * u16_sum)| <= *err        for every code with
+ *                                                         float_sum <= limit
+ * (the bounds the index uses to keep every candidate that might beat a
+ * threshold). float_sum is the float sum of the M table entries
+ * (vqs_ref_lut4) and bias + scale * u16 is evaluated in float; *err covers
+ * the rounding of both (ref.c). limit: the largest float_sum the caller
+ * still needs resolved (+INFINITY: all; then the two-sided bound holds for
+ * every code); entries that alone push a sum past it saturate, so the 8
+ * bits are spent below it. One common scale: without a limit, a table with
+ * a far-away centroid (an outlier) coarsens all tables. A non-finite table
+ * value gives *err = +Inf. */
+void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                        float *scale, float *err);
 
 /* 8-bit codes (PQ Mx8: M bytes per vector): ceil(n / 64) * 64 * M bytes. */
 size_t vqs_pq8fs_packed_size(size_t n, size_t M);
@@ -161,15 +172,18 @@ size_t vqs_pq8fs_packed_size(size_t n, size_t M);
 void vqs_pq8fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uint8_t *packed);
 /* The M code bytes of vector i back from the packed layout. */
 void vqs_pq8fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
+/* vqs_pq4fs_rescore for 8-bit codes (vqs_ref_lut8's order). */
+void vqs_pq8fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
+                       const uint32_t *idx, size_t n, float *out);
 /* vqs_pq4fs_quantize for 8-bit tables: lut (M * 256 floats) to lut8 (M * 256
  * bytes); per-table minimum summed into bias, one common scale so that
- * every table maps into 0..R, R = 255, or 65535 / M when M > 257; then
- * |float_sum - (bias + scale * u16_sum)| <= *err for every code, float_sum
- * the float sum of the M entries (vqs_ref_lut8 with bias 0) and
+ * every table maps into 0..R, R = 255, or 65535 / M when M > 257 (or only
+ * its part below limit, the rest saturating); then the same two bounds,
+ * float_sum the float sum of the M entries (vqs_ref_lut8 with bias 0) and
  * bias + scale * u16 evaluated in float. Non-finite table value: lut8 = 0,
  * bias = 0, scale = 1, *err = +Inf. */
-void vqs_pq8fs_quantize(const float *lut, size_t M, uint8_t *lut8, float *bias, float *scale,
-                        float *err);
+void vqs_pq8fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                        float *scale, float *err);
 
 #ifdef __cplusplus
 }

@@ -218,7 +218,7 @@ TEST_CASE("pq4fs: quantised tables are within the stated error of the float sums
             std::fill(lut.begin() + 16, lut.begin() + 32, 42.0f);
         std::vector<uint8_t> lut8(M2 * 16, 0xCC);
         float bias, scale, err;
-        vqs_pq4fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        vqs_pq4fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
         REQUIRE(std::isfinite(bias));
         REQUIRE(scale > 0);
         REQUIRE(std::isfinite(err));
@@ -275,7 +275,7 @@ TEST_CASE("pq4fs: quantised tables are within the stated error of the float sums
         lut[37] = NAN;
         std::vector<uint8_t> lut8(4 * 16);
         float bias, scale, err;
-        vqs_pq4fs_quantize(lut.data(), 4, lut8.data(), &bias, &scale, &err);
+        vqs_pq4fs_quantize(lut.data(), 4, INFINITY, lut8.data(), &bias, &scale, &err);
         REQUIRE(std::isinf(err));
     }
 }
@@ -343,7 +343,7 @@ TEST_CASE("pq4fs: PQ16x4 end to end, the quantised filter keeps the true top 10"
 
         std::vector<uint8_t> lut8((M + 1) / 2 * 2 * 16);
         float bias, scale, err;
-        vqs_pq4fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        vqs_pq4fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
         std::vector<uint16_t> u16(nblocks * 32);
         vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
         for (vqs_simd L : kLevels) {
@@ -571,7 +571,7 @@ TEST_CASE("pq8fs: quantised tables are within the stated error of the float sums
             std::fill(lut.begin() + 256, lut.begin() + 512, 42.0f);
         std::vector<uint8_t> lut8(M * 256);
         float bias, scale, err;
-        vqs_pq8fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        vqs_pq8fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
         REQUIRE(std::isfinite(bias));
         REQUIRE(scale > 0);
         REQUIRE(std::isfinite(err));
@@ -637,7 +637,7 @@ TEST_CASE("pq8fs: quantised tables are within the stated error of the float sums
             lut[700] = badv;
             std::vector<uint8_t> lut8(4 * 256, 0xCC);
             float bias, scale, err;
-            vqs_pq8fs_quantize(lut.data(), 4, lut8.data(), &bias, &scale, &err);
+            vqs_pq8fs_quantize(lut.data(), 4, INFINITY, lut8.data(), &bias, &scale, &err);
             REQUIRE(std::isinf(err));
             REQUIRE(bias == 0);
             REQUIRE(scale == 1);
@@ -693,7 +693,7 @@ TEST_CASE("pq8fs: PQ16x8 end to end, the quantised filter keeps the true top 10"
 
         std::vector<uint8_t> lut8(M * 256);
         float bias, scale, err;
-        vqs_pq8fs_quantize(lut.data(), M, lut8.data(), &bias, &scale, &err);
+        vqs_pq8fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
         std::vector<uint16_t> u16(nblocks * 64);
         vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
         for (const auto &kf : kernels) {
@@ -933,6 +933,124 @@ TEST_CASE("bin_est: the reference equals the BIN codec's scorer", "[kernels]")
                                               : ""));
                 REQUIRE(bad == SIZE_MAX);
             }
+        }
+    }
+}
+
+// The limit (vqs_pq{4,8}fs_quantize): tables whose widest entries (outlier
+// centroids) are orders of magnitude beyond the sums that decide the top k.
+// For every code bias + scale * u16 - err must stay a lower bound of the
+// float sum; for codes whose float sum is <= limit the two-sided bound must
+// hold; and the bound must be about the span below the limit, not the
+// outliers (else the filter keeps everything, which is what it did).
+TEST_CASE("fast scan: quantising below a limit keeps the bounds and the resolution", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 77);
+    for (int K : {16, 256}) {
+        for (size_t M : {1, 4, 16, 31, 32, 64}) {
+            INFO("K " << K << " M " << M);
+            size_t n = 4000, M2 = (M + 1) / 2 * 2;
+            std::vector<float> lut(M * K);
+            for (size_t j = 0; j < M; j++)
+                for (int k = 0; k < K; k++) {
+                    double u = vqs_rng_uniform(&r);
+                    // most entries in 0..10 (and some negative), a few outliers up to 1e5
+                    double v = vqs_rng_uniform(&r) < 0.1 ? 1e5 * u : 10 * u - 1;
+                    lut[j * K + k] = (float)v;
+                }
+            // codes: random, and codes built from each table's smallest entries (the top k)
+            size_t stride = K == 16 ? (M + 1) / 2 : M;
+            auto codes = random_bytes(r, n * stride);
+            for (size_t i = 0; i < n / 4; i++)
+                for (size_t j = 0; j < M; j++) {
+                    // pick among the 4 smallest entries of table j
+                    std::vector<int> ord(K);
+                    std::iota(ord.begin(), ord.end(), 0);
+                    std::partial_sort(ord.begin(), ord.begin() + 4, ord.end(), [&](int a, int b) {
+                        return lut[j * K + a] < lut[j * K + b];
+                    });
+                    int k = ord[vqs_rng_next(&r) % 4];
+                    if (K == 16) {
+                        uint8_t &b = codes[i * stride + j / 2];
+                        b = (uint8_t)((b & ~(15 << (4 * (j & 1)))) | (k << (4 * (j & 1))));
+                    } else {
+                        codes[i * stride + j] = (uint8_t)k;
+                    }
+                }
+            std::vector<float> fsum(n);
+            if (K == 16)
+                vqs_ref_lut4(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
+            else
+                vqs_ref_lut8(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
+            std::vector<float> sorted(fsum);
+            std::sort(sorted.begin(), sorted.end());
+            float limit = sorted[20]; // "the k-th key" of a search for k = 20
+
+            std::vector<uint8_t> packed(K == 16 ? vqs_pq4fs_packed_size(n, M)
+                                                : vqs_pq8fs_packed_size(n, M));
+            size_t nb = K == 16 ? (n + 31) / 32 : (n + 63) / 64, bs = K == 16 ? 32 : 64;
+            if (K == 16)
+                vqs_pq4fs_pack(codes.data(), stride, n, M, packed.data());
+            else
+                vqs_pq8fs_pack(codes.data(), stride, n, M, packed.data());
+            std::vector<uint8_t> lut8(K == 16 ? M2 * 16 : M * 256);
+            std::vector<uint16_t> u16(nb * bs);
+            float bias, scale, err, bias0, scale0, err0;
+            for (int pass = 0; pass < 2; pass++) {
+                float lim = pass == 0 ? INFINITY : limit;
+                float &b_ = pass == 0 ? bias0 : bias, &s_ = pass == 0 ? scale0 : scale,
+                      &e_ = pass == 0 ? err0 : err;
+                if (K == 16) {
+                    vqs_pq4fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
+                    vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
+                } else {
+                    vqs_pq8fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
+                    vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
+                }
+                REQUIRE(std::isfinite(e_));
+                size_t below = 0, bad_lower = SIZE_MAX, bad_two = SIZE_MAX;
+                for (size_t i = 0; i < n; i++) {
+                    float approx = b_ + s_ * (float)u16[i];
+                    if (!((double)fsum[i] >= (double)approx - e_) && bad_lower == SIZE_MAX)
+                        bad_lower = i;
+                    if (fsum[i] <= lim) {
+                        below++;
+                        if (!(std::fabs((double)fsum[i] - approx) <= e_) && bad_two == SIZE_MAX)
+                            bad_two = i;
+                    }
+                }
+                INFO("pass " << pass << " err " << e_ << " scale " << s_ << " below " << below);
+                REQUIRE(bad_lower == SIZE_MAX);
+                REQUIRE(bad_two == SIZE_MAX);
+                if (pass == 1) {
+                    REQUIRE(below >= 21);
+                    // the filter keeps little beyond the codes below the limit
+                    size_t kept = 0;
+                    for (size_t i = 0; i < n; i++)
+                        kept += b_ + s_ * (float)u16[i] - e_ <= limit;
+                    INFO("kept " << kept);
+                    REQUIRE(kept < n / 4);
+                }
+            }
+            // the resolution follows the limit: far finer than without it
+            REQUIRE(err < err0 / 100);
+
+            // the survivors' exact re-score straight from the packed layout equals the
+            // reference table sum bit for bit (whatever the order of idx)
+            std::vector<uint32_t> idx(n);
+            std::iota(idx.begin(), idx.end(), 0u);
+            std::reverse(idx.begin(), idx.end());
+            std::vector<float> re(n);
+            if (K == 16)
+                vqs_pq4fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
+            else
+                vqs_pq8fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
+            size_t bad = SIZE_MAX;
+            for (size_t i = 0; i < n && bad == SIZE_MAX; i++)
+                if (re[i] != 1.5f + fsum[idx[i]])
+                    bad = i;
+            REQUIRE(bad == SIZE_MAX);
         }
     }
 }
