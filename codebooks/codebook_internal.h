@@ -57,9 +57,6 @@ int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what);
 /* Reads a u64 count and checks it equals want; VQS_ECORRUPT otherwise. */
 int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
 
-/* CRC-32C (Castagnoli), software. */
-uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n);
-
 /* ---- bit packing ------------------------------------------------------- */
 
 /* nbits-wide codes packed LSB-first into a little-endian bit string, as

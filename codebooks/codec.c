@@ -138,26 +138,6 @@ int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what)
     return 0;
 }
 
-uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n)
-{
-    static uint32_t tab[256];
-    static int init;
-    if (!__atomic_load_n(&init, __ATOMIC_ACQUIRE)) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            tab[i] = c; /* identical values if two threads race here */
-        }
-        __atomic_store_n(&init, 1, __ATOMIC_RELEASE);
-    }
-    const uint8_t *b = p;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = tab[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 /* ---- spec ---------------------------------------------------------------- */
 
 int vqs_spec_parse_mx(const char *p, size_t *M, size_t *nbits)

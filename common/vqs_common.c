@@ -495,3 +495,28 @@ void vqs_normalize_rows(size_t n, size_t d, float *x)
         }
     }
 }
+
+/* ---- checksums ------------------------------------------------------------- */
+
+static uint32_t crc_tab[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_tab[i] = c;
+    }
+}
+
+uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    const uint8_t *b = p;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = crc_tab[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}

@@ -74,6 +74,12 @@ int vqs_seterr(int rc, const char *fmt, ...)
 /* Clears the detail. */
 void vqs_clearerr(void);
 
+/* ---- checksums ------------------------------------------------------- */
+
+/* CRC-32C (Castagnoli) of n bytes, continuing crc (0 to start). Software,
+ * table-driven; used by every versioned blob and file header. */
+uint32_t vqs_crc32c(uint32_t crc, const void *p, size_t n);
+
 /* ---- metrics ---------------------------------------------------------- */
 
 /* L2: squared Euclidean distance (smaller is better, as FAISS); IP: inner

@@ -341,6 +341,7 @@ size_t vqs_index_ntotal(const vqs_index *ix) { return ix->ntotal; }
 size_t vqs_index_d(const vqs_index *ix) { return ix->d; }
 const char *vqs_index_spec(const vqs_index *ix) { return ix->spec; }
 size_t vqs_index_code_size(const vqs_index *ix) { return ix->cs; }
+size_t vqs_index_entry_size(const vqs_index *ix) { return ix->cs + ix->rcs; }
 const vqs_codec *vqs_index_codec(const vqs_index *ix) { return ix->codec; }
 int vqs_index_is_trained(const vqs_index *ix) { return ix->trained; }
 
@@ -545,6 +546,189 @@ done:
     return rc;
 }
 
+/* ---- trained state ------------------------------------------------------------ */
+/*
+ * Blob layout (little-endian, version 1):
+ *   "VQSIXT\0\1"  8 bytes magic
+ *   u32 version, u32 metric, u64 d, u32 by_residual, u32 spec length,
+ *   spec bytes (no NUL), u64 nlist, nlist * d float32 centroids (IVF only),
+ *   u64 codec blob length, codec blob (vqs_codec_save), u64 refine codec blob
+ *   length (0: none), refine codec blob, u32 CRC-32C of everything before.
+ * Only the trained state: ids and codes belong to the caller (the storage
+ * layer keeps them as it likes and re-adds them with vqs_index_add_encoded).
+ * The precomputed IVF-PQ tables are rebuilt on load (nlist * M * ksub
+ * floats, derived data).
+ */
+
+#define IXT_MAGIC "VQSIXT\0\1"
+#define IXT_VERSION 1u
+
+static void put(uint8_t **w, const void *p, size_t n)
+{
+    memcpy(*w, p, n);
+    *w += n;
+}
+
+int vqs_index_save_trained(const vqs_index *ix, void **blob, size_t *len)
+{
+    if (!ix || !blob || !len)
+        return vqs_seterr(VQS_EINVAL, "index_save_trained: NULL argument");
+    *blob = NULL;
+    *len = 0;
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_save_trained: index '%s' is not trained", ix->spec);
+    void *cb = NULL, *rb = NULL;
+    size_t cl = 0, rl = 0;
+    int rc = vqs_codec_save(ix->codec, &cb, &cl);
+    if (!rc && ix->rcodec)
+        rc = vqs_codec_save(ix->rcodec, &rb, &rl);
+    if (rc) {
+        free(cb);
+        return rc;
+    }
+    size_t sl = strlen(ix->spec), nc = ix->ivf ? ix->nlist * ix->d : 0;
+    size_t total = 8 + 4 + 4 + 8 + 4 + 4 + sl + 8 + sizeof(float) * nc + 8 + cl + 8 + rl + 4;
+    uint8_t *b = malloc(total), *w = b;
+    if (!b) {
+        free(cb);
+        free(rb);
+        return vqs_seterr(VQS_ENOMEM, "index_save_trained: %zu bytes", total);
+    }
+    uint32_t u32;
+    uint64_t u64;
+    put(&w, IXT_MAGIC, 8);
+    u32 = IXT_VERSION, put(&w, &u32, 4);
+    u32 = (uint32_t)ix->metric, put(&w, &u32, 4);
+    u64 = ix->d, put(&w, &u64, 8);
+    u32 = (uint32_t)ix->by_residual, put(&w, &u32, 4);
+    u32 = (uint32_t)sl, put(&w, &u32, 4);
+    put(&w, ix->spec, sl);
+    u64 = ix->ivf ? ix->nlist : 0, put(&w, &u64, 8);
+    put(&w, ix->centroids ? (const void *)ix->centroids : "", sizeof(float) * nc);
+    u64 = cl, put(&w, &u64, 8);
+    put(&w, cb, cl);
+    u64 = rl, put(&w, &u64, 8);
+    put(&w, rb ? rb : "", rl);
+    u32 = vqs_crc32c(0, b, (size_t)(w - b));
+    put(&w, &u32, 4);
+    free(cb);
+    free(rb);
+    *blob = b;
+    *len = total;
+    return 0;
+}
+
+typedef struct rd {
+    const uint8_t *p;
+    size_t left;
+} rd;
+
+static int take_bytes(rd *r, void *out, size_t n, const char *what)
+{
+    if (r->left < n)
+        return vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the %s", what);
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o, vqs_index **out)
+{
+    if (!blob || !out)
+        return vqs_seterr(VQS_EINVAL, "index_load_trained: NULL argument");
+    *out = NULL;
+    const uint8_t *b = blob;
+    if (len < 8 + 4 + 4 || memcmp(b, IXT_MAGIC, 6) != 0)
+        return vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes, not a vqs trained-index blob", len);
+    uint32_t ver, crc;
+    memcpy(&ver, b + 8, 4);
+    if (memcmp(b, IXT_MAGIC, 8) != 0 || ver != IXT_VERSION)
+        return vqs_seterr(VQS_EVERSION, "index blob: format version %u, this vqs reads %u", ver,
+                          IXT_VERSION);
+    memcpy(&crc, b + len - 4, 4);
+    if (vqs_crc32c(0, b, len - 4) != crc)
+        return vqs_seterr(VQS_ECORRUPT, "index blob: checksum mismatch (%zu bytes)", len);
+    rd r = {b + 12, len - 16};
+    uint32_t metric = 0, byres = 0, sl = 0;
+    uint64_t d = 0, nlist = 0, cl = 0, rl = 0;
+    char spec[sizeof(((vqs_index *)0)->spec)];
+    int rc;
+    if ((rc = take_bytes(&r, &metric, 4, "metric")) || (rc = take_bytes(&r, &d, 8, "dimension")) ||
+        (rc = take_bytes(&r, &byres, 4, "residual flag")) || (rc = take_bytes(&r, &sl, 4, "spec")))
+        return rc;
+    if (sl >= sizeof spec)
+        return vqs_seterr(VQS_ECORRUPT, "index blob: spec length %u", sl);
+    if ((rc = take_bytes(&r, spec, sl, "spec")) || (rc = take_bytes(&r, &nlist, 8, "list count")))
+        return rc;
+    spec[sl] = 0;
+    vqs_index_opts io = o ? *o : (vqs_index_opts){0};
+    io.by_residual = byres ? 0 : -1;
+    vqs_index *ix = NULL;
+    if ((rc = vqs_index_create(spec, (size_t)d, (vqs_metric)metric, &io, &ix)))
+        return vqs_seterr(VQS_ECORRUPT, "index blob: spec '%s', d %llu: %s", spec,
+                          (unsigned long long)d, vqs_errdetail());
+    if ((ix->ivf ? ix->nlist : 0) != nlist || ix->by_residual != (int)byres) {
+        rc = vqs_seterr(VQS_ECORRUPT, "index blob: %llu lists for spec '%s'", (unsigned long long)nlist, spec);
+        goto fail;
+    }
+    if (nlist) {
+        if (r.left / sizeof(float) / ix->d < nlist) {
+            rc = vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the centroids");
+            goto fail;
+        }
+        if (!(ix->centroids = malloc(sizeof(float) * nlist * ix->d))) {
+            rc = vqs_seterr(VQS_ENOMEM, "index blob: centroids");
+            goto fail;
+        }
+        take_bytes(&r, ix->centroids, sizeof(float) * nlist * ix->d, "centroids");
+    }
+    for (int which = 0; which < 2; which++) {
+        uint64_t *l = which ? &rl : &cl;
+        if ((rc = take_bytes(&r, l, 8, "codec")))
+            goto fail;
+        if (*l > r.left) {
+            rc = vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the codec");
+            goto fail;
+        }
+        vqs_codec *c = NULL;
+        if (which == 1 && *l == 0 && !ix->rcodec)
+            continue;
+        if (which == 1 && !ix->rcodec) {
+            rc = vqs_seterr(VQS_ECORRUPT, "index blob: refine codec does not match spec '%s'", spec);
+            goto fail;
+        }
+        if ((rc = vqs_codec_load(r.p, (size_t)*l, &c)))
+            goto fail;
+        if (vqs_codec_code_size(c) != vqs_codec_code_size(which ? ix->rcodec : ix->codec)) {
+            vqs_codec_free(c);
+            rc = vqs_seterr(VQS_ECORRUPT, "index blob: codec does not match spec '%s'", spec);
+            goto fail;
+        }
+        if (which) {
+            vqs_codec_free(ix->rcodec);
+            ix->rcodec = c;
+        } else {
+            vqs_codec_free(ix->codec);
+            ix->codec = c;
+        }
+        r.p += *l;
+        r.left -= (size_t)*l;
+    }
+    if (r.left != 0) {
+        rc = vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes after the codecs", r.left);
+        goto fail;
+    }
+    if ((rc = build_ptab(ix)))
+        goto fail;
+    ix->trained = 1;
+    *out = ix;
+    return 0;
+fail:
+    vqs_index_free(ix);
+    return rc;
+}
+
 /* ---- add -------------------------------------------------------------------- */
 
 static size_t list_code_bytes(const vqs_index *ix, size_t rows)
@@ -620,27 +804,77 @@ static int cmp64(const void *p, const void *q)
     return (a > b) - (a < b);
 }
 
-int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
+int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *codes, uint32_t *lists)
 {
-    if (!ix || (n && !x))
+    if (!ix || (n && (!x || !codes)))
+        return vqs_seterr(VQS_EINVAL, "index_encode: NULL argument");
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_encode: index '%s' is not trained", ix->spec);
+    if (n == 0)
+        return 0;
+    size_t d = ix->d, es = ix->cs + ix->rcs;
+    int rc = check_finite(n, d, x, "index_encode");
+    if (rc)
+        return rc;
+    float *t = prepared_copy(ix, n, x);
+    int32_t *a = malloc(sizeof(int32_t) * n);
+    uint8_t *c = malloc(ix->cs * n), *r = ix->rcs ? malloc(ix->rcs * n) : NULL;
+    if (!t || !a || !c || (ix->rcs && !r)) {
+        rc = vqs_seterr(VQS_ENOMEM, "index_encode: %zu rows", n);
+        goto done;
+    }
+    if ((rc = assign_lists(ix, n, t, a)))
+        goto done;
+    if (ix->refine == 1)
+        memcpy(r, t, sizeof(float) * n * d);
+    else if (ix->refine == 2 && (rc = vqs_codec_encode(ix->rcodec, n, t, r)))
+        goto done;
+    if (ix->by_residual) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
+    }
+    if ((rc = vqs_codec_encode(ix->codec, n, t, c)))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(codes + i * es, c + i * ix->cs, ix->cs);
+        if (ix->rcs)
+            memcpy(codes + i * es + ix->cs, r + i * ix->rcs, ix->rcs);
+        if (lists)
+            lists[i] = (uint32_t)a[i];
+    }
+done:
+    free(t);
+    free(a);
+    free(c);
+    free(r);
+    return rc;
+}
+
+int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
+                          const int64_t *ids)
+{
+    if (!ix || (n && !codes))
         return vqs_seterr(VQS_EINVAL, "index_add: NULL argument");
     if (!ix->trained)
         return vqs_seterr(VQS_EINVAL, "index_add: index '%s' is not trained", ix->spec);
     if (n == 0)
         return 0;
-    size_t d = ix->d;
-    int rc = check_finite(n, d, x, "index_add");
-    if (rc)
-        return rc;
+    if (ix->ivf && !lists)
+        return vqs_seterr(VQS_EINVAL, "index_add: IVF index '%s' needs the list of every row", ix->spec);
+    size_t es = ix->cs + ix->rcs;
+    int rc = 0;
+    for (size_t i = 0; lists && i < n; i++)
+        if (lists[i] >= ix->nlist)
+            return vqs_seterr(VQS_ERANGE, "index_add: row %zu: list %u, the index has %zu", i,
+                              lists[i], ix->nlist);
     /* ids: no duplicates, in the batch or in the index */
     int64_t *myids = malloc(sizeof(int64_t) * n);
     if (!myids)
         return vqs_seterr(VQS_ENOMEM, "index_add: %zu ids", n);
     for (size_t i = 0; i < n; i++)
         myids[i] = ids ? ids[i] : ix->next_id + (int64_t)i;
-    float *t = NULL;
-    int32_t *a = NULL;
-    uint8_t *codes = NULL, *rcodes = NULL, *tmp = NULL, *grouped = NULL;
+    uint8_t *tmp = NULL, *grouped = NULL;
     size_t *cnt = NULL, *start = NULL, *fill = NULL;
     if ((rc = map_reserve(ix, n)))
         goto done;
@@ -672,10 +906,6 @@ int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
         if (rc)
             goto done;
     }
-    t = prepared_copy(ix, n, x);
-    a = malloc(sizeof(int32_t) * n);
-    codes = malloc(ix->cs * n);
-    rcodes = ix->rcs ? malloc(ix->rcs * n) : NULL;
     cnt = calloc(ix->nlist, sizeof *cnt);
     tmp = malloc(64 * ix->cs);
     if (ix->fastscan) {
@@ -683,27 +913,14 @@ int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
         start = malloc(sizeof(size_t) * ix->nlist);
         fill = calloc(ix->nlist, sizeof(size_t));
     }
-    if (!t || !a || !codes || (ix->rcs && !rcodes) || !cnt || !tmp ||
-        (ix->fastscan && (!grouped || !start || !fill))) {
+    if (!cnt || !tmp || (ix->fastscan && (!grouped || !start || !fill))) {
         rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
         goto done;
     }
-    if ((rc = assign_lists(ix, n, t, a)))
-        goto done;
-    if (ix->refine == 1)
-        memcpy(rcodes, t, sizeof(float) * n * d);
-    else if (ix->refine == 2 && (rc = vqs_codec_encode(ix->rcodec, n, t, rcodes)))
-        goto done;
-    if (ix->by_residual) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++)
-                t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
-    }
-    if ((rc = vqs_codec_encode(ix->codec, n, t, codes)))
-        goto done;
+#define LIST_OF(i) (lists ? lists[i] : 0u)
     /* reserve every list first: nothing is changed before all succeed */
     for (size_t i = 0; i < n; i++)
-        cnt[a[i]]++;
+        cnt[LIST_OF(i)]++;
     for (size_t l = 0; l < ix->nlist; l++)
         if (cnt[l] && (rc = list_reserve(ix, &ix->lists[l], ix->lists[l].n + cnt[l])))
             goto done;
@@ -713,37 +930,61 @@ int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
             start[l] = o;
             o += cnt[l];
         }
-        for (size_t i = 0; i < n; i++)
-            memcpy(grouped + (start[a[i]] + fill[a[i]]++) * ix->cs, codes + i * ix->cs, ix->cs);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l = LIST_OF(i);
+            memcpy(grouped + (start[l] + fill[l]++) * ix->cs, codes + i * es, ix->cs);
+        }
         for (size_t l = 0; l < ix->nlist; l++)
             if (cnt[l])
                 fs_write(ix, &ix->lists[l], ix->lists[l].n, cnt[l], grouped + start[l] * ix->cs, tmp);
     }
     for (size_t i = 0; i < n; i++) {
-        ivlist *L = &ix->lists[a[i]];
+        uint32_t l = LIST_OF(i);
+        ivlist *L = &ix->lists[l];
         size_t pos = L->n;
         L->ids[pos] = myids[i];
         if (!ix->fastscan)
-            memcpy(L->codes + pos * ix->cs, codes + i * ix->cs, ix->cs);
+            memcpy(L->codes + pos * ix->cs, codes + i * es, ix->cs);
         if (ix->rcs)
-            memcpy(L->rcodes + pos * ix->rcs, rcodes + i * ix->rcs, ix->rcs);
+            memcpy(L->rcodes + pos * ix->rcs, codes + i * es + ix->cs, ix->rcs);
         L->n++;
-        map_put(ix, myids[i], LOC(a[i], pos));
+        map_put(ix, myids[i], LOC(l, pos));
         if (myids[i] >= ix->next_id)
             ix->next_id = myids[i] + 1;
     }
+#undef LIST_OF
     ix->ntotal += n;
 done:
     free(myids);
-    free(t);
-    free(a);
-    free(codes);
-    free(rcodes);
     free(cnt);
     free(tmp);
     free(grouped);
     free(start);
     free(fill);
+    return rc;
+}
+
+int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids)
+{
+    if (!ix || (n && !x))
+        return vqs_seterr(VQS_EINVAL, "index_add: NULL argument");
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_add: index '%s' is not trained", ix->spec);
+    if (n == 0)
+        return 0;
+    size_t es = ix->cs + ix->rcs;
+    uint8_t *codes = malloc(es * n);
+    uint32_t *lists = malloc(sizeof(uint32_t) * n);
+    if (!codes || !lists) {
+        free(codes);
+        free(lists);
+        return vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
+    }
+    int rc = vqs_index_encode(ix, n, x, codes, lists);
+    if (!rc)
+        rc = vqs_index_add_encoded(ix, n, codes, lists, ids);
+    free(codes);
+    free(lists);
     return rc;
 }
 

@@ -142,6 +142,34 @@ int vqs_index_is_trained(const vqs_index *ix);
  * unchanged. */
 int vqs_index_add(vqs_index *ix, size_t n, const float *x, const int64_t *ids);
 
+/* The two halves of vqs_index_add, for a caller that stores codes itself
+ * (the storage layer) and re-adds them in a later process without
+ * re-encoding anything.
+ *
+ * vqs_index_entry_size: bytes per vector of an encoded entry: the codes
+ * (vqs_index_code_size) followed by the refine copy, if the spec has one.
+ * vqs_index_encode: entries of n vectors (codes: n * entry_size bytes) and,
+ * if lists is not NULL, their IVF list (0 for a flat index); nothing in
+ * the index changes (thread-safe against searches). VQS_ENONFINITE names
+ * the row. vqs_index_add_encoded: adds entries as vqs_index_add would
+ * (ids as there); lists may be NULL only for a flat index; a list out of
+ * range is VQS_ERANGE. All or nothing, like vqs_index_add. */
+size_t vqs_index_entry_size(const vqs_index *ix);
+int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *codes,
+                     uint32_t *lists);
+int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
+                          const int64_t *ids);
+
+/* The trained state (spec, metric, d, IVF centroids, codec and refine codec
+ * blobs; no ids or codes) as a versioned, CRC-32C-checked blob (*blob
+ * malloc'd, caller frees), and an empty trained index back from it (o: run
+ * time options such as threads and nprobe; the residual setting comes from
+ * the blob). Load errors: VQS_ECORRUPT (truncated, bad checksum, spec and
+ * contents disagree), VQS_EVERSION (another format version). */
+int vqs_index_save_trained(const vqs_index *ix, void **blob, size_t *len);
+int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o,
+                           vqs_index **out);
+
 /* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
  * how many were present. */
 int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *removed);

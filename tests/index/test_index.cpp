@@ -474,3 +474,113 @@ TEST_CASE("re-scoring from an external source equals the refine copy", "[index]"
         REQUIRE_ERR(vqs_index_search(b.get(), &pb, nq, q.data(), k, ib.data(), db.data()), VQS_ECORRUPT);
     }
 }
+
+// The storage layer's path: train, save the trained state, encode; in "another process" load
+// the state and add the stored entries. The reloaded index must answer exactly as the one that
+// encoded them (same ids, same distances, bit for bit), for flat, IVF, fast-scan and refine specs.
+TEST_CASE("trained state and encoded entries reload into an identical index", "[index]")
+{
+    const size_t d = 32, n = 3000, nq = 25, k = 10;
+    auto x = synth(n, d, 51);
+    auto q = synth(nq, d, 52);
+    for (const char *spec : {"PQ8x8", "PQ8x4", "SQ8", "IVF16,PQ8x4", "IVF16,SQ4,RFlat",
+                             "IVF8,PQ8x8", "PCA16,SQfp16", "IVF16,PQ8x4,Refine(SQfp16)", "ROT,BIN,RFlat"}) {
+        for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_COS}) {
+            INFO(spec << " " << vqs_metric_name(m));
+            auto a = make_index(spec, d, m, x);
+            size_t es = vqs_index_entry_size(a.get());
+            REQUIRE(es >= vqs_index_code_size(a.get()));
+            std::vector<uint8_t> ent(n * es);
+            std::vector<uint32_t> lists(n);
+            REQUIRE_OK(vqs_index_encode(a.get(), n, x.data(), ent.data(), lists.data()));
+            std::vector<int64_t> ids(n);
+            for (size_t i = 0; i < n; i++)
+                ids[i] = (int64_t)(i * 7 + 3);
+            REQUIRE_OK(vqs_index_add(a.get(), n, x.data(), ids.data()));
+
+            void *blob = nullptr;
+            size_t len = 0;
+            REQUIRE_OK(vqs_index_save_trained(a.get(), &blob, &len));
+            std::unique_ptr<void, decltype(&free)> bp(blob, free);
+            vqs_index *raw = nullptr;
+            REQUIRE_OK(vqs_index_load_trained(blob, len, nullptr, &raw));
+            index_ptr b(raw, vqs_index_free);
+            REQUIRE(std::string(vqs_index_spec(b.get())) == spec);
+            REQUIRE(vqs_index_entry_size(b.get()) == es);
+            // in two batches, the second in reverse order: order of adds must not matter for
+            // the answers (ties aside, which the id order breaks)
+            REQUIRE_OK(vqs_index_add_encoded(b.get(), n / 2, ent.data(), lists.data(), ids.data()));
+            std::vector<uint8_t> rent;
+            std::vector<uint32_t> rl;
+            std::vector<int64_t> rid;
+            for (size_t i = n; i-- > n / 2;) {
+                rent.insert(rent.end(), ent.begin() + (long)(i * es), ent.begin() + (long)((i + 1) * es));
+                rl.push_back(lists[i]);
+                rid.push_back(ids[i]);
+            }
+            REQUIRE_OK(vqs_index_add_encoded(b.get(), rid.size(), rent.data(), rl.data(), rid.data()));
+            REQUIRE(vqs_index_ntotal(b.get()) == n);
+
+            vqs_search_params p = {};
+            p.nprobe = 4;
+            std::vector<int64_t> ia(nq * k), ib(nq * k);
+            std::vector<float> da(nq * k), db(nq * k);
+            REQUIRE_OK(vqs_index_search(a.get(), &p, nq, q.data(), k, ia.data(), da.data()));
+            REQUIRE_OK(vqs_index_search(b.get(), &p, nq, q.data(), k, ib.data(), db.data()));
+            for (size_t i = 0; i < nq * k; i++) {
+                INFO("result " << i);
+                REQUIRE(ia[i] == ib[i]);
+                REQUIRE(da[i] == db[i]);
+            }
+            // a list out of range is refused and changes nothing
+            uint32_t bad = 1u << 30;
+            int64_t nid = 1;
+            if (std::string(spec).rfind("IVF", 0) == 0) {
+                REQUIRE_ERR(vqs_index_add_encoded(b.get(), 1, ent.data(), &bad, &nid), VQS_ERANGE);
+                REQUIRE_ERR(vqs_index_add_encoded(b.get(), 1, ent.data(), nullptr, &nid), VQS_EINVAL);
+            }
+            REQUIRE(vqs_index_ntotal(b.get()) == n);
+        }
+    }
+}
+
+TEST_CASE("a truncated, corrupted or foreign trained-state blob is refused", "[index]")
+{
+    const size_t d = 16, n = 800;
+    auto x = synth(n, d, 61);
+    auto a = make_index("IVF8,PQ4x4,RFlat", d, VQS_METRIC_L2, x);
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE_OK(vqs_index_save_trained(a.get(), &blob, &len));
+    std::unique_ptr<void, decltype(&free)> bp(blob, free);
+    std::vector<uint8_t> b((uint8_t *)blob, (uint8_t *)blob + len);
+    vqs_index *raw = nullptr;
+    for (size_t cut = 0; cut < len; cut += (cut < 64 ? 1 : 37)) {
+        int rc = vqs_index_load_trained(b.data(), cut, nullptr, &raw);
+        INFO("cut " << cut << ": " << vqs_errdetail());
+        REQUIRE((rc == VQS_ECORRUPT || rc == VQS_EVERSION));
+        REQUIRE(raw == nullptr);
+    }
+    vqs_rng r;
+    vqs_rng_seed(&r, 5);
+    for (int t = 0; t < 300; t++) {
+        auto c = b;
+        size_t at = vqs_rng_next(&r) % len;
+        c[at] ^= (uint8_t)(1 + vqs_rng_next(&r) % 255);
+        int rc = vqs_index_load_trained(c.data(), len, nullptr, &raw);
+        INFO("byte " << at << ": " << vqs_errdetail());
+        REQUIRE(rc != 0);
+        REQUIRE(raw == nullptr);
+    }
+    // a newer format version says so
+    auto c = b;
+    c[8] = 2;
+    REQUIRE_ERR(vqs_index_load_trained(c.data(), len, nullptr, &raw), VQS_EVERSION);
+    // an untrained index has no trained state
+    vqs_index *u = nullptr;
+    REQUIRE_OK(vqs_index_create("PQ4x8", d, VQS_METRIC_L2, nullptr, &u));
+    index_ptr up(u, vqs_index_free);
+    void *ub = nullptr;
+    size_t ul = 0;
+    REQUIRE_ERR(vqs_index_save_trained(u, &ub, &ul), VQS_EINVAL);
+}
