@@ -196,4 +196,8 @@ const vqs_codec *vqs_index_codec(const vqs_index *ix);
 #ifdef __cplusplus
 }
 #endif
+
+/* Persistent collections (LMDB + vector file + this index). */
+#include "vqs_collection.h"
+
 #endif

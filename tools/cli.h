@@ -18,5 +18,9 @@ int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_
                         float **owned);
 
 int vqs_cmd_eval(int argc, char **argv);
+int vqs_cmd_import(int argc, char **argv);
+int vqs_cmd_search(int argc, char **argv);
+int vqs_cmd_info(int argc, char **argv);
+int vqs_cmd_drop(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
  *   vqs gt --base B --queries Q --k K --metric l2|ip|cos -o gt.ivecs
  *   vqs codec --spec S --train FILE [--test FILE] [--decoded OUT.fvecs]
  *   vqs eval --base B --queries Q --spec S [--spec S2 ...]   (tools/eval.c)
+ *   vqs import / search / info / drop                        (tools/store_cmds.c)
  *
  * Design decisions: one binary with subcommands (git style) rather than one
  * program per task, so that the README's commands and later issues (eval,
@@ -484,6 +485,10 @@ static void usage(FILE *f)
                "  gt       exact k-NN ground truth (vqs gt --help)\n"
                "  codec    train a codec, report its size and error (vqs codec --help)\n"
                "  eval     compression versus recall and speed of index specs (vqs eval --help)\n"
+               "  import   bulk-load a vector file into a collection (vqs import --help)\n"
+               "  search   k-NN of a query file in a collection (vqs search --help)\n"
+               "  info     collections of a data directory: counts, specs, sizes\n"
+               "  drop     delete a collection\n"
                "  version  print the version\n",
             VQS_VERSION);
 }
@@ -503,6 +508,14 @@ int main(int argc, char **argv)
         return vqs_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import"))
+        return vqs_cmd_import(argc - 1, argv + 1);
+    if (!strcmp(cmd, "search"))
+        return vqs_cmd_search(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info"))
+        return vqs_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "drop"))
+        return vqs_cmd_drop(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("vqs %s\n", VQS_VERSION);
         return 0;

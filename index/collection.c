@@ -1,0 +1,430 @@
+/*
+ * collection.c: a persistent collection (vqs_collection.h) = the storage
+ * layer's LMDB records and vector file + the in-memory compressed index.
+ *
+ * Design decisions:
+ * - The index in memory is rebuilt at open from the stored codes
+ *   (vqs_db_load_codes -> vqs_index_add_encoded): no vector is re-encoded,
+ *   and the fast-scan packing happens there (a memory copy per code). The
+ *   trained state (codec, centroids) is one blob (vqs_index_save_trained).
+ * - Write order of an upsert: encode (outside every lock) -> one LMDB write
+ *   transaction holding codes, ids and payloads, whose before_commit hook
+ *   appends the vectors to the vector file and fdatasyncs it -> commit ->
+ *   apply to the in-memory index. A crash before the commit leaves at most
+ *   an uncommitted tail in the vector file, which the next open cuts back to
+ *   LMDB's next internal id; a crash after it loses nothing, because the
+ *   in-memory index is rebuilt from LMDB. If the commit fails, the vector
+ *   file is cut back at once.
+ * - Cosine collections store normalised vectors (as Qdrant does), so the
+ *   re-scoring reads are inner products of unit vectors.
+ * - The index's ids are the storage layer's internal ids (dense u64), so the
+ *   vector file is addressed directly by the ids the index returns.
+ * Rejected: keeping the index only on disk and scanning LMDB values at
+ * search time (a read transaction per query, and the fast-scan layout
+ * would have to be stored packed, tying the storage format to one kernel's
+ * block size); re-training at open (slow and not deterministic across
+ * thread counts).
+ */
+#define _GNU_SOURCE
+#include "vqs_index.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vqs_coll {
+    vqs_db *db;
+    char name[72];
+    vqs_coll_config cfg;
+    vqs_coll_opts o;
+    vqs_index *ix;        /* NULL until trained */
+    vqs_vecstore *vs;     /* NULL if rerank == none */
+    char vspath[4096];
+    pthread_rwlock_t lock; /* ix: searches read, the in-memory apply writes */
+    pthread_mutex_t wlock; /* one writer at a time */
+    uint64_t count;
+    /* Reader slots of the vector store (one io_uring ring each) are handed
+     * out per fetch, not by the index's thread id: concurrent searches (HTTP
+     * threads) each run their own pool with thread ids from 0. */
+    pthread_mutex_t slock;
+    pthread_cond_t scond;
+    int *free_slots, nfree, nslots;
+};
+
+#define SLOTS_PER_THREAD 4
+
+static int fetch_slot(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out)
+{
+    (void)thread_id;
+    vqs_coll *c = ctx;
+    pthread_mutex_lock(&c->slock);
+    while (c->nfree == 0)
+        pthread_cond_wait(&c->scond, &c->slock);
+    int slot = c->free_slots[--c->nfree];
+    pthread_mutex_unlock(&c->slock);
+    int rc = vqs_vecstore_fetch(c->vs, slot, n, ids, out);
+    pthread_mutex_lock(&c->slock);
+    c->free_slots[c->nfree++] = slot;
+    pthread_cond_signal(&c->scond);
+    pthread_mutex_unlock(&c->slock);
+    return rc;
+}
+
+static int index_opts(const vqs_coll *c, vqs_index_opts *io)
+{
+    memset(io, 0, sizeof *io);
+    io->nthreads = c->o.nthreads;
+    io->seed = 1234;
+    io->nprobe = c->cfg.nprobe;
+    io->oversampling = c->cfg.oversampling;
+    io->verbose = c->o.verbose;
+    return 0;
+}
+
+typedef struct load_ctx {
+    vqs_coll *c;
+    size_t loaded;
+} load_ctx;
+
+static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *lists,
+                   const uint8_t *codes, size_t code_size)
+{
+    load_ctx *L = ctx;
+    vqs_coll *c = L->c;
+    if (!c->ix || n == 0)
+        return 0;
+    if (code_size != vqs_index_entry_size(c->ix))
+        return vqs_seterr(VQS_ECORRUPT, "collection '%s': stored codes of %zu bytes, the index uses %zu",
+                          c->name, code_size, vqs_index_entry_size(c->ix));
+    int rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+    if (rc)
+        return vqs_seterr(rc, "collection '%s': %s", c->name, vqs_errdetail());
+    L->loaded += n;
+    return 0;
+}
+
+int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll **out)
+{
+    if (!db || !name || !out)
+        return vqs_seterr(VQS_EINVAL, "coll_open: NULL argument");
+    *out = NULL;
+    vqs_coll_info info;
+    int rc = vqs_db_info(db, name, &info);
+    if (rc)
+        return rc;
+    vqs_coll *c = calloc(1, sizeof *c);
+    if (!c)
+        return vqs_seterr(VQS_ENOMEM, "coll_open");
+    c->db = db;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->cfg = info.cfg;
+    if (o)
+        c->o = *o;
+    c->count = info.count;
+    pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->slock, NULL);
+    pthread_cond_init(&c->scond, NULL);
+    c->nslots = SLOTS_PER_THREAD * (c->o.nthreads > 0 ? c->o.nthreads : vqs_default_threads());
+    if (!(c->free_slots = malloc(sizeof(int) * (size_t)c->nslots))) {
+        free(c);
+        return vqs_seterr(VQS_ENOMEM, "coll_open");
+    }
+    for (int i = 0; i < c->nslots; i++)
+        c->free_slots[c->nfree++] = c->nslots - 1 - i;
+    void *blob = NULL;
+    size_t len = 0;
+    rc = vqs_db_get_trained(db, name, &blob, &len);
+    if (rc == 0) {
+        vqs_index_opts io;
+        index_opts(c, &io);
+        rc = vqs_index_load_trained(blob, len, &io, &c->ix);
+        free(blob);
+        if (rc) {
+            rc = vqs_seterr(rc, "collection '%s': trained state: %s", name, vqs_errdetail());
+            goto fail;
+        }
+    } else if (rc != VQS_ENOTFOUND) {
+        goto fail;
+    }
+    vqs_clearerr();
+    if (c->cfg.rerank) {
+        snprintf(c->vspath, sizeof c->vspath, "%s/%s.vec", vqs_db_dir(db), name);
+        vqs_vecstore_opts vo = {0};
+        vo.backend = c->o.backend ? c->o.backend : c->cfg.rerank == 2 ? VQS_VS_MEMORY : VQS_VS_AUTO;
+        vo.nthreads = c->nslots;
+        if ((rc = vqs_vecstore_open(c->vspath, c->cfg.d, info.next_iid, &vo, &c->vs)))
+            goto fail;
+    }
+    if (c->ix) {
+        load_ctx L = {c, 0};
+        if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
+            goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    vqs_coll_close(c);
+    return rc;
+}
+
+void vqs_coll_close(vqs_coll *c)
+{
+    if (!c)
+        return;
+    vqs_index_free(c->ix);
+    vqs_vecstore_close(c->vs);
+    pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->slock);
+    pthread_cond_destroy(&c->scond);
+    free(c->free_slots);
+    free(c);
+}
+
+int vqs_coll_is_trained(const vqs_coll *c) { return c->ix != NULL; }
+uint64_t vqs_coll_count(const vqs_coll *c) { return __atomic_load_n(&c->count, __ATOMIC_RELAXED); }
+size_t vqs_coll_d(const vqs_coll *c) { return c->cfg.d; }
+const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
+const vqs_index *vqs_coll_index(const vqs_coll *c) { return c->ix; }
+const char *vqs_coll_vecfile_path(const vqs_coll *c) { return c->vspath; }
+const char *vqs_coll_rerank_backend(const vqs_coll *c)
+{
+    return c->vs ? vqs_vecstore_backend_name(c->vs) : "none";
+}
+
+/* x prepared as stored: a copy, normalised for cosine. */
+static float *stored_copy(const vqs_coll *c, size_t n, const float *x)
+{
+    size_t d = c->cfg.d;
+    float *y = malloc(sizeof(float) * (n ? n : 1) * d);
+    if (!y)
+        return NULL;
+    memcpy(y, x, sizeof(float) * n * d);
+    if (c->cfg.metric == VQS_METRIC_COS)
+        vqs_normalize_rows(n, d, y);
+    return y;
+}
+
+int vqs_coll_train(vqs_coll *c, size_t n, const float *x)
+{
+    if (!c || (n && !x))
+        return vqs_seterr(VQS_EINVAL, "coll_train: NULL argument");
+    pthread_mutex_lock(&c->wlock);
+    int rc = 0;
+    vqs_index *ix = NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    if (c->ix || c->count) {
+        rc = vqs_seterr(VQS_EINVAL, "collection '%s' is already %s", c->name,
+                        c->ix ? "trained" : "holding points (training them in place is not done yet)");
+        goto done;
+    }
+    vqs_index_opts io;
+    index_opts(c, &io);
+    if ((rc = vqs_index_create(c->cfg.spec, c->cfg.d, (vqs_metric)c->cfg.metric, &io, &ix)) ||
+        (rc = vqs_index_train(ix, n, x)) || (rc = vqs_index_save_trained(ix, &blob, &len)) ||
+        (rc = vqs_db_set_trained(c->db, c->name, blob, len)))
+        goto done;
+    pthread_rwlock_wrlock(&c->lock);
+    c->ix = ix;
+    ix = NULL;
+    pthread_rwlock_unlock(&c->lock);
+done:
+    pthread_mutex_unlock(&c->wlock);
+    vqs_index_free(ix);
+    free(blob);
+    return rc;
+}
+
+typedef struct append_ctx {
+    vqs_coll *c;
+    size_t n;
+    const float *x;
+} append_ctx;
+
+/* before_commit: the vectors go to the file (and are fsynced) before LMDB
+ * commits. After a map-full retry it runs again for the same first id:
+ * cut back what the first attempt appended. */
+static int append_vectors(void *ctx, uint64_t first, size_t n)
+{
+    append_ctx *A = ctx;
+    vqs_vecstore *vs = A->c->vs;
+    if (!vs)
+        return 0;
+    int rc;
+    if (vqs_vecstore_count(vs) > first && (rc = vqs_vecstore_truncate(vs, first)))
+        return rc;
+    return vqs_vecstore_append(vs, first, n, A->x);
+}
+
+int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
+                    const char *const *payloads)
+{
+    if (!c || (n && (!ids || !x)))
+        return vqs_seterr(VQS_EINVAL, "coll_upsert: NULL argument");
+    if (n == 0)
+        return 0;
+    if (!c->ix)
+        return vqs_seterr(VQS_EINVAL, "collection '%s' is not trained yet", c->name);
+    size_t d = c->cfg.d, es = vqs_index_entry_size(c->ix);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            if (!isfinite(x[i * d + j]))
+                return vqs_seterr(VQS_ENONFINITE, "collection '%s': point %zu of the batch, element %zu is %g",
+                                  c->name, i, j, (double)x[i * d + j]);
+    float *y = stored_copy(c, n, x);
+    uint8_t *codes = malloc(es * n);
+    uint32_t *lists = malloc(sizeof(uint32_t) * n);
+    uint64_t *iids = malloc(sizeof(uint64_t) * n), *old = malloc(sizeof(uint64_t) * n);
+    int64_t *del = malloc(sizeof(int64_t) * n);
+    int rc;
+    if (!y || !codes || !lists || !iids || !old || !del) {
+        rc = vqs_seterr(VQS_ENOMEM, "coll_upsert: %zu points", n);
+        goto done;
+    }
+    /* encode outside the locks: the trained state never changes once set */
+    if ((rc = vqs_index_encode(c->ix, n, y, codes, lists)))
+        goto done;
+    pthread_mutex_lock(&c->wlock);
+    uint64_t before = c->vs ? vqs_vecstore_count(c->vs) : 0;
+    vqs_db_batch b = {.n = n, .ids = ids, .payloads = payloads, .code_size = es, .codes = codes,
+                      .lists = lists};
+    append_ctx A = {c, n, y};
+    rc = vqs_db_upsert(c->db, c->name, &b, iids, old, append_vectors, &A);
+    if (rc) {
+        if (c->vs && vqs_vecstore_count(c->vs) > before) {
+            char keep[512];
+            snprintf(keep, sizeof keep, "%s", vqs_errdetail());
+            vqs_vecstore_truncate(c->vs, before);
+            vqs_seterr(rc, "%s", keep);
+        }
+        pthread_mutex_unlock(&c->wlock);
+        goto done;
+    }
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (old[i] != UINT64_MAX)
+            del[nd++] = (int64_t)old[i];
+    pthread_rwlock_wrlock(&c->lock);
+    vqs_index_remove(c->ix, nd, del, NULL);
+    rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+    pthread_rwlock_unlock(&c->lock);
+    __atomic_store_n(&c->count, c->count + n - nd, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&c->wlock);
+    if (rc) /* committed but not applied in memory (ENOMEM): reopening recovers it */
+        rc = vqs_seterr(rc, "collection '%s': batch committed but not loaded in memory: %s", c->name,
+                        vqs_errdetail());
+done:
+    free(y);
+    free(codes);
+    free(lists);
+    free(iids);
+    free(old);
+    free(del);
+    return rc;
+}
+
+int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
+{
+    if (!c || (n && !ids))
+        return vqs_seterr(VQS_EINVAL, "coll_delete: NULL argument");
+    uint64_t *iids = malloc(sizeof(uint64_t) * (n ? n : 1));
+    int64_t *del = malloc(sizeof(int64_t) * (n ? n : 1));
+    if (!iids || !del) {
+        free(iids);
+        free(del);
+        return vqs_seterr(VQS_ENOMEM, "coll_delete");
+    }
+    pthread_mutex_lock(&c->wlock);
+    size_t nd = 0;
+    int rc = vqs_db_delete(c->db, c->name, n, ids, iids, &nd);
+    if (!rc) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (iids[i] != UINT64_MAX)
+                del[m++] = (int64_t)iids[i];
+        if (c->ix) {
+            pthread_rwlock_wrlock(&c->lock);
+            vqs_index_remove(c->ix, m, del, NULL);
+            pthread_rwlock_unlock(&c->lock);
+        }
+        __atomic_store_n(&c->count, c->count - m, __ATOMIC_RELAXED);
+        if (ndeleted)
+            *ndeleted = m;
+    }
+    pthread_mutex_unlock(&c->wlock);
+    free(iids);
+    free(del);
+    return rc;
+}
+
+int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q,
+                    size_t k, vqs_pid *ids, float *dist, int64_t *iids)
+{
+    if (!c || (nq && (!q || !ids)) || k == 0)
+        return vqs_seterr(VQS_EINVAL, "coll_search: NULL argument or k = 0");
+    if (!c->ix)
+        return vqs_seterr(VQS_EINVAL, "collection '%s' is not trained yet", c->name);
+    int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k ? nq * k : 1));
+    if (!ii)
+        return vqs_seterr(VQS_ENOMEM, "coll_search");
+    vqs_search_params sp = {0};
+    vqs_rerank_source src = {c, fetch_slot};
+    if (p) {
+        sp.nprobe = p->nprobe;
+        sp.oversampling = p->oversampling;
+    }
+    int rr = p ? p->rerank : 0;
+    if (rr > 0 && !c->vs) {
+        if (!iids)
+            free(ii);
+        return vqs_seterr(VQS_EINVAL, "collection '%s' keeps no vectors to re-score with", c->name);
+    }
+    if (c->vs && rr >= 0) {
+        sp.rerank = 1;
+        sp.source = &src;
+    } else {
+        sp.rerank = -1;
+    }
+    pthread_rwlock_rdlock(&c->lock);
+    int rc = vqs_index_search(c->ix, &sp, nq, q, k, ii, dist);
+    pthread_rwlock_unlock(&c->lock);
+    for (size_t i = 0; !rc && i < nq * k; i++) {
+        memset(&ids[i], 0, sizeof ids[i]);
+        if (ii[i] < 0)
+            continue;
+        int r = vqs_db_get_iid(c->db, c->name, (uint64_t)ii[i], &ids[i], NULL);
+        if (r == VQS_ENOTFOUND) { /* deleted after the search read the index */
+            vqs_clearerr();
+            continue;
+        }
+        rc = r;
+    }
+    if (!iids)
+        free(ii);
+    return rc;
+}
+
+int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
+{
+    if (!c || !id)
+        return vqs_seterr(VQS_EINVAL, "coll_get: NULL argument");
+    uint64_t iid;
+    int rc = vqs_db_get(c->db, c->name, id, &iid, payload);
+    if (rc || !vec)
+        return rc;
+    if (!c->vs) {
+        memset(vec, 0, sizeof(float) * c->cfg.d);
+        return 0;
+    }
+    int64_t i = (int64_t)iid;
+    if ((rc = fetch_slot(c, 0, 1, &i, vec)) && payload) {
+        free(*payload);
+        *payload = NULL;
+    }
+    return rc;
+}

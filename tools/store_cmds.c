@@ -1,0 +1,470 @@
+/*
+ * store_cmds.c: the storage subcommands of the vqs tool.
+ *
+ *   vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE
+ *              [--payloads FILE.jsonl] [--batch N] [--train-size N] [--rerank disk|memory|none]
+ *   vqs search --data DIR --collection NAME --queries FILE --k K [--oversampling F]
+ *              [--nprobe N] [--no-rerank] -o ids.ivecs [--dist D.fvecs]
+ *   vqs info   --data DIR [--collection NAME]
+ *   vqs drop   --data DIR --collection NAME
+ *
+ * import prints one line per committed batch, "committed N points, total T",
+ * flushed, after the batch is durable: a caller that reads the line knows
+ * those points survive a crash. Point ids are the row numbers of the vector
+ * file (u64); payloads, one JSON object per line, must be as many as the rows
+ * and are all checked before anything is written.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vqs_common.h"
+#include "vqs_index.h"
+#include "vqs_store.h"
+
+#define fail vqs_cli_fail
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Reads a JSONL file: n lines, each a JSON object, into n malloc'd strings. */
+static int read_payloads(const char *path, size_t n, char ***out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return vqs_seterr(-errno, "%s: %s", path, strerror(errno));
+    char **p = calloc(n ? n : 1, sizeof *p);
+    char *line = NULL;
+    size_t cap = 0, i = 0;
+    ssize_t len;
+    int rc = 0;
+    if (!p) {
+        fclose(f);
+        return vqs_seterr(VQS_ENOMEM, "%s", path);
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (i >= n) {
+            rc = vqs_seterr(VQS_EINVAL, "%s: line %zu: more payload lines than the %zu vectors", path, i + 1, n);
+            break;
+        }
+        json_error_t je;
+        json_t *j = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je);
+        if (!j || !json_is_object(j)) {
+            rc = vqs_seterr(VQS_EINVAL, "%s: line %zu: %s", path, i + 1,
+                            j ? "not a JSON object" : je.text);
+            json_decref(j);
+            break;
+        }
+        p[i++] = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!p[i - 1]) {
+            rc = vqs_seterr(VQS_ENOMEM, "%s: line %zu", path, i);
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!rc && i != n)
+        rc = vqs_seterr(VQS_EINVAL, "%s: %zu payload lines for %zu vectors", path, i, n);
+    if (rc) {
+        for (size_t j = 0; j < n; j++)
+            free(p[j]);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static void usage_import(FILE *f)
+{
+    fprintf(f, "usage: vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
+               "                  [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
+               "                  [--rerank disk|memory|none] [--threads N]\n");
+}
+
+int vqs_cmd_import(int argc, char **argv)
+{
+    const char *dir = NULL, *name = NULL, *spec = NULL, *metric = "l2", *vec = NULL, *pay = NULL,
+               *rerank = "disk";
+    size_t batch = 1000, ntrain = 0, threads = 0;
+    static const struct option lo[] = {
+        {"data", 1, 0, 'D'},      {"collection", 1, 0, 'c'}, {"spec", 1, 0, 's'},
+        {"metric", 1, 0, 'm'},    {"vectors", 1, 0, 'v'},    {"payloads", 1, 0, 'p'},
+        {"batch", 1, 0, 'b'},     {"train-size", 1, 0, 't'}, {"rerank", 1, 0, 'r'},
+        {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'D': dir = optarg; break;
+        case 'c': name = optarg; break;
+        case 's': spec = optarg; break;
+        case 'm': metric = optarg; break;
+        case 'v': vec = optarg; break;
+        case 'p': pay = optarg; break;
+        case 'r': rerank = optarg; break;
+        case 'b':
+            if ((rc = vqs_cli_parse_size(optarg, &batch, "--batch")))
+                return fail("import", rc);
+            break;
+        case 't':
+            if ((rc = vqs_cli_parse_size(optarg, &ntrain, "--train-size")))
+                return fail("import", rc);
+            break;
+        case 'T':
+            if ((rc = vqs_cli_parse_size(optarg, &threads, "--threads")))
+                return fail("import", rc);
+            break;
+        case 'h': usage_import(stdout); return 0;
+        default: usage_import(stderr); return 2;
+        }
+    }
+    if (!dir || !name || !vec || batch == 0) {
+        usage_import(stderr);
+        return fail("import", vqs_seterr(VQS_EUSAGE, "--data, --collection and --vectors are required, --batch > 0"));
+    }
+    vqs_metric m;
+    if ((rc = vqs_metric_parse(metric, &m)))
+        return fail("import", rc);
+    uint32_t rr = !strcmp(rerank, "disk") ? 1 : !strcmp(rerank, "memory") ? 2 : !strcmp(rerank, "none") ? 0 : 9;
+    if (rr == 9)
+        return fail("import", vqs_seterr(VQS_EUSAGE, "--rerank '%s': want disk, memory or none", rerank));
+    vqs_vecfile *vf = NULL;
+    vqs_matrix X;
+    float *owned = NULL;
+    char **payloads = NULL;
+    vqs_db *db = NULL;
+    vqs_coll *c = NULL;
+    vqs_pid *ids = NULL;
+    if ((rc = vqs_cli_open_matrix(vec, 0, &vf, &X, &owned)))
+        goto out;
+    if (pay && (rc = read_payloads(pay, X.n, &payloads)))
+        goto out;
+    if ((rc = vqs_db_open(dir, NULL, &db)))
+        goto out;
+    vqs_coll_info info;
+    rc = vqs_db_info(db, name, &info);
+    if (rc == VQS_ENOTFOUND) {
+        if (!spec) {
+            rc = vqs_seterr(VQS_EUSAGE, "collection '%s' does not exist: --spec is required to create it", name);
+            goto out;
+        }
+        vqs_coll_config cfg = {0};
+        cfg.d = (uint32_t)X.d;
+        cfg.metric = (uint32_t)m;
+        if (strlen(spec) >= sizeof cfg.spec) {
+            rc = vqs_seterr(VQS_ESPEC, "--spec: too long");
+            goto out;
+        }
+        strcpy(cfg.spec, spec);
+        cfg.rerank = rr;
+        cfg.nprobe = 16;
+        cfg.oversampling = 4;
+        /* check the spec before creating anything */
+        vqs_index *probe = NULL;
+        if ((rc = vqs_index_create(spec, X.d, m, NULL, &probe)))
+            goto out;
+        vqs_index_free(probe);
+        if ((rc = vqs_db_create(db, name, &cfg)))
+            goto out;
+    } else if (rc) {
+        goto out;
+    } else if (info.cfg.d != X.d || info.cfg.metric != (uint32_t)m) {
+        rc = vqs_seterr(VQS_EINVAL, "collection '%s' is %u-d %s; %s is %zu-d and --metric is %s", name,
+                        info.cfg.d, vqs_metric_name((vqs_metric)info.cfg.metric), vec, X.d, vqs_metric_name(m));
+        goto out;
+    }
+    vqs_coll_opts co = {.nthreads = (int)threads};
+    if ((rc = vqs_coll_open(db, name, &co, &c)))
+        goto out;
+    if (!vqs_coll_is_trained(c)) {
+        /* a seeded sample, contiguous copy */
+        size_t nt = ntrain ? ntrain : X.n < 100000 ? X.n : 100000;
+        if (nt > X.n)
+            nt = X.n;
+        float *t = malloc(sizeof(float) * nt * X.d + 1);
+        if (!t) {
+            rc = vqs_seterr(VQS_ENOMEM, "training sample");
+            goto out;
+        }
+        vqs_rng r;
+        vqs_rng_seed(&r, 42);
+        for (size_t i = 0; i < nt; i++) {
+            size_t row = nt == X.n ? i : (size_t)(vqs_rng_next(&r) % X.n);
+            memcpy(t + i * X.d, X.x + row * X.ld, sizeof(float) * X.d);
+        }
+        double t0 = vqs_now();
+        rc = vqs_coll_train(c, nt, t);
+        free(t);
+        if (rc)
+            goto out;
+        fprintf(stderr, "vqs import: trained '%s' on %zu vectors in %.2f s\n", vqs_coll_config_of(c)->spec, nt,
+                vqs_now() - t0);
+    }
+    ids = malloc(sizeof(vqs_pid) * batch);
+    float *buf = X.ld == X.d ? NULL : malloc(sizeof(float) * batch * X.d);
+    if (!ids || (X.ld != X.d && !buf)) {
+        free(buf);
+        rc = vqs_seterr(VQS_ENOMEM, "batch of %zu", batch);
+        goto out;
+    }
+    double t0 = vqs_now();
+    for (size_t b0 = 0; b0 < X.n; b0 += batch) {
+        size_t nb = X.n - b0 < batch ? X.n - b0 : batch;
+        for (size_t i = 0; i < nb; i++) {
+            memset(&ids[i], 0, sizeof ids[i]);
+            ids[i].kind = VQS_PID_U64;
+            ids[i].u64 = b0 + i;
+        }
+        const float *xb = X.x + b0 * X.ld;
+        if (buf) {
+            for (size_t i = 0; i < nb; i++)
+                memcpy(buf + i * X.d, X.x + (b0 + i) * X.ld, sizeof(float) * X.d);
+            xb = buf;
+        }
+        if ((rc = vqs_coll_upsert(c, nb, ids, xb, payloads ? (const char *const *)payloads + b0 : NULL))) {
+            vqs_seterr(rc, "rows %zu..%zu: %s", b0, b0 + nb - 1, vqs_errdetail());
+            break;
+        }
+        printf("committed %zu points, total %llu\n", nb, (unsigned long long)vqs_coll_count(c));
+        fflush(stdout);
+    }
+    free(buf);
+    if (!rc)
+        fprintf(stderr, "vqs import: %zu points in %.2f s (%.0f points/s)\n", X.n, vqs_now() - t0,
+                X.n / (vqs_now() - t0 + 1e-9));
+out:
+    if (payloads)
+        for (size_t i = 0; i < X.n; i++)
+            free(payloads[i]);
+    free(payloads);
+    free(ids);
+    vqs_coll_close(c);
+    vqs_db_close(db);
+    free(owned);
+    vqs_vecfile_close(vf);
+    return rc ? fail("import", rc) : 0;
+}
+
+static void usage_search(FILE *f)
+{
+    fprintf(f, "usage: vqs search --data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
+               "                  [--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n");
+}
+
+int vqs_cmd_search(int argc, char **argv)
+{
+    const char *dir = NULL, *name = NULL, *qpath = NULL, *opath = NULL, *dpath = NULL;
+    size_t k = 10, nprobe = 0, threads = 0;
+    double os = 0;
+    int norerank = 0;
+    static const struct option lo[] = {
+        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"queries", 1, 0, 'q'},
+        {"k", 1, 0, 'k'},    {"oversampling", 1, 0, 'O'}, {"nprobe", 1, 0, 'n'},
+        {"no-rerank", 0, 0, 'R'}, {"dist", 1, 0, 'd'}, {"threads", 1, 0, 'T'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'D': dir = optarg; break;
+        case 'c': name = optarg; break;
+        case 'q': qpath = optarg; break;
+        case 'o': opath = optarg; break;
+        case 'd': dpath = optarg; break;
+        case 'R': norerank = 1; break;
+        case 'k':
+            if ((rc = vqs_cli_parse_size(optarg, &k, "--k")))
+                return fail("search", rc);
+            break;
+        case 'n':
+            if ((rc = vqs_cli_parse_size(optarg, &nprobe, "--nprobe")))
+                return fail("search", rc);
+            break;
+        case 'T':
+            if ((rc = vqs_cli_parse_size(optarg, &threads, "--threads")))
+                return fail("search", rc);
+            break;
+        case 'O': {
+            char *e;
+            os = strtod(optarg, &e);
+            if (*e || !(os >= 1 && os <= 1e6))
+                return fail("search", vqs_seterr(VQS_EUSAGE, "--oversampling '%s': want a number >= 1", optarg));
+            break;
+        }
+        case 'h': usage_search(stdout); return 0;
+        default: usage_search(stderr); return 2;
+        }
+    }
+    if (!dir || !name || !qpath || !opath || k == 0 || k > 100000) {
+        usage_search(stderr);
+        return fail("search", vqs_seterr(VQS_EUSAGE, "--data, --collection, --queries and -o are required; 1 <= k <= 100000"));
+    }
+    vqs_vecfile *vf = NULL;
+    vqs_matrix Q;
+    float *owned = NULL, *qc = NULL, *dist = NULL;
+    vqs_db *db = NULL;
+    vqs_coll *c = NULL;
+    vqs_pid *ids = NULL;
+    int32_t *out32 = NULL;
+    vqs_db_opts dbo = {.read_only = 0};
+    if ((rc = vqs_cli_open_matrix(qpath, 0, &vf, &Q, &owned)) || (rc = vqs_db_open(dir, &dbo, &db)))
+        goto out;
+    vqs_coll_opts co = {.nthreads = (int)threads};
+    if ((rc = vqs_coll_open(db, name, &co, &c)))
+        goto out;
+    if (Q.d != vqs_coll_d(c)) {
+        rc = vqs_seterr(VQS_EDIMMISMATCH, "%s is %zu-d, collection '%s' is %zu-d", qpath, Q.d, name, vqs_coll_d(c));
+        goto out;
+    }
+    qc = malloc(sizeof(float) * Q.n * Q.d + 1);
+    ids = malloc(sizeof(vqs_pid) * Q.n * k + 1);
+    dist = malloc(sizeof(float) * Q.n * k + 1);
+    out32 = malloc(sizeof(int32_t) * Q.n * k + 1);
+    if (!qc || !ids || !dist || !out32) {
+        rc = vqs_seterr(VQS_ENOMEM, "%zu queries", Q.n);
+        goto out;
+    }
+    for (size_t i = 0; i < Q.n; i++)
+        memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
+    vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? -1 : 0};
+    double t0 = vqs_now();
+    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, ids, dist, NULL)))
+        goto out;
+    double dt = vqs_now() - t0;
+    for (size_t i = 0; i < Q.n * k; i++) {
+        if (ids[i].kind == 0) {
+            out32[i] = -1;
+        } else if (ids[i].kind != VQS_PID_U64 || ids[i].u64 > INT32_MAX) {
+            char b[40];
+            vqs_pid_format(&ids[i], b);
+            rc = vqs_seterr(VQS_ERANGE, "point id %s does not fit an ivecs file (int32)", b);
+            goto out;
+        } else {
+            out32[i] = (int32_t)ids[i].u64;
+        }
+    }
+    if ((rc = vqs_write_ivecs(opath, Q.n, k, out32)) || (dpath && (rc = vqs_write_fvecs(dpath, Q.n, k, dist))))
+        goto out;
+    fprintf(stderr, "vqs search: %zu queries, k = %zu, %.0f queries/s, re-scoring: %s\n", Q.n, k,
+            Q.n / (dt + 1e-9), norerank ? "off" : vqs_coll_rerank_backend(c));
+out:
+    free(qc);
+    free(ids);
+    free(dist);
+    free(out32);
+    vqs_coll_close(c);
+    vqs_db_close(db);
+    free(owned);
+    vqs_vecfile_close(vf);
+    return rc ? fail("search", rc) : 0;
+}
+
+static int info_one(vqs_db *db, const char *name)
+{
+    vqs_coll_info in;
+    int rc = vqs_db_info(db, name, &in);
+    if (rc)
+        return rc;
+    char vp[4200];
+    snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(db), name);
+    long long vs = file_size(vp);
+    /* bytes per vector of the codes, from the trained state if there is one */
+    double bpv = in.count ? (double)in.code_bytes / (double)(in.count + in.deleted) : 0;
+    printf("%s: %llu points, %u-d %s, spec %s, rerank %s, %s, codes %.1f bytes/vector "
+           "(%.1fx smaller than float32), codes %.1f MB, payloads %.1f MB, vector file %.1f MB, "
+           "%llu deleted awaiting compaction\n",
+           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name((vqs_metric)in.cfg.metric),
+           in.cfg.spec, in.cfg.rerank == 1 ? "disk" : in.cfg.rerank == 2 ? "memory" : "none",
+           in.trained ? "trained" : "untrained", bpv, bpv > 0 ? 4.0 * in.cfg.d / bpv : 0.0,
+           in.code_bytes / 1e6, in.payload_bytes / 1e6, vs > 0 ? vs / 1e6 : 0.0,
+           (unsigned long long)in.deleted);
+    return 0;
+}
+
+int vqs_cmd_info(int argc, char **argv)
+{
+    const char *dir = NULL, *name = NULL;
+    static const struct option lo[] = {{"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {0, 0, 0, 0}};
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (ch == 'D')
+            dir = optarg;
+        else if (ch == 'c')
+            name = optarg;
+        else
+            return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+    }
+    if (!dir)
+        return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return fail("info", vqs_seterr(-errno, "%s: %s", dir, strerror(errno)));
+    vqs_db *db = NULL;
+    vqs_db_opts o = {.read_only = 1};
+    if ((rc = vqs_db_open(dir, &o, &db)))
+        return fail("info", rc);
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/vqs.mdb", dir);
+    if (name) {
+        rc = info_one(db, name);
+    } else {
+        char **names = NULL;
+        size_t n = 0;
+        if (!(rc = vqs_db_list(db, &names, &n))) {
+            printf("%s: %zu collection%s, LMDB file %.1f MB (map %.1f MB)\n", dir, n, n == 1 ? "" : "s",
+                   file_size(mp) / 1e6, vqs_db_map_size(db) / 1e6);
+            for (size_t i = 0; i < n && !rc; i++)
+                rc = info_one(db, names[i]);
+            vqs_db_list_free(names, n);
+        }
+    }
+    vqs_db_close(db);
+    return rc ? fail("info", rc) : 0;
+}
+
+int vqs_cmd_drop(int argc, char **argv)
+{
+    const char *dir = NULL, *name = NULL;
+    static const struct option lo[] = {{"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {0, 0, 0, 0}};
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (ch == 'D')
+            dir = optarg;
+        else if (ch == 'c')
+            name = optarg;
+        else
+            return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
+    }
+    if (!dir || !name)
+        return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
+    vqs_db *db = NULL;
+    if ((rc = vqs_db_open(dir, NULL, &db)))
+        return fail("drop", rc);
+    rc = vqs_db_drop(db, name);
+    if (!rc) {
+        /* the records are gone (committed): the vector file is now garbage */
+        char vp[4200];
+        snprintf(vp, sizeof vp, "%s/%s.vec", dir, name);
+        if (unlink(vp) != 0 && errno != ENOENT)
+            fprintf(stderr, "vqs drop: warning: %s: %s\n", vp, strerror(errno));
+        printf("dropped %s\n", name);
+    }
+    vqs_db_close(db);
+    return rc ? fail("drop", rc) : 0;
+}
