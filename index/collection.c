@@ -369,7 +369,7 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
         return vqs_seterr(VQS_EINVAL, "coll_search: NULL argument or k = 0");
     if (!c->ix)
         return vqs_seterr(VQS_EINVAL, "collection '%s' is not trained yet", c->name);
-    int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k ? nq * k : 1));
+    int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k > 0 ? nq * k : 1));
     if (!ii)
         return vqs_seterr(VQS_ENOMEM, "coll_search");
     vqs_search_params sp = {0};

@@ -1,5 +1,6 @@
 /*
- * vqs_store.h: vqs storage. For now: vector files.
+ * vqs_store.h: vqs storage: vector files (below), collections in LMDB
+ * (vqs_store_db.h) and the append-only vector file (vqs_store_vec.h).
  *
  * Readers: .fvecs, .ivecs, .bvecs (TEXMEX: int32 d before every row), .npy
  * (format versions 1.0, 2.0, 3.0; '<f4' or '<f2'; C order; 2-D) and raw
@@ -103,4 +104,7 @@ int vqs_write_npy(const char *path, size_t n, size_t d, vqs_dtype dtype, const v
 #ifdef __cplusplus
 }
 #endif
+
+#include "vqs_store_db.h"  /* collections in LMDB */
+#include "vqs_store_vec.h" /* the vector file read for re-scoring */
 #endif

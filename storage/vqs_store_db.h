@@ -1,0 +1,166 @@
+/*
+ * vqs_store_db.h: collections in one LMDB environment per data directory
+ * (storage/db.c; the record layout is documented in storage/README.md).
+ *
+ * The storage layer keeps bytes, not indexes: a collection's configuration,
+ * the trained state of its index (an opaque blob), its codes (opaque,
+ * code_size bytes per point, plus a coarse list number), the external id <->
+ * internal id maps, JSON payloads and deletions. Internal ids are dense:
+ * 0, 1, 2, ... in upsert order, never reused; a replaced or deleted point's
+ * internal id is marked dead.
+ *
+ * Handles: a vqs_db may be used from many threads at once; every call runs
+ * its own LMDB transaction (read calls: a read-only transaction; writes:
+ * one write transaction each, serialised by LMDB). Durability: a write call
+ * that returns 0 has been committed with LMDB's default (synchronous)
+ * flags: the data pages and the meta page are fsynced before it returns.
+ */
+#ifndef VQS_STORE_DB_H
+#define VQS_STORE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vqs_db vqs_db;
+
+/* The layout version this build writes and the only one it opens. */
+#define VQS_DB_LAYOUT_VERSION 1
+
+typedef struct vqs_db_opts {
+    size_t map_size;     /* initial LMDB map size in bytes; 0: 64 MiB (grows on demand) */
+    size_t max_map_size; /* the map never grows beyond this; 0: 1 TiB */
+    int read_only;       /* open MDB_RDONLY (the environment must exist) */
+} vqs_db_opts;
+
+/* Opens (creating dir and DIR/vqs.mdb if needed, unless read_only) the
+ * environment of data directory dir. o: NULL or zeroed for defaults.
+ * Errors: -errno (mkdir, open), VQS_EVERSION (a layout version other than
+ * VQS_DB_LAYOUT_VERSION), VQS_ECORRUPT (not an LMDB file or damaged). */
+int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out);
+void vqs_db_close(vqs_db *db);
+/* The data directory (static for the handle's life). */
+const char *vqs_db_dir(const vqs_db *db);
+/* The current map size in bytes. */
+size_t vqs_db_map_size(const vqs_db *db);
+
+/* Point ids as Qdrant has them: an unsigned 64-bit integer or a UUID. */
+enum { VQS_PID_U64 = 1, VQS_PID_UUID = 2 };
+typedef struct vqs_pid {
+    uint8_t kind; /* VQS_PID_U64 or VQS_PID_UUID (0: no point) */
+    uint8_t uuid[16];
+    uint64_t u64;
+} vqs_pid;
+
+/* Parses "123" (decimal u64) or a UUID ("8-4-4-4-12" hex digits, or 32 hex
+ * digits) into *p. VQS_EINVAL naming the text otherwise. */
+int vqs_pid_parse(const char *s, vqs_pid *p);
+/* "123" or the canonical lower-case UUID; returns buf. */
+char *vqs_pid_format(const vqs_pid *p, char buf[40]);
+
+typedef struct vqs_coll_config {
+    uint32_t d;      /* dimension */
+    uint32_t metric; /* vqs_metric */
+    char spec[128];  /* index spec, e.g. "IVF1024,PQ32x4" */
+    uint32_t rerank; /* 0: no stored vectors, 1: vector file read from disk, 2: held in memory */
+    uint32_t nprobe; /* search defaults */
+    float oversampling;
+    uint64_t train_size; /* train automatically at this many points (0: explicitly) */
+} vqs_coll_config;
+
+typedef struct vqs_coll_info {
+    vqs_coll_config cfg;
+    uint64_t count;          /* live points */
+    uint64_t next_iid;       /* internal ids handed out so far */
+    uint32_t layout_version; /* VQS_DB_LAYOUT_VERSION */
+    uint64_t code_bytes;     /* bytes of stored codes (live and dead) */
+    uint64_t payload_bytes;  /* bytes of live payloads */
+    uint64_t deleted;        /* dead internal ids whose codes are still stored */
+    int trained;             /* a trained state is stored */
+} vqs_coll_info;
+
+/* Creates an empty, untrained collection. Names: 1..63 bytes of
+ * [A-Za-z0-9_.-], not starting with '.' (they also name the vector file
+ * DIR/NAME.vec). Errors: -EEXIST, VQS_EINVAL (name, d = 0, metric, rerank). */
+int vqs_db_create(vqs_db *db, const char *name, const vqs_coll_config *cfg);
+/* Removes the collection's records (and nothing else; the caller removes
+ * its vector file). VQS_ENOTFOUND. */
+int vqs_db_drop(vqs_db *db, const char *name);
+/* Names of all collections, sorted; free with vqs_db_list_free. */
+int vqs_db_list(vqs_db *db, char ***names, size_t *n);
+void vqs_db_list_free(char **names, size_t n);
+int vqs_db_info(vqs_db *db, const char *name, vqs_coll_info *info);
+/* Replaces the search defaults (nprobe, oversampling, train_size); d,
+ * metric, spec and rerank must be unchanged (VQS_EINVAL). */
+int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg);
+
+/* The trained state: set once (VQS_EINVAL if already set); get returns a
+ * malloc'd copy (*blob) or VQS_ENOTFOUND. */
+int vqs_db_set_trained(vqs_db *db, const char *name, const void *blob, size_t len);
+int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len);
+
+typedef struct vqs_db_batch {
+    size_t n;
+    const vqs_pid *ids;           /* n point ids (distinct within the batch) */
+    const char *const *payloads;  /* NULL or n JSON texts (NULL entries: no payload) */
+    size_t code_size;             /* bytes per code */
+    const uint8_t *codes;         /* n * code_size bytes */
+    const uint32_t *lists;        /* n coarse list numbers (NULL: all 0) */
+} vqs_db_batch;
+
+/* Upserts a batch in one write transaction: the points get internal ids
+ * next_iid .. next_iid + n - 1 (iids[i], may be NULL); an id already present
+ * is replaced, its old internal id marked dead (old_iids[i], UINT64_MAX for
+ * a new point; may be NULL). before_commit (may be NULL) runs inside the
+ * transaction just before the commit, with the first internal id and n; a
+ * non-zero return aborts the batch. If the map is full the transaction is
+ * aborted, the map doubled and the batch retried (before_commit then runs
+ * again with the same first id). All of the batch or none is stored.
+ * Errors: VQS_EINVAL (duplicate ids in the batch, bad id, code_size differs
+ * from the collection's first batch), VQS_ENOTFOUND, -ENOSPC / -EFBIG (disk
+ * full), VQS_ENOMEM (map at max_map_size), before_commit's error. */
+int vqs_db_upsert(vqs_db *db, const char *name, const vqs_db_batch *b, uint64_t *iids,
+                  uint64_t *old_iids, int (*before_commit)(void *ctx, uint64_t first, size_t n),
+                  void *ctx);
+
+/* Deletes points; iids[i] (may be NULL) is the deleted internal id or
+ * UINT64_MAX for an unknown id; *ndeleted (may be NULL) counts them. */
+int vqs_db_delete(vqs_db *db, const char *name, size_t n, const vqs_pid *ids, uint64_t *iids,
+                  size_t *ndeleted);
+
+/* The internal id and payload (malloc'd NUL-terminated JSON or NULL; payload
+ * may be NULL) of a point. VQS_ENOTFOUND. */
+int vqs_db_get(vqs_db *db, const char *name, const vqs_pid *id, uint64_t *iid, char **payload);
+/* The point id and payload (as above; both may be NULL) of a live internal
+ * id. VQS_ENOTFOUND if dead or never handed out. */
+int vqs_db_get_iid(vqs_db *db, const char *name, uint64_t iid, vqs_pid *id, char **payload);
+int vqs_db_count(vqs_db *db, const char *name, uint64_t *count);
+
+/* Calls fn for every live point in internal-id order, inside one read
+ * transaction (one consistent state); payload is valid during the call
+ * only and not NUL-terminated (payload_len bytes; NULL, 0 if none). A
+ * non-zero return from fn stops the walk and is returned. */
+int vqs_db_iterate(vqs_db *db, const char *name,
+                   int (*fn)(void *ctx, uint64_t iid, const vqs_pid *id, const char *payload,
+                             size_t payload_len),
+                   void *ctx);
+
+/* Calls fn with the stored codes of live points, one upsert batch (a
+ * segment) at a time, in internal-id order, inside one read transaction:
+ * n points, their internal ids, coarse lists and codes (n * code_size
+ * bytes). Dead entries are left out. The arrays are valid during the call
+ * only. A non-zero return from fn stops the walk and is returned.
+ * VQS_ECORRUPT if a segment record is malformed. */
+int vqs_db_load_codes(vqs_db *db, const char *name,
+                      int (*fn)(void *ctx, size_t n, const uint64_t *iids, const uint32_t *lists,
+                                const uint8_t *codes, size_t code_size),
+                      void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
