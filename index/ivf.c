@@ -1194,7 +1194,10 @@ static int scratch_init(const search_job *J, scratch *s)
 static void take(const search_job *J, heap *H, const float *out, size_t n, size_t l, size_t base,
                  const int64_t *lids, scratch *s)
 {
-    size_t m = J->K->select_lt(out, n, heap_thr(H), s->idx);
+    /* keys equal to the threshold pass too: the (key, id) order below breaks
+     * the tie, so the result does not depend on the order of the entries */
+    float thr = heap_thr(H);
+    size_t m = J->K->select_lt(out, n, thr < INFINITY ? nextafterf(thr, INFINITY) : thr, s->idx);
     for (size_t t = 0; t < m; t++) {
         size_t i = s->idx[t];
         cand c = {out[i], lids[base + i], LOC(l, base + i)};

@@ -405,10 +405,10 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
         const uint8_t *r[1] = {codes + i * stride};
         __m256 s[1] = {_mm256_setzero_ps()};
         sq_rows(t, l2, q, w, d, r, 1, end, s);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s[0]), _mm256_extractf128_ps(s[0], 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        out[i] = _mm_cvtss_f32(h) + (l2 ? 0.0f : bias);
+        /* the same reduction order as the 4-row blocks: a code scores the
+         * same wherever it sits in its list (results must not depend on
+         * insertion order) */
+        out[i] = _mm_cvtss_f32(sq_hsum4_256(s[0], s[0], s[0], s[0])) + (l2 ? 0.0f : bias);
     }
 }
 

@@ -340,7 +340,8 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
             sq_step(t, l2, 1, 0xffff, q, w, j, r, 1, s);
         if (tk)
             sq_step(t, l2, 0, tk, q, w, dfull, r, 1, s);
-        out[i] = _mm512_reduce_add_ps(s[0]) + (l2 ? 0.0f : bias);
+        /* the 4-row blocks' reduction order (see avx2.c) */
+        out[i] = _mm_cvtss_f32(sq_hsum4_512(s[0], s[0], s[0], s[0])) + (l2 ? 0.0f : bias);
     }
 }
 

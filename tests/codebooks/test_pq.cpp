@@ -201,7 +201,7 @@ TEST_CASE("PQ look-up-table scores equal distances to the decoded vectors", "[pq
     }
 }
 
-TEST_CASE("PQ save/load round trip; damaged blobs are refused", "[pq]")
+TEST_CASE("PQ save/load round trip, damaged blobs are refused", "[pq]")
 {
     const size_t d = 32, n = 3000;
     auto x = synth(n, d, 8);
@@ -240,7 +240,7 @@ TEST_CASE("PQ save/load round trip; damaged blobs are refused", "[pq]")
     }
 }
 
-TEST_CASE("PQ spec errors name the token; too few training vectors", "[pq]")
+TEST_CASE("PQ spec errors name the token, too few training vectors", "[pq]")
 {
     vqs_codec *c = nullptr;
     REQUIRE_ERR(vqs_codec_create("PQ7x8", 128, nullptr, &c), VQS_ESPEC);

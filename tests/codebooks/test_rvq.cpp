@@ -333,7 +333,7 @@ TEST_CASE("RVQ codes: packing, decode is the sum of codewords, save/load", "[rvq
     REQUIRE_ERR(vqs_codec_load(b.data(), b.size() - 7, &x2), VQS_ECORRUPT);
 }
 
-TEST_CASE("RVQ spec errors name the token; too few training vectors", "[rvq]")
+TEST_CASE("RVQ spec errors name the token, too few training vectors", "[rvq]")
 {
     vqs_codec *c = nullptr;
     for (const char *bad : {"RVQ0x8", "RVQ4x0", "RVQ4x17", "RVQx8", "RVQ4x", "RVQ4y8"}) {

@@ -192,7 +192,7 @@ TEST_CASE("binary16 conversion matches the F16C hardware instructions", "[common
     }
 }
 
-TEST_CASE("synthetic mixture: seeded, anisotropic, with outliers; unit variant", "[common]")
+TEST_CASE("synthetic mixture: seeded, anisotropic, with outliers, unit variant", "[common]")
 {
     const size_t n = 4000, d = 33;
     auto a = vqs_test::synth(n, d, 1), b = vqs_test::synth(n, d, 1), c = vqs_test::synth(n, d, 2);

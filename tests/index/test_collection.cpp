@@ -82,7 +82,7 @@ void require_same(const result &a, const result &b)
 
 } // namespace
 
-TEST_CASE("collection: upsert, replace, delete and reopen; every rerank path agrees", "[collection]")
+TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agrees", "[collection]")
 {
     tmpdir t;
     const size_t d = 24, n = 3000, nq = 20, k = 10;
@@ -141,12 +141,17 @@ TEST_CASE("collection: upsert, replace, delete and reopen; every rerank path agr
         // get: the stored vector and payload
         std::vector<float> v(d);
         char *pay = nullptr;
-        vqs_pid g = u64id(30);
+        vqs_pid g = u64id(40); // not replaced: payload of row 4
+        REQUIRE_OK(vqs_coll_get(c.get(), &g, v.data(), &pay));
+        REQUIRE(v == live[40]);
+        REQUIRE(pay != nullptr);
+        REQUIRE(std::string(pay) == "{\"row\":4}");
+        free(pay);
+        pay = nullptr;
+        g = u64id(30); // replaced without a payload: an upsert replaces the whole point (as Qdrant's)
         REQUIRE_OK(vqs_coll_get(c.get(), &g, v.data(), &pay));
         REQUIRE(v == live[30]);
-        REQUIRE(pay != nullptr);
-        REQUIRE(std::string(pay) == "{\"row\":3}");
-        free(pay);
+        REQUIRE(pay == nullptr);
         vqs_pid gone = u64id(5000);
         REQUIRE_ERR(vqs_coll_get(c.get(), &gone, v.data(), nullptr), VQS_ENOTFOUND);
         before = search(c.get(), q, d, k, 4);

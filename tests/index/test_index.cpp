@@ -358,7 +358,7 @@ TEST_CASE("missing results and bad search arguments", "[index]")
 
 // siftsmall: IVF recall at the same nlist / nprobe as FAISS, and two-stage
 // search reaching 0.99 recall@10 with codes at most 1/8 of float32.
-TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS; rerank to 0.99", "[index][faiss][data]")
+TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS, rerank to 0.99", "[index][faiss][data]")
 {
     size_t d = 0, dq = 0;
     auto xb = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);

@@ -135,7 +135,7 @@ TEST_CASE("fvecs, ivecs, npy write and read back exactly", "[storage][vecfile]")
     REQUIRE(std::system(("test $(ls " + t.path + " | wc -l) -eq 4").c_str()) == 0);
 }
 
-TEST_CASE("npy format versions 1, 2 and 3, any header padding; bvecs; raw float32",
+TEST_CASE("npy format versions 1, 2 and 3, any header padding, bvecs, raw float32",
           "[storage][vecfile]")
 {
     tmpdir t;
@@ -180,7 +180,7 @@ TEST_CASE("npy format versions 1, 2 and 3, any header padding; bvecs; raw float3
             int32_t d = 5;
             b.insert(b.end(), (unsigned char *)&d, (unsigned char *)&d + 4);
             for (int j = 0; j < 5; j++)
-                b.push_back((unsigned char)(r * 100 + j * 30));
+                b.push_back((unsigned char)(r * 50 + j * 30));
         }
         write_bytes(t.file("a.bvecs"), b.data(), b.size());
         auto vf = open_vecfile(t.file("a.bvecs"));
@@ -188,7 +188,7 @@ TEST_CASE("npy format versions 1, 2 and 3, any header padding; bvecs; raw float3
         REQUIRE(vqs_vecfile_dtype(vf.get()) == VQS_DT_U8);
         std::vector<float> y(15);
         REQUIRE_OK(vqs_vecfile_read_f32(vf.get(), 0, 3, y.data()));
-        REQUIRE(y[14] == 200 + 4 * 30);
+        REQUIRE(y[14] == 2 * 50 + 4 * 30);
     }
     // raw float32 with a given dimension
     {
