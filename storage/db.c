@@ -429,6 +429,8 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     mdb_env_set_maxreaders(db->env, 1024);
     /* A file bigger than the requested map keeps its size (LMDB would
      * otherwise refuse: the map must cover the file). */
+    if (want > db->max_map_size)
+        want = db->max_map_size;
     if ((size_t)st.st_size > want)
         want = (size_t)st.st_size;
     mdb_env_set_mapsize(db->env, want);
@@ -487,9 +489,9 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
                         path, v.mv_size == 4 ? get32le(v.mv_data) : 0, VQS_DB_LAYOUT_VERSION);
         goto fail_txn;
     }
-    if (o->read_only) {
-        txn_abort(db, t);
-    } else if ((r = txn_commit(db, t))) {
+    /* commit even a read-only transaction: aborting it would close the
+     * database handles it opened */
+    if ((r = txn_commit(db, t))) {
         t = NULL;
         rc = lmdb_err(r, "commit", NULL);
         goto fail;
@@ -838,9 +840,12 @@ static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn
                 return rc;
             continue;
         }
-        if (r == ENOSPC || r == EFBIG || r == EDQUOT)
-            return vqs_seterr(-r, "collection '%s': %s: %s/vqs.mdb: %s (nothing of this write was stored)",
-                              name, what, db->dir, strerror(r));
+        if (r == ENOSPC || r == EFBIG || r == EDQUOT || r == EIO)
+            /* LMDB reports a short write (the file system filled up in the
+             * middle of one) as EIO */
+            return vqs_seterr(-r, "collection '%s': %s: writing %s/vqs.mdb: %s%s (nothing of this write was stored)",
+                              name, what, db->dir, strerror(r),
+                              r == EIO ? ", a short write: is the disk full?" : "");
         return r ? lmdb_err(r, what, name) : 0;
     }
 }
