@@ -52,6 +52,13 @@ struct vqs_coll {
     pthread_mutex_t slock;
     pthread_cond_t scond;
     int *free_slots, nfree, nslots;
+    /* Before training: the stored vectors of live points (normalised for
+     * cosine), searched exactly; LMDB keeps them as the points' codes until
+     * training re-encodes them in place (vqs_db_train_recode). Guarded by
+     * lock like ix. */
+    float *buf;
+    int64_t *biid; /* internal id of each row; -1: deleted */
+    size_t bn, bcap, blive;
 };
 
 #define SLOTS_PER_THREAD 4
@@ -84,8 +91,110 @@ static int index_opts(const vqs_coll *c, vqs_index_opts *io)
     return 0;
 }
 
+/* ---- the untrained buffer ---------------------------------------------- */
+
+static int buf_append(vqs_coll *c, size_t n, const float *y, const uint64_t *iids)
+{
+    size_t d = c->cfg.d;
+    if (c->bn + n > c->bcap) {
+        size_t cap = c->bcap ? c->bcap : 1024;
+        while (cap < c->bn + n)
+            cap *= 2;
+        float *b = realloc(c->buf, sizeof(float) * d * cap);
+        if (!b)
+            return vqs_seterr(VQS_ENOMEM, "collection '%s': %zu buffered vectors", c->name, cap);
+        c->buf = b;
+        int64_t *bi = realloc(c->biid, sizeof(int64_t) * cap);
+        if (!bi)
+            return vqs_seterr(VQS_ENOMEM, "collection '%s': %zu buffered vectors", c->name, cap);
+        c->biid = bi;
+        c->bcap = cap;
+    }
+    memcpy(c->buf + c->bn * d, y, sizeof(float) * d * n);
+    for (size_t i = 0; i < n; i++)
+        c->biid[c->bn + i] = (int64_t)iids[i];
+    c->bn += n;
+    c->blive += n;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Marks buffered rows dead (biid is sorted: rows are appended in iid order). */
+static void buf_remove(vqs_coll *c, size_t n, const int64_t *iids)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t *h = bsearch(&iids[i], c->biid, c->bn, sizeof(int64_t), cmp_i64);
+        /* dead rows hold -1 and break the order only where they are: search
+         * linearly if bsearch was misled */
+        if (!h)
+            for (size_t j = 0; j < c->bn; j++)
+                if (c->biid[j] == iids[i]) {
+                    h = &c->biid[j];
+                    break;
+                }
+        if (h) {
+            *h = -1;
+            c->blive--;
+        }
+    }
+}
+
+/* Exact search over the buffer, same conventions as vqs_index_search. */
+static int buf_search(const vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q,
+                      size_t k, int64_t *ids, float *dist)
+{
+    size_t d = c->cfg.d;
+    int ip = c->cfg.metric != VQS_METRIC_L2;
+    float *qn = malloc(sizeof(float) * d);
+    if (!qn)
+        return vqs_seterr(VQS_ENOMEM, "coll_search");
+    for (size_t qi = 0; qi < nq; qi++) {
+        memcpy(qn, q + qi * d, sizeof(float) * d);
+        if (c->cfg.metric == VQS_METRIC_COS)
+            vqs_normalize_rows(1, d, qn);
+        int64_t *I = ids + qi * k;
+        float *D = dist + qi * k;
+        for (size_t j = 0; j < k; j++) {
+            I[j] = -1;
+            D[j] = ip ? -INFINITY : INFINITY;
+        }
+        for (size_t r = 0; r < c->bn; r++) {
+            int64_t id = c->biid[r];
+            if (id < 0 || (p && p->filter && !p->filter(p->filter_ctx, id)))
+                continue;
+            const float *v = c->buf + r * d;
+            float s = 0;
+            if (ip)
+                for (size_t j = 0; j < d; j++)
+                    s += qn[j] * v[j];
+            else
+                for (size_t j = 0; j < d; j++)
+                    s += (qn[j] - v[j]) * (qn[j] - v[j]);
+            /* worse than the k-th (ties: the lower id, which came first, stays) */
+            if (ip ? !(s > D[k - 1]) : !(s < D[k - 1]))
+                continue;
+            size_t j = k - 1;
+            while (j > 0 && (ip ? s > D[j - 1] : s < D[j - 1])) {
+                D[j] = D[j - 1];
+                I[j] = I[j - 1];
+                j--;
+            }
+            D[j] = s;
+            I[j] = id;
+        }
+    }
+    free(qn);
+    return 0;
+}
+
 typedef struct load_ctx {
     vqs_coll *c;
+    vqs_index *ix; /* where codes go; NULL: the untrained buffer */
     size_t loaded;
 } load_ctx;
 
@@ -94,12 +203,20 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
 {
     load_ctx *L = ctx;
     vqs_coll *c = L->c;
-    if (!c->ix || n == 0)
+    if (n == 0)
         return 0;
-    if (code_size != vqs_index_entry_size(c->ix))
+    if (!L->ix) {
+        if (code_size != sizeof(float) * c->cfg.d)
+            return vqs_seterr(VQS_ECORRUPT, "collection '%s': untrained, stored vectors of %zu bytes, expected %zu",
+                              c->name, code_size, sizeof(float) * c->cfg.d);
+        int rc = buf_append(c, n, (const float *)(const void *)codes, iids);
+        L->loaded += n;
+        return rc;
+    }
+    if (code_size != vqs_index_entry_size(L->ix))
         return vqs_seterr(VQS_ECORRUPT, "collection '%s': stored codes of %zu bytes, the index uses %zu",
-                          c->name, code_size, vqs_index_entry_size(c->ix));
-    int rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+                          c->name, code_size, vqs_index_entry_size(L->ix));
+    int rc = vqs_index_add_encoded(L->ix, n, codes, lists, (const int64_t *)iids);
     if (rc)
         return vqs_seterr(rc, "collection '%s': %s", c->name, vqs_errdetail());
     L->loaded += n;
@@ -159,11 +276,9 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
         if ((rc = vqs_vecstore_open(c->vspath, c->cfg.d, info.next_iid, &vo, &c->vs)))
             goto fail;
     }
-    if (c->ix) {
-        load_ctx L = {c, 0};
-        if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
-            goto fail;
-    }
+    load_ctx L = {c, c->ix, 0};
+    if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -182,6 +297,8 @@ void vqs_coll_close(vqs_coll *c)
     pthread_mutex_destroy(&c->slock);
     pthread_cond_destroy(&c->scond);
     free(c->free_slots);
+    free(c->buf);
+    free(c->biid);
     free(c);
 }
 
@@ -209,34 +326,88 @@ static float *stored_copy(const vqs_coll *c, size_t n, const float *x)
     return y;
 }
 
+typedef struct recode_enc {
+    vqs_index *ix;
+    size_t d;
+    const char *name;
+} recode_enc;
+
+static int recode_cb(void *ctx, uint64_t first, size_t n, const uint8_t *in, size_t in_size, uint32_t *lists,
+                     uint8_t *out)
+{
+    recode_enc *E = ctx;
+    if (in_size != sizeof(float) * E->d)
+        return vqs_seterr(VQS_ECORRUPT, "collection '%s': segment at internal id %llu holds %zu-byte entries, "
+                                        "not the %zu-byte vectors of an untrained collection",
+                          E->name, (unsigned long long)first, in_size, sizeof(float) * E->d);
+    float *x = malloc(sizeof(float) * E->d * (n ? n : 1)); /* alignment of in is LMDB's */
+    if (!x)
+        return vqs_seterr(VQS_ENOMEM, "recode: %zu vectors", n);
+    memcpy(x, in, in_size * n);
+    int rc = vqs_index_encode(E->ix, n, x, out, lists);
+    free(x);
+    return rc;
+}
+
+/* Caller holds wlock. n == 0: train on the buffered points. */
+static int train_locked(vqs_coll *c, size_t n, const float *x)
+{
+    if (c->ix)
+        return vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", c->name);
+    size_t d = c->cfg.d;
+    float *sample = NULL;
+    vqs_index *ix = NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (n == 0) {
+        if (c->blive == 0)
+            return vqs_seterr(VQS_EINVAL, "collection '%s' holds no points to train on", c->name);
+        if (!(sample = malloc(sizeof(float) * d * c->blive)))
+            return vqs_seterr(VQS_ENOMEM, "coll_train: %zu vectors", c->blive);
+        for (size_t r = 0; r < c->bn; r++)
+            if (c->biid[r] >= 0)
+                memcpy(sample + n++ * d, c->buf + r * d, sizeof(float) * d);
+        x = sample;
+    }
+    vqs_index_opts io;
+    index_opts(c, &io);
+    if ((rc = vqs_index_create(c->cfg.spec, d, (vqs_metric)c->cfg.metric, &io, &ix)) ||
+        (rc = vqs_index_train(ix, n, x)) || (rc = vqs_index_save_trained(ix, &blob, &len)))
+        goto done;
+    recode_enc E = {ix, d, c->name};
+    if ((rc = vqs_db_train_recode(c->db, c->name, blob, len, vqs_index_entry_size(ix), recode_cb, &E)))
+        goto done;
+    /* committed: load the new codes (a failure here is recovered by reopening) */
+    load_ctx L = {c, ix, 0};
+    if ((rc = vqs_db_load_codes(c->db, c->name, load_cb, &L))) {
+        rc = vqs_seterr(rc, "collection '%s': trained and stored, but not loaded in memory: %s", c->name,
+                        vqs_errdetail());
+        goto done;
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    c->ix = ix;
+    ix = NULL;
+    free(c->buf);
+    free(c->biid);
+    c->buf = NULL;
+    c->biid = NULL;
+    c->bn = c->bcap = c->blive = 0;
+    pthread_rwlock_unlock(&c->lock);
+done:
+    vqs_index_free(ix);
+    free(blob);
+    free(sample);
+    return rc;
+}
+
 int vqs_coll_train(vqs_coll *c, size_t n, const float *x)
 {
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "coll_train: NULL argument");
     pthread_mutex_lock(&c->wlock);
-    int rc = 0;
-    vqs_index *ix = NULL;
-    void *blob = NULL;
-    size_t len = 0;
-    if (c->ix || c->count) {
-        rc = vqs_seterr(VQS_EINVAL, "collection '%s' is already %s", c->name,
-                        c->ix ? "trained" : "holding points (training them in place is not done yet)");
-        goto done;
-    }
-    vqs_index_opts io;
-    index_opts(c, &io);
-    if ((rc = vqs_index_create(c->cfg.spec, c->cfg.d, (vqs_metric)c->cfg.metric, &io, &ix)) ||
-        (rc = vqs_index_train(ix, n, x)) || (rc = vqs_index_save_trained(ix, &blob, &len)) ||
-        (rc = vqs_db_set_trained(c->db, c->name, blob, len)))
-        goto done;
-    pthread_rwlock_wrlock(&c->lock);
-    c->ix = ix;
-    ix = NULL;
-    pthread_rwlock_unlock(&c->lock);
-done:
+    int rc = train_locked(c, n, x);
     pthread_mutex_unlock(&c->wlock);
-    vqs_index_free(ix);
-    free(blob);
     return rc;
 }
 
@@ -268,9 +439,12 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
         return vqs_seterr(VQS_EINVAL, "coll_upsert: NULL argument");
     if (n == 0)
         return 0;
-    if (!c->ix)
-        return vqs_seterr(VQS_EINVAL, "collection '%s' is not trained yet", c->name);
-    size_t d = c->cfg.d, es = vqs_index_entry_size(c->ix);
+    /* the trained state only changes under wlock, and only once: read it
+     * again there */
+    pthread_mutex_lock(&c->wlock);
+    int trained = c->ix != NULL;
+    pthread_mutex_unlock(&c->wlock);
+    size_t d = c->cfg.d, es = trained ? vqs_index_entry_size(c->ix) : sizeof(float) * d;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
             if (!isfinite(x[i * d + j]))
@@ -287,9 +461,18 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
         goto done;
     }
     /* encode outside the locks: the trained state never changes once set */
-    if ((rc = vqs_index_encode(c->ix, n, y, codes, lists)))
+    if (trained && (rc = vqs_index_encode(c->ix, n, y, codes, lists)))
         goto done;
     pthread_mutex_lock(&c->wlock);
+    if (!trained && c->ix) { /* trained meanwhile */
+        pthread_mutex_unlock(&c->wlock);
+        free(y), free(codes), free(lists), free(iids), free(old), free(del);
+        return vqs_coll_upsert(c, n, ids, x, payloads);
+    }
+    if (!trained) {
+        memcpy(codes, y, es * n);
+        memset(lists, 0, sizeof(uint32_t) * n);
+    }
     uint64_t before = c->vs ? vqs_vecstore_count(c->vs) : 0;
     vqs_db_batch b = {.n = n, .ids = ids, .payloads = payloads, .code_size = es, .codes = codes,
                       .lists = lists};
@@ -310,10 +493,23 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
         if (old[i] != UINT64_MAX)
             del[nd++] = (int64_t)old[i];
     pthread_rwlock_wrlock(&c->lock);
-    vqs_index_remove(c->ix, nd, del, NULL);
-    rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+    if (trained) {
+        vqs_index_remove(c->ix, nd, del, NULL);
+        rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+    } else {
+        buf_remove(c, nd, del);
+        rc = buf_append(c, n, y, iids);
+    }
     pthread_rwlock_unlock(&c->lock);
     __atomic_store_n(&c->count, c->count + n - nd, __ATOMIC_RELAXED);
+    if (!rc && !trained && c->cfg.train_size && c->count >= c->cfg.train_size) {
+        /* the batch is committed whatever training does: a failure is
+         * reported on stderr and training is tried again by the next batch */
+        if (train_locked(c, 0, NULL))
+            fprintf(stderr, "vqs: collection '%s': automatic training at %llu points failed: %s\n", c->name,
+                    (unsigned long long)c->count, vqs_errdetail());
+        vqs_clearerr();
+    }
     pthread_mutex_unlock(&c->wlock);
     if (rc) /* committed but not applied in memory (ENOMEM): reopening recovers it */
         rc = vqs_seterr(rc, "collection '%s': batch committed but not loaded in memory: %s", c->name,
@@ -347,11 +543,12 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
         for (size_t i = 0; i < n; i++)
             if (iids[i] != UINT64_MAX)
                 del[m++] = (int64_t)iids[i];
-        if (c->ix) {
-            pthread_rwlock_wrlock(&c->lock);
+        pthread_rwlock_wrlock(&c->lock);
+        if (c->ix)
             vqs_index_remove(c->ix, m, del, NULL);
-            pthread_rwlock_unlock(&c->lock);
-        }
+        else
+            buf_remove(c, m, del);
+        pthread_rwlock_unlock(&c->lock);
         __atomic_store_n(&c->count, c->count - m, __ATOMIC_RELAXED);
         if (ndeleted)
             *ndeleted = m;
@@ -367,8 +564,6 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
 {
     if (!c || (nq && (!q || !ids)) || k == 0)
         return vqs_seterr(VQS_EINVAL, "coll_search: NULL argument or k = 0");
-    if (!c->ix)
-        return vqs_seterr(VQS_EINVAL, "collection '%s' is not trained yet", c->name);
     int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k > 0 ? nq * k : 1));
     if (!ii)
         return vqs_seterr(VQS_ENOMEM, "coll_search");
@@ -377,6 +572,8 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
     if (p) {
         sp.nprobe = p->nprobe;
         sp.oversampling = p->oversampling;
+        sp.filter = p->filter;
+        sp.filter_ctx = p->filter_ctx;
     }
     int rr = p ? p->rerank : 0;
     if (rr > 0 && !c->vs) {
@@ -390,9 +587,14 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
     } else {
         sp.rerank = -1;
     }
+    float *dd = dist ? dist : malloc(sizeof(float) * (nq * k > 0 ? nq * k : 1));
+    int rc = dd ? 0 : vqs_seterr(VQS_ENOMEM, "coll_search");
     pthread_rwlock_rdlock(&c->lock);
-    int rc = vqs_index_search(c->ix, &sp, nq, q, k, ii, dist);
+    if (!rc)
+        rc = c->ix ? vqs_index_search(c->ix, &sp, nq, q, k, ii, dd) : buf_search(c, p, nq, q, k, ii, dd);
     pthread_rwlock_unlock(&c->lock);
+    if (!dist)
+        free(dd);
     for (size_t i = 0; !rc && i < nq * k; i++) {
         memset(&ids[i], 0, sizeof ids[i]);
         if (ii[i] < 0)
@@ -419,6 +621,11 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
         return rc;
     if (!c->vs) {
         memset(vec, 0, sizeof(float) * c->cfg.d);
+        pthread_rwlock_rdlock(&c->lock);
+        for (size_t r = 0; !c->ix && r < c->bn; r++)
+            if (c->biid[r] == (int64_t)iid)
+                memcpy(vec, c->buf + r * c->cfg.d, sizeof(float) * c->cfg.d);
+        pthread_rwlock_unlock(&c->lock);
         return 0;
     }
     int64_t i = (int64_t)iid;

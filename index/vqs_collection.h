@@ -44,8 +44,13 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
 void vqs_coll_close(vqs_coll *c);
 
 /* Trains the collection's index on n vectors (typically a sample of what
- * will be upserted) and stores the trained state. Only on an untrained
- * collection with no points (VQS_EINVAL otherwise). */
+ * will be upserted), or with n == 0 on the points it holds, and stores the
+ * trained state. Before training, a collection keeps its points' vectors
+ * as they are (in LMDB, as their codes) and searches them exactly; training
+ * re-encodes them in place in the same LMDB transaction that stores the
+ * trained state. With cfg.train_size > 0 an upsert that brings the count
+ * to train_size trains automatically on the points held. VQS_EINVAL if
+ * already trained or (n == 0) there is nothing to train on. */
 int vqs_coll_train(vqs_coll *c, size_t n, const float *x);
 int vqs_coll_is_trained(const vqs_coll *c);
 
@@ -53,7 +58,7 @@ int vqs_coll_is_trained(const vqs_coll *c);
  * appended to the vector file and fsynced before the commit): all of them
  * or none. ids: n point ids (an existing id is replaced); x: n * d floats
  * (finite); payloads: NULL or n JSON texts (NULL entries: none). Durable
- * when it returns 0. Requires a trained collection (VQS_EINVAL). */
+ * when it returns 0. */
 int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
                     const char *const *payloads);
 
@@ -64,6 +69,10 @@ typedef struct vqs_coll_search_params {
     size_t nprobe;      /* 0: the collection's default */
     float oversampling; /* 0: the collection's default */
     int rerank;         /* 0: as configured, 1: on (needs stored vectors), -1: off */
+    /* Optional filter on internal ids, applied during the scan (a rejected
+     * point never takes a result slot); non-zero keeps. Called concurrently. */
+    int (*filter)(void *ctx, int64_t iid);
+    void *filter_ctx;
 } vqs_coll_search_params;
 
 /* k nearest points of nq queries: ids (nq * k point ids; kind 0 for a

@@ -907,6 +907,120 @@ int vqs_db_set_trained(vqs_db *db, const char *name, const void *blob, size_t le
     return write_txn(db, name, "store the trained state", set_trained_fn, &C);
 }
 
+typedef struct recode_ctx {
+    const char *name;
+    const void *blob;
+    size_t len;
+    size_t new_cs;
+    vqs_db_recode_fn fn;
+    void *ctx;
+} recode_ctx;
+
+static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    recode_ctx *R = ctx;
+    crec r;
+    int rc = get_rec(db, t, R->name, &r);
+    if (rc)
+        return *vqs = 1, rc;
+    if (r.trained)
+        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", R->name);
+    uint8_t tb[6];
+    MDB_val tk = trained_key(r.id, tb), tv = {R->len, (void *)R->blob};
+    int e;
+    if ((e = mdb_put(t, db->meta, &tk, &tv, 0)))
+        return e;
+    /* the segment keys first: rewriting values under an open cursor is not
+     * worth the subtlety */
+    size_t nseg = 0, cap = 0;
+    uint64_t *firsts = NULL;
+    MDB_cursor *cur;
+    if ((e = mdb_cursor_open(t, db->seg, &cur)))
+        return e;
+    uint8_t ib[12];
+    MDB_val k = iid_key(r.id, 0, ib), v;
+    for (e = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); e == 0; e = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || get32be(k.mv_data) != r.id)
+            break;
+        if (nseg == cap) {
+            cap = cap ? 2 * cap : 64;
+            uint64_t *f = realloc(firsts, 8 * cap);
+            if (!f) {
+                mdb_cursor_close(cur);
+                free(firsts);
+                return *vqs = 1, vqs_seterr(VQS_ENOMEM, "recode: %zu segments", cap);
+            }
+            firsts = f;
+        }
+        firsts[nseg++] = get64be((const uint8_t *)k.mv_data + 4);
+    }
+    mdb_cursor_close(cur);
+    if (e && e != MDB_NOTFOUND) {
+        free(firsts);
+        return e;
+    }
+    e = 0;
+    uint64_t code_bytes = 0;
+    uint8_t *in = NULL;
+    size_t incap = 0;
+    for (size_t si = 0; si < nseg && !rc; si++) {
+        k = iid_key(r.id, firsts[si], ib);
+        if ((e = mdb_get(t, db->seg, &k, &v)))
+            break;
+        const uint8_t *s = v.mv_data;
+        size_t n = v.mv_size >= 8 ? get32le(s) : 0, cs = v.mv_size >= 8 ? get32le(s + 4) : 0;
+        if (v.mv_size < 8 || cs != r.code_size || v.mv_size != 8 + 4 * n + n * cs) {
+            rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': segment at internal id %llu is malformed", R->name,
+                            (unsigned long long)firsts[si]);
+            break;
+        }
+        if (n * cs > incap) {
+            free(in);
+            incap = n * cs;
+            if (!(in = malloc(incap))) {
+                rc = vqs_seterr(VQS_ENOMEM, "recode: %zu bytes", incap);
+                break;
+            }
+        }
+        memcpy(in, s + 8 + 4 * n, n * cs);
+        MDB_val nv = {8 + 4 * n + n * R->new_cs, NULL};
+        if ((e = mdb_put(t, db->seg, &k, &nv, MDB_RESERVE)))
+            break;
+        uint8_t *o = nv.mv_data;
+        put32le(o, (uint32_t)n);
+        put32le(o + 4, (uint32_t)R->new_cs);
+        uint32_t *lists = malloc(4 * (n ? n : 1));
+        if (!lists) {
+            rc = vqs_seterr(VQS_ENOMEM, "recode: %zu points", n);
+            break;
+        }
+        rc = R->fn(R->ctx, firsts[si], n, in, cs, lists, o + 8 + 4 * n);
+        for (size_t i = 0; !rc && i < n; i++)
+            put32le(o + 8 + 4 * i, lists[i]);
+        free(lists);
+        code_bytes += n * R->new_cs;
+    }
+    free(in);
+    free(firsts);
+    if (rc)
+        return *vqs = 1, rc;
+    if (e)
+        return e;
+    r.code_size = (uint32_t)R->new_cs;
+    r.code_bytes = code_bytes;
+    r.trained = 1;
+    return put_rec(db, t, R->name, &r);
+}
+
+int vqs_db_train_recode(vqs_db *db, const char *name, const void *blob, size_t len, size_t code_size,
+                        vqs_db_recode_fn fn, void *ctx)
+{
+    if (!db || !blob || !len || !fn || code_size == 0 || code_size > (1u << 20))
+        return vqs_seterr(VQS_EINVAL, "db_train_recode: NULL or empty argument");
+    recode_ctx R = {name, blob, len, code_size, fn, ctx};
+    return write_txn(db, name, "store the trained state and re-encode", recode_fn, &R);
+}
+
 int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len)
 {
     if (!db || !blob || !len)

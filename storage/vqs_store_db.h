@@ -102,6 +102,19 @@ int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg);
 int vqs_db_set_trained(vqs_db *db, const char *name, const void *blob, size_t len);
 int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len);
 
+/* Trains a collection that holds points in place, in ONE write transaction:
+ * stores the trained state (as vqs_db_set_trained) and rewrites every
+ * segment's codes through fn (dead entries included, so the segments stay
+ * whole): fn gets a segment's first internal id, its n stored codes of
+ * in_size bytes each, and writes n coarse lists and n * code_size bytes of
+ * new codes. Until then a collection stores whatever codes its owner chose
+ * (index/collection.c: the raw vectors). A non-zero return from fn aborts
+ * everything. Errors: VQS_EINVAL (already trained), fn's error, as upsert. */
+typedef int (*vqs_db_recode_fn)(void *ctx, uint64_t first, size_t n, const uint8_t *in, size_t in_size,
+                                uint32_t *lists, uint8_t *out);
+int vqs_db_train_recode(vqs_db *db, const char *name, const void *blob, size_t len, size_t code_size,
+                        vqs_db_recode_fn fn, void *ctx);
+
 typedef struct vqs_db_batch {
     size_t n;
     const vqs_pid *ids;           /* n point ids (distinct within the batch) */
