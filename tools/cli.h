@@ -22,5 +22,6 @@ int vqs_cmd_import(int argc, char **argv);
 int vqs_cmd_search(int argc, char **argv);
 int vqs_cmd_info(int argc, char **argv);
 int vqs_cmd_drop(int argc, char **argv);
+int vqs_cmd_serve(int argc, char **argv);
 
 #endif

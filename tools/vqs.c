@@ -489,6 +489,7 @@ static void usage(FILE *f)
                "  search   k-NN of a query file in a collection (vqs search --help)\n"
                "  info     collections of a data directory: counts, specs, sizes\n"
                "  drop     delete a collection\n"
+               "  serve    the HTTP service, Qdrant's REST shapes (vqs serve --help)\n"
                "  version  print the version\n",
             VQS_VERSION);
 }
@@ -516,6 +517,8 @@ int main(int argc, char **argv)
         return vqs_cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "drop"))
         return vqs_cmd_drop(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return vqs_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("vqs %s\n", VQS_VERSION);
         return 0;
