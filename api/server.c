@@ -163,6 +163,19 @@ static int fail(resp *r, int code, const char *fmt, ...)
     return code;
 }
 
+/* HTTP status of a vqs error: the caller's input (4xx) or the server (5xx) */
+static int status_of(int rc)
+{
+    if (rc == VQS_EINVAL || rc == VQS_ENONFINITE || rc == VQS_ERANGE || rc == VQS_ESPEC || rc == VQS_EEMPTY ||
+        rc == VQS_EBADDIM || rc == VQS_EDIMMISMATCH || rc == VQS_EUSAGE)
+        return 400;
+    if (rc == VQS_ENOTFOUND)
+        return 404;
+    if (rc == -ENOSPC || rc == -EFBIG || rc == -EDQUOT)
+        return 507;
+    return 500;
+}
+
 static int ok(resp *r, json_t *result)
 {
     r->code = 200;
@@ -581,7 +594,7 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     rc = vqs_db_create(s->db, name, &cfg);
     if (rc) {
         pthread_rwlock_unlock(&s->reg);
-        fail(r, rc == VQS_EINVAL ? 400 : 500, "%s", vqs_errdetail());
+        fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
         return r->code;
     }
@@ -656,8 +669,7 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
     if (!rc) {
         int e2 = vqs_coll_upsert(e->c, n, ids, x, (const char *const *)texts);
         if (e2) {
-            rc = fail(r, e2 == VQS_EINVAL || e2 == VQS_ENONFINITE ? 400 : e2 == -ENOSPC || e2 == -EFBIG ? 507 : 500,
-                      "%s", vqs_errdetail());
+            rc = fail(r, status_of(e2), "%s", vqs_errdetail());
             vqs_clearerr();
         }
     }
@@ -1107,7 +1119,7 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, resp *r)
     int rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids);
     json_t *out = NULL;
     if (rc) {
-        fail(r, rc == VQS_EINVAL ? 400 : 500, "%s", vqs_errdetail());
+        fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
     } else {
         out = json_array();
@@ -1265,7 +1277,7 @@ static int h_train(entry *e, resp *r)
         return fail(r, 400, "collection '%s' is already trained", e->name);
     int rc = vqs_coll_train(e->c, 0, NULL);
     if (rc) {
-        fail(r, rc == VQS_EINVAL ? 400 : 500, "%s", vqs_errdetail());
+        fail(r, status_of(rc), "training: %s", vqs_errdetail());
         vqs_clearerr();
         return r->code;
     }
@@ -1509,6 +1521,11 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
         r->raw = NULL;
         ctype = r->ctype;
     } else {
+        /* messages quote the request (paths, keys): keep them printable ASCII
+         * so that they always encode as JSON */
+        for (char *p = r->err; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                *p = '?';
         json_t *o = r->code < 400 ? json_pack("{s:o?, s:s, s:f}", "result", r->result, "status", "ok", "time", secs)
                                   : json_pack("{s:{s:s}, s:f}", "status", "error", r->err, "time", secs);
         r->result = NULL;
