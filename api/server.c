@@ -47,7 +47,7 @@
 #include "api_internal.h"
 #include "vqs_index.h"
 
-#define QDRANT_COMPAT_VERSION "1.12.0"
+#define QDRANT_COMPAT_VERSION "1.16.0" /* the client version tests/api/qdrant_client drives it with */
 #define VQS_API_VERSION "0.1.0"
 
 /* ---- metrics --------------------------------------------------------------- */
@@ -543,6 +543,16 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
         spec_from_quantization(x, cfg.d, cfg.spec, sizeof cfg.spec, r)) {
         json_decref(j);
         return r->code;
+    }
+    /* Qdrant's indexing threshold (KB of float32 vectors held before an
+     * index is built; 0: never) is the training size in points */
+    json_t *oc = json_object_get(j, "optimizers_config");
+    if (oc && (x = json_object_get(oc, "indexing_threshold")) && !json_is_null(x)) {
+        if (!json_is_integer(x) || json_integer_value(x) < 0) {
+            json_decref(j);
+            return fail(r, 400, "\"optimizers_config\".\"indexing_threshold\" must be an integer >= 0 (KB)");
+        }
+        cfg.train_size = ((uint64_t)json_integer_value(x) * 1024 + 4 * cfg.d - 1) / (4 * cfg.d);
     }
     json_t *vx = json_object_get(j, "vqs");
     if (vx && !json_is_object(vx)) {
@@ -1387,9 +1397,13 @@ static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *meth
         *route = R_ROOT;
         if (!GET)
             return fail(r, 405, "%s / is not allowed", method);
-        /* "version" is the Qdrant API level the shapes follow (clients check it) */
-        return ok(r, json_pack("{s:s, s:s, s:s}", "title", "vqs - vector quantization search", "version",
-                               QDRANT_COMPAT_VERSION, "vqs_version", VQS_API_VERSION));
+        /* as Qdrant's, not wrapped in "result"; "version" is the Qdrant API
+         * level the shapes follow (clients compare it with their own) */
+        r->code = 200;
+        r->ctype = "application/json";
+        r->raw = strdup("{\"title\":\"vqs - vector quantization search\",\"version\":\"" QDRANT_COMPAT_VERSION
+                        "\",\"vqs_version\":\"" VQS_API_VERSION "\"}");
+        return r->raw ? 200 : fail(r, 500, "out of memory");
     }
     if (!strcmp(url, "/healthz") || !strcmp(url, "/livez") || !strcmp(url, "/readyz")) {
         *route = R_HEALTH;
