@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two README commands.
-#   ./run.sh          install what is missing, build, run vqs on its built-in example
+#   ./run.sh          install what is missing, build, serve the GloVe demo (scripts/demo.sh)
 #   ./run.sh test     install what is missing, build (Release), run every test
 #   ./run.sh asan     the same tests under AddressSanitizer + UBSan (build-asan/)
 # Environment: VQS_WERROR=1 adds -Werror (CI); JOBS=N parallel build/test jobs.
@@ -21,7 +21,7 @@ build() { # dir, extra cmake args...
 case "${1:-demo}" in
   demo)
     build build
-    ./build/vqs demo
+    exec scripts/demo.sh
     ;;
   test)
     build build

@@ -1055,10 +1055,27 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         return fail(r, 400, "\"%s\" is missing", vkey);
     if (!(sr->q = malloc(sizeof(float) * d)))
         return fail(r, 500, "out of memory");
+    if (!strcmp(vkey, "query") && (json_is_integer(v) || json_is_string(v))) {
+        /* a point id: its stored vector is the query (the point itself is
+         * among the results) */
+        vqs_pid pid;
+        if (parse_id(v, &pid, r, "query"))
+            return r->code;
+        int rc = vqs_coll_get(e->c, &pid, sr->q, NULL);
+        if (rc) {
+            vqs_clearerr();
+            char b[40];
+            return fail(r, rc == VQS_ENOTFOUND ? 404 : 500, "query: point %s %s", vqs_pid_format(&pid, b),
+                        rc == VQS_ENOTFOUND ? "not found" : "could not be read");
+        }
+        if (vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c))
+            return fail(r, 400, "query by point id needs the stored vectors (this collection keeps none)");
+    } else {
     char where[16];
     snprintf(where, sizeof where, "%s", vkey);
     if (parse_vector(v, d, sr->q, r, where))
         return r->code;
+    }
     if (get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
         get_count(j, "offset", 0, s->o.max_limit, &sr->offset, r))
         return r->code;
