@@ -536,8 +536,9 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     else if (!strcmp(dn, "Dot"))
         cfg.metric = VQS_METRIC_IP;
     else {
-        json_decref(j);
-        return fail(r, 400, "\"vectors\".\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got \"%.40s\")", dn);
+        fail(r, 400, "\"vectors\".\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got \"%.40s\")", dn);
+        json_decref(j); /* dn points into j */
+        return r->code;
     }
     if ((x = json_object_get(j, "quantization_config")) && !json_is_null(x) &&
         spec_from_quantization(x, cfg.d, cfg.spec, sizeof cfg.spec, r)) {
@@ -1177,8 +1178,9 @@ static int h_search(vqs_server *s, entry *e, const req *q, resp *r, int kind /* 
             return fail(r, 400, "\"searches\" must be an array of search requests");
         }
         if (json_array_size(list) > s->o.max_batch) {
-            json_decref(j);
-            return fail(r, 400, "%zu searches in one batch; at most %zu", json_array_size(list), s->o.max_batch);
+            fail(r, 400, "%zu searches in one batch; at most %zu", json_array_size(list), s->o.max_batch);
+            json_decref(j); /* list is part of j */
+            return r->code;
         }
     }
     size_t nq = kind == 1 ? json_array_size(list) : 1;
