@@ -882,18 +882,27 @@ int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg)
     return write_txn(db, name, "set the configuration", set_config_fn, &C);
 }
 
+/* Reads the collection record into *r and stores the trained-state blob
+ * (refused if one is stored); the caller sets r->trained and writes r back. */
+static int put_trained(vqs_db *db, MDB_txn *t, const char *name, crec *r, const void *blob, size_t len,
+                       int *vqs)
+{
+    int rc = get_rec(db, t, name, r);
+    if (rc)
+        return *vqs = 1, rc;
+    if (r->trained)
+        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", name);
+    uint8_t tb[6];
+    MDB_val k = trained_key(r->id, tb), v = {len, (void *)blob};
+    return mdb_put(t, db->meta, &k, &v, 0);
+}
+
 static int set_trained_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     cfg_ctx *C = ctx;
     crec r;
-    int rc = get_rec(db, t, C->name, &r);
+    int rc = put_trained(db, t, C->name, &r, C->blob, C->len, vqs);
     if (rc)
-        return *vqs = 1, rc;
-    if (r.trained)
-        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", C->name);
-    uint8_t tb[6];
-    MDB_val k = trained_key(r.id, tb), v = {C->len, (void *)C->blob};
-    if ((rc = mdb_put(t, db->meta, &k, &v, 0)))
         return rc;
     r.trained = 1;
     return put_rec(db, t, C->name, &r);
@@ -920,16 +929,9 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     recode_ctx *R = ctx;
     crec r;
-    int rc = get_rec(db, t, R->name, &r);
+    int rc = put_trained(db, t, R->name, &r, R->blob, R->len, vqs), e;
     if (rc)
-        return *vqs = 1, rc;
-    if (r.trained)
-        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", R->name);
-    uint8_t tb[6];
-    MDB_val tk = trained_key(r.id, tb), tv = {R->len, (void *)R->blob};
-    int e;
-    if ((e = mdb_put(t, db->meta, &tk, &tv, 0)))
-        return e;
+        return rc;
     /* the segment keys first: rewriting values under an open cursor is not
      * worth the subtlety */
     size_t nseg = 0, cap = 0;

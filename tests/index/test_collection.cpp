@@ -21,14 +21,6 @@ using namespace vqs_test;
 namespace
 {
 
-struct db_handle {
-    vqs_db *db = nullptr;
-    explicit db_handle(const std::string &dir, const vqs_db_opts *o = nullptr)
-    {
-        REQUIRE_OK(vqs_db_open(dir.c_str(), o, &db));
-    }
-    ~db_handle() { vqs_db_close(db); }
-};
 using coll_ptr = std::unique_ptr<vqs_coll, decltype(&vqs_coll_close)>;
 
 coll_ptr open_coll(vqs_db *db, const char *name, vqs_vs_backend be = VQS_VS_AUTO)
@@ -92,7 +84,7 @@ TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agr
     result before;
     std::map<uint64_t, std::vector<float>> live; // id -> vector, the truth
     {
-        db_handle h(dir);
+        db_ptr h(dir);
         vqs_coll_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_L2;
@@ -157,7 +149,7 @@ TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agr
         before = search(c.get(), q, d, k, 4);
     }
     // reopen: same answers, bit for bit, through every re-scoring path
-    db_handle h(dir);
+    db_ptr h(dir);
     for (vqs_vs_backend be : {VQS_VS_AUTO, VQS_VS_PREAD, VQS_VS_MEMORY, VQS_VS_MMAP}) {
         INFO("backend " << (int)be);
         auto c = open_coll(h.db, "c1", be);
@@ -239,7 +231,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
     for (int rerank : {0, 1}) {
         INFO("rerank storage " << rerank);
         std::string name = "auto" + std::to_string(rerank);
-        db_handle h(dir);
+        db_ptr h(dir);
         vqs_coll_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_COS;
@@ -361,7 +353,7 @@ TEST_CASE("collection: a filter is applied during the scan, trained or not", "[c
     const size_t d = 12, n = 2000, nq = 10, k = 10;
     auto x = synth(n, d, 95);
     auto q = synth(nq, d, 96);
-    db_handle h(t.file("data"));
+    db_ptr h(t.file("data"));
     vqs_coll_config cfg = {};
     cfg.d = d;
     cfg.metric = VQS_METRIC_L2;
@@ -475,7 +467,7 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         uint64_t acked = import_and_kill(dir, vecs, batch, after, delay);
         INFO("round " << round << ": acknowledged " << acked << " (kill after " << after << " lines + "
                       << delay << " us)");
-        db_handle h(dir);
+        db_ptr h(dir);
         vqs_coll_info info;
         REQUIRE_OK(vqs_db_info(h.db, "crash", &info));
         // every acknowledged batch is there, no partial batch is visible

@@ -32,16 +32,6 @@ using namespace vqs_test;
 namespace
 {
 
-struct db_ptr {
-    vqs_db *db = nullptr;
-    explicit db_ptr(const std::string &dir, const vqs_db_opts *o = nullptr)
-    {
-        REQUIRE_OK(vqs_db_open(dir.c_str(), o, &db));
-    }
-    ~db_ptr() { vqs_db_close(db); }
-    db_ptr(const db_ptr &) = delete;
-    db_ptr &operator=(const db_ptr &) = delete;
-};
 
 vqs_coll_config config(uint32_t d, const char *spec, uint32_t rerank = 1)
 {

@@ -56,6 +56,18 @@ inline vecfile_ptr open_vecfile(const std::string &path, const vqs_vecfile_opts 
     return vecfile_ptr(vf, vqs_vecfile_close);
 }
 
+// An LMDB data directory opened for the scope (storage/vqs_store_db.h).
+struct db_ptr {
+    vqs_db *db = nullptr;
+    explicit db_ptr(const std::string &dir, const vqs_db_opts *o = nullptr)
+    {
+        REQUIRE_OK(vqs_db_open(dir.c_str(), o, &db));
+    }
+    ~db_ptr() { vqs_db_close(db); }
+    db_ptr(const db_ptr &) = delete;
+    db_ptr &operator=(const db_ptr &) = delete;
+};
+
 // A temporary directory removed (with its files) at scope exit.
 struct tmpdir {
     std::string path;
