@@ -33,15 +33,6 @@ coll_ptr open_coll(vqs_db *db, const char *name, vqs_vs_backend be = VQS_VS_AUTO
     return coll_ptr(c, vqs_coll_close);
 }
 
-vqs_pid u64id(uint64_t v)
-{
-    vqs_pid p;
-    std::memset(&p, 0, sizeof p);
-    p.kind = VQS_PID_U64;
-    p.u64 = v;
-    return p;
-}
-
 struct result {
     std::vector<vqs_pid> ids;
     std::vector<float> dist;

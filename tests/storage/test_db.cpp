@@ -46,15 +46,6 @@ vqs_coll_config config(uint32_t d, const char *spec, uint32_t rerank = 1)
     return c;
 }
 
-vqs_pid u64id(uint64_t v)
-{
-    vqs_pid p;
-    std::memset(&p, 0, sizeof p);
-    p.kind = VQS_PID_U64;
-    p.u64 = v;
-    return p;
-}
-
 vqs_pid pid(const char *s)
 {
     vqs_pid p;

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <sys/stat.h>
@@ -67,6 +68,16 @@ struct db_ptr {
     db_ptr(const db_ptr &) = delete;
     db_ptr &operator=(const db_ptr &) = delete;
 };
+
+// An unsigned-integer point id.
+inline vqs_pid u64id(uint64_t v)
+{
+    vqs_pid p;
+    std::memset(&p, 0, sizeof p);
+    p.kind = VQS_PID_U64;
+    p.u64 = v;
+    return p;
+}
 
 // A temporary directory removed (with its files) at scope exit.
 struct tmpdir {
