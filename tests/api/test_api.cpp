@@ -400,6 +400,11 @@ TEST_CASE("api: bad input gets a 4xx naming what was wrong and changes nothing",
     std::string before = state(S.port);
     const std::string P = "/collections/s/points";
     const std::string v8 = "[1,2,3,4,5,6,7,8]";
+    // binary bodies: upsert records are u64 id + 8 float32, search bodies 8 float32
+    float f8[8] = {1, 2, 3, 4, 5, 6, 7, 8}, n8[8] = {1, 2, 3, NAN, 5, 6, 7, 8};
+    uint64_t id5 = 5;
+    const std::string q8((const char *)f8, sizeof f8), qnan((const char *)n8, sizeof n8);
+    const std::string rec_nan = std::string((const char *)&id5, 8) + qnan;
     struct bad {
         std::string method, path, body;
         int code;
@@ -447,10 +452,20 @@ TEST_CASE("api: bad input gets a 4xx naming what was wrong and changes nothing",
          "PQ3x8"},
         {"PUT", "/collections/s2", R"({"vectors":{"size":0,"distance":"Cosine"}})", 400, "size"},
         {"PUT", "/collections/bad%20name", R"({"vectors":{"size":8,"distance":"Cosine"}})", 400, "name"},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"optimizers_config":{"indexing_threshold":-1}})",
+         400, "indexing_threshold"},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"quantization_config":{"product":{"compression":"x3"}}})",
+         400, "compression"},
+        {"PUT", P, std::string(7, 'x'), 400, "binary upsert: 7 bytes"},
+        {"PUT", P, rec_nan, 400, "binary upsert: record 0 (id 5), element 3 is not finite"},
+        {"POST", P + "/search", qnan, 400, "binary search: query 0, element 3 is not finite"},
+        {"POST", P + "/search?limit=abc", q8, 400, "limit=abc"},
+        {"POST", P + "/search?oversampling=0", q8, 400, "oversampling=0"},
     };
     for (auto &c : cases) {
         INFO(c.method << " " << c.path << " " << c.body.substr(0, 200));
-        std::string ctype = c.needle == "binary search" ? "application/octet-stream" : "application/json";
+        bool bin = c.needle.rfind("binary", 0) == 0 || c.path.find('?') != std::string::npos;
+        std::string ctype = bin ? "application/octet-stream" : "application/json";
         require_error(http(S.port, c.method, c.path, c.body, "", ctype), c.code, c.needle);
         REQUIRE(state(S.port) == before);
     }
