@@ -81,10 +81,14 @@ void vqs_clearerr(void) { tl_detail[0] = '\0'; }
 
 int vqs_seterr(int rc, const char *fmt, ...)
 {
+    /* formatted aside first: callers may pass vqs_errdetail() as an
+     * argument, to wrap the detail they got in their own words */
+    char b[sizeof tl_detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tl_detail, sizeof tl_detail, fmt, ap);
+    vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
+    memcpy(tl_detail, b, sizeof b);
     return rc;
 }
 
@@ -494,6 +498,42 @@ void vqs_normalize_rows(size_t n, size_t d, float *x)
                 r[j] *= inv;
         }
     }
+}
+
+int vqs_check_vectors(vqs_metric m, size_t n, size_t d, size_t ld, const float *x, size_t *bad)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *r = x + i * ld;
+        double s = 0;
+        size_t big = 0;
+        for (size_t j = 0; j < d; j++) {
+            if (!isfinite(r[j])) {
+                if (bad)
+                    *bad = i;
+                return vqs_seterr(VQS_ENONFINITE, "element %zu is %g", j, (double)r[j]);
+            }
+            s += (double)r[j] * r[j];
+            if (fabsf(r[j]) > fabsf(r[big]))
+                big = j;
+        }
+        if (s > VQS_MAX_SQNORM) {
+            if (bad)
+                *bad = i;
+            return vqs_seterr(VQS_ERANGE,
+                              "squared norm %.3g is above %.3g (a norm of %.3g; its largest element is %g at "
+                              "element %zu): scores of such a vector overflow float32",
+                              s, VQS_MAX_SQNORM, sqrt(VQS_MAX_SQNORM), (double)r[big], big);
+        }
+        if (m == VQS_METRIC_COS && s > 0 && s < VQS_MIN_COS_SQNORM) {
+            if (bad)
+                *bad = i;
+            return vqs_seterr(VQS_ERANGE,
+                              "norm %.3g is below %.3g (its largest element is %g at element %zu): it underflows "
+                              "float32 and the vector cannot be normalised for cosine",
+                              sqrt(s), sqrt(VQS_MIN_COS_SQNORM), (double)r[big], big);
+        }
+    }
+    return 0;
 }
 
 /* ---- checksums ------------------------------------------------------------- */

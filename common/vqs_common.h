@@ -44,13 +44,14 @@ extern "C" {
     X(ENOTFOUND, 15, "not found")                                            \
     X(ESPEC, 16, "invalid codec spec")                                       \
     X(ECORRUPT, 17, "corrupt or truncated data")                             \
-    X(EVERSION, 18, "unsupported format version")
+    X(EVERSION, 18, "unsupported format version")                            \
+    X(ELOCKED, 19, "the data directory is in use by another writer")
 
 typedef enum vqs_errno {
 #define VQS_X_ENUM(name, off, msg) VQS_##name = VQS_ERR_BASE - (off),
     VQS_ERRNO_MAP(VQS_X_ENUM)
 #undef VQS_X_ENUM
-    VQS_ERR_LAST = VQS_ERR_BASE - 18
+    VQS_ERR_LAST = VQS_ERR_BASE - 19
 } vqs_errno;
 
 /* Message for any return code: vqs codes, -errno, and 0. Static storage. */
@@ -94,6 +95,24 @@ typedef enum vqs_metric {
  * with a detail naming the string otherwise. */
 int vqs_metric_parse(const char *s, vqs_metric *out);
 const char *vqs_metric_name(vqs_metric m);
+
+/* Vectors every score of which stays a finite float32. A vector's squared
+ * norm must not pass VQS_MAX_SQNORM (FLT_MAX / 4, a norm of about 9.2e18):
+ * then the squared norm itself, any inner product of two such vectors
+ * (|<x, y>| <= |x| |y|) and any squared L2 distance (|x - y|^2 <=
+ * (|x| + |y|)^2 <= 4 * VQS_MAX_SQNORM) are below FLT_MAX. A cosine vector
+ * that is not zero must have a squared norm of at least VQS_MIN_COS_SQNORM
+ * (FLT_MIN, a norm of about 1.1e-19): below it the norm underflows float32
+ * and the normalised vector overflows or loses its precision. (A zero
+ * vector stays zero and scores 0, as in Qdrant.) */
+#define VQS_MAX_SQNORM 8.507059173023462e37
+#define VQS_MIN_COS_SQNORM 1.1754943508222875e-38
+
+/* Checks n rows of d floats (row stride ld) for metric m: finite elements
+ * (VQS_ENONFINITE) and the norm range above (VQS_ERANGE). On failure *bad
+ * (may be NULL) is the first bad row and the detail names its element and
+ * why, without the row (callers prefix their own name for it). */
+int vqs_check_vectors(vqs_metric m, size_t n, size_t d, size_t ld, const float *x, size_t *bad);
 
 /* ---- threads ---------------------------------------------------------- */
 

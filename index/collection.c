@@ -164,6 +164,10 @@ static int buf_search(const vqs_coll *c, const vqs_coll_search_params *p, size_t
             D[j] = ip ? -INFINITY : INFINITY;
         }
         for (size_t r = 0; r < c->bn; r++) {
+            if ((r & 1023) == 0 && p && p->deadline > 0 && vqs_now() > p->deadline) {
+                free(qn);
+                return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
+            }
             int64_t id = c->biid[r];
             if (id < 0 || (p && p->filter && !p->filter(p->filter_ctx, id)))
                 continue;
@@ -196,6 +200,7 @@ typedef struct load_ctx {
     vqs_coll *c;
     vqs_index *ix; /* where codes go; NULL: the untrained buffer */
     size_t loaded;
+    uint64_t end; /* 1 + the largest internal id loaded */
 } load_ctx;
 
 static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *lists,
@@ -205,6 +210,9 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
     vqs_coll *c = L->c;
     if (n == 0)
         return 0;
+    for (size_t i = 0; i < n; i++)
+        if (iids[i] >= L->end)
+            L->end = iids[i] + 1;
     if (!L->ix) {
         if (code_size != sizeof(float) * c->cfg.d)
             return vqs_seterr(VQS_ECORRUPT, "collection '%s': untrained, stored vectors of %zu bytes, expected %zu",
@@ -268,17 +276,23 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
         goto fail;
     }
     vqs_clearerr();
+    load_ctx L = {c, c->ix, 0, 0};
+    if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
+        goto fail;
+    /* The vector file after the codes: beside a writer in another process
+     * (a read-only handle) the codes may come from a later commit than
+     * info, and every committed batch's vectors reach the file before its
+     * commit, so the file covers whatever was loaded. */
     if (c->cfg.rerank) {
         snprintf(c->vspath, sizeof c->vspath, "%s/%s.vec", vqs_db_dir(db), name);
         vqs_vecstore_opts vo = {0};
         vo.backend = c->o.backend ? c->o.backend : c->cfg.rerank == 2 ? VQS_VS_MEMORY : VQS_VS_AUTO;
         vo.nthreads = c->nslots;
-        if ((rc = vqs_vecstore_open(c->vspath, c->cfg.d, info.next_iid, &vo, &c->vs)))
+        vo.read_only = vqs_db_is_read_only(db);
+        uint64_t committed = info.next_iid > L.end ? info.next_iid : L.end;
+        if ((rc = vqs_vecstore_open(c->vspath, c->cfg.d, committed, &vo, &c->vs)))
             goto fail;
     }
-    load_ctx L = {c, c->ix, 0};
-    if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
-        goto fail;
     *out = c;
     return 0;
 fail:
@@ -379,7 +393,7 @@ static int train_locked(vqs_coll *c, size_t n, const float *x)
     if ((rc = vqs_db_train_recode(c->db, c->name, blob, len, vqs_index_entry_size(ix), recode_cb, &E)))
         goto done;
     /* committed: load the new codes (a failure here is recovered by reopening) */
-    load_ctx L = {c, ix, 0};
+    load_ctx L = {c, ix, 0, 0};
     if ((rc = vqs_db_load_codes(c->db, c->name, load_cb, &L))) {
         rc = vqs_seterr(rc, "collection '%s': trained and stored, but not loaded in memory: %s", c->name,
                         vqs_errdetail());
@@ -445,11 +459,13 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
     int trained = c->ix != NULL;
     pthread_mutex_unlock(&c->wlock);
     size_t d = c->cfg.d, es = trained ? vqs_index_entry_size(c->ix) : sizeof(float) * d;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            if (!isfinite(x[i * d + j]))
-                return vqs_seterr(VQS_ENONFINITE, "collection '%s': point %zu of the batch, element %zu is %g",
-                                  c->name, i, j, (double)x[i * d + j]);
+    size_t bad = 0;
+    int crc = vqs_check_vectors((vqs_metric)c->cfg.metric, n, d, d, x, &bad);
+    if (crc) {
+        char b[40];
+        return vqs_seterr(crc, "collection '%s': point %zu of the batch (id %s): %s", c->name, bad,
+                          vqs_pid_format(&ids[bad], b), vqs_errdetail());
+    }
     float *y = stored_copy(c, n, x);
     uint8_t *codes = malloc(es * n);
     uint32_t *lists = malloc(sizeof(uint32_t) * n);
@@ -564,6 +580,10 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
 {
     if (!c || (nq && (!q || !ids)) || k == 0)
         return vqs_seterr(VQS_EINVAL, "coll_search: NULL argument or k = 0");
+    size_t bad = 0;
+    int crc = vqs_check_vectors((vqs_metric)c->cfg.metric, nq, c->cfg.d, c->cfg.d, q, &bad);
+    if (crc)
+        return vqs_seterr(crc, "collection '%s': query %zu: %s", c->name, bad, vqs_errdetail());
     int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k > 0 ? nq * k : 1));
     if (!ii)
         return vqs_seterr(VQS_ENOMEM, "coll_search");
@@ -574,6 +594,7 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
         sp.oversampling = p->oversampling;
         sp.filter = p->filter;
         sp.filter_ctx = p->filter_ctx;
+        sp.deadline = p->deadline;
     }
     int rr = p ? p->rerank : 0;
     if (rr > 0 && !c->vs) {

@@ -47,6 +47,7 @@
 #include "vqs_index.h"
 
 #include <float.h>
+#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -366,13 +367,13 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-static int check_finite(size_t n, size_t d, const float *x, const char *what)
+/* finite rows whose scores stay finite (vqs_check_vectors) */
+static int check_rows(const vqs_index *ix, size_t n, const float *x, const char *what)
 {
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            if (!isfinite(x[i * d + j]))
-                return vqs_seterr(VQS_ENONFINITE, "%s: row %zu, element %zu is %g", what, i, j,
-                                  (double)x[i * d + j]);
+    size_t bad = 0;
+    int rc = vqs_check_vectors(ix->metric, n, ix->d, ix->d, x, &bad);
+    if (rc)
+        return vqs_seterr(rc, "%s: row %zu: %s", what, bad, vqs_errdetail());
     return 0;
 }
 
@@ -463,7 +464,7 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
         return vqs_seterr(VQS_EINVAL, "index_train: NULL argument");
     if (ix->ntotal)
         return vqs_seterr(VQS_EINVAL, "index_train: the index already holds %zu vectors", ix->ntotal);
-    int rc = check_finite(n, ix->d, x, "index_train");
+    int rc = check_rows(ix, n, x, "index_train");
     if (rc)
         return rc;
     size_t d = ix->d, nt = n;
@@ -813,7 +814,7 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
     if (n == 0)
         return 0;
     size_t d = ix->d, es = ix->cs + ix->rcs;
-    int rc = check_finite(n, d, x, "index_encode");
+    int rc = check_rows(ix, n, x, "index_encode");
     if (rc)
         return rc;
     float *t = prepared_copy(ix, n, x);
@@ -1209,9 +1210,20 @@ static void take(const search_job *J, heap *H, const float *out, size_t n, size_
     }
 }
 
+static int past_deadline(const search_job *J)
+{
+    return J->p && J->p->deadline > 0 && vqs_now() > J->p->deadline;
+}
+
+static int deadline_err(void)
+{
+    return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
+}
+
 /* Scans list l with the prepared query (view v); add: constant added to the
- * codec score (IP residual: <q, c>); neg: inner product (keys are -score). */
-static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
+ * codec score (IP residual: <q, c>); neg: inner product (keys are -score).
+ * -ETIMEDOUT once the search's deadline has passed (checked per chunk). */
+static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
                       int neg, scratch *s)
 {
     const vqs_index *ix = J->ix;
@@ -1219,7 +1231,7 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
     const vqs_kernels *K = J->K;
     size_t cs = ix->cs;
     if (L->n == 0)
-        return;
+        return 0;
     if (ix->fastscan && v->kind == (ix->fastscan == 4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
         size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
         /* key tables: -lut for inner products */
@@ -1228,6 +1240,8 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
         float kadd = neg ? -(add + v->bias) : add + v->bias;
         float bias = 0, scale = 1, err = 0, lim = NAN; /* lim: the limit quantised for */
         for (size_t base = 0; base < L->n; base += CHUNK) {
+            if (past_deadline(J))
+                return deadline_err();
             size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
             const uint8_t *blocks = L->codes + base / bs * ix->fs_block;
             /* (re-)quantise with the current k-th key as the limit: first
@@ -1268,9 +1282,11 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
                 heap_push(H, c);
             }
         }
-        return;
+        return 0;
     }
     for (size_t base = 0; base < L->n; base += CHUNK) {
+        if (past_deadline(J))
+            return deadline_err();
         size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
         const uint8_t *codes = L->codes + base * cs;
         switch (v->kind) {
@@ -1303,6 +1319,7 @@ static void scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vi
                 s->out[i] = -s->out[i];
         take(J, H, s->out, n, l, base, L->ids, s);
     }
+    return 0;
 }
 
 static int search_one(void *ctx, size_t qi, int tid)
@@ -1329,7 +1346,8 @@ static int search_one(void *ctx, size_t qi, int tid)
         if (rc)
             return rc;
         vqs_codec_query_view(s->cq, &v);
-        scan_list(J, &H, 0, &v, 0, neg, s);
+        if ((rc = scan_list(J, &H, 0, &v, 0, neg, s)))
+            return rc;
     } else {
         const int64_t *pr = J->probe + qi * J->nprobe;
         const float *pd = J->pdist + qi * J->nprobe;
@@ -1379,7 +1397,8 @@ static int search_one(void *ctx, size_t qi, int tid)
             } else if (ix->by_residual) {
                 add = pd[p]; /* <q, c> */
             }
-            scan_list(J, &H, l, &v, add, neg, s);
+            if ((rc = scan_list(J, &H, l, &v, add, neg, s)))
+                return rc;
         }
     }
     /* second stage */
@@ -1456,7 +1475,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
         return vqs_seterr(VQS_EINVAL, "index_search: index '%s' is not trained", ix->spec);
     if (nq == 0)
         return 0;
-    int rc = check_finite(nq, ix->d, q, "index_search: query");
+    int rc = check_rows(ix, nq, q, "index_search: query");
     if (rc)
         return rc;
     search_job J = {.ix = ix, .p = p, .K = vqs_kernels_active(), .k = k};

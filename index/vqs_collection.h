@@ -73,6 +73,7 @@ typedef struct vqs_coll_search_params {
      * point never takes a result slot); non-zero keeps. Called concurrently. */
     int (*filter)(void *ctx, int64_t iid);
     void *filter_ctx;
+    double deadline;    /* vqs_now() time past which the search stops with -ETIMEDOUT; 0: none */
 } vqs_coll_search_params;
 
 /* k nearest points of nq queries: ids (nq * k point ids; kind 0 for a

@@ -120,6 +120,8 @@ typedef struct vqs_search_params {
     int (*filter)(void *ctx, int64_t id);
     void *filter_ctx;
     int nthreads;         /* 0: the index's */
+    double deadline;      /* vqs_now() time past which the search stops and returns -ETIMEDOUT
+                             (checked every 1,024 scanned codes); 0: none */
 } vqs_search_params;
 
 /* spec: [IVF<nlist>,]<codec spec>[,RFlat|,Refine(<codec spec>)], e.g. "PQ16x8",

@@ -33,6 +33,19 @@
  * - A truncated file would fault (SIGBUS) on the first access to a page
  *   past its end, so open compares the file size with the last page the
  *   meta page claims and refuses a short file.
+ * - One writer per data directory, across processes: a writable open takes
+ *   flock(LOCK_EX | LOCK_NB) on DIR/vqs.lock and writes its pid and command
+ *   line there; a second writer (a `vqs import` beside `vqs serve`, or a
+ *   second server) is refused with VQS_ELOCKED naming the holder. LMDB
+ *   itself would let two processes write, but each keeps an in-memory index
+ *   and appends to the vector file on its own, so the second writer would
+ *   leave the first one serving stale answers and refusing appends. The
+ *   kernel drops the lock when the holder dies (a SIGKILLed import leaves
+ *   nothing to clean up), which a pid file alone would not. Read-only opens
+ *   take no lock: LMDB gives them a consistent snapshot beside the writer.
+ *   Rejected: fcntl (POSIX) record locks, which a process loses when it
+ *   closes any descriptor of the file, and a lock on vqs.mdb itself, which
+ *   LMDB opens and closes on its own.
  */
 #define _GNU_SOURCE
 #include "vqs_store.h"
@@ -44,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +67,7 @@ struct vqs_db {
     pthread_rwlock_t grow; /* transactions hold it shared, a map resize exclusive */
     size_t map_size, max_map_size;
     int read_only;
+    int lockfd; /* DIR/vqs.lock, flock()ed exclusively by a writable handle; -1 read-only */
     dev_t dev;
     ino_t ino;
     char dir[4096];
@@ -91,6 +106,70 @@ static void reg_del(dev_t dev, ino_t ino)
             break;
         }
     pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- one writer per directory ------------------------------------------- */
+
+/* "pid 123 (vqs serve --data d)": this process, for the lock file */
+static void holder_text(char *buf, size_t n)
+{
+    char cmd[256] = "";
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t m = read(fd, cmd, sizeof cmd - 1);
+        close(fd);
+        if (m > 0) {
+            cmd[m] = 0;
+            for (ssize_t i = 0; i + 1 < m; i++)
+                if (cmd[i] == 0)
+                    cmd[i] = ' ';
+        }
+    }
+    /* the program's base name, then its arguments */
+    const char *c = cmd, *sp = strchr(cmd, ' '), *sl = NULL;
+    for (const char *p = cmd; *p && (!sp || p < sp); p++)
+        if (*p == '/')
+            sl = p;
+    if (sl)
+        c = sl + 1;
+    snprintf(buf, n, "pid %ld (%.200s)", (long)getpid(), *c ? c : "?");
+}
+
+static int dir_lock(const char *dir, int *out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/vqs.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return vqs_seterr(-errno, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char who[300] = "";
+        ssize_t m = pread(fd, who, sizeof who - 1, 0);
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return vqs_seterr(-e, "%s: lock: %s", path, strerror(e));
+        while (m > 0 && (who[m - 1] == '\n' || who[m - 1] == 0))
+            m--;
+        who[m > 0 ? m : 0] = 0;
+        for (char *p = who; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                *p = '?';
+        return vqs_seterr(VQS_ELOCKED,
+                          "%s: in use by %s, which holds %s: one writer per data directory (stop it, "
+                          "or use read-only commands such as vqs info and vqs search beside it)",
+                          dir, *who ? who : "another process", path);
+    }
+    char me[300];
+    holder_text(me, sizeof me);
+    size_t len = strlen(me);
+    me[len++] = '\n';
+    /* informational only: a failure to write it does not weaken the lock */
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, me, len, 0) < 0) {
+        /* nothing to do */
+    }
+    *out = fd;
+    return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -412,6 +491,12 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         reg_del(st.st_dev, st.st_ino);
         return vqs_seterr(VQS_ENOMEM, "db_open");
     }
+    db->lockfd = -1;
+    if (!o->read_only && (rc = dir_lock(dir, &db->lockfd))) {
+        reg_del(st.st_dev, st.st_ino);
+        free(db);
+        return rc;
+    }
     db->dev = st.st_dev;
     db->ino = st.st_ino;
     snprintf(db->dir, sizeof db->dir, "%s", dir);
@@ -505,6 +590,8 @@ fail:
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->grow);
     reg_del(db->dev, db->ino);
+    if (db->lockfd >= 0)
+        close(db->lockfd);
     free(db);
     return rc;
 }
@@ -516,8 +603,12 @@ void vqs_db_close(vqs_db *db)
     mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->grow);
     reg_del(db->dev, db->ino);
+    if (db->lockfd >= 0)
+        close(db->lockfd); /* releases the directory lock */
     free(db);
 }
+
+int vqs_db_is_read_only(const vqs_db *db) { return db->read_only; }
 
 const char *vqs_db_dir(const vqs_db *db) { return db->dir; }
 size_t vqs_db_map_size(const vqs_db *db) { return db->map_size; }

@@ -191,7 +191,15 @@ int vqs_vecstore_open(const char *path, size_t d, uint64_t committed, const vqs_
         rc = vqs_seterr(VQS_ENOMEM, "vecstore_open");
         goto fail;
     }
-    vs->fdw = open(path, O_RDWR | O_CLOEXEC | (committed == 0 ? O_CREAT : 0), 0644);
+    vs->fdw = open(path, (o->read_only ? O_RDONLY : O_RDWR | (committed == 0 ? O_CREAT : 0)) | O_CLOEXEC, 0644);
+    if (vs->fdw < 0 && errno == ENOENT && o->read_only && committed == 0) {
+        /* nothing written yet beside this reader: an empty store */
+        vs->count = 0;
+        vs->backend = VQS_VS_MEMORY;
+        free(h);
+        *out = vs;
+        return 0;
+    }
     if (vs->fdw < 0) {
         rc = errno == ENOENT ? vqs_seterr(VQS_ECORRUPT, "%s: missing, and the collection has %llu vectors committed",
                                           path, (unsigned long long)committed)
@@ -209,6 +217,10 @@ int vqs_vecstore_open(const char *path, size_t d, uint64_t committed, const vqs_
                             (unsigned long long)committed);
             goto fail;
         }
+    }
+    if (st.st_size == 0 && o->read_only) {
+        st.st_size = HDR; /* the writer has not written the header yet: nothing to read */
+    } else if (st.st_size == 0) {
         hdr_make(h, d);
         if ((rc = full_pwrite(vs->fdw, h, HDR, 0)) || fdatasync(vs->fdw) != 0) {
             rc = vqs_seterr(rc ? rc : -errno, "%s: writing the header: %s", path, strerror(rc ? -rc : errno));
@@ -236,7 +248,7 @@ int vqs_vecstore_open(const char *path, size_t d, uint64_t committed, const vqs_
                         path, (unsigned long long)have, (unsigned long long)committed);
         goto fail;
     }
-    if ((uint64_t)st.st_size != HDR + committed * vs->rec) {
+    if (!o->read_only && (uint64_t)st.st_size != HDR + committed * vs->rec) {
         /* an uncommitted or torn tail: cut it */
         if (ftruncate(vs->fdw, (off_t)(HDR + committed * vs->rec)) != 0 || fdatasync(vs->fdw) != 0) {
             rc = vqs_seterr(-errno, "%s: cutting the uncommitted tail: %s", path, strerror(errno));

@@ -38,10 +38,17 @@ typedef struct vqs_db_opts {
 
 /* Opens (creating dir and DIR/vqs.mdb if needed, unless read_only) the
  * environment of data directory dir. o: NULL or zeroed for defaults.
- * Errors: -errno (mkdir, open), VQS_EVERSION (a layout version other than
- * VQS_DB_LAYOUT_VERSION), VQS_ECORRUPT (not an LMDB file or damaged). */
+ * A writable handle holds the directory's writer lock (DIR/vqs.lock) until
+ * vqs_db_close: one writer per directory across processes; read-only
+ * handles take no lock and see consistent snapshots beside the writer.
+ * Errors: -errno (mkdir, open), VQS_ELOCKED (another process holds the
+ * writer lock; the message names its pid and command line), VQS_EVERSION
+ * (a layout version other than VQS_DB_LAYOUT_VERSION), VQS_ECORRUPT (not an
+ * LMDB file or damaged). */
 int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out);
 void vqs_db_close(vqs_db *db);
+/* Non-zero for a handle opened read_only. */
+int vqs_db_is_read_only(const vqs_db *db);
 /* The data directory (static for the handle's life). */
 const char *vqs_db_dir(const vqs_db *db);
 /* The current map size in bytes. */

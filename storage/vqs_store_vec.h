@@ -38,6 +38,9 @@ typedef struct vqs_vecstore_opts {
     int nthreads;          /* reader slots: fetch's thread_id is in [0, nthreads); 0: 1 */
     unsigned queue_depth;  /* io_uring: reads in flight per fetch; 0: 128 */
     int buffered;          /* 1: no O_DIRECT (reads go through the page cache) */
+    int read_only;         /* 1: beside a writer in another process: open O_RDONLY, never
+                              create or cut the file; records past committed are left as
+                              they are (the writer's, committed or not) */
 } vqs_vecstore_opts;
 
 typedef struct vqs_vecstore vqs_vecstore;
@@ -45,7 +48,8 @@ typedef struct vqs_vecstore vqs_vecstore;
 /* Opens (creating it if absent and committed == 0) the vector file path of
  * d-dimensional vectors, of which the caller's records say committed are
  * stored. Records past committed (an append whose transaction never
- * committed) and a torn partial record are cut off and the file synced.
+ * committed) and a torn partial record are cut off and the file synced
+ * (not with o->read_only; appends and truncation then fail with -EBADF).
  * Errors: VQS_ECORRUPT (bad magic or checksum, other d, fewer than
  * committed records, missing file with committed > 0), VQS_EVERSION, -errno.
  * Every message names the file. */
