@@ -26,6 +26,32 @@
  *   refused (413) before the body is read.
  * - The API key is compared in constant time over the longer of the two
  *   lengths.
+ * - Work is bounded per request, and cheap requests never wait behind
+ *   expensive ones. libmicrohttpd's threads only parse requests and send
+ *   responses; a request that can be expensive (every PUT, DELETE and POST
+ *   but count) is suspended and queued for a fixed pool of workers, so a
+ *   GET or a count is answered by the I/O threads while every worker is
+ *   busy. A full queue answers 503 with Retry-After at once. Each request
+ *   has a deadline (--timeout, or Qdrant's ?timeout= if shorter) counted
+ *   from its arrival: the search kernels check it every 1,024 codes and stop
+ *   with 503. Σ (limit + offset) over a request's searches, the candidates
+ *   they re-score, and the size of the response (estimated as it is built)
+ *   have limits of their own, refused with 400 before the work is done.
+ *   Rejected: libmicrohttpd's thread-per-connection mode (a thread per
+ *   connection, and still no bound on the work of each).
+ * - Connections: a global and a per-address limit (libmicrohttpd's), an
+ *   idle timeout (libmicrohttpd's; it is reset by every byte, so a client
+ *   that sends one byte every few seconds keeps it alive), and a read
+ *   deadline for the whole request: a reaper thread shuts down (shutdown(2),
+ *   so libmicrohttpd closes it on its own path) a connection that has not
+ *   delivered a complete request within --read-timeout of its start or of
+ *   its previous response. A tracked connection leaves the reaper's list in
+ *   libmicrohttpd's "closed" notification, which comes before the socket is
+ *   closed, so the reaper never touches a reused descriptor.
+ * - Paths are routed from the raw request target (libmicrohttpd's URI log
+ *   callback) decoded once here: libmicrohttpd's own unescaping turns %00
+ *   into a terminating NUL, so "victim%00.tmp" would address "victim".
+ *   A control byte, NUL, an encoded '/' or a malformed escape is a 400.
  */
 #define _GNU_SOURCE
 #include "vqs_http.h"
@@ -89,6 +115,17 @@ typedef struct entry {
     struct entry *next;
 } entry;
 
+/* A connection as the reaper sees it (libmicrohttpd's socket context). */
+typedef struct conn_track {
+    int fd;
+    double mark; /* its start, or the end of its previous response */
+    int busy;    /* a complete request is being processed or answered */
+    int shut;    /* shut down by the reaper */
+    struct conn_track *prev, *next;
+} conn_track;
+
+struct req;
+
 struct vqs_server {
     vqs_db *db;
     vqs_server_opts o;
@@ -101,6 +138,21 @@ struct vqs_server {
     route_metrics m[R_N];
     uint64_t active; /* requests in flight (atomic) */
     uint64_t op_id;  /* atomic */
+    /* the work queue: a ring of qcap requests, nworkers workers */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct req **queue;
+    size_t qcap, qhead, qlen, qreserved;
+    int qstop;
+    pthread_t *workers;
+    int nworkers, busy_workers; /* busy_workers: under qlock */
+    uint64_t rejected_full, reaped; /* atomic counters for /metrics */
+    /* the reaper */
+    pthread_mutex_t clock_;
+    pthread_cond_t ccond;
+    conn_track *conns;
+    int cstop, reaper_on;
+    pthread_t reaper;
 };
 
 static void entry_free(entry *e)
@@ -150,6 +202,7 @@ typedef struct resp {
     char err[1024];   /* error message (code >= 400) */
     char *raw;        /* a non-JSON body (metrics, healthz), malloc'd */
     const char *ctype;
+    int retry_after;  /* seconds, for a 503; 0: no Retry-After header */
 } resp;
 
 static int fail(resp *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -173,6 +226,8 @@ static int status_of(int rc)
         return 404;
     if (rc == -ENOSPC || rc == -EFBIG || rc == -EDQUOT)
         return 507;
+    if (rc == -ETIMEDOUT)
+        return 503;
     return 500;
 }
 
@@ -189,9 +244,43 @@ typedef struct req {
     char *body;
     size_t len, cap;
     int too_big;
+    int started; /* the headers have been seen (first call of on_request) */
     int counted;
     double t0;
+    double deadline;  /* vqs_now() time past which the request's work stops (503) */
+    char *raw_url;    /* the request target as sent (URI log callback), malloc'd */
+    size_t out_bytes; /* estimated size of the response built so far */
+    /* a queued request: the worker fills r and route, then resumes conn */
+    struct MHD_Connection *conn;
+    const char *method;
+    int queued, done, route;
+    resp r;
 } req;
+
+/* 503 once the request's deadline has passed */
+static int check_deadline(const vqs_server *s, const req *q, resp *r)
+{
+    if (q->deadline > 0 && vqs_now() > q->deadline)
+        return fail(r, 503, "the request ran past its deadline of %.3g s (--timeout, or ?timeout=) and was stopped",
+                    q->deadline - q->t0);
+    return 0;
+    (void)s;
+}
+
+/* Adds point o's JSON size (estimated: payload exact, vector 16 bytes an
+ * element) to the response's; 400 once it passes --max-response. */
+static int charge(const vqs_server *s, req *q, const json_t *o, size_t vec_d, resp *r)
+{
+    size_t b = 64 + vec_d * 16;
+    const json_t *p = json_object_get(o, "payload");
+    if (p)
+        b += json_dumpb(p, NULL, 0, JSON_COMPACT);
+    q->out_bytes += b;
+    if (q->out_bytes > s->o.max_response)
+        return fail(r, 400, "the response would pass %zu bytes (--max-response): ask for fewer points, fewer "
+                            "payload keys or no vectors", s->o.max_response);
+    return 0;
+}
 
 static json_t *parse_body(const req *q, resp *r)
 {
@@ -849,7 +938,7 @@ static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t ii
     return o;
 }
 
-static int h_retrieve(vqs_server *s, entry *e, const req *q, resp *r, const char *one_id)
+static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
 {
     json_t *j = NULL, *ids;
     payload_sel ps;
@@ -875,6 +964,11 @@ static int h_retrieve(vqs_server *s, entry *e, const req *q, resp *r, const char
             json_decref(j);
             return r->code ? r->code : fail(r, 400, "\"ids\" must be an array of point ids");
         }
+        if (json_array_size(ids) > s->o.max_batch) {
+            fail(r, 400, "%zu ids in one request; at most %zu (--max-batch)", json_array_size(ids), s->o.max_batch);
+            json_decref(j);
+            return r->code;
+        }
     }
     json_t *out = json_array();
     int rc = 0;
@@ -888,9 +982,12 @@ static int h_retrieve(vqs_server *s, entry *e, const req *q, resp *r, const char
         uint64_t iid;
         int g = vqs_db_get(s->db, e->name, &p, &iid, NULL);
         vqs_clearerr();
-        if (g == 0)
-            json_array_append_new(out, point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL));
-        else if (one_id)
+        if (g == 0) {
+            json_t *o = point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL);
+            json_array_append_new(out, o);
+            if ((rc = charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) || ((i & 63) == 63 && (rc = check_deadline(s, q, r))))
+                break;
+        } else if (one_id)
             rc = fail(r, 404, "Not found: No point with id %s found", one_id);
     }
     pthread_rwlock_unlock(&e->plock);
@@ -1128,7 +1225,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
 static float to_score(uint32_t metric, float dist) { return metric == VQS_METRIC_L2 ? sqrtf(fmaxf(dist, 0)) : dist; }
 
 /* runs one search; returns the JSON array of scored points; plock held for reading */
-static json_t *run_search(vqs_server *s, entry *e, search_req *sr, resp *r)
+static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp *r)
 {
     size_t k = sr->limit + sr->offset;
     vqs_pid *ids = calloc(k, sizeof *ids);
@@ -1144,28 +1241,73 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, resp *r)
         sr->sp.filter = filter_cb;
         sr->sp.filter_ctx = &F;
     }
-    int rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids);
-    json_t *out = NULL;
-    if (rc) {
-        fail(r, status_of(rc), "%s", vqs_errdetail());
+    sr->sp.deadline = q->deadline;
+    int rc = check_deadline(s, q, r);
+    if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids))) {
+        if (rc == -ETIMEDOUT)
+            check_deadline(s, q, r);
+        if (!r->code)
+            fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
-    } else {
+    }
+    json_t *out = NULL;
+    if (!rc) {
         out = json_array();
         uint32_t m = vqs_coll_config_of(e->c)->metric;
-        for (size_t i = sr->offset; i < k; i++) {
+        size_t vd = sr->with_vector ? vqs_coll_d(e->c) : 0;
+        for (size_t i = sr->offset; i < k && !rc; i++) {
             if (!ids[i].kind)
                 continue;
             float sc = to_score(m, dist[i]);
+            if (!isfinite(sc)) { /* cannot happen for vectors the collection accepts: say so, drop nothing */
+                char b[40];
+                rc = fail(r, 500, "point %s scored %g: not a finite score", vqs_pid_format(&ids[i], b), (double)sc);
+                break;
+            }
             if (sr->has_thr && (m == VQS_METRIC_L2 ? sc > sr->thr : sc < sr->thr))
                 continue;
-            json_array_append_new(out, point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc));
+            json_t *o = point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc);
+            if (!o || json_array_append_new(out, o)) {
+                rc = fail(r, 500, "out of memory");
+                break;
+            }
+            rc = charge(s, q, o, vd, r);
+            if (!rc && (i & 63) == 63)
+                rc = check_deadline(s, q, r);
+        }
+        if (rc) {
+            json_decref(out);
+            out = NULL;
         }
     }
     free(ids), free(dist), free(iids);
     return out;
 }
 
-static int h_search(vqs_server *s, entry *e, const req *q, resp *r, int kind /* 0 search, 1 batch, 2 query */)
+/* Σ (limit + offset) and Σ re-scored candidates of a request's searches
+ * (n settings, each used by reps queries), against --max-results and
+ * --max-candidates */
+static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, size_t reps, resp *r)
+{
+    const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
+    double results = 0, cand = 0;
+    for (size_t i = 0; i < n; i++) {
+        double k = (double)(sr[i].limit + sr[i].offset);
+        int rerank = sr[i].sp.rerank > 0 || (sr[i].sp.rerank == 0 && cfg->rerank);
+        double os = sr[i].sp.oversampling > 0 ? sr[i].sp.oversampling : cfg->oversampling;
+        results += k * (double)reps;
+        cand += (rerank ? ceil(k * (os > 1 ? os : 1)) : k) * (double)reps;
+    }
+    if (results > (double)s->o.max_results)
+        return fail(r, 400, "the searches of this request ask for %.0f points in all (sum of limit + offset); at most "
+                            "%zu (--max-results)", results, s->o.max_results);
+    if (cand > (double)s->o.max_candidates)
+        return fail(r, 400, "the searches of this request would re-score %.0f candidates (sum of (limit + offset) x "
+                            "oversampling); at most %zu (--max-candidates)", cand, s->o.max_candidates);
+    return 0;
+}
+
+static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 search, 1 batch, 2 query */)
 {
     json_t *j = parse_body(q, r);
     if (!j)
@@ -1194,6 +1336,8 @@ static int h_search(vqs_server *s, entry *e, const req *q, resp *r, int kind /* 
             snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
         }
     }
+    if (!rc)
+        rc = check_cost(s, e, sr, nq, 1, r);
     json_t *res = NULL;
     if (!rc) {
         int any_filter = 0;
@@ -1204,9 +1348,14 @@ static int h_search(vqs_server *s, entry *e, const req *q, resp *r, int kind /* 
             rc = pl_ensure(s, e, r);
         res = kind == 1 ? json_array() : NULL;
         for (size_t i = 0; i < nq && !rc; i++) {
-            json_t *one = run_search(s, e, &sr[i], r);
+            json_t *one = run_search(s, e, &sr[i], q, r);
             if (!one) {
                 rc = r->code;
+                if (kind == 1) {
+                    char m[sizeof r->err];
+                    memcpy(m, r->err, sizeof m);
+                    snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
+                }
                 break;
             }
             if (kind == 1)
@@ -1228,7 +1377,7 @@ static int h_search(vqs_server *s, entry *e, const req *q, resp *r, int kind /* 
 }
 
 /* binary search: body = nq * d float32 (little-endian); settings in the query string */
-static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, const req *q, resp *r)
+static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r)
 {
     size_t d = vqs_coll_d(e->c);
     if (q->len == 0 || q->len % (4 * d))
@@ -1278,13 +1427,15 @@ static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, co
     for (size_t i = 0; i < nq * d; i++)
         if (!isfinite(x[i]))
             return fail(r, 400, "binary search: query %zu, element %zu is not finite", i / d, i % d);
+    if (check_cost(s, e, &base, 1, nq, r)) /* every query has the same settings */
+        return r->code;
     json_t *res = nq > 1 ? json_array() : NULL;
     int rc = 0;
     pthread_rwlock_rdlock(&e->plock);
     for (size_t i = 0; i < nq && !rc; i++) {
         search_req sr = base;
         sr.q = (float *)(x + i * d);
-        json_t *one = run_search(s, e, &sr, r);
+        json_t *one = run_search(s, e, &sr, q, r);
         if (!one)
             rc = r->code;
         else if (nq > 1)
@@ -1361,6 +1512,27 @@ static char *metrics_text(vqs_server *s)
         fprintf(f, "vqs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", route_name[i],
                 (unsigned long long)m[i].req);
     }
+    pthread_mutex_lock(&s->qlock);
+    int busy = s->busy_workers;
+    size_t qlen = s->qlen;
+    pthread_mutex_unlock(&s->qlock);
+    fprintf(f,
+            "# HELP vqs_http_requests_in_flight Requests received and not yet answered.\n"
+            "# TYPE vqs_http_requests_in_flight gauge\nvqs_http_requests_in_flight %llu\n"
+            "# HELP vqs_http_workers_busy Workers running a request.\n"
+            "# TYPE vqs_http_workers_busy gauge\nvqs_http_workers_busy %d\n"
+            "# HELP vqs_http_workers Workers for searches and writes.\n"
+            "# TYPE vqs_http_workers gauge\nvqs_http_workers %d\n"
+            "# HELP vqs_http_queue_length Requests waiting for a worker.\n"
+            "# TYPE vqs_http_queue_length gauge\nvqs_http_queue_length %zu\n"
+            "# HELP vqs_http_rejected_busy_total Requests answered 503 because the queue was full.\n"
+            "# TYPE vqs_http_rejected_busy_total counter\nvqs_http_rejected_busy_total %llu\n"
+            "# HELP vqs_http_connections_reaped_total Connections closed for not sending a complete request "
+            "within --read-timeout.\n"
+            "# TYPE vqs_http_connections_reaped_total counter\nvqs_http_connections_reaped_total %llu\n",
+            (unsigned long long)__atomic_load_n(&s->active, __ATOMIC_SEQ_CST), busy, s->nworkers, qlen,
+            (unsigned long long)__atomic_load_n(&s->rejected_full, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&s->reaped, __ATOMIC_RELAXED));
     fprintf(f, "# HELP vqs_collection_points Live points per collection.\n# TYPE vqs_collection_points gauge\n");
     pthread_rwlock_rdlock(&s->reg);
     for (entry *e = s->colls; e; e = e->next)
@@ -1389,6 +1561,11 @@ static char *metrics_text(vqs_server *s)
 
 /* ---- routing ------------------------------------------------------------------------ */
 
+static int hexval_c(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static int name_ok(const char *n, size_t len)
 {
     if (len == 0 || len > 63 || n[0] == '.')
@@ -1406,8 +1583,38 @@ static int is_binary(struct MHD_Connection *conn)
     return ct && !strncasecmp(ct, "application/octet-stream", 24);
 }
 
+/* The path of a raw request target (up to '?'), percent-decoded once into
+ * out (cap bytes). 400 for a malformed escape, a decoded NUL or control
+ * byte, or an encoded '/' (it would split or join path segments). */
+static int decode_path(const char *raw, char *out, size_t cap, resp *r)
+{
+    size_t o = 0, seg = 0;
+    for (size_t i = 0; raw[i] && raw[i] != '?' && raw[i] != '#'; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c == '/')
+            seg++;
+        if (c == '%') {
+            int h = hexval_c(raw[i + 1]), l = h < 0 ? -1 : hexval_c(raw[i + 2]);
+            if (h < 0 || l < 0)
+                return fail(r, 400, "path segment %zu: malformed percent escape", seg);
+            c = (unsigned char)(h << 4 | l);
+            i += 2;
+            if (c == '/')
+                return fail(r, 400, "path segment %zu: an encoded '/' (%%2F) is not allowed in a segment", seg);
+        }
+        if (c < 0x20 || c == 0x7f)
+            return fail(r, 400, "path segment %zu: holds the control byte 0x%02X (%s)", seg, c,
+                        c == 0 ? "NUL" : "not allowed in a path");
+        if (o + 1 >= cap)
+            return fail(r, 414, "the path is longer than %zu bytes", cap - 1);
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return 0;
+}
+
 static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                    const req *q, resp *r, int *route)
+                    req *q, resp *r, int *route)
 {
     int GET = !strcmp(method, "GET"), PUT = !strcmp(method, "PUT"), POST = !strcmp(method, "POST"),
         DEL = !strcmp(method, "DELETE");
@@ -1566,6 +1773,13 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
         json_decref(o);
         if (!body) { /* an error message that is not valid UTF-8, or out of memory */
             body = strdup("{\"status\":{\"error\":\"could not encode the response\"}}");
+            snprintf(r->err, sizeof r->err, "could not encode the response");
+            r->code = 500;
+        } else if (strlen(body) > s->o.max_response + 4096) {
+            /* the estimate in charge() keeps results below this: a bug if reached */
+            free(body);
+            snprintf(r->err, sizeof r->err, "the response passed --max-response (%zu bytes)", s->o.max_response);
+            body = strdup("{\"status\":{\"error\":\"the response passed --max-response\"}}");
             r->code = 500;
         }
     }
@@ -1578,12 +1792,181 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
     MHD_add_response_header(mr, "Content-Type", ctype);
     if (r->code == 401)
         MHD_add_response_header(mr, "WWW-Authenticate", "Bearer");
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after);
+        MHD_add_response_header(mr, "Retry-After", ra);
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->code, mr);
     MHD_destroy_response(mr);
     record(s, route, r->code, secs);
-    if (s->o.verbose)
-        fprintf(stderr, "vqs serve: %s %s -> %d (%.3f ms)\n", method, url, r->code, secs * 1e3);
+    /* every server-side failure is logged with its cause, verbose or not */
+    if (r->code >= 500)
+        fprintf(stderr, "vqs serve: %s %.200s -> %d: %s\n", method, url, r->code, r->err);
+    else if (s->o.verbose)
+        fprintf(stderr, "vqs serve: %s %.200s -> %d (%.3f ms)\n", method, url, r->code, secs * 1e3);
     return ret;
+}
+
+/* ---- connections: the reaper ------------------------------------------------------------ */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    vqs_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *t = calloc(1, sizeof *t);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = t;
+        if (!t)
+            return; /* untracked: only the idle timeout applies to it */
+        t->fd = ci ? ci->connect_fd : -1;
+        t->mark = vqs_now();
+        pthread_mutex_lock(&s->clock_);
+        t->next = s->conns;
+        if (s->conns)
+            s->conns->prev = t;
+        s->conns = t;
+        pthread_mutex_unlock(&s->clock_);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        if (!t)
+            return;
+        /* libmicrohttpd closes the socket after this returns: once t is off
+         * the list the reaper cannot reach its descriptor */
+        pthread_mutex_lock(&s->clock_);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            s->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&s->clock_);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static conn_track *track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void track_busy(vqs_server *s, conn_track *t, int busy)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&s->clock_);
+    t->busy = busy;
+    t->mark = vqs_now();
+    pthread_mutex_unlock(&s->clock_);
+}
+
+static void *reaper_main(void *arg)
+{
+    vqs_server *s = arg;
+    double period = s->o.read_timeout / 4 < 0.5 ? s->o.read_timeout / 4 : 0.5;
+    pthread_mutex_lock(&s->clock_);
+    while (!s->cstop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double t = ts.tv_sec + ts.tv_nsec * 1e-9 + period;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&s->ccond, &s->clock_, &ts);
+        double now = vqs_now();
+        for (conn_track *c = s->conns; c; c = c->next)
+            if (!c->busy && !c->shut && c->fd >= 0 && now - c->mark > s->o.read_timeout) {
+                /* a request not complete within the read deadline: slow
+                 * headers or body. libmicrohttpd sees the end of the stream
+                 * and closes the connection itself. */
+                shutdown(c->fd, SHUT_RDWR);
+                c->shut = 1;
+                __atomic_add_fetch(&s->reaped, 1, __ATOMIC_RELAXED);
+            }
+    }
+    pthread_mutex_unlock(&s->clock_);
+    return NULL;
+}
+
+/* ---- the work queue ---------------------------------------------------------------------- */
+
+/* Requests answered by the I/O threads themselves: reads of bounded cost. */
+static int is_cheap(const char *method, const char *path)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return 1;
+    size_t n = strlen(path);
+    return !strcmp(method, "POST") && n > 13 && !strcmp(path + n - 13, "/points/count");
+}
+
+static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *method, req *q)
+{
+    char path[2048];
+    q->r.code = 0;
+    q->route = R_UNKNOWN;
+    if (q->too_big)
+        fail(&q->r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
+    else if (decode_path(q->raw_url ? q->raw_url : "/", path, sizeof path, &q->r) == 0) {
+        if (strcmp(path, "/healthz") && strcmp(path, "/livez") && strcmp(path, "/readyz") && !key_ok(s, conn))
+            fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
+        else if (check_deadline(s, q, &q->r) == 0)
+            dispatch(s, conn, method, path, q, &q->r, &q->route);
+    }
+    if (q->r.code == 0)
+        fail(&q->r, 500, "internal error: no response");
+}
+
+static void *worker_main(void *arg)
+{
+    vqs_server *s = arg;
+    pthread_mutex_lock(&s->qlock);
+    for (;;) {
+        /* stopping: leave once nothing is queued or about to be */
+        while (!s->qlen && !(s->qstop && !s->qreserved))
+            pthread_cond_wait(&s->qcond, &s->qlock);
+        if (!s->qlen)
+            break;
+        req *q = s->queue[s->qhead];
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+        s->busy_workers++;
+        int stopping = s->qstop;
+        pthread_mutex_unlock(&s->qlock);
+        if (stopping) {
+            q->r.code = 0;
+            fail(&q->r, 503, "the server is stopping");
+            q->r.retry_after = 1;
+        } else {
+            run_request(s, q->conn, q->method, q);
+        }
+        q->done = 1;
+        struct MHD_Connection *conn = q->conn;
+        pthread_mutex_lock(&s->qlock);
+        s->busy_workers--;
+        pthread_mutex_unlock(&s->qlock);
+        MHD_resume_connection(conn);
+        pthread_mutex_lock(&s->qlock);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return NULL;
+}
+
+/* ---- libmicrohttpd callbacks -------------------------------------------------------------- */
+
+/* Called with the request target as sent, before libmicrohttpd unescapes
+ * it; what it returns is the request's context (*con_cls). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    req *q = calloc(1, sizeof *q);
+    if (q && !(q->raw_url = strdup(uri ? uri : "/"))) {
+        free(q);
+        q = NULL;
+    }
+    return q;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -1593,18 +1976,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     vqs_server *s = cls;
     req *q = *con_cls;
-    if (!q) {
-        if (!(q = calloc(1, sizeof *q)))
-            return MHD_NO;
+    if (!q && !(q = *con_cls = on_uri(s, url, conn)))
+        return MHD_NO;
+    const char *shown = q->raw_url ? q->raw_url : url;
+    if (!q->started) {
+        q->started = 1;
         q->t0 = vqs_now();
-        *con_cls = q;
+        double to = s->o.timeout;
+        const char *ts = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "timeout");
+        if (ts) { /* Qdrant's per-request timeout, in seconds: it may only shorten ours */
+            char *end;
+            double x = strtod(ts, &end);
+            if (!*end && x > 0 && x < to)
+                to = x;
+        }
+        q->deadline = q->t0 + to;
         __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
         q->counted = 1;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
             resp r = {0};
-            fail(&r, 413, "request body of %s bytes; the limit is %zu (--max-body)", cl, s->o.max_body);
-            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, url);
+            fail(&r, 413, "request body of %.30s bytes; the limit is %zu (--max-body)", cl, s->o.max_body);
+            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
         }
         return MHD_YES;
     }
@@ -1633,29 +2026,65 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->body[q->len] = 0;
         return MHD_YES;
     }
-    resp r = {0};
-    int route = R_UNKNOWN;
-    if (q->too_big)
-        fail(&r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
-    else if (strcmp(url, "/healthz") && !key_ok(s, conn))
-        fail(&r, 401, "Unauthorized: a valid api-key header is required");
-    else
-        dispatch(s, conn, method, url, q, &r, &route);
-    if (r.code == 0)
-        fail(&r, 500, "internal error: no response");
-    return send_resp(s, conn, &r, q->t0, route, method, url);
+    if (q->done) /* a worker has answered it: send */
+        return send_resp(s, conn, &q->r, q->t0, q->route, method, shown);
+    if (q->queued) /* resumed without an answer (cannot happen): wait */
+        return MHD_YES;
+    track_busy(s, track_of(conn), 1);
+    char path[2048];
+    resp pr = {0};
+    if (!q->too_big && decode_path(q->raw_url ? q->raw_url : url, path, sizeof path, &pr) == 0 &&
+        !is_cheap(method, path)) {
+        /* to the workers: reserve a place, suspend, then queue (a worker
+         * may resume the connection as soon as it is queued) */
+        pthread_mutex_lock(&s->qlock);
+        int full = s->qlen + s->qreserved >= s->qcap || s->qstop;
+        if (!full)
+            s->qreserved++;
+        pthread_mutex_unlock(&s->qlock);
+        if (full) {
+            __atomic_add_fetch(&s->rejected_full, 1, __ATOMIC_RELAXED);
+            resp r = {0};
+            if (s->qstop)
+                fail(&r, 503, "the server is stopping");
+            else
+                fail(&r, 503, "the server is busy: %zu requests are waiting for a worker (--queue); retry later",
+                     s->qcap);
+            r.retry_after = 1;
+            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+        }
+        q->conn = conn;
+        q->method = method;
+        q->queued = 1;
+        MHD_suspend_connection(conn);
+        pthread_mutex_lock(&s->qlock);
+        s->qreserved--;
+        s->queue[(s->qhead + s->qlen) % s->qcap] = q;
+        s->qlen++;
+        if (s->qstop)
+            pthread_cond_broadcast(&s->qcond);
+        else
+            pthread_cond_signal(&s->qcond);
+        pthread_mutex_unlock(&s->qlock);
+        return MHD_YES;
+    }
+    run_request(s, conn, method, q);
+    return send_resp(s, conn, &q->r, q->t0, q->route, method, shown);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     vqs_server *s = cls;
     req *q = *con_cls;
+    track_busy(s, track_of(conn), 0);
     if (!q)
         return;
     if (q->counted)
         __atomic_sub_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
+    json_decref(q->r.result);
+    free(q->r.raw);
+    free(q->raw_url);
     free(q->body);
     free(q);
     *con_cls = NULL;
@@ -1683,8 +2112,30 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
         s->o.max_batch = 10000;
     if (!s->o.max_limit)
         s->o.max_limit = 10000;
+    if (!s->o.max_results)
+        s->o.max_results = 100000;
+    if (!s->o.max_candidates)
+        s->o.max_candidates = 400000;
+    if (!s->o.max_response)
+        s->o.max_response = 64u << 20;
+    if (!(s->o.timeout > 0))
+        s->o.timeout = 30;
+    if (s->o.queue <= 0)
+        s->o.queue = 64;
+    if (s->o.max_conn <= 0)
+        s->o.max_conn = 1000;
+    if (s->o.max_conn_per_ip <= 0)
+        s->o.max_conn_per_ip = 128;
+    if (!(s->o.idle_timeout > 0))
+        s->o.idle_timeout = 10;
+    if (!(s->o.read_timeout > 0))
+        s->o.read_timeout = 30;
     pthread_rwlock_init(&s->reg, NULL);
     pthread_mutex_init(&s->mlock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    pthread_mutex_init(&s->clock_, NULL);
+    pthread_cond_init(&s->ccond, NULL);
     int rc = vqs_db_open(dir, NULL, &s->db);
     if (rc) {
         vqs_server_stop(s, 0);
@@ -1713,11 +2164,31 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
         vqs_server_stop(s, 0);
         return vqs_seterr(VQS_EINVAL, "--host %s: not an IPv4 address", s->host);
     }
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, (uint16_t)s->o.port,
-                            NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    s->qcap = (size_t)s->o.queue;
+    s->nworkers = s->o.threads;
+    if (!(s->queue = calloc(s->qcap, sizeof *s->queue)) || !(s->workers = calloc((size_t)s->nworkers, sizeof(pthread_t)))) {
+        vqs_server_stop(s, 0);
+        return vqs_seterr(VQS_ENOMEM, "server_start");
+    }
+    for (int i = 0; i < s->nworkers; i++)
+        if (pthread_create(&s->workers[i], NULL, worker_main, s)) {
+            s->nworkers = i;
+            vqs_server_stop(s, 0);
+            return vqs_seterr(VQS_ENOMEM, "server_start: threads");
+        }
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) == 0)
+        s->reaper_on = 1;
+    /* the I/O threads: parsing, cheap requests and sending; at least 2 so
+     * that one slow client's send never holds every cheap request */
+    unsigned io = s->o.threads < 2 ? 2 : (unsigned)s->o.threads;
+    unsigned idle = s->o.idle_timeout < 1 ? 1 : (unsigned)ceil(s->o.idle_timeout);
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
+                            (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, io, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_TIMEOUT, idle,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_conn,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_conn_per_ip, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
         vqs_server_stop(s, 0);
@@ -1736,16 +2207,33 @@ void vqs_server_stop(vqs_server *s, double grace_s)
 {
     if (!s)
         return;
+    MHD_socket ls = MHD_INVALID_SOCKET;
     if (s->d) {
-        MHD_socket ls = MHD_quiesce_daemon(s->d); /* no new connections */
+        ls = MHD_quiesce_daemon(s->d); /* no new connections */
         double t0 = vqs_now();
         while (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) && vqs_now() - t0 < grace_s) {
             struct timespec ts = {0, 5 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
+    }
+    /* the workers answer what is still queued with 503 and resume it, so
+     * that no connection is left suspended when libmicrohttpd stops */
+    pthread_mutex_lock(&s->qlock);
+    s->qstop = 1;
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    if (s->d)
         MHD_stop_daemon(s->d);
-        if (ls != MHD_INVALID_SOCKET)
-            close(ls);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    if (s->reaper_on) {
+        pthread_mutex_lock(&s->clock_);
+        s->cstop = 1;
+        pthread_cond_broadcast(&s->ccond);
+        pthread_mutex_unlock(&s->clock_);
+        pthread_join(s->reaper, NULL);
     }
     while (s->colls) {
         entry *e = s->colls;
@@ -1753,7 +2241,13 @@ void vqs_server_stop(vqs_server *s, double grace_s)
         entry_free(e);
     }
     vqs_db_close(s->db);
+    free(s->queue);
+    free(s->workers);
     pthread_rwlock_destroy(&s->reg);
     pthread_mutex_destroy(&s->mlock);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
+    pthread_mutex_destroy(&s->clock_);
+    pthread_cond_destroy(&s->ccond);
     free(s);
 }

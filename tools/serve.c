@@ -1,8 +1,8 @@
 /*
- * serve.c: `vqs serve --data DIR [--host 127.0.0.1] [--port 6333]
- * [--threads N] [--api-key KEY] [--max-body BYTES] [--max-batch N]
- * [--verbose]`: the HTTP service of api/ until SIGTERM or SIGINT, then a
- * graceful stop (requests in flight finish, LMDB is closed cleanly).
+ * serve.c: `vqs serve --data DIR [options]` (SERVE_USAGE): the HTTP service
+ * of api/ until SIGTERM or SIGINT, then a graceful stop (requests in flight
+ * finish, LMDB is closed cleanly). The api key may come from VQS_API_KEY
+ * instead of --api-key (kept out of the process list).
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -14,16 +14,29 @@
 #include "cli.h"
 #include "vqs_http.h"
 
-#define SERVE_USAGE                                                                                \
-    "usage: vqs serve --data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n" \
-    "                 [--max-body BYTES] [--max-batch N] [--verbose]"
+#define SERVE_USAGE                                                                                      \
+    "usage: vqs serve --data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n"       \
+    "                 [--max-body BYTES] [--max-batch N] [--max-limit N] [--max-results N]\n"             \
+    "                 [--max-candidates N] [--max-response BYTES] [--timeout S] [--queue N]\n"            \
+    "                 [--max-conn N] [--max-conn-per-ip N] [--idle-timeout S] [--read-timeout S]\n"       \
+    "                 [--verbose]\n"                                                                       \
+    "defaults: --max-body 64M, --max-batch 10000 (points or searches per request), --max-limit 10000\n"    \
+    "(limit + offset of one search), --max-results 100000 (sum over a request), --max-candidates\n"       \
+    "400000 (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per\n"          \
+    "request), --queue 64 (requests waiting for a worker; then 503 + Retry-After), --max-conn 1000,\n"    \
+    "--max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n"      \
+    "The api key may also come from the environment: VQS_API_KEY."
 
 int vqs_cmd_serve(int argc, char **argv)
 {
     static const struct option lo[] = {{"data", 1, 0, 'D'},     {"host", 1, 0, 'H'},      {"port", 1, 0, 'p'},
                                        {"threads", 1, 0, 't'},  {"api-key", 1, 0, 'k'},   {"max-body", 1, 0, 'b'},
                                        {"max-batch", 1, 0, 'n'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
-                                       {0, 0, 0, 0}};
+                                       {"max-limit", 1, 0, 'L'}, {"max-results", 1, 0, 'R'},
+                                       {"max-candidates", 1, 0, 'C'}, {"max-response", 1, 0, 'r'},
+                                       {"timeout", 1, 0, 'T'}, {"queue", 1, 0, 'Q'}, {"max-conn", 1, 0, 'm'},
+                                       {"max-conn-per-ip", 1, 0, 'i'}, {"idle-timeout", 1, 0, 'I'},
+                                       {"read-timeout", 1, 0, 'W'}, {0, 0, 0, 0}};
     const char *dir = NULL;
     vqs_server_opts o = {0};
     o.port = 6333;
@@ -59,6 +72,41 @@ int vqs_cmd_serve(int argc, char **argv)
             if ((rc = vqs_cli_parse_size(optarg, &o.max_batch, "--max-batch")) || o.max_batch == 0)
                 return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "--max-batch must be > 0"));
             break;
+        case 'L':
+        case 'R':
+        case 'C':
+        case 'r': {
+            size_t *dst = ch == 'L' ? &o.max_limit : ch == 'R' ? &o.max_results : ch == 'C' ? &o.max_candidates
+                                                                                           : &o.max_response;
+            const char *nm = ch == 'L' ? "--max-limit" : ch == 'R' ? "--max-results" : ch == 'C' ? "--max-candidates"
+                                                                                              : "--max-response";
+            if ((rc = vqs_cli_parse_size(optarg, dst, nm)) || *dst == 0)
+                return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "%s must be > 0", nm));
+            break;
+        }
+        case 'Q':
+        case 'm':
+        case 'i':
+            if ((rc = vqs_cli_parse_size(optarg, &v, "--queue")) || v == 0 || v > 1000000)
+                return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "%s %s: 1..1000000",
+                                                                  ch == 'Q' ? "--queue" : ch == 'm' ? "--max-conn"
+                                                                                                    : "--max-conn-per-ip",
+                                                                  optarg));
+            *(ch == 'Q' ? &o.queue : ch == 'm' ? &o.max_conn : &o.max_conn_per_ip) = (int)v;
+            break;
+        case 'T':
+        case 'I':
+        case 'W': {
+            char *end;
+            double x = strtod(optarg, &end);
+            if (*end || !(x > 0 && x <= 86400))
+                return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, "%s %s: seconds in (0, 86400]",
+                                                        ch == 'T' ? "--timeout" : ch == 'I' ? "--idle-timeout"
+                                                                                            : "--read-timeout",
+                                                        optarg));
+            *(ch == 'T' ? &o.timeout : ch == 'I' ? &o.idle_timeout : &o.read_timeout) = x;
+            break;
+        }
         case 'v':
             o.verbose = 1;
             break;

@@ -2,9 +2,10 @@
  * store_cmds.c: the storage subcommands of the vqs tool.
  *
  *   vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE
- *              [--payloads FILE.jsonl] [--batch N] [--train-size N] [--rerank disk|memory|none]
+ *              [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]
+ *              [--rerank disk|memory|none]
  *   vqs search --data DIR --collection NAME --queries FILE --k K [--oversampling F]
- *              [--nprobe N] [--no-rerank] -o ids.ivecs [--dist D.fvecs]
+ *              [--nprobe N] [--no-rerank] [--dim D] -o ids.ivecs [--dist D.fvecs]
  *   vqs info   --data DIR [--collection NAME]
  *   vqs drop   --data DIR --collection NAME
  *
@@ -91,20 +92,22 @@ static int read_payloads(const char *path, size_t n, char ***out)
 static void usage_import(FILE *f)
 {
     fprintf(f, "usage: vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
-               "                  [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
-               "                  [--rerank disk|memory|none] [--threads N]\n");
+               "                  [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
+               "                  [--rerank disk|memory|none] [--threads N]\n"
+               "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n");
 }
 
 int vqs_cmd_import(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL, *spec = NULL, *metric = "l2", *vec = NULL, *pay = NULL,
                *rerank = "disk";
-    size_t batch = 1000, ntrain = 0, threads = 0;
+    size_t batch = 1000, ntrain = 0, threads = 0, dim = 0;
     static const struct option lo[] = {
         {"data", 1, 0, 'D'},      {"collection", 1, 0, 'c'}, {"spec", 1, 0, 's'},
         {"metric", 1, 0, 'm'},    {"vectors", 1, 0, 'v'},    {"payloads", 1, 0, 'p'},
         {"batch", 1, 0, 'b'},     {"train-size", 1, 0, 't'}, {"rerank", 1, 0, 'r'},
-        {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+        {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {"dim", 1, 0, 'd'},
+        {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -128,6 +131,10 @@ int vqs_cmd_import(int argc, char **argv)
             if ((rc = vqs_cli_parse_size(optarg, &threads, "--threads")))
                 return fail("import", rc);
             break;
+        case 'd':
+            if ((rc = vqs_cli_parse_size(optarg, &dim, "--dim")) || dim == 0)
+                return fail("import", rc ? rc : vqs_seterr(VQS_EUSAGE, "--dim must be > 0"));
+            break;
         case 'h': usage_import(stdout); return 0;
         default: usage_import(stderr); return 2;
         }
@@ -149,7 +156,7 @@ int vqs_cmd_import(int argc, char **argv)
     vqs_db *db = NULL;
     vqs_coll *c = NULL;
     vqs_pid *ids = NULL;
-    if ((rc = vqs_cli_open_matrix(vec, 0, &vf, &X, &owned)))
+    if ((rc = vqs_cli_open_matrix(vec, dim, &vf, &X, &owned)))
         goto out;
     if (pay && (rc = read_payloads(pay, X.n, &payloads)))
         goto out;
@@ -262,20 +269,23 @@ out:
 static void usage_search(FILE *f)
 {
     fprintf(f, "usage: vqs search --data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
-               "                  [--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n");
+               "                  [--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
+               "                  [--dim D]\n"
+               "read-only: works beside a server or an import writing the same directory\n"
+               "--dim D: the dimension of a headerless float32 query file (.f32, .raw, .bin)\n");
 }
 
 int vqs_cmd_search(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL, *qpath = NULL, *opath = NULL, *dpath = NULL;
-    size_t k = 10, nprobe = 0, threads = 0;
+    size_t k = 10, nprobe = 0, threads = 0, qdim = 0;
     double os = 0;
     int norerank = 0;
     static const struct option lo[] = {
         {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"queries", 1, 0, 'q'},
         {"k", 1, 0, 'k'},    {"oversampling", 1, 0, 'O'}, {"nprobe", 1, 0, 'n'},
         {"no-rerank", 0, 0, 'R'}, {"dist", 1, 0, 'd'}, {"threads", 1, 0, 'T'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", 0, 0, 'h'}, {"dim", 1, 0, 'M'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
@@ -305,6 +315,10 @@ int vqs_cmd_search(int argc, char **argv)
                 return fail("search", vqs_seterr(VQS_EUSAGE, "--oversampling '%s': want a number >= 1", optarg));
             break;
         }
+        case 'M':
+            if ((rc = vqs_cli_parse_size(optarg, &qdim, "--dim")) || qdim == 0)
+                return fail("search", rc ? rc : vqs_seterr(VQS_EUSAGE, "--dim must be > 0"));
+            break;
         case 'h': usage_search(stdout); return 0;
         default: usage_search(stderr); return 2;
         }
@@ -320,8 +334,8 @@ int vqs_cmd_search(int argc, char **argv)
     vqs_coll *c = NULL;
     vqs_pid *ids = NULL;
     int32_t *out32 = NULL;
-    vqs_db_opts dbo = {.read_only = 0};
-    if ((rc = vqs_cli_open_matrix(qpath, 0, &vf, &Q, &owned)) || (rc = vqs_db_open(dir, &dbo, &db)))
+    vqs_db_opts dbo = {.read_only = 1}; /* works beside a server writing the same directory */
+    if ((rc = vqs_cli_open_matrix(qpath, qdim, &vf, &Q, &owned)) || (rc = vqs_db_open(dir, &dbo, &db)))
         goto out;
     vqs_coll_opts co = {.nthreads = (int)threads};
     if ((rc = vqs_coll_open(db, name, &co, &c)))
@@ -398,7 +412,8 @@ static int info_one(vqs_db *db, const char *name)
 int vqs_cmd_info(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {{"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {
+        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -406,7 +421,11 @@ int vqs_cmd_info(int argc, char **argv)
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
-        else
+        else if (ch == 'h') {
+            printf("usage: vqs info --data DIR [--collection NAME]\n"
+                   "read-only: works beside a server or an import writing the same directory\n");
+            return 0;
+        } else
             return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
     }
     if (!dir)
@@ -440,7 +459,8 @@ int vqs_cmd_info(int argc, char **argv)
 int vqs_cmd_drop(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {{"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {
+        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -448,7 +468,11 @@ int vqs_cmd_drop(int argc, char **argv)
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
-        else
+        else if (ch == 'h') {
+            printf("usage: vqs drop --data DIR --collection NAME\n"
+                   "a writer: refused while a server or an import holds the directory\n");
+            return 0;
+        } else
             return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
     }
     if (!dir || !name)

@@ -47,8 +47,16 @@ int vqs_cli_parse_size(const char *s, size_t *out, const char *what)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
+    /* an optional binary suffix: K, M or G (x 1024, 1024^2, 1024^3) */
+    int sh = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (sh && end[1] == 0 && end != s) {
+        if (v > (~0ull >> sh))
+            return vqs_seterr(VQS_EUSAGE, "%s: '%s' is too large", what, s);
+        v <<= sh;
+        end++;
+    }
     if (!*s || *end || errno || s[0] == '-')
-        return vqs_seterr(VQS_EUSAGE, "%s: '%s' is not a non-negative integer", what, s);
+        return vqs_seterr(VQS_EUSAGE, "%s: '%s' is not a non-negative integer (K, M or G may follow)", what, s);
     *out = (size_t)v;
     return 0;
 }
