@@ -58,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -908,6 +910,24 @@ int vqs_db_count(vqs_db *db, const char *name, uint64_t *count)
  * MDB_*) or a vqs code (already with its detail), tagged by *vqs. */
 typedef int (*write_fn)(vqs_db *db, MDB_txn *t, void *ctx, int *vqs);
 
+/* LMDB reports a short write as EIO. Its usual cause is a file system
+ * that filled up in the middle of the write (or RLIMIT_FSIZE): say so, so
+ * that callers can tell "out of space" (HTTP 507) from a failing disk. */
+static int short_write_cause(const vqs_db *db)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/vqs.mdb", db->dir);
+    struct stat st;
+    struct rlimit rl;
+    if (stat(path, &st) == 0 && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)st.st_size + ((uint64_t)1 << 20) >= (uint64_t)rl.rlim_cur)
+        return EFBIG;
+    struct statvfs fs;
+    if (statvfs(db->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)4 << 20))
+        return ENOSPC;
+    return EIO;
+}
+
 static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn, void *ctx)
 {
     if (db->read_only)
@@ -931,12 +951,12 @@ static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn
                 return rc;
             continue;
         }
+        if (r == EIO)
+            r = short_write_cause(db);
         if (r == ENOSPC || r == EFBIG || r == EDQUOT || r == EIO)
-            /* LMDB reports a short write (the file system filled up in the
-             * middle of one) as EIO */
             return vqs_seterr(-r, "collection '%s': %s: writing %s/vqs.mdb: %s%s (nothing of this write was stored)",
                               name, what, db->dir, strerror(r),
-                              r == EIO ? ", a short write: is the disk full?" : "");
+                              r == EIO ? " (a short write, with room left on the disk)" : "");
         return r ? lmdb_err(r, what, name) : 0;
     }
 }

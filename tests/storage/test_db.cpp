@@ -620,7 +620,8 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
         snprintf(msg, sizeof msg, "never failed (%zu points stored)", acked);
         return msg;
     }
-    if (last != -ENOSPC && last != -EFBIG && last != -EIO) {
+    // out of space is reported as such (HTTP 507), never as a bare I/O error (500)
+    if (last != -ENOSPC && last != -EFBIG) {
         snprintf(msg, sizeof msg, "failed with %s: %s", vqs_err_name(last), detail.c_str());
         return msg;
     }
