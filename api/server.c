@@ -2048,7 +2048,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (s->qstop)
                 fail(&r, 503, "the server is stopping");
             else
-                fail(&r, 503, "the server is busy: %zu requests are waiting for a worker (--queue); retry later",
+                fail(&r, 503, "the server is busy: the work queue is full (%zu waiting, --queue); retry later",
                      s->qcap);
             r.retry_after = 1;
             return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);

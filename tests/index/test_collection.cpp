@@ -496,3 +496,81 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         // and the import can continue where it stopped (ids are rows: a rerun replaces)
     }
 }
+
+TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT; vectors whose scores overflow "
+          "float32 are refused",
+          "[collection][hardening]")
+{
+    const size_t d = 8, n = 3000;
+    auto x = synth(n, d, 41);
+    for (const char *spec : {"SQ8", "IVF8,SQ8", "PQ4x4", "SQ8,RFlat"}) {
+        INFO(spec);
+        vqs_index *raw = nullptr;
+        REQUIRE_OK(vqs_index_create(spec, d, VQS_METRIC_L2, nullptr, &raw));
+        std::unique_ptr<vqs_index, decltype(&vqs_index_free)> ix(raw, vqs_index_free);
+        REQUIRE_OK(vqs_index_train(ix.get(), n, x.data()));
+        REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr));
+        std::vector<int64_t> ids(10);
+        vqs_search_params p = {};
+        p.nprobe = 8;
+        p.deadline = vqs_now() - 1; // already past: the first chunk stops it
+        REQUIRE(vqs_index_search(ix.get(), &p, 1, x.data(), 10, ids.data(), nullptr) == -ETIMEDOUT);
+        p.deadline = vqs_now() + 3600;
+        REQUIRE_OK(vqs_index_search(ix.get(), &p, 1, x.data(), 10, ids.data(), nullptr));
+        REQUIRE(ids[0] == 0);
+        // the squared norm of this row passes FLT_MAX / 4: refused, the index unchanged
+        std::vector<float> big(2 * d, 1.0f);
+        big[d + 3] = 1e19f;
+        int rc = vqs_index_add(ix.get(), 2, big.data(), nullptr);
+        REQUIRE(rc == VQS_ERANGE);
+        REQUIRE(std::string(vqs_errdetail()).find("row 1") != std::string::npos);
+        REQUIRE(std::string(vqs_errdetail()).find("element 3") != std::string::npos);
+        REQUIRE(vqs_index_ntotal(ix.get()) == n);
+        REQUIRE(vqs_index_search(ix.get(), nullptr, 1, big.data() + d, 10, ids.data(), nullptr) == VQS_ERANGE);
+        // just below the bound is accepted and scores finitely
+        std::vector<float> edge(d, 0.0f), dist(10);
+        edge[0] = 9.0e18f;
+        REQUIRE_OK(vqs_index_add(ix.get(), 1, edge.data(), nullptr));
+        REQUIRE_OK(vqs_index_search(ix.get(), nullptr, 1, edge.data(), 10, ids.data(), dist.data()));
+        for (float v : dist)
+            REQUIRE(std::isfinite(v));
+    }
+    // cosine: a norm below FLT_MIN's square root underflows
+    vqs_index *raw = nullptr;
+    REQUIRE_OK(vqs_index_create("SQ8", d, VQS_METRIC_COS, nullptr, &raw));
+    std::unique_ptr<vqs_index, decltype(&vqs_index_free)> ix(raw, vqs_index_free);
+    REQUIRE_OK(vqs_index_train(ix.get(), n, x.data()));
+    std::vector<float> tiny(d, 0.0f);
+    tiny[2] = 1e-40f;
+    REQUIRE(vqs_index_add(ix.get(), 1, tiny.data(), nullptr) == VQS_ERANGE);
+    REQUIRE(std::string(vqs_errdetail()).find("element 2") != std::string::npos);
+    // an untrained collection's exact scan stops at the deadline too
+    tmpdir t;
+    std::string dir = t.file("data");
+    db_ptr h(dir);
+    vqs_coll_config cfg = {};
+    cfg.d = (uint32_t)d;
+    cfg.metric = VQS_METRIC_L2;
+    std::snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
+    cfg.rerank = 0;
+    REQUIRE_OK(vqs_db_create(h.db, "u", &cfg));
+    auto c = open_coll(h.db, "u");
+    std::vector<vqs_pid> pids;
+    for (size_t i = 0; i < n; i++)
+        pids.push_back(u64id(i));
+    REQUIRE_OK(vqs_coll_upsert(c.get(), n, pids.data(), x.data(), nullptr));
+    std::vector<vqs_pid> out(10);
+    vqs_coll_search_params sp = {};
+    sp.deadline = vqs_now() - 1;
+    REQUIRE(vqs_coll_search(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr) == -ETIMEDOUT);
+    sp.deadline = 0;
+    REQUIRE_OK(vqs_coll_search(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr));
+    REQUIRE(out[0].u64 == 0);
+    // and a point whose scores would overflow is refused naming it
+    std::vector<float> bad(d, 0.0f);
+    bad[5] = 3e38f;
+    vqs_pid bid = u64id(77);
+    REQUIRE(vqs_coll_upsert(c.get(), 1, &bid, bad.data(), nullptr) == VQS_ERANGE);
+    REQUIRE(std::string(vqs_errdetail()).find("id 77") != std::string::npos);
+    REQUIRE(vqs_coll_count(c.get()) == n);
+}
