@@ -3,6 +3,7 @@
 #   ./run.sh          install what is missing, build, serve the GloVe demo (scripts/demo.sh)
 #   ./run.sh test     install what is missing, build (Release), run every test
 #   ./run.sh asan     the same tests under AddressSanitizer + UBSan (build-asan/)
+#   ./run.sh tsan     the concurrency tests (api, collection, storage) under ThreadSanitizer (build-tsan/)
 # Environment: VQS_WERROR=1 adds -Werror (CI); JOBS=N parallel build/test jobs.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,8 +33,14 @@ case "${1:-demo}" in
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan -j "$JOBS" --output-on-failure
     ;;
+  tsan)
+    build build-tsan -DVQS_TSAN=ON
+    # OpenBLAS's own threads are not instrumented: keep BLAS single-threaded
+    OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      ctest --test-dir build-tsan -j "$JOBS" --output-on-failure -R '^(api|hardening|collection|crash|db|vecstore|disk full|index and collection)'
+    ;;
   *)
-    echo "usage: ./run.sh [demo|test|asan]" >&2
+    echo "usage: ./run.sh [demo|test|asan|tsan]" >&2
     exit 2
     ;;
 esac
