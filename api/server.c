@@ -1941,8 +1941,8 @@ static void *worker_main(void *arg)
         } else {
             run_request(s, q->conn, q->method, q);
         }
+        struct MHD_Connection *conn = q->conn; /* q is freed once the answer is sent */
         q->done = 1;
-        struct MHD_Connection *conn = q->conn;
         pthread_mutex_lock(&s->qlock);
         s->busy_workers--;
         pthread_mutex_unlock(&s->qlock);
@@ -2115,7 +2115,7 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
     if (!s->o.max_results)
         s->o.max_results = 100000;
     if (!s->o.max_candidates)
-        s->o.max_candidates = 400000;
+        s->o.max_candidates = 100000;
     if (!s->o.max_response)
         s->o.max_response = 64u << 20;
     if (!(s->o.timeout > 0))

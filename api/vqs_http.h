@@ -26,7 +26,7 @@ typedef struct vqs_server_opts {
     size_t max_limit;       /* limit + offset of a search; 0: 10,000 */
     size_t max_results;     /* Σ (limit + offset) over the searches of one request; 0: 100,000 */
     size_t max_candidates;  /* Σ candidates re-scored ((limit + offset) x oversampling) per
-                               request; 0: 400,000 */
+                               request; 0: 100,000 (each takes d floats while its search runs) */
     size_t max_response;    /* bytes of one response body (estimated while it is built); 0: 64 MiB */
     double timeout;         /* seconds from a request's arrival after which its work stops (503);
                                Qdrant's ?timeout= may shorten it; 0: 30 */

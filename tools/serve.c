@@ -22,7 +22,7 @@
     "                 [--verbose]\n"                                                                       \
     "defaults: --max-body 64M, --max-batch 10000 (points or searches per request), --max-limit 10000\n"    \
     "(limit + offset of one search), --max-results 100000 (sum over a request), --max-candidates\n"       \
-    "400000 (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per\n"          \
+    "100000 (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per\n"          \
     "request), --queue 64 (requests waiting for a worker; then 503 + Retry-After), --max-conn 1000,\n"    \
     "--max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n"      \
     "The api key may also come from the environment: VQS_API_KEY."

@@ -113,7 +113,7 @@ void wait_metric(int port, const std::string &name, double want)
 
 } // namespace
 
-TEST_CASE("hardening: one writer per data directory; vqs info and vqs search work beside the server", "[api][hardening]")
+TEST_CASE("hardening: one writer per data directory, vqs info and vqs search work beside the server", "[api][hardening]")
 {
     tmpdir t;
     std::string dir = t.file("data");
@@ -489,7 +489,7 @@ TEST_CASE("hardening: out of space in LMDB answers 507, and every 5xx is logged 
     REQUIRE(err.find("vqs.mdb") != std::string::npos);
 }
 
-TEST_CASE("hardening: vqs info and vqs drop answer --help; vqs import --dim reads a headerless float32 file",
+TEST_CASE("hardening: vqs info and vqs drop answer --help, vqs import --dim reads a headerless float32 file",
           "[api][hardening]")
 {
     tmpdir t;

@@ -497,7 +497,7 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
     }
 }
 
-TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT; vectors whose scores overflow "
+TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT, vectors whose scores overflow "
           "float32 are refused",
           "[collection][hardening]")
 {
