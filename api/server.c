@@ -37,6 +37,8 @@
  *   with 503. Σ (limit + offset) over a request's searches, the candidates
  *   they re-score, and the size of the response (estimated as it is built)
  *   have limits of their own, refused with 400 before the work is done.
+ *   Bodies are held in memory until complete, so their total over every
+ *   connection is bounded too (--max-body-total, 503 past it).
  *   Rejected: libmicrohttpd's thread-per-connection mode (a thread per
  *   connection, and still no bound on the work of each).
  * - Connections: a global and a per-address limit (libmicrohttpd's), an
@@ -147,6 +149,7 @@ struct vqs_server {
     pthread_t *workers;
     int nworkers, busy_workers; /* busy_workers: under qlock */
     uint64_t rejected_full, reaped; /* atomic counters for /metrics */
+    size_t body_bytes;              /* request bodies held in memory, all connections (atomic) */
     /* the reaper */
     pthread_mutex_t clock_;
     pthread_cond_t ccond;
@@ -244,6 +247,8 @@ typedef struct req {
     char *body;
     size_t len, cap;
     int too_big;
+    int over_total; /* the server holds --max-body-total bytes of bodies: 503 */
+    size_t held;    /* bytes of s->body_bytes this request accounts for */
     int started; /* the headers have been seen (first call of on_request) */
     int counted;
     double t0;
@@ -897,10 +902,15 @@ static int h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
     return rc;
 }
 
+/* A point as Qdrant shows it; NULL with r set when its payload or vector
+ * cannot be read (never a point with a part silently missing). */
 static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
-                          int with_vector, const float *score)
+                          int with_vector, const float *score, resp *r)
 {
     json_t *o = json_object();
+    char b[40];
+    if (!o)
+        return fail(r, 500, "out of memory"), NULL;
     json_object_set_new(o, "id", id_json(id));
     json_object_set_new(o, "version", json_integer(0));
     if (score)
@@ -913,6 +923,12 @@ static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t ii
             char *text = NULL;
             int rc = iid >= 0 ? vqs_db_get_iid(s->db, e->name, (uint64_t)iid, NULL, &text)
                               : vqs_db_get(s->db, e->name, id, NULL, &text);
+            if (rc && rc != VQS_ENOTFOUND) { /* ENOTFOUND: deleted since the search; no payload */
+                fail(r, status_of(rc), "point %s: reading its payload: %s", vqs_pid_format(id, b), vqs_errdetail());
+                vqs_clearerr();
+                json_decref(o);
+                return NULL;
+            }
             if (rc == 0 && text) {
                 json_error_t je;
                 p = json_loads(text, 0, &je);
@@ -926,16 +942,34 @@ static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t ii
     if (with_vector) {
         size_t d = vqs_coll_d(e->c);
         float *v = malloc(sizeof(float) * d);
-        if (v && vqs_coll_get(e->c, id, v, NULL) == 0) {
+        int rc = v ? vqs_coll_get(e->c, id, v, NULL) : VQS_ENOMEM;
+        if (rc == 0) {
             json_t *a = json_array();
             for (size_t i = 0; i < d; i++)
                 json_array_append_new(a, json_real(v[i]));
             json_object_set_new(o, "vector", a);
+        } else if (rc != VQS_ENOTFOUND) {
+            fail(r, status_of(rc) == 400 ? 500 : status_of(rc), "point %s: reading its vector: %s",
+                 vqs_pid_format(id, b), rc == VQS_ENOMEM ? "out of memory" : vqs_errdetail());
+            vqs_clearerr();
+            free(v);
+            json_decref(o);
+            return NULL;
         }
         vqs_clearerr();
         free(v);
     }
     return o;
+}
+
+/* with_vector on a trained collection that keeps no vectors: a 400, not
+ * an answer without (or with made-up) vectors */
+static int check_with_vector(entry *e, int wv, resp *r)
+{
+    if (wv && vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c))
+        return fail(r, 400, "\"with_vector\": collection '%s' keeps no vectors (rerank \"none\"): only their codes",
+                    e->name);
+    return 0;
 }
 
 static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
@@ -955,12 +989,13 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
         ids = single;
         ps.on = 1;
         ps.include = ps.exclude = NULL;
-        wv = 1;
+        wv = !(vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c));
     } else {
         if (!(j = parse_body(q, r)))
             return r->code;
         ids = json_object_get(j, "ids");
-        if (!json_is_array(ids) || parse_with_payload(j, 1, &ps, r) || get_bool(j, "with_vector", 0, &wv, r)) {
+        if (!json_is_array(ids) || parse_with_payload(j, 1, &ps, r) || get_bool(j, "with_vector", 0, &wv, r) ||
+            check_with_vector(e, wv, r)) {
             json_decref(j);
             return r->code ? r->code : fail(r, 400, "\"ids\" must be an array of point ids");
         }
@@ -983,7 +1018,11 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
         int g = vqs_db_get(s->db, e->name, &p, &iid, NULL);
         vqs_clearerr();
         if (g == 0) {
-            json_t *o = point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL);
+            json_t *o = point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL, r);
+            if (!o) {
+                rc = r->code;
+                break;
+            }
             json_array_append_new(out, o);
             if ((rc = charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) || ((i & 63) == 63 && (rc = check_deadline(s, q, r))))
                 break;
@@ -1181,7 +1220,8 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         return fail(r, 400, "\"limit\" must be at least 1");
     if (sr->limit + sr->offset > s->o.max_limit)
         return fail(r, 400, "\"limit\" + \"offset\" = %zu; at most %zu", sr->limit + sr->offset, s->o.max_limit);
-    if (parse_with_payload(j, 0, &sr->ps, r) || get_bool(j, "with_vector", 0, &sr->with_vector, r))
+    if (parse_with_payload(j, 0, &sr->ps, r) || get_bool(j, "with_vector", 0, &sr->with_vector, r) ||
+        check_with_vector(e, sr->with_vector, r))
         return r->code;
     json_t *t = json_object_get(j, "score_threshold");
     if (t && !json_is_null(t)) {
@@ -1266,9 +1306,9 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
             }
             if (sr->has_thr && (m == VQS_METRIC_L2 ? sc > sr->thr : sc < sr->thr))
                 continue;
-            json_t *o = point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc);
+            json_t *o = point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc, r);
             if (!o || json_array_append_new(out, o)) {
-                rc = fail(r, 500, "out of memory");
+                rc = o ? fail(r, 500, "out of memory") : r->code;
                 break;
             }
             rc = charge(s, q, o, vd, r);
@@ -1906,7 +1946,11 @@ static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *
     char path[2048];
     q->r.code = 0;
     q->route = R_UNKNOWN;
-    if (q->too_big)
+    if (q->over_total) {
+        fail(&q->r, 503, "request bodies held at once would pass %zu bytes (--max-body-total); retry later",
+             s->o.max_body_total);
+        q->r.retry_after = 1;
+    } else if (q->too_big)
         fail(&q->r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
     else if (decode_path(q->raw_url ? q->raw_url : "/", path, sizeof path, &q->r) == 0) {
         if (strcmp(path, "/healthz") && strcmp(path, "/livez") && strcmp(path, "/readyz") && !key_ok(s, conn))
@@ -1955,6 +1999,19 @@ static void *worker_main(void *arg)
 
 /* ---- libmicrohttpd callbacks -------------------------------------------------------------- */
 
+/* Accounts n more bytes of q's body against --max-body-total; 0 (and
+ * nothing accounted) when they do not fit. */
+static int hold_body(vqs_server *s, req *q, size_t n)
+{
+    size_t now = __atomic_add_fetch(&s->body_bytes, n, __ATOMIC_SEQ_CST);
+    if (now > s->o.max_body_total) {
+        __atomic_sub_fetch(&s->body_bytes, n, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    q->held += n;
+    return 1;
+}
+
 /* Called with the request target as sent, before libmicrohttpd unescapes
  * it; what it returns is the request's context (*con_cls). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -1994,9 +2051,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
         q->counted = 1;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+        unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+        if (want > s->o.max_body) {
             resp r = {0};
             fail(&r, 413, "request body of %.30s bytes; the limit is %zu (--max-body)", cl, s->o.max_body);
+            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+        }
+        if (want && !hold_body(s, q, (size_t)want)) {
+            resp r = {0};
+            fail(&r, 503, "request bodies held at once would pass %zu bytes (--max-body-total); retry later",
+                 s->o.max_body_total);
+            r.retry_after = 1;
             return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
         }
         return MHD_YES;
@@ -2004,8 +2069,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (q->too_big || q->len + n > s->o.max_body) {
-            q->too_big = 1;
+        if (!q->too_big && !q->over_total && q->len + n > q->held && !hold_body(s, q, q->len + n - q->held))
+            q->over_total = 1; /* a chunked body past the server's total */
+        if (q->too_big || q->over_total || q->len + n > s->o.max_body) {
+            q->too_big |= !q->over_total;
             free(q->body);
             q->body = NULL;
             q->len = q->cap = 0;
@@ -2033,7 +2100,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     track_busy(s, track_of(conn), 1);
     char path[2048];
     resp pr = {0};
-    if (!q->too_big && decode_path(q->raw_url ? q->raw_url : url, path, sizeof path, &pr) == 0 &&
+    if (!q->too_big && !q->over_total && decode_path(q->raw_url ? q->raw_url : url, path, sizeof path, &pr) == 0 &&
         !is_cheap(method, path)) {
         /* to the workers: reserve a place, suspend, then queue (a worker
          * may resume the connection as soon as it is queued) */
@@ -2082,6 +2149,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (q->counted)
         __atomic_sub_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
+    if (q->held)
+        __atomic_sub_fetch(&s->body_bytes, q->held, __ATOMIC_SEQ_CST);
     json_decref(q->r.result);
     free(q->r.raw);
     free(q->raw_url);
@@ -2118,6 +2187,8 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
         s->o.max_candidates = 100000;
     if (!s->o.max_response)
         s->o.max_response = 64u << 20;
+    if (!s->o.max_body_total)
+        s->o.max_body_total = (size_t)1 << 30;
     if (!(s->o.timeout > 0))
         s->o.timeout = 30;
     if (s->o.queue <= 0)

@@ -22,6 +22,8 @@ typedef struct vqs_server_opts {
                                0: vqs_default_threads() */
     const char *api_key;    /* NULL or "": no authentication */
     size_t max_body;        /* bytes; larger bodies get 413; 0: 64 MiB */
+    size_t max_body_total;  /* bytes of request bodies held at once over all connections;
+                               past it 503 + Retry-After; 0: 1 GiB */
     size_t max_batch;       /* points per upsert; 0: 10,000 */
     size_t max_limit;       /* limit + offset of a search; 0: 10,000 */
     size_t max_results;     /* Σ (limit + offset) over the searches of one request; 0: 100,000 */

@@ -641,12 +641,24 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
     if (rc || !vec)
         return rc;
     if (!c->vs) {
-        memset(vec, 0, sizeof(float) * c->cfg.d);
+        /* no vector file: before training the points are held as they are;
+         * after it only their codes remain */
+        int found = 0;
         pthread_rwlock_rdlock(&c->lock);
-        for (size_t r = 0; !c->ix && r < c->bn; r++)
-            if (c->biid[r] == (int64_t)iid)
+        for (size_t r = 0; !c->ix && r < c->bn && !found; r++)
+            if (c->biid[r] == (int64_t)iid) {
                 memcpy(vec, c->buf + r * c->cfg.d, sizeof(float) * c->cfg.d);
+                found = 1;
+            }
         pthread_rwlock_unlock(&c->lock);
+        if (!found) {
+            if (payload) {
+                free(*payload);
+                *payload = NULL;
+            }
+            return vqs_seterr(VQS_EINVAL, "collection '%s' keeps no vectors (rerank none): only their codes",
+                              c->name);
+        }
         return 0;
     }
     int64_t i = (int64_t)iid;

@@ -83,7 +83,9 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
                     size_t k, vqs_pid *ids, float *dist, int64_t *iids);
 
 /* The stored vector of a point (d floats; for cosine collections the
- * normalised vector), and its payload (malloc'd or NULL). VQS_ENOTFOUND. */
+ * normalised vector), and its payload (malloc'd or NULL). VQS_ENOTFOUND;
+ * VQS_EINVAL for a trained collection that keeps no vectors (rerank none:
+ * only codes; with vec NULL the payload is still returned). */
 int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload);
 
 uint64_t vqs_coll_count(const vqs_coll *c);

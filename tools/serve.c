@@ -14,18 +14,19 @@
 #include "cli.h"
 #include "vqs_http.h"
 
-#define SERVE_USAGE                                                                                      \
-    "usage: vqs serve --data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n"       \
-    "                 [--max-body BYTES] [--max-batch N] [--max-limit N] [--max-results N]\n"             \
-    "                 [--max-candidates N] [--max-response BYTES] [--timeout S] [--queue N]\n"            \
-    "                 [--max-conn N] [--max-conn-per-ip N] [--idle-timeout S] [--read-timeout S]\n"       \
-    "                 [--verbose]\n"                                                                       \
-    "defaults: --max-body 64M, --max-batch 10000 (points or searches per request), --max-limit 10000\n"    \
-    "(limit + offset of one search), --max-results 100000 (sum over a request), --max-candidates\n"       \
-    "100000 (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per\n"          \
-    "request), --queue 64 (requests waiting for a worker; then 503 + Retry-After), --max-conn 1000,\n"    \
-    "--max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n"      \
-    "The api key may also come from the environment: VQS_API_KEY."
+#define SERVE_USAGE                                                                                    \
+    "usage: vqs serve --data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n"     \
+    "                 [--max-body BYTES] [--max-body-total BYTES] [--max-batch N] [--max-limit N]\n"    \
+    "                 [--max-results N] [--max-candidates N] [--max-response BYTES] [--timeout S]\n"    \
+    "                 [--queue N] [--max-conn N] [--max-conn-per-ip N] [--idle-timeout S]\n"            \
+    "                 [--read-timeout S] [--verbose]\n"                                                  \
+    "limits (defaults): --max-body 64M (one body), --max-body-total 1G (bodies held at once),\n"       \
+    "  --max-batch 10000 (points, searches or ids per request), --max-limit 10000 (limit + offset),\n" \
+    "  --max-results 100000 (sum of limit + offset over a request), --max-candidates 100000\n"         \
+    "  (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per request),\n" \
+    "  --queue 64 (requests waiting for a worker; then 503 + Retry-After), --max-conn 1000,\n"         \
+    "  --max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n" \
+    "Sizes take K, M or G. The api key may also come from the environment: VQS_API_KEY."
 
 int vqs_cmd_serve(int argc, char **argv)
 {
@@ -36,7 +37,8 @@ int vqs_cmd_serve(int argc, char **argv)
                                        {"max-candidates", 1, 0, 'C'}, {"max-response", 1, 0, 'r'},
                                        {"timeout", 1, 0, 'T'}, {"queue", 1, 0, 'Q'}, {"max-conn", 1, 0, 'm'},
                                        {"max-conn-per-ip", 1, 0, 'i'}, {"idle-timeout", 1, 0, 'I'},
-                                       {"read-timeout", 1, 0, 'W'}, {0, 0, 0, 0}};
+                                       {"read-timeout", 1, 0, 'W'}, {"max-body-total", 1, 0, 'B'},
+                                       {0, 0, 0, 0}};
     const char *dir = NULL;
     vqs_server_opts o = {0};
     o.port = 6333;
@@ -75,11 +77,18 @@ int vqs_cmd_serve(int argc, char **argv)
         case 'L':
         case 'R':
         case 'C':
+        case 'B':
         case 'r': {
-            size_t *dst = ch == 'L' ? &o.max_limit : ch == 'R' ? &o.max_results : ch == 'C' ? &o.max_candidates
-                                                                                           : &o.max_response;
-            const char *nm = ch == 'L' ? "--max-limit" : ch == 'R' ? "--max-results" : ch == 'C' ? "--max-candidates"
-                                                                                              : "--max-response";
+            size_t *dst = ch == 'L'   ? &o.max_limit
+                          : ch == 'R' ? &o.max_results
+                          : ch == 'C' ? &o.max_candidates
+                          : ch == 'B' ? &o.max_body_total
+                                      : &o.max_response;
+            const char *nm = ch == 'L'   ? "--max-limit"
+                             : ch == 'R' ? "--max-results"
+                             : ch == 'C' ? "--max-candidates"
+                             : ch == 'B' ? "--max-body-total"
+                                         : "--max-response";
             if ((rc = vqs_cli_parse_size(optarg, dst, nm)) || *dst == 0)
                 return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "%s must be > 0", nm));
             break;

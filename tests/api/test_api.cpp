@@ -444,6 +444,13 @@ TEST_CASE("api: a bounded fuzz run of random and mutated requests, the server ke
         std::string path = paths[rng() % (sizeof paths / sizeof *paths)];
         if (rng() % 30 == 0)
             path += std::string(1, (char)('!' + rng() % 90));
+        if (rng() % 8 == 0) { // percent escapes, good and bad, anywhere in the path
+            const char hx[] = "0123456789abcdefABCDEFgz%/";
+            std::string esc = "%";
+            for (int k = (int)(rng() % 3); k > 0; k--)
+                esc += hx[rng() % (sizeof hx - 1)];
+            path.insert(rng() % path.size(), esc);
+        }
         std::string method = methods[rng() % 5];
         std::string ctype = rng() % 10 == 0 ? "application/octet-stream" : "application/json";
         auto r = http(S.port, method, path, body, "", ctype);

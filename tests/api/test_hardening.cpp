@@ -230,6 +230,51 @@ TEST_CASE("hardening: per-request limits on results, re-scored candidates and re
     require_error(http(srv.port, "POST", "/collections/c/points/search?timeout=0.000001", s1), 503, "deadline");
 }
 
+TEST_CASE("hardening: request bodies held at once are bounded over all connections", "[api][hardening]")
+{
+    tmpdir t;
+    vqs_server_opts o = {};
+    o.max_body_total = 100000;
+    server srv(t.file("data"));
+    server small(t.file("data2"), o);
+    std::string big(150000, ' '); // under --max-body, over --max-body-total
+    http_resp r = http(small.port, "PUT", "/collections/c", big);
+    INFO(r.headers);
+    require_error(r, 503, "--max-body-total");
+    REQUIRE(r.headers.find("Retry-After: 1") != std::string::npos);
+    // bodies that fit are accounted for and released: many in a row pass
+    for (int i = 0; i < 20; i++)
+        require_error(http(small.port, "PUT", "/collections/c", std::string(60000, ' ')), 400, "JSON");
+    // the default (1 GiB) takes the same body
+    require_error(http(srv.port, "PUT", "/collections/c", big), 400, "JSON");
+}
+
+TEST_CASE("hardening: with_vector on a collection that keeps no vectors is a 400, never made-up vectors",
+          "[api][hardening]")
+{
+    tmpdir t;
+    server srv(t.file("data"));
+    ok_result(http(srv.port, "PUT", "/collections/n",
+                   R"({"vectors":{"size":8,"distance":"Euclid"},"vqs":{"spec":"SQ8","rerank":"none","train_size":0}})"));
+    auto x = synth(100, 8, 12);
+    json_decref(ok_result(http(srv.port, "PUT", "/collections/n/points", points_json(x, 8, 0, 100, 0))));
+    // before training the points are held as they are: their vectors come back
+    jptr p0(ok_result(http(srv.port, "POST", "/collections/n/points", R"({"ids":[3],"with_vector":true})")));
+    json_t *v0 = json_object_get(json_array_get(p0.j, 0), "vector");
+    REQUIRE(json_array_size(v0) == 8);
+    REQUIRE(json_number_value(json_array_get(v0, 0)) == Approx(x[3 * 8]));
+    ok_result(http(srv.port, "POST", "/collections/n/train", ""));
+    // trained, only codes remain
+    require_error(http(srv.port, "POST", "/collections/n/points", R"({"ids":[3],"with_vector":true})"), 400,
+                  "keeps no vectors");
+    require_error(http(srv.port, "POST", "/collections/n/points/search",
+                       R"({"limit":3,"with_vector":true,"vector":)" + vec_json(&x[0], 8) + "}"),
+                  400, "keeps no vectors");
+    jptr g(ok_result(http(srv.port, "GET", "/collections/n/points/3")));
+    REQUIRE(json_object_get(g.j, "vector") == nullptr);
+    REQUIRE(json_integer_value(json_object_get(g.j, "id")) == 3);
+}
+
 TEST_CASE("hardening: a full work queue answers 503 with Retry-After, cheap requests are served while every "
           "worker is busy",
           "[api][hardening]")
