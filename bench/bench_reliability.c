@@ -7,11 +7,11 @@
  *    varying number of acknowledged batches; after each kill the directory
  *    is opened again and must hold every acknowledged point (and whole
  *    batches only). Counts kills survived and acknowledged points lost.
- * 2. cost: a server with 2 workers and the default limits; two clients
- *    send expensive binary batch searches (5,000 exact queries over 100,000
- *    points each, stopped by the 30 s deadline or finished) back to back
- *    while a third asks `points/count` 200 times: the cheap request's
- *    latency percentiles, and what happened to the expensive ones.
+ * 2. cost: a server with 2 workers and the default limits over 100,000
+ *    points: the issue's request (200 searches x limit 10,000), the largest
+ *    batch the defaults allow, two clients sending it back to back while a
+ *    third asks `points/count` 200 times (the cheap request's latency
+ *    percentiles, peak RSS), and a request stopped by its deadline.
  * 3. slow clients: 1,100 connections from 127.0.0.2 each send one byte
  *    every 0.25 s; a client on 127.0.0.1 sends GET /collections meanwhile:
  *    requests answered, their p50/p99, and how long until every attacking
@@ -201,8 +201,9 @@ static void part_crash(const char *work, int kills)
 
 typedef struct heavy_arg {
     int port, stop;
-    const float *q;
-    size_t nq, d;
+    const char *path, *ctype;
+    const char *body;
+    size_t len;
     int n200, n503, nother, requests;
     double secs;
 } heavy_arg;
@@ -212,8 +213,7 @@ static void *heavy_main(void *p)
     heavy_arg *a = p;
     while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
         double t0 = vqs_now();
-        int code = http(a->port, "POST", "/collections/c/points/search?limit=10", "application/octet-stream", a->q,
-                        a->nq * a->d * 4, NULL);
+        int code = http(a->port, "POST", a->path, a->ctype, a->body, a->len, NULL);
         a->secs += vqs_now() - t0;
         a->requests++;
         if (code == 200)
@@ -224,6 +224,30 @@ static void *heavy_main(void *p)
             a->nother++;
     }
     return NULL;
+}
+
+/* JSON batch of ns searches with limit lim, queries from x */
+static char *batch_json(const float *x, size_t d, size_t ns, size_t lim, size_t *len)
+{
+    size_t cap = ns * (d * 16 + 64) + 64, o = 0;
+    char *b = malloc(cap);
+    o += (size_t)sprintf(b + o, "{\"searches\":[");
+    for (size_t i = 0; i < ns; i++) {
+        o += (size_t)sprintf(b + o, "%s{\"limit\":%zu,\"with_payload\":true,\"vector\":[", i ? "," : "", lim);
+        for (size_t j = 0; j < d; j++)
+            o += (size_t)sprintf(b + o, "%s%.7g", j ? "," : "", (double)x[i * d + j]);
+        o += (size_t)sprintf(b + o, "]}");
+    }
+    o += (size_t)sprintf(b + o, "]}");
+    *len = o;
+    return b;
+}
+
+static long rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
 }
 
 static void part_cost(const char *work)
@@ -242,56 +266,103 @@ static void part_cost(const char *work)
         return;
     }
     int port = vqs_server_port(s);
-    const size_t n = 100000, d = 32, nq = 5000;
-    const char *cfg = "{\"vectors\":{\"size\":32,\"distance\":\"Euclid\"},\"vqs\":{\"train_size\":0,\"rerank\":\"none\"}}";
+    /* the issue's setting: 100,000 points (here 128-d, the default SQ8 collection with
+     * float32 re-scoring from disk, trained automatically at 10,000 points), each
+     * with a small payload */
+    const size_t n = 100000, d = 128;
+    const char *cfg = "{\"vectors\":{\"size\":128,\"distance\":\"Euclid\"}}";
     http(port, "PUT", "/collections/c", "application/json", cfg, strlen(cfg), NULL);
     float *x = malloc(sizeof(float) * n * d);
     vqs_synth_opts so = {.seed = 3};
     vqs_synth_gmm(&so, n, d, x);
-    size_t rec = 8 + 4 * d, per = 10000;
-    unsigned char *b = malloc(rec * per);
+    size_t per = 2000;
+    char *b = malloc(per * (d * 16 + 100) + 64);
     for (size_t b0 = 0; b0 < n; b0 += per) {
+        size_t off = (size_t)sprintf(b, "{\"points\":[");
         for (size_t i = 0; i < per; i++) {
-            uint64_t id = b0 + i;
-            memcpy(b + i * rec, &id, 8);
-            memcpy(b + i * rec + 8, x + (b0 + i) * d, 4 * d);
+            off += (size_t)sprintf(b + off, "%s{\"id\":%zu,\"payload\":{\"n\":%zu,\"tag\":\"t%zu\"},\"vector\":[",
+                                   i ? "," : "", b0 + i, b0 + i, (b0 + i) % 7);
+            for (size_t j = 0; j < d; j++)
+                off += (size_t)sprintf(b + off, "%s%.7g", j ? "," : "", (double)x[(b0 + i) * d + j]);
+            off += (size_t)sprintf(b + off, "]}");
         }
-        http(port, "PUT", "/collections/c/points", "application/octet-stream", b, rec * per, NULL);
+        off += (size_t)sprintf(b + off, "]}");
+        if (http(port, "PUT", "/collections/c/points", "application/json", b, off, NULL) != 200)
+            fprintf(stderr, "cost: upsert failed\n");
     }
     free(b);
-    /* alone first, then beside two clients that keep every worker busy */
+    long rss0 = rss_mb();
+    /* (a) the issue's request: 200 searches x limit 10,000 */
+    size_t len;
+    char *issue = batch_json(x, d, 200, 10000, &len);
+    char *ans = NULL;
+    double t0 = vqs_now();
+    int code = http(port, "POST", "/collections/c/points/search/batch", "application/json", issue, len, &ans);
+    double ta = vqs_now() - t0;
+    const char *m = ans ? strstr(ans, "\"error\":\"") : NULL;
+    printf("cost: the issue's request (search/batch, 200 searches x limit 10,000, with payloads, 100,000 x 128 "
+           "points): HTTP %d in %.1f ms: %.150s\n",
+           code, ta * 1e3, m ? m + 9 : "");
+    free(ans);
+    free(issue);
+    /* (b) the largest batch the defaults allow: 10 searches x limit 2,500 (x
+     * oversampling 4 = 100,000 re-scored candidates, --max-candidates) */
+    char *big = batch_json(x, d, 10, 2500, &len);
+    ans = NULL;
+    t0 = vqs_now();
+    code = http(port, "POST", "/collections/c/points/search/batch", "application/json", big, len, &ans);
+    double tb = vqs_now() - t0;
+    printf("cost: the largest batch the defaults allow (10 searches x limit 2,500, with payloads): HTTP %d in %.2f "
+           "s, %.1f MB answered\n",
+           code, tb, ans ? strlen(ans) / 1e6 : 0.0);
+    free(ans);
+    /* (c) two clients send (b) back to back, keeping both workers busy, while
+     * a third asks points/count */
     double alone[200], busy[200];
     for (int i = 0; i < 200; i++) {
-        double t0 = vqs_now();
+        double t1 = vqs_now();
         http(port, "POST", "/collections/c/points/count", "application/json", "{}", 2, NULL);
-        alone[i] = vqs_now() - t0;
+        alone[i] = vqs_now() - t1;
     }
-    heavy_arg h[2] = {{port, 0, x, nq, d, 0, 0, 0, 0, 0}, {port, 0, x + nq * d, nq, d, 0, 0, 0, 0, 0}};
+    heavy_arg h[2] = {{port, 0, "/collections/c/points/search/batch", "application/json", big, len, 0, 0, 0, 0, 0},
+                      {port, 0, "/collections/c/points/search/batch", "application/json", big, len, 0, 0, 0, 0, 0}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, heavy_main, &h[i]);
-    usleep(300000); /* let both expensive requests reach the workers */
+    usleep(300000);
     int ok = 0;
     for (int i = 0; i < 200; i++) {
-        double t0 = vqs_now();
+        double t1 = vqs_now();
         ok += http(port, "POST", "/collections/c/points/count", "application/json", "{}", 2, NULL) == 200;
-        busy[i] = vqs_now() - t0;
-        usleep(20000);
+        busy[i] = vqs_now() - t1;
+        usleep(50000);
     }
     for (int i = 0; i < 2; i++)
         __atomic_store_n(&h[i].stop, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    printf("cost: 100,000 x 32 points (exact), 2 workers; two clients sending binary batches of 5,000 exact "
-           "queries (limit 10) back to back: %d + %d requests, %d answered 200 (mean %.2f s each), %d stopped "
-           "503, %d other\n",
-           h[0].requests, h[1].requests, h[0].n200 + h[1].n200,
+    printf("cost: two clients sending that batch back to back: %d requests, %d answered 200 (mean %.2f s), %d 503, "
+           "%d other; process peak RSS %ld MB (%ld MB before the searches; the server runs in this process, with "
+           "the client's 51 MB of vectors)\n",
+           h[0].requests + h[1].requests, h[0].n200 + h[1].n200,
            (h[0].secs + h[1].secs) / (double)(h[0].requests + h[1].requests), h[0].n503 + h[1].n503,
-           h[0].nother + h[1].nother);
-    printf("cost: points/count (cheap), 200 requests: alone p50 %.2f ms p99 %.2f ms; while both workers run the "
+           h[0].nother + h[1].nother, rss_mb(), rss0);
+    printf("cost: points/count (cheap), 200 requests: alone p50 %.2f ms p99 %.2f ms; while both workers run those "
            "batches: %d/200 answered 200, p50 %.2f ms p99 %.2f ms, max %.2f ms\n",
            pct(alone, 200, 0.5) * 1e3, pct(alone, 200, 0.99) * 1e3, ok, pct(busy, 200, 0.5) * 1e3,
            pct(busy, 200, 0.99) * 1e3, pct(busy, 200, 1.0) * 1e3);
+    free(big);
+    /* (d) the deadline: 10,000 queries in one binary request, ?timeout=2 */
+    size_t nq = 10000;
+    t0 = vqs_now();
+    ans = NULL;
+    code = http(port, "POST", "/collections/c/points/search?limit=10&rescore=false&timeout=2",
+                "application/octet-stream", x, nq * d * 4, &ans);
+    double td = vqs_now() - t0;
+    m = ans ? strstr(ans, "\"error\":\"") : NULL;
+    printf("cost: 10,000 binary queries (limit 10, no re-scoring) with ?timeout=2: HTTP %d after %.2f s%s%.100s\n", code, td,
+           m ? ": " : "", m ? m + 9 : "");
+    free(ans);
     free(x);
     vqs_server_stop(s, 30);
 }

@@ -6,12 +6,16 @@
 #include "vqs_http.h"
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <cstring>
+#include <functional>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace vqs_http_test
 {
@@ -167,6 +171,40 @@ inline std::string vec_json(const float *v, size_t d)
         s += b;
     }
     return s + "]";
+}
+
+// Starts `vqs serve --data dir --port 0 [args]` as a child process; child_setup
+// runs in the child before exec (limits, redirections). Returns the port it
+// listens on; *out is its standard output (the caller closes it).
+inline int spawn_serve(const std::string &dir, const std::vector<std::string> &args, pid_t *pid, FILE **out,
+                       const std::function<void()> &child_setup = {})
+{
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    fflush(nullptr);
+    *pid = fork();
+    REQUIRE(*pid >= 0);
+    if (*pid == 0) {
+        if (child_setup)
+            child_setup();
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        std::vector<const char *> av = {"vqs", "serve", "--data", dir.c_str(), "--port", "0"};
+        for (auto &a : args)
+            av.push_back(a.c_str());
+        av.push_back(nullptr);
+        execv(VQS_CLI_PATH, (char *const *)av.data());
+        _exit(127);
+    }
+    close(fds[1]);
+    *out = fdopen(fds[0], "r");
+    char line[512] = {0};
+    REQUIRE(fgets(line, sizeof line, *out) != nullptr);
+    const char *p = std::strstr(line, "127.0.0.1:");
+    INFO(line);
+    REQUIRE(p != nullptr);
+    return std::atoi(p + 10);
 }
 
 } // namespace vqs_http_test

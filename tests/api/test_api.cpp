@@ -475,26 +475,9 @@ TEST_CASE("api: vqs serve stops on SIGTERM after the requests in flight, and ser
     tmpdir t;
     std::string dir = t.file("data");
     auto start = [&](pid_t *pid) {
-        int fds[2];
-        REQUIRE(pipe(fds) == 0);
-        *pid = fork();
-        REQUIRE(*pid >= 0);
-        if (*pid == 0) {
-            dup2(fds[1], 1);
-            close(fds[0]);
-            close(fds[1]);
-            execl(VQS_CLI_PATH, "vqs", "serve", "--data", dir.c_str(), "--port", "0", "--threads", "2",
-                  (char *)nullptr);
-            _exit(127);
-        }
-        close(fds[1]);
-        FILE *f = fdopen(fds[0], "r");
-        char line[512] = {0};
-        REQUIRE(fgets(line, sizeof line, f) != nullptr);
-        const char *p = std::strstr(line, "127.0.0.1:");
-        INFO(line);
-        REQUIRE(p != nullptr);
-        return std::make_pair(std::atoi(p + 10), f);
+        FILE *f = nullptr;
+        int port = spawn_serve(dir, {"--threads", "2"}, pid, &f);
+        return std::make_pair(port, f);
     };
     pid_t pid;
     auto [port, out] = start(&pid);

@@ -475,12 +475,9 @@ TEST_CASE("hardening: out of space in LMDB answers 507, and every 5xx is logged 
 {
     tmpdir t;
     std::string dir = t.file("data"), errf = t.file("serve.err");
-    int pfd[2];
-    REQUIRE(pipe(pfd) == 0);
-    fflush(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    pid_t pid;
+    FILE *f = nullptr;
+    int port = spawn_serve(dir, {}, &pid, &f, [&] {
         // a 4 MB file size limit (inherited through exec); SIGXFSZ ignored so
         // that writes past it fail with EFBIG or a short write
         signal(SIGXFSZ, SIG_IGN);
@@ -489,20 +486,8 @@ TEST_CASE("hardening: out of space in LMDB answers 507, and every 5xx is logged 
         rl.rlim_cur = 4 << 20;
         setrlimit(RLIMIT_FSIZE, &rl);
         int fe = open(errf.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(pfd[1], 1);
         dup2(fe, 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        execl(VQS_CLI_PATH, "vqs", "serve", "--data", dir.c_str(), "--port", "0", (char *)nullptr);
-        _exit(127);
-    }
-    close(pfd[1]);
-    FILE *f = fdopen(pfd[0], "r");
-    char line[512] = {0};
-    REQUIRE(fgets(line, sizeof line, f) != nullptr);
-    const char *pp = std::strstr(line, "127.0.0.1:");
-    REQUIRE(pp != nullptr);
-    int port = std::atoi(pp + 10);
+    });
     // no vector file (rerank none): the payloads fill LMDB's file
     ok_result(http(port, "PUT", "/collections/p",
                    R"({"vectors":{"size":4,"distance":"Dot"},"vqs":{"train_size":0,"rerank":"none"}})"));
