@@ -263,18 +263,6 @@ double pq_mse(const float *x, size_t n, size_t d, size_t M, size_t ksub, uint64_
     return err / (double)n;
 }
 
-// OPQ needs vqs_kmeans (codebooks/kmeans.c, built on another branch): until
-// it is merged the OPQ tests say so and stop.
-bool kmeans_available()
-{
-    float x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, c[2];
-    vqs_kmeans_opts ko = {};
-    if (vqs_kmeans(&ko, 8, 1, x, 2, c, nullptr) == 0)
-        return true;
-    WARN("vqs_kmeans is not available in this build (" << vqs_errdetail() << "): OPQ not tested");
-    return false;
-}
-
 } // namespace
 
 // ---- specs ------------------------------------------------------------------
@@ -548,11 +536,8 @@ TEST_CASE("transform save/load round-trips and rejects damaged payloads", "[tran
 {
     const size_t n = 2000, d = 40;
     auto x = synth(n, d, 21);
-    const bool opq_ok = kmeans_available();
     for (const char *tok : {"PCA20", "PCA40WR", "PCA12R", "ROT", "HAD", "HAD1", "OPQ4_20"}) {
         INFO(tok);
-        if (std::strncmp(tok, "OPQ", 3) == 0 && !opq_ok)
-            continue;
         stage st(tok, d, "PQ4x4");
         REQUIRE_OK(st.rc);
         REQUIRE_OK(st.train(n, x.data(), 3));
@@ -666,8 +651,6 @@ TEST_CASE("OPQ16 on siftsmall: orthonormal, and PQ error no worse than plain PQ"
           "[transform][data]")
 {
     dataset ds(data_path("siftsmall/siftsmall_base.fvecs"));
-    if (!kmeans_available())
-        return;
     // 5000 rows (every other one) keep the OPQ iterations affordable
     std::vector<float> x = subsample(ds.x, ds.n, ds.d, 2);
     const size_t n = x.size() / ds.d;
@@ -688,8 +671,6 @@ TEST_CASE("OPQ16 on siftsmall: orthonormal, and PQ error no worse than plain PQ"
 TEST_CASE("OPQ8 + PQ8x4 on 2000 x 64: PQ error within 1% of FAISS", "[transform][faiss][data]")
 {
     dataset ds(data_path("siftsmall/siftsmall_base.fvecs"));
-    if (!kmeans_available())
-        return;
     // one OpenMP thread: FAISS's PQ training opens thousands of tiny parallel
     // regions, and on a loaded 2-core machine libgomp's spinning barriers made
     // it ~40x slower than single-threaded
@@ -713,8 +694,6 @@ TEST_CASE("OPQ8 + PQ8x4 on 2000 x 64: PQ error within 1% of FAISS", "[transform]
 TEST_CASE("OPQ16 + PQ16x8 and x4 on siftsmall against FAISS (slow)", "[.][opq-faiss-slow]")
 {
     dataset ds(data_path("siftsmall/siftsmall_base.fvecs"));
-    if (!kmeans_available())
-        return;
     vqs_faiss_set_num_threads(1);
     std::vector<float> x = subsample(ds.x, ds.n, ds.d, 2);
     const size_t n = x.size() / ds.d;
@@ -741,8 +720,6 @@ TEST_CASE("OPQ: determinism, reduced output, too few points", "[transform]")
     stage few4("OPQ4", d, "PQ4x4");
     REQUIRE_ERR(few4.train(15, x.data()), VQS_EINVAL);
     REQUIRE(std::string(vqs_errdetail()).find("16") != std::string::npos);
-    if (!kmeans_available())
-        return;
 
     stage a("OPQ4_16", d, "PQ4x4"), b("OPQ4_16", d, "PQ4x4");
     REQUIRE_OK(a.rc);
@@ -817,14 +794,6 @@ codec_run run_codec(const char *spec, const float *x, size_t n, size_t d)
 TEST_CASE("transforms in the codec pipeline with PQ16x4 on siftsmall", "[transform][data]")
 {
     dataset ds(data_path("siftsmall/siftsmall_base.fvecs"));
-    if (!kmeans_available())
-        return;
-    vqs_codec *probe = nullptr;
-    if (vqs_codec_create("PQ16x4", ds.d, nullptr, &probe) != 0) {
-        WARN("the PQ stage is not in this build: pipeline not tested");
-        return;
-    }
-    vqs_codec_free(probe);
     vqs_faiss_set_num_threads(1);
     std::vector<float> x = subsample(ds.x, ds.n, ds.d, 2);
     const size_t n = x.size() / ds.d, d = ds.d;

@@ -14,17 +14,17 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <sstream>
 
 using namespace vqs_test;
 using index_ptr = std::unique_ptr<vqs_index, decltype(&vqs_index_free)>;
 
 static index_ptr make_index(const char *spec, size_t d, vqs_metric m, const std::vector<float> &train,
-                            int nthreads = 0)
+                            uint64_t seed = 7)
 {
     vqs_index *raw = nullptr;
     vqs_index_opts o = {};
-    o.seed = 7;
-    o.nthreads = nthreads;
+    o.seed = seed;
     REQUIRE_OK(vqs_index_create(spec, d, m, &o, &raw));
     index_ptr ix(raw, vqs_index_free);
     REQUIRE_OK(vqs_index_train(ix.get(), train.size() / d, train.data()));
@@ -356,8 +356,123 @@ TEST_CASE("missing results and bad search arguments", "[index]")
     REQUIRE(raw == nullptr);
 }
 
-// siftsmall: IVF recall at the same nlist / nprobe as FAISS, and two-stage
-// search reaching 0.99 recall@10 with codes at most 1/8 of float32.
+namespace {
+
+struct spread {
+    double mean = 0, sd = 0, lo = INFINITY, hi = -INFINITY;
+};
+
+spread spread_of(const std::vector<double> &v)
+{
+    spread s;
+    for (double x : v) {
+        s.mean += x;
+        s.lo = std::min(s.lo, x);
+        s.hi = std::max(s.hi, x);
+    }
+    s.mean /= (double)v.size();
+    for (double x : v)
+        s.sd += (x - s.mean) * (x - s.mean);
+    s.sd = std::sqrt(s.sd / (double)(v.size() - 1));
+    return s;
+}
+
+// FAISS's k-means seed is fixed inside index_factory's indexes and the C API does not reach it;
+// its k-means starts from a seeded random choice of training rows, so the same index trained on
+// the rows in another order is another draw of the same training. Row permutation number s.
+std::vector<float> permuted_rows(const std::vector<float> &x, size_t d, uint64_t s)
+{
+    const size_t n = x.size() / d;
+    std::vector<size_t> perm(n);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    vqs_rng r;
+    vqs_rng_seed(&r, 1000 + s);
+    for (size_t i = n - 1; i > 0; i--)
+        std::swap(perm[i], perm[vqs_rng_next(&r) % (i + 1)]);
+    std::vector<float> y(x.size());
+    for (size_t i = 0; i < n; i++)
+        std::memcpy(&y[i * d], &x[perm[i] * d], d * sizeof(float));
+    return y;
+}
+
+int only_id(void *ctx, int64_t id) { return id == *static_cast<const int64_t *>(ctx); }
+
+// Mean quantization error ||x - x'||^2 of the rows x[0], x[step], ... as stored in the index:
+// with only that row let through the filter, the L2 search score of a row against itself is
+// the squared distance to its reconstruction (list centroid plus decoded residual).
+double self_mse(const vqs_index *ix, const std::vector<float> &x, size_t d, size_t step,
+                    size_t nprobe)
+{
+    const size_t n = x.size() / d;
+    double s = 0;
+    size_t cnt = 0, lost = 0;
+    for (size_t i = 0; i < n; i += step) {
+        int64_t want = (int64_t)i, id = -1;
+        float dist = 0;
+        vqs_search_params p = {};
+        p.nprobe = nprobe;
+        p.filter = only_id;
+        p.filter_ctx = &want;
+        REQUIRE_OK(vqs_index_search(ix, &p, 1, &x[i * d], 1, &id, &dist));
+        lost += id != want;
+        s += dist;
+        cnt++;
+    }
+    REQUIRE(lost == 0);
+    return s / (double)cnt;
+}
+
+// The same for a FAISS index, through its standalone codes (sa_encode, sa_decode).
+double faiss_mse(const FaissIndex *fi, const std::vector<float> &x, size_t d, size_t step)
+{
+    const size_t n = x.size() / d;
+    std::vector<float> xs;
+    for (size_t i = 0; i < n; i += step)
+        xs.insert(xs.end(), x.begin() + (long)(i * d), x.begin() + (long)((i + 1) * d));
+    const size_t ns = xs.size() / d;
+    size_t cs = 0;
+    REQUIRE_FAISS(faiss_Index_sa_code_size(fi, &cs));
+    std::vector<uint8_t> codes(ns * cs);
+    std::vector<float> rec(ns * d);
+    REQUIRE_FAISS(faiss_Index_sa_encode(fi, (idx_t)ns, xs.data(), codes.data()));
+    REQUIRE_FAISS(faiss_Index_sa_decode(fi, (idx_t)ns, codes.data(), rec.data()));
+    return mse(xs, rec, ns);
+}
+
+} // namespace
+
+// siftsmall: IVF recall and quantization error at the same nlist / nprobe as FAISS, and
+// two-stage search reaching 0.99 recall@10 with codes at most 1/8 of float32.
+//
+// One training run of either side is one draw: k-means starts from seeded random rows, and a
+// run's recall@10 moves by about +-0.01 with the seed. FAISS's runs also move with the OpenBLAS
+// kernel (its k-means sums round differently on Haswell and SkylakeX kernels and the iterations
+// drift apart: IVF64,PQ16x8 gave 0.757 on a Sapphire Rapids machine, 0.747 and 0.755 here), and
+// so do vqs's; one run against one run with a fixed margin failed on one machine and passed on
+// another. So vqs trains over kRuns seeds and FAISS over kRuns row orders, and the means are
+// compared: recall@10 against exact ground truth (the end-to-end result), and the mean squared
+// quantization error of 2000 stored rows (far steadier than recall, so it can tell a worse
+// training from a bad draw). Measured over 10 runs each (AMD EPYC with AVX-512; recall with
+// OpenBLAS's default, Haswell and SkylakeX kernels, MSE with the default and Haswell ones;
+// VQS_SIMD=avx2 and scalar change nothing), one run's standard deviation and relative standard
+// deviation:
+//
+//                 recall@10                                 MSE, vqs / FAISS
+//                 vqs mean  sd     FAISS mean   sd     vqs min  ratio  vqs sd  FAISS sd
+//   IVF64,PQ16x8  0.739     0.007  0.745-0.747  0.009  0.726    0.991  0.3%    0.4%
+//   IVF64,PQ32x4  0.652     0.011  0.661        0.013  0.640    0.997  0.5%    0.35%
+//   IVF64,SQ8     0.972     0.005  0.973        0.006  0.963    0.987  0.9%    0.8%
+//   PQ16x8        0.737     0.008  0.744        0.011  0.727    0.985  0.2%    0.25%
+//   SQ4           0.922     0      0.878        0      0.922    0.529  0       0
+//
+// (SQ4 has no seed on either side.) vqs's PQ recall means sit 0.006-0.009 below FAISS's on all
+// three PQ specs although its MSE is lower. A recall margin is that gap rounded up to 0.01 plus
+// four standard deviations of the difference of two 5-run means (sqrt((sd_vqs^2 + sd_faiss^2)
+// / 5): 0.005, 0.0075, 0.0035, 0.006); an MSE bound is four such deviations above FAISS's mean
+// (0.8%, 1.1%, 2.2%, 0.6%, rounded up); another OpenBLAS kernel redraws some runs, and a 5-run
+// mean moves that far about once in 30,000 draws. The recall floors bound every vqs run against
+// exact ground truth, about 4 standard deviations below the lowest run measured.
 TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS, rerank to 0.99", "[index][faiss][data]")
 {
     size_t d = 0, dq = 0;
@@ -366,42 +481,68 @@ TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS, rerank to 0.99", "[i
     size_t n = xb.size() / d, nq = xq.size() / d, k = 10;
     std::vector<float> gd;
     auto gt = exact_gt(VQS_METRIC_L2, xb, xq, d, 100, &gd);
+    const int kRuns = 5;
+    const size_t kMseStep = 5; // rows 0, 5, 10, ...
+    // one OpenMP thread: with two, libgomp's spinning barriers made FAISS's training several
+    // times slower whenever the 2-core machine was busy with anything else
+    REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
     struct {
         const char *vqs, *faiss;
         size_t nprobe;
+        double recall_margin, recall_floor, mse_ratio;
     } cases[] = {
-        {"IVF64,PQ16x8", "IVF64,PQ16x8np", 8},
-        {"IVF64,PQ32x4", "IVF64,PQ32x4np", 8},
-        {"IVF64,SQ8", "IVF64,SQ8", 8},
-        {"PQ16x8", "PQ16x8np", 1},
-        {"SQ4", "SQ4", 1},
+        {"IVF64,PQ16x8", "IVF64,PQ16x8np", 8, 0.03, 0.70, 1.01},
+        {"IVF64,PQ32x4", "IVF64,PQ32x4np", 8, 0.04, 0.60, 1.015},
+        {"IVF64,SQ8", "IVF64,SQ8", 8, 0.015, 0.94, 1.025},
+        {"PQ16x8", "PQ16x8np", 1, 0.035, 0.70, 1.01},
+        {"SQ4", "SQ4", 1, 0.01, 0.90, 1.01},
     };
+    std::vector<std::vector<float>> xperm;
+    for (int s = 0; s < kRuns; s++)
+        xperm.push_back(permuted_rows(xb, d, (uint64_t)s));
     for (auto &c : cases) {
         INFO(c.vqs);
-        auto ix = make_index(c.vqs, d, VQS_METRIC_L2, xb);
-        REQUIRE_OK(vqs_index_add(ix.get(), n, xb.data(), nullptr));
-        vqs_search_params p = {};
-        p.nprobe = c.nprobe;
-        std::vector<int64_t> ids(nq * k);
-        REQUIRE_OK(vqs_index_search(ix.get(), &p, nq, xq.data(), k, ids.data(), nullptr));
-        double r = recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, ids, k, k);
+        std::vector<double> rv, rf, mv, mf;
+        double tv = 0, tf = 0;
+        for (int s = 0; s < kRuns; s++) {
+            double t0 = vqs_now();
+            auto ix = make_index(c.vqs, d, VQS_METRIC_L2, xb, 1 + (uint64_t)s);
+            REQUIRE_OK(vqs_index_add(ix.get(), n, xb.data(), nullptr));
+            vqs_search_params p = {};
+            p.nprobe = c.nprobe;
+            std::vector<int64_t> ids(nq * k);
+            REQUIRE_OK(vqs_index_search(ix.get(), &p, nq, xq.data(), k, ids.data(), nullptr));
+            tv += vqs_now() - t0;
+            rv.push_back(recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, ids, k, k));
+            mv.push_back(self_mse(ix.get(), xb, d, kMseStep, c.nprobe));
 
-        FaissIndex *raw = nullptr;
-        REQUIRE_FAISS(faiss_index_factory(&raw, (int)d, c.faiss, METRIC_L2));
-        faiss_ptr fi(raw, faiss_Index_free);
-        REQUIRE_FAISS(faiss_Index_train(fi.get(), (idx_t)n, xb.data()));
-        REQUIRE_FAISS(faiss_Index_add(fi.get(), (idx_t)n, xb.data()));
-        if (auto *ivf = faiss_IndexIVF_cast(fi.get()))
-            faiss_IndexIVF_set_nprobe(ivf, c.nprobe);
-        std::vector<idx_t> fl(nq * k);
-        std::vector<float> fd(nq * k);
-        REQUIRE_FAISS(faiss_Index_search(fi.get(), (idx_t)nq, xq.data(), (idx_t)k, fd.data(), fl.data()));
-        std::vector<int64_t> fids(fl.begin(), fl.end());
-        double rf = recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, fids, k, k);
-        UNSCOPED_INFO(c.vqs << ": vqs recall@10 " << r << ", FAISS " << rf);
-        // seed-to-seed spread of either side on this set is about +-0.01
-        // (measured over seeds 1..3: vqs 0.738-0.754, FAISS 0.741-0.760)
-        CHECK(r >= rf - 0.025);
+            t0 = vqs_now();
+            FaissIndex *raw = nullptr;
+            REQUIRE_FAISS(faiss_index_factory(&raw, (int)d, c.faiss, METRIC_L2));
+            faiss_ptr fi(raw, faiss_Index_free);
+            REQUIRE_FAISS(faiss_Index_train(fi.get(), (idx_t)n, xperm[s].data()));
+            REQUIRE_FAISS(faiss_Index_add(fi.get(), (idx_t)n, xb.data()));
+            if (auto *ivf = faiss_IndexIVF_cast(fi.get()))
+                faiss_IndexIVF_set_nprobe(ivf, c.nprobe);
+            std::vector<idx_t> fl(nq * k);
+            std::vector<float> fd(nq * k);
+            REQUIRE_FAISS(faiss_Index_search(fi.get(), (idx_t)nq, xq.data(), (idx_t)k, fd.data(), fl.data()));
+            tf += vqs_now() - t0;
+            std::vector<int64_t> fids(fl.begin(), fl.end());
+            rf.push_back(recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, fids, k, k));
+            mf.push_back(faiss_mse(fi.get(), xb, d, kMseStep));
+        }
+        spread v = spread_of(rv), f = spread_of(rf), ev = spread_of(mv), ef = spread_of(mf);
+        std::ostringstream os;
+        os << c.vqs << " over " << kRuns << " runs: recall@10 vqs mean " << v.mean << " sd " << v.sd
+           << " [" << v.lo << ", " << v.hi << "], FAISS mean " << f.mean << " sd " << f.sd << " ["
+           << f.lo << ", " << f.hi << "]; MSE vqs mean " << ev.mean << " sd " << ev.sd << ", FAISS mean "
+           << ef.mean << " sd " << ef.sd << " (vqs / FAISS " << ev.mean / ef.mean
+           << "); train, add and search: vqs " << tv << " s, FAISS (1 thread) " << tf << " s";
+        WARN(os.str());
+        CHECK(v.mean >= f.mean - c.recall_margin);
+        CHECK(v.lo >= c.recall_floor);
+        CHECK(ev.mean <= c.mse_ratio * ef.mean);
     }
     // two-stage: SQ4 codes (64 bytes = 1/8 of 512) re-scored in float32
     auto ix = make_index("SQ4,RFlat", d, VQS_METRIC_L2, xb);
