@@ -33,7 +33,12 @@
  *   rows x COL_BLOCK centroids (a running argmin across centroid tiles, so
  *   any k fits a fixed 1 MB buffer per thread); row tiles are the parallel
  *   tasks (vqs_parallel_for) and BLAS itself is single-threaded. Ties go to
- *   the lowest centroid index. Distances are clamped at 0. The argmin pass
+ *   the lowest centroid index. Distances are clamped at 0. Centroids that
+ *   are exact copies of each other are found once per run of the
+ *   assignment (a sort of the rows) and their points go to the lowest
+ *   index: sgemm's rounding depends on a column's place in the tile (and
+ *   on the OpenBLAS kernel the CPU gets), so two copies do not score alike
+ *   and the copy that won depended on the machine. The argmin pass
  *   over a tile row is explicit SIMD (a running minimum per lane, then the
  *   lanes): as a scalar loop it cost half as much as the sgemm at d = 128
  *   and several times it at the small d of PQ and of progressive k-means'
@@ -549,6 +554,7 @@ out:
  * the points (which do not change across iterations). */
 typedef struct assigner {
     int nt;
+    int32_t *canon; /* k: the lowest index of an identical centroid (NULL: none repeated) */
     float **buf;
     float *cnorm; /* k */
     float *xnorm; /* n, computed by the first run that needs it */
@@ -566,6 +572,7 @@ static void assigner_free(assigner *A)
     free(A->cnorm);
     free(A->xnorm);
     free(A->cT);
+    free(A->canon);
     memset(A, 0, sizeof *A);
 }
 
@@ -596,9 +603,58 @@ fail:
     return vqs_seterr(VQS_ENOMEM, "k-means: assignment buffers for %zu centroids", k);
 }
 
+typedef struct dup_ctx {
+    const float *rows;
+    size_t d;
+} dup_ctx;
+
+static int dup_cmp(const void *a, const void *b, void *ctx)
+{
+    const dup_ctx *D = ctx;
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    int r = memcmp(D->rows + (size_t)i * D->d, D->rows + (size_t)j * D->d, sizeof(float) * D->d);
+    return r ? r : (i > j) - (i < j);
+}
+
+/* A->canon for centroids c: for each, the lowest index of a bit-identical
+ * row; left NULL when no row repeats. */
+static int find_copies(assigner *A, size_t d, size_t k, const float *c)
+{
+    free(A->canon);
+    A->canon = NULL;
+    if (k < 2)
+        return 0;
+    int32_t *ord = malloc(sizeof(int32_t) * k);
+    if (!ord)
+        return vqs_seterr(VQS_ENOMEM, "k-means: %zu centroids", k);
+    for (size_t j = 0; j < k; j++)
+        ord[j] = (int32_t)j;
+    dup_ctx D = {c, d};
+    qsort_r(ord, k, sizeof *ord, dup_cmp, &D);
+    for (size_t t = 1; t < k; t++) {
+        if (memcmp(c + (size_t)ord[t] * d, c + (size_t)ord[t - 1] * d, sizeof(float) * d))
+            continue;
+        if (!A->canon) {
+            if (!(A->canon = malloc(sizeof(int32_t) * k))) {
+                free(ord);
+                return vqs_seterr(VQS_ENOMEM, "k-means: %zu centroids", k);
+            }
+            for (size_t j = 0; j < k; j++)
+                A->canon[j] = (int32_t)j;
+        }
+        /* sorted by (row, index): the run's first entry is its lowest index */
+        A->canon[ord[t]] = A->canon[ord[t - 1]];
+    }
+    free(ord);
+    return 0;
+}
+
 static int assigner_run(assigner *A, size_t n, size_t d, const float *x, size_t k,
                         const float *c, int32_t *assign, float *dist)
 {
+    int rc = find_copies(A, d, k, c);
+    if (rc)
+        return rc;
     for (size_t j = 0; j < k; j++) {
         float s = 0;
         for (size_t t = 0; t < d; t++)
@@ -624,7 +680,10 @@ static int assigner_run(assigner *A, size_t n, size_t d, const float *x, size_t 
     }
     assign_job J = {n, d, k, x, c, A->cnorm, assign, dist, A->xnorm, A->buf, A->cT, A->kp};
     vqs_blas_single_thread();
-    return vqs_parallel_for(A->nt, (n + ROW_BLOCK - 1) / ROW_BLOCK, assign_task, &J);
+    rc = vqs_parallel_for(A->nt, (n + ROW_BLOCK - 1) / ROW_BLOCK, assign_task, &J);
+    for (size_t i = 0; !rc && A->canon && i < n; i++)
+        assign[i] = A->canon[assign[i]];
+    return rc;
 }
 
 int vqs_kmeans_assign(int nthreads, size_t n, size_t d, const float *x, size_t k,

@@ -303,6 +303,7 @@ static void xf_reset(xform *t)
 
 static void lin_apply(const vqs_stage *s, size_t n, const float *x, float *y)
 {
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     const xform *t = s->impl;
     const size_t di = s->d_in, dd = s->d_out;
     if (n == 0)
@@ -321,6 +322,7 @@ static void lin_apply(const vqs_stage *s, size_t n, const float *x, float *y)
 
 static void lin_reverse(const vqs_stage *s, size_t n, const float *y, float *x)
 {
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     const xform *t = s->impl;
     const size_t di = s->d_in, dd = s->d_out;
     if (n == 0)
@@ -603,6 +605,7 @@ out:
 
 static int pca_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
 {
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     xform *t = s->impl;
     const size_t d = s->d_in, dd = s->d_out;
     if (n < 2)
@@ -707,6 +710,7 @@ int vqs_stage_pca_info(const vqs_stage *s, const float **ev, size_t *n, double *
 
 static int rot_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
 {
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     xform *t = s->impl;
     (void)n;
     (void)x;
@@ -1038,6 +1042,7 @@ out:
 
 static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_codec_opts *o)
 {
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     xform *t = s->impl;
     const size_t d = s->d_in, N = s->d_out, M = t->M, ks = t->ksub, ds = N / M;
     if (n_in < ks)
