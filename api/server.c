@@ -1416,6 +1416,12 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 sear
     return ok(r, res);
 }
 
+/* "true"/"1" -> 1, "false"/"0" -> 0, anything else -1 */
+static int bool_param(const char *v)
+{
+    return !strcmp(v, "true") || !strcmp(v, "1") ? 1 : !strcmp(v, "false") || !strcmp(v, "0") ? 0 : -1;
+}
+
 /* binary search: body = nq * d float32 (little-endian); settings in the query string */
 static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r)
 {
@@ -1451,12 +1457,18 @@ static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, re
             return fail(r, 400, "query parameter oversampling=%.40s: must be a number in [1, 1000]", v);
         base.sp.oversampling = (float)x;
     }
-    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rescore")))
-        base.sp.rerank = !strcmp(v, "true") || !strcmp(v, "1") ? 1 : -1;
+    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rescore"))) {
+        if (bool_param(v) < 0)
+            return fail(r, 400, "query parameter rescore=%.40s: must be true or false", v);
+        base.sp.rerank = bool_param(v) ? 1 : -1;
+    }
     if (base.sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == 0)
         base.sp.rerank = 0;
-    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "with_payload")))
-        base.ps.on = !strcmp(v, "true") || !strcmp(v, "1");
+    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "with_payload"))) {
+        if (bool_param(v) < 0)
+            return fail(r, 400, "query parameter with_payload=%.40s: must be true or false", v);
+        base.ps.on = bool_param(v);
+    }
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "score_threshold"))) {
         base.thr = strtof(v, &end);
         if (*end || !isfinite(base.thr))
@@ -2041,15 +2053,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->t0 = vqs_now();
         double to = s->o.timeout;
         const char *ts = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "timeout");
+        __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
+        q->counted = 1;
         if (ts) { /* Qdrant's per-request timeout, in seconds: it may only shorten ours */
             char *end;
             double x = strtod(ts, &end);
-            if (!*end && x > 0 && x < to)
+            if (*end || !(x > 0)) {
+                resp r = {0};
+                fail(&r, 400, "query parameter timeout=%.40s: must be a number of seconds > 0", ts);
+                return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+            }
+            if (x < to)
                 to = x;
         }
         q->deadline = q->t0 + to;
-        __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
-        q->counted = 1;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
         if (want > s->o.max_body) {

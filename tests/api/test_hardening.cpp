@@ -228,6 +228,14 @@ TEST_CASE("hardening: per-request limits on results, re-scored candidates and re
     REQUIRE(json_array_size(ok1.j) == 400);
     // a request past its deadline (Qdrant's ?timeout=, in seconds) is stopped with 503
     require_error(http(srv.port, "POST", "/collections/c/points/search?timeout=0.000001", s1), 503, "deadline");
+    // a timeout or a flag that is not one is refused, not ignored
+    require_error(http(srv.port, "POST", "/collections/c/points/search?timeout=soon", s1), 400, "timeout=soon");
+    require_error(http(srv.port, "POST", "/collections/c/points/search?timeout=-1", s1), 400, "timeout=-1");
+    require_error(http(srv.port, "POST", "/collections/c/points/search?rescore=yes", qb, "", "application/octet-stream"),
+                  400, "rescore=yes");
+    require_error(
+        http(srv.port, "POST", "/collections/c/points/search?with_payload=2", qb, "", "application/octet-stream"), 400,
+        "with_payload=2");
 }
 
 TEST_CASE("hardening: request bodies held at once are bounded over all connections", "[api][hardening]")
