@@ -1,6 +1,7 @@
 // Residual vector quantizer stage: reconstruction MSE against FAISS's
 // ResidualQuantizer (index_factory "RQ<M>x<nbits>", default max_beam_size 5,
-// which the C API cannot change, so vqs runs with rvq_beam = 5), beam width
+// which the C API cannot change, so vqs runs with rvq_beam = 5; means over
+// several training runs of either side), beam width
 // against greedy, look-up-table scores against the decoded vectors (L2 up to
 // the 8-bit norm quantisation), serialisation and the error paths.
 #include "vqs_test_faiss.hpp"
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -19,12 +21,13 @@ using namespace vqs_test;
 
 namespace {
 
-codec_ptr make_codec(const char *spec, size_t d, int beam = 0, int iters = 0)
+codec_ptr make_codec(const char *spec, size_t d, int beam = 0, int iters = 0, uint64_t seed = 0)
 {
     vqs_codec_opts o = {};
     o.nthreads = 2;
     o.rvq_beam = beam;
     o.kmeans_iters = iters;
+    o.seed = seed;
     vqs_codec *c = nullptr;
     REQUIRE_OK(vqs_codec_create(spec, d, &o, &c));
     return codec_ptr(c, vqs_codec_free);
@@ -40,50 +43,101 @@ double codec_mse(vqs_codec *c, const std::vector<float> &x, size_t d)
     return mse(x, rec, n);
 }
 
-void compare_with_faiss(size_t M, const std::vector<float> &xt, const std::vector<float> &xq,
-                        size_t d)
+// MSE of FAISS's standalone codes (sa_encode, sa_decode) of xq after training on xt; adds the
+// time of both to *secs.
+double faiss_rq_mse(const std::string &fspec, const std::vector<float> &xt,
+                    const std::vector<float> &xq, size_t d, double *secs)
 {
     const size_t nt = xt.size() / d, nq = xq.size() / d;
-    std::string vspec = "RVQ" + std::to_string(M) + "x8", fspec = "RQ" + std::to_string(M) + "x8";
-    auto c = make_codec(vspec.c_str(), d, 5);
-    REQUIRE(vqs_codec_code_size(c.get()) == M + 1);
-    double t0 = vqs_now();
-    REQUIRE_OK(vqs_codec_train(c.get(), nt, xt.data()));
-    double tv = vqs_now() - t0;
-    double mv = codec_mse(c.get(), xq, d);
-
-    // one thread: see test_pq.cpp (libgomp spin-waits on a loaded machine)
-    REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
     FaissIndex *fi = nullptr;
     REQUIRE_FAISS(faiss_index_factory(&fi, (int)d, fspec.c_str(), METRIC_L2));
-    std::unique_ptr<FaissIndex, decltype(&faiss_Index_free)> f(fi, faiss_Index_free);
-    t0 = vqs_now();
+    faiss_ptr f(fi, faiss_Index_free);
+    double t0 = vqs_now();
     REQUIRE_FAISS(faiss_Index_train(f.get(), (idx_t)nt, xt.data()));
-    double tf = vqs_now() - t0;
     size_t fcs = 0;
     REQUIRE_FAISS(faiss_Index_sa_code_size(f.get(), &fcs));
     std::vector<uint8_t> fcodes(nq * fcs);
     std::vector<float> frec(nq * d);
     REQUIRE_FAISS(faiss_Index_sa_encode(f.get(), (idx_t)nq, xq.data(), fcodes.data()));
     REQUIRE_FAISS(faiss_Index_sa_decode(f.get(), (idx_t)nq, fcodes.data(), frec.data()));
-    double mf = mse(xq, frec, nq);
+    *secs += vqs_now() - t0;
+    return mse(xq, frec, nq);
+}
+
+// vqs RVQ<M>x8 trained with seeds 1..kRuns against FAISS RQ<M>x8 trained on kRuns row orders of
+// the same vectors (permuted_rows); see the comment above the test cases for the bounds.
+const int kRuns = 4;
+
+void compare_with_faiss(size_t M, const std::vector<float> &xt, const std::vector<float> &xq,
+                        size_t d, double mean_ratio, double run_ratio)
+{
+    const size_t nt = xt.size() / d, nq = xq.size() / d;
+    std::string vspec = "RVQ" + std::to_string(M) + "x8", fspec = "RQ" + std::to_string(M) + "x8";
+    // one thread: see test_pq.cpp (libgomp spin-waits on a loaded machine)
+    REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
+    std::vector<double> mv, mf;
+    double tv = 0, tf = 0;
+    std::ostringstream runs;
+    for (int s = 0; s < kRuns; s++) {
+        double t0 = vqs_now();
+        auto c = make_codec(vspec.c_str(), d, 5, 0, 1 + (uint64_t)s);
+        REQUIRE(vqs_codec_code_size(c.get()) == M + 1);
+        REQUIRE_OK(vqs_codec_train(c.get(), nt, xt.data()));
+        mv.push_back(codec_mse(c.get(), xq, d));
+        tv += vqs_now() - t0;
+        mf.push_back(faiss_rq_mse(fspec, permuted_rows(xt, d, (uint64_t)s), xq, d, &tf));
+        runs << (s ? ", " : "") << mv.back() << " / " << mf.back();
+    }
+    spread v = spread_of(mv), f = spread_of(mf);
     WARN(vspec << " vs FAISS " << fspec << " (beam 5) d=" << d << " train " << nt << " measure "
-               << nq << ": MSE vqs " << mv << " FAISS " << mf << " ratio " << mv / mf
-               << "; train time vqs " << tv << " s FAISS (1 thread) " << tf << " s");
-    REQUIRE(mv <= 1.01 * mf);
+               << nq << " over " << kRuns << " runs: MSE vqs mean " << v.mean << " sd " << v.sd
+               << " [" << v.lo << ", " << v.hi << "], FAISS mean " << f.mean << " sd " << f.sd
+               << " [" << f.lo << ", " << f.hi << "], vqs / FAISS " << v.mean / f.mean
+               << " (runs vqs / FAISS: " << runs.str() << "); train and encode: vqs " << tv
+               << " s, FAISS (1 thread) " << tf << " s");
+    CHECK(v.mean <= mean_ratio * f.mean);
+    CHECK(v.hi <= run_ratio * f.mean);
 }
 
 } // namespace
 
-// Training sizes keep each case near 15 s: FAISS trains every stage with
-// 10 progressive-dimension steps of 10 k-means iterations on n * 5 residuals.
+// siftsmall: the MSE of the 1000 query vectors, trained on the first nt base vectors.
+//
+// One training run of either side is one draw: its k-means starts from seeded random rows, and
+// FAISS's runs also move with the OpenBLAS kernel (its k-means sums round differently on the
+// Haswell and SkylakeX kernels and the iterations drift apart), and so do vqs's. One RVQ8x8 run
+// against one FAISS run gave the ratios 0.995 (OpenBLAS's default kernel, Cooperlake here),
+// 0.999 (Haswell) and 1.0074 (SkylakeX) against a bound of 1.01. So each side trains kRuns
+// times and the means are compared. Measured over 10 runs each under each of the three kernels
+// (AMD EPYC with AVX-512), one run's relative standard deviation and the ratio of the 10-run
+// means:
+//
+//                      vqs sd               FAISS sd             vqs / FAISS, 10-run means
+//                      def    Hsw    SkX    def    Hsw    SkX    def     Hsw     SkX     all
+//   RVQ4x8, nt 5000    0.17%  0.26%  0.12%  0.28%  0.21%  0.33%  1.0004  0.9996  0.9980  0.9994
+//   RVQ8x8, nt 2500    0.19%  0.18%  0.31%  0.45%  0.32%  0.33%  1.0008  0.9991  0.9996  0.9998
+//
+// Over all 30 runs the standard deviation is 0.21% (vqs) and 0.27% (FAISS) for RVQ4x8, 0.24%
+// and 0.36% for RVQ8x8; the single runs span 0.9915-1.0070 of their side's mean. The two sides
+// are even, and a kernel moved a 10-run mean by at most 0.22% (vqs RVQ4x8, default against
+// SkylakeX). The bound on the ratio of the 4-run means is 0.25% for such a move plus four
+// standard deviations of that ratio (sqrt(sd_vqs^2 + sd_faiss^2) / 2: 0.17%, 0.22%), rounded up:
+// 1.01 and 1.012. Every vqs run is also bounded, by 0.25% plus four standard deviations of one
+// run against a 4-run mean (sqrt(sd_vqs^2 + sd_faiss^2 / 4): 0.25%, 0.30%): 1.013 and 1.015.
+// Both cases fail with vqs encoding and training with beam 3 instead of 5 (mean ratios 1.025 and
+// 1.034) or greedily (1.11 and 1.17); one k-means iteration per progressive step instead of 10
+// fails RVQ4x8 (1.016) while RVQ8x8, trained on fewer rows, does not notice it (0.994).
+//
+// Training sizes: FAISS trains every stage with 10 progressive-dimension steps of 10 k-means
+// iterations on n * 5 residuals, 6-7.5 s per run on one thread (vqs: 1.3-1.6 s on two), so 4 runs
+// keep each case at 30-36 s.
 TEST_CASE("RVQ4x8 MSE vs FAISS RQ4x8 on siftsmall", "[rvq][faiss][data]")
 {
     size_t d = 0, dq = 0;
     auto xt = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 5000, &d);
     auto xq = load_rows(data_path("siftsmall/sift_query1000.fvecs"), 1000, &dq);
     REQUIRE(d == dq);
-    compare_with_faiss(4, xt, xq, d);
+    compare_with_faiss(4, xt, xq, d, 1.01, 1.013);
 }
 
 TEST_CASE("RVQ8x8 MSE vs FAISS RQ8x8 on siftsmall", "[rvq][faiss][data]")
@@ -92,7 +146,7 @@ TEST_CASE("RVQ8x8 MSE vs FAISS RQ8x8 on siftsmall", "[rvq][faiss][data]")
     auto xt = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 2500, &d);
     auto xq = load_rows(data_path("siftsmall/sift_query1000.fvecs"), 1000, &dq);
     REQUIRE(d == dq);
-    compare_with_faiss(8, xt, xq, d);
+    compare_with_faiss(8, xt, xq, d, 1.012, 1.015);
 }
 
 TEST_CASE("RVQ beam search: beam 8 is at least as good as greedy", "[rvq]")

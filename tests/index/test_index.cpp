@@ -358,44 +358,6 @@ TEST_CASE("missing results and bad search arguments", "[index]")
 
 namespace {
 
-struct spread {
-    double mean = 0, sd = 0, lo = INFINITY, hi = -INFINITY;
-};
-
-spread spread_of(const std::vector<double> &v)
-{
-    spread s;
-    for (double x : v) {
-        s.mean += x;
-        s.lo = std::min(s.lo, x);
-        s.hi = std::max(s.hi, x);
-    }
-    s.mean /= (double)v.size();
-    for (double x : v)
-        s.sd += (x - s.mean) * (x - s.mean);
-    s.sd = std::sqrt(s.sd / (double)(v.size() - 1));
-    return s;
-}
-
-// FAISS's k-means seed is fixed inside index_factory's indexes and the C API does not reach it;
-// its k-means starts from a seeded random choice of training rows, so the same index trained on
-// the rows in another order is another draw of the same training. Row permutation number s.
-std::vector<float> permuted_rows(const std::vector<float> &x, size_t d, uint64_t s)
-{
-    const size_t n = x.size() / d;
-    std::vector<size_t> perm(n);
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    vqs_rng r;
-    vqs_rng_seed(&r, 1000 + s);
-    for (size_t i = n - 1; i > 0; i--)
-        std::swap(perm[i], perm[vqs_rng_next(&r) % (i + 1)]);
-    std::vector<float> y(x.size());
-    for (size_t i = 0; i < n; i++)
-        std::memcpy(&y[i * d], &x[perm[i] * d], d * sizeof(float));
-    return y;
-}
-
 int only_id(void *ctx, int64_t id) { return id == *static_cast<const int64_t *>(ctx); }
 
 // Mean quantization error ||x - x'||^2 of the rows x[0], x[step], ... as stored in the index:
