@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <faiss/c_api/Clustering_c.h>
 #include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
@@ -62,74 +63,111 @@ double objective(const std::vector<float> &x, size_t d, const std::vector<float>
     return s;
 }
 
-void compare_with_faiss(const std::vector<float> &x, size_t d, size_t k, int niter)
+// vqs with seeds 1234..1234 + kRuns - 1 against FAISS with the same seeds (ClusteringParameters
+// reaches it); see the comment above the test cases for the bounds on the mean objective and on
+// every vqs run, both relative to FAISS's mean.
+const int kRuns = 5;
+
+void compare_with_faiss(const std::vector<float> &x, size_t d, size_t k, int niter,
+                        double mean_ratio, double run_ratio)
 {
     const size_t n = x.size() / d;
-    vqs_kmeans_opts o = {};
-    o.niter = niter;
-    o.nthreads = 2;
-    o.seed = 1234;
-    o.max_points_per_centroid = SIZE_MAX;
-    std::vector<float> cv(k * d);
-    vqs_kmeans_stats st;
-    double t0 = vqs_now();
-    REQUIRE_OK(vqs_kmeans(&o, n, d, x.data(), k, cv.data(), &st));
-    double tv = vqs_now() - t0;
-    REQUIRE(st.ntrain == n);
-
     // FAISS on one thread: on a shared, oversubscribed machine libgomp's
     // spin-waiting barriers make its many small parallel regions crawl
     // (PQ16x8 training took 145 s with 2 threads at load 5 on 2 cores).
     REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
-    FaissClusteringParameters cp;
-    faiss_ClusteringParameters_init(&cp);
-    cp.niter = niter;
-    cp.max_points_per_centroid = 1 << 30;
-    cp.min_points_per_centroid = 1;
-    FaissClustering *clus = nullptr;
-    FaissIndexFlatL2 *idx = nullptr;
-    REQUIRE_FAISS(faiss_Clustering_new_with_params(&clus, (int)d, (int)k, &cp));
-    REQUIRE_FAISS(faiss_IndexFlatL2_new_with(&idx, (idx_t)d));
-    t0 = vqs_now();
-    REQUIRE_FAISS(faiss_Clustering_train(clus, (idx_t)n, x.data(), idx));
-    double tf = vqs_now() - t0;
-    float *fc = nullptr;
-    size_t fsize = 0;
-    faiss_Clustering_centroids(clus, &fc, &fsize);
-    REQUIRE(fsize == k * d);
-    std::vector<float> cf(fc, fc + k * d);
-    const FaissClusteringIterationStats *last = vqs_faiss_Clustering_iteration_stat(clus, niter - 1);
-    REQUIRE(last != nullptr);
-    double faiss_last_assign_obj = faiss_ClusteringIterationStats_obj(last);
-    faiss_Clustering_free(clus);
-    faiss_Index_free((FaissIndex *)idx);
+    std::vector<double> ov, of;
+    double tv = 0, tf = 0;
+    std::ostringstream runs;
+    for (int s = 0; s < kRuns; s++) {
+        vqs_kmeans_opts o = {};
+        o.niter = niter;
+        o.nthreads = 2;
+        o.seed = 1234 + (uint64_t)s;
+        o.max_points_per_centroid = SIZE_MAX;
+        std::vector<float> cv(k * d);
+        vqs_kmeans_stats st;
+        double t0 = vqs_now();
+        REQUIRE_OK(vqs_kmeans(&o, n, d, x.data(), k, cv.data(), &st));
+        tv += vqs_now() - t0;
+        REQUIRE(st.ntrain == n);
 
-    double ov = objective(x, d, cv), of = objective(x, d, cf);
-    // final_obj is the objective of the returned centroids (float BLAS vs
-    // double here)
-    REQUIRE(std::fabs(st.final_obj - ov) <= 1e-3 * ov);
-    WARN("k-means n=" << n << " d=" << d << " k=" << k << " niter=" << niter
-                      << ": objective of the returned centroids vqs " << ov << " FAISS " << of
-                      << " ratio " << ov / of << "; last assignment step vqs "
-                      << st.obj[st.niter - 1] << " FAISS " << faiss_last_assign_obj
-                      << "; train time vqs " << tv << " s FAISS (1 thread) " << tf << " s");
-    REQUIRE(ov <= 1.01 * of);
+        FaissClusteringParameters cp;
+        faiss_ClusteringParameters_init(&cp);
+        cp.niter = niter;
+        cp.max_points_per_centroid = 1 << 30;
+        cp.min_points_per_centroid = 1;
+        cp.seed = 1234 + s;
+        FaissClustering *clus = nullptr;
+        FaissIndexFlatL2 *idx = nullptr;
+        REQUIRE_FAISS(faiss_Clustering_new_with_params(&clus, (int)d, (int)k, &cp));
+        REQUIRE_FAISS(faiss_IndexFlatL2_new_with(&idx, (idx_t)d));
+        t0 = vqs_now();
+        REQUIRE_FAISS(faiss_Clustering_train(clus, (idx_t)n, x.data(), idx));
+        tf += vqs_now() - t0;
+        float *fc = nullptr;
+        size_t fsize = 0;
+        faiss_Clustering_centroids(clus, &fc, &fsize);
+        REQUIRE(fsize == k * d);
+        std::vector<float> cf(fc, fc + k * d);
+        const FaissClusteringIterationStats *last =
+            vqs_faiss_Clustering_iteration_stat(clus, niter - 1);
+        REQUIRE(last != nullptr);
+        double faiss_last_assign_obj = faiss_ClusteringIterationStats_obj(last);
+        faiss_Clustering_free(clus);
+        faiss_Index_free((FaissIndex *)idx);
+
+        ov.push_back(objective(x, d, cv));
+        of.push_back(objective(x, d, cf));
+        // final_obj is the objective of the returned centroids (float BLAS vs
+        // double here)
+        REQUIRE(std::fabs(st.final_obj - ov.back()) <= 1e-3 * ov.back());
+        runs << (s ? ", " : "") << ov.back() << " / " << of.back() << " (last assignment step "
+             << st.obj[st.niter - 1] << " / " << faiss_last_assign_obj << ")";
+    }
+    spread v = spread_of(ov), f = spread_of(of);
+    WARN("k-means n=" << n << " d=" << d << " k=" << k << " niter=" << niter << " over " << kRuns
+                      << " runs: objective of the returned centroids vqs mean " << v.mean << " sd "
+                      << v.sd << " [" << v.lo << ", " << v.hi << "], FAISS mean " << f.mean
+                      << " sd " << f.sd << " [" << f.lo << ", " << f.hi << "], vqs / FAISS "
+                      << v.mean / f.mean << "; runs vqs / FAISS: " << runs.str()
+                      << "; train time vqs " << tv << " s, FAISS (1 thread) " << tf << " s");
+    CHECK(v.mean <= mean_ratio * f.mean);
+    CHECK(v.hi <= run_ratio * f.mean);
 }
 
 } // namespace
 
+// One run of either side is one draw (k-means starts from seeded random rows), and a draw can
+// move with the OpenBLAS kernel (see test_rvq.cpp), so each side runs kRuns times and the means
+// are compared. Measured over 10 runs each (AMD EPYC with AVX-512; under OpenBLAS's default,
+// Haswell and SkylakeX kernels the siftsmall runs were the same bit for bit, on sts15k FAISS's
+// runs moved by up to 0.03% and one vqs run by 0.005%), one run's relative standard deviation
+// and the ratio of the means:
+//
+//                    vqs sd  FAISS sd  vqs / FAISS  4 sd, 5-run ratio  bounds: mean, each run
+//   siftsmall k=256  0.23%   0.16%     0.9996       0.50%              1.006   1.01
+//   sts15k k=64      0.27%   0.50%     1.0000       1.01%              1.011   1.015
+//
+// The mean bound is 1 plus four standard deviations of the ratio of two 5-run means
+// (sqrt((sd_vqs^2 + sd_faiss^2) / 5)); each vqs run's bound uses four standard deviations of one
+// run against a 5-run mean (sqrt(sd_vqs^2 + sd_faiss^2 / 5)); both rounded up. The single runs
+// compared before against 1.01 gave 1.0039 and 0.9967-0.9971: 1.8 standard deviations of one
+// run's ratio on sts15k, where the kernel moves FAISS's runs. vqs with a fifth of the
+// iterations fails both (mean ratios 1.011, 1.022), with half of them neither (1.0006, 1.005).
+// Runtime: 6.5 s and 9.5 s.
 TEST_CASE("k-means objective vs FAISS Clustering on siftsmall (k=256)", "[kmeans][faiss][data]")
 {
     size_t d = 0;
     auto x = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);
-    compare_with_faiss(x, d, 256, 25);
+    compare_with_faiss(x, d, 256, 25, 1.006, 1.01);
 }
 
 TEST_CASE("k-means objective vs FAISS Clustering on sts15k BERT (k=64)", "[kmeans][faiss][data]")
 {
     size_t d = 0;
     auto x = load_rows(data_path("sts15k_bert768/base.fvecs"), 10000, &d);
-    compare_with_faiss(x, d, 64, 20);
+    compare_with_faiss(x, d, 64, 20, 1.011, 1.015);
 }
 
 TEST_CASE("k-means bookkeeping: obj[] non-increasing, final_obj, ntrain, subsampling",

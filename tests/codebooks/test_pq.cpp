@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -29,46 +30,65 @@ codec_ptr make_codec(const char *spec, size_t d, int iters = 0, uint64_t seed = 
     return codec_ptr(c, vqs_codec_free);
 }
 
-void compare_with_faiss(const char *spec, const std::vector<float> &xt,
-                        const std::vector<float> &xq, size_t d)
-{
-    const size_t nt = xt.size() / d, nq = xq.size() / d;
-    auto c = make_codec(spec, d, 25);
-    double t0 = vqs_now();
-    REQUIRE_OK(vqs_codec_train(c.get(), nt, xt.data()));
-    double tv = vqs_now() - t0;
-    size_t cs = vqs_codec_code_size(c.get());
-    std::vector<uint8_t> codes(nq * cs);
-    std::vector<float> rec(nq * d);
-    REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq.data(), codes.data()));
-    REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
-    double mv = mse(xq, rec, nq);
+// vqs trained with seeds 1..kRuns against FAISS trained on kRuns row orders of the same vectors
+// (permuted_rows); see the comment above the test cases for the bounds on the mean MSE and on
+// every vqs run, both relative to FAISS's mean.
+const int kRuns = 5;
 
+void compare_with_faiss(const char *spec, const std::vector<float> &xt,
+                        const std::vector<float> &xq, size_t d, double mean_ratio,
+                        double run_ratio)
+{
+    INFO(spec);
+    const size_t nt = xt.size() / d, nq = xq.size() / d;
     // FAISS on one thread: on a shared, oversubscribed machine libgomp's
     // spin-waiting barriers make its many small parallel regions crawl
     // (PQ16x8 training took 145 s with 2 threads at load 5 on 2 cores).
     REQUIRE_FAISS(vqs_faiss_set_num_threads(1));
-    FaissIndex *fi = nullptr;
     // "np": no polysemous training, which only permutes the centroids (it
     // does not change the reconstruction) and takes minutes
     std::string fspec = std::string(spec) + "np";
-    REQUIRE_FAISS(faiss_index_factory(&fi, (int)d, fspec.c_str(), METRIC_L2));
-    std::unique_ptr<FaissIndex, decltype(&faiss_Index_free)> f(fi, faiss_Index_free);
-    t0 = vqs_now();
-    REQUIRE_FAISS(faiss_Index_train(f.get(), (idx_t)nt, xt.data()));
-    double tf = vqs_now() - t0;
-    size_t fcs = 0;
-    REQUIRE_FAISS(faiss_Index_sa_code_size(f.get(), &fcs));
-    REQUIRE(fcs == cs); // same packing, same size
-    std::vector<uint8_t> fcodes(nq * fcs);
-    std::vector<float> frec(nq * d);
-    REQUIRE_FAISS(faiss_Index_sa_encode(f.get(), (idx_t)nq, xq.data(), fcodes.data()));
-    REQUIRE_FAISS(faiss_Index_sa_decode(f.get(), (idx_t)nq, fcodes.data(), frec.data()));
-    double mf = mse(xq, frec, nq);
-    WARN(spec << " d=" << d << " train " << nt << " measure " << nq << ": MSE vqs " << mv
-              << " FAISS " << mf << " ratio " << mv / mf << "; train time vqs " << tv
-              << " s FAISS (1 thread) " << tf << " s");
-    REQUIRE(mv <= 1.01 * mf);
+    std::vector<double> mv, mf;
+    double tv = 0, tf = 0;
+    std::ostringstream runs;
+    for (int s = 0; s < kRuns; s++) {
+        auto c = make_codec(spec, d, 25, 1 + (uint64_t)s);
+        double t0 = vqs_now();
+        REQUIRE_OK(vqs_codec_train(c.get(), nt, xt.data()));
+        tv += vqs_now() - t0;
+        size_t cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(nq * cs);
+        std::vector<float> rec(nq * d);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq.data(), codes.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
+        mv.push_back(mse(xq, rec, nq));
+
+        auto xp = permuted_rows(xt, d, (uint64_t)s);
+        FaissIndex *fi = nullptr;
+        REQUIRE_FAISS(faiss_index_factory(&fi, (int)d, fspec.c_str(), METRIC_L2));
+        faiss_ptr f(fi, faiss_Index_free);
+        t0 = vqs_now();
+        REQUIRE_FAISS(faiss_Index_train(f.get(), (idx_t)nt, xp.data()));
+        tf += vqs_now() - t0;
+        size_t fcs = 0;
+        REQUIRE_FAISS(faiss_Index_sa_code_size(f.get(), &fcs));
+        REQUIRE(fcs == cs); // same packing, same size
+        std::vector<uint8_t> fcodes(nq * fcs);
+        std::vector<float> frec(nq * d);
+        REQUIRE_FAISS(faiss_Index_sa_encode(f.get(), (idx_t)nq, xq.data(), fcodes.data()));
+        REQUIRE_FAISS(faiss_Index_sa_decode(f.get(), (idx_t)nq, fcodes.data(), frec.data()));
+        mf.push_back(mse(xq, frec, nq));
+        runs << (s ? ", " : "") << mv.back() << " / " << mf.back();
+    }
+    spread v = spread_of(mv), f = spread_of(mf);
+    WARN(spec << " d=" << d << " train " << nt << " measure " << nq << " over " << kRuns
+              << " runs: MSE vqs mean " << v.mean << " sd " << v.sd << " [" << v.lo << ", "
+              << v.hi << "], FAISS mean " << f.mean << " sd " << f.sd << " [" << f.lo << ", "
+              << f.hi << "], vqs / FAISS " << v.mean / f.mean << " (runs vqs / FAISS: "
+              << runs.str() << "); train time vqs " << tv << " s, FAISS (1 thread) " << tf
+              << " s");
+    CHECK(v.mean <= mean_ratio * f.mean);
+    CHECK(v.hi <= run_ratio * f.mean);
 }
 
 // Centroid tables (M, ksub, dsub) read back through decode, with codes the
@@ -98,14 +118,34 @@ std::vector<float> centroid_table(vqs_codec *c, size_t d, size_t M, size_t nbits
 
 } // namespace
 
+// Quality: the MSE of the query vectors against FAISS's, both trained on the same 10,000 base
+// vectors. One training run of either side is one draw (k-means starts from seeded random rows),
+// and a draw can move with the OpenBLAS kernel (see test_rvq.cpp), so each side trains kRuns
+// times and the means are compared. Measured over 10 runs each (AMD EPYC with AVX-512; under
+// OpenBLAS's default, Haswell and SkylakeX kernels vqs's runs were the same bit for bit and
+// FAISS's moved by at most 0.002%), one run's relative standard deviation and the ratio of the
+// means:
+//
+//             vqs sd   FAISS sd   vqs / FAISS   4 sd of the 5-run ratio   bounds: mean, each run
+//   PQ16x8    0.24%    0.19%      0.9965        0.55%                     1.006   1.011
+//   PQ32x4    0.33%    0.55%      0.9895        1.16%                     1.012   1.017
+//   PQ96x4    0.11%    0.15%      1.0007        0.33%                     1.005   1.006
+//
+// The mean bound is 1, plus the gap where vqs is behind, plus four standard deviations of the
+// ratio of two 5-run means (sqrt((sd_vqs^2 + sd_faiss^2) / 5)); each vqs run's bound uses four
+// standard deviations of one run against a 5-run mean (sqrt(sd_vqs^2 + sd_faiss^2 / 5)); both
+// rounded up. The single runs compared before against 1.01 gave 0.9976, 0.9838 and 1.0001 under
+// all three kernels, but a kernel that redraws them would make each one draw against a fixed
+// margin. vqs with 3 k-means iterations instead of 25 fails all three (mean ratios 1.021, 1.046,
+// 1.036), with 10 PQ96x4 (1.0075; PQ16x8 1.0016, PQ32x4 0.998). Runtime: 17 s and 4.5 s.
 TEST_CASE("PQ16x8 and PQ32x4 MSE vs FAISS on siftsmall", "[pq][faiss][data]")
 {
     size_t d = 0, dq = 0;
     auto xt = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);
     auto xq = load_rows(data_path("siftsmall/sift_query1000.fvecs"), 1000, &dq);
     REQUIRE(d == dq);
-    compare_with_faiss("PQ16x8", xt, xq, d);
-    compare_with_faiss("PQ32x4", xt, xq, d);
+    compare_with_faiss("PQ16x8", xt, xq, d, 1.006, 1.011);
+    compare_with_faiss("PQ32x4", xt, xq, d, 1.012, 1.017);
 }
 
 // PQ48x8 also passes (ratio 0.997) but trains for ~15 s; PQ96x4 keeps CI fast.
@@ -115,7 +155,7 @@ TEST_CASE("PQ96x4 MSE vs FAISS on sts15k BERT", "[pq][faiss][data]")
     auto xt = load_rows(data_path("sts15k_bert768/base.fvecs"), 10000, &d);
     auto xq = load_rows(data_path("sts15k_bert768/queries.fvecs"), 500, &dq);
     REQUIRE(d == dq);
-    compare_with_faiss("PQ96x4", xt, xq, d);
+    compare_with_faiss("PQ96x4", xt, xq, d, 1.005, 1.006);
 }
 
 TEST_CASE("PQ codes are the nearest centroids, bit-packed LSB-first", "[pq]")
