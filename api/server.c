@@ -263,13 +263,12 @@ typedef struct req {
 } req;
 
 /* 503 once the request's deadline has passed */
-static int check_deadline(const vqs_server *s, const req *q, resp *r)
+static int check_deadline(const req *q, resp *r)
 {
     if (q->deadline > 0 && vqs_now() > q->deadline)
         return fail(r, 503, "the request ran past its deadline of %.3g s (--timeout, or ?timeout=) and was stopped",
                     q->deadline - q->t0);
     return 0;
-    (void)s;
 }
 
 /* Adds point o's JSON size (estimated: payload exact, vector 16 bytes an
@@ -1024,7 +1023,7 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
                 break;
             }
             json_array_append_new(out, o);
-            if ((rc = charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) || ((i & 63) == 63 && (rc = check_deadline(s, q, r))))
+            if ((rc = charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) || ((i & 63) == 63 && (rc = check_deadline(q, r))))
                 break;
         } else if (one_id)
             rc = fail(r, 404, "Not found: No point with id %s found", one_id);
@@ -1282,10 +1281,10 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
         sr->sp.filter_ctx = &F;
     }
     sr->sp.deadline = q->deadline;
-    int rc = check_deadline(s, q, r);
+    int rc = check_deadline(q, r);
     if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids))) {
         if (rc == -ETIMEDOUT)
-            check_deadline(s, q, r);
+            check_deadline(q, r);
         if (!r->code)
             fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
@@ -1313,7 +1312,7 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
             }
             rc = charge(s, q, o, vd, r);
             if (!rc && (i & 63) == 63)
-                rc = check_deadline(s, q, r);
+                rc = check_deadline(q, r);
         }
         if (rc) {
             json_decref(out);
@@ -1967,7 +1966,7 @@ static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *
     else if (decode_path(q->raw_url ? q->raw_url : "/", path, sizeof path, &q->r) == 0) {
         if (strcmp(path, "/healthz") && strcmp(path, "/livez") && strcmp(path, "/readyz") && !key_ok(s, conn))
             fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
-        else if (check_deadline(s, q, &q->r) == 0)
+        else if (check_deadline(q, &q->r) == 0)
             dispatch(s, conn, method, path, q, &q->r, &q->route);
     }
     if (q->r.code == 0)
