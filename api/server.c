@@ -2121,14 +2121,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* to the workers: reserve a place, suspend, then queue (a worker
          * may resume the connection as soon as it is queued) */
         pthread_mutex_lock(&s->qlock);
-        int full = s->qlen + s->qreserved >= s->qcap || s->qstop;
+        int stopping = s->qstop, full = s->qlen + s->qreserved >= s->qcap || stopping;
         if (!full)
             s->qreserved++;
         pthread_mutex_unlock(&s->qlock);
         if (full) {
             __atomic_add_fetch(&s->rejected_full, 1, __ATOMIC_RELAXED);
             resp r = {0};
-            if (s->qstop)
+            if (stopping)
                 fail(&r, 503, "the server is stopping");
             else
                 fail(&r, 503, "the server is busy: the work queue is full (%zu waiting, --queue); retry later",
