@@ -324,7 +324,9 @@ extern void openblas_set_num_threads(int);
 void vqs_blas_single_thread(void)
 {
     static atomic_int done;
-    if (!atomic_exchange(&done, 1))
+    /* a load first: callers on per-query paths (transforms) must not write
+     * the shared flag every time */
+    if (!atomic_load_explicit(&done, memory_order_relaxed) && !atomic_exchange(&done, 1))
         openblas_set_num_threads(1);
 }
 
