@@ -254,6 +254,7 @@ typedef struct req {
     double t0;
     double deadline;  /* vqs_now() time past which the request's work stops (503) */
     char *raw_url;    /* the request target as sent (URI log callback), malloc'd */
+    char path[2048];  /* its path, decoded once (decode_path) when the request is complete */
     size_t out_bytes; /* estimated size of the response built so far */
     /* a queued request: the worker fills r and route, then resumes conn */
     struct MHD_Connection *conn;
@@ -961,11 +962,14 @@ static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t ii
     return o;
 }
 
+/* A trained collection without a vector file holds only codes. */
+static int keeps_vectors(entry *e) { return vqs_coll_config_of(e->c)->rerank != 0 || !vqs_coll_is_trained(e->c); }
+
 /* with_vector on a trained collection that keeps no vectors: a 400, not
  * an answer without (or with made-up) vectors */
 static int check_with_vector(entry *e, int wv, resp *r)
 {
-    if (wv && vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c))
+    if (wv && !keeps_vectors(e))
         return fail(r, 400, "\"with_vector\": collection '%s' keeps no vectors (rerank \"none\"): only their codes",
                     e->name);
     return 0;
@@ -988,7 +992,7 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
         ids = single;
         ps.on = 1;
         ps.include = ps.exclude = NULL;
-        wv = !(vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c));
+        wv = keeps_vectors(e);
     } else {
         if (!(j = parse_body(q, r)))
             return r->code;
@@ -1346,6 +1350,14 @@ static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, s
     return 0;
 }
 
+/* prefixes r's message with the search of a batch it is about */
+static void name_search(resp *r, size_t i)
+{
+    char m[sizeof r->err];
+    memcpy(m, r->err, sizeof m);
+    snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
+}
+
 static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 search, 1 batch, 2 query */)
 {
     json_t *j = parse_body(q, r);
@@ -1369,11 +1381,8 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 sear
     int rc = sr ? 0 : fail(r, 500, "out of memory");
     for (size_t i = 0; i < nq && !rc; i++) {
         rc = parse_search(s, e, kind == 1 ? json_array_get(list, i) : j, kind == 2 ? "query" : "vector", &sr[i], r);
-        if (rc && kind == 1) {
-            char m[sizeof r->err];
-            memcpy(m, r->err, sizeof m);
-            snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
-        }
+        if (rc && kind == 1)
+            name_search(r, i);
     }
     if (!rc)
         rc = check_cost(s, e, sr, nq, 1, r);
@@ -1390,11 +1399,8 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 sear
             json_t *one = run_search(s, e, &sr[i], q, r);
             if (!one) {
                 rc = r->code;
-                if (kind == 1) {
-                    char m[sizeof r->err];
-                    memcpy(m, r->err, sizeof m);
-                    snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
-                }
+                if (kind == 1)
+                    name_search(r, i);
                 break;
             }
             if (kind == 1)
@@ -1952,22 +1958,23 @@ static int is_cheap(const char *method, const char *path)
     return !strcmp(method, "POST") && n > 13 && !strcmp(path + n - 13, "/points/count");
 }
 
+/* q->r may already hold the refusal of a bad path (on_request decoded it) */
 static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *method, req *q)
 {
-    char path[2048];
-    q->r.code = 0;
     q->route = R_UNKNOWN;
-    if (q->over_total) {
+    if (q->r.code) {
+        /* refused: the path */
+    } else if (q->over_total) {
         fail(&q->r, 503, "request bodies held at once would pass %zu bytes (--max-body-total); retry later",
              s->o.max_body_total);
         q->r.retry_after = 1;
-    } else if (q->too_big)
+    } else if (q->too_big) {
         fail(&q->r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
-    else if (decode_path(q->raw_url ? q->raw_url : "/", path, sizeof path, &q->r) == 0) {
-        if (strcmp(path, "/healthz") && strcmp(path, "/livez") && strcmp(path, "/readyz") && !key_ok(s, conn))
-            fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
-        else if (check_deadline(q, &q->r) == 0)
-            dispatch(s, conn, method, path, q, &q->r, &q->route);
+    } else if (strcmp(q->path, "/healthz") && strcmp(q->path, "/livez") && strcmp(q->path, "/readyz") &&
+               !key_ok(s, conn)) {
+        fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
+    } else if (check_deadline(q, &q->r) == 0) {
+        dispatch(s, conn, method, q->path, q, &q->r, &q->route);
     }
     if (q->r.code == 0)
         fail(&q->r, 500, "internal error: no response");
@@ -2114,10 +2121,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (q->queued) /* resumed without an answer (cannot happen): wait */
         return MHD_YES;
     track_busy(s, track_of(conn), 1);
-    char path[2048];
-    resp pr = {0};
-    if (!q->too_big && !q->over_total && decode_path(q->raw_url ? q->raw_url : url, path, sizeof path, &pr) == 0 &&
-        !is_cheap(method, path)) {
+    if (!q->too_big && !q->over_total && decode_path(q->raw_url ? q->raw_url : url, q->path, sizeof q->path, &q->r) == 0 &&
+        !is_cheap(method, q->path)) {
         /* to the workers: reserve a place, suspend, then queue (a worker
          * may resume the connection as soon as it is queued) */
         pthread_mutex_lock(&s->qlock);
