@@ -12,6 +12,8 @@
  * (2 for usage and argument errors, 1 otherwise). */
 int vqs_cli_fail(const char *cmd, int rc);
 int vqs_cli_parse_size(const char *s, size_t *out, const char *what);
+/* As vqs_cli_parse_size, and 0 is refused (VQS_EUSAGE naming what). */
+int vqs_cli_parse_positive(const char *s, size_t *out, const char *what);
 /* Opens a vector file as a float matrix (zero-copy for float32 files,
  * converted into *owned otherwise). */
 int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,

@@ -28,6 +28,29 @@
     "  --max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n" \
     "Sizes take K, M or G. The api key may also come from the environment: VQS_API_KEY."
 
+/* a count in 1..1,000,000 (queue and connection limits) */
+static int parse_int_opt(const char *arg, int *out, const char *what)
+{
+    size_t v;
+    int rc = vqs_cli_parse_positive(arg, &v, what);
+    if (!rc && v > 1000000)
+        rc = vqs_seterr(VQS_EUSAGE, "%s %s: 1..1000000", what, arg);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+/* seconds in (0, 86400] */
+static int parse_secs(const char *arg, double *out, const char *what)
+{
+    char *end;
+    double x = strtod(arg, &end);
+    if (*end || !(x > 0 && x <= 86400))
+        return vqs_seterr(VQS_EUSAGE, "%s %s: seconds in (0, 86400]", what, arg);
+    *out = x;
+    return 0;
+}
+
 int vqs_cmd_serve(int argc, char **argv)
 {
     static const struct option lo[] = {{"data", 1, 0, 'D'},     {"host", 1, 0, 'H'},      {"port", 1, 0, 'p'},
@@ -43,7 +66,7 @@ int vqs_cmd_serve(int argc, char **argv)
     vqs_server_opts o = {0};
     o.port = 6333;
     size_t v;
-    int ch, rc;
+    int ch, rc = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -75,47 +98,38 @@ int vqs_cmd_serve(int argc, char **argv)
                 return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "--max-batch must be > 0"));
             break;
         case 'L':
-        case 'R':
-        case 'C':
-        case 'B':
-        case 'r': {
-            size_t *dst = ch == 'L'   ? &o.max_limit
-                          : ch == 'R' ? &o.max_results
-                          : ch == 'C' ? &o.max_candidates
-                          : ch == 'B' ? &o.max_body_total
-                                      : &o.max_response;
-            const char *nm = ch == 'L'   ? "--max-limit"
-                             : ch == 'R' ? "--max-results"
-                             : ch == 'C' ? "--max-candidates"
-                             : ch == 'B' ? "--max-body-total"
-                                         : "--max-response";
-            if ((rc = vqs_cli_parse_size(optarg, dst, nm)) || *dst == 0)
-                return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "%s must be > 0", nm));
+            rc = vqs_cli_parse_positive(optarg, &o.max_limit, "--max-limit");
             break;
-        }
+        case 'R':
+            rc = vqs_cli_parse_positive(optarg, &o.max_results, "--max-results");
+            break;
+        case 'C':
+            rc = vqs_cli_parse_positive(optarg, &o.max_candidates, "--max-candidates");
+            break;
+        case 'B':
+            rc = vqs_cli_parse_positive(optarg, &o.max_body_total, "--max-body-total");
+            break;
+        case 'r':
+            rc = vqs_cli_parse_positive(optarg, &o.max_response, "--max-response");
+            break;
         case 'Q':
+            rc = parse_int_opt(optarg, &o.queue, "--queue");
+            break;
         case 'm':
+            rc = parse_int_opt(optarg, &o.max_conn, "--max-conn");
+            break;
         case 'i':
-            if ((rc = vqs_cli_parse_size(optarg, &v, "--queue")) || v == 0 || v > 1000000)
-                return vqs_cli_fail("serve", rc ? rc : vqs_seterr(VQS_EUSAGE, "%s %s: 1..1000000",
-                                                                  ch == 'Q' ? "--queue" : ch == 'm' ? "--max-conn"
-                                                                                                    : "--max-conn-per-ip",
-                                                                  optarg));
-            *(ch == 'Q' ? &o.queue : ch == 'm' ? &o.max_conn : &o.max_conn_per_ip) = (int)v;
+            rc = parse_int_opt(optarg, &o.max_conn_per_ip, "--max-conn-per-ip");
             break;
         case 'T':
-        case 'I':
-        case 'W': {
-            char *end;
-            double x = strtod(optarg, &end);
-            if (*end || !(x > 0 && x <= 86400))
-                return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, "%s %s: seconds in (0, 86400]",
-                                                        ch == 'T' ? "--timeout" : ch == 'I' ? "--idle-timeout"
-                                                                                            : "--read-timeout",
-                                                        optarg));
-            *(ch == 'T' ? &o.timeout : ch == 'I' ? &o.idle_timeout : &o.read_timeout) = x;
+            rc = parse_secs(optarg, &o.timeout, "--timeout");
             break;
-        }
+        case 'I':
+            rc = parse_secs(optarg, &o.idle_timeout, "--idle-timeout");
+            break;
+        case 'W':
+            rc = parse_secs(optarg, &o.read_timeout, "--read-timeout");
+            break;
         case 'v':
             o.verbose = 1;
             break;
@@ -125,6 +139,8 @@ int vqs_cmd_serve(int argc, char **argv)
         default:
             return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, SERVE_USAGE));
         }
+        if (rc)
+            return vqs_cli_fail("serve", rc);
     }
     if (!dir)
         return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, "--data is required\n" SERVE_USAGE));

@@ -132,8 +132,8 @@ int vqs_cmd_import(int argc, char **argv)
                 return fail("import", rc);
             break;
         case 'd':
-            if ((rc = vqs_cli_parse_size(optarg, &dim, "--dim")) || dim == 0)
-                return fail("import", rc ? rc : vqs_seterr(VQS_EUSAGE, "--dim must be > 0"));
+            if ((rc = vqs_cli_parse_positive(optarg, &dim, "--dim")))
+                return fail("import", rc);
             break;
         case 'h': usage_import(stdout); return 0;
         default: usage_import(stderr); return 2;
@@ -316,8 +316,8 @@ int vqs_cmd_search(int argc, char **argv)
             break;
         }
         case 'M':
-            if ((rc = vqs_cli_parse_size(optarg, &qdim, "--dim")) || qdim == 0)
-                return fail("search", rc ? rc : vqs_seterr(VQS_EUSAGE, "--dim must be > 0"));
+            if ((rc = vqs_cli_parse_positive(optarg, &qdim, "--dim")))
+                return fail("search", rc);
             break;
         case 'h': usage_search(stdout); return 0;
         default: usage_search(stderr); return 2;

@@ -61,6 +61,14 @@ int vqs_cli_parse_size(const char *s, size_t *out, const char *what)
     return 0;
 }
 
+int vqs_cli_parse_positive(const char *s, size_t *out, const char *what)
+{
+    int rc = vqs_cli_parse_size(s, out, what);
+    if (!rc && *out == 0)
+        rc = vqs_seterr(VQS_EUSAGE, "%s must be > 0", what);
+    return rc;
+}
+
 /* Opens a vector file as a float matrix: zero-copy for float32 files,
  * converted into *owned otherwise. */
 int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
