@@ -647,3 +647,35 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
     *out = c;
     return 0;
 }
+
+/* ---- reconstruction error ------------------------------------------------ */
+
+int vqs_codec_error_of(size_t n, size_t d, const float *x, const float *xr, vqs_codec_error *e)
+{
+    if (!e || (n && d && (!x || !xr)))
+        return vqs_seterr(VQS_EINVAL, "codec_error_of: NULL argument");
+    memset(e, 0, sizeof *e);
+    if (n == 0 || d == 0)
+        return vqs_seterr(VQS_EINVAL, "codec_error_of: no rows");
+    double *mean = calloc(d, sizeof(double));
+    if (!mean)
+        return vqs_seterr(VQS_ENOMEM, "codec_error_of: %zu dims", d);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            mean[j] += x[i * d + j];
+    for (size_t j = 0; j < d; j++)
+        mean[j] /= (double)n;
+    double err = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            double v = x[i * d + j], r = v - xr[i * d + j], c = v - mean[j];
+            err += r * r;
+            var += c * c;
+        }
+    free(mean);
+    e->mse = err / (double)n;
+    e->variance = var / (double)n;
+    e->rel_mse = var > 0 ? err / var : (err > 0 ? INFINITY : 0);
+    e->sqnr_db = err > 0 ? (var > 0 ? 10 * log10(var / err) : -INFINITY) : INFINITY;
+    return 0;
+}

@@ -135,6 +135,22 @@ int vqs_codec_pca_info(const vqs_codec *c, const float **eigenvalues, size_t *n,
 int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
+/* ---- reconstruction error --------------------------------------------- */
+
+/* One definition of a codec's error, used by `vqs codec`, `vqs eval` and the
+ * tests. Over n rows of x (n * d) and their reconstructions xr:
+ *   mse      = sum |x_i - xr_i|^2 / n             (per vector, squared L2)
+ *   variance = sum |x_i - mean|^2 / n             (centred signal power)
+ *   rel_mse  = mse / variance
+ *   sqnr_db  = -10 log10(rel_mse)                 (= 10 log10(variance / mse))
+ * The signal power is centred (per-dimension mean removed): a constant offset
+ * carries no information and an uncentred power would flatter codecs on data
+ * far from the origin. sqnr_db is +Inf when mse is 0. Sums in double. */
+typedef struct vqs_codec_error {
+    double mse, variance, rel_mse, sqnr_db;
+} vqs_codec_error;
+int vqs_codec_error_of(size_t n, size_t d, const float *x, const float *xr, vqs_codec_error *e);
+
 /* ---- k-means ---------------------------------------------------------- */
 
 typedef struct vqs_kmeans_opts {

@@ -283,31 +283,16 @@ static int cmd_codec(int argc, char **argv)
     if ((rc = vqs_codec_decode(cd, nq, codes, xr)))
         goto done;
     double t3 = vqs_now();
-    double err = 0, sig = 0, var = 0;
-    double *mean = calloc(d, sizeof(double));
-    if (!mean) {
-        rc = vqs_seterr(VQS_ENOMEM, "codec");
+    vqs_codec_error ce;
+    if ((rc = vqs_codec_error_of(nq, d, x, xr, &ce)))
         goto done;
-    }
-    for (size_t i = 0; i < nq; i++)
-        for (size_t j = 0; j < d; j++)
-            mean[j] += x[i * d + j] / (double)nq;
-    for (size_t i = 0; i < nq; i++)
-        for (size_t j = 0; j < d; j++) {
-            double v = x[i * d + j], e = v - xr[i * d + j], m = v - mean[j];
-            err += e * e;
-            sig += v * v;
-            var += m * m;
-        }
-    free(mean);
-    double mse = err / (double)nq;
     printf("spec              %s\n", vqs_codec_spec(cd));
     printf("train / test      %zu / %zu vectors, d = %zu%s\n", nt, nq, d, test ? "" : " (test = train)");
     printf("bytes per vector  %zu (float32: %zu)\n", cs, 4 * d);
     printf("compression       %.2fx\n", 4.0 * (double)d / (double)cs);
-    printf("MSE               %.6g (mean squared L2 error per vector)\n", mse);
-    printf("relative MSE      %.6g (MSE / total variance)\n", var > 0 ? err / var : 0.0);
-    printf("SQNR              %.2f dB\n", err > 0 ? 10 * log10(sig / err) : INFINITY);
+    printf("MSE               %.6g (mean squared L2 error per vector)\n", ce.mse);
+    printf("relative MSE      %.6g (MSE / centred variance per vector)\n", ce.rel_mse);
+    printf("SQNR              %.2f dB (-10 log10 relative MSE)\n", ce.sqnr_db);
     printf("training          %.3f s\n", t1 - t0);
     printf("encode            %.0f vectors/s\n", (double)nq / (t2 - t1));
     printf("decode            %.0f vectors/s\n", (double)nq / (t3 - t2));
