@@ -133,6 +133,15 @@ typedef struct vqs_stage_ops {
      * y: n * d_out -> x: n * d_in. */
     void (*apply)(const vqs_stage *s, size_t n, const float *x, float *y);
     void (*reverse)(const vqs_stage *s, size_t n, const float *y, float *x);
+    /* Transforms only, optional: the query side of inner products. With
+     * reverse written x = B y + mean, writes y = B^T q (d_out floats) and
+     * returns <q, mean>, so that <q, reverse(y')> = <y, y'> + <q, mean> for
+     * every y'. NULL: apply is already that map and reverse adds no mean
+     * (HAD: orthonormal, no mean). It differs from apply for PCA, whose
+     * apply subtracts the mean (right for distances, a per-vector error
+     * for inner products) and, with W, scales by W where B^T scales by
+     * W^-1. */
+    double (*ip_query)(const vqs_stage *s, const float *q, float *y);
 
     /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
      * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a

@@ -22,6 +22,16 @@
  *   does. Rejected: subtracting the mean row by row before the product (one
  *   more pass over x and a scratch buffer per call, for no accuracy gained
  *   that matters at float precision).
+ * - Queries for inner products do not go through apply: with reverse
+ *   x = B y + mean, <q, reverse(y)> = <B^T q, y> + <q, mean>, so the codec
+ *   maps the query by B^T and carries <q, mean> as a constant
+ *   (ip_query). apply's bias -A mean, right for distances, would add the
+ *   per-vector term -<A mean, y> to every score (FAISS's PCAMatrix does
+ *   this: PCA + inner product then ranks by the wrong quantity). For
+ *   whitened PCA B^T = R W^-1 P, not A = R W P: inner products are those
+ *   of the decoded vectors in the input space (distances stay those of the
+ *   whitened space, as FAISS). HAD needs nothing: it is orthonormal and
+ *   has no mean.
  * - PCA accumulates the scatter matrix in double (rows centred in double,
  *   dsyrk over blocks of 1024 rows) and diagonalises it with dsyevr. FAISS
  *   forms the covariance in float; double costs ~2x on the d^2 n product and
@@ -341,6 +351,25 @@ static void lin_reverse(const vqs_stage *s, size_t n, const float *y, float *x)
     else /* x = y A, A: dd x di */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)di, (int)dd, 1.0f, y,
                     (int)dd, t->A, (int)di, beta, x, (int)di);
+}
+
+/* The inner-product query map of a linear stage (codebook_internal.h):
+ * y = B^T q (B = A^T unless PCA whitens: then B^T = R W^-1 P, not A = R W P)
+ * and the constant <q, mean>. */
+static double lin_ip_query(const vqs_stage *s, const float *q, float *y)
+{
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
+    const xform *t = s->impl;
+    const size_t di = s->d_in, dd = s->d_out;
+    if (t->B) /* B: di x dd, y = B^T q */
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)di, (int)dd, 1.0f, t->B, (int)dd, q, 1, 0.0f, y, 1);
+    else /* A: dd x di, y = A q */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)dd, (int)di, 1.0f, t->A, (int)di, q, 1, 0.0f, y, 1);
+    double c = 0;
+    if (t->mean)
+        for (size_t j = 0; j < di; j++)
+            c += (double)q[j] * t->mean[j];
+    return c;
 }
 
 static int all_finite(const float *x, size_t n)
@@ -1195,10 +1224,12 @@ out:
 
 static const vqs_stage_ops pca_ops = {
     .family = "PCA", .train = pca_train, .apply = lin_apply, .reverse = lin_reverse,
+    .ip_query = lin_ip_query,
     .save = pca_save, .load = pca_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops rot_ops = {
     .family = "ROT", .train = rot_train, .apply = lin_apply, .reverse = lin_reverse,
+    .ip_query = lin_ip_query,
     .save = lin_save, .load = lin_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops had_ops = {
@@ -1207,5 +1238,6 @@ static const vqs_stage_ops had_ops = {
 };
 static const vqs_stage_ops opq_ops = {
     .family = "OPQ", .train = opq_train, .apply = lin_apply, .reverse = lin_reverse,
+    .ip_query = lin_ip_query,
     .save = lin_save, .load = lin_load, .destroy = xf_destroy,
 };

@@ -69,9 +69,17 @@ int vqs_codec_decode(const vqs_codec *c, size_t n, const uint8_t *codes, float *
 /* A prepared query. metric: VQS_METRIC_L2 (score = squared distance to the
  * reconstruction, smaller is better) or VQS_METRIC_IP (inner product with the
  * reconstruction, larger is better); cosine is IP on normalised vectors and
- * is the index's business. The query is transformed like the data; scores
- * are computed in the transformed space, which equals the input space for
- * orthonormal transforms (ROT, OPQ, PCA without dropped dimensions). */
+ * is the index's business.
+ * IP: the score is <q, vqs_codec_decode(code)> in the input space for every
+ * spec (up to float rounding, and BIN's estimator): the query goes through
+ * the transpose of each transform's decoder map, without the PCA mean, and
+ * <q, mean> is added to every score. (FAISS subtracts the PCA mean from the
+ * query as from the data, which adds a per-vector error to every score.)
+ * L2: the query is transformed like the data and the score is the squared
+ * distance in the quantizer's space: |q - decode(code)|^2 for orthonormal
+ * transforms (ROT, HAD, OPQ, PCA<d>), that minus a per-query constant (the
+ * query's energy outside the kept subspace) for PCA<N < d> without W, and the
+ * distance in the whitened space for PCA...W. */
 typedef struct vqs_codec_query vqs_codec_query;
 int vqs_codec_query_create(const vqs_codec *c, vqs_metric m, const float *q,
                            vqs_codec_query **out);
@@ -81,7 +89,8 @@ int vqs_codec_query_score(const vqs_codec_query *q, size_t n, const uint8_t *cod
 void vqs_codec_query_free(vqs_codec_query *q);
 
 /* What a fast scan kernel needs to score codes against a prepared query
- * (index/kernels): the same score as vqs_codec_query_score, written as one
+ * (index/kernels): the same score as vqs_codec_query_score (constants such
+ * as IP's <q, mean> included, in bias or, for BIN, in cst), written as one
  * of a few array forms. Pointers are into the query's state and stay valid
  * while the query lives (and until it is prepared again).
  *   LUT8: score = bias + sum_{j < m} lut[j * 256 + code[j]]

@@ -162,6 +162,86 @@ TEST_CASE("prepared queries score like the decoded vectors", "[codec]")
     }
 }
 
+// Anisotropic data far from the origin: per-dimension scales from 0.2 to 3
+// and a mean of norm ~ 40, so that a transform that mishandles its mean is
+// off by far more than rounding.
+static std::vector<float> offset_data(size_t n, size_t d, uint64_t seed)
+{
+    auto x = synth(n, d, seed);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = x[i * d + j] * (float)(0.2 + 2.8 * j / d) + (float)(5.0 + 0.1 * j);
+    return x;
+}
+
+TEST_CASE("inner-product scores of transform specs are dot products with the decoded vectors",
+          "[codec]")
+{
+    // PCA centres the data; its IP query must not be centred: the score must
+    // be <q, decode(code)>. FAISS (and vqs before) mapped the query like the
+    // data, which added -<P mean, code> to each score. Whitened PCA, two PCA
+    // stages (two means), and PCA followed by ROT or HAD are covered too.
+    const size_t d = 48, n = 4000, nq = 400;
+    auto all = offset_data(n + nq + 3, d, 17);
+    std::vector<float> xt(all.begin(), all.begin() + n * d);
+    const float *xq = all.data() + n * d;
+    for (const char *spec :
+         {"PCA24,SQfp16", "PCA24,SQ8", "PCA48,SQ4", "PCA24W,SQ8", "PCA24R,PQ6x8", "PCA24WR,SQfp16",
+          "PCA16,PQ8x4", "PCA16,RVQ2x8", "PCA40,PCA20,SQ8", "PCA32,ROT,SQ8", "PCA32,HAD,SQ8",
+          "OPQ8,PQ8x8", "ROT,PCA24,SQfp16"}) {
+        INFO("spec " << spec);
+        vqs_codec_opts o = {};
+        o.kmeans_iters = 6;
+        o.seed = 3;
+        auto c = make(spec, d, &o);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, xt.data()));
+        size_t cs = vqs_codec_code_size(c.get());
+        std::vector<uint8_t> codes(cs * nq);
+        std::vector<float> rec(nq * d), ip(nq), l2(nq);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nq, xq, codes.data()));
+        REQUIRE_OK(vqs_codec_decode(c.get(), nq, codes.data(), rec.data()));
+        // (RVQ's L2 score adds the error of its 8-bit norm code, which is not
+        // a constant; whitened PCA measures L2 in the whitened space)
+        bool l2_offset = !std::strchr(spec, 'W') && !std::strstr(spec, "RVQ");
+        for (int qi = 0; qi < 3; qi++) {
+            const float *q = all.data() + (n + nq + qi) * d;
+            vqs_codec_query *a = nullptr, *b = nullptr;
+            REQUIRE_OK(vqs_codec_query_create(c.get(), VQS_METRIC_IP, q, &a));
+            REQUIRE_OK(vqs_codec_query_create(c.get(), VQS_METRIC_L2, q, &b));
+            std::unique_ptr<vqs_codec_query, decltype(&vqs_codec_query_free)> ha(a, vqs_codec_query_free),
+                hb(b, vqs_codec_query_free);
+            REQUIRE_OK(vqs_codec_query_score(a, nq, codes.data(), ip.data()));
+            REQUIRE_OK(vqs_codec_query_score(b, nq, codes.data(), l2.data()));
+            double off0 = 0;
+            for (size_t i = 0; i < nq; i++) {
+                double dot = 0, dist = 0, qn = 0, rn = 0;
+                for (size_t j = 0; j < d; j++) {
+                    double u = q[j], v = rec[i * d + j];
+                    dot += u * v;
+                    dist += (u - v) * (u - v);
+                    qn += u * u;
+                    rn += v * v;
+                }
+                // float rounding of sums of d products of this size
+                double tol = 2e-5 * std::sqrt(qn * rn);
+                INFO("query " << qi << " row " << i << " IP score " << ip[i] << " <q, decoded> " << dot);
+                REQUIRE(std::fabs(ip[i] - dot) <= tol);
+                // L2 is measured in the quantizer's space: without whitening it
+                // differs from |q - decoded|^2 by one constant per query (the
+                // query's energy outside the kept subspace)
+                if (l2_offset) {
+                    double off = dist - l2[i];
+                    INFO("L2 score " << l2[i] << " |q - decoded|^2 " << dist);
+                    if (i == 0)
+                        off0 = off;
+                    REQUIRE(off >= -tol);
+                    REQUIRE(std::fabs(off - off0) <= 4 * tol);
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("bad specs name the offending token", "[codec][errors]")
 {
     struct {
