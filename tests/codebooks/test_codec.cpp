@@ -335,6 +335,73 @@ TEST_CASE("damaged blobs are refused, never crash", "[codec][errors]")
     }
 }
 
+TEST_CASE("vqs_codec_error_of: centred SQNR unchanged by an offset and a hand-computed case", "[codec]")
+{
+    // by hand: x = [[1, 2], [3, 6]], xr = [[1, 3], [2, 6]]: mean (2, 4),
+    // variance ((1 + 4) + (1 + 4)) / 2 = 5 per vector, MSE (1 + 1) / 2 = 1,
+    // relative MSE 0.2, SQNR 10 log10 5 = 6.9897 dB
+    const float x[] = {1, 2, 3, 6}, xr[] = {1, 3, 2, 6};
+    vqs_codec_error e;
+    REQUIRE_OK(vqs_codec_error_of(2, 2, x, xr, &e));
+    REQUIRE(e.mse == Approx(1.0).epsilon(1e-12));
+    REQUIRE(e.variance == Approx(5.0).epsilon(1e-12));
+    REQUIRE(e.rel_mse == Approx(0.2).epsilon(1e-12));
+    REQUIRE(e.sqnr_db == Approx(6.98970004336).epsilon(1e-10));
+
+    // a codec on data far from the origin: SQNR = -10 log10(relative MSE),
+    // and both are unchanged when a constant vector is added to the data and
+    // its reconstruction; the uncentred power (the old definition) is not
+    const size_t d = 24, n = 1500;
+    auto xs = synth(n, d, 8);
+    auto c = make("SQ4", d);
+    REQUIRE_OK(vqs_codec_train(c.get(), n, xs.data()));
+    std::vector<uint8_t> codes(n * vqs_codec_code_size(c.get()));
+    std::vector<float> rec(n * d);
+    REQUIRE_OK(vqs_codec_encode(c.get(), n, xs.data(), codes.data()));
+    REQUIRE_OK(vqs_codec_decode(c.get(), n, codes.data(), rec.data()));
+    vqs_codec_error a, b;
+    REQUIRE_OK(vqs_codec_error_of(n, d, xs.data(), rec.data(), &a));
+    REQUIRE(a.sqnr_db == Approx(-10 * std::log10(a.rel_mse)).epsilon(1e-12));
+    REQUIRE(a.rel_mse == Approx(a.mse / a.variance).epsilon(1e-12));
+    REQUIRE(a.variance == Approx(total_var(xs, d)).epsilon(1e-9));
+    auto shift = [&](std::vector<float> v) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                v[i * d + j] += 100.0f + (float)j;
+        return v;
+    };
+    auto xs2 = shift(xs), rec2 = shift(rec);
+    REQUIRE_OK(vqs_codec_error_of(n, d, xs2.data(), rec2.data(), &b));
+    // float rounding of the shifted values moves the error by ~ulp(100) per
+    // component: relative 1e-3 of the MSE at most here, far below the old
+    // definition's change
+    REQUIRE(b.sqnr_db == Approx(a.sqnr_db).margin(0.01));
+    REQUIRE(b.variance == Approx(a.variance).epsilon(1e-5));
+    double sig = 0, sig2 = 0;
+    for (size_t i = 0; i < n * d; i++) {
+        sig += (double)xs[i] * xs[i];
+        sig2 += (double)xs2[i] * xs2[i];
+    }
+    double old_a = 10 * std::log10(sig / n / a.mse), old_b = 10 * std::log10(sig2 / n / b.mse);
+    WARN("SQ4 SQNR " << a.sqnr_db << " dB, shifted " << b.sqnr_db << " dB; uncentred definition "
+                     << old_a << " dB, shifted " << old_b << " dB");
+    REQUIRE(old_b - old_a > 10); // what the offset did to the old figure
+
+    // edge cases: no error is +Inf, constant data with an error is -Inf, and
+    // bad arguments are refused
+    REQUIRE_OK(vqs_codec_error_of(2, 2, x, x, &e));
+    REQUIRE(e.mse == 0);
+    REQUIRE(e.sqnr_db == INFINITY);
+    const float k2[] = {3, 3, 3, 3};
+    REQUIRE_OK(vqs_codec_error_of(2, 2, k2, x, &e));
+    REQUIRE(e.variance == 0);
+    REQUIRE(e.sqnr_db == -INFINITY);
+    REQUIRE(e.rel_mse == INFINITY);
+    REQUIRE_ERR(vqs_codec_error_of(0, 2, x, xr, &e), VQS_EINVAL);
+    REQUIRE_ERR(vqs_codec_error_of(2, 2, nullptr, xr, &e), VQS_EINVAL);
+    REQUIRE_ERR(vqs_codec_error_of(2, 2, x, xr, nullptr), VQS_EINVAL);
+}
+
 TEST_CASE("CRC-32C matches the published check value", "[codec]")
 {
     // RFC 3720 / iSCSI check value for "123456789"
