@@ -36,8 +36,11 @@ typedef struct vqs_codec_opts {
     int kmeans_iters;           /* 0: 25 */
     int max_points_per_centroid;/* k-means subsample; 0: 256 */
     int rvq_beam;               /* RVQ encoding beam width; 0: 5 (FAISS's default); 1: greedy */
-    float sq_clip;              /* int8/int4 ranges: 0 = min/max; else the two-sided quantile,
-                                   e.g. 0.999 clips the top and bottom 0.1% per dimension */
+    float sq_clip;              /* SQ8/SQ4 (and fp8) ranges: the two-sided quantile in (0.5, 1],
+                                   e.g. 0.999 clips the top and bottom 0.1% per dimension;
+                                   1 = min/max; 0 = default: min/max, except SQ4, whose
+                                   range is chosen per dimension from the data (the MSE-
+                                   best of min/max and clipped ranges; scalar.c) */
     int verbose;                /* progress and per-iteration objective on stderr */
 } vqs_codec_opts;
 
