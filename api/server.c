@@ -561,6 +561,10 @@ static int h_get_coll(vqs_server *s, entry *e, resp *r)
         (json_int_t)cfg->nprobe, "train_size", (json_int_t)cfg->train_size, "oversampling",
         (double)cfg->oversampling, "payload_bytes", (double)info.payload_bytes, "deleted_codes",
         (json_int_t)info.deleted);
+    /* the SQ8/SQ4 clip quantile it was created with (float32, shown to 6 decimals), or null */
+    json_t *vq = res ? json_object_get(res, "vqs") : NULL;
+    if (vq)
+        json_object_set_new(vq, "clip", cfg->sq_clip ? json_real(round(cfg->sq_clip * 1e6) / 1e6) : json_null());
     return ok(r, res);
 }
 
@@ -652,7 +656,7 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     json_t *vx = json_object_get(j, "vqs");
     if (vx && !json_is_object(vx)) {
         json_decref(j);
-        return fail(r, 400, "\"vqs\" must be an object (spec, rerank, train_size, nprobe, oversampling)");
+        return fail(r, 400, "\"vqs\" must be an object (spec, rerank, train_size, nprobe, oversampling, clip)");
     }
     if (vx) {
         const char *k;
@@ -672,9 +676,19 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
             else if (!strcmp(k, "oversampling") && json_is_number(x) && json_number_value(x) >= 1 &&
                      json_number_value(x) <= 1000)
                 cfg.oversampling = (float)json_number_value(x);
-            else {
+            else if (!strcmp(k, "clip")) {
+                /* SQ8/SQ4 training ranges (vqs_codec_opts.sq_clip), stored with the collection */
+                double cv = json_is_number(x) ? json_number_value(x) : 0;
+                if (!(cv <= 1.0 && (float)cv > 0.5f)) {
+                    json_decref(j);
+                    return fail(r, 400, "\"vqs\".\"clip\" must be a number in (0.5, 1]: the two-sided quantile of "
+                                        "each dimension's SQ8/SQ4 training range (0.999 clips 0.1%% at each end, 1 "
+                                        "keeps min/max; leave it out for the default)");
+                }
+                cfg.sq_clip = (float)cv;
+            } else {
                 fail(r, 400, "\"vqs\".\"%s\": unknown key or bad value (spec: string; rerank: \"disk\", \"memory\" or "
-                             "\"none\"; train_size: integer >= 0; nprobe: integer >= 1; oversampling: 1..1000)",
+                             "\"none\"; train_size: integer >= 0; nprobe: integer >= 1; oversampling: 1..1000; clip: (0.5, 1])",
                      k);
                 json_decref(j);
                 return r->code;

@@ -87,6 +87,7 @@ static int index_opts(const vqs_coll *c, vqs_index_opts *io)
     io->seed = 1234;
     io->nprobe = c->cfg.nprobe;
     io->oversampling = c->cfg.oversampling;
+    io->codec.sq_clip = c->cfg.sq_clip; /* stored with the collection: any later training uses it */
     io->verbose = c->o.verbose;
     return 0;
 }

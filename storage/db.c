@@ -228,7 +228,9 @@ static uint64_t get64le(const uint8_t *p) { return get32le(p) | (uint64_t)get32l
  *   8 u32 d   12 u32 metric   16 u32 rerank   20 u32 nprobe
  *  24 f32 oversampling   28 u32 code_size (0 until the first batch)
  *  32 u64 train_size  40 u64 count  48 u64 next_iid  56 u64 deleted
- *  64 u64 code_bytes  72 u64 payload_bytes  80 u32 trained  84 u32 0
+ *  64 u64 code_bytes  72 u64 payload_bytes  80 u32 trained
+ *  84 f32 sq_clip (SQ8/SQ4 training ranges; 0, the default, is what records
+ *     written before it held there: no new record version)
  *  88 char spec[128] */
 #define REC_BYTES 216
 
@@ -259,9 +261,14 @@ static void rec_put(uint8_t *p, const crec *r)
     put64le(p + 64, r->code_bytes);
     put64le(p + 72, r->payload_bytes);
     put32le(p + 80, r->trained);
+    memcpy(&f, &r->cfg.sq_clip, 4);
+    put32le(p + 84, f);
     memcpy(p + 88, r->cfg.spec, sizeof r->cfg.spec);
     p[88 + sizeof r->cfg.spec - 1] = 0;
 }
+
+/* sq_clip: 0 (default) or a quantile in (0.5, 1] (vqs_codec_opts.sq_clip) */
+static int clip_ok(float c) { return c == 0 || (c > 0.5f && c <= 1.0f); }
 
 static int rec_get(const MDB_val *v, crec *r, const char *name)
 {
@@ -285,11 +292,13 @@ static int rec_get(const MDB_val *v, crec *r, const char *name)
     r->code_bytes = get64le(p + 64);
     r->payload_bytes = get64le(p + 72);
     r->trained = get32le(p + 80);
+    f = get32le(p + 84);
+    memcpy(&r->cfg.sq_clip, &f, 4);
     memcpy(r->cfg.spec, p + 88, sizeof r->cfg.spec);
     r->cfg.spec[sizeof r->cfg.spec - 1] = 0;
-    if (r->cfg.d == 0 || r->cfg.metric > 2 || r->cfg.rerank > 2)
-        return vqs_seterr(VQS_ECORRUPT, "collection '%s': configuration record holds d %u, metric %u, rerank %u",
-                          name, r->cfg.d, r->cfg.metric, r->cfg.rerank);
+    if (r->cfg.d == 0 || r->cfg.metric > 2 || r->cfg.rerank > 2 || !clip_ok(r->cfg.sq_clip))
+        return vqs_seterr(VQS_ECORRUPT, "collection '%s': configuration record holds d %u, metric %u, rerank %u, "
+                          "sq_clip %g", name, r->cfg.d, r->cfg.metric, r->cfg.rerank, (double)r->cfg.sq_clip);
     return 0;
 }
 
@@ -697,6 +706,9 @@ static int check_cfg(const char *name, const vqs_coll_config *c)
         return vqs_seterr(VQS_EINVAL, "collection '%s': empty or unterminated spec", name);
     if (!(c->oversampling >= 0) || c->oversampling > 1e6f)
         return vqs_seterr(VQS_EINVAL, "collection '%s': oversampling %g", name, (double)c->oversampling);
+    if (!clip_ok(c->sq_clip))
+        return vqs_seterr(VQS_EINVAL, "collection '%s': sq_clip %g (0: default, or a quantile in (0.5, 1])", name,
+                          (double)c->sq_clip);
     return 0;
 }
 
@@ -976,9 +988,10 @@ static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     if (rc)
         return *vqs = 1, rc;
     const vqs_coll_config *n = C->cfg;
-    if (n->d != r.cfg.d || n->metric != r.cfg.metric || n->rerank != r.cfg.rerank || strcmp(n->spec, r.cfg.spec))
-        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': dimension, metric, spec and rerank storage cannot change",
-                                    C->name);
+    if (n->d != r.cfg.d || n->metric != r.cfg.metric || n->rerank != r.cfg.rerank || strcmp(n->spec, r.cfg.spec) ||
+        n->sq_clip != r.cfg.sq_clip)
+        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': dimension, metric, spec, sq_clip and rerank storage "
+                                    "cannot change", C->name);
     if ((rc = check_cfg(C->name, n)))
         return *vqs = 1, rc;
     r.cfg = *n;

@@ -76,6 +76,9 @@ typedef struct vqs_coll_config {
     uint32_t nprobe; /* search defaults */
     float oversampling;
     uint64_t train_size; /* train automatically at this many points (0: explicitly) */
+    float sq_clip;       /* training option vqs_codec_opts.sq_clip: 0 (default) or a quantile
+                            in (0.5, 1]; kept so that a later training (train_size, POST
+                            .../train, another process) uses it */
 } vqs_coll_config;
 
 typedef struct vqs_coll_info {
@@ -101,7 +104,7 @@ int vqs_db_list(vqs_db *db, char ***names, size_t *n);
 void vqs_db_list_free(char **names, size_t n);
 int vqs_db_info(vqs_db *db, const char *name, vqs_coll_info *info);
 /* Replaces the search defaults (nprobe, oversampling, train_size); d,
- * metric, spec and rerank must be unchanged (VQS_EINVAL). */
+ * metric, spec, sq_clip and rerank must be unchanged (VQS_EINVAL). */
 int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg);
 
 /* The trained state: set once (VQS_EINVAL if already set); get returns a

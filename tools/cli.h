@@ -14,6 +14,10 @@ int vqs_cli_fail(const char *cmd, int rc);
 int vqs_cli_parse_size(const char *s, size_t *out, const char *what);
 /* As vqs_cli_parse_size, and 0 is refused (VQS_EUSAGE naming what). */
 int vqs_cli_parse_positive(const char *s, size_t *out, const char *what);
+/* --clip Q: the two-sided quantile of SQ8/SQ4 training ranges
+ * (vqs_codec_opts.sq_clip), a number in (0.5, 1]; VQS_EUSAGE naming what
+ * otherwise. */
+int vqs_cli_parse_clip(const char *s, float *out, const char *what);
 /* Opens a vector file as a float matrix (zero-copy for float32 files,
  * converted into *owned otherwise). */
 int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,

@@ -56,7 +56,7 @@ static void usage(FILE *f)
             "usage: vqs eval --base FILE --queries FILE --spec S [--spec S2 ...]\n"
             "                [--gt GT.ivecs] [--metric l2|ip|cos] [--nprobe 1,8,32]\n"
             "                [--oversampling 1,4,10] [--threads N] [--train-size N]\n"
-            "                [--seed S] [--dim D] [--nq N] [--out PREFIX]\n"
+            "                [--seed S] [--dim D] [--nq N] [--out PREFIX] [--clip Q]\n"
             "  Builds an index for every spec (e.g. exact, PQ16x8, IVF256,PQ32x4,\n"
             "  IVF1024,SQ8,RFlat, BIN,Refine(SQfp16)) and prints, per setting, bytes per\n"
             "  vector, compression ratio, training and adding time, recall@1, recall@10,\n"
@@ -214,9 +214,10 @@ int vqs_cmd_eval(int argc, char **argv)
         {"metric", 1, 0, 'm'},  {"spec", 1, 0, 's'},     {"nprobe", 1, 0, 'n'},
         {"oversampling", 1, 0, 'O'}, {"threads", 1, 0, 't'}, {"train-size", 1, 0, 'T'},
         {"seed", 1, 0, 'S'},    {"dim", 1, 0, 'd'},      {"out", 1, 0, 'o'},
-        {"nq", 1, 0, 'Q'},      {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+        {"nq", 1, 0, 'Q'},      {"help", 0, 0, 'h'},     {"clip", 1, 0, 'C'},     {0, 0, 0, 0}};
     int c;
     optind = 1;
+    float clip = 0;
     while ((c = getopt_long(argc, argv, "b:q:g:m:s:n:O:t:T:S:d:o:Q:h", lo, NULL)) != -1) {
         switch (c) {
         case 'b': base = optarg; break;
@@ -237,6 +238,7 @@ int vqs_cmd_eval(int argc, char **argv)
         case 'S': rc = vqs_cli_parse_size(optarg, &seed, "--seed"); break;
         case 'd': rc = vqs_cli_parse_size(optarg, &dim, "--dim"); break;
         case 'Q': rc = vqs_cli_parse_size(optarg, &nqmax, "--nq"); break;
+        case 'C': rc = vqs_cli_parse_clip(optarg, &clip, "--clip"); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -345,7 +347,7 @@ int vqs_cmd_eval(int argc, char **argv)
             print_row(r);
             continue;
         }
-        vqs_index_opts io = {.nthreads = nt, .seed = seed, .max_train = train_size};
+        vqs_index_opts io = {.nthreads = nt, .seed = seed, .max_train = train_size, .codec.sq_clip = clip};
         vqs_index *ix = NULL;
         if ((rc = vqs_index_create(spec, d, m, &io, &ix)))
             goto done;

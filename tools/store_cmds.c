@@ -3,7 +3,7 @@
  *
  *   vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE
  *              [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]
- *              [--rerank disk|memory|none]
+ *              [--rerank disk|memory|none] [--clip Q]
  *   vqs search --data DIR --collection NAME --queries FILE --k K [--oversampling F]
  *              [--nprobe N] [--no-rerank] [--dim D] -o ids.ivecs [--dist D.fvecs]
  *   vqs info   --data DIR [--collection NAME]
@@ -93,8 +93,10 @@ static void usage_import(FILE *f)
 {
     fprintf(f, "usage: vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
                "                  [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
-               "                  [--rerank disk|memory|none] [--threads N]\n"
-               "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n");
+               "                  [--rerank disk|memory|none] [--threads N] [--clip Q]\n"
+               "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n"
+               "--clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension, Q in (0.5, 1],\n"
+               "          1 = min/max; stored with a new collection (default: SQ4's chosen from the data)\n");
 }
 
 int vqs_cmd_import(int argc, char **argv)
@@ -102,12 +104,13 @@ int vqs_cmd_import(int argc, char **argv)
     const char *dir = NULL, *name = NULL, *spec = NULL, *metric = "l2", *vec = NULL, *pay = NULL,
                *rerank = "disk";
     size_t batch = 1000, ntrain = 0, threads = 0, dim = 0;
+    float clip = 0;
     static const struct option lo[] = {
         {"data", 1, 0, 'D'},      {"collection", 1, 0, 'c'}, {"spec", 1, 0, 's'},
         {"metric", 1, 0, 'm'},    {"vectors", 1, 0, 'v'},    {"payloads", 1, 0, 'p'},
         {"batch", 1, 0, 'b'},     {"train-size", 1, 0, 't'}, {"rerank", 1, 0, 'r'},
         {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {"dim", 1, 0, 'd'},
-        {0, 0, 0, 0}};
+        {"clip", 1, 0, 'C'},      {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -133,6 +136,10 @@ int vqs_cmd_import(int argc, char **argv)
             break;
         case 'd':
             if ((rc = vqs_cli_parse_positive(optarg, &dim, "--dim")))
+                return fail("import", rc);
+            break;
+        case 'C':
+            if ((rc = vqs_cli_parse_clip(optarg, &clip, "--clip")))
                 return fail("import", rc);
             break;
         case 'h': usage_import(stdout); return 0;
@@ -180,6 +187,7 @@ int vqs_cmd_import(int argc, char **argv)
         cfg.rerank = rr;
         cfg.nprobe = 16;
         cfg.oversampling = 4;
+        cfg.sq_clip = clip;
         /* check the spec before creating anything */
         vqs_index *probe = NULL;
         if ((rc = vqs_index_create(spec, X.d, m, NULL, &probe)))
@@ -192,6 +200,13 @@ int vqs_cmd_import(int argc, char **argv)
     } else if (info.cfg.d != X.d || info.cfg.metric != (uint32_t)m) {
         rc = vqs_seterr(VQS_EINVAL, "collection '%s' is %u-d %s; %s is %zu-d and --metric is %s", name,
                         info.cfg.d, vqs_metric_name((vqs_metric)info.cfg.metric), vec, X.d, vqs_metric_name(m));
+        goto out;
+    } else if (clip != 0 && clip != info.cfg.sq_clip) {
+        char had[48] = "the default ranges";
+        if (info.cfg.sq_clip)
+            snprintf(had, sizeof had, "--clip %g", (double)info.cfg.sq_clip);
+        rc = vqs_seterr(VQS_EUSAGE, "--clip %g: collection '%s' was created with %s (the clip is set when a "
+                        "collection is created)", (double)clip, name, had);
         goto out;
     }
     vqs_coll_opts co = {.nthreads = (int)threads};
@@ -398,11 +413,14 @@ static int info_one(vqs_db *db, const char *name)
     long long vs = file_size(vp);
     /* bytes per vector of the codes, from the trained state if there is one */
     double bpv = in.count ? (double)in.code_bytes / (double)(in.count + in.deleted) : 0;
-    printf("%s: %llu points, %u-d %s, spec %s, rerank %s, %s, codes %.1f bytes/vector "
+    char clip[32] = "";
+    if (in.cfg.sq_clip)
+        snprintf(clip, sizeof clip, ", clip %g", (double)in.cfg.sq_clip);
+    printf("%s: %llu points, %u-d %s, spec %s%s, rerank %s, %s, codes %.1f bytes/vector "
            "(%.1fx smaller than float32), codes %.1f MB, payloads %.1f MB, vector file %.1f MB, "
            "%llu deleted awaiting compaction\n",
            name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name((vqs_metric)in.cfg.metric),
-           in.cfg.spec, in.cfg.rerank == 1 ? "disk" : in.cfg.rerank == 2 ? "memory" : "none",
+           in.cfg.spec, clip, in.cfg.rerank == 1 ? "disk" : in.cfg.rerank == 2 ? "memory" : "none",
            in.trained ? "trained" : "untrained", bpv, bpv > 0 ? 4.0 * in.cfg.d / bpv : 0.0,
            in.code_bytes / 1e6, in.payload_bytes / 1e6, vs > 0 ? vs / 1e6 : 0.0,
            (unsigned long long)in.deleted);

@@ -69,6 +69,18 @@ int vqs_cli_parse_positive(const char *s, size_t *out, const char *what)
     return rc;
 }
 
+int vqs_cli_parse_clip(const char *s, float *out, const char *what)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v <= 1.0 && (float)v > 0.5f))
+        return vqs_seterr(VQS_EUSAGE, "%s: '%s' is not a quantile in (0.5, 1] (0.999 clips 0.1%% at each "
+                                      "end of every dimension, 1 keeps min/max)", what, s);
+    *out = (float)v;
+    return 0;
+}
+
 /* Opens a vector file as a float matrix: zero-copy for float32 files,
  * converted into *owned otherwise. */
 int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
@@ -196,14 +208,16 @@ static void usage_codec(FILE *f)
             "usage: vqs codec --spec S --train FILE [--test FILE] [--threads N] [--seed S]\n"
             "                 [--iters N] [--beam B] [--clip Q] [--decoded OUT.fvecs] [--dim D] [-v]\n"
             "  Trains the codec on --train, encodes and decodes --test (default: the\n"
-            "  training set) and reports size, error and speed. Spec grammar: README.md.\n");
+            "  training set) and reports size, error and speed. Spec grammar: README.md.\n"
+            "  --clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles of each dimension,\n"
+            "  Q in (0.5, 1], 1 = min/max (default: SQ4 clipping chosen from the data).\n");
 }
 
 static int cmd_codec(int argc, char **argv)
 {
     const char *spec = NULL, *train = NULL, *test = NULL, *dec = NULL;
     size_t threads = 0, seed = 0, dim = 0, iters = 0, beam = 0;
-    double clip = 0;
+    float clip = 0;
     int verbose = 0, rc = 0, c;
     static const struct option lo[] = {{"spec", 1, 0, 's'},    {"train", 1, 0, 'T'},
                                        {"test", 1, 0, 'q'},    {"threads", 1, 0, 't'},
@@ -224,13 +238,7 @@ static int cmd_codec(int argc, char **argv)
         case 'd': rc = parse_size(optarg, &dim, "--dim"); break;
         case 'i': rc = parse_size(optarg, &iters, "--iters"); break;
         case 'b': rc = parse_size(optarg, &beam, "--beam"); break;
-        case 'c': {
-            char *end;
-            clip = strtod(optarg, &end);
-            if (*end || !(clip >= 0 && clip < 1))
-                rc = vqs_seterr(VQS_EUSAGE, "--clip: '%s' is not a quantile in [0, 1)", optarg);
-            break;
-        }
+        case 'c': rc = vqs_cli_parse_clip(optarg, &clip, "--clip"); break;
         case 'v': verbose = 1; break;
         case 'h': usage_codec(stdout); return 0;
         default: usage_codec(stderr); return 2;
@@ -263,7 +271,7 @@ static int cmd_codec(int argc, char **argv)
     }
     const float *x = test ? xq : xt;
     vqs_codec_opts co = {.nthreads = (int)threads, .seed = seed, .kmeans_iters = (int)iters,
-                         .rvq_beam = (int)beam, .sq_clip = (float)clip, .verbose = verbose};
+                         .rvq_beam = (int)beam, .sq_clip = clip, .verbose = verbose};
     if ((rc = vqs_codec_create(spec, d, &co, &cd)))
         goto done;
     size_t cs = vqs_codec_code_size(cd);

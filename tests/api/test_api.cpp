@@ -336,6 +336,14 @@ TEST_CASE("api: bad input gets a 4xx naming what was wrong and changes nothing",
         {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"vqs":{"spec":"PQ3x8"}})", 400,
          "PQ3x8"},
         {"PUT", "/collections/s2", R"({"vectors":{"size":0,"distance":"Cosine"}})", 400, "size"},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"vqs":{"clip":0.3}})", 400,
+         "\"vqs\".\"clip\""},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"vqs":{"clip":1.5}})", 400,
+         "\"vqs\".\"clip\""},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"vqs":{"clip":"0.99"}})", 400,
+         "\"vqs\".\"clip\""},
+        {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"vqs":{"clip":0}})", 400,
+         "(0.5, 1]"},
         {"PUT", "/collections/bad%20name", R"({"vectors":{"size":8,"distance":"Cosine"}})", 400, "name"},
         {"PUT", "/collections/s2", R"({"vectors":{"size":8,"distance":"Cosine"},"optimizers_config":{"indexing_threshold":-1}})",
          400, "indexing_threshold"},
@@ -370,6 +378,75 @@ TEST_CASE("api: bad input gets a 4xx naming what was wrong and changes nothing",
     // and the good request still works
     jptr ok(ok_result(http(S.port, "PUT", P, R"({"points":[{"id":100,"vector":)" + v8 + "}]}")));
     REQUIRE(state(S.port) != before);
+}
+
+// The "vqs" extension's clip (SQ8/SQ4 training ranges): stored with the new collection, shown by GET,
+// kept across a restart, and used by the training that happens later, after the restart, when the
+// upserts reach train_size: the trained SQ4 grid is exactly that of a codec trained in-process with
+// sq_clip 0.9 on the same points (and not the default's).
+TEST_CASE("api: the vqs clip of a new collection is stored and used when it trains later", "[api]")
+{
+    tmpdir t;
+    std::string dir = t.file("data");
+    const size_t n = 600, d = 16;
+    auto x = synth(n, d, 12); // a Gaussian mixture with outliers: clipping changes the ranges
+    {
+        server S(dir);
+        REQUIRE(ok_result(http(S.port, "PUT", "/collections/c",
+                               R"({"vectors":{"size":16,"distance":"Euclid"},)"
+                               R"("vqs":{"spec":"SQ4","clip":0.9,"train_size":600,"rerank":"none"}})")) ==
+                json_true());
+        json_decref(json_true());
+    }
+    server S(dir);
+    jptr info(ok_result(http(S.port, "GET", "/collections/c")));
+    json_t *vq = json_object_get(info.j, "vqs");
+    REQUIRE(json_number_value(json_object_get(vq, "clip")) == Approx(0.9).epsilon(1e-9));
+    REQUIRE(json_is_false(json_object_get(vq, "trained")));
+    std::string body = R"({"points":[)";
+    for (size_t i = 0; i < n; i++)
+        body += (i ? "," : "") + std::string(R"({"id":)") + std::to_string(i) + R"(,"vector":)" +
+                vec_json(&x[i * d], d) + "}";
+    body += "]}";
+    jptr up(ok_result(http(S.port, "PUT", "/collections/c/points?wait=true", body)));
+    jptr info2(ok_result(http(S.port, "GET", "/collections/c")));
+    REQUIRE(json_is_true(json_object_get(json_object_get(info2.j, "vqs"), "trained")));
+    S.stop();
+
+    // the stored trained state's SQ4 grid (a_j, step_j: the last 2 d floats of the codec blob)
+    auto grid = [&](const vqs_codec *c) {
+        void *blob = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_codec_save(c, &blob, &len));
+        std::vector<float> g(2 * d);
+        std::memcpy(g.data(), (const uint8_t *)blob + len - 4 - 8 * d, 8 * d);
+        free(blob);
+        return g;
+    };
+    vqs_db *db = nullptr;
+    REQUIRE_OK(vqs_db_open(dir.c_str(), nullptr, &db));
+    void *tb = nullptr;
+    size_t tl = 0;
+    REQUIRE_OK(vqs_db_get_trained(db, "c", &tb, &tl));
+    vqs_index *ix = nullptr;
+    int rc = vqs_index_load_trained(tb, tl, nullptr, &ix);
+    free(tb);
+    vqs_db_close(db);
+    REQUIRE_OK(rc);
+    auto stored = grid(vqs_index_codec(ix));
+    vqs_index_free(ix);
+    std::vector<float> want[2];
+    for (int clipped : {0, 1}) {
+        vqs_codec_opts o = {};
+        o.sq_clip = clipped ? 0.9f : 0.0f;
+        vqs_codec *c = nullptr;
+        REQUIRE_OK(vqs_codec_create("SQ4", d, &o, &c));
+        codec_ptr cp(c, vqs_codec_free);
+        REQUIRE_OK(vqs_codec_train(c, n, x.data()));
+        want[clipped] = grid(c);
+    }
+    REQUIRE(stored == want[1]);
+    REQUIRE(stored != want[0]);
 }
 
 TEST_CASE("api: with an api key, a request without the matching key gets 401", "[api]")

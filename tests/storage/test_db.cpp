@@ -130,6 +130,15 @@ TEST_CASE("db: create, list, info and drop collections, names and configurations
         REQUIRE_ERR(vqs_db_create(h.db, "nospec", &e), VQS_EINVAL);
         auto r = config(16, "SQ8", 7);
         REQUIRE_ERR(vqs_db_create(h.db, "rerank7", &r), VQS_EINVAL);
+        for (float bad : {0.5f, 0.3f, 1.5f, -1.0f, NAN}) {
+            auto cl = config(16, "SQ4");
+            cl.sq_clip = bad;
+            REQUIRE_ERR(vqs_db_create(h.db, "clip", &cl), VQS_EINVAL);
+            REQUIRE(std::string(vqs_errdetail()).find("sq_clip") != std::string::npos);
+        }
+        auto cl = config(16, "SQ4");
+        cl.sq_clip = 0.995f;
+        REQUIRE_OK(vqs_db_create(h.db, "clip", &cl));
         REQUIRE_ERR(vqs_db_info(h.db, "missing", nullptr), VQS_EINVAL);
         vqs_coll_info in;
         REQUIRE_ERR(vqs_db_info(h.db, "missing", &in), VQS_ENOTFOUND);
@@ -140,17 +149,26 @@ TEST_CASE("db: create, list, info and drop collections, names and configurations
         REQUIRE_OK(vqs_db_set_config(h.db, "b_coll", &c2));
         c2.d = 8;
         REQUIRE_ERR(vqs_db_set_config(h.db, "b_coll", &c2), VQS_EINVAL);
+        auto cl2 = cl; // the clip is a training option: fixed at creation
+        cl2.sq_clip = 0.99f;
+        REQUIRE_ERR(vqs_db_set_config(h.db, "clip", &cl2), VQS_EINVAL);
+        REQUIRE(std::string(vqs_errdetail()).find("sq_clip") != std::string::npos);
     }
     {
         db_ptr h(dir); // reopened: everything persisted
         char **names = nullptr;
         size_t n = 0;
         REQUIRE_OK(vqs_db_list(h.db, &names, &n));
-        REQUIRE(n == 2);
+        REQUIRE(n == 3);
         REQUIRE(std::string(names[0]) == "a.coll-2");
         REQUIRE(std::string(names[1]) == "b_coll");
+        REQUIRE(std::string(names[2]) == "clip");
         vqs_db_list_free(names, n);
         vqs_coll_info in;
+        REQUIRE_OK(vqs_db_info(h.db, "clip", &in)); // the clip survives the reopen
+        REQUIRE(in.cfg.sq_clip == 0.995f);
+        REQUIRE_OK(vqs_db_info(h.db, "a.coll-2", &in));
+        REQUIRE(in.cfg.sq_clip == 0.0f);
         REQUIRE_OK(vqs_db_info(h.db, "b_coll", &in));
         REQUIRE(in.cfg.d == 16);
         REQUIRE(in.cfg.nprobe == 32);
