@@ -523,13 +523,13 @@ static void set_grid(sq *S, size_t j, float a, float w)
     S->binv[j] = inv;
 }
 
-/* Clipping candidates of the default SQ8/SQ4 training (sq_clip == 0): per
+/* Clipping candidates of SQ4's default training (sq_clip == 0): per
  * dimension, besides [min, max], the ranges between the t and 1 - t
- * quantiles for these tail masses t (two-sided, from at most CLIP_ROWS
- * evenly spaced training rows). For N(0, 1) at 16 levels the best uniform
- * range is about +-2.7 sigma (t ~ 0.0035), at 256 levels +-3.9 sigma
- * (t ~ 5e-5). The grid is dense where those optima fall; the MSE is flat
- * near an optimum, so a neighbour costs < 0.01 dB. */
+ * quantiles for these tail masses t (from at most CLIP_ROWS evenly spaced
+ * training rows). For N(0, 1) the best uniform 16-level range is +-2.68
+ * sigma with "cells" (t = 0.0037) and +-2.51 sigma with "endpoints"
+ * (t = 0.006); the tail masses are densest there, and the MSE is flat near
+ * the optimum (measured: 19.35 dB held out against 19.38 in theory). */
 static const double clip_tails[] = {2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 4e-3, 6e-3, 1e-2, 2e-2, 5e-2};
 #define NTAIL (sizeof clip_tails / sizeof clip_tails[0])
 #define NCAND (1 + NTAIL)
@@ -557,9 +557,8 @@ static int fcmp(const void *a, const void *b)
     return (u > v) - (u < v);
 }
 
-/* Type-7 quantile p of a column a[0..m) whose first and last `end` entries
- * are sorted (and hold the smallest and largest values): p must fall
- * inside them. */
+/* Type-7 quantile p of a column a[0..m) whose two ends are sorted
+ * (sort_tails): p must fall inside them (p <= 0.05 or p >= 0.95). */
 static float tail_quantile(const float *a, size_t m, double p)
 {
     double pos = p * (double)(m - 1);
