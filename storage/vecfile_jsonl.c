@@ -21,7 +21,7 @@
  *   number varies from 2 to 25 bytes, so it bounds nothing useful).
  * - Every check at open, as for the binary formats: after a successful open
  *   every row has d finite float32 values and the ids are distinct. Numbers
- *   beyond float32 (|x| > FLT_MAX) are refused, not rounded to Inf, whatever
+ *   that would round to Inf as float32 are refused, whatever
  *   allow_nonfinite says: JSON has no NaN or Inf, so such a value is a writer's
  *   mistake, not data. Jansson parses integers into 64 bits and reals into
  *   doubles and fails the line on overflow (1e999, 2^64); the error then
@@ -224,6 +224,12 @@ static size_t mem_limit(const vqs_vecfile_opts *o)
     return (size_t)pages / 2 * (size_t)psz;
 }
 
+/* The smallest double that rounds to Inf as a float32: FLT_MAX plus half its
+ * ulp (a tie rounds to even, which is up: FLT_MAX's significand is odd).
+ * Values below it round to a finite float, so %.9g text of FLT_MAX
+ * (3.40282347e+38, slightly above FLT_MAX) is read back as FLT_MAX. */
+#define F32_ROUNDS_TO_INF 0x1.ffffffp+127
+
 /* Bytes per row besides the matrix, for ids (pids, int64 ids, and the sort
  * of row numbers that finds duplicates) and payload offsets. */
 #define ID_BYTES (sizeof(vqs_pid) + sizeof(int64_t) + sizeof(size_t))
@@ -268,9 +274,13 @@ static int take_id(jl *s, const json_t *id, size_t line)
         s->vf->ids[s->n] = (int64_t)v;
         return 0;
     }
-    if (json_is_real(id))
-        return vqs_seterr(VQS_EFORMAT, "%s: line %zu: \"id\" %.17g is not an integer (write ids without a fraction or exponent)",
-                          nm, line, json_real_value(id));
+    if (json_is_real(id)) {
+        double r = json_real_value(id);
+        /* 3.0 as written, not as %g would print it (3) */
+        const char *f = r == floor(r) && fabs(r) < 1e15 ? "%s: line %zu: \"id\" %.1f is not an integer (write ids without a fraction or exponent)"
+                                                        : "%s: line %zu: \"id\" %.17g is not an integer (write ids without a fraction or exponent)";
+        return vqs_seterr(VQS_EFORMAT, f, nm, line, r);
+    }
     if (json_is_string(id)) {
         const char *t = json_string_value(id);
         if (vqs_pid_parse(t, pid) != 0 || pid->kind != VQS_PID_UUID)
@@ -284,7 +294,7 @@ static int take_id(jl *s, const json_t *id, size_t line)
                       nm, line, type_name(id));
 }
 
-static int take_payload(jl *s, json_t *obj, const char *vkey)
+static int take_payload(jl *s, json_t *obj, const char *vkey, size_t line)
 {
     vqs_vecfile *vf = s->vf;
     json_object_del(obj, vkey);
@@ -297,14 +307,23 @@ static int take_payload(jl *s, json_t *obj, const char *vkey)
         return vqs_seterr(VQS_ENOMEM, "%s: payload of row %zu", vf->name, s->n);
     size_t tl = strlen(t) + 1;
     if (s->pl_cap - s->pl_len < tl) {
+        size_t room = s->max_bytes - s->fixed; /* alloc_rows checked fixed <= max_bytes */
+        if (tl > room - s->pl_len) {
+            free(t);
+            return vqs_seterr(VQS_ENOMEM, "%s: line %zu: the payloads need %zu bytes so far, which with the "
+                                          "rows (%.1f MB) is above the memory limit of %.1f MB",
+                              vf->name, line, s->pl_len + tl, s->fixed / 1e6, s->max_bytes / 1e6);
+        }
+        /* double, but never past the limit */
         size_t cap = s->pl_cap ? s->pl_cap : 4096;
-        while (cap - s->pl_len < tl)
+        while (cap - s->pl_len < tl && cap <= SIZE_MAX / 2)
             cap *= 2;
-        char *np = s->fixed + cap <= s->max_bytes ? realloc(vf->pl, cap) : NULL;
+        if (cap > room)
+            cap = room;
+        char *np = realloc(vf->pl, cap);
         if (!np) {
             free(t);
-            return vqs_seterr(VQS_ENOMEM, "%s: payloads of %zu rows take more than %.1f MB (the memory limit is %.1f MB)",
-                              vf->name, s->n + 1, s->pl_len / 1e6, s->max_bytes / 1e6);
+            return vqs_seterr(VQS_ENOMEM, "%s: line %zu: %zu bytes of payloads", vf->name, line, cap);
         }
         vf->pl = np;
         s->pl_cap = cap;
@@ -370,7 +389,7 @@ static int take_line(jl *s, const char *p, size_t len, size_t line)
             x[k] = (float)json_integer_value(a); /* |int64| < FLT_MAX: always in range */
         } else if (json_is_real(a)) {
             double r = json_real_value(a);
-            if (!(fabs(r) <= FLT_MAX)) {
+            if (!(fabs(r) < F32_ROUNDS_TO_INF)) {
                 rc = vqs_seterr(VQS_ERANGE, "%s: line %zu: \"%s\"[%zu]: %.9g is outside float32's range (|x| <= 3.4028235e38)",
                                 nm, line, vk, k, r);
                 goto out;
@@ -390,7 +409,7 @@ static int take_line(jl *s, const char *p, size_t len, size_t line)
     }
     if (id && (rc = take_id(s, id, line)))
         goto out;
-    if (s->o->keep_payload && (rc = take_payload(s, j, vk)))
+    if (s->o->keep_payload && (rc = take_payload(s, j, vk, line)))
         goto out;
     s->n++;
 out:

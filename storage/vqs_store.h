@@ -16,7 +16,8 @@
  * across the file. Every other field is the user's payload: the vector
  * reader does not interpret it and keeps it only when asked (keep_payload).
  * Numbers, integer or real, become float32; a value beyond float32's range
- * (|x| > FLT_MAX, 1e999, an integer literal beyond 64 bits) is refused, as is
+ * (one that would round to Inf, 1e999, an integer literal beyond 64 bits; tiny
+ * values round to 0 or a subnormal as usual) is refused, as is
  * anything else malformed, with the line, the field and, for JSON syntax,
  * Jansson's column. JSONL has no random access, so the rows are parsed at
  * open into an n x d float32 matrix in memory (bounded by max_bytes); the
