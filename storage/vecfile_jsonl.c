@@ -46,7 +46,6 @@
 #define _GNU_SOURCE
 #include "vecfile_internal.h"
 
-#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,13 +53,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Walks the lines of buf: returns 0 at the end, else 1 with *p, *len the line
- * (without '\n') and *line its number. */
+/* A walk over the lines of a buffer: off is the next line's start, line the
+ * number of the last line returned (from 1). */
 typedef struct {
     const char *buf;
     size_t len, off, line;
 } lines;
 
+/* Returns 0 at the end, else 1 with *p, *len the next line (without its '\n')
+ * and *line its number. */
 static int next_line(lines *it, const char **p, size_t *len, size_t *line)
 {
     if (it->off >= it->len)

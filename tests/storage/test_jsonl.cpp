@@ -178,6 +178,14 @@ TEST_CASE("jsonl: ids (integers and UUIDs) and payloads", "[storage][vecfile][js
         }
     }
     REQUIRE(vqs_vecfile_payload(vf.get(), n) == nullptr);
+    // payloads past the first 4 KB buffer, which then grows
+    s.clear();
+    for (size_t i = 0; i < 30; i++)
+        s += jrow(&x[i * d], d, "", "\"p\": \"" + std::string(500 + i, 'a' + i % 26) + "\"") + "\n";
+    write_text(t.file("big.jsonl"), s);
+    auto vb = open_vecfile(t.file("big.jsonl"), &o);
+    for (size_t i = 0; i < 30; i++)
+        REQUIRE(std::string(vqs_vecfile_payload(vb.get(), i)) == "{\"p\":\"" + std::string(500 + i, 'a' + i % 26) + "\"}");
 
     // UUID ids beside integers: the point ids carry both, the int64 view refuses
     s = jrow(&x[0], d, "\"8C5B0A4E-2F1A-4D7E-9B1E-3F2A1C0D9E8F\"") + "\n" + jrow(&x[d], d, "12") + "\n" +
@@ -320,6 +328,11 @@ TEST_CASE("bad input: jsonl, each error names the file, the line and the field",
     lim.max_bytes = 4096;
     det = jfail(t, s, VQS_ENOMEM, &lim);
     REQUIRE_HAS(det, "line 1: the payloads need");
+    // the payload buffer grows up to the limit, not past it: rows (4 bytes),
+    // payload offsets (8) and the text (5012 bytes with its NUL) fit in 5100
+    lim.max_bytes = 5100;
+    auto big = open_vecfile(t.file("bad.jsonl"), &lim);
+    REQUIRE(std::string(vqs_vecfile_payload(big.get(), 0)) == "{\"text\":\"" + std::string(5000, 'a') + "\"}");
 
     // the name decides: no content sniffing
     det = jfail(t, ok, VQS_EFORMAT, nullptr, "vectors.json");
