@@ -39,6 +39,8 @@
  *   are the user's payload, not fields of our format: the reader ignores
  *   them, or keeps their compact JSON text per row for vqs import
  *   (keep_payload), in one arena of NUL-terminated texts plus n offsets.
+ * - The text is read through vecfile.c's mapping and handed back as the
+ *   parse moves on (madvise, below); after the parse the mapping is dropped.
  * - Line numbers count every line from 1 (blank lines included), as an
  *   editor shows them; columns are Jansson's (characters, from 1). A UTF-8
  *   byte-order mark at the start of the file is skipped.
@@ -51,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* A walk over the lines of a buffer: off is the next line's start, line the
@@ -223,6 +226,25 @@ static size_t mem_limit(const vqs_vecfile_opts *o)
     if (pages <= 0 || psz <= 0)
         return SIZE_MAX / 2;
     return (size_t)pages / 2 * (size_t)psz;
+}
+
+/* While parsing a file mapping, the pages read are handed back every
+ * DROP_BYTES (MADV_DONTNEED: the mapping is private and never written, so a
+ * later read, as the duplicate-id message's line count does, faults the
+ * file's bytes back in), so the resident set is the rows plus at most this
+ * much text, not the whole file. Never done to open_mem's buffer, which is
+ * the caller's. */
+#define DROP_BYTES ((size_t)64 << 20)
+
+/* Hands back [dropped, off) rounded down to DROP_BYTES (a multiple of the
+ * page size) once that is at least DROP_BYTES; returns the new mark. */
+static size_t hand_back(const unsigned char *map, size_t dropped, size_t off)
+{
+    if (off - dropped < DROP_BYTES)
+        return dropped;
+    size_t upto = off / DROP_BYTES * DROP_BYTES;
+    madvise((void *)(map + dropped), upto - dropped, MADV_DONTNEED);
+    return upto;
 }
 
 /* The smallest double that rounds to Inf as a float32: FLT_MAX plus half its
@@ -476,16 +498,27 @@ int vqs_jsonl_parse(vqs_vecfile *vf, const unsigned char *buf, size_t len, const
     const char *p;
     size_t l, line = 0;
     lines it = lines_of(buf, len);
-    while (next_line(&it, &p, &l, &line))
+    int own = buf == vf->map;
+    size_t dropped = 0; /* bytes of our own mapping handed back so far */
+    while (next_line(&it, &p, &l, &line)) {
         s.rows += !blank(p, l);
+        if (own)
+            dropped = hand_back(buf, dropped, it.off);
+    }
+    if (own)
+        madvise((void *)buf, len, MADV_DONTNEED);
+    dropped = 0;
     if (s.rows == 0)
         return it.line == 0 ? vqs_seterr(VQS_EEMPTY, "%s: file is empty", vf->name)
                             : vqs_seterr(VQS_EEMPTY, "%s: no vectors: all %zu lines are blank", vf->name, it.line);
     it = lines_of(buf, len);
     int rc = 0;
-    while (rc == 0 && next_line(&it, &p, &l, &line))
+    while (rc == 0 && next_line(&it, &p, &l, &line)) {
         if (!blank(p, l))
             rc = take_line(&s, p, l, line);
+        if (own)
+            dropped = hand_back(buf, dropped, it.off);
+    }
     if (rc == 0 && s.has_ids)
         rc = check_distinct(&s, buf, len);
     if (rc)
