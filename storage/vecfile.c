@@ -18,9 +18,14 @@
  * - The .npy header is parsed by a small dedicated parser of the Python dict
  *   literal numpy writes, not a general Python-literal parser: keys 'descr',
  *   'fortran_order', 'shape' exactly once each, nothing else.
+ * - The format comes from the npy magic, else from the name. JSON Lines is
+ *   recognised by name only (.jsonl, .ndjson): rejected, sniffing a leading
+ *   '{', which a raw float32 file may begin with too. Its reader
+ *   (vecfile_jsonl.c) parses the mapping into rows in memory, after which
+ *   the mapping is dropped, and the handle behaves as a float32 file.
  */
 #define _GNU_SOURCE
-#include "vqs_store.h"
+#include "vecfile_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,18 +37,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct vqs_vecfile {
-    char *name;
-    vqs_vecfmt fmt;
-    vqs_dtype dt;
-    size_t n, d;
-    const unsigned char *map; /* whole file, or NULL for open_mem */
-    size_t map_len;
-    void *copy;                /* aligned copy of the payload, or NULL */
-    const unsigned char *data; /* first value of row 0 */
-    size_t stride;             /* bytes from row i to row i + 1 */
-};
 
 static size_t dt_size(vqs_dtype dt)
 {
@@ -82,6 +75,8 @@ static vqs_vecfmt fmt_from_name(const char *name)
         return VQS_FMT_NPY;
     if (ends_with(name, ".f32") || ends_with(name, ".raw") || ends_with(name, ".bin"))
         return VQS_FMT_RAW_F32;
+    if (ends_with(name, ".jsonl") || ends_with(name, ".ndjson"))
+        return VQS_FMT_JSONL;
     return VQS_FMT_AUTO;
 }
 
@@ -398,7 +393,7 @@ static int open_buf(vqs_vecfile *vf, const unsigned char *buf, size_t len,
         if (f == VQS_FMT_AUTO)
             return vqs_seterr(VQS_EFORMAT,
                               "%s: cannot tell the format from the name (.fvecs, .ivecs, "
-                              ".bvecs, .npy; raw float32 needs a dimension)",
+                              ".bvecs, .npy, .jsonl, .ndjson; raw float32 needs a dimension)",
                               vf->name);
     }
     vf->fmt = f;
@@ -423,6 +418,10 @@ static int open_buf(vqs_vecfile *vf, const unsigned char *buf, size_t len,
         vf->dt = VQS_DT_F32;
         rc = parse_raw(vf, buf, len, o->raw_dim, max_dim);
         break;
+    case VQS_FMT_JSONL:
+        /* every value was range-checked while parsing: check_finite has
+         * nothing to find */
+        return vqs_jsonl_parse(vf, buf, len, o);
     default:
         rc = vqs_seterr(VQS_EINVAL, "%s: unknown format %d", vf->name, (int)f);
     }
@@ -500,8 +499,13 @@ int vqs_vecfile_open(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **
         vqs_vecfile_close(vf);
         return rc;
     }
-    if (vf->map)
+    if (vf->map && vf->fmt == VQS_FMT_JSONL) {
+        /* the rows are parsed into vf->copy: the text is not needed again */
+        munmap((void *)vf->map, vf->map_len);
+        vf->map = NULL;
+    } else if (vf->map) {
         madvise((void *)vf->map, len, MADV_NORMAL);
+    }
     *out = vf;
     return 0;
 }
@@ -513,6 +517,10 @@ void vqs_vecfile_close(vqs_vecfile *vf)
     if (vf->map)
         munmap((void *)vf->map, vf->map_len);
     free(vf->copy);
+    free(vf->pids);
+    free(vf->ids);
+    free(vf->pl);
+    free(vf->pl_off);
     free(vf->name);
     free(vf);
 }
@@ -522,6 +530,24 @@ size_t vqs_vecfile_d(const vqs_vecfile *vf) { return vf->d; }
 vqs_dtype vqs_vecfile_dtype(const vqs_vecfile *vf) { return vf->dt; }
 vqs_vecfmt vqs_vecfile_format(const vqs_vecfile *vf) { return vf->fmt; }
 const char *vqs_vecfile_name(const vqs_vecfile *vf) { return vf->name; }
+
+int vqs_vecfile_ids(const vqs_vecfile *vf, const int64_t **ids)
+{
+    *ids = vf->ids;
+    if (!vf->ids && vf->pids)
+        return vqs_seterr(VQS_EDTYPE, "%s: some ids are UUID strings, not integers (use vqs_vecfile_pids)",
+                          vf->name);
+    return 0;
+}
+
+const vqs_pid *vqs_vecfile_pids(const vqs_vecfile *vf) { return vf->pids; }
+
+const char *vqs_vecfile_payload(const vqs_vecfile *vf, size_t i)
+{
+    if (!vf->pl_off || i >= vf->n || vf->pl_off[i] == SIZE_MAX)
+        return NULL;
+    return vf->pl + vf->pl_off[i];
+}
 
 int vqs_vecfile_f32_view(const vqs_vecfile *vf, const float **x, size_t *ld)
 {

@@ -9,6 +9,20 @@
  * the same dimension and (unless allowed) every value is finite, so readers of
  * the handle never check again. Writers: fvecs, ivecs, npy (v1.0).
  *
+ * JSON Lines (.jsonl, .ndjson; storage/vecfile_jsonl.c): one object per
+ * non-blank line, {"id": 7, "vector": [0.1, -2, ...], ...}. "embedding" is
+ * accepted in place of "vector" (not both in one object); "id" is optional
+ * but then on every line: an integer in [0, 2^63) or a UUID string, distinct
+ * across the file. Every other field is the user's payload: the vector
+ * reader does not interpret it and keeps it only when asked (keep_payload).
+ * Numbers, integer or real, become float32; a value beyond float32's range
+ * (one that would round to Inf, 1e999, an integer literal beyond 64 bits; tiny
+ * values round to 0 or a subnormal as usual) is refused, as is
+ * anything else malformed, with the line, the field and, for JSON syntax,
+ * Jansson's column. JSONL has no random access, so the rows are parsed at
+ * open into an n x d float32 matrix in memory (bounded by max_bytes); the
+ * file itself is read through a mapping, one line's JSON tree at a time.
+ *
  * Every failure names the file and what was wrong in vqs_errdetail().
  */
 #ifndef VQS_STORE_H
@@ -30,6 +44,7 @@ typedef enum vqs_vecfmt {
     VQS_FMT_BVECS,
     VQS_FMT_NPY,
     VQS_FMT_RAW_F32, /* headerless little-endian float32, needs raw_dim */
+    VQS_FMT_JSONL,   /* JSON Lines, by name only (.jsonl, .ndjson): no sniffing */
 } vqs_vecfmt;
 
 typedef enum vqs_dtype {
@@ -47,16 +62,27 @@ typedef struct vqs_vecfile_opts {
     vqs_vecfmt format;   /* 0: auto */
     size_t raw_dim;      /* required for VQS_FMT_RAW_F32 */
     size_t max_dim;      /* 0: VQS_MAX_DIM_DEFAULT */
-    int allow_nonfinite; /* 0: NaN/Inf is VQS_ENONFINITE (float files) */
+    int allow_nonfinite; /* 0: NaN/Inf is VQS_ENONFINITE (float files; JSON has
+                            neither, and JSONL refuses values beyond float32) */
+    int keep_payload;    /* JSONL: keep every line's other fields as its payload
+                            (vqs_vecfile_payload); 0: they are parsed and dropped */
+    size_t max_bytes;    /* JSONL: most bytes the parsed file may take in memory
+                            (n * d * 4 for the rows, 48 per row with ids, 8 per
+                            row plus the texts with payloads); above it the open
+                            fails with VQS_ENOMEM before allocating. 0: half the
+                            physical memory */
 } vqs_vecfile_opts;
 
 typedef struct vqs_vecfile vqs_vecfile;
 
 /* Opens and validates a vector file. path: borrowed. o: NULL or zeroed for
- * defaults. On success *out owns the mapping; free it with
- * vqs_vecfile_close(). Errors: -errno (open/mmap), VQS_EFORMAT, VQS_EEMPTY,
- * VQS_ETRUNC, VQS_EDIMMISMATCH, VQS_ESHAPE, VQS_EBADDIM, VQS_EORDER,
- * VQS_EDTYPE, VQS_ENONFINITE, VQS_EHEADER, VQS_EINVAL, VQS_ENOMEM. */
+ * defaults. On success *out owns the mapping (for JSONL: the parsed rows; the
+ * file is unmapped before returning); free it with vqs_vecfile_close().
+ * Errors: -errno (open/mmap), VQS_EFORMAT, VQS_EEMPTY, VQS_ETRUNC,
+ * VQS_EDIMMISMATCH, VQS_ESHAPE, VQS_EBADDIM, VQS_EORDER, VQS_EDTYPE,
+ * VQS_ENONFINITE, VQS_EHEADER, VQS_EINVAL, VQS_ENOMEM; JSONL also VQS_ERANGE
+ * (a number beyond float32, a negative or too large id) and VQS_EINVAL (an id
+ * given twice). */
 int vqs_vecfile_open(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **out);
 
 /* Same over a caller's buffer (len bytes), which must stay valid and
@@ -72,6 +98,23 @@ size_t vqs_vecfile_d(const vqs_vecfile *vf);
 vqs_dtype vqs_vecfile_dtype(const vqs_vecfile *vf);
 vqs_vecfmt vqs_vecfile_format(const vqs_vecfile *vf);
 const char *vqs_vecfile_name(const vqs_vecfile *vf);
+
+/* Per-row point ids of a JSONL file whose lines carry "id" (row i's id is
+ * (*ids)[i]). *ids is NULL, and 0 is returned, when the file has no ids
+ * (every other format: ids are then the row numbers, by convention). When
+ * some ids are UUID strings, *ids is NULL and VQS_EDTYPE is returned: use
+ * vqs_vecfile_pids. Valid until vqs_vecfile_close(). */
+int vqs_vecfile_ids(const vqs_vecfile *vf, const int64_t **ids);
+
+/* The same ids as n point ids (VQS_PID_U64 or VQS_PID_UUID, see
+ * vqs_store_db.h), or NULL when the file has none. Valid until close. */
+const struct vqs_pid *vqs_vecfile_pids(const vqs_vecfile *vf);
+
+/* Row i's payload: the compact JSON text of its line's fields other than
+ * "vector" / "embedding" and "id" (JSONL opened with keep_payload). NULL when
+ * the line has no other field, the file was opened without keep_payload, or
+ * it is not JSONL. i < n. Valid until vqs_vecfile_close(). */
+const char *vqs_vecfile_payload(const vqs_vecfile *vf, size_t i);
 
 /* Zero-copy view of float32 rows: row i starts at (*x + i * *ld), d values.
  * Valid until vqs_vecfile_close(). VQS_EDTYPE if the file is not float32. */

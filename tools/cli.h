@@ -22,6 +22,9 @@ int vqs_cli_parse_clip(const char *s, float *out, const char *what);
  * converted into *owned otherwise). */
 int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_matrix *m,
                         float **owned);
+/* The same with any reader options (vqs import: JSONL payloads). */
+int vqs_cli_open_matrix_opts(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **vf,
+                             vqs_matrix *m, float **owned);
 
 int vqs_cmd_eval(int argc, char **argv);
 int vqs_cmd_import(int argc, char **argv);

@@ -12,8 +12,10 @@
  * import prints one line per committed batch, "committed N points, total T",
  * flushed, after the batch is durable: a caller that reads the line knows
  * those points survive a crash. Point ids are the row numbers of the vector
- * file (u64); payloads, one JSON object per line, must be as many as the rows
- * and are all checked before anything is written.
+ * file (u64), or a JSONL file's "id" fields (integers or UUIDs). Payloads come
+ * from --payloads (one JSON object per line, as many as the rows) or from a
+ * JSONL vector file's other fields, not both (refused: one source would be
+ * dropped); all are checked before anything is written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,7 +98,9 @@ static void usage_import(FILE *f)
                "                  [--rerank disk|memory|none] [--threads N] [--clip Q]\n"
                "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n"
                "--clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension, Q in (0.5, 1],\n"
-               "          1 = min/max; stored with a new collection (default: SQ4's chosen from the data)\n");
+               "          1 = min/max; stored with a new collection (default: SQ4's chosen from the data)\n"
+               "A .jsonl/.ndjson --vectors file ({\"id\": 7, \"vector\": [...], ...} a line) gives the\n"
+               "point ids (else the row numbers are) and, in its other fields, the payloads.\n");
 }
 
 int vqs_cmd_import(int argc, char **argv)
@@ -163,8 +167,19 @@ int vqs_cmd_import(int argc, char **argv)
     vqs_db *db = NULL;
     vqs_coll *c = NULL;
     vqs_pid *ids = NULL;
-    if ((rc = vqs_cli_open_matrix(vec, dim, &vf, &X, &owned)))
+    const char **pbatch = NULL; /* a batch's payloads from the vector file (JSONL) */
+    vqs_vecfile_opts vo = {.raw_dim = dim, .keep_payload = 1};
+    if ((rc = vqs_cli_open_matrix_opts(vec, &vo, &vf, &X, &owned)))
         goto out;
+    const vqs_pid *fids = vqs_vecfile_pids(vf);
+    int fpay = 0;
+    for (size_t i = 0; i < X.n && !fpay; i++)
+        fpay = vqs_vecfile_payload(vf, i) != NULL;
+    if (pay && fpay) {
+        rc = vqs_seterr(VQS_EUSAGE, "%s carries payload fields besides \"vector\" and \"id\", and --payloads "
+                        "gives payloads too: keep one of them", vec);
+        goto out;
+    }
     if (pay && (rc = read_payloads(pay, X.n, &payloads)))
         goto out;
     if ((rc = vqs_db_open(dir, NULL, &db)))
@@ -237,8 +252,9 @@ int vqs_cmd_import(int argc, char **argv)
                 vqs_now() - t0);
     }
     ids = malloc(sizeof(vqs_pid) * batch);
+    pbatch = fpay ? malloc(sizeof(char *) * batch) : NULL;
     float *buf = X.ld == X.d ? NULL : malloc(sizeof(float) * batch * X.d);
-    if (!ids || (X.ld != X.d && !buf)) {
+    if (!ids || (fpay && !pbatch) || (X.ld != X.d && !buf)) {
         free(buf);
         rc = vqs_seterr(VQS_ENOMEM, "batch of %zu", batch);
         goto out;
@@ -247,17 +263,24 @@ int vqs_cmd_import(int argc, char **argv)
     for (size_t b0 = 0; b0 < X.n; b0 += batch) {
         size_t nb = X.n - b0 < batch ? X.n - b0 : batch;
         for (size_t i = 0; i < nb; i++) {
-            memset(&ids[i], 0, sizeof ids[i]);
-            ids[i].kind = VQS_PID_U64;
-            ids[i].u64 = b0 + i;
+            if (fids) {
+                ids[i] = fids[b0 + i];
+            } else {
+                memset(&ids[i], 0, sizeof ids[i]);
+                ids[i].kind = VQS_PID_U64;
+                ids[i].u64 = b0 + i;
+            }
+            if (pbatch)
+                pbatch[i] = vqs_vecfile_payload(vf, b0 + i);
         }
+        const char *const *pb = payloads ? (const char *const *)payloads + b0 : pbatch;
         const float *xb = X.x + b0 * X.ld;
         if (buf) {
             for (size_t i = 0; i < nb; i++)
                 memcpy(buf + i * X.d, X.x + (b0 + i) * X.ld, sizeof(float) * X.d);
             xb = buf;
         }
-        if ((rc = vqs_coll_upsert(c, nb, ids, xb, payloads ? (const char *const *)payloads + b0 : NULL))) {
+        if ((rc = vqs_coll_upsert(c, nb, ids, xb, pb))) {
             vqs_seterr(rc, "rows %zu..%zu: %s", b0, b0 + nb - 1, vqs_errdetail());
             break;
         }
@@ -273,6 +296,7 @@ out:
         for (size_t i = 0; i < X.n; i++)
             free(payloads[i]);
     free(payloads);
+    free(pbatch);
     free(ids);
     vqs_coll_close(c);
     vqs_db_close(db);

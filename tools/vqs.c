@@ -87,7 +87,13 @@ int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_
                         float **owned)
 {
     vqs_vecfile_opts o = {.raw_dim = raw_dim};
-    int rc = vqs_vecfile_open(path, &o, vf);
+    return vqs_cli_open_matrix_opts(path, &o, vf, m, owned);
+}
+
+int vqs_cli_open_matrix_opts(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **vf,
+                             vqs_matrix *m, float **owned)
+{
+    int rc = vqs_vecfile_open(path, o, vf);
     if (rc)
         return rc;
     *owned = NULL;
@@ -111,7 +117,8 @@ static void usage_gt(FILE *f)
             "usage: vqs gt --base FILE --queries FILE --k K [--metric l2|ip|cos] -o OUT.ivecs\n"
             "              [--dist OUT.fvecs] [--threads N] [--dim D]\n"
             "  Exact k nearest neighbours of every query (ties by lower id).\n"
-            "  Files: .fvecs .ivecs .bvecs .npy, or raw float32 (.f32/.raw/.bin) with --dim.\n"
+            "  Files: .fvecs .ivecs .bvecs .npy .jsonl/.ndjson, or raw float32 (.f32/.raw/.bin)\n"
+            "  with --dim. Result ids are row numbers (JSONL \"id\" fields are not used).\n"
             "  --dist writes the distances (squared L2, inner product or cosine).\n");
 }
 
