@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* What vqs_pareto_front says of each point. */
 enum {
     VQS_PARETO_OUT = 0,   /* took no part (not in use, or a cost or quality that is not finite) */
@@ -24,5 +28,9 @@ enum {
  * Returns 0, VQS_EINVAL (NULL arrays with n > 0) or VQS_ENOMEM. O(n log n). */
 int vqs_pareto_front(size_t n, const double *cost, const double *quality, const unsigned char *use, int *flag,
                      long *tie_of, size_t *front, size_t *nfront);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "results.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- the report ---------------------------------------------------------- */
 
 typedef struct vqs_report_opts {
@@ -76,5 +80,9 @@ int vqs_recommend_describe(const vqs_results *r, size_t row, const vqs_recommend
 
 /* The description as text for a person (vqs recommend without --json). */
 void vqs_recommend_print(FILE *f, const vqs_results *r, const json_t *desc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -23,6 +23,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The quality metrics a front or a recommendation can maximise. */
 typedef enum vqs_qmetric {
     VQS_Q_RECALL1 = 0,
@@ -112,5 +116,9 @@ double vqs_result_cost(const vqs_result_row *row, vqs_cost c);
 
 /* float32 bytes per vector of the data set (4 d). */
 double vqs_results_float_bytes(const vqs_results *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
