@@ -937,13 +937,15 @@ int vqs_report_html(const vqs_results *r, const vqs_report_opts *o, char **html,
                    "omitted.</p>\n",
                 r->timing ? "" : " (vqs eval --no-timing)", mn);
     legend(f, &c);
-    fputs("<div class=\"plots\">\n<figure>\n<h3>", f);
-    fprintf(f, "%s against %s per vector</h3>\n", mn, vqs_cost_name(c.cost));
-    plot_quality_bytes(f, &c, n_q);
-    fprintf(f, "<figcaption>Up and to the left is better. The line is the Pareto front: no configuration has "
-               "fewer bytes and a higher %s than a point on it. Hover a point for its figures.</figcaption>\n"
-               "</figure>\n",
-            mn);
+    fputs("<div class=\"plots\">\n", f);
+    if (n_q) {
+        fprintf(f, "<figure>\n<h3>%s against %s per vector</h3>\n", mn, vqs_cost_name(c.cost));
+        plot_quality_bytes(f, &c, n_q);
+        fprintf(f, "<figcaption>Up and to the left is better. The line is the Pareto front: no configuration has "
+                   "fewer bytes and a higher %s than a point on it. Hover a point for its figures.</figcaption>\n"
+                   "</figure>\n",
+                mn);
+    }
     if (n_qps) {
         fprintf(f, "<figure>\n<h3>Queries per second on one thread against %s</h3>\n", mn);
         plot_qps(f, &c, n_qps);

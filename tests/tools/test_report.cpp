@@ -156,6 +156,9 @@ TEST_CASE("report: self-contained page, one point per row in each plot, the fron
         REQUIRE(h.find(no) == std::string::npos);
     // the only URL is the SVG namespace
     REQUIRE(count(h, "http://") == count(h, "http://www.w3.org/2000/svg"));
+    // no coordinate is NaN or infinite
+    for (const char *no : {"nan\"", "inf\"", "nan ", "inf ", "nanH", "nanV"})
+        REQUIRE(h.find(no) == std::string::npos);
     // points: 21 ok rows; 18 of them timed (3 PCA576 rows have null qps); 20 with an SQNR (not exact)
     std::string p1 = svg_of(h, "plot-recall-bytes"), p2 = svg_of(h, "plot-qps-recall"), p3 = svg_of(h, "plot-sqnr-bits");
     REQUIRE(p1.find("data-points=\"21\"") != std::string::npos);
@@ -245,6 +248,24 @@ TEST_CASE("report: no timing omits the queries/s plot with a note, ties are said
     REQUIRE(h.find("1 configuration with the same bytes and recall@10 as an earlier one") != std::string::npos);
     REQUIRE(h.find("which is kept on the front\">tie") != std::string::npos);
     REQUIRE(count(h, "<tr class=\"front\">") == 7); // SQ4 stays, SQint4 is not added
+}
+
+TEST_CASE("report: results whose rows all failed give a page without plots that says so", "[report]")
+{
+    json_t *d = fixture_json();
+    json_t *rows = json_object_get(d, "rows");
+    for (size_t i = json_array_size(rows); i-- > 0;)
+        if (strcmp(json_string_value(json_object_get(json_array_get(rows, i), "status")), "error"))
+            json_array_remove(rows, i);
+    auto r = parse_doc(d);
+    json_decref(d);
+    REQUIRE(r->nrows == 1);
+    std::string h = html_of(r.r);
+    REQUIRE(count(h, "<svg class=\"plot\"") == 0);
+    REQUIRE(h.find("No row has recall@10: nothing to plot against bytes.") != std::string::npos);
+    REQUIRE(h.find("nan") == std::string::npos);
+    REQUIRE(h.find("failed: spec &#39;PCA1024,SQ8&#39;") != std::string::npos);
+    REQUIRE(h.find("0 on the Pareto front") != std::string::npos);
 }
 
 TEST_CASE("report: vqs report writes the page, refuses bad input and leaves no partial file", "[report]")
