@@ -487,13 +487,42 @@ static void plot_quality_bytes(FILE *f, const ctx *c, size_t npts)
         spec_attr(attr, sizeof attr, w->spec);
         row_marker(f, &c->st, w, amap(&ax, vqs_result_cost(w, c->cost)), amap(&ay, w->q[c->m]), "pt", attr, title);
     }
-    /* labels of the front's points, alternating above and below the step line */
+    /* labels of the front's points: the first of ten places (below right, above right, below left,
+     * above left of the point, then lines further out) that stays in the plot and overlaps no label
+     * placed before; else the least overlapping. Widths are estimated (~6.3 units per 11px character). */
+    double box[64][4];
+    size_t nbox = 0;
     for (size_t j = 0; j < c->nfront; j++) {
         const vqs_result_row *w = &r->rows[c->front[j]];
         double x = amap(&ax, vqs_result_cost(w, c->cost)), y = amap(&ay, w->q[c->m]);
-        int right = x < FR.x1 - 90;
-        fprintf(f, "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">", right ? x + 8 : x - 8,
-                j % 2 ? y + 16 : y - 9, right ? "start" : "end");
+        double tw = 6.3 * (double)strlen(w->spec), best_ov = INFINITY, bx = 0, by = 0;
+        static const double dx[10] = {8, 8, -8, -8, 8, -8, 8, -8, 8, -8},
+                            dy[10] = {16, -9, 16, -9, 30, 30, -23, -23, 44, 44};
+        for (int k = 0; k < 10; k++) {
+            double x0 = dx[k] > 0 ? x + dx[k] : x + dx[k] - tw, y0 = y + dy[k] - 10, ov = 0;
+            if (x0 < FR.x0 + 2 || x0 + tw > FR.x1 - 2 || y0 < FR.y0 - 4 || y0 + 12 > FR.y1 - 2)
+                ov += 1e6; /* outside the plot */
+            for (size_t m = 0; m < nbox; m++) {
+                double ix = fmin(x0 + tw, box[m][2]) - fmax(x0, box[m][0]), iy = fmin(y0 + 12, box[m][3]) - fmax(y0, box[m][1]);
+                if (ix > 0 && iy > 0)
+                    ov += ix * iy;
+            }
+            if (ov < best_ov) {
+                best_ov = ov;
+                bx = x0;
+                by = y0;
+            }
+            if (ov == 0)
+                break;
+        }
+        if (nbox < 64) {
+            box[nbox][0] = bx;
+            box[nbox][1] = by;
+            box[nbox][2] = bx + tw;
+            box[nbox][3] = by + 12;
+            nbox++;
+        }
+        fprintf(f, "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\">", bx, by + 10);
         esc(f, w->spec);
         fprintf(f, "</text>\n");
     }

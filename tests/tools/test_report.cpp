@@ -159,21 +159,22 @@ TEST_CASE("report: self-contained page, one point per row in each plot, the fron
     // no coordinate is NaN or infinite
     for (const char *no : {"nan\"", "inf\"", "nan ", "inf ", "nanH", "nanV"})
         REQUIRE(h.find(no) == std::string::npos);
-    // points: 21 ok rows; 18 of them timed (3 PCA576 rows have null qps); 20 with an SQNR (not exact)
+    // points: 22 ok rows; 19 of them timed (3 PCA576 rows have null qps); 21 with an SQNR (not exact)
     std::string p1 = svg_of(h, "plot-recall-bytes"), p2 = svg_of(h, "plot-qps-recall"), p3 = svg_of(h, "plot-sqnr-bits");
-    REQUIRE(p1.find("data-points=\"21\"") != std::string::npos);
-    REQUIRE(count(p1, "class=\"pt\"") == 21);
-    REQUIRE(p2.find("data-points=\"18\"") != std::string::npos);
-    REQUIRE(count(p2, "class=\"pt\"") == 18);
-    REQUIRE(p3.find("data-points=\"20\"") != std::string::npos);
-    REQUIRE(count(p3, "class=\"pt\"") == 20);
+    REQUIRE(p1.find("data-points=\"22\"") != std::string::npos);
+    REQUIRE(count(p1, "class=\"pt\"") == 22);
+    REQUIRE(p2.find("data-points=\"19\"") != std::string::npos);
+    REQUIRE(count(p2, "class=\"pt\"") == 19);
+    REQUIRE(p3.find("data-points=\"21\"") != std::string::npos);
+    REQUIRE(count(p3, "class=\"pt\"") == 21);
     // each point names its spec and has hover text
     REQUIRE(p1.find("data-spec=\"PCA192,ROT,BIN\"") != std::string::npos);
-    REQUIRE(count(p1, "<title>") == 21);
-    // the front: a step line, and 7 rows marked in the table (PCA192,ROT,BIN BIN PCA192,SQ8 SQ4 SQ8s SQ8 exact)
+    REQUIRE(count(p1, "<title>") == 22);
+    // the front: a step line, and 8 rows marked in the table
+    // (PCA192,ROT,BIN BIN PCA192,SQ8 SQ4 SQ8s SQ8 ROT,BIN,Refine(SQfp16) exact)
     REQUIRE(count(p1, "class=\"front\"") == 1);
-    REQUIRE(count(h, "<tr class=\"front\">") == 7);
-    REQUIRE(h.find("7 on the Pareto front of recall@10 against total bytes") != std::string::npos);
+    REQUIRE(count(h, "<tr class=\"front\">") == 8);
+    REQUIRE(h.find("8 on the Pareto front of recall@10 against total bytes") != std::string::npos);
     // the failed row is in the table with its message, the float32 reference line is drawn
     REQUIRE(h.find("failed: spec &#39;PCA1024,SQ8&#39;: PCA1024 is larger than d = 768") != std::string::npos);
     REQUIRE(p1.find("float32: 3 KB") != std::string::npos);
@@ -244,10 +245,10 @@ TEST_CASE("report: no timing omits the queries/s plot with a note, ties are said
     REQUIRE(svg_of(h, "plot-qps-recall").empty());
     REQUIRE(h.find("No timing in these results (vqs eval --no-timing)") != std::string::npos);
     REQUIRE(count(h, "<svg class=\"plot\"") == 2);
-    REQUIRE(h.find("data-points=\"22\"") != std::string::npos); // the copy is a point too
+    REQUIRE(h.find("data-points=\"23\"") != std::string::npos); // the copy is a point too
     REQUIRE(h.find("1 configuration with the same bytes and recall@10 as an earlier one") != std::string::npos);
     REQUIRE(h.find("which is kept on the front\">tie") != std::string::npos);
-    REQUIRE(count(h, "<tr class=\"front\">") == 7); // SQ4 stays, SQint4 is not added
+    REQUIRE(count(h, "<tr class=\"front\">") == 8); // SQ4 stays, SQint4 is not added
 }
 
 TEST_CASE("report: results whose rows all failed give a page without plots that says so", "[report]")
@@ -319,9 +320,9 @@ TEST_CASE("report: the plots render in headless chromium with the expected point
         n_timed += w.ok && !std::isnan(w.qps_1_thread);
         n_sqnr += w.ok && !std::isnan(w.sqnr_db);
     }
-    REQUIRE(n_ok == 21); // by hand: 22 rows, one failed; 3 without timing; exact has no SQNR
-    REQUIRE(n_timed == 18);
-    REQUIRE(n_sqnr == 20);
+    REQUIRE(n_ok == 22); // by hand: 23 rows, one failed; 3 without timing; exact has no SQNR
+    REQUIRE(n_timed == 19);
+    REQUIRE(n_sqnr == 21);
 
     // the DOM after the page's script ran: each plot measured by the browser
     auto dom = chromium(t, {"--dump-dom"}, page);

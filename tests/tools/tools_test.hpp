@@ -19,8 +19,8 @@ namespace vqs_tools_test
 {
 
 // A hand-written vqs-eval/2 file shaped like the paper grid on sts15k (its
-// figures come from a real run of vqs eval on the data set): 21 ok rows, one
-// error row, 3 rows without timing, one RFlat and one IVF row.
+// figures come from a real run of vqs eval on the data set): 22 ok rows, one
+// error row, 3 rows without timing, an RFlat, a Refine(SQfp16) and an IVF row.
 inline std::string fixture_path() { return VQS_SOURCE_DIR "/tests/fixtures/eval_sts_paper.json"; }
 
 inline std::string slurp(const std::string &path)
