@@ -6,7 +6,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       libfaiss-dev libopenblas-dev liblmdb-dev libmicrohttpd-dev liburing-dev
-      catch2 libjansson-dev)
+      catch2 libjansson-dev zlib1g-dev
+      chromium)  # chromium: the report test renders the HTML report headless
 # Node.js + npm: the Qdrant-client test and the GloVe demo (any nodejs >= 18
 # will do; only installed from Debian when there is none)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -32,5 +32,7 @@ int vqs_cmd_search(int argc, char **argv);
 int vqs_cmd_info(int argc, char **argv);
 int vqs_cmd_drop(int argc, char **argv);
 int vqs_cmd_serve(int argc, char **argv);
+int vqs_cmd_report(int argc, char **argv);    /* tools/report_cmds.c */
+int vqs_cmd_recommend(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
  *   vqs codec --spec S --train FILE [--test FILE] [--decoded OUT.fvecs]
  *   vqs eval --base B --queries Q --spec S [--spec S2 ...]   (tools/eval.c)
  *   vqs import / search / info / drop                        (tools/store_cmds.c)
+ *   vqs report / recommend over eval's results               (tools/report_cmds.c)
  *
  * Design decisions: one binary with subcommands (git style) rather than one
  * program per task, so that the README's commands and later issues (eval,
@@ -501,6 +502,8 @@ static void usage(FILE *f)
                "  gt       exact k-NN ground truth (vqs gt --help)\n"
                "  codec    train a codec, report its size and error (vqs codec --help)\n"
                "  eval     compression versus recall and speed of index specs (vqs eval --help)\n"
+               "  report   an HTML report of eval's results: plots, Pareto front, table (vqs report --help)\n"
+               "  recommend  the best configuration for a budget or a recall target, and how to use it\n"
                "  import   bulk-load a vector file into a collection (vqs import --help)\n"
                "  search   k-NN of a query file in a collection (vqs search --help)\n"
                "  info     collections of a data directory: counts, specs, sizes\n"
@@ -523,6 +526,10 @@ int main(int argc, char **argv)
         return cmd_codec(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
         return vqs_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return vqs_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "recommend"))
+        return vqs_cmd_recommend(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "import"))
