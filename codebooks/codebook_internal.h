@@ -142,6 +142,14 @@ typedef struct vqs_stage_ops {
      * for inner products) and, with W, scales by W where B^T scales by
      * W^-1. */
     double (*ip_query)(const vqs_stage *s, const float *q, float *y);
+    /* Transforms only, optional (NULL: never). With reverse written x = B y
+     * + mean: y = B^T x for one row (x: d_in, y: d_out), computed the same
+     * way on every call (no batch-dependent blocking), and only where B^T B
+     * = I, i.e. reverse is an isometry from the output space (PCA without
+     * W, ROT, OPQ, HAD without zero padding). Returns 0, or VQS_ENOTFOUND
+     * (no detail) when this stage is not such an isometry; x == NULL only
+     * asks that question, and may be asked before training. */
+    int (*adjoint)(const vqs_stage *s, const float *x, float *y);
 
     /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
      * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a

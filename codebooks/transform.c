@@ -330,6 +330,27 @@ static void lin_apply(const vqs_stage *s, size_t n, const float *x, float *y)
                 (int)di, t->A, (int)di, beta, y, (int)dd);
 }
 
+/* B = A^T (no whitening): A has orthonormal rows (PCA's eigenvectors, a
+ * rotation, OPQ's Procrustes solution), so B^T B = A A^T = I and B^T x =
+ * A x, summed in double in a fixed order. PCA W stores B = P^T W^-1 R^T,
+ * not an isometry. */
+static int lin_adjoint(const vqs_stage *s, const float *x, float *y)
+{
+    const xform *t = s->impl;
+    if (t->whiten)
+        return VQS_ENOTFOUND;
+    if (!x)
+        return 0;
+    const size_t di = s->d_in, dd = s->d_out;
+    for (size_t i = 0; i < dd; i++) {
+        double acc = 0;
+        for (size_t j = 0; j < di; j++)
+            acc += (double)t->A[i * di + j] * x[j];
+        y[i] = (float)acc;
+    }
+    return 0;
+}
+
 static void lin_reverse(const vqs_stage *s, size_t n, const float *y, float *x)
 {
     vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
@@ -864,6 +885,17 @@ static void had_reverse(const vqs_stage *s, size_t n, const float *y, float *x)
     free(v);
 }
 
+/* HAD's reverse is the transpose of apply; an isometry only without padding
+ * (d_out == d_in): with padding, decoded outputs leave the range of apply. */
+static int had_adjoint(const vqs_stage *s, const float *x, float *y)
+{
+    if (s->d_out != s->d_in)
+        return VQS_ENOTFOUND;
+    if (x)
+        had_apply(s, 1, x, y);
+    return 0;
+}
+
 /* payload: header, u32 rounds, signs (rounds * d_out bytes, 1 or 0xff) */
 static int had_save(const vqs_stage *s, vqs_wbuf *w)
 {
@@ -1224,20 +1256,20 @@ out:
 
 static const vqs_stage_ops pca_ops = {
     .family = "PCA", .train = pca_train, .apply = lin_apply, .reverse = lin_reverse,
-    .ip_query = lin_ip_query,
+    .ip_query = lin_ip_query, .adjoint = lin_adjoint,
     .save = pca_save, .load = pca_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops rot_ops = {
     .family = "ROT", .train = rot_train, .apply = lin_apply, .reverse = lin_reverse,
-    .ip_query = lin_ip_query,
+    .ip_query = lin_ip_query, .adjoint = lin_adjoint,
     .save = lin_save, .load = lin_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops had_ops = {
     .family = "HAD", .train = had_train, .apply = had_apply, .reverse = had_reverse,
-    .save = had_save, .load = had_load, .destroy = xf_destroy,
+    .adjoint = had_adjoint, .save = had_save, .load = had_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops opq_ops = {
     .family = "OPQ", .train = opq_train, .apply = lin_apply, .reverse = lin_reverse,
-    .ip_query = lin_ip_query,
+    .ip_query = lin_ip_query, .adjoint = lin_adjoint,
     .save = lin_save, .load = lin_load, .destroy = xf_destroy,
 };

@@ -147,6 +147,39 @@ int vqs_codec_pca_info(const vqs_codec *c, const float **eigenvalues, size_t *n,
 int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
+/* ---- reconstruction norms ---------------------------------------------- */
+
+/* |offset_j + decode(code)| for codes an index holds (cosine scoring divides
+ * a code's inner product by it). offsets: noff rows of d floats (an IVF
+ * index's centroids for residual codes; noff 0: one zero offset), copied
+ * into the handle as needed, so the caller's array need not outlive it.
+ *
+ * Every norm is computed row by row, so a code gets the same bits in any
+ * batch, in any thread, in any process (vqs_codec_decode does not promise
+ * that: a transform's blocked sgemm rounds a row differently depending on
+ * the batch's size and the row's place in it). When every transform's
+ * reverse x = B y + mean is an isometry (B^T B = I: PCA without W, ROT, OPQ,
+ * HAD without padding, or no transform) the norm is taken in the
+ * quantizer's space, O(d_q) per code: with y = the quantizer's decode and m
+ * the reverse of y = 0, |o + B y + m|^2 = |y|^2 + 2 <B^T (o + m), y> +
+ * |o + m|^2, B^T (o + m) and |o + m|^2 precomputed per offset (noff * d_q
+ * floats). Otherwise (PCA W, HAD with zero padding) each code is reversed
+ * through the transforms on its own, O(d d_q) per code.
+ *
+ * create: VQS_EINVAL (NULL codec, untrained codec, offsets NULL with noff >
+ * 0), VQS_ENOMEM. compute: norms[i] for codes + i * stride (stride >=
+ * code_size) and offset which[i] (which NULL: offset 0); VQS_ERANGE naming
+ * the row for which[i] >= noff (nothing written is meaningful then); may use
+ * the codec's threads. bytes: memory the handle holds. The handle borrows c,
+ * which must outlive it; compute may run concurrently. */
+typedef struct vqs_codec_norms vqs_codec_norms;
+int vqs_codec_norms_create(const vqs_codec *c, size_t noff, const float *offsets,
+                           vqs_codec_norms **out);
+int vqs_codec_norms_compute(const vqs_codec_norms *h, size_t n, const uint8_t *codes,
+                            size_t stride, const uint32_t *which, float *norms);
+size_t vqs_codec_norms_bytes(const vqs_codec_norms *h);
+void vqs_codec_norms_free(vqs_codec_norms *h);
+
 /* ---- reconstruction error --------------------------------------------- */
 
 /* One definition of a codec's error, used by `vqs codec`, `vqs eval` and the

@@ -39,6 +39,29 @@
  *   Removal swaps the last vector of the list into the hole: O(1), order of a
  *   list is not meaningful. Adds are all-or-nothing: every check and every
  *   allocation happens before the first list is touched.
+ * - Cosine: vectors and queries are normalised and searched by inner
+ *   product, but a code's reconstruction x^ (quantisation noise, and with
+ *   PCA the energy outside the kept dimensions, different per vector) is not
+ *   unit-norm, so <q, x^> favours long reconstructions. The score is <q, x^>
+ *   / |x^| (bench/README.md: +0.1 to +8 points of recall@10 on real
+ *   embeddings, on the same bytes). 1/|x^| is a float per vector next to the
+ *   ids (nf), derived from the code whenever it is added
+ *   (vqs_codec_norms: row by row, so fresh, reloaded and reopened indexes
+ *   get the same bits; residual codes with their list's centroid), never
+ *   stored: the codes on disk stay as they are. The block of kernel scores
+ *   is multiplied by it before the heap. The fast scan prunes on quantised
+ *   sums before any factor is known, so its threshold is divided by the
+ *   list's extreme factor (nf_lo or nf_hi, whichever makes it looser) and
+ *   the survivors' exact scores are multiplied: the results equal those of
+ *   the float scan. Rejected: a 2-byte fp16 factor (fp16's spacing near 1 is
+ *   2^-10, larger than the whole correction of 8-bit scalar codes; the 2
+ *   bytes saved are 5% of the id and id-map bytes every vector already
+ *   costs); normalising the decoded vector inside the codec (the codecs
+ *   score codes without decoding them). RVQ's norm byte is |x^|^2 for its L2
+ *   score, unused by its inner product, so nothing is corrected twice; BIN's
+ *   score estimates <q, x> rather than <q, x^>, and dividing it by |x^| too
+ *   was measured to pay. A Refine(...) codec's re-scoring gets the same
+ *   correction, its |x^| derived per candidate at search time.
  * - Queries run on the shared thread pool, one query per task, with
  *   per-thread scratch; a batch of IVF queries first gets its probed lists
  *   from one exact BLAS search over the centroids.
@@ -53,6 +76,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vqs_kernels.h"
 
@@ -63,6 +87,10 @@ typedef struct ivlist {
     int64_t *ids;
     uint8_t *codes;  /* cap * cs, or the fast-scan layout for cap rows */
     uint8_t *rcodes; /* cap * rcs (refine copy), or NULL */
+    float *nf;       /* cap: 1/|x^| of each vector (cosine correction), or NULL */
+    float nf_lo, nf_hi; /* bounds of nf over the vectors added since the list
+                           was last empty (removals leave them wider: still
+                           bounds), for the fast-scan pruning */
 } ivlist;
 
 typedef struct idslot {
@@ -86,6 +114,12 @@ struct vqs_index {
     size_t cs;         /* code_size */
     int fastscan;      /* PQ Mx4 (4), or PQ Mx8 with AVX-512 VBMI (8); else 0 */
     size_t fs_M, fs_bs, fs_block; /* sub-quantizers, vectors and bytes per block */
+
+    int cosnorm;       /* cosine scores divided by |x^| (lists carry nf) */
+    vqs_codec_norms *norms; /* derives |x^| from a code (and its list) */
+    int rcosnorm;      /* the same for the refine codec's re-scoring, where
+                          |x^| is derived per candidate at search time */
+    vqs_codec_norms *rnorms;
 
     int refine;        /* 0 none, 1 float32, 2 codec */
     vqs_codec *rcodec;
@@ -249,6 +283,37 @@ static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, 
     return 0;
 }
 
+/* The measured default per codec family (bench/README.md, "Cosine:
+ * normalised reconstructions"): on, except for 16-bit float scalar codes
+ * without a PCA stage, whose reconstructions are within ~1e-4 of unit norm
+ * and gained nothing measurable (+0.02 and 0 points of recall@10). */
+static int cos_norm_family_default(const char *cspec)
+{
+    const char *qt = strrchr(cspec, ',');
+    qt = qt ? qt + 1 : cspec;
+    int f16 = !strcmp(qt, "SQfp16") || !strcmp(qt, "SQbf16");
+    return !f16 || strstr(cspec, "PCA") != NULL;
+}
+
+/* Whether cosine scores are divided by |x^| (vqs_index_opts.cos_norm): the
+ * option, else VQS_COS_NORM, else the codec family's measured default. */
+static int cos_norm_wanted(int opt, const char *cspec)
+{
+    if (opt)
+        return opt > 0;
+    const char *e = getenv("VQS_COS_NORM");
+    if (e && *e) {
+        if (!strcmp(e, "0") || !strcasecmp(e, "off"))
+            return 0;
+        if (!strcmp(e, "1") || !strcasecmp(e, "on"))
+            return 1;
+        static atomic_int warned;
+        if (!atomic_exchange(&warned, 1))
+            fprintf(stderr, "vqs: VQS_COS_NORM='%s' is not 0, 1, off or on; ignored\n", e);
+    }
+    return cos_norm_family_default(cspec);
+}
+
 int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
                      vqs_index **out)
 {
@@ -287,9 +352,11 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))
         goto fail;
     ix->cs = vqs_codec_code_size(ix->codec);
+    ix->cosnorm = m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, cspec);
     if (ix->refine == 2 && (rc = vqs_codec_create(rspec, d, &co, &ix->rcodec)))
         goto fail;
     ix->rcs = ix->refine == 1 ? sizeof(float) * d : ix->refine == 2 ? vqs_codec_code_size(ix->rcodec) : 0;
+    ix->rcosnorm = ix->refine == 2 && m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, rspec);
     /* PQ Mx4 (the quantizer is the last token of the codec spec) */
     const char *qt = strrchr(cspec, ',');
     qt = qt ? qt + 1 : cspec;
@@ -328,10 +395,13 @@ void vqs_index_free(vqs_index *ix)
             free(ix->lists[l].ids);
             free(ix->lists[l].codes);
             free(ix->lists[l].rcodes);
+            free(ix->lists[l].nf);
         }
     free(ix->lists);
     free(ix->centroids);
     free(ix->ptab);
+    vqs_codec_norms_free(ix->norms);
+    vqs_codec_norms_free(ix->rnorms);
     vqs_codec_free(ix->codec);
     vqs_codec_free(ix->rcodec);
     free(ix->map);
@@ -344,6 +414,13 @@ const char *vqs_index_spec(const vqs_index *ix) { return ix->spec; }
 size_t vqs_index_code_size(const vqs_index *ix) { return ix->cs; }
 size_t vqs_index_entry_size(const vqs_index *ix) { return ix->cs + ix->rcs; }
 const vqs_codec *vqs_index_codec(const vqs_index *ix) { return ix->codec; }
+
+const float *vqs_index_centroids(const vqs_index *ix, size_t *nlist)
+{
+    if (nlist)
+        *nlist = ix->nlist;
+    return ix->ivf ? ix->centroids : NULL;
+}
 int vqs_index_is_trained(const vqs_index *ix) { return ix->trained; }
 
 double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
@@ -359,10 +436,12 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         if (ix->rcodec && vqs_codec_save(ix->rcodec, &blob, &len) == 0)
             f += len;
         free(blob);
-        *fixed = f;
+        *fixed = f + vqs_codec_norms_bytes(ix->norms) + vqs_codec_norms_bytes(ix->rnorms);
     }
-    /* codes + id + refine copy + id map slot (16 bytes at load <= 1/2) */
-    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + 2.0 * sizeof(idslot);
+    /* codes + id + refine copy + id map slot (16 bytes at load <= 1/2) +
+     * the cosine factor */
+    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + 2.0 * sizeof(idslot) +
+           (ix->cosnorm ? sizeof(float) : 0);
 }
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -413,6 +492,22 @@ static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *
     for (size_t i = 0; !rc && i < n; i++)
         a[i] = (int32_t)ids[i];
     free(ids);
+    return rc;
+}
+
+/* The handle that derives |x^| from a code: residual codes are offset by
+ * their list's centroid. Rebuilt whenever the codec or centroids change. */
+static int prepare_norms(vqs_index *ix)
+{
+    vqs_codec_norms_free(ix->norms);
+    vqs_codec_norms_free(ix->rnorms);
+    ix->norms = ix->rnorms = NULL;
+    int rc = 0;
+    if (ix->cosnorm)
+        rc = vqs_codec_norms_create(ix->codec, ix->by_residual ? ix->nlist : 0,
+                                    ix->by_residual ? ix->centroids : NULL, &ix->norms);
+    if (!rc && ix->rcosnorm)
+        rc = vqs_codec_norms_create(ix->rcodec, 0, NULL, &ix->rnorms);
     return rc;
 }
 
@@ -534,7 +629,7 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
     }
     if ((rc = vqs_codec_train(ix->codec, nt, t)))
         goto done;
-    if ((rc = build_ptab(ix)))
+    if ((rc = build_ptab(ix)) || (rc = prepare_norms(ix)))
         goto done;
     if (ix->o.verbose)
         fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, nt, vqs_now() - t0);
@@ -720,7 +815,7 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
         rc = vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes after the codecs", r.left);
         goto fail;
     }
-    if ((rc = build_ptab(ix)))
+    if ((rc = build_ptab(ix)) || (rc = prepare_norms(ix)))
         goto fail;
     ix->trained = 1;
     *out = ix;
@@ -771,6 +866,12 @@ static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
         if (!r)
             return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
         L->rcodes = r;
+    }
+    if (ix->cosnorm) {
+        float *f = realloc(L->nf, sizeof(float) * cap);
+        if (!f)
+            return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
+        L->nf = f;
     }
     L->cap = cap;
     return 0;
@@ -877,6 +978,7 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         myids[i] = ids ? ids[i] : ix->next_id + (int64_t)i;
     uint8_t *tmp = NULL, *grouped = NULL;
     size_t *cnt = NULL, *start = NULL, *fill = NULL;
+    float *fac = NULL;
     if ((rc = map_reserve(ix, n)))
         goto done;
     for (size_t i = 0; i < n; i++) {
@@ -906,6 +1008,19 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         free(s);
         if (rc)
             goto done;
+    }
+    if (ix->cosnorm) { /* 1/|x^| of every row, before anything changes */
+        if (!(fac = malloc(sizeof(float) * n))) {
+            rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
+            goto done;
+        }
+        if ((rc = vqs_codec_norms_compute(ix->norms, n, codes, es, ix->by_residual ? lists : NULL, fac)))
+            goto done;
+        for (size_t i = 0; i < n; i++) {
+            float f = 1.0f / fac[i];
+            /* a zero reconstruction scores 0 whatever the factor */
+            fac[i] = fac[i] > 0 && isfinite(f) ? f : 1.0f;
+        }
     }
     cnt = calloc(ix->nlist, sizeof *cnt);
     tmp = malloc(64 * ix->cs);
@@ -948,6 +1063,13 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
             memcpy(L->codes + pos * ix->cs, codes + i * es, ix->cs);
         if (ix->rcs)
             memcpy(L->rcodes + pos * ix->rcs, codes + i * es + ix->cs, ix->rcs);
+        if (fac) {
+            L->nf[pos] = fac[i];
+            if (pos == 0 || fac[i] < L->nf_lo)
+                L->nf_lo = fac[i];
+            if (pos == 0 || fac[i] > L->nf_hi)
+                L->nf_hi = fac[i];
+        }
         L->n++;
         map_put(ix, myids[i], LOC(l, pos));
         if (myids[i] >= ix->next_id)
@@ -962,6 +1084,7 @@ done:
     free(grouped);
     free(start);
     free(fill);
+    free(fac);
     return rc;
 }
 
@@ -1022,6 +1145,8 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
             }
             if (ix->rcs)
                 memcpy(L->rcodes + pos * ix->rcs, L->rcodes + last * ix->rcs, ix->rcs);
+            if (L->nf)
+                L->nf[pos] = L->nf[last];
             map_find(ix, moved)->loc = LOC(l, pos);
         }
         if (ix->fastscan) { /* zero the freed row so padding reads as code 0 */
@@ -1115,6 +1240,8 @@ typedef struct scratch {
     float *ltab;   /* and one list's table, M * ksub */
     cand *cands;   /* k' */
     float *vecs;   /* rerank source: k' * d */
+    uint8_t *rbuf; /* refine codec with the cosine correction: k' codes */
+    float *rnrm;   /* and their |x^|, k' */
     int64_t *cids; /* k' */
     size_t cap;    /* k' capacity */
 } scratch;
@@ -1136,6 +1263,8 @@ static void scratch_free(scratch *s)
     free(s->qtab);
     free(s->ltab);
     free(s->vecs);
+    free(s->rbuf);
+    free(s->rnrm);
     free(s->cids);
     memset(s, 0, sizeof *s);
 }
@@ -1185,8 +1314,13 @@ static int scratch_init(const search_job *J, scratch *s)
     s->cids = malloc(sizeof(int64_t) * J->kk);
     if (J->src)
         s->vecs = malloc(sizeof(float) * J->kk * d);
+    if (J->rerank && !J->src && ix->rnorms) {
+        s->rbuf = malloc(ix->rcs * J->kk);
+        s->rnrm = malloc(sizeof(float) * J->kk);
+    }
     if (!s->q || !s->res || !s->out || !s->o16 || !s->idx || !s->code || !s->cands || !s->cids ||
-        (ix->fastscan && (!s->lut || !s->lut8 || !s->sv)) || (J->src && !s->vecs))
+        (ix->fastscan && (!s->lut || !s->lut8 || !s->sv)) || (J->src && !s->vecs) ||
+        (J->rerank && !J->src && ix->rnorms && (!s->rbuf || !s->rnrm)))
         return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
     return 0;
 }
@@ -1220,9 +1354,23 @@ static int deadline_err(void)
     return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
 }
 
+/* The largest key k (before the factor) for which k * f <= thr can hold
+ * with f in the list's [nf_lo, nf_hi] (all positive): thr / f is largest at
+ * f = nf_lo for thr >= 0 and at nf_hi for thr < 0. Slack of 2^-20 relative
+ * covers the float rounding of k * f against the exact product. */
+static double unscaled_thr(const ivlist *L, float thr)
+{
+    if (!(thr < INFINITY))
+        return INFINITY;
+    double t = thr >= 0 ? (double)thr / L->nf_lo : (double)thr / L->nf_hi;
+    return t + fabs(t) * 0x1p-20 + 0x1p-126;
+}
+
 /* Scans list l with the prepared query (view v); add: constant added to the
  * codec score (IP residual: <q, c>); neg: inner product (keys are -score).
- * -ETIMEDOUT once the search's deadline has passed (checked per chunk). */
+ * With the cosine correction each key is multiplied by the vector's factor
+ * (nf) before it meets the heap. -ETIMEDOUT once the search's deadline has
+ * passed (checked per chunk). */
 static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
                       int neg, scratch *s)
 {
@@ -1246,8 +1394,10 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
             const uint8_t *blocks = L->codes + base / bs * ix->fs_block;
             /* (re-)quantise with the current k-th key as the limit: first
              * chunk, and whenever the heap has shrunk the useful span of
-             * the tables to half of what they were quantised for */
-            float now = heap_thr(H) - kadd;
+             * the tables to half of what they were quantised for. With the
+             * cosine factors the limit is on the unscaled keys. */
+            double thr_u = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
+            float now = (float)(thr_u - kadd);
             if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
                 lim = now;
                 if (ix->fastscan == 4)
@@ -1259,10 +1409,10 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
                 K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
             else
                 K->pq8fs_scan(s->lut8, M, blocks, (n + 63) / 64, s->o16);
-            float thr = heap_thr(H);
+            double thr = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
             uint16_t t16 = 65535;
             if (thr < INFINITY) {
-                double u = floor(((double)thr - kadd - bias + err) / scale);
+                double u = floor((thr - kadd - bias + err) / scale);
                 t16 = u < 0 ? 0 : u > 65535 ? 65535 : (uint16_t)u;
                 if (u < 0)
                     continue;
@@ -1273,6 +1423,9 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
                 vqs_pq4fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
             else
                 vqs_pq8fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
+            if (L->nf)
+                for (size_t t = 0; t < m; t++)
+                    s->out[t] *= L->nf[base + s->idx[t]];
             for (size_t t = 0; t < m; t++) {
                 cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
                 if (H->n == H->k && !worse(&H->h[0], &c))
@@ -1314,9 +1467,15 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
                 for (size_t i = 0; i < n; i++)
                     s->out[i] += add;
         }
-        if (neg)
+        if (L->nf) { /* keys -score / |x^|: a loop the compiler vectorises */
+            const float *f = L->nf + base;
+            float sg = neg ? -1.0f : 1.0f;
+            for (size_t i = 0; i < n; i++)
+                s->out[i] = sg * s->out[i] * f[i];
+        } else if (neg) {
             for (size_t i = 0; i < n; i++)
                 s->out[i] = -s->out[i];
+        }
         take(J, H, s->out, n, l, base, L->ids, s);
     }
     return 0;
@@ -1414,6 +1573,13 @@ static int search_one(void *ctx, size_t qi, int tid)
             rc = s->rq ? vqs_codec_query_reset(s->rq, s->q) : vqs_codec_query_create(ix->rcodec, im, s->q, &s->rq);
             if (rc)
                 return rc;
+            if (ix->rnorms) { /* |x^| of the candidates' refine codes, row by row */
+                for (size_t i = 0; i < nc; i++)
+                    memcpy(s->rbuf + i * ix->rcs,
+                           ix->lists[LOC_LIST(c[i].loc)].rcodes + LOC_POS(c[i].loc) * ix->rcs, ix->rcs);
+                if ((rc = vqs_codec_norms_compute(ix->rnorms, nc, s->rbuf, ix->rcs, NULL, s->rnrm)))
+                    return rc;
+            }
         }
         for (size_t i = 0; i < nc; i++) {
             const float *y = NULL;
@@ -1427,6 +1593,8 @@ static int search_one(void *ctx, size_t qi, int tid)
                     y = (const float *)r;
                 } else {
                     vqs_codec_query_score(s->rq, 1, r, &sc);
+                    if (ix->rnorms && s->rnrm[i] > 0 && isfinite(1.0f / s->rnrm[i]))
+                        sc *= 1.0f / s->rnrm[i];
                     c[i].key = neg ? -sc : sc;
                     continue;
                 }

@@ -98,6 +98,17 @@ typedef struct vqs_index_opts {
     size_t nprobe;         /* default lists probed per query; 0: 16 */
     float oversampling;    /* default rerank oversampling; 0: 4 */
     int verbose;           /* progress on stderr */
+    /* Cosine only: score a code by <q, x^> / |x^|, x^ its full reconstruction
+     * (IVF residual codes: centroid + decoded residual), instead of <q, x^>;
+     * so does a Refine(...) codec's re-scoring. 1/|x^| of each code is
+     * derived from the code when it is added (4 bytes per vector in memory,
+     * nothing on disk); the refine codec's per candidate at search time.
+     * 0: the default: on for every codec except 16-bit float scalar codes
+     * without PCA (SQfp16, SQbf16: no measurable gain), measured in
+     * bench/README.md, unless the environment variable VQS_COS_NORM is 0 or
+     * "off" (off for every codec) or 1 or "on" (on for every codec); 1: on;
+     * -1: off (the plain inner product with the reconstruction). */
+    int cos_norm;
 } vqs_index_opts;
 
 /* Re-scoring source for two-stage search backed by something else than the
@@ -127,8 +138,9 @@ typedef struct vqs_search_params {
 /* spec: [IVF<nlist>,]<codec spec>[,RFlat|,Refine(<codec spec>)], e.g. "PQ16x8",
  * "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat", "BIN,Refine(SQfp16)".
  * PQ codes of 4 bits are scanned with the fast-scan kernel. Cosine stores and
- * searches normalised vectors (inner product). Errors: VQS_ESPEC naming the
- * token, VQS_EINVAL, VQS_ENOMEM. */
+ * searches normalised vectors (inner product), dividing each code's inner
+ * product by the norm of its reconstruction (vqs_index_opts.cos_norm).
+ * Errors: VQS_ESPEC naming the token, VQS_EINVAL, VQS_ENOMEM. */
 int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
                      vqs_index **out);
 void vqs_index_free(vqs_index *ix);
@@ -194,6 +206,11 @@ const char *vqs_index_spec(const vqs_index *ix);
 size_t vqs_index_code_size(const vqs_index *ix);
 double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed);
 const vqs_codec *vqs_index_codec(const vqs_index *ix);
+/* The IVF centroids (nlist * d floats; residual codes decode to centroid +
+ * vqs_codec_decode(code)), valid while ix lives and is not trained again, or
+ * NULL for a flat or untrained index. *nlist (may be NULL): the list count
+ * (1 for a flat index). */
+const float *vqs_index_centroids(const vqs_index *ix, size_t *nlist);
 
 #ifdef __cplusplus
 }
