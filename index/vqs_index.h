@@ -175,14 +175,15 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
                      uint32_t *lists);
 int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
                           const int64_t *ids);
-/* The inverse of vqs_index_encode: the vectors entries of n vectors
- * (codes: n * vqs_index_entry_size bytes; their refine copies are ignored)
- * stand for, as the index scores them: the codec's decode, plus the list's
- * centroid for IVF with residual encoding (lists required then, VQS_ERANGE
- * for a list out of range), in the space the index stores (unit vectors for
- * cosine, before any decoding error). x: n * d floats, written. What `vqs
- * eval` measures the reconstruction error (SQNR) and the symmetric mode
- * with. */
+/* The inverse of vqs_index_encode: the vectors that the entries of n
+ * vectors (codes: n * vqs_index_entry_size bytes; the refine copies are
+ * ignored) reconstruct to: the codec's decode, plus the list's centroid for
+ * IVF with residual encoding (lists required then; VQS_ERANGE for a list out
+ * of range), in the space the index stores (unit vectors for cosine, up to
+ * the codec's error). Codecs scored by an estimator (BIN) rank by that
+ * estimator, not by this reconstruction. x: n * d floats, written. `vqs
+ * eval` measures the reconstruction error (SQNR) and runs its symmetric
+ * mode with it. */
 int vqs_index_decode(const vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
                      float *x);
 
