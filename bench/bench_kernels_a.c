@@ -284,13 +284,14 @@ static void bench_lut(const char *name, int four, size_t m, size_t n)
 
 static const char *sq_name(vqs_sq_type t)
 {
-    static const char *nm[] = {"U8", "S8", "U4", "F16", "BF16", "E4M3", "E5M2"};
+    static const char *nm[] = {"U8", "S8", "U4", "F16", "BF16", "E4M3", "E5M2", "F32"};
     return nm[t];
 }
 
 static void bench_sq(vqs_sq_type t, int l2, size_t d, size_t n)
 {
-    size_t cb = t == VQS_SQ_U4 ? (d + 1) / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * d : d;
+    size_t cb = t == VQS_SQ_U4 ? (d + 1) / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * d
+                : t == VQS_SQ_F32 ? 4 * d : d;
     uint8_t *codes = xmalloc(n * cb);
     float *q = xmalloc(sizeof(float) * d), *w = xmalloc(sizeof(float) * d),
           *want = xmalloc(sizeof(float) * n), *out = xmalloc(sizeof(float) * n);
@@ -328,6 +329,9 @@ static void bench_sq(vqs_sq_type t, int l2, size_t d, size_t n)
             break;
         case VQS_SQ_E5M2:
             row[j] = vqs_f32_to_e5m2(x, 1);
+            break;
+        case VQS_SQ_F32:
+            memcpy(row + 4 * j, &x, 4);
             break;
         }
     }
@@ -423,8 +427,8 @@ int main(int argc, char **argv)
     bench_lut("lut4", 1, 32, n);
     bench_lut("lut4", 1, 64, n);
     const vqs_sq_type types[] = {VQS_SQ_U8,   VQS_SQ_S8,   VQS_SQ_U4,  VQS_SQ_F16,
-                                 VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2};
-    for (int k = 0; k < 7; k++)
+                                 VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2, VQS_SQ_F32};
+    for (int k = 0; k < 8; k++)
         bench_sq(types[k], 1, 128, n);
     bench_sq(VQS_SQ_U8, 0, 128, n);
     bench_sq(VQS_SQ_F16, 0, 128, n);

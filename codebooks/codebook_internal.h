@@ -123,6 +123,10 @@ typedef struct vqs_stage vqs_stage;
 typedef struct vqs_stage_ops {
     const char *family;  /* "PCA", "ROT", "HAD", "OPQ", "SQ", "PQ", "RVQ", "BIN" */
     int is_quantizer;
+    int uses_next;       /* training depends on the next token (OPQ: the PQ's
+                            centroid count), so a trained copy is only
+                            reusable before the same next token
+                            (vqs_codec_train_from) */
 
     /* x: n * d_in. Sets whatever impl needs; codec.c sets s->trained after.
      * May use o->nthreads threads. Errors: VQS_EINVAL (too few points: say
@@ -191,7 +195,8 @@ struct vqs_stage {
 };
 
 /* Stage constructors. Each looks at one spec token (whitespace trimmed) for
- * input dimension d_in. Returns VQS_ENOTFOUND (detail untouched) if the
+ * input dimension d_in. A constructor may rewrite s->token into its
+ * canonical form (PCA50% -> PCA384), which is what vqs_codec_spec shows. Returns VQS_ENOTFOUND (detail untouched) if the
  * token is not of its family, so codec.c can try the next; VQS_ESPEC with a
  * detail naming the token when it is but is inconsistent ("PQ7x8: M = 7
  * does not divide d = 128"); 0 after filling s->ops, s->d_out, s->code_size

@@ -246,6 +246,11 @@ static int build_stages(vqs_codec *c, const char *spec)
         if (rc)
             return rc;
         c->nstages = i + 1;
+        if (i == 0 && !strcmp(tok[i], "Flat"))
+            /* the alias reads "keep the transform's output in float32";
+             * alone it would be an uncompressed index, whose name is SQfp32 */
+            return vqs_seterr(VQS_ESPEC, "spec '%s': 'Flat' follows a transform (e.g. PCA256,Flat); "
+                                         "a float32 codec alone is SQfp32", spec);
         if (s->ops->is_quantizer && i + 1 < ntok)
             return vqs_seterr(VQS_ESPEC, "spec '%s': '%s' is a quantizer and must be last (found '%s' after it)",
                               spec, tok[i], tok[i + 1]);
@@ -256,16 +261,18 @@ static int build_stages(vqs_codec *c, const char *spec)
             s->d_out = s->d_in;
         d = s->d_out;
     }
+    /* the canonical spec: the stages' tokens (a constructor may have
+     * resolved its own, e.g. PCA50% -> PCA384) */
     size_t len = 1; /* NUL */
     for (int i = 0; i < ntok; i++)
-        len += strlen(tok[i]) + 1;
+        len += strlen(c->st[i].token) + 1;
     if (!(c->spec = malloc(len)))
         return vqs_seterr(VQS_ENOMEM, "codec spec");
     c->spec[0] = '\0';
     for (int i = 0; i < ntok; i++) {
         if (i)
             strcat(c->spec, ",");
-        strcat(c->spec, tok[i]);
+        strcat(c->spec, c->st[i].token);
     }
     return 0;
 }
@@ -299,14 +306,82 @@ int vqs_codec_is_trained(const vqs_codec *c) { return c->st[c->nstages - 1].trai
 
 static const vqs_stage *quantizer(const vqs_codec *c) { return &c->st[c->nstages - 1]; }
 
-int vqs_codec_train(vqs_codec *c, size_t n, const float *x)
+/* The options that change what training computes (not nthreads, verbose). */
+static int same_training_opts(const vqs_codec_opts *a, const vqs_codec_opts *b)
 {
+    return a->seed == b->seed && a->kmeans_iters == b->kmeans_iters &&
+           a->max_points_per_centroid == b->max_points_per_centroid && a->rvq_beam == b->rvq_beam &&
+           a->sq_clip == b->sq_clip;
+}
+
+/* How many leading stages of c a trained donor can give (see
+ * vqs_codec_train_from). */
+static int reusable_stages(const vqs_codec *c, const vqs_codec *donor)
+{
+    if (!donor || donor->d != c->d || !same_training_opts(&c->o, &donor->o))
+        return 0;
+    int i = 0;
+    for (; i < c->nstages && i < donor->nstages; i++) {
+        const vqs_stage *a = &c->st[i], *b = &donor->st[i];
+        if (!b->trained || a->ops != b->ops || strcmp(a->token, b->token) || a->d_in != b->d_in ||
+            a->d_out != b->d_out)
+            break;
+        if (a->ops->uses_next &&
+            (i + 1 >= c->nstages || i + 1 >= donor->nstages || strcmp(c->st[i + 1].token, donor->st[i + 1].token)))
+            break;
+        if (a->ops->is_quantizer && c->nstages != donor->nstages)
+            break;
+    }
+    return i;
+}
+
+/* Stage i of c replaced by the trained stage i of donor: a fresh stage from
+ * the constructor (c's stage may hold an earlier training), then the donor's
+ * payload through the stage's own save and load, so the copy is exact. */
+static int copy_stage(vqs_codec *c, int i, const vqs_codec *donor)
+{
+    vqs_stage *s = &c->st[i];
+    const vqs_stage *from = &donor->st[i];
+    char tok[32];
+    memcpy(tok, s->token, sizeof tok);
+    size_t d_in = s->d_in;
+    if (s->ops && s->ops->destroy)
+        s->ops->destroy(s);
+    memset(s, 0, sizeof *s);
+    memcpy(s->token, tok, sizeof tok);
+    s->d_in = d_in;
+    int rc = VQS_ENOTFOUND;
+    for (size_t k = 0; k < sizeof ctors / sizeof ctors[0] && rc == VQS_ENOTFOUND; k++)
+        rc = ctors[k](tok, i + 1 < c->nstages ? c->st[i + 1].token : NULL, s);
+    if (rc) /* the token was parsed before: only ENOMEM can get here */
+        return rc == VQS_ENOTFOUND ? vqs_seterr(VQS_ESPEC, "codec: token '%s'", tok) : rc;
+    if (s->ops->is_quantizer)
+        s->d_out = s->d_in;
+    vqs_wbuf w = {0};
+    rc = from->ops->save(from, &w);
+    if (!rc && w.err)
+        rc = vqs_seterr(w.err, "codec_train_from: stage '%s'", tok);
+    if (!rc) {
+        vqs_rbuf r = {w.p, w.len, 0};
+        rc = s->ops->load(s, &r);
+        if (!rc && r.off != r.len)
+            rc = vqs_seterr(VQS_ECORRUPT, "codec_train_from: stage '%s' left %zu bytes", tok, r.len - r.off);
+    }
+    free(w.p);
+    return rc;
+}
+
+static int train_stages(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x, int *reused)
+{
+    if (reused)
+        *reused = 0;
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "codec_train: NULL argument");
     size_t bad = vqs_first_nonfinite(x, n * c->d);
     if (bad < n * c->d)
         return vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
                           bad / c->d, bad % c->d);
+    int reuse = reusable_stages(c, donor);
     const float *cur = x;
     float *buf = NULL;
     int rc = 0;
@@ -314,13 +389,16 @@ int vqs_codec_train(vqs_codec *c, size_t n, const float *x)
         vqs_stage *s = &c->st[i];
         s->trained = 0;
         double t0 = vqs_now();
-        if ((rc = s->ops->train(s, n, cur, &c->o)))
+        if ((rc = i < reuse ? copy_stage(c, i, donor) : s->ops->train(s, n, cur, &c->o)))
             break;
         s->trained = 1;
         if (c->o.verbose)
-            fprintf(stderr, "vqs codec: trained %s (%zu -> %zu) on %zu vectors in %.2f s\n",
-                    s->token, s->d_in, s->d_out, n, vqs_now() - t0);
-        if (!s->ops->is_quantizer) {
+            fprintf(stderr, "vqs codec: %s %s (%zu -> %zu) on %zu vectors in %.2f s\n",
+                    i < reuse ? "copied the trained" : "trained", s->token, s->d_in, s->d_out, n,
+                    vqs_now() - t0);
+        if (i + 1 == reuse && reused)
+            *reused = reuse;
+        if (!s->ops->is_quantizer && reuse < c->nstages) { /* a later stage trains */
             float *nb = malloc(sizeof(float) * (n ? n : 1) * s->d_out);
             if (!nb) {
                 rc = vqs_seterr(VQS_ENOMEM, "codec_train: %zu x %zu floats", n, s->d_out);
@@ -334,6 +412,13 @@ int vqs_codec_train(vqs_codec *c, size_t n, const float *x)
     }
     free(buf);
     return rc;
+}
+
+int vqs_codec_train(vqs_codec *c, size_t n, const float *x) { return train_stages(c, NULL, n, x, NULL); }
+
+int vqs_codec_train_from(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x, int *reused)
+{
+    return train_stages(c, donor, n, x, reused);
 }
 
 /* ---- encode / decode over threads ----------------------------------------- */

@@ -11,6 +11,11 @@
  *   SQ8 = SQint8      uint8 over the per-dimension range [lo_j, hi_j]
  *   SQ4 = SQint4      4 bits over [lo_j, hi_j], two per byte, low nibble first
  *   SQ8s              int8 in [-127, 127] with ONE scale = R / 127: x ~ scale*code
+ *   SQfp32 (= Flat)   float32 itself, 4 bytes/dim (little-endian), no training:
+ *                     the uncompressed reference, e.g. the float32 output of
+ *                     a PCA (PCA384,Flat, the paper's baseline). "Flat" is
+ *                     accepted only after a transform (codec.c): alone,
+ *                     FAISS's "Flat" is an index, not a codec.
  * where, per dimension, lo_j/hi_j are the min/max of the training data, or
  * with opts->sq_clip = p (0.5 < p < 1; 1 means min/max; anything else is
  * VQS_EINVAL at training) its (1-p) and p quantiles (linear interpolation
@@ -200,7 +205,7 @@ float vqs_e5m2_to_f32(uint8_t v)
 
 /* ---- stage parameters --------------------------------------------------- */
 
-enum sq_kind { K_F16, K_BF16, K_E4M3, K_E5M2, K_E4M3T, K_U8, K_U4, K_S8 };
+enum sq_kind { K_F16, K_BF16, K_E4M3, K_E5M2, K_E4M3T, K_U8, K_U4, K_S8, K_F32 };
 
 static const struct {
     const char *tok;
@@ -208,7 +213,8 @@ static const struct {
 } sq_tokens[] = {
     {"SQfp16", K_F16}, {"SQbf16", K_BF16}, {"SQfp8", K_E4M3}, {"SQe4m3", K_E4M3},
     {"SQe5m2", K_E5M2}, {"SQfp8t", K_E4M3T}, {"SQ8", K_U8},   {"SQint8", K_U8},
-    {"SQ4", K_U4},      {"SQint4", K_U4},    {"SQ8s", K_S8},
+    {"SQ4", K_U4},      {"SQint4", K_U4},    {"SQ8s", K_S8},   {"SQfp32", K_F32},
+    {"Flat", K_F32},
 };
 
 typedef struct sq {
@@ -223,7 +229,7 @@ typedef struct sq {
 
 static int is_fp8(int k) { return k == K_E4M3 || k == K_E5M2 || k == K_E4M3T; }
 static int per_dim(int k) { return k == K_E4M3 || k == K_E5M2 || k == K_U8 || k == K_U4; }
-static int trained_kind(int k) { return k != K_F16 && k != K_BF16; }
+static int trained_kind(int k) { return k != K_F16 && k != K_BF16 && k != K_F32; }
 static float fmt_max(int k) { return k == K_E5M2 ? 57344.0f : k == K_S8 ? 127.0f : 448.0f; }
 
 static size_t sq_code_size(int kind, size_t d)
@@ -234,9 +240,26 @@ static size_t sq_code_size(int kind, size_t d)
         return 2 * d;
     case K_U4:
         return (d + 1) / 2;
+    case K_F32:
+        return 4 * d;
     default:
         return d;
     }
+}
+
+/* float32, little-endian like the other multi-byte codes (the index's
+ * kernels read it as native floats: vqs targets little-endian x86-64) */
+static inline float dec_f32(const uint8_t *c, size_t j)
+{
+    float v;
+    memcpy(&v, c + 4 * j, sizeof v);
+    return v;
+}
+
+/* NaN -> 0, +-Inf -> +-FLT_MAX: decode never returns a non-finite value */
+static inline float enc_f32(float x)
+{
+    return x != x ? 0.0f : x > FLT_MAX ? FLT_MAX : x < -FLT_MAX ? -FLT_MAX : x;
 }
 
 static inline float sane(float x) { return x == x ? x : 0.0f; } /* NaN -> 0 */
@@ -326,6 +349,8 @@ static inline float dec_one(const sq *S, const uint8_t *c, size_t j)
         return S->a[j] + (float)c[j] * S->b[j];
     case K_U4:
         return S->a[j] + (float)((c[j / 2] >> (4 * (j & 1))) & 15) * S->b[j];
+    case K_F32:
+        return dec_f32(c, j);
     default: /* K_S8 */
         return S->a[0] * (float)(int8_t)c[j];
     }
@@ -800,6 +825,12 @@ static int sq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *code
             for (size_t j = 0; j < d; j++)
                 c[j] = vqs_f32_to_e4m3(sane(xi[j]) * S->b[0], 1);
             break;
+        case K_F32:
+            for (size_t j = 0; j < d; j++) {
+                float v = enc_f32(xi[j]);
+                memcpy(c + 4 * j, &v, sizeof v);
+            }
+            break;
         case K_U8:
         case K_U4:
             /* in chunks of ENC_CHUNK dimensions (stack scratch) */
@@ -900,7 +931,7 @@ static void sq_query_view(const vqs_stage *s, const void *state, vqs_codec_view 
     static const int type_of[] = {
         [K_F16] = VQS_CODE_F16, [K_BF16] = VQS_CODE_BF16, [K_E4M3] = VQS_CODE_E4M3,
         [K_E5M2] = VQS_CODE_E5M2, [K_E4M3T] = VQS_CODE_E4M3, [K_U8] = VQS_CODE_U8,
-        [K_U4] = VQS_CODE_U4, [K_S8] = VQS_CODE_S8,
+        [K_U4] = VQS_CODE_U4, [K_S8] = VQS_CODE_S8, [K_F32] = VQS_CODE_F32,
     };
     size_t d = s->d_in;
     v->kind = VQS_VIEW_SQ;
@@ -1012,7 +1043,7 @@ static const vqs_stage_ops sq_ops = {
 int vqs_stage_sq_new(const char *tok, const char *next, vqs_stage *s)
 {
     (void)next;
-    if (strncmp(tok, "SQ", 2) != 0)
+    if (strncmp(tok, "SQ", 2) != 0 && strcmp(tok, "Flat") != 0)
         return VQS_ENOTFOUND;
     int kind = -1;
     for (size_t i = 0; i < sizeof sq_tokens / sizeof sq_tokens[0]; i++)
@@ -1020,7 +1051,7 @@ int vqs_stage_sq_new(const char *tok, const char *next, vqs_stage *s)
             kind = sq_tokens[i].kind;
     if (kind < 0)
         return vqs_seterr(VQS_ESPEC, "'%s': unknown scalar quantizer (known: SQfp16, SQbf16, SQfp8, "
-                                     "SQe4m3, SQe5m2, SQfp8t, SQ8, SQint8, SQ4, SQint4, SQ8s)", tok);
+                                     "SQe4m3, SQe5m2, SQfp8t, SQ8, SQint8, SQ4, SQint4, SQ8s, SQfp32)", tok);
     size_t d = s->d_in;
     sq *S = calloc(1, sizeof *S);
     if (!S)

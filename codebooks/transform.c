@@ -5,6 +5,10 @@
  *   PCA<N>[W][R]   PCA to N <= d dims; W whitens (each output divided by the
  *                  square root of its variance), R applies a random orthogonal
  *                  N x N rotation after the projection (e.g. PCA384R, PCA256WR).
+ *   PCA<P>%[W][R]  the same with N = P percent of d, rounded to the nearest
+ *                  integer, at least 1 (PCA50% on d = 768 is PCA384; P may
+ *                  have decimals, 0 < P <= 100). The canonical spec
+ *                  (vqs_codec_spec) names the resolved N.
  *   ROT            random orthogonal d x d rotation (Haar).
  *   HAD[1|2|3], RR randomised fast Walsh-Hadamard transform: `rounds` times
  *                  (random signs, then the orthonormal FWHT) on the input
@@ -164,6 +168,23 @@ static int parse_num(const char **p, size_t *v)
     return 1;
 }
 
+/* PCA<P>%: P (digits with an optional decimal part, 0 < P <= 100) percent
+ * of d_in, rounded to the nearest integer and at least 1 (PCA50% on d = 768
+ * is PCA384; on d = 3, PCA50% is 2: halves round up). *p is just past the
+ * integer part and is left after the '%'. */
+static int parse_percent(const char *tok, const char **p, size_t d, size_t *n)
+{
+    const char *q = tok + 3;
+    char *end;
+    double pc = strtod(q, &end);
+    if (end == q || *end != '%' || !(pc > 0) || pc > 100)
+        return vqs_seterr(VQS_ESPEC, "%s: expected PCA<P>%% with 0 < P <= 100 (a percentage of d = %zu)", tok, d);
+    double v = floor(pc / 100.0 * (double)d + 0.5);
+    *n = v < 1 ? 1 : (size_t)v;
+    *p = end + 1;
+    return 0;
+}
+
 static size_t next_pow2(size_t d)
 {
     size_t p = 1;
@@ -201,8 +222,15 @@ int vqs_stage_transform_new(const char *tok, const char *next, vqs_stage *s)
     if (strncmp(tok, "PCA", 3) == 0) {
         const char *p = tok + 3;
         size_t n;
+        int pct = 0;
         if (!parse_num(&p, &n))
-            return vqs_seterr(VQS_ESPEC, "%s: expected PCA<N>[W][R] (missing output dimension)", tok);
+            return vqs_seterr(VQS_ESPEC, "%s: expected PCA<N>[W][R] or PCA<P>%% (missing output dimension)", tok);
+        if (*p == '%' || *p == '.') {
+            int rc = parse_percent(tok, &p, d, &n);
+            if (rc)
+                return rc;
+            pct = 1;
+        }
         if (n == 0)
             return vqs_seterr(VQS_ESPEC, "%s: output dimension must be at least 1", tok);
         if (n > d)
@@ -222,6 +250,8 @@ int vqs_stage_transform_new(const char *tok, const char *next, vqs_stage *s)
         t->rotate = r;
         s->ops = &pca_ops;
         s->d_out = n;
+        if (pct) /* the canonical token names the resolved dimension */
+            snprintf(s->token, sizeof s->token, "PCA%zu%s%s", n, w ? "W" : "", r ? "R" : "");
     } else if (strncmp(tok, "ROT", 3) == 0) {
         if (tok[3])
             return vqs_seterr(VQS_ESPEC, "%s: unexpected suffix '%s' (ROT takes no parameters)", tok, tok + 3);
@@ -1269,7 +1299,7 @@ static const vqs_stage_ops had_ops = {
     .adjoint = had_adjoint, .save = had_save, .load = had_load, .destroy = xf_destroy,
 };
 static const vqs_stage_ops opq_ops = {
-    .family = "OPQ", .train = opq_train, .apply = lin_apply, .reverse = lin_reverse,
+    .family = "OPQ", .uses_next = 1, .train = opq_train, .apply = lin_apply, .reverse = lin_reverse,
     .ip_query = lin_ip_query, .adjoint = lin_adjoint,
     .save = lin_save, .load = lin_load, .destroy = xf_destroy,
 };

@@ -5,7 +5,7 @@
  * right: zero or more transforms, then exactly one quantizer.
  *
  *   SQfp16   SQfp8   PCA256,SQfp8   PCA384R,SQint8   OPQ16,PQ16x8
- *   PQ32x4   RVQ8x8   ROT,BIN
+ *   PQ32x4   RVQ8x8   ROT,BIN   PCA50%,Flat (float32 after a PCA to d/2)
  *
  * Like FAISS's codecs, a vqs codec is batched: train(n, x), encode(n, x,
  * codes), decode(n, codes, x), code_size. For search it also prepares a
@@ -65,6 +65,24 @@ int vqs_codec_is_trained(const vqs_codec *c);
  * small for the spec, with the count needed), VQS_ENONFINITE, VQS_ENOMEM. */
 int vqs_codec_train(vqs_codec *c, size_t n, const float *x);
 
+/* vqs_codec_train, except that leading stages which a trained donor codec
+ * already has are copied from it instead of trained again (a PCA shared by
+ * PCA384,SQ8 and PCA384,Flat is computed once). Stage i is copied when every
+ * stage before it was, its canonical token (PCA50% and PCA384 are the same
+ * at d = 768), input and output dimensions equal the donor's stage i, both
+ * codecs have the same training options (seed, kmeans_iters,
+ * max_points_per_centroid, rvq_beam, sq_clip; not nthreads or verbose), and,
+ * for a stage whose training depends on the next token (OPQ: the PQ's
+ * centroid count), the next tokens are equal. The quantizer is copied only
+ * when the whole spec matches; then nothing is trained. A copy goes through
+ * the stage's own serialisation, so it is exact: the result is what
+ * vqs_codec_train(c, n, x) gives PROVIDED the donor was trained on the same
+ * n rows, which only the caller can know. donor: borrowed, may be NULL
+ * (plain training). *reused (may be NULL): the number of stages copied.
+ * Errors: those of vqs_codec_train. */
+int vqs_codec_train_from(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x,
+                         int *reused);
+
 /* codes: n * code_size bytes. x: n * d floats. VQS_EINVAL if not trained. */
 int vqs_codec_encode(const vqs_codec *c, size_t n, const float *x, uint8_t *codes);
 int vqs_codec_decode(const vqs_codec *c, size_t n, const uint8_t *codes, float *x);
@@ -108,7 +126,7 @@ void vqs_codec_query_free(vqs_codec_query *q);
  *   NONE: no kernel form; use vqs_codec_query_score. */
 enum { VQS_VIEW_NONE = 0, VQS_VIEW_LUT8, VQS_VIEW_LUT4, VQS_VIEW_SQ, VQS_VIEW_BIN };
 enum { VQS_CODE_U8 = 0, VQS_CODE_S8, VQS_CODE_U4, VQS_CODE_F16, VQS_CODE_BF16, VQS_CODE_E4M3,
-       VQS_CODE_E5M2 };
+       VQS_CODE_E5M2, VQS_CODE_F32 };
 typedef struct vqs_codec_view {
     int kind;
     int l2;           /* the score is a squared distance (else an inner product) */

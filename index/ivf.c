@@ -555,6 +555,14 @@ static int build_ptab(vqs_index *ix)
 
 int vqs_index_train(vqs_index *ix, size_t n, const float *x)
 {
+    return vqs_index_train_from(ix, NULL, n, x, NULL);
+}
+
+int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const float *x,
+                         int *reused)
+{
+    if (reused)
+        *reused = 0;
     if (!ix || (n && !x))
         return vqs_seterr(VQS_EINVAL, "index_train: NULL argument");
     if (ix->ntotal)
@@ -627,7 +635,7 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
             for (size_t j = 0; j < d; j++)
                 t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
     }
-    if ((rc = vqs_codec_train(ix->codec, nt, t)))
+    if ((rc = vqs_codec_train_from(ix->codec, donor, nt, t, reused)))
         goto done;
     if ((rc = build_ptab(ix)) || (rc = prepare_norms(ix)))
         goto done;
@@ -950,6 +958,35 @@ done:
     free(a);
     free(c);
     free(r);
+    return rc;
+}
+
+int vqs_index_decode(const vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
+                     float *x)
+{
+    if (!ix || (n && (!codes || !x)))
+        return vqs_seterr(VQS_EINVAL, "index_decode: NULL argument");
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_decode: index '%s' is not trained", ix->spec);
+    if (n == 0)
+        return 0;
+    if (ix->by_residual && !lists)
+        return vqs_seterr(VQS_EINVAL, "index_decode: '%s' encodes residuals: the lists are needed", ix->spec);
+    size_t d = ix->d, es = ix->cs + ix->rcs;
+    for (size_t i = 0; ix->by_residual && i < n; i++)
+        if (lists[i] >= ix->nlist)
+            return vqs_seterr(VQS_ERANGE, "index_decode: row %zu: list %u, the index has %zu", i, lists[i],
+                              ix->nlist);
+    uint8_t *c = malloc(ix->cs * n);
+    if (!c)
+        return vqs_seterr(VQS_ENOMEM, "index_decode: %zu rows", n);
+    for (size_t i = 0; i < n; i++)
+        memcpy(c + i * ix->cs, codes + i * es, ix->cs);
+    int rc = vqs_codec_decode(ix->codec, n, c, x);
+    free(c);
+    for (size_t i = 0; !rc && ix->by_residual && i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] += ix->centroids[(size_t)lists[i] * d + j];
     return rc;
 }
 

@@ -147,6 +147,20 @@ void vqs_index_free(vqs_index *ix);
 
 /* Trains the coarse partition and the codecs on n rows (borrowed). */
 int vqs_index_train(vqs_index *ix, size_t n, const float *x);
+/* vqs_index_train, with the codec's leading stages copied from a trained
+ * donor codec where they match (vqs_codec_train_from: same canonical tokens,
+ * dimensions and training options) instead of trained again: `vqs eval`
+ * trains the PCA of PCA384,SQ8 and PCA384,Flat once. The result equals
+ * vqs_index_train's PROVIDED the donor was trained on the rows this index
+ * trains its codec on: the same rows, subsample (max_train, seed), metric
+ * (cosine normalises) and, for IVF with residuals, the same coarse
+ * centroids; typically the codec of an index created with the same
+ * [IVF,]transforms prefix, metric and options (vqs_index_codec, copied with
+ * vqs_codec_save / vqs_codec_load to outlive it). The refine codec of
+ * Refine(...) is always trained. donor: borrowed, may be NULL; *reused (may
+ * be NULL): the number of codec stages copied. */
+int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const float *x,
+                         int *reused);
 int vqs_index_is_trained(const vqs_index *ix);
 
 /* Encodes and appends n rows with the given ids (NULL: consecutive ids from
@@ -173,6 +187,17 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
                      uint32_t *lists);
 int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
                           const int64_t *ids);
+/* The inverse of vqs_index_encode: the vectors that the entries of n
+ * vectors (codes: n * vqs_index_entry_size bytes; the refine copies are
+ * ignored) reconstruct to: the codec's decode, plus the list's centroid for
+ * IVF with residual encoding (lists required then; VQS_ERANGE for a list out
+ * of range), in the space the index stores (unit vectors for cosine, up to
+ * the codec's error). Codecs scored by an estimator (BIN) rank by that
+ * estimator, not by this reconstruction. x: n * d floats, written. `vqs
+ * eval` measures the reconstruction error (SQNR) and runs its symmetric
+ * mode with it. */
+int vqs_index_decode(const vqs_index *ix, size_t n, const uint8_t *codes, const uint32_t *lists,
+                     float *x);
 
 /* The trained state (spec, metric, d, IVF centroids, codec and refine codec
  * blobs; no ids or codes) as a versioned, CRC-32C-checked blob (*blob

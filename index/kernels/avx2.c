@@ -194,6 +194,7 @@ static void lut4_avx2(const float *lut, size_t m, float bias, const uint8_t *cod
  * fp16 and E4M3 (sign-extended byte << 7) & 0xbf80 as fp16 (value / 256;
  * the 256 is put on w or q once per step), both widened 16 bytes at a time
  * (one vpmovzxbw/vpmovsxbw per 16 dimensions: 1.15x over 8 at a time);
+ * F32: a plain unaligned load (no conversion);
  * U4: the row's 4 bytes broadcast to all lanes and shifted right by 4k in
  * lane k (vpsrlvd), no shuffle (1.6x over spreading nibbles to bytes with
  * vpmovzxbw / vpmovzxbd, which queue on this CPU's shuffle pipes).
@@ -209,13 +210,13 @@ static const int32_t sq_lane_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0,
 /* bytes of codes one 8-dimension step loads */
 static inline size_t sq_step_bytes(vqs_sq_type t)
 {
-    return t == VQS_SQ_U4 ? 4 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 16 : 8;
+    return t == VQS_SQ_U4 ? 4 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 16 : t == VQS_SQ_F32 ? 32 : 8;
 }
 
 /* byte offset of dimension j in a row */
 static inline size_t sq_byte_off(vqs_sq_type t, size_t j)
 {
-    return t == VQS_SQ_U4 ? j / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * j : j;
+    return t == VQS_SQ_U4 ? j / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * j : t == VQS_SQ_F32 ? 4 * j : j;
 }
 
 /* v(row, j..j+7) from the step's bytes at p */
@@ -246,6 +247,8 @@ static inline __attribute__((always_inline)) __m256 sq_v8(vqs_sq_type t, const u
     }
     case VQS_SQ_E5M2:
         return _mm256_cvtph_ps(_mm_slli_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), 8));
+    case VQS_SQ_F32:
+        return _mm256_loadu_ps((const float *)p);
     }
     return _mm256_setzero_ps();
 }
@@ -292,7 +295,7 @@ static inline __attribute__((always_inline)) __m256 sq_v8_tail(vqs_sq_type t, co
     if (p + sb <= end) {
         v = sq_v8(t, p);
     } else {
-        uint8_t tmp[16] = {0};
+        uint8_t tmp[32] = {0};
         memcpy(tmp, p, sq_byte_off(t, d + (t == VQS_SQ_U4)) - sq_byte_off(t, j));
         v = sq_v8(t, tmp);
     }
@@ -413,7 +416,7 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
 }
 
 #define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2)
+    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
 
 static void sq_l2_avx2(vqs_sq_type t, const float *q, const float *w, size_t d,
                        const uint8_t *codes, size_t stride, size_t n, float *out)

@@ -212,6 +212,7 @@ static void lut4_avx512(const float *lut, size_t m, float bias, const uint8_t *c
  *   by the four rows: (256 w) h == w (256 h) exactly unless 256 w
  *   overflows (|w| > 2^120, no codec's scale). Built as (sign-extended
  *   byte << 7) & 0xbf80.
+ *   F32: a plain (or masked) unaligned load.
  *   vcvtph2ps converts half subnormals exactly whatever MXCSR.DAZ says.
  * Non-finite codes (never written by vqs encoders; vqs_kernels.h allows any
  * result): F16/BF16/E5M2 Inf and NaN patterns decode to Inf/NaN as in the
@@ -266,6 +267,8 @@ static inline __attribute__((always_inline)) __m512 sq_v16(vqs_sq_type t, const 
                                      _mm256_set1_epi16((short)0xbf80));
         return _mm512_cvtph_ps(h);
     }
+    case VQS_SQ_F32:
+        return full ? _mm512_loadu_ps(row + 4 * j0) : _mm512_maskz_loadu_ps(k, row + 4 * j0);
     }
     return _mm512_setzero_ps();
 }
@@ -346,7 +349,7 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
 }
 
 #define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2)
+    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
 
 static void sq_l2_avx512(vqs_sq_type t, const float *q, const float *w, size_t d,
                          const uint8_t *codes, size_t stride, size_t n, float *out)

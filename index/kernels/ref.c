@@ -66,6 +66,11 @@ float vqs_ref_sq_value(vqs_sq_type t, const uint8_t *row, size_t j)
         return vqs_e4m3_to_f32(row[j]);
     case VQS_SQ_E5M2:
         return vqs_e5m2_to_f32(row[j]);
+    case VQS_SQ_F32: {
+        float v;
+        memcpy(&v, row + 4 * j, sizeof v);
+        return v;
+    }
     }
     return 0;
 }

@@ -36,8 +36,9 @@ extern "C" {
 /* Scalar element types of SQ codes, and the value v(c) a code stands for:
  * U8: c (0..255); S8: (int8_t)c; U4: nibble j of a row is
  * (row[j / 2] >> (4 * (j & 1))) & 15; F16: IEEE half (2 bytes LE); BF16:
- * bfloat16 (2 bytes LE); E4M3: fp8 E4M3FN (1 byte); E5M2: fp8 E5M2 (1 byte).
- * fp8/F16/BF16 NaN or Inf patterns never come out of vqs encoders; kernels
+ * bfloat16 (2 bytes LE); E4M3: fp8 E4M3FN (1 byte); E5M2: fp8 E5M2 (1 byte);
+ * F32: float32 (4 bytes LE, any alignment; the SQfp32 / Flat codec).
+ * fp8/F16/BF16/F32 NaN or Inf patterns never come out of vqs encoders; kernels
  * may give any finite or non-finite value for them (the reference decodes
  * with vqs_f16_to_f32, vqs_bf16_to_f32, vqs_e4m3_to_f32, vqs_e5m2_to_f32). */
 typedef enum vqs_sq_type {
@@ -48,6 +49,7 @@ typedef enum vqs_sq_type {
     VQS_SQ_BF16,
     VQS_SQ_E4M3,
     VQS_SQ_E5M2,
+    VQS_SQ_F32,
 } vqs_sq_type;
 
 /* PQ 4-bit fast scan layout ("packed"): vectors in blocks of 32; a block is

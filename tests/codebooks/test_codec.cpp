@@ -67,7 +67,8 @@ TEST_CASE("every codec round-trips through its spec and its blob", "[codec]")
         {"PQ8", 8, 0.6},             {"RVQ4x8", 0, 0.6},          {"BIN", 0, 1.0},
         {"ROT,BIN", 0, 1.0},         {"PCA32,SQ8", 32, 0.5},      {"PCA64R,SQint8", 64, 1e-2},
         {"PCA48WR,SQ8", 48, 0.5},    {"HAD,SQ8", 64, 1e-3},       {"ROT,SQfp8", 64, 0.05},
-        {"OPQ16,PQ16x8", 16, 0.5},   {"ROT,PQ8x8", 8, 0.7},
+        {"OPQ16,PQ16x8", 16, 0.5},   {"ROT,PQ8x8", 8, 0.7},       {"SQfp32", 256, 0.0},
+        {"PCA64,Flat", 256, 1e-9},   {"PCA16,Flat", 64, 0.9},     {"ROT,SQfp32", 256, 1e-9},
     };
     for (const auto &tc : cases) {
         INFO("spec " << tc.spec);
@@ -262,6 +263,12 @@ TEST_CASE("bad specs name the offending token", "[codec][errors]")
         {"RVQ0x8", "RVQ0x8"},
         {"OPQ7,PQ8x8", "OPQ7"},
         {"SQ3", "SQ3"},
+        {"Flat", "Flat"},             // the float32 alias follows a transform
+        {"PCA0%,SQ8", "PCA0%"},
+        {"PCA101%,SQ8", "PCA101%"},
+        {"PCA50%%,SQ8", "PCA50%%"},
+        {"PCA50%x,SQ8", "PCA50%x"},
+        {"SQfp32,Flat", "SQfp32"},
     };
     for (auto &b : bad) {
         vqs_codec *c = nullptr;
@@ -406,4 +413,163 @@ TEST_CASE("CRC-32C matches the published check value", "[codec]")
 {
     // RFC 3720 / iSCSI check value for "123456789"
     REQUIRE(vqs_crc32c(0, "123456789", 9) == 0xE3069283u);
+}
+
+TEST_CASE("PCA<P>%: P percent of d, rounded to the nearest integer, at least 1; the canonical spec names it",
+          "[codec][transform]")
+{
+    struct {
+        const char *spec;
+        size_t d;
+        const char *canonical;
+    } cases[] = {
+        {"PCA50%,SQ8", 768, "PCA384,SQ8"}, {"PCA25%,Flat", 768, "PCA192,Flat"},
+        {"PCA75%,SQfp8", 768, "PCA576,SQfp8"}, {"PCA50%,SQ8", 3, "PCA2,SQ8"}, // 1.5 rounds up
+        {"PCA1%,SQ8", 10, "PCA1,SQ8"},                                      // 0.1: at least 1
+        {"PCA12.5%,SQ8", 64, "PCA8,SQ8"},  {"PCA100%,SQ8", 64, "PCA64,SQ8"},
+        {"PCA33%W,SQ8", 64, "PCA21W,SQ8"}, // 21.12
+        {"PCA50%R,ROT,BIN", 100, "PCA50R,ROT,BIN"},
+    };
+    for (auto &tc : cases) {
+        INFO(tc.spec << " at d = " << tc.d);
+        auto c = make(tc.spec, tc.d);
+        REQUIRE(std::string(vqs_codec_spec(c.get())) == tc.canonical);
+    }
+    // the percentage and the number are the same codec: same codes, and the
+    // blob (which stores the canonical spec) loads as the number
+    const size_t d = 64, n = 2000;
+    auto x = synth(n, d, 5);
+    auto a = make("PCA50%,SQ8", d), b = make("PCA32,SQ8", d);
+    REQUIRE_OK(vqs_codec_train(a.get(), n, x.data()));
+    REQUIRE_OK(vqs_codec_train(b.get(), n, x.data()));
+    std::vector<uint8_t> ca(32 * n), cb(32 * n);
+    REQUIRE(vqs_codec_code_size(a.get()) == 32);
+    REQUIRE_OK(vqs_codec_encode(a.get(), n, x.data(), ca.data()));
+    REQUIRE_OK(vqs_codec_encode(b.get(), n, x.data(), cb.data()));
+    REQUIRE(ca == cb);
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE_OK(vqs_codec_save(a.get(), &blob, &len));
+    vqs_codec *l = nullptr;
+    int rc = vqs_codec_load(blob, len, &l);
+    std::free(blob);
+    REQUIRE_OK(rc);
+    codec_ptr loaded(l, vqs_codec_free);
+    REQUIRE(std::string(vqs_codec_spec(loaded.get())) == "PCA32,SQ8");
+}
+
+namespace {
+std::vector<uint8_t> codes_of(const vqs_codec *c, const std::vector<float> &x, size_t d)
+{
+    size_t n = x.size() / d;
+    std::vector<uint8_t> codes(vqs_codec_code_size(c) * n);
+    REQUIRE_OK(vqs_codec_encode(c, n, x.data(), codes.data()));
+    return codes;
+}
+
+std::vector<uint8_t> blob_of(const vqs_codec *c)
+{
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE_OK(vqs_codec_save(c, &blob, &len));
+    std::vector<uint8_t> v((uint8_t *)blob, (uint8_t *)blob + len);
+    std::free(blob);
+    return v;
+}
+} // namespace
+
+TEST_CASE("vqs_codec_train_from copies the matching leading stages, exactly", "[codec]")
+{
+    const size_t d = 32, n = 3000;
+    auto xa = synth(n, d, 11), xb = synth(n, d, 12);
+    vqs_codec_opts o = {};
+    o.seed = 3;
+    o.kmeans_iters = 6;
+    auto donor = make("PCA16,SQ8", d, &o);
+    REQUIRE_OK(vqs_codec_train(donor.get(), n, xa.data()));
+    const float *ev_donor = nullptr;
+    size_t nev = 0;
+    double ret = 0;
+    REQUIRE_OK(vqs_codec_pca_info(donor.get(), &ev_donor, &nev, &ret));
+    std::vector<float> ev0(ev_donor, ev_donor + nev);
+
+    SECTION("on the donor's rows the result is plain training's, bit for bit")
+    {
+        for (const char *spec : {"PCA16,SQ4", "PCA16,Flat", "PCA16,PQ4x4", "PCA16,SQ8"}) {
+            INFO(spec);
+            auto plain = make(spec, d, &o), from = make(spec, d, &o);
+            REQUIRE_OK(vqs_codec_train(plain.get(), n, xa.data()));
+            int reused = -1;
+            REQUIRE_OK(vqs_codec_train_from(from.get(), donor.get(), n, xa.data(), &reused));
+            REQUIRE(reused == (std::string(spec) == "PCA16,SQ8" ? 2 : 1));
+            REQUIRE(codes_of(from.get(), xb, d) == codes_of(plain.get(), xb, d));
+            REQUIRE(blob_of(from.get()) == blob_of(plain.get()));
+        }
+    }
+    SECTION("copied, not trained: other rows keep the donor's PCA")
+    {
+        auto c = make("PCA16,Flat", d, &o);
+        int reused = -1;
+        REQUIRE_OK(vqs_codec_train_from(c.get(), donor.get(), n, xb.data(), &reused));
+        REQUIRE(reused == 1);
+        const float *ev = nullptr;
+        REQUIRE_OK(vqs_codec_pca_info(c.get(), &ev, &nev, &ret));
+        REQUIRE(std::vector<float>(ev, ev + nev) == ev0);
+        // the whole spec matches: nothing is trained, the codes are the donor's
+        auto w = make("PCA16,SQ8", d, &o);
+        REQUIRE_OK(vqs_codec_train_from(w.get(), donor.get(), n, xb.data(), &reused));
+        REQUIRE(reused == 2);
+        REQUIRE(codes_of(w.get(), xb, d) == codes_of(donor.get(), xb, d));
+        // a codec trained before is retrained from the donor as well
+        REQUIRE_OK(vqs_codec_train_from(c.get(), donor.get(), n, xa.data(), &reused));
+        REQUIRE(reused == 1);
+    }
+    SECTION("nothing is copied when a stage or an option differs")
+    {
+        struct {
+            const char *spec;
+            uint64_t seed;
+            float clip;
+        } cases[] = {
+            {"PCA16R,SQ8", 3, 0},  // another token
+            {"PCA8,SQ8", 3, 0},    // another dimension
+            {"ROT,PCA16,SQ8", 3, 0},
+            {"PCA16,SQ8", 4, 0},   // another seed
+            {"PCA16,SQ8", 3, 0.99f},
+        };
+        for (auto &tc : cases) {
+            INFO(tc.spec << " seed " << tc.seed << " clip " << tc.clip);
+            vqs_codec_opts o2 = o;
+            o2.seed = tc.seed;
+            o2.sq_clip = tc.clip;
+            auto c = make(tc.spec, d, &o2);
+            int reused = -1;
+            REQUIRE_OK(vqs_codec_train_from(c.get(), donor.get(), n, xa.data(), &reused));
+            REQUIRE(reused == 0);
+        }
+        // the same clip and seed but a different quantizer: the PCA only
+        vqs_codec_opts o3 = o;
+        auto c = make("PCA16,SQ8", 24, &o3); // another input dimension
+        int reused = -1;
+        std::vector<float> x24(n * 24, 0.5f);
+        for (size_t i = 0; i < x24.size(); i++)
+            x24[i] = xa[i % xa.size()];
+        REQUIRE_OK(vqs_codec_train_from(c.get(), donor.get(), n, x24.data(), &reused));
+        REQUIRE(reused == 0);
+        REQUIRE_OK(vqs_codec_train_from(c.get(), nullptr, n, x24.data(), &reused));
+        REQUIRE(reused == 0);
+    }
+    SECTION("OPQ is reused only before the same quantizer token (its training depends on it)")
+    {
+        auto od = make("OPQ4,PQ4x8", d, &o);
+        REQUIRE_OK(vqs_codec_train(od.get(), n, xa.data()));
+        int reused = -1;
+        auto c4 = make("OPQ4,PQ4x4", d, &o);
+        REQUIRE_OK(vqs_codec_train_from(c4.get(), od.get(), n, xa.data(), &reused));
+        REQUIRE(reused == 0);
+        auto c8 = make("OPQ4,PQ4x8", d, &o);
+        REQUIRE_OK(vqs_codec_train_from(c8.get(), od.get(), n, xa.data(), &reused));
+        REQUIRE(reused == 2);
+        REQUIRE(codes_of(c8.get(), xb, d) == codes_of(od.get(), xb, d));
+    }
 }

@@ -27,7 +27,7 @@ const size_t kDims[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 
 const size_t kNs[] = {0, 1, 15, 16, 17, 31, 32, 33, 1037};
 const vqs_simd kLevels[] = {VQS_SIMD_SCALAR, VQS_SIMD_AVX2, VQS_SIMD_AVX512};
 const vqs_sq_type kTypes[] = {VQS_SQ_U8,   VQS_SQ_S8,   VQS_SQ_U4,  VQS_SQ_F16,
-                              VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2};
+                              VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2, VQS_SQ_F32};
 
 const char *type_name(vqs_sq_type t)
 {
@@ -46,6 +46,8 @@ const char *type_name(vqs_sq_type t)
         return "E4M3";
     case VQS_SQ_E5M2:
         return "E5M2";
+    case VQS_SQ_F32:
+        return "F32";
     }
     return "?";
 }
@@ -58,6 +60,8 @@ size_t code_bytes(vqs_sq_type t, size_t d)
     case VQS_SQ_F16:
     case VQS_SQ_BF16:
         return 2 * d;
+    case VQS_SQ_F32:
+        return 4 * d;
     default:
         return d;
     }
@@ -87,6 +91,11 @@ double decode(vqs_sq_type t, const uint8_t *row, size_t j)
         return vqs_e4m3_to_f32(row[j]);
     case VQS_SQ_E5M2:
         return vqs_e5m2_to_f32(row[j]);
+    case VQS_SQ_F32: {
+        float f;
+        std::memcpy(&f, row + 4 * j, 4);
+        return f;
+    }
     }
     return 0;
 }
@@ -130,6 +139,12 @@ std::vector<uint8_t> random_codes(vqs_rng &r, vqs_sq_type t, size_t d, size_t st
                 while ((row[j] & 0x7c) == 0x7c)
                     row[j] = (uint8_t)vqs_rng_next(&r);
                 break;
+            case VQS_SQ_F32: {
+                // N(0, 100^2) values: random bit patterns would overflow the sums
+                float f = (float)(100.0 * vqs_rng_normal(&r));
+                std::memcpy(row + 4 * j, &f, 4);
+                break;
+            }
             default:
                 break;
             }
@@ -455,6 +470,8 @@ TEST_CASE("kernels sq_ip: every finite code decodes to the conversion function's
 {
     auto L = levels();
     for (vqs_sq_type t : kTypes) {
+        if (t == VQS_SQ_F32) // no conversion: the next test
+            continue;
         std::vector<uint16_t> vals; // the code values to try
         bool two = t == VQS_SQ_F16 || t == VQS_SQ_BF16;
         for (uint32_t c = 0; c < (two ? 65536u : (t == VQS_SQ_U4 ? 16u : 256u)); c++) {
@@ -497,6 +514,34 @@ TEST_CASE("kernels sq_ip: every finite code decodes to the conversion function's
                                << (bad < n ? bad % d : 0) << " gives "
                                << (bad < n ? out[bad] : 0.0f));
                 REQUIRE(bad == n);
+            }
+        }
+    }
+}
+
+// F32 codes hold the floats themselves: in every lane position, with q = 1
+// and one nonzero dimension, sq_ip returns the value bit for bit (subnormals,
+// huge and tiny magnitudes included), and sq_l2 with q = 0, w = 1 its square.
+TEST_CASE("kernels sq: F32 codes are read as the floats they hold", "[kernels]")
+{
+    auto L = levels();
+    const float vals[] = {1.0f, -3.5f, 1e-40f, -1e-45f, 1e-20f, 3e18f, -1.2345678e-3f, 65504.5f};
+    const size_t nv = sizeof vals / sizeof vals[0];
+    for (size_t d : {1, 7, 8, 9, 16, 17, 33}) {
+        size_t n = nv * d, stride = code_bytes(VQS_SQ_F32, d);
+        std::vector<uint8_t> codes(n * stride, 0);
+        for (size_t p = 0; p < n; p++)
+            std::memcpy(codes.data() + p * stride + 4 * (p % d), &vals[p % nv], 4);
+        std::vector<float> one(d, 1.0f), zero(d, 0.0f);
+        for (const Level &l : L) {
+            std::vector<float> ip(n), l2(n);
+            l.k->sq_ip(VQS_SQ_F32, one.data(), 0.0f, d, codes.data(), stride, n, ip.data());
+            l.k->sq_l2(VQS_SQ_F32, zero.data(), one.data(), d, codes.data(), stride, n, l2.data());
+            for (size_t p = 0; p < n; p++) {
+                float v = vals[p % nv];
+                INFO(l.k->name << " d " << d << " lane " << p % d << " value " << v);
+                REQUIRE(ip[p] == v);
+                REQUIRE(l2[p] == v * v);
             }
         }
     }
