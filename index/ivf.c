@@ -284,8 +284,8 @@ static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, 
 }
 
 /* The measured default per codec family (bench/README.md, "Cosine:
- * normalised reconstructions"): on, except for 16-bit float scalar codes
- * without a PCA stage, whose reconstructions are within ~1e-4 of unit norm
+ * normalised reconstructions"), from the canonical codec spec: on, except
+ * for 16-bit float scalar codes without a PCA stage, whose reconstructions are within ~1e-4 of unit norm
  * and gained nothing measurable (+0.02 and 0 points of recall@10). */
 static int cos_norm_family_default(const char *cspec)
 {
@@ -352,11 +352,12 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))
         goto fail;
     ix->cs = vqs_codec_code_size(ix->codec);
-    ix->cosnorm = m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, cspec);
+    ix->cosnorm = m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, vqs_codec_spec(ix->codec));
     if (ix->refine == 2 && (rc = vqs_codec_create(rspec, d, &co, &ix->rcodec)))
         goto fail;
     ix->rcs = ix->refine == 1 ? sizeof(float) * d : ix->refine == 2 ? vqs_codec_code_size(ix->rcodec) : 0;
-    ix->rcosnorm = ix->refine == 2 && m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, rspec);
+    ix->rcosnorm = ix->refine == 2 && m == VQS_METRIC_COS &&
+                   cos_norm_wanted(ix->o.cos_norm, vqs_codec_spec(ix->rcodec));
     /* PQ Mx4 (the quantizer is the last token of the codec spec) */
     const char *qt = strrchr(cspec, ',');
     qt = qt ? qt + 1 : cspec;

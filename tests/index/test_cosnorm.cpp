@@ -242,6 +242,44 @@ TEST_CASE("cosine: off (cos_norm -1), an index scores <q, x^>, and removal keeps
     }
 }
 
+TEST_CASE("cosine: on by default except for SQfp16 and SQbf16 without PCA, VQS_COS_NORM overrides",
+          "[index][cosnorm]")
+{
+    // the correction costs 4 bytes per vector: bytes_per_vector tells whether it is on
+    auto extra = [](const char *spec, vqs_metric m, int opt) {
+        vqs_index *raw = nullptr;
+        vqs_index_opts o = {};
+        o.cos_norm = opt;
+        REQUIRE_OK(vqs_index_create(spec, 64, m, &o, &raw));
+        index_ptr ix(raw, vqs_index_free);
+        o.cos_norm = -1;
+        REQUIRE_OK(vqs_index_create(spec, 64, m, &o, &raw));
+        index_ptr off(raw, vqs_index_free);
+        return vqs_index_bytes_per_vector(ix.get(), nullptr) - vqs_index_bytes_per_vector(off.get(), nullptr);
+    };
+    const char *saved = std::getenv("VQS_COS_NORM");
+    std::string keep = saved ? saved : "";
+    unsetenv("VQS_COS_NORM");
+    for (const char *spec : {"SQ8", "SQfp8", "SQ4", "PQ16x4", "RVQ4x8", "ROT,BIN", "PCA32,SQfp16", "IVF16,SQ8",
+                             "PQ16x4,Refine(SQfp16)"})
+        CHECK(extra(spec, VQS_METRIC_COS, 0) == 4);
+    for (const char *spec : {"SQfp16", "SQbf16", "ROT,SQfp16", "IVF16,SQbf16", "SQfp16,RFlat"})
+        CHECK(extra(spec, VQS_METRIC_COS, 0) == 0);
+    CHECK(extra("SQfp16", VQS_METRIC_COS, 1) == 4);
+    CHECK(extra("PQ16x4", VQS_METRIC_L2, 1) == 0); // cosine only
+    CHECK(extra("PQ16x4", VQS_METRIC_IP, 1) == 0);
+    setenv("VQS_COS_NORM", "off", 1);
+    CHECK(extra("SQ8", VQS_METRIC_COS, 0) == 0);
+    CHECK(extra("SQ8", VQS_METRIC_COS, 1) == 4); // the option wins
+    setenv("VQS_COS_NORM", "1", 1);
+    CHECK(extra("SQfp16", VQS_METRIC_COS, 0) == 4);
+    CHECK(extra("SQfp16", VQS_METRIC_COS, -1) == 0);
+    if (saved)
+        setenv("VQS_COS_NORM", keep.c_str(), 1);
+    else
+        unsetenv("VQS_COS_NORM");
+}
+
 TEST_CASE("cosine: a Refine(...) codec re-scores by <q, x^> / |x^| of its own reconstruction",
           "[index][cosnorm]")
 {
