@@ -13,6 +13,10 @@
 #include "progress.h"
 #include "vqs_index.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define EVAL_K 10     /* results per query of the measured (and timed) search */
 #define EVAL_DEEP 100 /* depth of the recall@100 search and of the ground truth */
 #define EVAL_MAXVAL 16 /* values in an --nprobe / --oversampling list */
@@ -127,4 +131,7 @@ int eval_out_write(const eval_out *o);
 void eval_md_header(FILE *f, const json_t *root, int qrels);
 void eval_md_row(FILE *f, const json_t *row, int qrels, int seeds);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
