@@ -268,7 +268,7 @@ TEST_CASE("CRC-32C matches the published check value", "[codec]")
     REQUIRE(vqs_crc32c(0, "123456789", 9) == 0xE3069283u);
 }
 
-TEST_CASE("PCA<P>%: P percent of d, rounded to the nearest integer, at least 1; the canonical spec names it",
+TEST_CASE("PCA<P>%: P percent of d, rounded to the nearest integer, at least 1, and the canonical spec names it",
           "[codec][transform]")
 {
     struct {
