@@ -122,18 +122,20 @@ static const grid_block full_b[] = {{full_q, pca_paper, rf_both, "1,2,4"}};
 
 static const grid grids[] = {
     {"paper",
-     "the paper's grid: quantizers {Flat (float32), SQfp8, SQ8, SQ8s (int8 with one scale for\n"
-     "    the whole tensor: the plain int8 cast), SQ4, BIN, ROT,BIN} x PCA {none, 25%, 50%, 75%}\n"
-     "    of d, flat, no re-scoring; Flat without PCA is exact search (28 specs)",
+     "the paper's grid (28 specs): quantizers {Flat (float32), SQfp8, SQ8,\n"
+     "SQ8s (int8, one scale for the whole tensor: the plain int8 cast), SQ4,\n"
+     "BIN, ROT,BIN} x PCA {none, 25%, 50%, 75%} of d; flat, no re-scoring;\n"
+     "Flat without PCA is 'exact'",
      paper_b, sizeof paper_b / sizeof paper_b[0]},
     {"quick",
-     "a few seconds on 10k x 768: exact, SQfp8, SQ8, SQ4, ROT,BIN, PCA50%,Flat,\n"
-     "    PCA50%,SQ8, SQ4,RFlat at oversampling 1 and 4 (8 specs)",
+     "8 specs, a first look: exact, SQfp8, SQ8, SQ4, ROT,BIN,\n"
+     "PCA50%,Flat, PCA50%,SQ8, SQ4,RFlat at oversampling 1 and 4",
      quick_b, sizeof quick_b / sizeof quick_b[0]},
     {"full",
-     "paper's quantizers and SQfp16, PQ{d'/4}x8, PQ{d'/8}x8, PQ{d'/4}x4, RVQ{d'/32}x8 (d': the\n"
-     "    dimension after the PCA; M rounded down to a divisor of it) x PCA {none, 25%, 50%,\n"
-     "    75%} x {no re-scoring, RFlat at oversampling 1, 2, 4}; float32 is not re-scored (92 specs)",
+     "92 specs: paper's quantizers and SQfp16, PQ{d'/4}x8, PQ{d'/8}x8,\n"
+     "PQ{d'/4}x4, RVQ{d'/32}x8 (d': the dimension after the PCA, M rounded\n"
+     "down to a divisor of it) x PCA {none, 25%, 50%, 75%} x {no re-scoring,\n"
+     "RFlat at oversampling 1, 2, 4}; float32 is not re-scored",
      full_b, sizeof full_b / sizeof full_b[0]},
 };
 
@@ -189,10 +191,17 @@ static int expand_block(eval_entries *E, const grid_block *b, size_t d)
 
 void eval_sweep_help(FILE *f)
 {
-    for (size_t i = 0; i < sizeof grids / sizeof grids[0]; i++)
-        fprintf(f, "  %-6s %s\n", grids[i].name, grids[i].help);
-    fprintf(f, "  FILE   one spec per line, optionally followed by nprobe=LIST and/or\n"
-               "    oversampling=LIST; '#' starts a comment\n");
+    for (size_t i = 0; i < sizeof grids / sizeof grids[0]; i++) {
+        fprintf(f, "    %-6s ", grids[i].name);
+        for (const char *p = grids[i].help; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n')
+                fputs("           ", f);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "    FILE   one spec per line, optionally followed by nprobe=LIST and/or\n"
+               "           oversampling=LIST; '#' starts a comment\n");
 }
 
 /* ---- sweep files ------------------------------------------------------------ */

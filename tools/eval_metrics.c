@@ -152,18 +152,16 @@ int vqs_qrels_read(const char *path, size_t nq_file, size_t nq, size_t nbase, vq
     ssize_t len;
     while (!rc && (len = getline(&line, &lcap, f)) >= 0) {
         lineno++;
-        char *fld[4] = {0};
+        char *fld[3] = {0};
         int nf = 0;
         for (char *save = NULL, *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
-            if (nf < 4)
-                fld[nf++] = t;
-            else
-                nf = 5;
+            if (nf++ < 3)
+                fld[nf - 1] = t;
         if (nf == 0 || fld[0][0] == '#')
             continue;
         if (nf != 3) {
             rc = vqs_seterr(VQS_EFORMAT, "qrels %s, line %zu: %d fields, expected 3 (query-id corpus-id score)",
-                            path, lineno, nf > 4 ? 5 : nf);
+                            path, lineno, nf);
             break;
         }
         unsigned long long qid, did;

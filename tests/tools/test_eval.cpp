@@ -5,6 +5,7 @@
 // independent computation, never from a second run of the code under test.
 #include "vqs_test.hpp"
 
+#include "eval_internal.h"
 #include "eval_metrics.h"
 
 #include <jansson.h>
@@ -240,6 +241,50 @@ TEST_CASE("eval metrics: mean and sample standard deviation", "[eval]")
     REQUIRE(s == 0.0);
     vqs_eval_mean_std(v + 4, 1, &m, &s);
     REQUIRE(std::isnan(m));
+}
+
+// ---- sweep grids -------------------------------------------------------------------
+
+TEST_CASE("eval sweeps: the grids expand to the specs their help promises", "[eval]")
+{
+    auto specs = [](const char *name, size_t d) {
+        eval_entries E = {};
+        REQUIRE_OK(eval_sweep_add(&E, name, d));
+        std::vector<std::pair<std::string, size_t>> v; // spec, oversampling values
+        for (size_t i = 0; i < E.n; i++)
+            v.push_back({E.v[i].spec, E.v[i].nos});
+        eval_entries_free(&E);
+        return v;
+    };
+    auto has = [](const std::vector<std::pair<std::string, size_t>> &v, const std::string &s) {
+        return std::count_if(v.begin(), v.end(), [&](auto &p) { return p.first == s; }) == 1;
+    };
+    auto paper = specs("paper", 768);
+    REQUIRE(paper.size() == 28);
+    for (const char *s : {"exact", "SQfp8", "SQ8", "SQ8s", "SQ4", "BIN", "ROT,BIN", "PCA25%,Flat", "PCA50%,SQ8s",
+                          "PCA75%,ROT,BIN", "PCA50%,BIN"})
+        REQUIRE(has(paper, s));
+    auto quick = specs("quick", 768);
+    REQUIRE(quick.size() == 8);
+    REQUIRE(quick.back().first == "SQ4,RFlat");
+    REQUIRE(quick.back().second == 2);
+    auto full = specs("full", 768);
+    REQUIRE(full.size() == 92);
+    // PQ and RVQ sizes follow the dimension after the PCA (768, 192, 384, 576)
+    for (const char *s : {"PQ192x8", "PQ96x8", "PQ192x4", "RVQ24x8", "PCA25%,PQ48x8", "PCA25%,PQ24x8",
+                          "PCA75%,PQ144x4", "PCA50%,RVQ12x8", "SQfp16,RFlat", "PCA50%,SQ4,RFlat", "exact"})
+        REQUIRE(has(full, s));
+    REQUIRE_FALSE(has(full, "PCA50%,Flat,RFlat")); // float32 re-scored by float32
+    for (auto &e : full)
+        REQUIRE(e.second == (e.first.find("RFlat") != std::string::npos ? 3u : 0u));
+    // an awkward dimension: M rounded down to a divisor
+    auto odd = specs("full", 100);
+    REQUIRE(has(odd, "PQ25x8"));   // 100 / 4
+    REQUIRE(has(odd, "PQ10x8"));   // 100 / 8 = 12 -> 10
+    REQUIRE(has(odd, "PCA25%,PQ5x8")); // 25 / 4 = 6 -> 5
+    eval_entries E = {};
+    REQUIRE_ERR(eval_sweep_add(&E, "/nonexistent/grid", 8), VQS_EUSAGE);
+    eval_entries_free(&E);
 }
 
 // ---- the command ---------------------------------------------------------------
