@@ -67,6 +67,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "report.h"
 #include "eval_internal.h"
 #include "vqs_common.h"
 #include "vqs_index.h"
@@ -84,7 +85,8 @@ static void usage(FILE *f)
             "                [--metric l2|ip|cos] [--gt GT.ivecs] [--qrels QRELS.tsv]\n"
             "                [--nprobe 1,8,32] [--oversampling 1,4,10] [--seeds N] [--seed S]\n"
             "                [--symmetric] [--no-timing] [--clip Q] [--train-size N] [--threads N]\n"
-            "                [--dim D] [--nq N] [--out PREFIX] [--json FILE] [--per-query PREFIX]\n"
+            "                [--dim D] [--nq N] [--out PREFIX] [--json FILE] [--report FILE.html]\n"
+            "                [--per-query PREFIX]"
             "                [--describe TEXT] [--name NAME]\n"
             "  Builds an index for every spec (exact, SQ8, PCA50%%,Flat, IVF256,PQ32x4,\n"
             "  SQ4,RFlat, BIN,Refine(SQfp16), ...) and prints one markdown row per\n"
@@ -126,6 +128,8 @@ static void usage(FILE *f)
             "  --clip Q           SQ8/SQ4 ranges at the (1-Q, Q) quantiles, 0.5 < Q <= 1\n"
             "  --train-size N     train on a seeded subsample of N base rows\n"
             "  --nq N             the first N queries of the query file\n"
+            "  --report FILE      also the HTML page of `vqs report` (plots, front, table),\n"
+            "                     drawn from the results file (needs --out or --json)\n"
             "  --out PREFIX       PREFIX.json (format vqs-eval/2) and PREFIX.csv, rewritten\n"
             "                     after every row; --json FILE the JSON alone\n"
             "  --per-query PREFIX PREFIX.tsv: recall@10, nDCG@10, RR@10 per (spec, setting,\n"
@@ -273,7 +277,7 @@ static void dataset_name(const char *path, char *out, size_t cap)
 int vqs_cmd_eval(int argc, char **argv)
 {
     const char *base = NULL, *qf = NULL, *gtf = NULL, *metric = "l2", *out = NULL, *jsonf = NULL,
-               *perq = NULL, *qrelsf = NULL, *describe = NULL, *name = NULL;
+               *perq = NULL, *qrelsf = NULL, *describe = NULL, *name = NULL, *reportf = NULL;
     const char *specs[256], *sweeps[16];
     size_t nspec = 0, nsweep = 0, threads = 0, train_size = 0, dim = 0, seed = 1, nseeds = 1, nqmax = 0;
     int timing = 1, symmetric = 0, rc = 0;
@@ -290,16 +294,17 @@ int vqs_cmd_eval(int argc, char **argv)
         {"sweep", 1, 0, 'w'},     {"seeds", 1, 0, 'N'},        {"no-timing", 0, 0, 'x'},
         {"symmetric", 0, 0, 'y'}, {"qrels", 1, 0, 'r'},        {"per-query", 1, 0, 'p'},
         {"json", 1, 0, 'j'},      {"describe", 1, 0, 'D'},     {"name", 1, 0, 'a'},
-        {0, 0, 0, 0}};
+        {"report", 1, 0, 'R'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:q:g:m:s:n:O:t:T:S:d:o:Q:hc:w:N:xyr:p:j:D:a:", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:q:g:m:s:n:O:t:T:S:d:o:Q:hc:w:N:xyr:p:j:D:a:R:", lo, NULL)) != -1) {
         switch (c) {
         case 'b': base = optarg; break;
         case 'q': qf = optarg; break;
         case 'g': gtf = optarg; break;
         case 'm': metric = optarg; break;
         case 'o': out = optarg; break;
+        case 'R': reportf = optarg; break;
         case 'j': jsonf = optarg; break;
         case 'p': perq = optarg; break;
         case 'r': qrelsf = optarg; break;
@@ -336,6 +341,9 @@ int vqs_cmd_eval(int argc, char **argv)
     }
     if (optind < argc)
         return vqs_cli_fail("eval", vqs_seterr(VQS_EUSAGE, "unexpected argument '%s'", argv[optind]));
+    if (reportf && !out && !jsonf)
+        return vqs_cli_fail("eval", vqs_seterr(VQS_EUSAGE, "--report needs --out PREFIX or --json FILE: the page is "
+                                                          "drawn from the results file"));
     if (!base || !qf || !(nspec || nsweep)) {
         usage(stderr);
         return vqs_cli_fail("eval", vqs_seterr(VQS_EUSAGE, "--base, --queries and --spec or --sweep are required"));
@@ -553,6 +561,16 @@ int vqs_cmd_eval(int argc, char **argv)
         fprintf(stderr, "vqs eval: wrote %s.json and %s.csv\n", out, out);
     if (!rc && jsonf)
         fprintf(stderr, "vqs eval: wrote %s\n", jsonf);
+    if (!rc && reportf) {
+        /* the page is drawn from the results file just written, so it shows
+         * exactly what the JSON holds (error rows included) */
+        char *jp = NULL;
+        if (!jsonf && asprintf(&jp, "%s.json", out) < 0)
+            rc = vqs_seterr(VQS_ENOMEM, "eval: report");
+        else if (!(rc = vqs_report_write(jsonf ? jsonf : jp, reportf, NULL)))
+            fprintf(stderr, "vqs eval: wrote %s\n", reportf);
+        free(jp);
+    }
 done:
     vqs_vecfile_close(bf);
     vqs_vecfile_close(qvf);
