@@ -413,40 +413,10 @@ TEST_CASE("api: the vqs clip of a new collection is stored and used when it trai
     REQUIRE(json_is_true(json_object_get(json_object_get(info2.j, "vqs"), "trained")));
     S.stop();
 
-    // the stored trained state's SQ4 grid (a_j, step_j: the last 2 d floats of the codec blob)
-    auto grid = [&](const vqs_codec *c) {
-        void *blob = nullptr;
-        size_t len = 0;
-        REQUIRE_OK(vqs_codec_save(c, &blob, &len));
-        std::vector<float> g(2 * d);
-        std::memcpy(g.data(), (const uint8_t *)blob + len - 4 - 8 * d, 8 * d);
-        free(blob);
-        return g;
-    };
-    vqs_db *db = nullptr;
-    REQUIRE_OK(vqs_db_open(dir.c_str(), nullptr, &db));
-    void *tb = nullptr;
-    size_t tl = 0;
-    REQUIRE_OK(vqs_db_get_trained(db, "c", &tb, &tl));
-    vqs_index *ix = nullptr;
-    int rc = vqs_index_load_trained(tb, tl, nullptr, &ix);
-    free(tb);
-    vqs_db_close(db);
-    REQUIRE_OK(rc);
-    auto stored = grid(vqs_index_codec(ix));
-    vqs_index_free(ix);
-    std::vector<float> want[2];
-    for (int clipped : {0, 1}) {
-        vqs_codec_opts o = {};
-        o.sq_clip = clipped ? 0.9f : 0.0f;
-        vqs_codec *c = nullptr;
-        REQUIRE_OK(vqs_codec_create("SQ4", d, &o, &c));
-        codec_ptr cp(c, vqs_codec_free);
-        REQUIRE_OK(vqs_codec_train(c, n, x.data()));
-        want[clipped] = grid(c);
-    }
-    REQUIRE(stored == want[1]);
-    REQUIRE(stored != want[0]);
+    // the stored trained state's SQ4 grid is that of a codec trained in-process with clip 0.9
+    auto stored = stored_sq_grid(dir, "c", d);
+    REQUIRE(stored == trained_sq4_grid(x.data(), n, d, 0.9f));
+    REQUIRE(stored != trained_sq4_grid(x.data(), n, d, 0.0f));
 }
 
 TEST_CASE("api: with an api key, a request without the matching key gets 401", "[api]")

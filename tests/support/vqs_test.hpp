@@ -175,4 +175,53 @@ inline std::vector<float> synth(size_t n, size_t d, uint64_t seed, bool unit = f
     return x;
 }
 
+// The per-dimension grid (a_j, step_j) of a trained codec that is one SQ8/SQ4
+// stage: the last 2 d floats of its blob, before the CRC.
+inline std::vector<float> sq_grid(const vqs_codec *c, size_t d)
+{
+    void *blob = nullptr;
+    size_t len = 0;
+    REQUIRE(vqs_codec_save(c, &blob, &len) == 0);
+    std::vector<float> g(2 * d);
+    std::memcpy(g.data(), (const uint8_t *)blob + len - 4 - 8 * d, 8 * d);
+    free(blob);
+    return g;
+}
+
+// The same grid of the trained state stored for collection `name` in the
+// data directory `dir`.
+inline std::vector<float> stored_sq_grid(const std::string &dir, const char *name, size_t d)
+{
+    vqs_db *db = nullptr;
+    REQUIRE(vqs_db_open(dir.c_str(), nullptr, &db) == 0);
+    void *tb = nullptr;
+    size_t tl = 0;
+    int rc = vqs_db_get_trained(db, name, &tb, &tl);
+    vqs_index *ix = nullptr;
+    if (rc == 0)
+        rc = vqs_index_load_trained(tb, tl, nullptr, &ix);
+    free(tb);
+    vqs_db_close(db);
+    REQUIRE(rc == 0);
+    auto g = sq_grid(vqs_index_codec(ix), d);
+    vqs_index_free(ix);
+    return g;
+}
+
+// The grid of an SQ4 codec trained in-process on x (n rows) with sq_clip.
+inline std::vector<float> trained_sq4_grid(const float *x, size_t n, size_t d, float clip)
+{
+    vqs_codec_opts o = {};
+    o.sq_clip = clip;
+    vqs_codec *c = nullptr;
+    REQUIRE(vqs_codec_create("SQ4", d, &o, &c) == 0);
+    int rc = vqs_codec_train(c, n, x);
+    std::vector<float> g;
+    if (rc == 0)
+        g = sq_grid(c, d);
+    vqs_codec_free(c);
+    REQUIRE(rc == 0);
+    return g;
+}
+
 } // namespace vqs_test

@@ -3,7 +3,7 @@
 // good one to the codec's training: import stores it with the collection, whose trained SQ4 grid is
 // then that of a codec trained in-process with that clip. Also the codec report's SQNR line against
 // its relative MSE line (vqs_codec_error_of: SQNR = -10 log10 relative MSE).
-#include "vqs_test.hpp"
+#include "tools_test.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -19,42 +19,7 @@ using namespace vqs_test;
 namespace
 {
 
-struct proc_out {
-    int code;
-    std::string out, err;
-};
-
-std::string slurp(const std::string &path)
-{
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Runs the vqs tool with args; output and errors captured in files.
-proc_out run_vqs(const tmpdir &t, const std::vector<std::string> &args)
-{
-    std::string o = t.file("cmd.out"), e = t.file("cmd.err");
-    fflush(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int fo = open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        std::vector<char *> av;
-        av.push_back((char *)"vqs");
-        for (auto &a : args)
-            av.push_back((char *)a.c_str());
-        av.push_back(nullptr);
-        execv(VQS_CLI_PATH, av.data());
-        _exit(127);
-    }
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(o), slurp(e)};
-}
+using vqs_tools_test::run_vqs;
 
 // The number after `key` on its line of the codec report ("SQNR   19.35 dB ...").
 double report_value(const std::string &out, const std::string &key)
@@ -183,41 +148,9 @@ TEST_CASE("vqs import --clip is stored with the collection and used to train it,
     REQUIRE(in.out.find("spec SQ4, clip 0.95,") != std::string::npos);
     // the stored trained state: the SQ4 grid of a codec trained in-process on the same rows (import
     // trains on all of them when there are fewer than 100,000) with sq_clip 0.95, not the default's
-    auto grid = [&](const vqs_codec *c) {
-        void *blob = nullptr;
-        size_t len = 0;
-        REQUIRE_OK(vqs_codec_save(c, &blob, &len));
-        std::vector<float> g(2 * d);
-        std::memcpy(g.data(), (const uint8_t *)blob + len - 4 - 8 * d, 8 * d);
-        free(blob);
-        return g;
-    };
-    {
-        vqs_db *db = nullptr;
-        REQUIRE_OK(vqs_db_open(dir.c_str(), nullptr, &db));
-        void *tb = nullptr;
-        size_t tl = 0;
-        REQUIRE_OK(vqs_db_get_trained(db, "c", &tb, &tl));
-        vqs_index *ix = nullptr;
-        int rc = vqs_index_load_trained(tb, tl, nullptr, &ix);
-        free(tb);
-        vqs_db_close(db);
-        REQUIRE_OK(rc);
-        auto stored = grid(vqs_index_codec(ix));
-        vqs_index_free(ix);
-        std::vector<float> want[2];
-        for (int clipped : {0, 1}) {
-            vqs_codec_opts o = {};
-            o.sq_clip = clipped ? 0.95f : 0.0f;
-            vqs_codec *c = nullptr;
-            REQUIRE_OK(vqs_codec_create("SQ4", d, &o, &c));
-            codec_ptr cp(c, vqs_codec_free);
-            REQUIRE_OK(vqs_codec_train(c, n, x.data()));
-            want[clipped] = grid(c);
-        }
-        REQUIRE(stored == want[1]);
-        REQUIRE(stored != want[0]);
-    }
+    auto stored = stored_sq_grid(dir, "c", d);
+    REQUIRE(stored == trained_sq4_grid(x.data(), n, d, 0.95f));
+    REQUIRE(stored != trained_sq4_grid(x.data(), n, d, 0.0f));
     // more rows into the existing collection: the same --clip or none is fine, another is refused
     // (the clip is fixed when the collection is created) and adds nothing
     std::string more = t.file("more.fvecs");
