@@ -7,7 +7,7 @@
 # Environment: VQS_WERROR=1 adds -Werror (CI); JOBS=N parallel build/test jobs.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh
+if [[ "${1:-demo}" == demo ]]; then scripts/setup.sh; else scripts/setup.sh --with-tests; fi
 
 JOBS=${JOBS:-$(nproc)}
 WERROR=OFF

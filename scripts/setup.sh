@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages vqs needs, if any are missing.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
-# Usage: scripts/setup.sh [--with-fuzz]   (--with-fuzz: clang + libFuzzer runtime)
+# Usage: scripts/setup.sh [--with-tests] [--with-fuzz]
+#   --with-tests: chromium as well (the report test renders the HTML report
+#   headless); the demo does not need it
+#   --with-fuzz: clang + libFuzzer runtime
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       libfaiss-dev libopenblas-dev liblmdb-dev libmicrohttpd-dev liburing-dev
-      catch2 libjansson-dev zlib1g-dev
-      chromium)  # chromium: the report test renders the HTML report headless
+      catch2 libjansson-dev zlib1g-dev)
 # Node.js + npm: the Qdrant-client test and the GloVe demo (any nodejs >= 18
 # will do; only installed from Debian when there is none)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi
-if [[ "${1:-}" == "--with-fuzz" ]]; then
-  PKGS+=(clang libclang-rt-14-dev)
-fi
+for opt in "$@"; do
+  case $opt in
+    --with-tests) PKGS+=(chromium) ;;
+    --with-fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup: unknown option '$opt' (--with-tests, --with-fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do
