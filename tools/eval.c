@@ -86,7 +86,7 @@ static void usage(FILE *f)
             "                [--nprobe 1,8,32] [--oversampling 1,4,10] [--seeds N] [--seed S]\n"
             "                [--symmetric] [--no-timing] [--clip Q] [--train-size N] [--threads N]\n"
             "                [--dim D] [--nq N] [--out PREFIX] [--json FILE] [--report FILE.html]\n"
-            "                [--per-query PREFIX]"
+            "                [--per-query PREFIX]\n"
             "                [--describe TEXT] [--name NAME]\n"
             "  Builds an index for every spec (exact, SQ8, PCA50%%,Flat, IVF256,PQ32x4,\n"
             "  SQ4,RFlat, BIN,Refine(SQfp16), ...) and prints one markdown row per\n"

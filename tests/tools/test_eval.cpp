@@ -9,6 +9,7 @@
 #include "eval_metrics.h"
 
 #include <jansson.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -354,6 +355,31 @@ TEST_CASE("vqs eval: a bad spec leaves the other rows, an error row and a non-ze
     REQUIRE(cs.find("\"NOPE\",\"error\"") != std::string::npos);
     // the markdown table on stdout too
     REQUIRE(r.out.find("| NOPE | error:") != std::string::npos);
+}
+
+TEST_CASE("vqs eval: --report draws the page from the results it wrote, error rows included", "[eval][cli]")
+{
+    tmpdir t;
+    const size_t n = 1500, nq = 20, d = 16;
+    write_fvecs(t.file("b.fvecs"), synth(n, d, 121), d);
+    write_fvecs(t.file("q.fvecs"), synth(nq, d, 122), d);
+    const std::string io = "--base " + t.file("b.fvecs") + " --queries " + t.file("q.fvecs");
+    // no results file to draw from: usage error, nothing written
+    auto u = run_eval(t, io + " --spec SQ8 --no-timing --report " + t.file("u.html"));
+    REQUIRE(u.status == 2);
+    REQUIRE(u.err.find("--report") != std::string::npos);
+    struct stat st;
+    REQUIRE(stat(t.file("u.html").c_str(), &st) != 0);
+    // three good specs and a bad one: the recall plot has the 3 good rows and exact
+    auto r = run_eval(t, io + " --spec SQ8 --spec SQ4 --spec NOPE --spec PQ4x8 --spec exact --no-timing --out " +
+                             t.file("e") + " --report " + t.file("e.html"));
+    REQUIRE(r.status == 1); // the bad spec
+    REQUIRE(r.err.find("wrote " + t.file("e.html")) != std::string::npos);
+    auto h = read_bytes(t.file("e.html"));
+    std::string html(h.begin(), h.end());
+    REQUIRE(html.find("id=\"plot-recall-bytes\" data-points=\"4\"") != std::string::npos);
+    REQUIRE(html.find("NOPE") != std::string::npos); // the error row is in the table
+    REQUIRE(html.find("PQ4x8") != std::string::npos);
 }
 
 TEST_CASE("vqs eval: PCA50% resolves, PCA<d>,Flat is exact on L2, a shared PCA equals its own training",
