@@ -799,6 +799,23 @@ static void table(FILE *f, const ctx *c, long *tie_of)
     free(ord);
 }
 
+/* The cells of one recommendation row: the pick for q, or `none` across them. */
+static void pick_cells(FILE *f, const vqs_results *r, const ctx *c, const vqs_recommend_query *q, double f32,
+                       const char *none)
+{
+    size_t row;
+    if (vqs_recommend_pick(r, q, &row) == 0) {
+        const vqs_result_row *w = &r->rows[row];
+        fputs("<td class=\"l\">", f);
+        esc(f, w->spec);
+        fprintf(f, "</td><td>%.4f</td><td>%.1f</td><td>%.1f&times;</td></tr>\n", w->q[c->m],
+                vqs_result_cost(w, c->cost), f32 / vqs_result_cost(w, c->cost));
+    } else {
+        vqs_clearerr();
+        fprintf(f, "<td class=\"l\" colspan=\"4\">%s</td></tr>\n", none);
+    }
+}
+
 static void recommendations(FILE *f, const ctx *c)
 {
     const vqs_results *r = c->r;
@@ -811,20 +828,10 @@ static void recommendations(FILE *f, const ctx *c)
     static const int div[] = {4, 8, 16, 32};
     for (int i = 0; i < 4; i++) {
         vqs_recommend_query q = {c->m, c->cost, f32 / div[i], NAN};
-        size_t row;
         char b[32];
         fmt_bytes(b, sizeof b, f32 / div[i]);
         fprintf(f, "<tr><td class=\"l\">&le; %s (1/%d of float32)</td>", b, div[i]);
-        if (vqs_recommend_pick(r, &q, &row) == 0) {
-            const vqs_result_row *w = &r->rows[row];
-            fputs("<td class=\"l\">", f);
-            esc(f, w->spec);
-            fprintf(f, "</td><td>%.4f</td><td>%.1f</td><td>%.1f&times;</td></tr>\n", w->q[c->m],
-                    vqs_result_cost(w, c->cost), f32 / vqs_result_cost(w, c->cost));
-        } else {
-            vqs_clearerr();
-            fputs("<td class=\"l\" colspan=\"4\">nothing fits</td></tr>\n", f);
-        }
+        pick_cells(f, r, c, &q, f32, "nothing fits");
     }
     fprintf(f, "</tbody></table></div>\n<div><h3>Fewest %s per vector reaching a target</h3>\n"
                "<table><thead><tr><th class=\"l\">target</th><th class=\"l\">smallest</th><th>%s</th><th>bytes</th>"
@@ -833,18 +840,8 @@ static void recommendations(FILE *f, const ctx *c)
     static const double tgt[] = {0.8, 0.9, 0.95, 0.99};
     for (int i = 0; i < 4; i++) {
         vqs_recommend_query q = {c->m, c->cost, NAN, tgt[i]};
-        size_t row;
         fprintf(f, "<tr><td class=\"l\">%s &ge; %g</td>", mn, tgt[i]);
-        if (vqs_recommend_pick(r, &q, &row) == 0) {
-            const vqs_result_row *w = &r->rows[row];
-            fputs("<td class=\"l\">", f);
-            esc(f, w->spec);
-            fprintf(f, "</td><td>%.4f</td><td>%.1f</td><td>%.1f&times;</td></tr>\n", w->q[c->m],
-                    vqs_result_cost(w, c->cost), f32 / vqs_result_cost(w, c->cost));
-        } else {
-            vqs_clearerr();
-            fputs("<td class=\"l\" colspan=\"4\">no configuration reaches it</td></tr>\n", f);
-        }
+        pick_cells(f, r, c, &q, f32, "no configuration reaches it");
     }
     fprintf(f, "</tbody></table></div>\n<p class=\"sub\">The commands that use one: <code>vqs recommend "
                "--results RESULTS.json --max-bytes B</code> or <code>--min-recall R</code>.</p>\n");
