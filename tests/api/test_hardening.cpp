@@ -33,47 +33,6 @@ using namespace vqs_http_test;
 namespace
 {
 
-struct proc_out {
-    int code = -1; // exit status, or -1 if it did not exit normally
-    std::string out, err;
-};
-
-std::string slurp(const std::string &path)
-{
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Runs the vqs tool with args, its output and errors captured in files.
-proc_out run_vqs(const tmpdir &t, const std::vector<std::string> &args)
-{
-    std::string o = t.file("cmd.out"), e = t.file("cmd.err");
-    fflush(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int fo = open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        std::vector<char *> av;
-        av.push_back((char *)"vqs");
-        for (auto &a : args)
-            av.push_back((char *)a.c_str());
-        av.push_back(nullptr);
-        execv(VQS_CLI_PATH, av.data());
-        _exit(127);
-    }
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    proc_out r;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
 std::string points_json(const std::vector<float> &x, size_t d, size_t first, size_t n, uint64_t id0)
 {
     std::string b = R"({"points":[)";

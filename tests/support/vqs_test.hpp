@@ -19,6 +19,10 @@
 #include <memory>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sstream>
+#include <fstream>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -222,6 +226,69 @@ inline std::vector<float> trained_sq4_grid(const float *x, size_t n, size_t d, f
     vqs_codec_free(c);
     REQUIRE(rc == 0);
     return g;
+}
+
+// ---- running programs (the vqs tool, chromium) -------------------------------
+
+struct proc_out {
+    int code = -1; // exit status, or -1 if it did not exit normally
+    std::string out, err;
+};
+
+inline std::string slurp(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Runs the program at path (searched in PATH when it has no '/') with argv
+// (argv[0] included), stdin from /dev/null, stdout and stderr captured in
+// files of t, and a time limit in seconds (SIGALRM ends it past the limit:
+// code -1).
+inline proc_out run_program(const tmpdir &t, const std::string &path, const std::vector<std::string> &argv,
+                            int limit_s = 120)
+{
+    std::string o = t.file("run.out"), e = t.file("run.err");
+    fflush(nullptr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int fo = open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+            fe = open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        int dn = open("/dev/null", O_RDONLY);
+        dup2(dn, 0);
+        alarm((unsigned)limit_s);
+        std::vector<char *> av;
+        for (auto &a : argv)
+            av.push_back((char *)a.c_str());
+        av.push_back(nullptr);
+        execvp(path.c_str(), av.data());
+        _exit(127);
+    }
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    proc_out r;
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = slurp(o);
+    r.err = slurp(e);
+    return r;
+}
+
+// A program whose argv[0] is its path.
+inline proc_out run(const tmpdir &t, const std::vector<std::string> &argv, int limit_s = 120)
+{
+    return run_program(t, argv.at(0), argv, limit_s);
+}
+
+// The built vqs tool with args (argv[0] "vqs", as a user's shell gives it).
+inline proc_out run_vqs(const tmpdir &t, std::vector<std::string> args)
+{
+    args.insert(args.begin(), "vqs");
+    return run_program(t, VQS_CLI_PATH, args);
 }
 
 } // namespace vqs_test

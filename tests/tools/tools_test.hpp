@@ -23,14 +23,6 @@ namespace vqs_tools_test
 // error row, 3 rows without timing, an RFlat, a Refine(SQfp16) and an IVF row.
 inline std::string fixture_path() { return VQS_SOURCE_DIR "/tests/fixtures/eval_sts_paper.json"; }
 
-inline std::string slurp(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 // The fixture parsed (new reference), to be edited and dumped by a test.
 inline json_t *fixture_json()
 {
@@ -99,48 +91,9 @@ inline size_t index_of(const vqs_results *r, const std::string &spec)
     return 0;
 }
 
-struct proc_out {
-    int code = -1; // exit status, or -1 if it did not exit normally
-    std::string out, err;
-};
-
-// Runs a program (argv[0] is its path) with stdout and stderr captured in
-// files of t, and a time limit in seconds (SIGKILL past it: code -1).
-inline proc_out run(const vqs_test::tmpdir &t, const std::vector<std::string> &argv, int limit_s = 120)
-{
-    std::string o = t.file("run.out"), e = t.file("run.err");
-    fflush(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int fo = open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
-            fe = open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        int dn = open("/dev/null", O_RDONLY);
-        dup2(dn, 0);
-        alarm((unsigned)limit_s); // SIGALRM ends the program past the limit
-        std::vector<char *> av;
-        for (auto &a : argv)
-            av.push_back((char *)a.c_str());
-        av.push_back(nullptr);
-        execvp(av[0], av.data());
-        _exit(127);
-    }
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    proc_out r;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
-// The vqs tool with args.
-inline proc_out run_vqs(const vqs_test::tmpdir &t, std::vector<std::string> args)
-{
-    args.insert(args.begin(), VQS_CLI_PATH);
-    return run(t, args);
-}
+using vqs_test::proc_out;
+using vqs_test::run;
+using vqs_test::run_vqs;
+using vqs_test::slurp;
 
 } // namespace vqs_tools_test
