@@ -541,11 +541,11 @@ static int h_list(vqs_server *s, resp *r)
 
 static int h_get_coll(vqs_server *s, entry *e, resp *r)
 {
-    vqs_coll_info info;
+    vqs_db_stats info;
     int rc = vqs_db_info(s->db, e->name, &info);
     if (rc)
         return fail(r, 500, "collection '%s': %s", e->name, vqs_errdetail());
-    const vqs_coll_config *cfg = &info.cfg;
+    const vqs_db_config *cfg = &info.cfg;
     const vqs_index *ix = vqs_coll_index(e->c);
     double bpv = ix ? vqs_index_bytes_per_vector(ix, NULL) : 4.0 * cfg->d;
     size_t code = ix ? vqs_index_code_size(ix) : 4 * cfg->d;
@@ -607,7 +607,7 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     json_t *j = parse_body(q, r);
     if (!j)
         return r->code;
-    vqs_coll_config cfg = {0};
+    vqs_db_config cfg = {0};
     cfg.rerank = 1;
     cfg.nprobe = 16;
     cfg.oversampling = 4;
@@ -1346,7 +1346,7 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
  * --max-candidates */
 static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, size_t reps, resp *r)
 {
-    const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
+    const vqs_db_config *cfg = vqs_coll_config_of(e->c);
     double results = 0, cand = 0;
     for (size_t i = 0; i < n; i++) {
         double k = (double)(sr[i].limit + sr[i].offset);
@@ -1613,7 +1613,7 @@ static char *metrics_text(vqs_server *s)
     fprintf(f, "# HELP vqs_collection_bytes Bytes stored per collection (codes, payloads, vector file).\n"
                "# TYPE vqs_collection_bytes gauge\n");
     for (entry *e = s->colls; e; e = e->next) {
-        vqs_coll_info info;
+        vqs_db_stats info;
         if (!e->c || vqs_db_info(s->db, e->name, &info))
             continue;
         struct stat st;

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     snprintf(vp, sizeof vp, "%s/bench.vec", dir);
     remove(vp);
     vqs_clearerr();
-    vqs_coll_config cfg = {0};
+    vqs_db_config cfg = {0};
     cfg.d = (uint32_t)D;
     cfg.metric = VQS_METRIC_L2;
     snprintf(cfg.spec, sizeof cfg.spec, "%s", spec);

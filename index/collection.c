@@ -38,7 +38,7 @@
 struct vqs_coll {
     vqs_db *db;
     char name[72];
-    vqs_coll_config cfg;
+    vqs_db_config cfg;
     vqs_coll_opts o;
     vqs_index *ix;        /* NULL until trained */
     vqs_vecstore *vs;     /* NULL if rerank == none */
@@ -237,7 +237,7 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
     if (!db || !name || !out)
         return vqs_seterr(VQS_EINVAL, "coll_open: NULL argument");
     *out = NULL;
-    vqs_coll_info info;
+    vqs_db_stats info;
     int rc = vqs_db_info(db, name, &info);
     if (rc)
         return rc;
@@ -320,7 +320,7 @@ void vqs_coll_close(vqs_coll *c)
 int vqs_coll_is_trained(const vqs_coll *c) { return c->ix != NULL; }
 uint64_t vqs_coll_count(const vqs_coll *c) { return __atomic_load_n(&c->count, __ATOMIC_RELAXED); }
 size_t vqs_coll_d(const vqs_coll *c) { return c->cfg.d; }
-const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
+const vqs_db_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
 const vqs_index *vqs_coll_index(const vqs_coll *c) { return c->ix; }
 const char *vqs_coll_vecfile_path(const vqs_coll *c) { return c->vspath; }
 const char *vqs_coll_rerank_backend(const vqs_coll *c)

@@ -90,7 +90,7 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload);
 
 uint64_t vqs_coll_count(const vqs_coll *c);
 size_t vqs_coll_d(const vqs_coll *c);
-const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c);
+const vqs_db_config *vqs_coll_config_of(const vqs_coll *c);
 /* The in-memory index (NULL before training); valid until the next upsert,
  * delete or close. */
 const vqs_index *vqs_coll_index(const vqs_coll *c);

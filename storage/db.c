@@ -236,7 +236,7 @@ static uint64_t get64le(const uint8_t *p) { return get32le(p) | (uint64_t)get32l
 
 typedef struct crec {
     uint32_t id, code_size;
-    vqs_coll_config cfg;
+    vqs_db_config cfg;
     uint64_t count, next_iid, deleted, code_bytes, payload_bytes;
     uint32_t trained;
 } crec;
@@ -694,7 +694,7 @@ char *vqs_pid_format(const vqs_pid *p, char buf[40])
 
 /* ---- collections --------------------------------------------------------- */
 
-static int check_cfg(const char *name, const vqs_coll_config *c)
+static int check_cfg(const char *name, const vqs_db_config *c)
 {
     if (c->d == 0 || c->d > VQS_MAX_DIM_DEFAULT)
         return vqs_seterr(VQS_EINVAL, "collection '%s': dimension %u (1..%d)", name, c->d, VQS_MAX_DIM_DEFAULT);
@@ -712,7 +712,7 @@ static int check_cfg(const char *name, const vqs_coll_config *c)
     return 0;
 }
 
-int vqs_db_create(vqs_db *db, const char *name, const vqs_coll_config *cfg)
+int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
 {
     if (!db || !cfg)
         return vqs_seterr(VQS_EINVAL, "db_create: NULL argument");
@@ -883,7 +883,7 @@ void vqs_db_list_free(char **names, size_t n)
     free(names);
 }
 
-int vqs_db_info(vqs_db *db, const char *name, vqs_coll_info *info)
+int vqs_db_info(vqs_db *db, const char *name, vqs_db_stats *info)
 {
     if (!db || !info)
         return vqs_seterr(VQS_EINVAL, "db_info: NULL argument");
@@ -910,7 +910,7 @@ int vqs_db_info(vqs_db *db, const char *name, vqs_coll_info *info)
 
 int vqs_db_count(vqs_db *db, const char *name, uint64_t *count)
 {
-    vqs_coll_info in = {0};
+    vqs_db_stats in = {0};
     int rc = vqs_db_info(db, name, &in);
     if (!rc && count)
         *count = in.count;
@@ -975,7 +975,7 @@ static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn
 
 typedef struct cfg_ctx {
     const char *name;
-    const vqs_coll_config *cfg;
+    const vqs_db_config *cfg;
     const void *blob;
     size_t len;
 } cfg_ctx;
@@ -987,7 +987,7 @@ static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     int rc = get_rec(db, t, C->name, &r);
     if (rc)
         return *vqs = 1, rc;
-    const vqs_coll_config *n = C->cfg;
+    const vqs_db_config *n = C->cfg;
     if (n->d != r.cfg.d || n->metric != r.cfg.metric || n->rerank != r.cfg.rerank || strcmp(n->spec, r.cfg.spec) ||
         n->sq_clip != r.cfg.sq_clip)
         return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': dimension, metric, spec, sq_clip and rerank storage "
@@ -998,7 +998,7 @@ static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     return put_rec(db, t, C->name, &r);
 }
 
-int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg)
+int vqs_db_set_config(vqs_db *db, const char *name, const vqs_db_config *cfg)
 {
     if (!db || !cfg)
         return vqs_seterr(VQS_EINVAL, "db_set_config: NULL argument");

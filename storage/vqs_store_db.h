@@ -68,7 +68,7 @@ int vqs_pid_parse(const char *s, vqs_pid *p);
 /* "123" or the canonical lower-case UUID; returns buf. */
 char *vqs_pid_format(const vqs_pid *p, char buf[40]);
 
-typedef struct vqs_coll_config {
+typedef struct vqs_db_config {
     uint32_t d;      /* dimension */
     uint32_t metric; /* vqs_metric */
     char spec[128];  /* index spec, e.g. "IVF1024,PQ32x4" */
@@ -79,10 +79,10 @@ typedef struct vqs_coll_config {
     float sq_clip;       /* training option vqs_codec_opts.sq_clip: 0 (default) or a quantile
                             in (0.5, 1]; kept so that a later training (train_size, POST
                             .../train, another process) uses it */
-} vqs_coll_config;
+} vqs_db_config;
 
-typedef struct vqs_coll_info {
-    vqs_coll_config cfg;
+typedef struct vqs_db_stats {
+    vqs_db_config cfg;
     uint64_t count;          /* live points */
     uint64_t next_iid;       /* internal ids handed out so far */
     uint32_t layout_version; /* VQS_DB_LAYOUT_VERSION */
@@ -90,22 +90,22 @@ typedef struct vqs_coll_info {
     uint64_t payload_bytes;  /* bytes of live payloads */
     uint64_t deleted;        /* dead internal ids whose codes are still stored */
     int trained;             /* a trained state is stored */
-} vqs_coll_info;
+} vqs_db_stats;
 
 /* Creates an empty, untrained collection. Names: 1..63 bytes of
  * [A-Za-z0-9_.-], not starting with '.' (they also name the vector file
  * DIR/NAME.vec). Errors: -EEXIST, VQS_EINVAL (name, d = 0, metric, rerank). */
-int vqs_db_create(vqs_db *db, const char *name, const vqs_coll_config *cfg);
+int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg);
 /* Removes the collection's records (and nothing else; the caller removes
  * its vector file). VQS_ENOTFOUND. */
 int vqs_db_drop(vqs_db *db, const char *name);
 /* Names of all collections, sorted; free with vqs_db_list_free. */
 int vqs_db_list(vqs_db *db, char ***names, size_t *n);
 void vqs_db_list_free(char **names, size_t n);
-int vqs_db_info(vqs_db *db, const char *name, vqs_coll_info *info);
+int vqs_db_info(vqs_db *db, const char *name, vqs_db_stats *info);
 /* Replaces the search defaults (nprobe, oversampling, train_size); d,
  * metric, spec, sq_clip and rerank must be unchanged (VQS_EINVAL). */
-int vqs_db_set_config(vqs_db *db, const char *name, const vqs_coll_config *cfg);
+int vqs_db_set_config(vqs_db *db, const char *name, const vqs_db_config *cfg);
 
 /* The trained state: set once (VQS_EINVAL if already set); get returns a
  * malloc'd copy (*blob) or VQS_ENOTFOUND. */

@@ -184,14 +184,14 @@ int vqs_cmd_import(int argc, char **argv)
         goto out;
     if ((rc = vqs_db_open(dir, NULL, &db)))
         goto out;
-    vqs_coll_info info;
+    vqs_db_stats info;
     rc = vqs_db_info(db, name, &info);
     if (rc == VQS_ENOTFOUND) {
         if (!spec) {
             rc = vqs_seterr(VQS_EUSAGE, "collection '%s' does not exist: --spec is required to create it", name);
             goto out;
         }
-        vqs_coll_config cfg = {0};
+        vqs_db_config cfg = {0};
         cfg.d = (uint32_t)X.d;
         cfg.metric = (uint32_t)m;
         if (strlen(spec) >= sizeof cfg.spec) {
@@ -428,7 +428,7 @@ out:
 
 static int info_one(vqs_db *db, const char *name)
 {
-    vqs_coll_info in;
+    vqs_db_stats in;
     int rc = vqs_db_info(db, name, &in);
     if (rc)
         return rc;

@@ -76,7 +76,7 @@ TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agr
     std::map<uint64_t, std::vector<float>> live; // id -> vector, the truth
     {
         db_ptr h(dir);
-        vqs_coll_config cfg = {};
+        vqs_db_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_L2;
         std::strcpy(cfg.spec, "IVF16,PQ8x4");
@@ -223,7 +223,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
         INFO("rerank storage " << rerank);
         std::string name = "auto" + std::to_string(rerank);
         db_ptr h(dir);
-        vqs_coll_config cfg = {};
+        vqs_db_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_COS;
         std::strcpy(cfg.spec, "IVF8,SQ8");
@@ -305,7 +305,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
         auto c = open_coll(h.db, name.c_str());
         REQUIRE(vqs_coll_is_trained(c.get()));
         REQUIRE(vqs_coll_count(c.get()) == live.size());
-        vqs_coll_info info;
+        vqs_db_stats info;
         REQUIRE_OK(vqs_db_info(h.db, name.c_str(), &info));
         REQUIRE(info.trained == 1);
         REQUIRE(info.cfg.train_size == 1000);
@@ -345,7 +345,7 @@ TEST_CASE("collection: a filter is applied during the scan, trained or not", "[c
     auto x = synth(n, d, 95);
     auto q = synth(nq, d, 96);
     db_ptr h(t.file("data"));
-    vqs_coll_config cfg = {};
+    vqs_db_config cfg = {};
     cfg.d = d;
     cfg.metric = VQS_METRIC_L2;
     std::strcpy(cfg.spec, "PQ4x8");
@@ -460,7 +460,7 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         INFO("round " << round << ": acknowledged " << acked << " (kill after " << after << " lines + "
                       << delay << " us)");
         db_ptr h(dir);
-        vqs_coll_info info;
+        vqs_db_stats info;
         REQUIRE_OK(vqs_db_info(h.db, "crash", &info));
         // every acknowledged batch is there, no partial batch is visible
         REQUIRE(info.count >= acked);
@@ -566,7 +566,7 @@ TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT
     tmpdir t;
     std::string dir = t.file("data");
     db_ptr h(dir);
-    vqs_coll_config cfg = {};
+    vqs_db_config cfg = {};
     cfg.d = (uint32_t)d;
     cfg.metric = VQS_METRIC_L2;
     std::snprintf(cfg.spec, sizeof cfg.spec, "SQ8");

@@ -459,7 +459,7 @@ TEST_CASE("cosine collection: reopened, it scores its stored codes by <q, x^> / 
     coll_result before;
     {
         db_ptr h(dir);
-        vqs_coll_config cfg = {};
+        vqs_db_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_COS;
         std::strcpy(cfg.spec, "IVF4,PQ8x4");

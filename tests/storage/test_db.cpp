@@ -33,9 +33,9 @@ namespace
 {
 
 
-vqs_coll_config config(uint32_t d, const char *spec, uint32_t rerank = 1)
+vqs_db_config config(uint32_t d, const char *spec, uint32_t rerank = 1)
 {
-    vqs_coll_config c;
+    vqs_db_config c;
     std::memset(&c, 0, sizeof c);
     c.d = d;
     c.metric = VQS_METRIC_L2;
@@ -140,7 +140,7 @@ TEST_CASE("db: create, list, info and drop collections, names and configurations
         cl.sq_clip = 0.995f;
         REQUIRE_OK(vqs_db_create(h.db, "clip", &cl));
         REQUIRE_ERR(vqs_db_info(h.db, "missing", nullptr), VQS_EINVAL);
-        vqs_coll_info in;
+        vqs_db_stats in;
         REQUIRE_ERR(vqs_db_info(h.db, "missing", &in), VQS_ENOTFOUND);
         REQUIRE(std::string(vqs_errdetail()).find("missing") != std::string::npos);
         // search defaults change, the rest does not
@@ -164,7 +164,7 @@ TEST_CASE("db: create, list, info and drop collections, names and configurations
         REQUIRE(std::string(names[1]) == "b_coll");
         REQUIRE(std::string(names[2]) == "clip");
         vqs_db_list_free(names, n);
-        vqs_coll_info in;
+        vqs_db_stats in;
         REQUIRE_OK(vqs_db_info(h.db, "clip", &in)); // the clip survives the reopen
         REQUIRE(in.cfg.sq_clip == 0.995f);
         REQUIRE_OK(vqs_db_info(h.db, "a.coll-2", &in));
@@ -207,7 +207,7 @@ TEST_CASE("db: create, list, info and drop collections, names and configurations
         db_ptr h(dir, &ro);
         auto c = config(16, "SQ8");
         REQUIRE_ERR(vqs_db_create(h.db, "nope", &c), VQS_EINVAL);
-        vqs_coll_info in;
+        vqs_db_stats in;
         REQUIRE_OK(vqs_db_info(h.db, "a.coll-2", &in));
     }
 }
@@ -268,7 +268,7 @@ TEST_CASE("db: integer and UUID point ids, upsert, replace, delete, get, iterate
     batch ab({u64id(77)}, cs, 16);
     auto fail_hook = [](void *, uint64_t, size_t) { return vqs_seterr(-EIO, "hook says no"); };
     REQUIRE_ERR(vqs_db_upsert(h.db, "c", &ab.b, nullptr, nullptr, fail_hook, nullptr), -EIO);
-    vqs_coll_info in;
+    vqs_db_stats in;
     REQUIRE_OK(vqs_db_info(h.db, "c", &in));
     REQUIRE(in.count == ids.size());
     REQUIRE(in.next_iid == ids.size());
@@ -411,7 +411,7 @@ TEST_CASE("db: a full LMDB map grows and the write succeeds, at its limit nothin
     }
     {
         db_ptr h(dir);
-        vqs_coll_info in;
+        vqs_db_stats in;
         REQUIRE_OK(vqs_db_info(h.db, "g", &in));
         REQUIRE(in.count == nb * per);
         REQUIRE(load(h.db, "g").by_iid.size() == nb * per);
@@ -427,7 +427,7 @@ TEST_CASE("db: a full LMDB map grows and the write succeeds, at its limit nothin
         batch bt(ids, cs, 99);
         REQUIRE_ERR(vqs_db_upsert(h.db, "g", &bt.b, nullptr, nullptr, nullptr, nullptr), VQS_ENOMEM);
         REQUIRE(std::string(vqs_errdetail()).find("map is full") != std::string::npos);
-        vqs_coll_info in;
+        vqs_db_stats in;
         REQUIRE_OK(vqs_db_info(h.db, "g", &in));
         REQUIRE(in.count == nb * per);
     }
