@@ -1006,3 +1006,16 @@ int vqs_codec_error_of(size_t n, size_t d, const float *x, const float *xr, vqs_
     e->sqnr_db = err > 0 ? (var > 0 ? 10 * log10(var / err) : -INFINITY) : INFINITY;
     return 0;
 }
+
+/* The stage's token was accepted by its constructor (pq.c), which parsed it
+ * with vqs_spec_parse_mx: parsing it again here cannot fail, and needs no
+ * PQ internals. Rejected: a stage op for one family's shape. */
+int vqs_codec_pq_shape(const vqs_codec *c, size_t *M, size_t *nbits)
+{
+    if (!c || !M || !nbits)
+        return vqs_seterr(VQS_EINVAL, "codec_pq_shape: NULL argument");
+    const vqs_stage *q = quantizer(c);
+    if (strcmp(q->ops->family, "PQ") != 0 || vqs_spec_parse_mx(q->token + 2, M, nbits) != 0)
+        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in a PQ stage", c->spec);
+    return 0;
+}

@@ -164,6 +164,11 @@ int vqs_codec_pca_info(const vqs_codec *c, const float **eigenvalues, size_t *n,
  * dsub), valid while c lives. VQS_ENOTFOUND for any other codec. */
 int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
+/* The shape of a codec whose quantizer (last stage) is PQ, after any
+ * transforms, trained or not: its M sub-quantizers of nbits bits ("PQ16" is
+ * M 16, nbits 8). An index chooses its fast-scan code layout from it.
+ * VQS_ENOTFOUND for any other quantizer, VQS_EINVAL for a NULL argument. */
+int vqs_codec_pq_shape(const vqs_codec *c, size_t *M, size_t *nbits);
 
 /* ---- reconstruction norms ---------------------------------------------- */
 
