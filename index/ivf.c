@@ -358,14 +358,13 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     ix->rcs = ix->refine == 1 ? sizeof(float) * d : ix->refine == 2 ? vqs_codec_code_size(ix->rcodec) : 0;
     ix->rcosnorm = ix->refine == 2 && m == VQS_METRIC_COS &&
                    cos_norm_wanted(ix->o.cos_norm, vqs_codec_spec(ix->rcodec));
-    /* PQ Mx4 (the quantizer is the last token of the codec spec) */
-    const char *qt = strrchr(cspec, ',');
-    qt = qt ? qt + 1 : cspec;
+    /* PQ Mx4, or Mx8 (below), after any transforms */
     size_t M = 0, nb = 0;
-    char tail = 0;
-    if (sscanf(qt, "PQ%zux%zu%c", &M, &nb, &tail) == 2 &&
-        (nb == 4 || (nb == 8 && !ix->ivf && vqs_kernels_active()->level == VQS_SIMD_AVX512 &&
-                     vqs_simd_has_vbmi()))) {
+    int pq = vqs_codec_pq_shape(ix->codec, &M, &nb) == 0;
+    if (!pq)
+        vqs_clearerr(); /* not PQ: no fast scan */
+    if (pq && (nb == 4 || (nb == 8 && !ix->ivf && vqs_kernels_active()->level == VQS_SIMD_AVX512 &&
+                           vqs_simd_has_vbmi()))) {
         /* 8-bit fast scan only where its byte permutes exist, and only for
          * flat indexes: quantising M * 256 table entries per probed list
          * costs more than a float scan of an IVF list's few hundred codes
