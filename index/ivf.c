@@ -156,7 +156,7 @@ static inline size_t hash_id(int64_t k, size_t cap)
     return (size_t)(x & (cap - 1));
 }
 
-static idslot *map_find(const vqs_index *ix, int64_t key)
+idslot *vqs_ivf_map_find(const vqs_index *ix, int64_t key)
 {
     if (!ix->map_cap)
         return NULL;
@@ -170,7 +170,7 @@ static idslot *map_find(const vqs_index *ix, int64_t key)
 }
 
 /* Makes room for `more` entries (load <= 1/2). */
-static int map_reserve(vqs_index *ix, size_t more)
+int vqs_ivf_map_reserve(vqs_index *ix, size_t more)
 {
     size_t need = ix->map_n + more;
     if (need * 2 <= ix->map_cap)
@@ -197,7 +197,7 @@ static int map_reserve(vqs_index *ix, size_t more)
     return 0;
 }
 
-static void map_put(vqs_index *ix, int64_t key, uint64_t loc) /* room reserved, key absent */
+void vqs_ivf_map_put(vqs_index *ix, int64_t key, uint64_t loc) /* room reserved, key absent */
 {
     size_t i = hash_id(key, ix->map_cap);
     while (ix->map[i].loc != LOC_EMPTY)
@@ -207,7 +207,7 @@ static void map_put(vqs_index *ix, int64_t key, uint64_t loc) /* room reserved, 
     ix->map_n++;
 }
 
-static void map_del(vqs_index *ix, idslot *s)
+void vqs_ivf_map_del(vqs_index *ix, idslot *s)
 {
     size_t cap = ix->map_cap, i = (size_t)(s - ix->map), j = i;
     for (;;) {
@@ -447,7 +447,7 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
 /* ---- helpers ------------------------------------------------------------------- */
 
 /* finite rows whose scores stay finite (vqs_check_vectors) */
-static int check_rows(const vqs_index *ix, size_t n, const float *x, const char *what)
+int vqs_ivf_check_rows(const vqs_index *ix, size_t n, const float *x, const char *what)
 {
     size_t bad = 0;
     int rc = vqs_check_vectors(ix->metric, n, ix->d, ix->d, x, &bad);
@@ -475,7 +475,7 @@ static vqs_metric inner_metric(const vqs_index *ix)
 }
 
 /* Nearest list of every row: L2 nearest centroid, or largest inner product. */
-static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *a)
+int vqs_ivf_assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *a)
 {
     if (!ix->ivf) {
         memset(a, 0, sizeof(int32_t) * n);
@@ -497,7 +497,7 @@ static int assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *
 
 /* The handle that derives |x^| from a code: residual codes are offset by
  * their list's centroid. Rebuilt whenever the codec or centroids change. */
-static int prepare_norms(vqs_index *ix)
+int vqs_ivf_prepare_norms(vqs_index *ix)
 {
     vqs_codec_norms_free(ix->norms);
     vqs_codec_norms_free(ix->rnorms);
@@ -515,7 +515,7 @@ static int prepare_norms(vqs_index *ix)
 
 /* The precomputed tables, when they apply and fit (else plain per-list
  * query preparation is used). */
-static int build_ptab(vqs_index *ix)
+int vqs_ivf_build_ptab(vqs_index *ix)
 {
     free(ix->ptab);
     ix->ptab = NULL;
@@ -567,7 +567,7 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
         return vqs_seterr(VQS_EINVAL, "index_train: NULL argument");
     if (ix->ntotal)
         return vqs_seterr(VQS_EINVAL, "index_train: the index already holds %zu vectors", ix->ntotal);
-    int rc = check_rows(ix, n, x, "index_train");
+    int rc = vqs_ivf_check_rows(ix, n, x, "index_train");
     if (rc)
         return rc;
     size_t d = ix->d, nt = n;
@@ -629,7 +629,7 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
             goto done;
     }
     if (ix->by_residual) {
-        if ((rc = assign_lists(ix, nt, t, a)))
+        if ((rc = vqs_ivf_assign_lists(ix, nt, t, a)))
             goto done;
         for (size_t i = 0; i < nt; i++)
             for (size_t j = 0; j < d; j++)
@@ -637,7 +637,7 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
     }
     if ((rc = vqs_codec_train_from(ix->codec, donor, nt, t, reused)))
         goto done;
-    if ((rc = build_ptab(ix)) || (rc = prepare_norms(ix)))
+    if ((rc = vqs_ivf_build_ptab(ix)) || (rc = vqs_ivf_prepare_norms(ix)))
         goto done;
     if (ix->o.verbose)
         fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, nt, vqs_now() - t0);
@@ -823,7 +823,7 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
         rc = vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes after the codecs", r.left);
         goto fail;
     }
-    if ((rc = build_ptab(ix)) || (rc = prepare_norms(ix)))
+    if ((rc = vqs_ivf_build_ptab(ix)) || (rc = vqs_ivf_prepare_norms(ix)))
         goto fail;
     ix->trained = 1;
     *out = ix;
@@ -835,14 +835,14 @@ fail:
 
 /* ---- add -------------------------------------------------------------------- */
 
-static size_t list_code_bytes(const vqs_index *ix, size_t rows)
+size_t vqs_ivf_list_code_bytes(const vqs_index *ix, size_t rows)
 {
     if (!ix->fastscan)
         return rows * ix->cs;
     return ix->fastscan == 4 ? vqs_pq4fs_packed_size(rows, ix->fs_M) : vqs_pq8fs_packed_size(rows, ix->fs_M);
 }
 
-static void fs_get(const vqs_index *ix, const uint8_t *packed, size_t i, uint8_t *code)
+void vqs_ivf_fs_get(const vqs_index *ix, const uint8_t *packed, size_t i, uint8_t *code)
 {
     if (ix->fastscan == 4)
         vqs_pq4fs_get(packed, ix->fs_M, i, code);
@@ -862,12 +862,12 @@ static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
     if (!ids)
         return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
     L->ids = ids;
-    uint8_t *codes = realloc(L->codes, list_code_bytes(ix, cap));
+    uint8_t *codes = realloc(L->codes, vqs_ivf_list_code_bytes(ix, cap));
     if (!codes)
         return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
     if (ix->fastscan) /* padding rows of the last block must read as code 0 */
-        memset(codes + list_code_bytes(ix, L->cap), 0,
-               list_code_bytes(ix, cap) - list_code_bytes(ix, L->cap));
+        memset(codes + vqs_ivf_list_code_bytes(ix, L->cap), 0,
+               vqs_ivf_list_code_bytes(ix, cap) - vqs_ivf_list_code_bytes(ix, L->cap));
     L->codes = codes;
     if (ix->rcs) {
         uint8_t *r = realloc(L->rcodes, ix->rcs * cap);
@@ -887,7 +887,7 @@ static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
 
 /* Fast scan: writes rows [pos, pos + n) of the list from plain codes (cs
  * bytes each), re-packing the blocks they touch. */
-static void fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, const uint8_t *codes,
+void vqs_ivf_fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, const uint8_t *codes,
                      uint8_t *tmp /* fs_bs * cs */)
 {
     size_t cs = ix->cs, end = pos + n, rows = L->n > end ? L->n : end, bs = ix->fs_bs;
@@ -898,7 +898,7 @@ static void fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, const
             if (i >= pos && i < end)
                 memcpy(tmp + r * cs, codes + (i - pos) * cs, cs);
             else
-                fs_get(ix, L->codes, i, tmp + r * cs);
+                vqs_ivf_fs_get(ix, L->codes, i, tmp + r * cs);
         }
         memset(L->codes + b * ix->fs_block, 0, ix->fs_block);
         if (ix->fastscan == 4)
@@ -923,7 +923,7 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
     if (n == 0)
         return 0;
     size_t d = ix->d, es = ix->cs + ix->rcs;
-    int rc = check_rows(ix, n, x, "index_encode");
+    int rc = vqs_ivf_check_rows(ix, n, x, "index_encode");
     if (rc)
         return rc;
     float *t = prepared_copy(ix, n, x);
@@ -933,7 +933,7 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
         rc = vqs_seterr(VQS_ENOMEM, "index_encode: %zu rows", n);
         goto done;
     }
-    if ((rc = assign_lists(ix, n, t, a)))
+    if ((rc = vqs_ivf_assign_lists(ix, n, t, a)))
         goto done;
     if (ix->refine == 1)
         memcpy(r, t, sizeof(float) * n * d);
@@ -1016,14 +1016,14 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     uint8_t *tmp = NULL, *grouped = NULL;
     size_t *cnt = NULL, *start = NULL, *fill = NULL;
     float *fac = NULL;
-    if ((rc = map_reserve(ix, n)))
+    if ((rc = vqs_ivf_map_reserve(ix, n)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         if (myids[i] == -1) {
             rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id -1 is reserved (missing result)", i);
             goto done;
         }
-        if (map_find(ix, myids[i])) {
+        if (vqs_ivf_map_find(ix, myids[i])) {
             rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id %lld is already in the index", i,
                             (long long)myids[i]);
             goto done;
@@ -1089,7 +1089,8 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         }
         for (size_t l = 0; l < ix->nlist; l++)
             if (cnt[l])
-                fs_write(ix, &ix->lists[l], ix->lists[l].n, cnt[l], grouped + start[l] * ix->cs, tmp);
+                vqs_ivf_fs_write(ix, &ix->lists[l], ix->lists[l].n, cnt[l], grouped + start[l] * ix->cs,
+                                 tmp);
     }
     for (size_t i = 0; i < n; i++) {
         uint32_t l = LIST_OF(i);
@@ -1108,7 +1109,7 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
                 L->nf_hi = fac[i];
         }
         L->n++;
-        map_put(ix, myids[i], LOC(l, pos));
+        vqs_ivf_map_put(ix, myids[i], LOC(l, pos));
         if (myids[i] >= ix->next_id)
             ix->next_id = myids[i] + 1;
     }
@@ -1157,26 +1158,26 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
         return vqs_seterr(VQS_EINVAL, "index_remove: NULL argument");
     size_t cnt = 0;
     uint8_t tmp[8192], *big = NULL, *code = tmp;
-    size_t one = ix->fs_bs * ix->cs; /* code + one: a single code after fs_write's buffer */
+    size_t one = ix->fs_bs * ix->cs; /* code + one: a single code after vqs_ivf_fs_write's buffer */
     if (ix->fastscan && one + ix->cs > sizeof tmp) {
         if (!(big = malloc(one + ix->cs)))
             return vqs_seterr(VQS_ENOMEM, "index_remove");
         code = big;
     }
     for (size_t i = 0; i < n; i++) {
-        idslot *s = map_find(ix, ids[i]);
+        idslot *s = vqs_ivf_map_find(ix, ids[i]);
         if (!s)
             continue;
         size_t l = LOC_LIST(s->loc), pos = LOC_POS(s->loc);
         ivlist *L = &ix->lists[l];
         size_t last = L->n - 1;
-        map_del(ix, s);
+        vqs_ivf_map_del(ix, s);
         if (pos != last) {
             int64_t moved = L->ids[last];
             L->ids[pos] = moved;
             if (ix->fastscan) {
-                fs_get(ix, L->codes, last, code + one);
-                fs_write(ix, L, pos, 1, code + one, code);
+                vqs_ivf_fs_get(ix, L->codes, last, code + one);
+                vqs_ivf_fs_write(ix, L, pos, 1, code + one, code);
             } else {
                 memcpy(L->codes + pos * ix->cs, L->codes + last * ix->cs, ix->cs);
             }
@@ -1184,12 +1185,12 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
                 memcpy(L->rcodes + pos * ix->rcs, L->rcodes + last * ix->rcs, ix->rcs);
             if (L->nf)
                 L->nf[pos] = L->nf[last];
-            map_find(ix, moved)->loc = LOC(l, pos);
+            vqs_ivf_map_find(ix, moved)->loc = LOC(l, pos);
         }
         if (ix->fastscan) { /* zero the freed row so padding reads as code 0 */
             memset(code + one, 0, ix->cs);
             L->n = last + 1;
-            fs_write(ix, L, last, 1, code + one, code);
+            vqs_ivf_fs_write(ix, L, last, 1, code + one, code);
         }
         L->n = last;
         ix->ntotal--;
@@ -1680,7 +1681,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
         return vqs_seterr(VQS_EINVAL, "index_search: index '%s' is not trained", ix->spec);
     if (nq == 0)
         return 0;
-    int rc = check_rows(ix, nq, q, "index_search: query");
+    int rc = vqs_ivf_check_rows(ix, nq, q, "index_search: query");
     if (rc)
         return rc;
     search_job J = {.ix = ix, .p = p, .K = vqs_kernels_active(), .k = k};
