@@ -1,0 +1,112 @@
+/*
+ * ivf_internal.h: the compressed index's struct and what its parts share.
+ * The parts, one concept each:
+ *   ivf.c         create, free, the spec, accessors, training, shared helpers
+ *   ivf_ids.c     the id map (external id -> list, position)
+ *   ivf_add.c     encode, decode, add and remove vectors
+ *   ivf_pack.c    a list's codes in the fast-scan block layout
+ *   ivf_blob.c    the trained state as a blob
+ *   ivf_search.c  search
+ */
+#ifndef VQS_IVF_INTERNAL_H
+#define VQS_IVF_INTERNAL_H
+
+#include "vqs_index.h"
+#include "vqs_kernels.h"
+
+typedef struct ivlist {
+    size_t n, cap;
+    int64_t *ids;
+    uint8_t *codes;  /* cap * cs, or the fast-scan layout for cap rows */
+    uint8_t *rcodes; /* cap * rcs (refine copy), or NULL */
+    float *nf;       /* cap: 1/|x^| of each vector (cosine correction), or NULL */
+    float nf_lo, nf_hi; /* bounds of nf over the vectors added since the list
+                           was last empty (removals leave them wider: still
+                           bounds), for the fast-scan pruning */
+} ivlist;
+
+typedef struct idslot {
+    int64_t key;
+    uint64_t loc; /* list << 40 | position; UINT64_MAX: empty */
+} idslot;
+
+struct vqs_index {
+    char spec[512];
+    size_t d;
+    vqs_metric metric;
+    vqs_index_opts o;
+    int nthreads;
+
+    size_t nlist;      /* 1: flat */
+    int ivf;           /* coarse step present */
+    float *centroids;  /* nlist * d */
+    int by_residual;
+
+    vqs_codec *codec;
+    size_t cs;         /* code_size */
+    int fastscan;      /* PQ Mx4 (4), or PQ Mx8 with AVX-512 VBMI (8); else 0 */
+    size_t fs_M, fs_bs, fs_block; /* sub-quantizers, vectors and bytes per block */
+
+    int cosnorm;       /* cosine scores divided by |x^| (lists carry nf) */
+    vqs_codec_norms *norms; /* derives |x^| from a code (and its list) */
+    int rcosnorm;      /* the same for the refine codec's re-scoring, where
+                          |x^| is derived per candidate at search time */
+    vqs_codec_norms *rnorms;
+
+    int refine;        /* 0 none, 1 float32, 2 codec */
+    vqs_codec *rcodec;
+    size_t rcs;        /* refine bytes per vector */
+
+    /* IVF-PQ, L2, residual codes, no transform: FAISS's "precomputed
+     * tables". |q - c - r|^2 = |q - c|^2 + sum_m (|r_m|^2 + 2 <c_m, r_m>)
+     * - 2 sum_m <q_m, r_m>: the middle term depends only on the list and
+     * the code, so a list's table is ptab[l] plus a per-query table. */
+    float *ptab;          /* layout (nlist, M, ksub) */
+    size_t pq_M, pq_ksub, pq_dsub;
+    const float *pq_cent; /* the codec's, layout (M, ksub, dsub) */
+
+    int trained;
+    ivlist *lists;
+    size_t ntotal;
+    int64_t next_id;
+
+    idslot *map;
+    size_t map_cap, map_n;
+};
+
+/* ---- id map (ivf_ids.c) ----------------------------------------------------- */
+
+#define LOC_EMPTY UINT64_MAX
+#define LOC(l, p) ((uint64_t)(l) << 40 | (uint64_t)(p))
+#define LOC_LIST(x) ((size_t)((x) >> 40))
+#define LOC_POS(x) ((size_t)((x) & ((1ull << 40) - 1)))
+
+idslot *vqs_ivf_map_find(const vqs_index *ix, int64_t key);
+/* Makes room for `more` entries (load <= 1/2). */
+int vqs_ivf_map_reserve(vqs_index *ix, size_t more);
+void vqs_ivf_map_put(vqs_index *ix, int64_t key, uint64_t loc); /* room reserved, key absent */
+void vqs_ivf_map_del(vqs_index *ix, idslot *s);
+
+/* ---- fast-scan lists (ivf_pack.c) ------------------------------------------- */
+
+size_t vqs_ivf_list_code_bytes(const vqs_index *ix, size_t rows);
+void vqs_ivf_fs_get(const vqs_index *ix, const uint8_t *packed, size_t i, uint8_t *code);
+/* Fast scan: writes rows [pos, pos + n) of the list from plain codes (cs
+ * bytes each), re-packing the blocks they touch. */
+void vqs_ivf_fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, const uint8_t *codes,
+                      uint8_t *tmp /* fs_bs * cs */);
+
+/* ---- shared helpers (ivf.c) -------------------------------------------------- */
+
+/* finite rows whose scores stay finite (vqs_check_vectors) */
+int vqs_ivf_check_rows(const vqs_index *ix, size_t n, const float *x, const char *what);
+/* Nearest list of every row: L2 nearest centroid, or largest inner product. */
+int vqs_ivf_assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t *a);
+/* The handle that derives |x^| from a code: residual codes are offset by
+ * their list's centroid. Rebuilt whenever the codec or centroids change. */
+int vqs_ivf_prepare_norms(vqs_index *ix);
+/* The precomputed tables, when they apply and fit (else plain per-list
+ * query preparation is used). */
+int vqs_ivf_build_ptab(vqs_index *ix);
+
+#endif

@@ -1,0 +1,583 @@
+/*
+ * ivf_search.c: k nearest neighbours in the compressed index
+ * (vqs_index_search): the coarse step, the scan of each probed list through
+ * the kernels, the top k and the second stage. Residual queries and the
+ * cosine factor: ivf.c.
+ *
+ * Design decisions:
+ * - Scores inside are always "smaller is better" keys: the L2 distance, or
+ *   minus the inner product. Kernels compute the codec's own score form
+ *   (vqs_codec_query_view), and inner-product results are negated in place
+ *   (n negations next to n * code_size table look-ups) rather than keeping
+ *   negated copies of every table. Ties go to the lower id, as exact search.
+ * - Top-k: a bounded max-heap of (key, id) per query; each chunk of kernel
+ *   output is first filtered by a SIMD "below the current k-th key" pass
+ *   (select_lt / select_le_u16), so the heap sees few candidates after the
+ *   first chunks. Fast scan keeps every code whose quantised score could
+ *   still beat the k-th key (the quantisation error bound of
+ *   vqs_pq4fs_quantize), then re-scores those exactly with the float tables:
+ *   its results equal those of the float table scan.
+ * - Two-stage search: the first stage keeps ceil(k * oversampling)
+ *   candidates, the second re-scores them against the refine copy (float32:
+ *   exact distances; a refine codec: its own scorer) or an external source
+ *   (vqs_rerank_source, the storage layer's vectors on disk).
+ * - Queries run on the shared thread pool, one query per task, with
+ *   per-thread scratch; a batch of IVF queries first gets its probed lists
+ *   from one exact BLAS search over the centroids.
+ */
+#define _GNU_SOURCE
+#include "ivf_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 1024 /* codes per kernel call (fast scan: a multiple of 32) */
+
+static vqs_metric inner_metric(const vqs_index *ix)
+{
+    return ix->metric == VQS_METRIC_L2 ? VQS_METRIC_L2 : VQS_METRIC_IP;
+}
+
+typedef struct cand {
+    float key;
+    int64_t id;
+    uint64_t loc;
+} cand;
+
+static inline int worse(const cand *a, const cand *b) /* a ranks after b */
+{
+    return a->key > b->key || (a->key == b->key && a->id > b->id);
+}
+
+/* bounded max-heap: h[0] is the worst kept candidate */
+typedef struct heap {
+    cand *h;
+    size_t n, k;
+} heap;
+
+static void heap_push(heap *H, cand c)
+{
+    if (H->n == H->k) {
+        if (!worse(&H->h[0], &c))
+            return;
+        size_t i = 0;
+        for (;;) { /* sift c down from the root */
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            const cand *cm = &c;
+            if (l < H->n && worse(&H->h[l], cm)) {
+                m = l;
+                cm = &H->h[l];
+            }
+            if (r < H->n && worse(&H->h[r], cm))
+                m = r;
+            if (m == i)
+                break;
+            H->h[i] = H->h[m];
+            i = m;
+        }
+        H->h[i] = c;
+        return;
+    }
+    size_t i = H->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(&c, &H->h[p]))
+            break;
+        H->h[i] = H->h[p];
+        i = p;
+    }
+    H->h[i] = c;
+}
+
+static inline float heap_thr(const heap *H) { return H->n == H->k ? H->h[0].key : INFINITY; }
+
+static int cand_cmp(const void *p, const void *q)
+{
+    const cand *a = p, *b = q;
+    return worse(a, b) ? 1 : worse(b, a) ? -1 : 0;
+}
+
+typedef struct scratch {
+    vqs_codec_query *cq, *rq;
+    float *q;      /* d: the prepared query */
+    float *res;    /* d: residual query */
+    float *out;    /* CHUNK */
+    uint16_t *o16; /* CHUNK */
+    uint32_t *idx; /* CHUNK */
+    float *lut;    /* fast scan: key tables (negated for IP), fs_M * 2^bits */
+    uint8_t *lut8; /* fast scan: quantised tables */
+    uint8_t *code; /* one code */
+    uint8_t *sv;   /* fast scan: survivors' codes, CHUNK * (M + 1) / 2 */
+    float *qtab;   /* precomputed tables: -2 <q_m, C_mj>, M * ksub */
+    float *ltab;   /* and one list's table, M * ksub */
+    cand *cands;   /* k' */
+    float *vecs;   /* rerank source: k' * d */
+    uint8_t *rbuf; /* refine codec with the cosine correction: k' codes */
+    float *rnrm;   /* and their |x^|, k' */
+    int64_t *cids; /* k' */
+    size_t cap;    /* k' capacity */
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    vqs_codec_query_free(s->cq);
+    vqs_codec_query_free(s->rq);
+    free(s->q);
+    free(s->res);
+    free(s->out);
+    free(s->o16);
+    free(s->idx);
+    free(s->lut);
+    free(s->lut8);
+    free(s->code);
+    free(s->sv);
+    free(s->cands);
+    free(s->qtab);
+    free(s->ltab);
+    free(s->vecs);
+    free(s->rbuf);
+    free(s->rnrm);
+    free(s->cids);
+    memset(s, 0, sizeof *s);
+}
+
+typedef struct search_job {
+    const vqs_index *ix;
+    const vqs_search_params *p;
+    const vqs_kernels *K;
+    const float *q;
+    size_t k, kk; /* results, first-stage candidates */
+    size_t nprobe;
+    const int64_t *probe; /* nq * nprobe lists, or NULL (flat) */
+    const float *pdist;   /* their coarse scores */
+    int rerank;
+    const vqs_rerank_source *src;
+    int64_t *ids;
+    float *dist;
+    scratch *sc; /* per thread */
+} search_job;
+
+static int scratch_init(const search_job *J, scratch *s)
+{
+    const vqs_index *ix = J->ix;
+    size_t d = ix->d;
+    if (s->q)
+        return 0;
+    s->q = malloc(sizeof(float) * d);
+    s->res = malloc(sizeof(float) * d);
+    s->out = malloc(sizeof(float) * CHUNK);
+    s->o16 = malloc(sizeof(uint16_t) * CHUNK);
+    s->idx = malloc(sizeof(uint32_t) * CHUNK);
+    s->code = malloc(ix->cs + 1);
+    if (ix->fastscan) {
+        size_t K = (size_t)1 << ix->fastscan;
+        s->lut = malloc(sizeof(float) * ix->fs_M * K);
+        s->lut8 = malloc(((ix->fs_M + 1) / 2 * 2) * K);
+        s->sv = malloc((size_t)CHUNK * ix->cs);
+    }
+    if (ix->ptab) {
+        s->qtab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
+        s->ltab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
+        if (!s->qtab || !s->ltab)
+            return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
+    }
+    s->cap = J->kk;
+    s->cands = malloc(sizeof(cand) * J->kk);
+    s->cids = malloc(sizeof(int64_t) * J->kk);
+    if (J->src)
+        s->vecs = malloc(sizeof(float) * J->kk * d);
+    if (J->rerank && !J->src && ix->rnorms) {
+        s->rbuf = malloc(ix->rcs * J->kk);
+        s->rnrm = malloc(sizeof(float) * J->kk);
+    }
+    if (!s->q || !s->res || !s->out || !s->o16 || !s->idx || !s->code || !s->cands || !s->cids ||
+        (ix->fastscan && (!s->lut || !s->lut8 || !s->sv)) || (J->src && !s->vecs) ||
+        (J->rerank && !J->src && ix->rnorms && (!s->rbuf || !s->rnrm)))
+        return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
+    return 0;
+}
+
+/* Keeps the candidates of out[0..n) (keys) that beat the heap. */
+static void take(const search_job *J, heap *H, const float *out, size_t n, size_t l, size_t base,
+                 const int64_t *lids, scratch *s)
+{
+    /* keys equal to the threshold pass too: the (key, id) order below breaks
+     * the tie, so the result does not depend on the order of the entries */
+    float thr = heap_thr(H);
+    size_t m = J->K->select_lt(out, n, thr < INFINITY ? nextafterf(thr, INFINITY) : thr, s->idx);
+    for (size_t t = 0; t < m; t++) {
+        size_t i = s->idx[t];
+        cand c = {out[i], lids[base + i], LOC(l, base + i)};
+        if (H->n == H->k && !worse(&H->h[0], &c))
+            continue;
+        if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
+            continue;
+        heap_push(H, c);
+    }
+}
+
+static int past_deadline(const search_job *J)
+{
+    return J->p && J->p->deadline > 0 && vqs_now() > J->p->deadline;
+}
+
+static int deadline_err(void)
+{
+    return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
+}
+
+/* The largest key k (before the factor) for which k * f <= thr can hold
+ * with f in the list's [nf_lo, nf_hi] (all positive): thr / f is largest at
+ * f = nf_lo for thr >= 0 and at nf_hi for thr < 0. Slack of 2^-20 relative
+ * covers the float rounding of k * f against the exact product. */
+static double unscaled_thr(const ivlist *L, float thr)
+{
+    if (!(thr < INFINITY))
+        return INFINITY;
+    double t = thr >= 0 ? (double)thr / L->nf_lo : (double)thr / L->nf_hi;
+    return t + fabs(t) * 0x1p-20 + 0x1p-126;
+}
+
+/* Scans list l with the prepared query (view v); add: constant added to the
+ * codec score (IP residual: <q, c>); neg: inner product (keys are -score).
+ * With the cosine correction each key is multiplied by the vector's factor
+ * (nf) before it meets the heap. -ETIMEDOUT once the search's deadline has
+ * passed (checked per chunk). */
+static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
+                      int neg, scratch *s)
+{
+    const vqs_index *ix = J->ix;
+    const ivlist *L = &ix->lists[l];
+    const vqs_kernels *K = J->K;
+    size_t cs = ix->cs;
+    if (L->n == 0)
+        return 0;
+    if (ix->fastscan && v->kind == (ix->fastscan == 4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
+        size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
+        /* key tables: -lut for inner products */
+        for (size_t j = 0; j < T; j++)
+            s->lut[j] = neg ? -v->lut[j] : v->lut[j];
+        float kadd = neg ? -(add + v->bias) : add + v->bias;
+        float bias = 0, scale = 1, err = 0, lim = NAN; /* lim: the limit quantised for */
+        for (size_t base = 0; base < L->n; base += CHUNK) {
+            if (past_deadline(J))
+                return deadline_err();
+            size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
+            const uint8_t *blocks = L->codes + base / bs * ix->fs_block;
+            /* (re-)quantise with the current k-th key as the limit: first
+             * chunk, and whenever the heap has shrunk the useful span of
+             * the tables to half of what they were quantised for. With the
+             * cosine factors the limit is on the unscaled keys. */
+            double thr_u = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
+            float now = (float)(thr_u - kadd);
+            if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
+                lim = now;
+                if (ix->fastscan == 4)
+                    vqs_pq4fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+                else
+                    vqs_pq8fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+            }
+            if (ix->fastscan == 4)
+                K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
+            else
+                K->pq8fs_scan(s->lut8, M, blocks, (n + 63) / 64, s->o16);
+            double thr = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
+            uint16_t t16 = 65535;
+            if (thr < INFINITY) {
+                double u = floor((thr - kadd - bias + err) / scale);
+                t16 = u < 0 ? 0 : u > 65535 ? 65535 : (uint16_t)u;
+                if (u < 0)
+                    continue;
+            }
+            size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
+            /* exact re-score of the survivors with the float tables */
+            if (ix->fastscan == 4)
+                vqs_pq4fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
+            else
+                vqs_pq8fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
+            if (L->nf)
+                for (size_t t = 0; t < m; t++)
+                    s->out[t] *= L->nf[base + s->idx[t]];
+            for (size_t t = 0; t < m; t++) {
+                cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
+                if (H->n == H->k && !worse(&H->h[0], &c))
+                    continue;
+                if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
+                    continue;
+                heap_push(H, c);
+            }
+        }
+        return 0;
+    }
+    for (size_t base = 0; base < L->n; base += CHUNK) {
+        if (past_deadline(J))
+            return deadline_err();
+        size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
+        const uint8_t *codes = L->codes + base * cs;
+        switch (v->kind) {
+        case VQS_VIEW_LUT8:
+            K->lut8(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
+            break;
+        case VQS_VIEW_LUT4:
+            K->lut4(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
+            break;
+        case VQS_VIEW_SQ:
+            if (v->l2)
+                K->sq_l2((vqs_sq_type)v->sq_type, v->q, v->w, v->d, codes, cs, n, s->out);
+            else
+                K->sq_ip((vqs_sq_type)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, s->out);
+            if (v->l2 && add != 0)
+                for (size_t i = 0; i < n; i++)
+                    s->out[i] += add;
+            break;
+        case VQS_VIEW_BIN:
+            K->bin_est(v->tab, v->nb, v->cst + add, v->sumv, v->isd, v->l2, codes, cs, n, s->out);
+            break;
+        default:
+            vqs_codec_query_score(s->cq, n, codes, s->out);
+            if (add != 0)
+                for (size_t i = 0; i < n; i++)
+                    s->out[i] += add;
+        }
+        if (L->nf) { /* keys -score / |x^|: a loop the compiler vectorises */
+            const float *f = L->nf + base;
+            float sg = neg ? -1.0f : 1.0f;
+            for (size_t i = 0; i < n; i++)
+                s->out[i] = sg * s->out[i] * f[i];
+        } else if (neg) {
+            for (size_t i = 0; i < n; i++)
+                s->out[i] = -s->out[i];
+        }
+        take(J, H, s->out, n, l, base, L->ids, s);
+    }
+    return 0;
+}
+
+static int search_one(void *ctx, size_t qi, int tid)
+{
+    const search_job *J = ctx;
+    const vqs_index *ix = J->ix;
+    scratch *s = &J->sc[tid];
+    int rc = scratch_init(J, s);
+    if (rc)
+        return rc;
+    size_t d = ix->d;
+    memcpy(s->q, J->q + qi * d, sizeof(float) * d);
+    if (ix->metric == VQS_METRIC_COS)
+        vqs_normalize_rows(1, d, s->q);
+    vqs_metric im = inner_metric(ix);
+    int neg = im == VQS_METRIC_IP;
+    heap H = {s->cands, 0, J->kk};
+    vqs_codec_view v;
+    if (!ix->ivf) {
+        if (!s->cq)
+            rc = vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
+        else
+            rc = vqs_codec_query_reset(s->cq, s->q);
+        if (rc)
+            return rc;
+        vqs_codec_query_view(s->cq, &v);
+        if ((rc = scan_list(J, &H, 0, &v, 0, neg, s)))
+            return rc;
+    } else {
+        const int64_t *pr = J->probe + qi * J->nprobe;
+        const float *pd = J->pdist + qi * J->nprobe;
+        int once = !ix->by_residual || neg; /* one prepared query for every list */
+        size_t M = ix->pq_M, ksub = ix->pq_ksub;
+        if (ix->ptab) {
+            for (size_t m = 0; m < M; m++)
+                for (size_t j = 0; j < ksub; j++) {
+                    const float *r = ix->pq_cent + (m * ksub + j) * ix->pq_dsub;
+                    const float *qm = s->q + m * ix->pq_dsub;
+                    float v = 0;
+                    for (size_t u = 0; u < ix->pq_dsub; u++)
+                        v += qm[u] * r[u];
+                    s->qtab[m * ksub + j] = -2 * v;
+                }
+            memset(&v, 0, sizeof v);
+            v.kind = ksub == 256 ? VQS_VIEW_LUT8 : VQS_VIEW_LUT4;
+            v.l2 = 1;
+            v.m = M;
+            v.lut = s->ltab;
+        }
+        if (once) {
+            rc = s->cq ? vqs_codec_query_reset(s->cq, s->q) : vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
+            if (rc)
+                return rc;
+            vqs_codec_query_view(s->cq, &v);
+        }
+        for (size_t p = 0; p < J->nprobe; p++) {
+            if (pr[p] < 0)
+                continue;
+            size_t l = (size_t)pr[p];
+            float add = 0;
+            if (ix->ptab) {
+                const float *t = ix->ptab + l * M * ksub;
+                for (size_t j = 0; j < M * ksub; j++)
+                    s->ltab[j] = t[j] + s->qtab[j];
+                v.bias = pd[p]; /* |q - c|^2 */
+            } else if (!once) {
+                const float *c = ix->centroids + l * d;
+                for (size_t j = 0; j < d; j++)
+                    s->res[j] = s->q[j] - c[j];
+                rc = s->cq ? vqs_codec_query_reset(s->cq, s->res)
+                           : vqs_codec_query_create(ix->codec, im, s->res, &s->cq);
+                if (rc)
+                    return rc;
+                vqs_codec_query_view(s->cq, &v);
+            } else if (ix->by_residual) {
+                add = pd[p]; /* <q, c> */
+            }
+            if ((rc = scan_list(J, &H, l, &v, add, neg, s)))
+                return rc;
+        }
+    }
+    /* second stage */
+    size_t nc = H.n;
+    cand *c = H.h;
+    if (J->rerank && nc) {
+        if (J->src) {
+            for (size_t i = 0; i < nc; i++)
+                s->cids[i] = c[i].id;
+            if ((rc = J->src->fetch(J->src->ctx, tid, nc, s->cids, s->vecs)))
+                return rc;
+        } else if (ix->refine == 2) {
+            rc = s->rq ? vqs_codec_query_reset(s->rq, s->q) : vqs_codec_query_create(ix->rcodec, im, s->q, &s->rq);
+            if (rc)
+                return rc;
+            if (ix->rnorms) { /* |x^| of the candidates' refine codes, row by row */
+                for (size_t i = 0; i < nc; i++)
+                    memcpy(s->rbuf + i * ix->rcs,
+                           ix->lists[LOC_LIST(c[i].loc)].rcodes + LOC_POS(c[i].loc) * ix->rcs, ix->rcs);
+                if ((rc = vqs_codec_norms_compute(ix->rnorms, nc, s->rbuf, ix->rcs, NULL, s->rnrm)))
+                    return rc;
+            }
+        }
+        for (size_t i = 0; i < nc; i++) {
+            const float *y = NULL;
+            float sc;
+            if (J->src) {
+                y = s->vecs + i * d;
+            } else {
+                const ivlist *L = &ix->lists[LOC_LIST(c[i].loc)];
+                const uint8_t *r = L->rcodes + LOC_POS(c[i].loc) * ix->rcs;
+                if (ix->refine == 1) {
+                    y = (const float *)r;
+                } else {
+                    vqs_codec_query_score(s->rq, 1, r, &sc);
+                    if (ix->rnorms && s->rnrm[i] > 0 && isfinite(1.0f / s->rnrm[i]))
+                        sc *= 1.0f / s->rnrm[i];
+                    c[i].key = neg ? -sc : sc;
+                    continue;
+                }
+            }
+            double acc = 0;
+            if (neg) {
+                for (size_t j = 0; j < d; j++)
+                    acc += (double)s->q[j] * y[j];
+                c[i].key = (float)-acc;
+            } else {
+                for (size_t j = 0; j < d; j++) {
+                    double e = (double)s->q[j] - y[j];
+                    acc += e * e;
+                }
+                c[i].key = (float)acc;
+            }
+        }
+    }
+    qsort(c, nc, sizeof *c, cand_cmp);
+    int64_t *oid = J->ids + qi * J->k;
+    float *od = J->dist ? J->dist + qi * J->k : NULL;
+    for (size_t i = 0; i < J->k; i++) {
+        if (i < nc) {
+            oid[i] = c[i].id;
+            if (od)
+                od[i] = neg ? -c[i].key : c[i].key;
+        } else {
+            oid[i] = -1;
+            if (od)
+                od[i] = neg ? -INFINITY : INFINITY;
+        }
+    }
+    return 0;
+}
+
+#define QBATCH 4096 /* queries per coarse step: bounds the probe arrays */
+
+int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq, const float *q,
+                     size_t k, int64_t *ids, float *dist)
+{
+    if (!ix || (nq && (!q || !ids)))
+        return vqs_seterr(VQS_EINVAL, "index_search: NULL argument");
+    if (k == 0 || k > (1u << 20))
+        return vqs_seterr(VQS_EINVAL, "index_search: k = %zu (1..1048576)", k);
+    if (!ix->trained)
+        return vqs_seterr(VQS_EINVAL, "index_search: index '%s' is not trained", ix->spec);
+    if (nq == 0)
+        return 0;
+    int rc = vqs_ivf_check_rows(ix, nq, q, "index_search: query");
+    if (rc)
+        return rc;
+    search_job J = {.ix = ix, .p = p, .K = vqs_kernels_active(), .k = k};
+    const vqs_rerank_source *src = p ? p->source : NULL;
+    int want = p ? p->rerank : 0;
+    J.rerank = want >= 0 && (src || ix->refine) && !(want == 0 && !src && !ix->refine);
+    if (want > 0 && !src && !ix->refine)
+        return vqs_seterr(VQS_EINVAL, "index_search: rerank asked for, but '%s' has no refine copy "
+                                      "(add ,RFlat or ,Refine(...)) and no source was given", ix->spec);
+    J.src = J.rerank ? src : NULL;
+    float os = p && p->oversampling > 0 ? p->oversampling : ix->o.oversampling;
+    if (os < 1)
+        os = 1;
+    J.kk = J.rerank ? (size_t)ceil((double)k * os) : k;
+    J.nprobe = p && p->nprobe ? p->nprobe : ix->o.nprobe;
+    if (J.nprobe > ix->nlist)
+        J.nprobe = ix->nlist;
+    int nt = p && p->nthreads > 0 ? p->nthreads : ix->nthreads;
+    J.sc = calloc((size_t)nt, sizeof(scratch));
+    int64_t *probe = NULL;
+    float *pdist = NULL, *qn = NULL;
+    if (!J.sc)
+        return vqs_seterr(VQS_ENOMEM, "index_search");
+    if (ix->ivf) {
+        size_t b = nq < QBATCH ? nq : QBATCH;
+        probe = malloc(sizeof(int64_t) * b * J.nprobe);
+        pdist = malloc(sizeof(float) * b * J.nprobe);
+        qn = ix->metric == VQS_METRIC_COS ? malloc(sizeof(float) * b * ix->d) : NULL;
+        if (!probe || !pdist || (ix->metric == VQS_METRIC_COS && !qn)) {
+            rc = vqs_seterr(VQS_ENOMEM, "index_search: probe lists");
+            goto done;
+        }
+    }
+    for (size_t q0 = 0; q0 < nq && !rc; q0 += QBATCH) {
+        size_t n = nq - q0 < QBATCH ? nq - q0 : QBATCH;
+        J.q = q + q0 * ix->d;
+        J.ids = ids + q0 * k;
+        J.dist = dist ? dist + q0 * k : NULL;
+        if (ix->ivf) {
+            const float *qq = J.q;
+            if (qn) {
+                memcpy(qn, J.q, sizeof(float) * n * ix->d);
+                vqs_normalize_rows(n, ix->d, qn);
+                qq = qn;
+            }
+            vqs_matrix base = {ix->centroids, ix->nlist, ix->d, ix->d}, qm = {qq, n, ix->d, ix->d};
+            vqs_exact_opts eo = {.nthreads = nt, .no_proof = 1};
+            if ((rc = vqs_exact_knn(&eo, inner_metric(ix), &base, &qm, J.nprobe, probe, pdist)))
+                break;
+            J.probe = probe;
+            J.pdist = pdist;
+        }
+        rc = vqs_parallel_for(nt, n, search_one, &J);
+    }
+done:
+    for (int t = 0; t < nt; t++)
+        scratch_free(&J.sc[t]);
+    free(J.sc);
+    free(probe);
+    free(pdist);
+    free(qn);
+    return rc;
+}
