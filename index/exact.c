@@ -3,10 +3,10 @@
  *
  * Design decisions:
  * - Scores are computed as sgemm blocks (queries x base rows) and folded
- *   into per-query bounded heaps; the matrix product is where the time goes
- *   and OpenBLAS does it near peak. Rejected: a hand-written distance loop
- *   (3-5x slower at d >= 64) and FAISS-style "one heap per query, scan all"
- *   without blocking (cache misses dominate).
+ *   into per-query bounded heaps (vqs_topk.h); the matrix product is where
+ *   the time goes and OpenBLAS does it near peak. Rejected: a hand-written
+ *   distance loop (3-5x slower at d >= 64) and FAISS-style "one heap per
+ *   query, scan all" without blocking (cache misses dominate).
  * - Parallelism is ours, over (query block, base shard) tasks; BLAS runs
  *   single-threaded inside each task. With few queries the base is split in
  *   shards so both cores work even for a single query; shards are merged per
@@ -31,69 +31,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- bounded heap of (score, id), worst on top ------------------------ */
-
-typedef struct cand {
-    float s;
-    int64_t id;
-} cand;
-
-static inline int worse(const cand *a, const cand *b)
-{
-    return a->s > b->s || (a->s == b->s && a->id > b->id);
-}
-
-static void heap_sift_down(cand *h, size_t n, size_t i)
-{
-    cand x = h[i];
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        size_t r = l + 1, w = (r < n && worse(&h[r], &h[l])) ? r : l;
-        if (!worse(&h[w], &x))
-            break;
-        h[i] = h[w];
-        i = w;
-    }
-    h[i] = x;
-}
-
-static void heap_push(cand *h, size_t *n, size_t cap, float s, int64_t id)
-{
-    cand c = {s, id};
-    if (*n < cap) {
-        size_t i = (*n)++;
-        while (i > 0) {
-            size_t p = (i - 1) / 2;
-            if (!worse(&c, &h[p]))
-                break;
-            h[i] = h[p];
-            i = p;
-        }
-        h[i] = c;
-    } else if (worse(&h[0], &c)) {
-        h[0] = c;
-        heap_sift_down(h, *n, 0);
-    }
-}
+#include "vqs_topk.h"
 
 /* ---- exact double-precision scores ------------------------------------ */
-
-typedef struct dcand {
-    double s;
-    int64_t id;
-} dcand;
-
-static int dcand_cmp(const void *a, const void *b)
-{
-    const dcand *x = a, *y = b;
-    if (x->s < y->s)
-        return -1;
-    if (x->s > y->s)
-        return 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
 
 /* lower is better; qn: |q| (used by cos) */
 static double exact_score(vqs_metric m, const float *x, const float *q, size_t d, double qn)
@@ -137,9 +77,8 @@ typedef struct job {
     size_t nqc;          /* queries in this chunk */
     const float *xq;     /* chunk queries (cos: normalised copy) */
     size_t ldq;
-    size_t qblock, bblock, nshards, kk;
-    cand *heaps;   /* [shard][q][kk] */
-    size_t *hn;    /* [shard][q] */
+    size_t qblock, bblock, nshards;
+    vqs_topk *tops; /* [shard][q]: a heap of kk items each */
     float **cbuf;  /* per thread: qblock * bblock */
 } job;
 
@@ -159,10 +98,9 @@ static int run_task(void *ctx, size_t t, int tid)
                     (int)nbb);
         for (size_t i = 0; i < nq; i++) {
             size_t q = q0 + i;
-            cand *h = J->heaps + (sh * J->nqc + q) * J->kk;
-            size_t *hn = &J->hn[sh * J->nqc + q];
+            vqs_topk *T = &J->tops[sh * J->nqc + q];
             const float *c = C + i * nbb;
-            float thr = *hn == J->kk ? h[0].s : INFINITY;
+            float thr = (float)vqs_topk_thr(T);
             for (size_t j = 0; j < nbb; j++) {
                 float s;
                 if (J->m == VQS_METRIC_L2)
@@ -174,9 +112,9 @@ static int run_task(void *ctx, size_t t, int tid)
                 /* rows come in increasing id order within a shard, so an equal
                  * score is worse than everything kept: strict < suffices */
                 if (s < thr) {
-                    heap_push(h, hn, J->kk, s, (int64_t)(bs + j));
-                    if (*hn == J->kk)
-                        thr = h[0].s;
+                    vqs_topk_push(T, s, (int64_t)(bs + j));
+                    if (T->n == T->k)
+                        thr = (float)T->h[0].key;
                 }
             }
         }
@@ -191,47 +129,21 @@ typedef struct fin_job {
     double maxbn; /* max |x| over the base */
     int64_t *ids;
     float *dist;
-    dcand **tmp; /* per thread, nshards * kk */
+    vqs_topk_item **tmp; /* per thread, nshards * kk */
     size_t nfallback;
     int no_proof;
 } fin_job;
 
-/* Full double-precision scan for one query (rare fallback). */
-static void rescan(const fin_job *F, size_t q, dcand *out, size_t k, double qn)
+/* Full double-precision scan for one query (rare fallback): its top k,
+ * sorted, in out. */
+static void rescan(const fin_job *F, size_t q, vqs_topk_item *out, size_t k, double qn)
 {
     const job *J = F->J;
     const float *xq = F->queries->x + q * (F->queries->ld ? F->queries->ld : F->queries->d);
-    /* bounded "worst on top" heap in double */
-    size_t n = 0;
-    for (size_t b = 0; b < J->nb; b++) {
-        double s = exact_score(J->m, J->xb + b * J->ldb, xq, J->d, qn);
-        dcand c = {s, (int64_t)b};
-        if (n < k) {
-            size_t i = n++;
-            while (i > 0) {
-                size_t p = (i - 1) / 2;
-                if (dcand_cmp(&c, &out[p]) <= 0)
-                    break;
-                out[i] = out[p];
-                i = p;
-            }
-            out[i] = c;
-        } else if (dcand_cmp(&c, &out[0]) < 0) {
-            size_t i = 0;
-            for (;;) {
-                size_t l = 2 * i + 1, r = l + 1, w;
-                if (l >= n)
-                    break;
-                w = (r < n && dcand_cmp(&out[r], &out[l]) > 0) ? r : l;
-                if (dcand_cmp(&out[w], &c) <= 0)
-                    break;
-                out[i] = out[w];
-                i = w;
-            }
-            out[i] = c;
-        }
-    }
-    qsort(out, n, sizeof *out, dcand_cmp);
+    vqs_topk T = {out, 0, k};
+    for (size_t b = 0; b < J->nb; b++)
+        vqs_topk_push(&T, exact_score(J->m, J->xb + b * J->ldb, xq, J->d, qn), (int64_t)b);
+    vqs_topk_sort(&T);
 }
 
 static int finish_query(void *ctx, size_t i, int tid)
@@ -242,25 +154,24 @@ static int finish_query(void *ctx, size_t i, int tid)
     size_t ldq = F->queries->ld ? F->queries->ld : F->queries->d;
     const float *xq = F->queries->x + q * ldq;
     double qn = dnorm(xq, J->d);
-    dcand *all = F->tmp[tid];
+    vqs_topk_item *all = F->tmp[tid];
     size_t na = 0;
     int complete = 1; /* candidates hold every base row */
     float thr = INFINITY; /* smallest "worst kept" approx score over shards */
     for (size_t sh = 0; sh < J->nshards; sh++) {
-        cand *h = J->heaps + (sh * J->nqc + i) * J->kk;
-        size_t hn = J->hn[sh * J->nqc + i];
-        if (hn == J->kk) {
+        const vqs_topk *T = &J->tops[sh * J->nqc + i];
+        if (T->n == T->k) {
             complete = 0;
-            if (h[0].s < thr)
-                thr = h[0].s;
+            if (T->h[0].key < thr)
+                thr = (float)T->h[0].key;
         }
-        for (size_t j = 0; j < hn; j++) {
-            all[na].id = h[j].id;
-            all[na].s = exact_score(J->m, J->xb + (size_t)h[j].id * J->ldb, xq, J->d, qn);
+        for (size_t j = 0; j < T->n; j++) {
+            all[na].id = T->h[j].id;
+            all[na].key = exact_score(J->m, J->xb + (size_t)T->h[j].id * J->ldb, xq, J->d, qn);
             na++;
         }
     }
-    qsort(all, na, sizeof *all, dcand_cmp);
+    qsort(all, na, sizeof *all, vqs_topk_cmp);
     if (!complete && na >= k && !F->no_proof) {
         /* Every row left out of a full shard heap had approx score >= that
          * heap's worst, hence >= thr. Its exact score is >= thr - err. Safe
@@ -279,7 +190,7 @@ static int finish_query(void *ctx, size_t i, int tid)
             err = gamma * (F->maxbn * qn + 1e-30);
         else
             err = gamma * 2.0 + 1e-30;
-        if (!(thr_d - err > all[k - 1].s)) {
+        if (!(thr_d - err > all[k - 1].key)) {
             rescan(F, q, all, k, qn);
             __atomic_fetch_add(&F->nfallback, 1, __ATOMIC_RELAXED);
         }
@@ -287,7 +198,7 @@ static int finish_query(void *ctx, size_t i, int tid)
     size_t nout = na < k ? na : k;
     for (size_t j = 0; j < k; j++) {
         int64_t id = j < nout ? all[j].id : -1;
-        float dv = j < nout ? (float)(J->m == VQS_METRIC_L2 ? all[j].s : -all[j].s)
+        float dv = j < nout ? (float)(J->m == VQS_METRIC_L2 ? all[j].key : -all[j].key)
                             : missing_dist(J->m);
         F->ids[q * k + j] = id;
         if (F->dist)
@@ -374,9 +285,9 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
 
     float *bnorm = NULL, *qcopy = NULL, **cbuf = NULL;
     double *maxn = NULL;
-    cand *heaps = NULL;
-    size_t *hn = NULL;
-    dcand **tmp = NULL;
+    vqs_topk_item *heaps = NULL;
+    vqs_topk *tops = NULL;
+    vqs_topk_item **tmp = NULL;
     rc = VQS_ENOMEM;
     if (m != VQS_METRIC_IP && !(bnorm = malloc(sizeof(float) * (nb ? nb : 1))))
         goto fail;
@@ -384,15 +295,15 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
         goto fail;
     if (m == VQS_METRIC_COS && !(qcopy = malloc(sizeof(float) * chunk * d)))
         goto fail;
-    if (!(heaps = malloc(sizeof(cand) * nshards * chunk * kk)) ||
-        !(hn = malloc(sizeof(size_t) * nshards * chunk)))
+    if (!(heaps = malloc(sizeof(vqs_topk_item) * nshards * chunk * kk)) ||
+        !(tops = malloc(sizeof(vqs_topk) * nshards * chunk)))
         goto fail;
     if (!(cbuf = calloc((size_t)nt, sizeof *cbuf)) || !(tmp = calloc((size_t)nt, sizeof *tmp)))
         goto fail;
     for (int t = 0; t < nt; t++) {
         size_t tk = nshards * kk > k ? nshards * kk : k; /* merge, or a rescan's top k */
         if (!(cbuf[t] = malloc(sizeof(float) * qblock * bblock)) ||
-            !(tmp[t] = malloc(sizeof(dcand) * tk)))
+            !(tmp[t] = malloc(sizeof(vqs_topk_item) * tk)))
             goto fail;
     }
 
@@ -420,10 +331,11 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
             xq = qcopy;
             ldqc = d;
         }
-        memset(hn, 0, sizeof(size_t) * nshards * nqc);
+        for (size_t i = 0; i < nshards * nqc; i++) /* [shard][q] over [shard][q][kk] */
+            tops[i] = (vqs_topk){heaps + i * kk, 0, kk};
         job J = {.m = m, .d = d, .nb = nb, .ldb = ldb, .xb = base->x, .bnorm2 = bnorm,
                  .nqc = nqc, .xq = xq, .ldq = ldqc, .qblock = qblock, .bblock = bblock,
-                 .nshards = nshards, .kk = kk, .heaps = heaps, .hn = hn, .cbuf = cbuf};
+                 .nshards = nshards, .tops = tops, .cbuf = cbuf};
         size_t ntask = ((nqc + qblock - 1) / qblock) * nshards;
         if (nb > 0 && (rc = vqs_parallel_for(nt, ntask, run_task, &J)))
             goto fail;
@@ -449,7 +361,7 @@ fail:
     free(cbuf);
     free(tmp);
     free(heaps);
-    free(hn);
+    free(tops);
     free(qcopy);
     free(maxn);
     free(bnorm);

@@ -10,13 +10,13 @@
  *   (vqs_codec_query_view), and inner-product results are negated in place
  *   (n negations next to n * code_size table look-ups) rather than keeping
  *   negated copies of every table. Ties go to the lower id, as exact search.
- * - Top-k: a bounded max-heap of (key, id) per query; each chunk of kernel
- *   output is first filtered by a SIMD "below the current k-th key" pass
- *   (select_lt / select_le_u16), so the heap sees few candidates after the
- *   first chunks. Fast scan keeps every code whose quantised score could
- *   still beat the k-th key (the quantisation error bound of
- *   vqs_pq4fs_quantize), then re-scores those exactly with the float tables:
- *   its results equal those of the float table scan.
+ * - Top-k: a bounded max-heap of (key, id) per query (vqs_topk.h); each
+ *   chunk of kernel output is first filtered by a SIMD "below the current
+ *   k-th key" pass (select_lt / select_le_u16), so the heap sees few
+ *   candidates after the first chunks. Fast scan keeps every code whose
+ *   quantised score could still beat the k-th key (the quantisation error
+ *   bound of vqs_pq4fs_quantize), then re-scores those exactly with the
+ *   float tables: its results equal those of the float table scan.
  * - Two-stage search: the first stage keeps ceil(k * oversampling)
  *   candidates, the second re-scores them against the refine copy (float32:
  *   exact distances; a refine codec: its own scorer) or an external source
@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_topk.h"
+
 #define CHUNK 1024 /* codes per kernel call (fast scan: a multiple of 32) */
 
 static vqs_metric inner_metric(const vqs_index *ix)
@@ -40,64 +42,8 @@ static vqs_metric inner_metric(const vqs_index *ix)
     return ix->metric == VQS_METRIC_L2 ? VQS_METRIC_L2 : VQS_METRIC_IP;
 }
 
-typedef struct cand {
-    float key;
-    int64_t id;
-    uint64_t loc;
-} cand;
-
-static inline int worse(const cand *a, const cand *b) /* a ranks after b */
-{
-    return a->key > b->key || (a->key == b->key && a->id > b->id);
-}
-
-/* bounded max-heap: h[0] is the worst kept candidate */
-typedef struct heap {
-    cand *h;
-    size_t n, k;
-} heap;
-
-static void heap_push(heap *H, cand c)
-{
-    if (H->n == H->k) {
-        if (!worse(&H->h[0], &c))
-            return;
-        size_t i = 0;
-        for (;;) { /* sift c down from the root */
-            size_t l = 2 * i + 1, r = l + 1, m = i;
-            const cand *cm = &c;
-            if (l < H->n && worse(&H->h[l], cm)) {
-                m = l;
-                cm = &H->h[l];
-            }
-            if (r < H->n && worse(&H->h[r], cm))
-                m = r;
-            if (m == i)
-                break;
-            H->h[i] = H->h[m];
-            i = m;
-        }
-        H->h[i] = c;
-        return;
-    }
-    size_t i = H->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(&c, &H->h[p]))
-            break;
-        H->h[i] = H->h[p];
-        i = p;
-    }
-    H->h[i] = c;
-}
-
-static inline float heap_thr(const heap *H) { return H->n == H->k ? H->h[0].key : INFINITY; }
-
-static int cand_cmp(const void *p, const void *q)
-{
-    const cand *a = p, *b = q;
-    return worse(a, b) ? 1 : worse(b, a) ? -1 : 0;
-}
+/* The k-th key as the float it was pushed as (vqs_topk_thr). */
+static inline float kth_key(const vqs_topk *H) { return (float)vqs_topk_thr(H); }
 
 typedef struct scratch {
     vqs_codec_query *cq, *rq;
@@ -112,7 +58,7 @@ typedef struct scratch {
     uint8_t *sv;   /* fast scan: survivors' codes, CHUNK * (M + 1) / 2 */
     float *qtab;   /* precomputed tables: -2 <q_m, C_mj>, M * ksub */
     float *ltab;   /* and one list's table, M * ksub */
-    cand *cands;   /* k' */
+    vqs_topk_item *cands; /* k' */
     float *vecs;   /* rerank source: k' * d */
     uint8_t *rbuf; /* refine codec with the cosine correction: k' codes */
     float *rnrm;   /* and their |x^|, k' */
@@ -184,7 +130,7 @@ static int scratch_init(const search_job *J, scratch *s)
             return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
     }
     s->cap = J->kk;
-    s->cands = malloc(sizeof(cand) * J->kk);
+    s->cands = malloc(sizeof(vqs_topk_item) * J->kk);
     s->cids = malloc(sizeof(int64_t) * J->kk);
     if (J->src)
         s->vecs = malloc(sizeof(float) * J->kk * d);
@@ -199,23 +145,27 @@ static int scratch_init(const search_job *J, scratch *s)
     return 0;
 }
 
+/* Keeps the candidate if it enters the top k and the filter keeps it (the
+ * filter is asked only then). */
+static inline void offer(const search_job *J, vqs_topk *H, float key, int64_t id)
+{
+    if (!vqs_topk_admits(H, key, id))
+        return;
+    if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, id))
+        return;
+    vqs_topk_push(H, key, id);
+}
+
 /* Keeps the candidates of out[0..n) (keys) that beat the heap. */
-static void take(const search_job *J, heap *H, const float *out, size_t n, size_t l, size_t base,
+static void take(const search_job *J, vqs_topk *H, const float *out, size_t n, size_t base,
                  const int64_t *lids, scratch *s)
 {
     /* keys equal to the threshold pass too: the (key, id) order below breaks
      * the tie, so the result does not depend on the order of the entries */
-    float thr = heap_thr(H);
+    float thr = kth_key(H);
     size_t m = J->K->select_lt(out, n, thr < INFINITY ? nextafterf(thr, INFINITY) : thr, s->idx);
-    for (size_t t = 0; t < m; t++) {
-        size_t i = s->idx[t];
-        cand c = {out[i], lids[base + i], LOC(l, base + i)};
-        if (H->n == H->k && !worse(&H->h[0], &c))
-            continue;
-        if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
-            continue;
-        heap_push(H, c);
-    }
+    for (size_t t = 0; t < m; t++)
+        offer(J, H, out[s->idx[t]], lids[base + s->idx[t]]);
 }
 
 static int past_deadline(const search_job *J)
@@ -245,8 +195,8 @@ static double unscaled_thr(const ivlist *L, float thr)
  * With the cosine correction each key is multiplied by the vector's factor
  * (nf) before it meets the heap. -ETIMEDOUT once the search's deadline has
  * passed (checked per chunk). */
-static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_view *v, float add,
-                      int neg, scratch *s)
+static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec_view *v,
+                     float add, int neg, scratch *s)
 {
     const vqs_index *ix = J->ix;
     const ivlist *L = &ix->lists[l];
@@ -270,7 +220,7 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
              * chunk, and whenever the heap has shrunk the useful span of
              * the tables to half of what they were quantised for. With the
              * cosine factors the limit is on the unscaled keys. */
-            double thr_u = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
+            double thr_u = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
             float now = (float)(thr_u - kadd);
             if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
                 lim = now;
@@ -283,7 +233,7 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
                 K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
             else
                 K->pq8fs_scan(s->lut8, M, blocks, (n + 63) / 64, s->o16);
-            double thr = L->nf ? unscaled_thr(L, heap_thr(H)) : heap_thr(H);
+            double thr = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
             uint16_t t16 = 65535;
             if (thr < INFINITY) {
                 double u = floor((thr - kadd - bias + err) / scale);
@@ -300,14 +250,8 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
             if (L->nf)
                 for (size_t t = 0; t < m; t++)
                     s->out[t] *= L->nf[base + s->idx[t]];
-            for (size_t t = 0; t < m; t++) {
-                cand c = {s->out[t], L->ids[base + s->idx[t]], LOC(l, base + s->idx[t])};
-                if (H->n == H->k && !worse(&H->h[0], &c))
-                    continue;
-                if (J->p && J->p->filter && !J->p->filter(J->p->filter_ctx, c.id))
-                    continue;
-                heap_push(H, c);
-            }
+            for (size_t t = 0; t < m; t++)
+                offer(J, H, s->out[t], L->ids[base + s->idx[t]]);
         }
         return 0;
     }
@@ -350,9 +294,19 @@ static int scan_list(const search_job *J, heap *H, size_t l, const vqs_codec_vie
             for (size_t i = 0; i < n; i++)
                 s->out[i] = -s->out[i];
         }
-        take(J, H, s->out, n, l, base, L->ids, s);
+        take(J, H, s->out, n, base, L->ids, s);
     }
     return 0;
+}
+
+/* The refine copy of a kept candidate: the heap keeps (key, id) only, the
+ * id map knows where the vector is. Rejected: its (list, position) in every
+ * heap item, 8 more bytes per item for every search (exact search's too)
+ * against kk look-ups per query in the second stage only. */
+static const uint8_t *refine_row(const vqs_index *ix, int64_t id)
+{
+    uint64_t loc = vqs_ivf_map_find(ix, id)->loc;
+    return ix->lists[LOC_LIST(loc)].rcodes + LOC_POS(loc) * ix->rcs;
 }
 
 static int search_one(void *ctx, size_t qi, int tid)
@@ -369,7 +323,7 @@ static int search_one(void *ctx, size_t qi, int tid)
         vqs_normalize_rows(1, d, s->q);
     vqs_metric im = inner_metric(ix);
     int neg = im == VQS_METRIC_IP;
-    heap H = {s->cands, 0, J->kk};
+    vqs_topk H = {s->cands, 0, J->kk};
     vqs_codec_view v;
     if (!ix->ivf) {
         if (!s->cq)
@@ -436,7 +390,7 @@ static int search_one(void *ctx, size_t qi, int tid)
     }
     /* second stage */
     size_t nc = H.n;
-    cand *c = H.h;
+    vqs_topk_item *c = H.h;
     if (J->rerank && nc) {
         if (J->src) {
             for (size_t i = 0; i < nc; i++)
@@ -449,8 +403,7 @@ static int search_one(void *ctx, size_t qi, int tid)
                 return rc;
             if (ix->rnorms) { /* |x^| of the candidates' refine codes, row by row */
                 for (size_t i = 0; i < nc; i++)
-                    memcpy(s->rbuf + i * ix->rcs,
-                           ix->lists[LOC_LIST(c[i].loc)].rcodes + LOC_POS(c[i].loc) * ix->rcs, ix->rcs);
+                    memcpy(s->rbuf + i * ix->rcs, refine_row(ix, c[i].id), ix->rcs);
                 if ((rc = vqs_codec_norms_compute(ix->rnorms, nc, s->rbuf, ix->rcs, NULL, s->rnrm)))
                     return rc;
             }
@@ -461,8 +414,7 @@ static int search_one(void *ctx, size_t qi, int tid)
             if (J->src) {
                 y = s->vecs + i * d;
             } else {
-                const ivlist *L = &ix->lists[LOC_LIST(c[i].loc)];
-                const uint8_t *r = L->rcodes + LOC_POS(c[i].loc) * ix->rcs;
+                const uint8_t *r = refine_row(ix, c[i].id);
                 if (ix->refine == 1) {
                     y = (const float *)r;
                 } else {
@@ -487,14 +439,14 @@ static int search_one(void *ctx, size_t qi, int tid)
             }
         }
     }
-    qsort(c, nc, sizeof *c, cand_cmp);
+    vqs_topk_sort(&H);
     int64_t *oid = J->ids + qi * J->k;
     float *od = J->dist ? J->dist + qi * J->k : NULL;
     for (size_t i = 0; i < J->k; i++) {
         if (i < nc) {
             oid[i] = c[i].id;
             if (od)
-                od[i] = neg ? -c[i].key : c[i].key;
+                od[i] = (float)(neg ? -c[i].key : c[i].key);
         } else {
             oid[i] = -1;
             if (od)
