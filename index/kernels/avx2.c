@@ -5,6 +5,7 @@
  * the reference in ref.c.
  */
 #include "kernels_internal.h"
+#include "simd_avx2_common.h"
 
 #include <float.h>
 #include <immintrin.h>
@@ -415,37 +416,8 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
     }
 }
 
-#define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
-
-static void sq_l2_avx2(vqs_sq_type t, const float *q, const float *w, size_t d,
-                       const uint8_t *codes, size_t stride, size_t n, float *out)
-{
-    switch (t) {
-#define X(T)                                                                                   \
-    case T:                                                                                    \
-        sq_scan_t(T, 1, q, w, 0.0f, d, codes, stride, n, out);                                 \
-        return;
-        SQ_TYPES(X)
-#undef X
-    }
-    vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);
-}
-
-static void sq_ip_avx2(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
-                       size_t stride, size_t n, float *out)
-{
-    switch (t) {
-#define X(T)                                                                                   \
-    case T:                                                                                    \
-        sq_scan_t(T, 0, q, NULL, bias, d, codes, stride, n, out);                              \
-        return;
-        SQ_TYPES(X)
-#undef X
-    }
-    vqs_ref_sq_ip(t, q, bias, d, codes, stride, n, out);
-}
-#undef SQ_TYPES
+/* the sq_l2 and sq_ip entries: sq_scan_t per element type (simd_avx2_common.h) */
+VQS_SQ_ENTRIES(sq_l2_avx2, sq_ip_avx2)
 
 /* ==== PQ 4-bit fast scan ================================================= */
 /*
@@ -466,22 +438,6 @@ static void sq_ip_avx2(vqs_sq_type t, const float *q, float bias, size_t d, cons
  * instructions per lookup and a cross-lane shuffle), u8 saturating sums
  * (wrong results).
  */
-
-/* acc_lo/acc_hi of lookups for vectors 0..15 (a) and 16..31 (b) -> out[0..31] */
-static inline void fs_finish_avx2(__m256i a, __m256i ah, __m256i b, __m256i bh, uint16_t *out)
-{
-    __m256i ae = _mm256_sub_epi16(a, _mm256_slli_epi16(ah, 8));
-    __m256i be = _mm256_sub_epi16(b, _mm256_slli_epi16(bh, 8));
-    /* lane sums: lane 0 = vectors 0..15 (a), lane 1 = vectors 16..31 (b) */
-    __m256i e = _mm256_add_epi16(_mm256_permute2x128_si256(ae, be, 0x20),
-                                 _mm256_permute2x128_si256(ae, be, 0x31));
-    __m256i o = _mm256_add_epi16(_mm256_permute2x128_si256(ah, bh, 0x20),
-                                 _mm256_permute2x128_si256(ah, bh, 0x31));
-    __m256i v0 = _mm256_unpacklo_epi16(e, o); /* 0..7 | 16..23 */
-    __m256i v1 = _mm256_unpackhi_epi16(e, o); /* 8..15 | 24..31 */
-    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(v0, v1, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(v0, v1, 0x31));
-}
 
 static void pq4fs_scan_avx2(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                             uint16_t *out)
@@ -504,7 +460,7 @@ static void pq4fs_scan_avx2(const uint8_t *lut8, size_t M, const uint8_t *packed
             c = _mm256_add_epi16(c, hi);
             ch = _mm256_add_epi16(ch, _mm256_srli_epi16(hi, 8));
         }
-        fs_finish_avx2(a, ah, c, ch, out + 32 * b);
+        fs_finish(a, ah, c, ch, out + 32 * b);
     }
 }
 

@@ -5,6 +5,7 @@
  * the reference in ref.c.
  */
 #include "kernels_internal.h"
+#include "simd_avx2_common.h"
 
 #include <float.h>
 #include <immintrin.h>
@@ -348,37 +349,8 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
     }
 }
 
-#define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
-
-static void sq_l2_avx512(vqs_sq_type t, const float *q, const float *w, size_t d,
-                         const uint8_t *codes, size_t stride, size_t n, float *out)
-{
-    switch (t) {
-#define X(T)                                                                                   \
-    case T:                                                                                    \
-        sq_scan_t(T, 1, q, w, 0.0f, d, codes, stride, n, out);                                 \
-        return;
-        SQ_TYPES(X)
-#undef X
-    }
-    vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);
-}
-
-static void sq_ip_avx512(vqs_sq_type t, const float *q, float bias, size_t d,
-                         const uint8_t *codes, size_t stride, size_t n, float *out)
-{
-    switch (t) {
-#define X(T)                                                                                   \
-    case T:                                                                                    \
-        sq_scan_t(T, 0, q, NULL, bias, d, codes, stride, n, out);                              \
-        return;
-        SQ_TYPES(X)
-#undef X
-    }
-    vqs_ref_sq_ip(t, q, bias, d, codes, stride, n, out);
-}
-#undef SQ_TYPES
+/* the sq_l2 and sq_ip entries: sq_scan_t per element type (simd_avx2_common.h) */
+VQS_SQ_ENTRIES(sq_l2_avx512, sq_ip_avx512)
 
 /* ==== PQ 4-bit fast scan ================================================= */
 /*
@@ -396,20 +368,6 @@ static void sq_ip_avx512(vqs_sq_type t, const float *q, float bias, size_t d,
  * would have to be built from two 16-byte halves per group, an extra
  * shuffle per lookup pair, and the lane sum is needed anyway).
  */
-
-static inline void fs_finish_avx512(__m256i a, __m256i ah, __m256i b, __m256i bh, uint16_t *out)
-{
-    __m256i ae = _mm256_sub_epi16(a, _mm256_slli_epi16(ah, 8));
-    __m256i be = _mm256_sub_epi16(b, _mm256_slli_epi16(bh, 8));
-    __m256i e = _mm256_add_epi16(_mm256_permute2x128_si256(ae, be, 0x20),
-                                 _mm256_permute2x128_si256(ae, be, 0x31));
-    __m256i o = _mm256_add_epi16(_mm256_permute2x128_si256(ah, bh, 0x20),
-                                 _mm256_permute2x128_si256(ah, bh, 0x31));
-    __m256i v0 = _mm256_unpacklo_epi16(e, o);
-    __m256i v1 = _mm256_unpackhi_epi16(e, o);
-    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(v0, v1, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(v0, v1, 0x31));
-}
 
 static inline __m256i fold512(__m512i x)
 {
@@ -457,7 +415,7 @@ static void pq4fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *pack
             VQS_FS_STEP(x, tlast);
         }
 #undef VQS_FS_STEP
-        fs_finish_avx512(fold512(a), fold512(ah), fold512(c), fold512(ch), out + 32 * b);
+        fs_finish(fold512(a), fold512(ah), fold512(c), fold512(ch), out + 32 * b);
     }
 }
 

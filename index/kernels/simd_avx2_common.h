@@ -1,0 +1,78 @@
+/*
+ * simd_avx2_common.h: the code avx2.c and avx512.c share, once. Both files
+ * are compiled with AVX2 enabled (CMakeLists.txt) and include this header,
+ * so each gets its own copy compiled with its own flags; nothing else may
+ * include it.
+ *
+ * Design decisions:
+ * - static inline functions and one generating macro rather than a third
+ *   .c file of shared kernels: the shared pieces are a block's last step
+ *   (inlined into each level's loop) and the entry points that specialise
+ *   each level's own sq_scan_t per element type, which only the including
+ *   file can see.
+ */
+#ifndef VQS_SIMD_AVX2_COMMON_H
+#define VQS_SIMD_AVX2_COMMON_H
+
+#include <immintrin.h>
+
+#include "kernels_internal.h"
+
+/* ==== PQ 4-bit fast scan ================================================= */
+
+/* acc_lo/acc_hi of lookups for vectors 0..15 (a) and 16..31 (b) -> out[0..31]
+ * (the u16 even/odd split of avx2.c's "PQ 4-bit fast scan" undone) */
+static inline void fs_finish(__m256i a, __m256i ah, __m256i b, __m256i bh, uint16_t *out)
+{
+    __m256i ae = _mm256_sub_epi16(a, _mm256_slli_epi16(ah, 8));
+    __m256i be = _mm256_sub_epi16(b, _mm256_slli_epi16(bh, 8));
+    /* lane sums: lane 0 = vectors 0..15 (a), lane 1 = vectors 16..31 (b) */
+    __m256i e = _mm256_add_epi16(_mm256_permute2x128_si256(ae, be, 0x20),
+                                 _mm256_permute2x128_si256(ae, be, 0x31));
+    __m256i o = _mm256_add_epi16(_mm256_permute2x128_si256(ah, bh, 0x20),
+                                 _mm256_permute2x128_si256(ah, bh, 0x31));
+    __m256i v0 = _mm256_unpacklo_epi16(e, o); /* 0..7 | 16..23 */
+    __m256i v1 = _mm256_unpackhi_epi16(e, o); /* 8..15 | 24..31 */
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(v0, v1, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(v0, v1, 0x31));
+}
+
+/* ==== scalar-quantizer entries ============================================ */
+
+/* VQS_SQ_ENTRIES(l2_name, ip_name) defines the level's sq_l2 and sq_ip
+ * entries over the including file's
+ *   sq_scan_t(t, l2, q, w, bias, d, codes, stride, n, out)
+ * (l2 != 0: out = sum (q - w v)^2; else out = bias + sum q v), called with
+ * t a constant in each case so that it is specialised per element type;
+ * a type outside the list goes to the reference. */
+#define VQS_SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
+    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
+
+#define VQS_SQ_CASE_L2(T)                                                                      \
+    case T:                                                                                    \
+        sq_scan_t(T, 1, q, w, 0.0f, d, codes, stride, n, out);                                 \
+        return;
+#define VQS_SQ_CASE_IP(T)                                                                      \
+    case T:                                                                                    \
+        sq_scan_t(T, 0, q, NULL, bias, d, codes, stride, n, out);                              \
+        return;
+
+#define VQS_SQ_ENTRIES(l2_name, ip_name)                                                       \
+    static void l2_name(vqs_sq_type t, const float *q, const float *w, size_t d,               \
+                        const uint8_t *codes, size_t stride, size_t n, float *out)            \
+    {                                                                                          \
+        switch (t) {                                                                           \
+            VQS_SQ_TYPES(VQS_SQ_CASE_L2)                                                       \
+        }                                                                                      \
+        vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);                                      \
+    }                                                                                          \
+    static void ip_name(vqs_sq_type t, const float *q, float bias, size_t d,                   \
+                        const uint8_t *codes, size_t stride, size_t n, float *out)            \
+    {                                                                                          \
+        switch (t) {                                                                           \
+            VQS_SQ_TYPES(VQS_SQ_CASE_IP)                                                       \
+        }                                                                                      \
+        vqs_ref_sq_ip(t, q, bias, d, codes, stride, n, out);                                   \
+    }
+
+#endif
