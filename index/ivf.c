@@ -89,10 +89,10 @@ static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, 
             return vqs_seterr(VQS_ESPEC, "'%s': empty or too long refine codec", r1);
         memcpy(rspec, r1 + 7, len);
         rspec[len] = 0;
-        ix->refine = 2;
+        ix->refine = VQS_IVF_REFINE_CODEC;
     } else if (last && !strcmp(last + 1, "RFlat")) {
         rf = last + 1;
-        ix->refine = 1;
+        ix->refine = VQS_IVF_REFINE_FLAT;
     } else if (!strcmp(p, "RFlat")) {
         return vqs_seterr(VQS_ESPEC, "'%s': RFlat refines a codec, e.g. PQ16x8,RFlat", spec);
     }
@@ -126,8 +126,8 @@ static int cos_norm_family_default(const char *cspec)
  * option, else VQS_COS_NORM, else the codec family's measured default. */
 static int cos_norm_wanted(int opt, const char *cspec)
 {
-    if (opt)
-        return opt > 0;
+    if (opt != VQS_COS_NORM_DEFAULT)
+        return opt >= VQS_COS_NORM_ON;
     const char *e = getenv("VQS_COS_NORM");
     if (e && *e) {
         if (!strcmp(e, "0") || !strcasecmp(e, "off"))
@@ -175,15 +175,17 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     int rc = parse_spec(ix, spec, cspec, sizeof cspec, rspec, sizeof rspec);
     if (rc)
         goto fail;
-    ix->by_residual = ix->ivf && ix->o.by_residual >= 0;
+    ix->by_residual = ix->ivf && ix->o.by_residual >= VQS_RESIDUAL_DEFAULT; /* OFF: negative */
     if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))
         goto fail;
     ix->cs = vqs_codec_code_size(ix->codec);
     ix->cosnorm = m == VQS_METRIC_COS && cos_norm_wanted(ix->o.cos_norm, vqs_codec_spec(ix->codec));
-    if (ix->refine == 2 && (rc = vqs_codec_create(rspec, d, &co, &ix->rcodec)))
+    if (ix->refine == VQS_IVF_REFINE_CODEC && (rc = vqs_codec_create(rspec, d, &co, &ix->rcodec)))
         goto fail;
-    ix->rcs = ix->refine == 1 ? sizeof(float) * d : ix->refine == 2 ? vqs_codec_code_size(ix->rcodec) : 0;
-    ix->rcosnorm = ix->refine == 2 && m == VQS_METRIC_COS &&
+    ix->rcs = ix->refine == VQS_IVF_REFINE_FLAT    ? sizeof(float) * d
+              : ix->refine == VQS_IVF_REFINE_CODEC ? vqs_codec_code_size(ix->rcodec)
+                                                   : 0;
+    ix->rcosnorm = ix->refine == VQS_IVF_REFINE_CODEC && m == VQS_METRIC_COS &&
                    cos_norm_wanted(ix->o.cos_norm, vqs_codec_spec(ix->rcodec));
     /* PQ Mx4, or Mx8 (below), after any transforms */
     size_t M = 0, nb = 0;
@@ -196,7 +198,7 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
          * flat indexes: quantising M * 256 table entries per probed list
          * costs more than a float scan of an IVF list's few hundred codes
          * (measured: IVF64,PQ16x8 on siftsmall 10k q/s against 39k) */
-        ix->fastscan = (int)nb;
+        ix->fastscan = nb == 4 ? VQS_IVF_FS_PQ4 : VQS_IVF_FS_PQ8;
         ix->fs_M = M;
         ix->fs_bs = nb == 4 ? 32 : 64;
         ix->fs_block = nb == 4 ? vqs_pq4fs_packed_size(32, M) : vqs_pq8fs_packed_size(64, M);
@@ -433,7 +435,7 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
         if (ix->o.verbose)
             fprintf(stderr, "vqs index: coarse k-means (%zu lists) %.2f s\n", ix->nlist, vqs_now() - t0);
     }
-    if (ix->refine == 2) { /* the refine codec sees the raw vectors */
+    if (ix->refine == VQS_IVF_REFINE_CODEC) { /* the refine codec sees the raw vectors */
         if ((rc = vqs_codec_train(ix->rcodec, nt, t)))
             goto done;
     }

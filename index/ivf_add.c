@@ -91,9 +91,9 @@ int vqs_index_encode(const vqs_index *ix, size_t n, const float *x, uint8_t *cod
     }
     if ((rc = vqs_ivf_assign_lists(ix, n, t, a)))
         goto done;
-    if (ix->refine == 1)
+    if (ix->refine == VQS_IVF_REFINE_FLAT)
         memcpy(r, t, sizeof(float) * n * d);
-    else if (ix->refine == 2 && (rc = vqs_codec_encode(ix->rcodec, n, t, r)))
+    else if (ix->refine == VQS_IVF_REFINE_CODEC && (rc = vqs_codec_encode(ix->rcodec, n, t, r)))
         goto done;
     if (ix->by_residual) {
         for (size_t i = 0; i < n; i++)

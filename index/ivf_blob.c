@@ -122,7 +122,7 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
         return rc;
     spec[sl] = 0;
     vqs_index_opts io = o ? *o : (vqs_index_opts){0};
-    io.by_residual = byres ? 0 : -1;
+    io.by_residual = byres ? VQS_RESIDUAL_ON : VQS_RESIDUAL_OFF;
     vqs_index *ix = NULL;
     if ((rc = vqs_index_create(spec, (size_t)d, (vqs_metric)metric, &io, &ix)))
         return vqs_seterr(VQS_ECORRUPT, "index blob: spec '%s', d %llu: %s", spec,

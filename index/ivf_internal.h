@@ -14,6 +14,22 @@
 #include "vqs_index.h"
 #include "vqs_kernels.h"
 
+/* The second-stage copy of each vector (vqs_index.refine). */
+typedef enum vqs_ivf_refine {
+    VQS_IVF_REFINE_NONE = 0,
+    VQS_IVF_REFINE_FLAT = 1,  /* ,RFlat: the float32 vector */
+    VQS_IVF_REFINE_CODEC = 2, /* ,Refine(<codec>): a finer codec's code */
+} vqs_ivf_refine;
+
+/* The fast-scan layout of the codes (vqs_index.fastscan, ivf.c "One code
+ * path"): the value is the bits per sub-quantizer code, so a query's
+ * tables hold M << fastscan entries. */
+typedef enum vqs_ivf_fastscan {
+    VQS_IVF_FS_NONE = 0, /* row after row */
+    VQS_IVF_FS_PQ4 = 4,  /* PQ Mx4: blocks of 32 */
+    VQS_IVF_FS_PQ8 = 8,  /* PQ Mx8 with AVX-512 VBMI: blocks of 64 */
+} vqs_ivf_fastscan;
+
 typedef struct ivlist {
     size_t n, cap;
     int64_t *ids;
@@ -44,7 +60,7 @@ struct vqs_index {
 
     vqs_codec *codec;
     size_t cs;         /* code_size */
-    int fastscan;      /* PQ Mx4 (4), or PQ Mx8 with AVX-512 VBMI (8); else 0 */
+    vqs_ivf_fastscan fastscan;
     size_t fs_M, fs_bs, fs_block; /* sub-quantizers, vectors and bytes per block */
 
     int cosnorm;       /* cosine scores divided by |x^| (lists carry nf) */
@@ -53,7 +69,7 @@ struct vqs_index {
                           |x^| is derived per candidate at search time */
     vqs_codec_norms *rnorms;
 
-    int refine;        /* 0 none, 1 float32, 2 codec */
+    vqs_ivf_refine refine;
     vqs_codec *rcodec;
     size_t rcs;        /* refine bytes per vector */
 

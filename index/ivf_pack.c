@@ -20,12 +20,13 @@ size_t vqs_ivf_list_code_bytes(const vqs_index *ix, size_t rows)
 {
     if (!ix->fastscan)
         return rows * ix->cs;
-    return ix->fastscan == 4 ? vqs_pq4fs_packed_size(rows, ix->fs_M) : vqs_pq8fs_packed_size(rows, ix->fs_M);
+    return ix->fastscan == VQS_IVF_FS_PQ4 ? vqs_pq4fs_packed_size(rows, ix->fs_M)
+                                          : vqs_pq8fs_packed_size(rows, ix->fs_M);
 }
 
 void vqs_ivf_fs_get(const vqs_index *ix, const uint8_t *packed, size_t i, uint8_t *code)
 {
-    if (ix->fastscan == 4)
+    if (ix->fastscan == VQS_IVF_FS_PQ4)
         vqs_pq4fs_get(packed, ix->fs_M, i, code);
     else
         vqs_pq8fs_get(packed, ix->fs_M, i, code);
@@ -47,7 +48,7 @@ void vqs_ivf_fs_write(const vqs_index *ix, ivlist *L, size_t pos, size_t n, cons
                 vqs_ivf_fs_get(ix, L->codes, i, tmp + r * cs);
         }
         memset(L->codes + b * ix->fs_block, 0, ix->fs_block);
-        if (ix->fastscan == 4)
+        if (ix->fastscan == VQS_IVF_FS_PQ4)
             vqs_pq4fs_pack(tmp, cs, nr, ix->fs_M, L->codes + b * ix->fs_block);
         else
             vqs_pq8fs_pack(tmp, cs, nr, ix->fs_M, L->codes + b * ix->fs_block);

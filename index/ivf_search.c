@@ -204,7 +204,7 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
     size_t cs = ix->cs;
     if (L->n == 0)
         return 0;
-    if (ix->fastscan && v->kind == (ix->fastscan == 4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
+    if (ix->fastscan && v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
         size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
         /* key tables: -lut for inner products */
         for (size_t j = 0; j < T; j++)
@@ -224,12 +224,12 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
             float now = (float)(thr_u - kadd);
             if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
                 lim = now;
-                if (ix->fastscan == 4)
+                if (ix->fastscan == VQS_IVF_FS_PQ4)
                     vqs_pq4fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
                 else
                     vqs_pq8fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
             }
-            if (ix->fastscan == 4)
+            if (ix->fastscan == VQS_IVF_FS_PQ4)
                 K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
             else
                 K->pq8fs_scan(s->lut8, M, blocks, (n + 63) / 64, s->o16);
@@ -243,7 +243,7 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
             /* exact re-score of the survivors with the float tables */
-            if (ix->fastscan == 4)
+            if (ix->fastscan == VQS_IVF_FS_PQ4)
                 vqs_pq4fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
             else
                 vqs_pq8fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
@@ -397,7 +397,7 @@ static int search_one(void *ctx, size_t qi, int tid)
                 s->cids[i] = c[i].id;
             if ((rc = J->src->fetch(J->src->ctx, tid, nc, s->cids, s->vecs)))
                 return rc;
-        } else if (ix->refine == 2) {
+        } else if (ix->refine == VQS_IVF_REFINE_CODEC) {
             rc = s->rq ? vqs_codec_query_reset(s->rq, s->q) : vqs_codec_query_create(ix->rcodec, im, s->q, &s->rq);
             if (rc)
                 return rc;
@@ -415,7 +415,7 @@ static int search_one(void *ctx, size_t qi, int tid)
                 y = s->vecs + i * d;
             } else {
                 const uint8_t *r = refine_row(ix, c[i].id);
-                if (ix->refine == 1) {
+                if (ix->refine == VQS_IVF_REFINE_FLAT) {
                     y = (const float *)r;
                 } else {
                     vqs_codec_query_score(s->rq, 1, r, &sc);
@@ -474,9 +474,10 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
         return rc;
     search_job J = {.ix = ix, .p = p, .K = vqs_kernels_active(), .k = k};
     const vqs_rerank_source *src = p ? p->source : NULL;
-    int want = p ? p->rerank : 0;
-    J.rerank = want >= 0 && (src || ix->refine) && !(want == 0 && !src && !ix->refine);
-    if (want > 0 && !src && !ix->refine)
+    int want = p ? p->rerank : VQS_RERANK_DEFAULT;
+    int can = src || ix->refine != VQS_IVF_REFINE_NONE;
+    J.rerank = want >= VQS_RERANK_DEFAULT && can; /* OFF: negative */
+    if (want >= VQS_RERANK_ON && !can)
         return vqs_seterr(VQS_EINVAL, "index_search: rerank asked for, but '%s' has no refine copy "
                                       "(add ,RFlat or ,Refine(...)) and no source was given", ix->spec);
     J.src = J.rerank ? src : NULL;

@@ -88,13 +88,21 @@ double vqs_recall(vqs_metric m, const vqs_knn *gt, const vqs_knn *res, size_t k,
 
 typedef struct vqs_index vqs_index;
 
+/* The three-way switches by_residual and cos_norm (vqs_index_opts) and
+ * rerank (vqs_search_params) are ints whose zero is the default, so that a
+ * zeroed struct means defaults; any negative value is off, any positive
+ * value on. */
+enum { VQS_RESIDUAL_DEFAULT = 0, VQS_RESIDUAL_ON = 1, VQS_RESIDUAL_OFF = -1 };
+enum { VQS_COS_NORM_DEFAULT = 0, VQS_COS_NORM_ON = 1, VQS_COS_NORM_OFF = -1 };
+enum { VQS_RERANK_DEFAULT = 0, VQS_RERANK_ON = 1, VQS_RERANK_OFF = -1 };
+
 typedef struct vqs_index_opts {
     int nthreads;          /* 0: vqs_default_threads() */
     uint64_t seed;         /* coarse k-means and codec training */
     vqs_codec_opts codec;  /* codec training options (nthreads/seed 0: inherit) */
     int kmeans_iters;      /* coarse k-means; 0: 20 */
     size_t max_train;      /* training rows used (seeded subsample); 0: all */
-    int by_residual;       /* IVF: encode x - centroid; 0: default (yes), -1: no */
+    int by_residual;       /* IVF: encode x - centroid; VQS_RESIDUAL_DEFAULT: yes */
     size_t nprobe;         /* default lists probed per query; 0: 16 */
     float oversampling;    /* default rerank oversampling; 0: 4 */
     int verbose;           /* progress on stderr */
@@ -103,11 +111,12 @@ typedef struct vqs_index_opts {
      * so does a Refine(...) codec's re-scoring. 1/|x^| of each code is
      * derived from the code when it is added (4 bytes per vector in memory,
      * nothing on disk); the refine codec's per candidate at search time.
-     * 0: the default: on for every codec except 16-bit float scalar codes
-     * without PCA (SQfp16, SQbf16: no measurable gain), measured in
+     * VQS_COS_NORM_DEFAULT: on for every codec except 16-bit float scalar
+     * codes without PCA (SQfp16, SQbf16: no measurable gain), measured in
      * bench/README.md, unless the environment variable VQS_COS_NORM is 0 or
-     * "off" (off for every codec) or 1 or "on" (on for every codec); 1: on;
-     * -1: off (the plain inner product with the reconstruction). */
+     * "off" (off for every codec) or 1 or "on" (on for every codec);
+     * VQS_COS_NORM_ON; VQS_COS_NORM_OFF (the plain inner product with the
+     * reconstruction). */
     int cos_norm;
 } vqs_index_opts;
 
@@ -124,7 +133,7 @@ typedef struct vqs_rerank_source {
 typedef struct vqs_search_params {
     size_t nprobe;        /* 0: the index default */
     float oversampling;   /* candidates for re-scoring: ceil(k * oversampling); 0: default */
-    int rerank;           /* 0: default (re-score if a refine copy or source exists), 1 on, -1 off */
+    int rerank;           /* VQS_RERANK_DEFAULT: re-score if a refine copy or source exists; _ON, _OFF */
     const vqs_rerank_source *source; /* NULL: the index's refine copy */
     /* Optional filter, applied during the scan (a rejected point never takes
      * a candidate slot): return non-zero to keep id. Called concurrently. */
