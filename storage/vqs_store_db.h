@@ -182,6 +182,17 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
                                 const uint8_t *codes, size_t code_size),
                       void *ctx);
 
+/* The point ids (and payloads) of n internal ids in ONE read transaction,
+ * so they are one consistent state (a search's results: storage/db_batch.c).
+ * iids[i] < 0, or an internal id that is dead or was never handed out,
+ * gives ids[i].kind 0 and no payload: not an error. payloads: NULL, or n
+ * slots that receive malloc'd NUL-terminated JSON texts or NULL (the
+ * caller frees them; on failure none is left allocated). Errors: as
+ * vqs_db_get_iid (VQS_ENOTFOUND for the collection, VQS_ECORRUPT,
+ * VQS_ENOMEM). */
+int vqs_db_get_iids(vqs_db *db, const char *name, size_t n, const int64_t *iids, vqs_pid *ids,
+                    char **payloads);
+
 #ifdef __cplusplus
 }
 #endif
