@@ -610,10 +610,10 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
                             const std::vector<float> &x, bool lift_fsize_limit)
 {
     char msg[512];
-    vqs_db *db = nullptr;
+    vqs_catalog *cat = nullptr;
     vqs_coll *c = nullptr;
     int rc;
-    if ((rc = vqs_db_open(dir.c_str(), nullptr, &db)) || (rc = vqs_coll_open(db, "full", nullptr, &c)))
+    if ((rc = vqs_catalog_open(dir.c_str(), nullptr, &cat)) || (rc = vqs_coll_open(cat, "full", nullptr, &c)))
         return std::string("open: ") + vqs_errdetail();
     size_t n = x.size() / d, acked = (size_t)vqs_coll_count(c);
     std::string pay = "{\"pad\":\"" + std::string(pay_bytes, 'p') + "\"}";
@@ -653,13 +653,13 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
         return msg;
     }
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     if (lift_fsize_limit) {
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
         setrlimit(RLIMIT_FSIZE, &rl);
     }
     // reopen: every acknowledged point is there with its vector; the search answers
-    if ((rc = vqs_db_open(dir.c_str(), nullptr, &db)) || (rc = vqs_coll_open(db, "full", nullptr, &c)))
+    if ((rc = vqs_catalog_open(dir.c_str(), nullptr, &cat)) || (rc = vqs_coll_open(cat, "full", nullptr, &c)))
         return std::string("reopen: ") + vqs_errdetail();
     std::string err;
     if (vqs_coll_count(c) != acked)
@@ -674,17 +674,17 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
         free(p);
     }
     for (size_t i = 0; err.empty() && i < acked; i += acked / 10 + 1) {
-        vqs_pid got;
+        vqs_coll_hit got;
         vqs_coll_search_params sp = {};
         sp.rerank = 1;
-        if ((rc = vqs_coll_search(c, &sp, 1, &x[i * d], 1, &got, nullptr, nullptr)) || got.u64 != i)
+        if ((rc = vqs_coll_search(c, &sp, 1, &x[i * d], 1, &got)) || got.id.u64 != i)
             err = "self-search of point " + std::to_string(i) + " failed";
     }
     vqs_pid beyond = u64id(acked);
     if (err.empty() && vqs_coll_get(c, &beyond, v.data(), nullptr) != VQS_ENOTFOUND)
         err = "a point of the failed batch is visible";
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return err;
 }
 
@@ -718,13 +718,26 @@ template <class F> std::string in_child(F fn)
     return out;
 }
 
+// The collection the disk-full test fills (through the collection layer, which writes both files).
+vqs_coll_config full_config(size_t d)
+{
+    vqs_coll_config c = {};
+    c.d = (uint32_t)d;
+    c.metric = VQS_METRIC_L2;
+    std::snprintf(c.spec, sizeof c.spec, "SQ8"); // trains without BLAS threads (the rest runs after fork)
+    c.rerank = VQS_RERANK_DISK;
+    c.nprobe = 8;
+    c.oversampling = 4;
+    return c;
+}
+
 void prepare(const std::string &dir, size_t d, const std::vector<float> &x)
 {
-    db_ptr h(dir);
-    auto cfg = config((uint32_t)d, "SQ8"); // trains without BLAS threads (the rest runs after fork)
-    REQUIRE_OK(vqs_db_create(h.db, "full", &cfg));
+    catalog_ptr h(dir);
+    auto cfg = full_config(d);
+    REQUIRE_OK(vqs_coll_create(h.cat, "full", &cfg));
     vqs_coll *c = nullptr;
-    REQUIRE_OK(vqs_coll_open(h.db, "full", nullptr, &c));
+    REQUIRE_OK(vqs_coll_open(h.cat, "full", nullptr, &c));
     REQUIRE_OK(vqs_coll_train(c, 2000, x.data()));
     vqs_coll_close(c);
 }
@@ -753,9 +766,9 @@ TEST_CASE("disk full: the upsert fails naming the file, and everything stored be
         });
         REQUIRE(r == "");
         // and in this (unlimited) process, the collection takes new batches again
-        db_ptr h(dir);
+        catalog_ptr h(dir);
         vqs_coll *c = nullptr;
-        REQUIRE_OK(vqs_coll_open(h.db, "full", nullptr, &c));
+        REQUIRE_OK(vqs_coll_open(h.cat, "full", nullptr, &c));
         uint64_t before = vqs_coll_count(c);
         REQUIRE(before > 0);
         std::vector<vqs_pid> ids;
@@ -792,19 +805,18 @@ TEST_CASE("disk full: the upsert fails naming the file, and everything stored be
             return std::string("SKIP: cannot mount a tmpfs: ") + strerror(errno);
         std::string dir = mnt + "/data";
         {
-            vqs_db_opts o = {};
-            vqs_db *db = nullptr;
-            if (vqs_db_open(dir.c_str(), &o, &db))
+            vqs_catalog *cat = nullptr;
+            if (vqs_catalog_open(dir.c_str(), nullptr, &cat))
                 return std::string("open: ") + vqs_errdetail();
-            auto cfg = config((uint32_t)d, "SQ8");
+            auto cfg = full_config(d);
             vqs_coll *c = nullptr;
-            int rc = vqs_db_create(db, "full", &cfg);
+            int rc = vqs_coll_create(cat, "full", &cfg);
             if (!rc)
-                rc = vqs_coll_open(db, "full", nullptr, &c);
+                rc = vqs_coll_open(cat, "full", nullptr, &c);
             if (!rc)
                 rc = vqs_coll_train(c, 2000, x.data());
             vqs_coll_close(c);
-            vqs_db_close(db);
+            vqs_catalog_close(cat);
             if (rc)
                 return std::string("prepare: ") + vqs_errdetail();
         }
