@@ -48,7 +48,7 @@
  *   LMDB opens and closes on its own.
  */
 #define _GNU_SOURCE
-#include "vqs_store.h"
+#include "db_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,18 +62,6 @@
 #include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct vqs_db {
-    MDB_env *env;
-    MDB_dbi meta, seg, ext, pt, dead;
-    pthread_rwlock_t grow; /* transactions hold it shared, a map resize exclusive */
-    size_t map_size, max_map_size;
-    int read_only;
-    int lockfd; /* DIR/vqs.lock, flock()ed exclusively by a writable handle; -1 read-only */
-    dev_t dev;
-    ino_t ino;
-    char dir[4096];
-};
 
 /* ---- the registry of open environments ---------------------------------- */
 
@@ -176,7 +164,7 @@ static int dir_lock(const char *dir, int *out)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int lmdb_err(int rc, const char *what, const char *name)
+int db_lmdb_err(int rc, const char *what, const char *name)
 {
     int code;
     if (rc > 0)
@@ -193,35 +181,6 @@ static int lmdb_err(int rc, const char *what, const char *name)
                       name ? "': " : "", what, mdb_strerror(rc));
 }
 
-static void put32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static void put64be(uint8_t *p, uint64_t v)
-{
-    put32be(p, (uint32_t)(v >> 32));
-    put32be(p + 4, (uint32_t)v);
-}
-static uint32_t get32be(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get64be(const uint8_t *p) { return (uint64_t)get32be(p) << 32 | get32be(p + 4); }
-static void put32le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-static void put64le(uint8_t *p, uint64_t v)
-{
-    put32le(p, (uint32_t)v);
-    put32le(p + 4, (uint32_t)(v >> 32));
-}
-static uint32_t get32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64le(const uint8_t *p) { return get32le(p) | (uint64_t)get32le(p + 4) << 32; }
-
 /* ---- the collection record ("c:" NAME in meta) -------------------------- *
  * Little-endian fields, REC_BYTES in all:
  *   0 u32 record version (1)       4 u32 collection number
@@ -234,14 +193,7 @@ static uint64_t get64le(const uint8_t *p) { return get32le(p) | (uint64_t)get32l
  *  88 char spec[128] */
 #define REC_BYTES 216
 
-typedef struct crec {
-    uint32_t id, code_size;
-    vqs_db_config cfg;
-    uint64_t count, next_iid, deleted, code_bytes, payload_bytes;
-    uint32_t trained;
-} crec;
-
-static void rec_put(uint8_t *p, const crec *r)
+static void rec_put(uint8_t *p, const db_rec *r)
 {
     memset(p, 0, REC_BYTES);
     put32le(p, 1);
@@ -270,7 +222,7 @@ static void rec_put(uint8_t *p, const crec *r)
 /* sq_clip: 0 (default) or a quantile in (0.5, 1] (vqs_codec_opts.sq_clip) */
 static int clip_ok(float c) { return c == 0 || (c > 0.5f && c <= 1.0f); }
 
-static int rec_get(const MDB_val *v, crec *r, const char *name)
+static int rec_get(const MDB_val *v, db_rec *r, const char *name)
 {
     const uint8_t *p = v->mv_data;
     if (v->mv_size != REC_BYTES || get32le(p) != 1)
@@ -325,7 +277,7 @@ static MDB_val name_key(const char *name, char buf[72])
 }
 
 /* A read or write transaction under the shared grow lock. */
-static int txn_begin(vqs_db *db, int write, MDB_txn **t)
+int db_txn_begin(vqs_db *db, int write, MDB_txn **t)
 {
     for (;;) {
         pthread_rwlock_rdlock(&db->grow);
@@ -334,7 +286,7 @@ static int txn_begin(vqs_db *db, int write, MDB_txn **t)
             return 0;
         pthread_rwlock_unlock(&db->grow);
         if (rc != MDB_MAP_RESIZED)
-            return lmdb_err(rc, "begin transaction", NULL);
+            return db_lmdb_err(rc, "begin transaction", NULL);
         pthread_rwlock_wrlock(&db->grow); /* another process grew the map: adopt its size */
         rc = mdb_env_set_mapsize(db->env, 0);
         MDB_envinfo ei;
@@ -342,17 +294,17 @@ static int txn_begin(vqs_db *db, int write, MDB_txn **t)
             db->map_size = ei.me_mapsize;
         pthread_rwlock_unlock(&db->grow);
         if (rc)
-            return lmdb_err(rc, "adopt the grown map", NULL);
+            return db_lmdb_err(rc, "adopt the grown map", NULL);
     }
 }
 
-static void txn_abort(vqs_db *db, MDB_txn *t)
+void db_txn_abort(vqs_db *db, MDB_txn *t)
 {
     mdb_txn_abort(t);
     pthread_rwlock_unlock(&db->grow);
 }
 
-static int txn_commit(vqs_db *db, MDB_txn *t)
+int db_txn_commit(vqs_db *db, MDB_txn *t)
 {
     int rc = mdb_txn_commit(t);
     pthread_rwlock_unlock(&db->grow);
@@ -360,7 +312,7 @@ static int txn_commit(vqs_db *db, MDB_txn *t)
 }
 
 /* Doubles the map (no transaction of ours may be open). */
-static int grow_map(vqs_db *db)
+int db_grow_map(vqs_db *db)
 {
     pthread_rwlock_wrlock(&db->grow);
     int rc = 0;
@@ -371,7 +323,7 @@ static int grow_map(vqs_db *db)
         size_t ns = db->map_size * 2 > db->max_map_size ? db->max_map_size : db->map_size * 2;
         int r = mdb_env_set_mapsize(db->env, ns);
         if (r)
-            rc = lmdb_err(r, "grow the map", NULL);
+            rc = db_lmdb_err(r, "grow the map", NULL);
         else
             db->map_size = ns;
     }
@@ -379,7 +331,7 @@ static int grow_map(vqs_db *db)
     return rc;
 }
 
-static int get_rec(vqs_db *db, MDB_txn *t, const char *name, crec *r)
+int db_get_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r)
 {
     char kb[72];
     int rc = check_name(name);
@@ -390,11 +342,11 @@ static int get_rec(vqs_db *db, MDB_txn *t, const char *name, crec *r)
     if (rc == MDB_NOTFOUND)
         return vqs_seterr(VQS_ENOTFOUND, "collection '%s' does not exist in %s", name, db->dir);
     if (rc)
-        return lmdb_err(rc, "read the configuration", name);
+        return db_lmdb_err(rc, "read the configuration", name);
     return rec_get(&v, r, name);
 }
 
-static int put_rec(vqs_db *db, MDB_txn *t, const char *name, const crec *r)
+int db_put_rec(vqs_db *db, MDB_txn *t, const char *name, const db_rec *r)
 {
     char kb[72];
     uint8_t buf[REC_BYTES];
@@ -404,7 +356,7 @@ static int put_rec(vqs_db *db, MDB_txn *t, const char *name, const crec *r)
 }
 
 /* ext key: coll(4 BE) kind(1) id (8 BE | 16) */
-static int ext_key(uint32_t coll, const vqs_pid *p, uint8_t buf[21], MDB_val *k)
+int db_ext_key(uint32_t coll, const vqs_pid *p, uint8_t buf[21], MDB_val *k)
 {
     put32be(buf, coll);
     buf[4] = p->kind;
@@ -420,7 +372,7 @@ static int ext_key(uint32_t coll, const vqs_pid *p, uint8_t buf[21], MDB_val *k)
     return 0;
 }
 
-static MDB_val iid_key(uint32_t coll, uint64_t iid, uint8_t buf[12])
+MDB_val db_iid_key(uint32_t coll, uint64_t iid, uint8_t buf[12])
 {
     put32be(buf, coll);
     put64be(buf + 4, iid);
@@ -451,7 +403,7 @@ static int pt_decode(const MDB_val *v, vqs_pid *id, const char **pay, size_t *pl
     return 0;
 }
 
-static char *dup_payload(const char *p, size_t n)
+char *db_dup_payload(const char *p, size_t n)
 {
     if (!p)
         return NULL;
@@ -518,7 +470,7 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     MDB_txn *t = NULL;
     int r;
     if ((r = mdb_env_create(&db->env))) {
-        rc = lmdb_err(r, "create the environment", NULL);
+        rc = db_lmdb_err(r, "create the environment", NULL);
         goto fail;
     }
     mdb_env_set_maxdbs(db->env, 8);
@@ -549,7 +501,7 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
                         (unsigned long long)(((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize));
         goto fail;
     }
-    if ((rc = txn_begin(db, !o->read_only, &t)))
+    if ((rc = db_txn_begin(db, !o->read_only, &t)))
         goto fail;
     unsigned fl = o->read_only ? 0 : MDB_CREATE;
     const char *names[] = {"meta", "seg", "ext", "pt", "dead"};
@@ -562,7 +514,7 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         }
         if (r) {
             rc = r == MDB_INCOMPATIBLE ? vqs_seterr(VQS_ECORRUPT, "%s: '%s' is not a vqs database", path, names[i])
-                                       : lmdb_err(r, names[i], NULL);
+                                       : db_lmdb_err(r, names[i], NULL);
             goto fail_txn;
         }
     }
@@ -573,12 +525,12 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         put32le(b, VQS_DB_LAYOUT_VERSION);
         v = (MDB_val){4, b};
         if ((r = mdb_put(t, db->meta, &k, &v, 0))) {
-            rc = lmdb_err(r, "write the layout version", NULL);
+            rc = db_lmdb_err(r, "write the layout version", NULL);
             goto fail_txn;
         }
     } else if (r) {
         rc = r == MDB_NOTFOUND ? vqs_seterr(VQS_ECORRUPT, "%s: no layout version record", path)
-                               : lmdb_err(r, "read the layout version", NULL);
+                               : db_lmdb_err(r, "read the layout version", NULL);
         goto fail_txn;
     } else if (v.mv_size != 4 || get32le(v.mv_data) != VQS_DB_LAYOUT_VERSION) {
         rc = vqs_seterr(VQS_EVERSION, "%s: storage layout version %u; this vqs reads version %d only",
@@ -587,15 +539,15 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     }
     /* commit even a read-only transaction: aborting it would close the
      * database handles it opened */
-    if ((r = txn_commit(db, t))) {
+    if ((r = db_txn_commit(db, t))) {
         t = NULL;
-        rc = lmdb_err(r, "commit", NULL);
+        rc = db_lmdb_err(r, "commit", NULL);
         goto fail;
     }
     *out = db;
     return 0;
 fail_txn:
-    txn_abort(db, t);
+    db_txn_abort(db, t);
 fail:
     if (db->env)
         mdb_env_close(db->env);
@@ -723,13 +675,13 @@ int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
         return vqs_seterr(VQS_EINVAL, "%s: opened read-only", db->dir);
     for (;;) {
         MDB_txn *t;
-        if ((rc = txn_begin(db, 1, &t)))
+        if ((rc = db_txn_begin(db, 1, &t)))
             return rc;
         char kb[72];
         MDB_val k = name_key(name, kb), v;
         int r = mdb_get(t, db->meta, &k, &v);
         if (r == 0) {
-            txn_abort(db, t);
+            db_txn_abort(db, t);
             return vqs_seterr(-EEXIST, "collection '%s' already exists in %s", name, db->dir);
         }
         MDB_val nk = {7, "next_id"}, nv;
@@ -739,19 +691,19 @@ int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
         uint8_t b[4];
         put32le(b, id + 1);
         nv = (MDB_val){4, b};
-        crec rec = {0};
+        db_rec rec = {0};
         rec.id = id;
         rec.cfg = *cfg;
-        if (!(r = mdb_put(t, db->meta, &nk, &nv, 0)) && !(r = put_rec(db, t, name, &rec)))
-            r = txn_commit(db, t);
+        if (!(r = mdb_put(t, db->meta, &nk, &nv, 0)) && !(r = db_put_rec(db, t, name, &rec)))
+            r = db_txn_commit(db, t);
         else
-            txn_abort(db, t);
+            db_txn_abort(db, t);
         if (r == MDB_MAP_FULL) {
-            if ((rc = grow_map(db)))
+            if ((rc = db_grow_map(db)))
                 return rc;
             continue;
         }
-        return r ? lmdb_err(r, "create", name) : 0;
+        return r ? db_lmdb_err(r, "create", name) : 0;
     }
 }
 
@@ -794,12 +746,12 @@ int vqs_db_drop(vqs_db *db, const char *name)
         return vqs_seterr(VQS_EINVAL, "%s: opened read-only", db->dir);
     for (;;) {
         MDB_txn *t;
-        int rc = txn_begin(db, 1, &t);
+        int rc = db_txn_begin(db, 1, &t);
         if (rc)
             return rc;
-        crec rec;
-        if ((rc = get_rec(db, t, name, &rec))) {
-            txn_abort(db, t);
+        db_rec rec;
+        if ((rc = db_get_rec(db, t, name, &rec))) {
+            db_txn_abort(db, t);
             return rc;
         }
         char kb[72];
@@ -812,15 +764,15 @@ int vqs_db_drop(vqs_db *db, const char *name)
         for (int i = 0; !r && i < 4; i++)
             r = del_prefix(t, all[i], rec.id);
         if (!r)
-            r = txn_commit(db, t);
+            r = db_txn_commit(db, t);
         else
-            txn_abort(db, t);
+            db_txn_abort(db, t);
         if (r == MDB_MAP_FULL) {
-            if ((rc = grow_map(db)))
+            if ((rc = db_grow_map(db)))
                 return rc;
             continue;
         }
-        return r ? lmdb_err(r, "drop", name) : 0;
+        return r ? db_lmdb_err(r, "drop", name) : 0;
     }
 }
 
@@ -833,14 +785,14 @@ int vqs_db_list(vqs_db *db, char ***names, size_t *n)
     *names = NULL;
     *n = 0;
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
     MDB_cursor *cur;
     int r = mdb_cursor_open(t, db->meta, &cur);
     if (r) {
-        txn_abort(db, t);
-        return lmdb_err(r, "list", NULL);
+        db_txn_abort(db, t);
+        return db_lmdb_err(r, "list", NULL);
     }
     char **v = NULL;
     size_t cnt = 0, cap = 0;
@@ -857,14 +809,14 @@ int vqs_db_list(vqs_db *db, char ***names, size_t *n)
             }
             v = nv;
         }
-        if (!(v[cnt] = dup_payload((const char *)k.mv_data + 2, k.mv_size - 2))) {
+        if (!(v[cnt] = db_dup_payload((const char *)k.mv_data + 2, k.mv_size - 2))) {
             rc = vqs_seterr(VQS_ENOMEM, "db_list");
             break;
         }
         cnt++;
     }
     mdb_cursor_close(cur);
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     if (rc) {
         vqs_db_list_free(v, cnt);
         return rc;
@@ -888,12 +840,12 @@ int vqs_db_info(vqs_db *db, const char *name, vqs_db_stats *info)
     if (!db || !info)
         return vqs_seterr(VQS_EINVAL, "db_info: NULL argument");
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
-    rc = get_rec(db, t, name, &r);
-    txn_abort(db, t);
+    db_rec r;
+    rc = db_get_rec(db, t, name, &r);
+    db_txn_abort(db, t);
     if (rc)
         return rc;
     memset(info, 0, sizeof *info);
@@ -917,11 +869,6 @@ int vqs_db_count(vqs_db *db, const char *name, uint64_t *count)
     return rc;
 }
 
-/* Runs fn(db, t, ctx) in a write transaction and commits, growing the map
- * and replaying on MDB_MAP_FULL. fn returns an LMDB code (> 0 errno, < 0
- * MDB_*) or a vqs code (already with its detail), tagged by *vqs. */
-typedef int (*write_fn)(vqs_db *db, MDB_txn *t, void *ctx, int *vqs);
-
 /* LMDB reports a short write as EIO. Its usual cause is a file system
  * that filled up in the middle of the write (or RLIMIT_FSIZE): say so, so
  * that callers can tell "out of space" (HTTP 507) from a failing disk. */
@@ -940,26 +887,26 @@ static int short_write_cause(const vqs_db *db)
     return EIO;
 }
 
-static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn, void *ctx)
+int db_write_txn(vqs_db *db, const char *name, const char *what, db_write_fn fn, void *ctx)
 {
     if (db->read_only)
         return vqs_seterr(VQS_EINVAL, "%s: opened read-only", db->dir);
     for (;;) {
         MDB_txn *t;
-        int rc = txn_begin(db, 1, &t);
+        int rc = db_txn_begin(db, 1, &t);
         if (rc)
             return rc;
         int vqs = 0;
         int r = fn(db, t, ctx, &vqs);
         if (r) {
-            txn_abort(db, t);
+            db_txn_abort(db, t);
             if (vqs)
                 return r;
         } else {
-            r = txn_commit(db, t);
+            r = db_txn_commit(db, t);
         }
         if (r == MDB_MAP_FULL) {
-            if ((rc = grow_map(db)))
+            if ((rc = db_grow_map(db)))
                 return rc;
             continue;
         }
@@ -969,7 +916,7 @@ static int write_txn(vqs_db *db, const char *name, const char *what, write_fn fn
             return vqs_seterr(-r, "collection '%s': %s: writing %s/vqs.mdb: %s%s (nothing of this write was stored)",
                               name, what, db->dir, strerror(r),
                               r == EIO ? " (a short write, with room left on the disk)" : "");
-        return r ? lmdb_err(r, what, name) : 0;
+        return r ? db_lmdb_err(r, what, name) : 0;
     }
 }
 
@@ -983,8 +930,8 @@ typedef struct cfg_ctx {
 static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     cfg_ctx *C = ctx;
-    crec r;
-    int rc = get_rec(db, t, C->name, &r);
+    db_rec r;
+    int rc = db_get_rec(db, t, C->name, &r);
     if (rc)
         return *vqs = 1, rc;
     const vqs_db_config *n = C->cfg;
@@ -995,7 +942,7 @@ static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     if ((rc = check_cfg(C->name, n)))
         return *vqs = 1, rc;
     r.cfg = *n;
-    return put_rec(db, t, C->name, &r);
+    return db_put_rec(db, t, C->name, &r);
 }
 
 int vqs_db_set_config(vqs_db *db, const char *name, const vqs_db_config *cfg)
@@ -1003,15 +950,15 @@ int vqs_db_set_config(vqs_db *db, const char *name, const vqs_db_config *cfg)
     if (!db || !cfg)
         return vqs_seterr(VQS_EINVAL, "db_set_config: NULL argument");
     cfg_ctx C = {name, cfg, NULL, 0};
-    return write_txn(db, name, "set the configuration", set_config_fn, &C);
+    return db_write_txn(db, name, "set the configuration", set_config_fn, &C);
 }
 
 /* Reads the collection record into *r and stores the trained-state blob
  * (refused if one is stored); the caller sets r->trained and writes r back. */
-static int put_trained(vqs_db *db, MDB_txn *t, const char *name, crec *r, const void *blob, size_t len,
+static int put_trained(vqs_db *db, MDB_txn *t, const char *name, db_rec *r, const void *blob, size_t len,
                        int *vqs)
 {
-    int rc = get_rec(db, t, name, r);
+    int rc = db_get_rec(db, t, name, r);
     if (rc)
         return *vqs = 1, rc;
     if (r->trained)
@@ -1024,12 +971,12 @@ static int put_trained(vqs_db *db, MDB_txn *t, const char *name, crec *r, const 
 static int set_trained_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     cfg_ctx *C = ctx;
-    crec r;
+    db_rec r;
     int rc = put_trained(db, t, C->name, &r, C->blob, C->len, vqs);
     if (rc)
         return rc;
     r.trained = 1;
-    return put_rec(db, t, C->name, &r);
+    return db_put_rec(db, t, C->name, &r);
 }
 
 int vqs_db_set_trained(vqs_db *db, const char *name, const void *blob, size_t len)
@@ -1037,7 +984,7 @@ int vqs_db_set_trained(vqs_db *db, const char *name, const void *blob, size_t le
     if (!db || !blob || !len)
         return vqs_seterr(VQS_EINVAL, "db_set_trained: NULL or empty blob");
     cfg_ctx C = {name, NULL, blob, len};
-    return write_txn(db, name, "store the trained state", set_trained_fn, &C);
+    return db_write_txn(db, name, "store the trained state", set_trained_fn, &C);
 }
 
 typedef struct recode_ctx {
@@ -1052,7 +999,7 @@ typedef struct recode_ctx {
 static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     recode_ctx *R = ctx;
-    crec r;
+    db_rec r;
     int rc = put_trained(db, t, R->name, &r, R->blob, R->len, vqs), e;
     if (rc)
         return rc;
@@ -1064,7 +1011,7 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     if ((e = mdb_cursor_open(t, db->seg, &cur)))
         return e;
     uint8_t ib[12];
-    MDB_val k = iid_key(r.id, 0, ib), v;
+    MDB_val k = db_iid_key(r.id, 0, ib), v;
     for (e = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); e == 0; e = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 12 || get32be(k.mv_data) != r.id)
             break;
@@ -1090,7 +1037,7 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     uint8_t *in = NULL;
     size_t incap = 0;
     for (size_t si = 0; si < nseg && !rc; si++) {
-        k = iid_key(r.id, firsts[si], ib);
+        k = db_iid_key(r.id, firsts[si], ib);
         if ((e = mdb_get(t, db->seg, &k, &v)))
             break;
         const uint8_t *s = v.mv_data;
@@ -1135,7 +1082,7 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     r.code_size = (uint32_t)R->new_cs;
     r.code_bytes = code_bytes;
     r.trained = 1;
-    return put_rec(db, t, R->name, &r);
+    return db_put_rec(db, t, R->name, &r);
 }
 
 int vqs_db_train_recode(vqs_db *db, const char *name, const void *blob, size_t len, size_t code_size,
@@ -1144,7 +1091,7 @@ int vqs_db_train_recode(vqs_db *db, const char *name, const void *blob, size_t l
     if (!db || !blob || !len || !fn || code_size == 0 || code_size > (1u << 20))
         return vqs_seterr(VQS_EINVAL, "db_train_recode: NULL or empty argument");
     recode_ctx R = {name, blob, len, code_size, fn, ctx};
-    return write_txn(db, name, "store the trained state and re-encode", recode_fn, &R);
+    return db_write_txn(db, name, "store the trained state and re-encode", recode_fn, &R);
 }
 
 int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len)
@@ -1154,11 +1101,11 @@ int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len)
     *blob = NULL;
     *len = 0;
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
-    if ((rc = get_rec(db, t, name, &r)))
+    db_rec r;
+    if ((rc = db_get_rec(db, t, name, &r)))
         goto done;
     uint8_t tb[6];
     MDB_val k = trained_key(r.id, tb), v;
@@ -1167,7 +1114,7 @@ int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len)
         rc = r.trained ? vqs_seterr(VQS_ECORRUPT, "collection '%s': marked trained, its trained state is missing", name)
                        : vqs_seterr(VQS_ENOTFOUND, "collection '%s' is not trained", name);
     } else if (e) {
-        rc = lmdb_err(e, "read the trained state", name);
+        rc = db_lmdb_err(e, "read the trained state", name);
     } else if (!(*blob = malloc(v.mv_size ? v.mv_size : 1))) {
         rc = vqs_seterr(VQS_ENOMEM, "db_get_trained: %zu bytes", v.mv_size);
     } else {
@@ -1175,7 +1122,7 @@ int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len)
         *len = v.mv_size;
     }
 done:
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     return rc;
 }
 
@@ -1191,10 +1138,10 @@ typedef struct ups_ctx {
 
 /* Marks a live internal id dead: removes its point record, adds it to the
  * dead set. */
-static int kill_iid(vqs_db *db, MDB_txn *t, crec *r, uint64_t iid)
+static int kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid)
 {
     uint8_t kb[12];
-    MDB_val k = iid_key(r->id, iid, kb), v;
+    MDB_val k = db_iid_key(r->id, iid, kb), v;
     int e = mdb_get(t, db->pt, &k, &v);
     if (e == 0) {
         r->payload_bytes -= v.mv_size >= PT_HDR ? v.mv_size - PT_HDR : 0;
@@ -1217,8 +1164,8 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     ups_ctx *U = ctx;
     const vqs_db_batch *b = U->b;
-    crec r;
-    int rc = get_rec(db, t, U->name, &r);
+    db_rec r;
+    int rc = db_get_rec(db, t, U->name, &r);
     if (rc)
         return *vqs = 1, rc;
     if (r.code_size && b->code_size != r.code_size)
@@ -1233,7 +1180,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     int e;
     for (size_t i = 0; i < b->n; i++) {
         MDB_val k, v;
-        if ((rc = ext_key(r.id, &b->ids[i], kb, &k)))
+        if ((rc = db_ext_key(r.id, &b->ids[i], kb, &k)))
             return *vqs = 1, vqs_seterr(rc, "collection '%s': point %zu of the batch: %s", U->name, i, vqs_errdetail());
         uint64_t old = UINT64_MAX;
         e = mdb_get(t, db->ext, &k, &v);
@@ -1261,7 +1208,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             return e;
         const char *pay = b->payloads ? b->payloads[i] : NULL;
         size_t plen = pay ? strlen(pay) : 0;
-        MDB_val pk = iid_key(r.id, iid, ib), pv = {PT_HDR + plen, NULL};
+        MDB_val pk = db_iid_key(r.id, iid, ib), pv = {PT_HDR + plen, NULL};
         if ((e = mdb_put(t, db->pt, &pk, &pv, MDB_RESERVE)))
             return e;
         uint8_t *p = pv.mv_data;
@@ -1278,7 +1225,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     }
     /* the segment: u32 n, u32 code_size, n u32 lists, n * code_size bytes */
     size_t sz = 8 + 4 * b->n + b->n * b->code_size;
-    MDB_val sk = iid_key(r.id, first, ib), sv = {sz, NULL};
+    MDB_val sk = db_iid_key(r.id, first, ib), sv = {sz, NULL};
     if ((e = mdb_put(t, db->seg, &sk, &sv, MDB_RESERVE)))
         return e;
     uint8_t *s = sv.mv_data;
@@ -1290,7 +1237,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     r.code_size = (uint32_t)b->code_size;
     r.code_bytes += b->n * b->code_size;
     r.next_iid = first + b->n;
-    if ((e = put_rec(db, t, U->name, &r)))
+    if ((e = db_put_rec(db, t, U->name, &r)))
         return e;
     if (U->before_commit && (rc = U->before_commit(U->ctx, first, b->n)))
         return *vqs = 1, rc;
@@ -1313,7 +1260,7 @@ int vqs_db_upsert(vqs_db *db, const char *name, const vqs_db_batch *b, uint64_t 
     for (size_t i = 0; i < b->n; i++) {
         MDB_val k;
         memset(keys + 21 * i, 0, 21);
-        int rc = ext_key(0, &b->ids[i], keys + 21 * i, &k);
+        int rc = db_ext_key(0, &b->ids[i], keys + 21 * i, &k);
         if (rc) {
             free(keys);
             return vqs_seterr(rc, "collection '%s': point %zu of the batch: %s", name, i, vqs_errdetail());
@@ -1335,7 +1282,7 @@ int vqs_db_upsert(vqs_db *db, const char *name, const vqs_db_batch *b, uint64_t 
         }
     free(keys);
     ups_ctx U = {name, b, iids, old_iids, before_commit, ctx};
-    return write_txn(db, name, "upsert", upsert_fn, &U);
+    return db_write_txn(db, name, "upsert", upsert_fn, &U);
 }
 
 typedef struct del_ctx {
@@ -1349,8 +1296,8 @@ typedef struct del_ctx {
 static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     del_ctx *D = ctx;
-    crec r;
-    int rc = get_rec(db, t, D->name, &r);
+    db_rec r;
+    int rc = db_get_rec(db, t, D->name, &r);
     if (rc)
         return *vqs = 1, rc;
     D->nd = 0;
@@ -1359,7 +1306,7 @@ static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         MDB_val k, v;
         if (D->iids)
             D->iids[i] = UINT64_MAX;
-        if ((rc = ext_key(r.id, &D->ids[i], kb, &k)))
+        if ((rc = db_ext_key(r.id, &D->ids[i], kb, &k)))
             return *vqs = 1, vqs_seterr(rc, "collection '%s': id %zu: %s", D->name, i, vqs_errdetail());
         int e = mdb_get(t, db->ext, &k, &v);
         if (e == MDB_NOTFOUND)
@@ -1375,7 +1322,7 @@ static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             D->iids[i] = iid;
         D->nd++;
     }
-    return put_rec(db, t, D->name, &r);
+    return db_put_rec(db, t, D->name, &r);
 }
 
 int vqs_db_delete(vqs_db *db, const char *name, size_t n, const vqs_pid *ids, uint64_t *iids,
@@ -1384,7 +1331,7 @@ int vqs_db_delete(vqs_db *db, const char *name, size_t n, const vqs_pid *ids, ui
     if (!db || (n && !ids))
         return vqs_seterr(VQS_EINVAL, "db_delete: NULL argument");
     del_ctx D = {name, n, ids, iids, 0};
-    int rc = write_txn(db, name, "delete", delete_fn, &D);
+    int rc = db_write_txn(db, name, "delete", delete_fn, &D);
     if (!rc && ndeleted)
         *ndeleted = D.nd;
     return rc;
@@ -1397,14 +1344,14 @@ int vqs_db_get(vqs_db *db, const char *name, const vqs_pid *id, uint64_t *iid, c
     if (payload)
         *payload = NULL;
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
+    db_rec r;
     uint8_t kb[21], ib[12];
     MDB_val k, v;
     char buf[40];
-    if ((rc = get_rec(db, t, name, &r)) || (rc = ext_key(r.id, id, kb, &k)))
+    if ((rc = db_get_rec(db, t, name, &r)) || (rc = db_ext_key(r.id, id, kb, &k)))
         goto done;
     int e = mdb_get(t, db->ext, &k, &v);
     if (e == MDB_NOTFOUND) {
@@ -1412,28 +1359,28 @@ int vqs_db_get(vqs_db *db, const char *name, const vqs_pid *id, uint64_t *iid, c
         goto done;
     }
     if (e || v.mv_size != 8) {
-        rc = e ? lmdb_err(e, "read the id map", name) : vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry", name);
+        rc = e ? db_lmdb_err(e, "read the id map", name) : vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry", name);
         goto done;
     }
     uint64_t i = get64le(v.mv_data);
     if (iid)
         *iid = i;
     if (payload) {
-        MDB_val pk = iid_key(r.id, i, ib), pv;
+        MDB_val pk = db_iid_key(r.id, i, ib), pv;
         const char *p = NULL;
         size_t pl = 0;
         if ((e = mdb_get(t, db->pt, &pk, &pv))) {
             rc = e == MDB_NOTFOUND ? vqs_seterr(VQS_ECORRUPT, "collection '%s': point %s has no record", name, vqs_pid_format(id, buf))
-                                   : lmdb_err(e, "read a point", name);
+                                   : db_lmdb_err(e, "read a point", name);
             goto done;
         }
         if ((rc = pt_decode(&pv, NULL, &p, &pl)))
             goto done;
-        if (p && !(*payload = dup_payload(p, pl)))
+        if (p && !(*payload = db_dup_payload(p, pl)))
             rc = vqs_seterr(VQS_ENOMEM, "db_get");
     }
 done:
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     return rc;
 }
 
@@ -1444,29 +1391,29 @@ int vqs_db_get_iid(vqs_db *db, const char *name, uint64_t iid, vqs_pid *id, char
     if (payload)
         *payload = NULL;
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
+    db_rec r;
     uint8_t ib[12];
-    if ((rc = get_rec(db, t, name, &r)))
+    if ((rc = db_get_rec(db, t, name, &r)))
         goto done;
-    MDB_val k = iid_key(r.id, iid, ib), v;
+    MDB_val k = db_iid_key(r.id, iid, ib), v;
     int e = mdb_get(t, db->pt, &k, &v);
     if (e) {
         rc = e == MDB_NOTFOUND ? vqs_seterr(VQS_ENOTFOUND, "collection '%s': internal id %llu is not live", name,
                                             (unsigned long long)iid)
-                               : lmdb_err(e, "read a point", name);
+                               : db_lmdb_err(e, "read a point", name);
         goto done;
     }
     const char *p = NULL;
     size_t pl = 0;
     if ((rc = pt_decode(&v, id, &p, &pl)))
         goto done;
-    if (payload && p && !(*payload = dup_payload(p, pl)))
+    if (payload && p && !(*payload = db_dup_payload(p, pl)))
         rc = vqs_seterr(VQS_ENOMEM, "db_get_iid");
 done:
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     return rc;
 }
 
@@ -1478,20 +1425,20 @@ int vqs_db_iterate(vqs_db *db, const char *name,
     if (!db || !fn)
         return vqs_seterr(VQS_EINVAL, "db_iterate: NULL argument");
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
+    db_rec r;
     MDB_cursor *cur = NULL;
-    if ((rc = get_rec(db, t, name, &r)))
+    if ((rc = db_get_rec(db, t, name, &r)))
         goto done;
     int e = mdb_cursor_open(t, db->pt, &cur);
     if (e) {
-        rc = lmdb_err(e, "iterate", name);
+        rc = db_lmdb_err(e, "iterate", name);
         goto done;
     }
     uint8_t ib[12];
-    MDB_val k = iid_key(r.id, 0, ib), v;
+    MDB_val k = db_iid_key(r.id, 0, ib), v;
     for (e = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); e == 0; e = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 12 || get32be(k.mv_data) != r.id)
             break;
@@ -1502,11 +1449,11 @@ int vqs_db_iterate(vqs_db *db, const char *name,
             break;
     }
     if (!rc && e && e != MDB_NOTFOUND)
-        rc = lmdb_err(e, "iterate", name);
+        rc = db_lmdb_err(e, "iterate", name);
 done:
     if (cur)
         mdb_cursor_close(cur);
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     return rc;
 }
 
@@ -1518,25 +1465,25 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
     if (!db || !fn)
         return vqs_seterr(VQS_EINVAL, "db_load_codes: NULL argument");
     MDB_txn *t;
-    int rc = txn_begin(db, 0, &t);
+    int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    crec r;
+    db_rec r;
     MDB_cursor *cur = NULL, *dc = NULL;
     uint64_t *iids = NULL;
     uint32_t *lists = NULL;
     uint8_t *codes = NULL;
     size_t cap = 0;
-    if ((rc = get_rec(db, t, name, &r)))
+    if ((rc = db_get_rec(db, t, name, &r)))
         goto done;
     int e, de;
     if ((e = mdb_cursor_open(t, db->seg, &cur)) || (e = mdb_cursor_open(t, db->dead, &dc))) {
-        rc = lmdb_err(e, "load codes", name);
+        rc = db_lmdb_err(e, "load codes", name);
         goto done;
     }
     /* merge-walk the segments and the dead set, both in internal-id order */
     uint8_t ib[12], db2[12];
-    MDB_val k = iid_key(r.id, 0, ib), v, dk = iid_key(r.id, 0, db2), dv;
+    MDB_val k = db_iid_key(r.id, 0, ib), v, dk = db_iid_key(r.id, 0, db2), dv;
     de = mdb_cursor_get(dc, &dk, &dv, MDB_SET_RANGE);
     uint64_t dead = de == 0 && dk.mv_size == 12 && get32be(dk.mv_data) == r.id ? get64be((uint8_t *)dk.mv_data + 4)
                                                                               : UINT64_MAX;
@@ -1584,7 +1531,7 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
             break;
     }
     if (!rc && e && e != MDB_NOTFOUND)
-        rc = lmdb_err(e, "load codes", name);
+        rc = db_lmdb_err(e, "load codes", name);
     if (!rc && expect != r.next_iid)
         rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': the segments hold internal ids up to %llu, %llu were handed out",
                         name, (unsigned long long)expect, (unsigned long long)r.next_iid);
@@ -1593,7 +1540,7 @@ done:
         mdb_cursor_close(cur);
     if (dc)
         mdb_cursor_close(dc);
-    txn_abort(db, t);
+    db_txn_abort(db, t);
     free(iids);
     free(lists);
     free(codes);
