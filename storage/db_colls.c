@@ -35,25 +35,25 @@
 static void rec_put(uint8_t *p, const db_rec *r)
 {
     memset(p, 0, REC_BYTES);
-    put32le(p, 1);
-    put32le(p + 4, r->id);
-    put32le(p + 8, r->cfg.d);
-    put32le(p + 12, r->cfg.metric);
-    put32le(p + 16, r->cfg.rerank);
-    put32le(p + 20, r->cfg.nprobe);
+    vqs_le32_put(p, 1);
+    vqs_le32_put(p + 4, r->id);
+    vqs_le32_put(p + 8, r->cfg.d);
+    vqs_le32_put(p + 12, r->cfg.metric);
+    vqs_le32_put(p + 16, r->cfg.rerank);
+    vqs_le32_put(p + 20, r->cfg.nprobe);
     uint32_t f;
     memcpy(&f, &r->cfg.oversampling, 4);
-    put32le(p + 24, f);
-    put32le(p + 28, r->code_size);
-    put64le(p + 32, r->cfg.train_size);
-    put64le(p + 40, r->count);
-    put64le(p + 48, r->next_iid);
-    put64le(p + 56, r->deleted);
-    put64le(p + 64, r->code_bytes);
-    put64le(p + 72, r->payload_bytes);
-    put32le(p + 80, r->trained);
+    vqs_le32_put(p + 24, f);
+    vqs_le32_put(p + 28, r->code_size);
+    vqs_le64_put(p + 32, r->cfg.train_size);
+    vqs_le64_put(p + 40, r->count);
+    vqs_le64_put(p + 48, r->next_iid);
+    vqs_le64_put(p + 56, r->deleted);
+    vqs_le64_put(p + 64, r->code_bytes);
+    vqs_le64_put(p + 72, r->payload_bytes);
+    vqs_le32_put(p + 80, r->trained);
     memcpy(&f, &r->cfg.sq_clip, 4);
-    put32le(p + 84, f);
+    vqs_le32_put(p + 84, f);
     memcpy(p + 88, r->cfg.spec, sizeof r->cfg.spec);
     p[88 + sizeof r->cfg.spec - 1] = 0;
 }
@@ -64,26 +64,26 @@ static int clip_ok(float c) { return c == 0 || (c > 0.5f && c <= 1.0f); }
 static int rec_get(const MDB_val *v, db_rec *r, const char *name)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size != REC_BYTES || get32le(p) != 1)
+    if (v->mv_size != REC_BYTES || vqs_le32_get(p) != 1)
         return vqs_seterr(VQS_ECORRUPT, "collection '%s': configuration record of %zu bytes, version %u (expected %d bytes, version 1)",
-                          name, v->mv_size, v->mv_size >= 4 ? get32le(p) : 0, REC_BYTES);
+                          name, v->mv_size, v->mv_size >= 4 ? vqs_le32_get(p) : 0, REC_BYTES);
     memset(r, 0, sizeof *r);
-    r->id = get32le(p + 4);
-    r->cfg.d = get32le(p + 8);
-    r->cfg.metric = get32le(p + 12);
-    r->cfg.rerank = get32le(p + 16);
-    r->cfg.nprobe = get32le(p + 20);
-    uint32_t f = get32le(p + 24);
+    r->id = vqs_le32_get(p + 4);
+    r->cfg.d = vqs_le32_get(p + 8);
+    r->cfg.metric = vqs_le32_get(p + 12);
+    r->cfg.rerank = vqs_le32_get(p + 16);
+    r->cfg.nprobe = vqs_le32_get(p + 20);
+    uint32_t f = vqs_le32_get(p + 24);
     memcpy(&r->cfg.oversampling, &f, 4);
-    r->code_size = get32le(p + 28);
-    r->cfg.train_size = get64le(p + 32);
-    r->count = get64le(p + 40);
-    r->next_iid = get64le(p + 48);
-    r->deleted = get64le(p + 56);
-    r->code_bytes = get64le(p + 64);
-    r->payload_bytes = get64le(p + 72);
-    r->trained = get32le(p + 80);
-    f = get32le(p + 84);
+    r->code_size = vqs_le32_get(p + 28);
+    r->cfg.train_size = vqs_le64_get(p + 32);
+    r->count = vqs_le64_get(p + 40);
+    r->next_iid = vqs_le64_get(p + 48);
+    r->deleted = vqs_le64_get(p + 56);
+    r->code_bytes = vqs_le64_get(p + 64);
+    r->payload_bytes = vqs_le64_get(p + 72);
+    r->trained = vqs_le32_get(p + 80);
+    f = vqs_le32_get(p + 84);
     memcpy(&r->cfg.sq_clip, &f, 4);
     memcpy(r->cfg.spec, p + 88, sizeof r->cfg.spec);
     r->cfg.spec[sizeof r->cfg.spec - 1] = 0;
@@ -182,9 +182,9 @@ int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
         MDB_val nk = {7, "next_id"}, nv;
         uint32_t id = 1;
         if ((r = mdb_get(t, db->meta, &nk, &nv)) == 0 && nv.mv_size == 4)
-            id = get32le(nv.mv_data);
+            id = vqs_le32_get(nv.mv_data);
         uint8_t b[4];
-        put32le(b, id + 1);
+        vqs_le32_put(b, id + 1);
         nv = (MDB_val){4, b};
         db_rec rec = {0};
         rec.id = id;
@@ -487,7 +487,7 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         if ((e = mdb_get(t, db->seg, &k, &v)))
             break;
         const uint8_t *s = v.mv_data;
-        size_t n = v.mv_size >= 8 ? get32le(s) : 0, cs = v.mv_size >= 8 ? get32le(s + 4) : 0;
+        size_t n = v.mv_size >= 8 ? vqs_le32_get(s) : 0, cs = v.mv_size >= 8 ? vqs_le32_get(s + 4) : 0;
         if (v.mv_size < 8 || cs != r.code_size || v.mv_size != 8 + 4 * n + n * cs) {
             rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': segment at internal id %llu is malformed", R->name,
                             (unsigned long long)firsts[si]);
@@ -506,8 +506,8 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         if ((e = mdb_put(t, db->seg, &k, &nv, MDB_RESERVE)))
             break;
         uint8_t *o = nv.mv_data;
-        put32le(o, (uint32_t)n);
-        put32le(o + 4, (uint32_t)R->new_cs);
+        vqs_le32_put(o, (uint32_t)n);
+        vqs_le32_put(o + 4, (uint32_t)R->new_cs);
         uint32_t *lists = malloc(4 * (n ? n : 1));
         if (!lists) {
             rc = vqs_seterr(VQS_ENOMEM, "recode: %zu points", n);
@@ -515,7 +515,7 @@ static int recode_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         }
         rc = R->fn(R->ctx, firsts[si], n, in, cs, lists, o + 8 + 4 * n);
         for (size_t i = 0; !rc && i < n; i++)
-            put32le(o + 8 + 4 * i, lists[i]);
+            vqs_le32_put(o + 8 + 4 * i, lists[i]);
         free(lists);
         code_bytes += n * R->new_cs;
     }

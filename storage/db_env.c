@@ -146,7 +146,7 @@ static int dir_lock(const char *dir, int *out)
     return 0;
 }
 
-/* ---- LMDB errors, transactions, map growth -------------------------------- */
+/* ---- LMDB errors, transactions, map growth ------------------------------ */
 
 int db_lmdb_err(int rc, const char *what, const char *name)
 {
@@ -327,7 +327,7 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     r = mdb_get(t, db->meta, &k, &v);
     if (r == MDB_NOTFOUND && !o->read_only) {
         uint8_t b[4];
-        put32le(b, VQS_DB_LAYOUT_VERSION);
+        vqs_le32_put(b, VQS_DB_LAYOUT_VERSION);
         v = (MDB_val){4, b};
         if ((r = mdb_put(t, db->meta, &k, &v, 0))) {
             rc = db_lmdb_err(r, "write the layout version", NULL);
@@ -337,9 +337,9 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         rc = r == MDB_NOTFOUND ? vqs_seterr(VQS_ECORRUPT, "%s: no layout version record", path)
                                : db_lmdb_err(r, "read the layout version", NULL);
         goto fail_txn;
-    } else if (v.mv_size != 4 || get32le(v.mv_data) != VQS_DB_LAYOUT_VERSION) {
+    } else if (v.mv_size != 4 || vqs_le32_get(v.mv_data) != VQS_DB_LAYOUT_VERSION) {
         rc = vqs_seterr(VQS_EVERSION, "%s: storage layout version %u; this vqs reads version %d only",
-                        path, v.mv_size == 4 ? get32le(v.mv_data) : 0, VQS_DB_LAYOUT_VERSION);
+                        path, v.mv_size == 4 ? vqs_le32_get(v.mv_data) : 0, VQS_DB_LAYOUT_VERSION);
         goto fail_txn;
     }
     /* commit even a read-only transaction: aborting it would close the

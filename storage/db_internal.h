@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "vqs_blob.h"
 #include "vqs_store.h"
 
 struct vqs_db {
@@ -25,7 +26,8 @@ struct vqs_db {
     char dir[4096];
 };
 
-/* ---- byte order: big-endian in keys (numeric order), little-endian in values */
+/* ---- byte order: big-endian in keys (numeric order); little-endian in
+ * values, through vqs_le32_put and friends (vqs_blob.h) */
 
 static inline void put32be(uint8_t *p, uint32_t v)
 {
@@ -41,20 +43,6 @@ static inline uint32_t get32be(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 static inline uint64_t get64be(const uint8_t *p) { return (uint64_t)get32be(p) << 32 | get32be(p + 4); }
-static inline void put32le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-static inline void put64le(uint8_t *p, uint64_t v)
-{
-    put32le(p, (uint32_t)v);
-    put32le(p + 4, (uint32_t)(v >> 32));
-}
-static inline uint32_t get32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t get64le(const uint8_t *p) { return get32le(p) | (uint64_t)get32le(p + 4) << 32; }
 
 /* ---- environment and transactions (db_env.c) ---------------------------- */
 

@@ -124,7 +124,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         if (e == 0) {
             if (v.mv_size != 8)
                 return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", U->name, v.mv_size);
-            old = get64le(v.mv_data);
+            old = vqs_le64_get(v.mv_data);
             if (old >= first)
                 return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': point %zu of the batch repeats an id earlier in the batch",
                                             U->name, i);
@@ -139,7 +139,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         if (U->iids)
             U->iids[i] = iid;
         uint8_t vb[8];
-        put64le(vb, iid);
+        vqs_le64_put(vb, iid);
         MDB_val iv = {8, vb};
         if ((e = mdb_put(t, db->ext, &k, &iv, 0)))
             return e;
@@ -166,10 +166,10 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     if ((e = mdb_put(t, db->seg, &sk, &sv, MDB_RESERVE)))
         return e;
     uint8_t *s = sv.mv_data;
-    put32le(s, (uint32_t)b->n);
-    put32le(s + 4, (uint32_t)b->code_size);
+    vqs_le32_put(s, (uint32_t)b->n);
+    vqs_le32_put(s + 4, (uint32_t)b->code_size);
     for (size_t i = 0; i < b->n; i++)
-        put32le(s + 8 + 4 * i, b->lists ? b->lists[i] : 0);
+        vqs_le32_put(s + 8 + 4 * i, b->lists ? b->lists[i] : 0);
     memcpy(s + 8 + 4 * b->n, b->codes, b->n * b->code_size);
     r.code_size = (uint32_t)b->code_size;
     r.code_bytes += b->n * b->code_size;
@@ -252,7 +252,7 @@ static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             return e;
         if (v.mv_size != 8)
             return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", D->name, v.mv_size);
-        uint64_t iid = get64le(v.mv_data);
+        uint64_t iid = vqs_le64_get(v.mv_data);
         if ((e = mdb_del(t, db->ext, &k, NULL)) || (e = kill_iid(db, t, &r, iid)))
             return e;
         if (D->iids)
@@ -299,7 +299,7 @@ int vqs_db_get(vqs_db *db, const char *name, const vqs_pid *id, uint64_t *iid, c
         rc = e ? db_lmdb_err(e, "read the id map", name) : vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry", name);
         goto done;
     }
-    uint64_t i = get64le(v.mv_data);
+    uint64_t i = vqs_le64_get(v.mv_data);
     if (iid)
         *iid = i;
     if (payload) {
@@ -430,7 +430,7 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
             break;
         uint64_t first = get64be((const uint8_t *)k.mv_data + 4);
         const uint8_t *s = v.mv_data;
-        size_t n = v.mv_size >= 8 ? get32le(s) : 0, cs = v.mv_size >= 8 ? get32le(s + 4) : 0;
+        size_t n = v.mv_size >= 8 ? vqs_le32_get(s) : 0, cs = v.mv_size >= 8 ? vqs_le32_get(s + 4) : 0;
         if (v.mv_size < 8 || cs != r.code_size || v.mv_size != 8 + 4 * n + n * cs || first != expect ||
             first + n > r.next_iid) {
             rc = vqs_seterr(VQS_ECORRUPT,
@@ -460,7 +460,7 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
             if (dead == iid)
                 continue;
             iids[m] = iid;
-            lists[m] = get32le(s + 8 + 4 * i);
+            lists[m] = vqs_le32_get(s + 8 + 4 * i);
             memcpy(codes + m * cs, s + 8 + 4 * n + i * cs, cs);
             m++;
         }
