@@ -159,6 +159,37 @@ static int check_cfg(const char *name, const vqs_db_config *c)
     return 0;
 }
 
+/* the arguments of create, set_config and set_trained */
+typedef struct cfg_ctx {
+    const char *name;
+    const vqs_db_config *cfg;
+    const void *blob;
+    size_t len;
+} cfg_ctx;
+
+static int create_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    const cfg_ctx *C = ctx;
+    char kb[72];
+    MDB_val k = name_key(C->name, kb), v;
+    int r = mdb_get(t, db->meta, &k, &v);
+    if (r == 0)
+        return *vqs = 1, vqs_seterr(-EEXIST, "collection '%s' already exists in %s", C->name, db->dir);
+    MDB_val nk = {7, "next_id"}, nv;
+    uint32_t id = 1;
+    if ((r = mdb_get(t, db->meta, &nk, &nv)) == 0 && nv.mv_size == 4)
+        id = vqs_le32_get(nv.mv_data);
+    uint8_t b[4];
+    vqs_le32_put(b, id + 1);
+    nv = (MDB_val){4, b};
+    db_rec rec = {0};
+    rec.id = id;
+    rec.cfg = *C->cfg;
+    if ((r = mdb_put(t, db->meta, &nk, &nv, 0)))
+        return r;
+    return db_put_rec(db, t, C->name, &rec);
+}
+
 int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
 {
     if (!db || !cfg)
@@ -166,40 +197,8 @@ int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
     int rc = check_name(name);
     if (rc || (rc = check_cfg(name, cfg)))
         return rc;
-    if (db->read_only)
-        return vqs_seterr(VQS_EINVAL, "%s: opened read-only", db->dir);
-    for (;;) {
-        MDB_txn *t;
-        if ((rc = db_txn_begin(db, 1, &t)))
-            return rc;
-        char kb[72];
-        MDB_val k = name_key(name, kb), v;
-        int r = mdb_get(t, db->meta, &k, &v);
-        if (r == 0) {
-            db_txn_abort(db, t);
-            return vqs_seterr(-EEXIST, "collection '%s' already exists in %s", name, db->dir);
-        }
-        MDB_val nk = {7, "next_id"}, nv;
-        uint32_t id = 1;
-        if ((r = mdb_get(t, db->meta, &nk, &nv)) == 0 && nv.mv_size == 4)
-            id = vqs_le32_get(nv.mv_data);
-        uint8_t b[4];
-        vqs_le32_put(b, id + 1);
-        nv = (MDB_val){4, b};
-        db_rec rec = {0};
-        rec.id = id;
-        rec.cfg = *cfg;
-        if (!(r = mdb_put(t, db->meta, &nk, &nv, 0)) && !(r = db_put_rec(db, t, name, &rec)))
-            r = db_txn_commit(db, t);
-        else
-            db_txn_abort(db, t);
-        if (r == MDB_MAP_FULL) {
-            if ((rc = db_grow_map(db)))
-                return rc;
-            continue;
-        }
-        return r ? db_lmdb_err(r, "create", name) : 0;
-    }
+    cfg_ctx C = {name, cfg, NULL, 0};
+    return db_write_txn(db, name, "create", create_fn, &C);
 }
 
 /* Deletes every key of dbi that starts with the 4-byte prefix. */
@@ -233,42 +232,30 @@ static MDB_val trained_key(uint32_t coll, uint8_t buf[6])
     return (MDB_val){6, buf};
 }
 
+static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    const char *name = ctx;
+    db_rec rec;
+    int rc = db_get_rec(db, t, name, &rec);
+    if (rc)
+        return *vqs = 1, rc;
+    char kb[72];
+    uint8_t tb[6];
+    MDB_val k = name_key(name, kb), tk = trained_key(rec.id, tb);
+    int r = mdb_del(t, db->meta, &k, NULL);
+    if (!r && (r = mdb_del(t, db->meta, &tk, NULL)) == MDB_NOTFOUND)
+        r = 0;
+    MDB_dbi all[] = {db->seg, db->ext, db->pt, db->dead};
+    for (int i = 0; !r && i < 4; i++)
+        r = del_prefix(t, all[i], rec.id);
+    return r;
+}
+
 int vqs_db_drop(vqs_db *db, const char *name)
 {
     if (!db)
         return vqs_seterr(VQS_EINVAL, "db_drop: NULL argument");
-    if (db->read_only)
-        return vqs_seterr(VQS_EINVAL, "%s: opened read-only", db->dir);
-    for (;;) {
-        MDB_txn *t;
-        int rc = db_txn_begin(db, 1, &t);
-        if (rc)
-            return rc;
-        db_rec rec;
-        if ((rc = db_get_rec(db, t, name, &rec))) {
-            db_txn_abort(db, t);
-            return rc;
-        }
-        char kb[72];
-        uint8_t tb[6];
-        MDB_val k = name_key(name, kb), tk = trained_key(rec.id, tb);
-        int r = mdb_del(t, db->meta, &k, NULL);
-        if (!r && (r = mdb_del(t, db->meta, &tk, NULL)) == MDB_NOTFOUND)
-            r = 0;
-        MDB_dbi all[] = {db->seg, db->ext, db->pt, db->dead};
-        for (int i = 0; !r && i < 4; i++)
-            r = del_prefix(t, all[i], rec.id);
-        if (!r)
-            r = db_txn_commit(db, t);
-        else
-            db_txn_abort(db, t);
-        if (r == MDB_MAP_FULL) {
-            if ((rc = db_grow_map(db)))
-                return rc;
-            continue;
-        }
-        return r ? db_lmdb_err(r, "drop", name) : 0;
-    }
+    return db_write_txn(db, name, "drop", drop_fn, (void *)name);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -365,13 +352,6 @@ int vqs_db_count(vqs_db *db, const char *name, uint64_t *count)
 }
 
 /* ---- search defaults and the trained state ------------------------------- */
-
-typedef struct cfg_ctx {
-    const char *name;
-    const vqs_db_config *cfg;
-    const void *blob;
-    size_t len;
-} cfg_ctx;
 
 static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {

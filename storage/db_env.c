@@ -193,7 +193,7 @@ void db_txn_abort(vqs_db *db, MDB_txn *t)
     pthread_rwlock_unlock(&db->grow);
 }
 
-int db_txn_commit(vqs_db *db, MDB_txn *t)
+static int txn_commit(vqs_db *db, MDB_txn *t)
 {
     int rc = mdb_txn_commit(t);
     pthread_rwlock_unlock(&db->grow);
@@ -201,7 +201,7 @@ int db_txn_commit(vqs_db *db, MDB_txn *t)
 }
 
 /* Doubles the map (no transaction of ours may be open). */
-int db_grow_map(vqs_db *db)
+static int grow_map(vqs_db *db)
 {
     pthread_rwlock_wrlock(&db->grow);
     int rc = 0;
@@ -344,7 +344,7 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     }
     /* commit even a read-only transaction: aborting it would close the
      * database handles it opened */
-    if ((r = db_txn_commit(db, t))) {
+    if ((r = txn_commit(db, t))) {
         t = NULL;
         rc = db_lmdb_err(r, "commit", NULL);
         goto fail;
@@ -417,10 +417,10 @@ int db_write_txn(vqs_db *db, const char *name, const char *what, db_write_fn fn,
             if (vqs)
                 return r;
         } else {
-            r = db_txn_commit(db, t);
+            r = txn_commit(db, t);
         }
         if (r == MDB_MAP_FULL) {
-            if ((rc = db_grow_map(db)))
+            if ((rc = grow_map(db)))
                 return rc;
             continue;
         }

@@ -50,17 +50,16 @@ static inline uint64_t get64be(const uint8_t *p) { return (uint64_t)get32be(p) <
  * "collection 'NAME': WHAT: LMDB: ..." (name may be NULL). */
 int db_lmdb_err(int rc, const char *what, const char *name);
 
-/* A read or write transaction under the shared grow lock. */
+/* A read or write transaction under the shared grow lock; read
+ * transactions end with db_txn_abort, writes go through db_write_txn. */
 int db_txn_begin(vqs_db *db, int write, MDB_txn **t);
 void db_txn_abort(vqs_db *db, MDB_txn *t);
-int db_txn_commit(vqs_db *db, MDB_txn *t);
-
-/* Doubles the map (no transaction of ours may be open). */
-int db_grow_map(vqs_db *db);
 
 /* Runs fn(db, t, ctx) in a write transaction and commits, growing the map
  * and replaying on MDB_MAP_FULL. fn returns an LMDB code (> 0 errno, < 0
- * MDB_*) or a vqs code (already with its detail), tagged by *vqs. */
+ * MDB_*) or a vqs code (already with its detail), tagged by *vqs. Every
+ * write of the store goes through it: one place for map growth, the
+ * read-only refusal and the disk-full messages. */
 typedef int (*db_write_fn)(vqs_db *db, MDB_txn *t, void *ctx, int *vqs);
 int db_write_txn(vqs_db *db, const char *name, const char *what, db_write_fn fn, void *ctx);
 
