@@ -544,9 +544,8 @@ static int fetch_uring(vqs_vecstore *vs, slot *s, size_t n, const int64_t *ids, 
     return rc;
 }
 
-int vqs_vecstore_fetch(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out)
+int vqs_vecstore_fetch(vqs_vecstore *vs, int thread_id, size_t n, const int64_t *ids, float *out)
 {
-    vqs_vecstore *vs = ctx;
     if (!vs || (n && (!ids || !out)))
         return vqs_seterr(VQS_EINVAL, "vecstore_fetch: NULL argument");
     if (thread_id < 0 || thread_id >= vs->nslots)
