@@ -382,6 +382,66 @@ TEST_CASE("db: integer and UUID point ids, upsert, replace, delete, get, iterate
     REQUIRE_ERR(vqs_db_load_codes(h.db, "c", stop, nullptr), VQS_ERANGE);
 }
 
+TEST_CASE("db: the ids and payloads of many internal ids in one call agree with one lookup each", "[db]")
+{
+    tmpdir t;
+    db_ptr h(t.file("data"));
+    auto c = config(8, "SQ8");
+    REQUIRE_OK(vqs_db_create(h.db, "c", &c));
+    std::vector<vqs_pid> ids;
+    for (uint64_t i = 0; i < 40; i++)
+        ids.push_back(i % 7 == 3 ? pid(("00000000-0000-0000-0000-0000000000" + std::string(i < 10 ? "0" : "") +
+                                        std::to_string(i))
+                                           .c_str())
+                                 : u64id(i * 11));
+    batch b1(ids, 8, 21);
+    b1.pp[5] = nullptr; // a point without a payload
+    REQUIRE_OK(vqs_db_upsert(h.db, "c", &b1.b, nullptr, nullptr, nullptr, nullptr));
+    batch b2({ids[0], ids[1]}, 8, 22); // replaced: internal ids 0 and 1 die, 40 and 41 are born
+    REQUIRE_OK(vqs_db_upsert(h.db, "c", &b2.b, nullptr, nullptr, nullptr, nullptr));
+    REQUIRE_OK(vqs_db_delete(h.db, "c", 1, &ids[9], nullptr, nullptr));
+    // live, dead (replaced, deleted), none (-1), never handed out, and repeats, in no order
+    std::vector<int64_t> q = {41, 0, -1, 9, 5, 17, 1000, 40, 2, 2, 39, -7, 1};
+    std::vector<vqs_pid> got(q.size());
+    std::vector<char *> pay(q.size());
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", q.size(), q.data(), got.data(), pay.data()));
+    for (size_t i = 0; i < q.size(); i++) {
+        INFO("internal id " << q[i]);
+        vqs_pid one;
+        char *p1 = nullptr;
+        int rc = q[i] < 0 ? VQS_ENOTFOUND : vqs_db_get_iid(h.db, "c", (uint64_t)q[i], &one, &p1);
+        vqs_clearerr();
+        if (rc == VQS_ENOTFOUND) {
+            REQUIRE(got[i].kind == 0);
+            REQUIRE(pay[i] == nullptr);
+        } else {
+            REQUIRE(rc == 0);
+            REQUIRE(got[i].kind == one.kind);
+            REQUIRE(std::memcmp(&got[i], &one, sizeof one) == 0);
+            REQUIRE((p1 ? std::string(p1) : "-") == (pay[i] ? std::string(pay[i]) : "-"));
+        }
+        free(p1);
+        free(pay[i]);
+    }
+    REQUIRE(got[0].kind == VQS_PID_U64); // 41: ids[1] again
+    REQUIRE(got[0].u64 == 11);
+    REQUIRE(got[4].kind != 0); // 5: live, without a payload
+    REQUIRE(got[1].kind == 0); // 0: replaced
+    REQUIRE(got[3].kind == 0); // 9: deleted
+    // payloads are optional
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", q.size(), q.data(), got.data(), nullptr));
+    REQUIRE(got[7].kind == VQS_PID_U64);
+    REQUIRE(got[7].u64 == 0); // 40: ids[0] again
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", 0, nullptr, nullptr, nullptr));
+    // an unknown collection is an error, and leaves nothing allocated
+    std::fill(got.begin(), got.end(), u64id(1));
+    REQUIRE_ERR(vqs_db_get_iids(h.db, "nope", q.size(), q.data(), got.data(), pay.data()), VQS_ENOTFOUND);
+    for (size_t i = 0; i < q.size(); i++) {
+        REQUIRE(got[i].kind == 0);
+        REQUIRE(pay[i] == nullptr);
+    }
+}
+
 TEST_CASE("db: a full LMDB map grows and the write succeeds, at its limit nothing changes", "[db]")
 {
     tmpdir t;
