@@ -181,6 +181,7 @@ TEST_CASE("collection: a vector file that cannot be created leaves no record, a 
     // a collection that keeps no vectors needs no vector file
     auto none = config(8, "SQ8", VQS_RERANK_NONE);
     REQUIRE_OK(vqs_coll_create(h.cat, "blocked", &none));
+    REQUIRE(rmdir((dir + "/blocked.vec").c_str()) == 0);
     REQUIRE_OK(vqs_coll_drop(h.cat, "blocked"));
     // a stale vector file (a collection of that name dropped by hand) is replaced by an empty one
     {
