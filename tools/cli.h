@@ -1,4 +1,4 @@
-/* cli.h: what the subcommands of the vqs tool share (tools/vqs.c). */
+/* cli.h: what the subcommands of the vqs tool share (tools/cli.c). */
 #ifndef VQS_CLI_H
 #define VQS_CLI_H
 
