@@ -8,6 +8,8 @@
 #include "vqs_index.h"
 #include "vqs_store.h"
 
+#define VQS_VERSION "0.1.0"
+
 /* Prints "vqs <cmd>: <detail>: <message> [CODE]"; returns the exit status
  * (2 for usage and argument errors, 1 otherwise). */
 int vqs_cli_fail(const char *cmd, int rc);
@@ -25,14 +27,5 @@ int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_
 /* The same with any reader options (vqs import: JSONL payloads). */
 int vqs_cli_open_matrix_opts(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **vf,
                              vqs_matrix *m, float **owned);
-
-int vqs_cmd_eval(int argc, char **argv);
-int vqs_cmd_import(int argc, char **argv);
-int vqs_cmd_search(int argc, char **argv);
-int vqs_cmd_info(int argc, char **argv);
-int vqs_cmd_drop(int argc, char **argv);
-int vqs_cmd_serve(int argc, char **argv);
-int vqs_cmd_report(int argc, char **argv);    /* tools/report_cmds.c */
-int vqs_cmd_recommend(int argc, char **argv);
 
 #endif

@@ -67,6 +67,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report.h"
 #include "eval_internal.h"
 #include "vqs_common.h"

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report.h"
 #include "vqs_common.h"
 

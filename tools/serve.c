@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "vqs_http.h"
 
 #define SERVE_USAGE                                                                                    \

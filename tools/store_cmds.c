@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
