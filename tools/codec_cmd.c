@@ -21,16 +21,33 @@
 #define fail vqs_cli_fail
 #define parse_size vqs_cli_parse_size
 
-static void usage_codec(FILE *f)
-{
-    fprintf(f,
-            "usage: vqs codec --spec S --train FILE [--test FILE] [--threads N] [--seed S]\n"
-            "                 [--iters N] [--beam B] [--clip Q] [--decoded OUT.fvecs] [--dim D] [-v]\n"
-            "  Trains the codec on --train, encodes and decodes --test (default: the\n"
-            "  training set) and reports size, error and speed. Spec grammar: README.md.\n"
-            "  --clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles of each dimension,\n"
-            "  Q in (0.5, 1], 1 = min/max (default: SQ4 clipping chosen from the data).\n");
-}
+static const vqs_cli_opt opts[] = {
+    {"spec", 's', 1, "S", NULL, "the codec (required), e.g. SQ8, PQ16x8, PCA48,SQ8, ROT,BIN; grammar:\n"
+                                "README.md"},
+    {"train", 'T', 1, "FILE", NULL, "the training vectors (required): .fvecs .ivecs .bvecs .npy\n"
+                                    ".jsonl/.ndjson, or raw float32 (.f32/.raw/.bin) with --dim"},
+    {"test", 'q', 1, "FILE", "the training set", "the vectors encoded, decoded and measured"},
+    {"threads", 't', 1, "N", "all cores, or VQS_THREADS", "threads of training and coding"},
+    {"seed", 'S', 1, "S", "0", "the seed of all randomness: k-means initialisation, rotations"},
+    {"iters", 'i', 1, "N", "25", "k-means iterations"},
+    {"beam", 'b', 1, "B", "5", "RVQ encoding beam width, 1 = greedy"},
+    {"clip", 'c', 1, "Q", "min/max, SQ4's chosen from the data",
+     "SQ8/SQ4 ranges from the Q and 1 - Q quantiles of each dimension,\nQ in (0.5, 1], 1 = min/max"},
+    {"decoded", 'o', 1, "OUT.fvecs", NULL, "also the decoded test vectors"},
+    {"dim", 'd', 1, "D", NULL, "the dimension of a headerless float32 file (.f32, .raw, .bin)"},
+    {"verbose", 'v', 1, NULL, NULL, "training progress and the k-means objective on stderr"},
+    {0}};
+
+const vqs_cli_help vqs_codec_help = {
+    .cmd = "codec",
+    .usage = "--spec S --train FILE [--test FILE] [--threads N] [--seed S]\n"
+             "[--iters N] [--beam B] [--clip Q] [--decoded OUT.fvecs] [--dim D] [-v]",
+    .about = "Trains the codec on --train, encodes and decodes --test (default: the training\n"
+             "set) and prints bytes per vector, compression, MSE, relative MSE, SQNR, training\n"
+             "time and encode/decode speed.\n",
+    .opts = opts,
+    .example = "vqs codec --spec PQ16x8 --train base.fvecs --test queries.fvecs\n",
+};
 
 int vqs_cmd_codec(int argc, char **argv)
 {
@@ -38,15 +55,8 @@ int vqs_cmd_codec(int argc, char **argv)
     size_t threads = 0, seed = 0, dim = 0, iters = 0, beam = 0;
     float clip = 0;
     int verbose = 0, rc = 0, c;
-    static const struct option lo[] = {{"spec", 1, 0, 's'},    {"train", 1, 0, 'T'},
-                                       {"test", 1, 0, 'q'},    {"threads", 1, 0, 't'},
-                                       {"seed", 1, 0, 'S'},    {"decoded", 1, 0, 'o'},
-                                       {"dim", 1, 0, 'd'},     {"iters", 1, 0, 'i'},
-                                       {"beam", 1, 0, 'b'},    {"clip", 1, 0, 'c'},
-                                       {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
-                                       {0, 0, 0, 0}};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:T:q:t:S:o:d:i:b:c:vh", lo, NULL)) != -1) {
+    while ((c = vqs_cli_getopt(argc, argv, &vqs_codec_help)) != -1) {
         switch (c) {
         case 's': spec = optarg; break;
         case 'T': train = optarg; break;
@@ -59,8 +69,8 @@ int vqs_cmd_codec(int argc, char **argv)
         case 'b': rc = parse_size(optarg, &beam, "--beam"); break;
         case 'c': rc = vqs_cli_parse_clip(optarg, &clip, "--clip"); break;
         case 'v': verbose = 1; break;
-        case 'h': usage_codec(stdout); return 0;
-        default: usage_codec(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_codec_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_codec_help);
         }
         if (rc)
             return fail("codec", rc);
@@ -68,7 +78,7 @@ int vqs_cmd_codec(int argc, char **argv)
     if (optind < argc)
         return fail("codec", vqs_seterr(VQS_EUSAGE, "unexpected argument '%s'", argv[optind]));
     if (!spec || !train) {
-        usage_codec(stderr);
+        vqs_cli_usage(stderr, &vqs_codec_help);
         return fail("codec", vqs_seterr(VQS_EUSAGE, "--spec and --train are required"));
     }
     vqs_vecfile_opts vo = {.raw_dim = dim};

@@ -22,30 +22,37 @@
 #define parse_size vqs_cli_parse_size
 #define open_matrix vqs_cli_open_matrix
 
-static void usage_gt(FILE *f)
-{
-    fprintf(f,
-            "usage: vqs gt --base FILE --queries FILE --k K [--metric l2|ip|cos] -o OUT.ivecs\n"
-            "              [--dist OUT.fvecs] [--threads N] [--dim D]\n"
-            "  Exact k nearest neighbours of every query (ties by lower id).\n"
-            "  Files: .fvecs .ivecs .bvecs .npy .jsonl/.ndjson, or raw float32 (.f32/.raw/.bin)\n"
-            "  with --dim. Result ids are row numbers (JSONL \"id\" fields are not used).\n"
-            "  --dist writes the distances (squared L2, inner product or cosine).\n");
-}
+static const vqs_cli_opt opts[] = {
+    {"base", 'b', 1, "FILE", NULL, "the vectors searched (required): .fvecs .ivecs .bvecs .npy\n"
+                                   ".jsonl/.ndjson, or raw float32 (.f32/.raw/.bin) with --dim"},
+    {"queries", 'q', 1, "FILE", NULL, "the queries (required), in the same formats and dimension"},
+    {"k", 'k', 1, "K", "100", "neighbours per query"},
+    {"metric", 'm', 1, "l2|ip|cos", "l2", "squared L2, inner product or cosine"},
+    {"out", 'o', 1, "OUT.ivecs", NULL, "the ids, k a query (required); ids are row numbers of the base\n"
+                                       "(JSONL \"id\" fields are not used)"},
+    {"dist", 'D', 1, "OUT.fvecs", NULL, "also the distances (squared L2, inner product or cosine)"},
+    {"threads", 't', 1, "N", "all cores, or VQS_THREADS", "threads of the search"},
+    {"dim", 'd', 1, "D", NULL, "the dimension of a headerless float32 file (.f32, .raw, .bin)"},
+    {0}};
+
+const vqs_cli_help vqs_gt_help = {
+    .cmd = "gt",
+    .usage = "--base FILE --queries FILE -o OUT.ivecs [--k K] [--metric l2|ip|cos]\n"
+             "[--dist OUT.fvecs] [--threads N] [--dim D]",
+    .about = "Exact k nearest neighbours of every query (ties by lower id), the ground truth\n"
+             "that vqs eval --gt and other tools compare against.\n",
+    .opts = opts,
+    .example = "vqs gt --base base.fvecs --queries queries.fvecs --k 100 --metric cos -o gt.ivecs\n",
+};
 
 int vqs_cmd_gt(int argc, char **argv)
 {
     const char *base = NULL, *qf = NULL, *out = NULL, *dout = NULL, *metric = "l2";
     size_t k = 100, threads = 0, dim = 0;
     int rc = 0;
-    static const struct option lo[] = {{"base", 1, 0, 'b'},   {"queries", 1, 0, 'q'},
-                                       {"k", 1, 0, 'k'},      {"metric", 1, 0, 'm'},
-                                       {"out", 1, 0, 'o'},    {"dist", 1, 0, 'D'},
-                                       {"threads", 1, 0, 't'}, {"dim", 1, 0, 'd'},
-                                       {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:q:k:m:o:D:t:d:h", lo, NULL)) != -1) {
+    while ((c = vqs_cli_getopt(argc, argv, &vqs_gt_help)) != -1) {
         switch (c) {
         case 'b': base = optarg; break;
         case 'q': qf = optarg; break;
@@ -55,8 +62,8 @@ int vqs_cmd_gt(int argc, char **argv)
         case 'k': rc = parse_size(optarg, &k, "--k"); break;
         case 't': rc = parse_size(optarg, &threads, "--threads"); break;
         case 'd': rc = parse_size(optarg, &dim, "--dim"); break;
-        case 'h': usage_gt(stdout); return 0;
-        default: usage_gt(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_gt_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_gt_help);
         }
         if (rc)
             return fail("gt", rc);
@@ -64,7 +71,7 @@ int vqs_cmd_gt(int argc, char **argv)
     if (optind < argc)
         return fail("gt", vqs_seterr(VQS_EUSAGE, "unexpected argument '%s'", argv[optind]));
     if (!base || !qf || !out) {
-        usage_gt(stderr);
+        vqs_cli_usage(stderr, &vqs_gt_help);
         return fail("gt", vqs_seterr(VQS_EUSAGE, "--base, --queries and -o are required"));
     }
     if (k == 0 || k > INT32_MAX)
