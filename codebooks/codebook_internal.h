@@ -18,44 +18,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vqs_blob.h"
 #include "vqs_codebook.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- serialisation buffers -------------------------------------------- */
-
-/* Growable write buffer; the first allocation failure sets err = VQS_ENOMEM
- * and makes later puts no-ops, so writers check once at the end. */
-typedef struct vqs_wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} vqs_wbuf;
-
-void vqs_wbuf_put(vqs_wbuf *w, const void *p, size_t n);
-void vqs_wbuf_u32(vqs_wbuf *w, uint32_t v);   /* little-endian */
-void vqs_wbuf_u64(vqs_wbuf *w, uint64_t v);
-void vqs_wbuf_f32(vqs_wbuf *w, const float *x, size_t n);
-
-/* Bounded reader: every get fails with VQS_ECORRUPT (detail set) instead of
- * reading past len. */
-typedef struct vqs_rbuf {
-    const uint8_t *p;
-    size_t len, off;
-} vqs_rbuf;
-
-int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n);
-int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v);
-int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v);
-int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n);
-/* VQS_ECORRUPT unless at least `bytes` remain. Loaders call it before
- * allocating anything sized by the blob, so a forged header cannot make
- * them allocate more than the blob itself can fill. */
-int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what);
-/* Reads a u64 count and checks it equals want; VQS_ECORRUPT otherwise. */
-int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
+/* ---- serialisation buffers: vqs_wbuf / vqs_rbuf (common/vqs_blob.h) --- */
 
 /* ---- bit packing ------------------------------------------------------- */
 

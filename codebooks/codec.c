@@ -61,97 +61,6 @@ struct vqs_codec_query {
     float *scratch; /* 2 * max_dim floats for the transforms (reset) */
 };
 
-/* ---- buffers ------------------------------------------------------------ */
-
-void vqs_wbuf_put(vqs_wbuf *w, const void *p, size_t n)
-{
-    if (w->err || n == 0)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *q = realloc(w->p, cap);
-        if (!q) {
-            w->err = VQS_ENOMEM;
-            return;
-        }
-        w->p = q;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, p, n);
-    w->len += n;
-}
-
-void vqs_wbuf_u32(vqs_wbuf *w, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    vqs_wbuf_put(w, b, 4);
-}
-
-void vqs_wbuf_u64(vqs_wbuf *w, uint64_t v)
-{
-    vqs_wbuf_u32(w, (uint32_t)v);
-    vqs_wbuf_u32(w, (uint32_t)(v >> 32));
-}
-
-void vqs_wbuf_f32(vqs_wbuf *w, const float *x, size_t n) { vqs_wbuf_put(w, x, n * sizeof(float)); }
-
-int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n)
-{
-    if (n > r->len - r->off)
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: truncated at byte %zu (needs %zu more, has %zu)",
-                          r->off, n, r->len - r->off);
-    memcpy(out, r->p + r->off, n);
-    r->off += n;
-    return 0;
-}
-
-int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v)
-{
-    uint8_t b[4] = {0};
-    int rc = vqs_rbuf_get(r, b, 4);
-    if (rc == 0)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    return rc;
-}
-
-int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v)
-{
-    uint32_t lo, hi;
-    int rc = vqs_rbuf_u32(r, &lo);
-    if (rc == 0 && (rc = vqs_rbuf_u32(r, &hi)) == 0)
-        *v = (uint64_t)hi << 32 | lo;
-    return rc;
-}
-
-int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n)
-{
-    if (n > SIZE_MAX / sizeof(float))
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: absurd array length %zu", n);
-    return vqs_rbuf_get(r, x, n * sizeof(float));
-}
-
-int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what)
-{
-    if (bytes > r->len - r->off)
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s needs %zu bytes, %zu left", what, bytes,
-                          r->len - r->off);
-    return 0;
-}
-
-int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what)
-{
-    uint64_t v;
-    int rc = vqs_rbuf_u64(r, &v);
-    if (rc)
-        return rc;
-    if (v != want)
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s is %llu, expected %llu", what,
-                          (unsigned long long)v, (unsigned long long)want);
-    return 0;
-}
-
 /* ---- spec ---------------------------------------------------------------- */
 
 int vqs_spec_parse_mx(const char *p, size_t *M, size_t *nbits)
@@ -362,7 +271,7 @@ static int copy_stage(vqs_codec *c, int i, const vqs_codec *donor)
     if (!rc && w.err)
         rc = vqs_seterr(w.err, "codec_train_from: stage '%s'", tok);
     if (!rc) {
-        vqs_rbuf r = {w.p, w.len, 0};
+        vqs_rbuf r = {w.p, w.len, 0, "codec blob"};
         rc = s->ops->load(s, &r);
         if (!rc && r.off != r.len)
             rc = vqs_seterr(VQS_ECORRUPT, "codec_train_from: stage '%s' left %zu bytes", tok, r.len - r.off);
@@ -715,7 +624,7 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
     const uint8_t *p = blob;
     if (len < 8 + 4 + 4 || memcmp(p, BLOB_MAGIC, 8) != 0)
         return vqs_seterr(VQS_ECORRUPT, "codec blob: %s", len < 16 ? "too short" : "bad magic");
-    vqs_rbuf r = {p, len - 4, 8};
+    vqs_rbuf r = {p, len - 4, 8, "codec blob"};
     uint32_t ver;
     vqs_rbuf_u32(&r, &ver);
     if (ver > BLOB_VERSION || ver == 0)
@@ -757,7 +666,7 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
                             c->st[i].token, pl, r.len - r.off);
             break;
         }
-        vqs_rbuf sub = {r.p + r.off, pl, 0};
+        vqs_rbuf sub = {r.p + r.off, pl, 0, r.what};
         if ((rc = c->st[i].ops->load(&c->st[i], &sub)))
             break;
         if (sub.off != sub.len) {

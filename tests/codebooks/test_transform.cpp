@@ -77,7 +77,7 @@ struct stage {
     }
     int load(const std::vector<uint8_t> &b)
     {
-        vqs_rbuf r = {b.data(), b.size(), 0};
+        vqs_rbuf r = {b.data(), b.size(), 0, nullptr};
         int rc2 = s.ops->load(&s, &r);
         if (rc2 == 0 && r.off != r.len)
             return -1; // unread bytes
