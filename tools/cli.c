@@ -24,7 +24,6 @@
  *   not the whole help, which for eval is a page long.
  */
 #define _GNU_SOURCE
-#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -125,7 +124,10 @@ int vqs_cli_getopt(int argc, char **argv, const vqs_cli_help *h)
     char so[3 * MAXOPT + 4];
     size_t n = 0, s = 0;
     for (const vqs_cli_opt *o = h->opts; o && (o->name || o->key); o++) {
-        assert(n < MAXOPT && o->key != 'h');
+        if (o - h->opts == MAXOPT || o->key == help_opt.key) { /* a broken table: fail loudly even with NDEBUG */
+            fprintf(stderr, "vqs %s: option table: more than %d options, or one with -h's key\n", h->cmd, MAXOPT);
+            abort();
+        }
         if (o->name)
             lo[n++] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, o->key};
         if (o->shrt) {
