@@ -1372,13 +1372,20 @@ static void name_search(resp *r, size_t i)
     snprintf(r->err, sizeof r->err, "searches[%zu]: %.990s", i, m);
 }
 
-static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 search, 1 batch, 2 query */)
+/* what the body of a search request holds */
+typedef enum search_kind {
+    SEARCH_ONE,   /* POST .../points/search: one search, answered with its points */
+    SEARCH_BATCH, /* POST .../points/search/batch: {"searches": [...]}, a list of answers */
+    SEARCH_QUERY, /* POST .../points/query: "query" for "vector", answered {"points": [...]} */
+} search_kind;
+
+static int h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
 {
     json_t *j = parse_body(q, r);
     if (!j)
         return r->code;
     json_t *list = NULL;
-    if (kind == 1) {
+    if (kind == SEARCH_BATCH) {
         list = json_object_get(j, "searches");
         if (!json_is_array(list)) {
             json_decref(j);
@@ -1390,12 +1397,13 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 sear
             return r->code;
         }
     }
-    size_t nq = kind == 1 ? json_array_size(list) : 1;
+    size_t nq = kind == SEARCH_BATCH ? json_array_size(list) : 1;
     search_req *sr = calloc(nq ? nq : 1, sizeof *sr);
     int rc = sr ? 0 : fail(r, 500, "out of memory");
     for (size_t i = 0; i < nq && !rc; i++) {
-        rc = parse_search(s, e, kind == 1 ? json_array_get(list, i) : j, kind == 2 ? "query" : "vector", &sr[i], r);
-        if (rc && kind == 1)
+        rc = parse_search(s, e, kind == SEARCH_BATCH ? json_array_get(list, i) : j,
+                          kind == SEARCH_QUERY ? "query" : "vector", &sr[i], r);
+        if (rc && kind == SEARCH_BATCH)
             name_search(r, i);
     }
     if (!rc)
@@ -1408,19 +1416,19 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, int kind /* 0 sear
         pthread_rwlock_rdlock(&e->plock);
         if (any_filter)
             rc = pl_ensure(s, e, r);
-        res = kind == 1 ? json_array() : NULL;
+        res = kind == SEARCH_BATCH ? json_array() : NULL;
         for (size_t i = 0; i < nq && !rc; i++) {
             json_t *one = run_search(s, e, &sr[i], q, r);
             if (!one) {
                 rc = r->code;
-                if (kind == 1)
+                if (kind == SEARCH_BATCH)
                     name_search(r, i);
                 break;
             }
-            if (kind == 1)
+            if (kind == SEARCH_BATCH)
                 json_array_append_new(res, one);
             else
-                res = kind == 2 ? json_pack("{s:o}", "points", one) : one;
+                res = kind == SEARCH_QUERY ? json_pack("{s:o}", "points", one) : one;
         }
         pthread_rwlock_unlock(&e->plock);
     }
@@ -1772,11 +1780,11 @@ static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *meth
     else if (!strcmp(rest, "/points/count") && POST)
         *route = R_COUNT, rc = h_count(s, e, q, r);
     else if (!strcmp(rest, "/points/search") && POST)
-        *route = R_SEARCH, rc = bin ? h_search_bin(s, e, conn, q, r) : h_search(s, e, q, r, 0);
+        *route = R_SEARCH, rc = bin ? h_search_bin(s, e, conn, q, r) : h_search(s, e, q, r, SEARCH_ONE);
     else if (!strcmp(rest, "/points/search/batch") && POST)
-        *route = R_SEARCH_BATCH, rc = h_search(s, e, q, r, 1);
+        *route = R_SEARCH_BATCH, rc = h_search(s, e, q, r, SEARCH_BATCH);
     else if (!strcmp(rest, "/points/query") && POST)
-        *route = R_QUERY, rc = h_search(s, e, q, r, 2);
+        *route = R_QUERY, rc = h_search(s, e, q, r, SEARCH_QUERY);
     else if (!strcmp(rest, "/train") && POST)
         *route = R_TRAIN, rc = h_train(e, r);
     else
