@@ -80,15 +80,11 @@
 
 /* ---- metrics --------------------------------------------------------------- */
 
-enum route {
-    R_ROOT, R_HEALTH, R_METRICS, R_COLLS, R_COLL_GET, R_COLL_PUT, R_COLL_DEL, R_COLL_EXISTS, R_UPSERT,
-    R_RETRIEVE, R_GETPOINT, R_DELETE, R_COUNT, R_SEARCH, R_SEARCH_BATCH, R_QUERY, R_TRAIN, R_SCROLL,
-    R_UNKNOWN, R_N
-};
-static const char *route_name[R_N] = {
-    "root", "healthz", "metrics", "list_collections", "get_collection", "create_collection",
-    "delete_collection", "collection_exists", "upsert_points", "retrieve_points", "get_point",
-    "delete_points", "count_points", "search", "search_batch", "query", "train", "scroll", "unknown"};
+/* A request is counted under its route (an index into the route table) or,
+ * when no route took it, under "unknown". */
+#define ROUTE_UNKNOWN (-1)
+static int route_count(void);
+static const char *route_name(int route);
 static const double hist_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                  0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 #define NB (sizeof hist_le / sizeof hist_le[0])
@@ -137,7 +133,7 @@ struct vqs_server {
     pthread_rwlock_t reg;
     entry *colls;
     pthread_mutex_t mlock;
-    route_metrics m[R_N];
+    route_metrics *m; /* route_count() + 1: one per route, the last for "unknown" */
     uint64_t active; /* requests in flight (atomic) */
     uint64_t op_id;  /* atomic */
     /* the work queue: a ring of qcap requests, nworkers workers */
@@ -1549,46 +1545,49 @@ static char *metrics_text(vqs_server *s)
 {
     char *buf = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    int nm = route_count() + 1;
+    route_metrics *m = malloc(nm * sizeof *m);
+    FILE *f = m ? open_memstream(&buf, &len) : NULL;
+    if (!f) {
+        free(m);
         return NULL;
+    }
     fprintf(f, "# HELP vqs_http_requests_total HTTP requests by endpoint and status class.\n"
                "# TYPE vqs_http_requests_total counter\n");
     pthread_mutex_lock(&s->mlock);
-    route_metrics m[R_N];
-    memcpy(m, s->m, sizeof m);
+    memcpy(m, s->m, nm * sizeof *m);
     pthread_mutex_unlock(&s->mlock);
-    for (int i = 0; i < R_N; i++) {
+    for (int i = 0; i < nm; i++) {
         if (!m[i].req)
             continue;
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"2xx\"} %llu\n", route_name[i],
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"2xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                 (unsigned long long)(m[i].req - m[i].err4 - m[i].err5));
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"4xx\"} %llu\n", route_name[i],
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"4xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                 (unsigned long long)m[i].err4);
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"5xx\"} %llu\n", route_name[i],
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"5xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                 (unsigned long long)m[i].err5);
     }
     fprintf(f, "# HELP vqs_http_errors_total HTTP requests answered with a 4xx or 5xx status.\n"
                "# TYPE vqs_http_errors_total counter\n");
-    for (int i = 0; i < R_N; i++)
+    for (int i = 0; i < nm; i++)
         if (m[i].req)
-            fprintf(f, "vqs_http_errors_total{endpoint=\"%s\"} %llu\n", route_name[i],
+            fprintf(f, "vqs_http_errors_total{endpoint=\"%s\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                     (unsigned long long)(m[i].err4 + m[i].err5));
     fprintf(f, "# HELP vqs_http_request_duration_seconds Time from the request's arrival to its response.\n"
                "# TYPE vqs_http_request_duration_seconds histogram\n");
-    for (int i = 0; i < R_N; i++) {
+    for (int i = 0; i < nm; i++) {
         if (!m[i].req)
             continue;
         uint64_t cum = 0;
         for (size_t b = 0; b < NB; b++) {
             cum += m[i].bucket[b];
-            fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", route_name[i],
+            fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                     hist_le[b], (unsigned long long)cum);
         }
-        fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", route_name[i],
+        fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                 (unsigned long long)m[i].req);
-        fprintf(f, "vqs_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n", route_name[i], m[i].sum);
-        fprintf(f, "vqs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", route_name[i],
+        fprintf(f, "vqs_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN), m[i].sum);
+        fprintf(f, "vqs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
                 (unsigned long long)m[i].req);
     }
     pthread_mutex_lock(&s->qlock);
@@ -1635,6 +1634,7 @@ static char *metrics_text(vqs_server *s)
     vqs_clearerr();
     pthread_rwlock_unlock(&s->reg);
     fclose(f);
+    free(m);
     return buf;
 }
 
@@ -1692,103 +1692,217 @@ static int decode_path(const char *raw, char *out, size_t cap, resp *r)
     return 0;
 }
 
+/* What a route's handler needs before it runs. */
+typedef enum route_needs {
+    NEEDS_NOTHING, /* the server's own paths */
+    NEEDS_NAME,    /* a valid collection name (create and drop lock the registry themselves) */
+    NEEDS_LOOKUP,  /* the registry read-locked and the collection looked up (it may not exist) */
+    NEEDS_OPEN,    /* an open collection; the registry stays read-locked while the handler runs */
+} route_needs;
+
+enum {
+    ROUTE_CHEAP = 1,  /* a read of bounded cost, answered by the I/O threads (as every GET and HEAD) */
+    ROUTE_PUBLIC = 2, /* needs no api key */
+};
+
+/* a handler's arguments */
+typedef struct route_call {
+    vqs_server *s;
+    struct MHD_Connection *conn;
+    req *q;
+    const char *name; /* the collection's (NEEDS_NAME and after) */
+    entry *e;         /* NEEDS_LOOKUP: NULL if it does not exist; NEEDS_OPEN: open */
+    const char *id;   /* the {id} segment */
+} route_call;
+
+typedef struct route_def {
+    const char *method; /* NULL: any */
+    const char *path;   /* {name} and {id} take one segment (possibly empty); '|' separates aliases */
+    route_needs needs;
+    unsigned flags; /* ROUTE_* */
+    int (*fn)(const route_call *c, resp *r);
+    const char *metric; /* the endpoint label of /metrics */
+} route_def;
+
+static int r_root(const route_call *c, resp *r)
+{
+    (void)c;
+    /* as Qdrant's, not wrapped in "result"; "version" is the Qdrant API
+     * level the shapes follow (clients compare it with their own) */
+    r->code = 200;
+    r->ctype = "application/json";
+    r->raw = strdup("{\"title\":\"vqs - vector quantization search\",\"version\":\"" QDRANT_COMPAT_VERSION
+                    "\",\"vqs_version\":\"" VQS_API_VERSION "\"}");
+    return r->raw ? 200 : fail(r, 500, "out of memory");
+}
+
+static int r_health(const route_call *c, resp *r)
+{
+    (void)c;
+    r->code = 200;
+    r->raw = strdup("healthz check passed\n");
+    r->ctype = "text/plain";
+    return 200;
+}
+
+static int r_metrics(const route_call *c, resp *r)
+{
+    r->code = 200;
+    r->raw = metrics_text(c->s);
+    r->ctype = "text/plain; version=0.0.4";
+    return r->raw ? 200 : fail(r, 500, "out of memory");
+}
+
+static int r_list(const route_call *c, resp *r) { return h_list(c->s, r); }
+static int r_get_coll(const route_call *c, resp *r) { return h_get_coll(c->s, c->e, r); }
+static int r_create(const route_call *c, resp *r) { return h_create(c->s, c->name, c->q, r); }
+static int r_drop(const route_call *c, resp *r) { return h_drop(c->s, c->name, r); }
+static int r_exists(const route_call *c, resp *r) { return ok(r, json_pack("{s:b}", "exists", c->e != NULL)); }
+static int r_upsert(const route_call *c, resp *r)
+{
+    return is_binary(c->conn) ? h_upsert_bin(c->s, c->e, c->q, r) : h_upsert_json(c->s, c->e, c->q, r);
+}
+static int r_retrieve(const route_call *c, resp *r) { return h_retrieve(c->s, c->e, c->q, r, NULL); }
+static int r_get_point(const route_call *c, resp *r) { return h_retrieve(c->s, c->e, c->q, r, c->id); }
+static int r_delete(const route_call *c, resp *r) { return h_delete(c->s, c->e, c->q, r); }
+static int r_count(const route_call *c, resp *r) { return h_count(c->s, c->e, c->q, r); }
+static int r_search(const route_call *c, resp *r)
+{
+    return is_binary(c->conn) ? h_search_bin(c->s, c->e, c->conn, c->q, r) : h_search(c->s, c->e, c->q, r, SEARCH_ONE);
+}
+static int r_search_batch(const route_call *c, resp *r) { return h_search(c->s, c->e, c->q, r, SEARCH_BATCH); }
+static int r_query(const route_call *c, resp *r) { return h_search(c->s, c->e, c->q, r, SEARCH_QUERY); }
+static int r_train(const route_call *c, resp *r) { return h_train(c->e, r); }
+
+/* Every endpoint, one line each (api/README.md documents them). Its order
+ * is the order of /metrics. No two routes of one method match one path. */
+static const route_def routes[] = {
+    /* method  path                                      needs          flags         handler         metric */
+    {"GET",    "/",                                      NEEDS_NOTHING, 0,            r_root,         "root"},
+    {NULL,     "/healthz|/livez|/readyz",                NEEDS_NOTHING, ROUTE_PUBLIC, r_health,       "healthz"},
+    {NULL,     "/metrics",                               NEEDS_NOTHING, 0,            r_metrics,      "metrics"},
+    {"GET",    "/collections|/collections/",             NEEDS_NOTHING, 0,            r_list,         "list_collections"},
+    {"GET",    "/collections/{name}",                    NEEDS_OPEN,    0,            r_get_coll,     "get_collection"},
+    {"PUT",    "/collections/{name}",                    NEEDS_NAME,    0,            r_create,       "create_collection"},
+    {"DELETE", "/collections/{name}",                    NEEDS_NAME,    0,            r_drop,         "delete_collection"},
+    {"GET",    "/collections/{name}/exists",             NEEDS_LOOKUP,  0,            r_exists,       "collection_exists"},
+    {"PUT",    "/collections/{name}/points",             NEEDS_OPEN,    0,            r_upsert,       "upsert_points"},
+    {"POST",   "/collections/{name}/points",             NEEDS_OPEN,    0,            r_retrieve,     "retrieve_points"},
+    {"GET",    "/collections/{name}/points/{id}",        NEEDS_OPEN,    0,            r_get_point,    "get_point"},
+    {"POST",   "/collections/{name}/points/delete",      NEEDS_OPEN,    0,            r_delete,       "delete_points"},
+    {"POST",   "/collections/{name}/points/count",       NEEDS_OPEN,    ROUTE_CHEAP,  r_count,        "count_points"},
+    {"POST",   "/collections/{name}/points/search",      NEEDS_OPEN,    0,            r_search,       "search"},
+    {"POST",   "/collections/{name}/points/search/batch",NEEDS_OPEN,    0,            r_search_batch, "search_batch"},
+    {"POST",   "/collections/{name}/points/query",       NEEDS_OPEN,    0,            r_query,        "query"},
+    {"POST",   "/collections/{name}/train",              NEEDS_OPEN,    0,            r_train,        "train"},
+};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+
+static int route_count(void) { return NROUTES; }
+static const char *route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown" : routes[route].metric; }
+
+/* path against one alias of a route's path (p, n bytes): the bytes are
+ * equal but for placeholders, which take one segment each; *id: where
+ * {id} is (it ends its path, so it is a C string) */
+static int match(const char *p, size_t n, const char *path, const char **id)
+{
+    const char *end = p + n;
+    while (p < end) {
+        if (*p == '{') {
+            if (!strncmp(p, "{id}", 4))
+                *id = path;
+            path += strcspn(path, "/");
+            p = strchr(p, '}') + 1;
+        } else if (*p++ != *path++) {
+            return 0;
+        }
+    }
+    return *path == 0;
+}
+
+/* The route of method and path, or -1. *other (if not NULL): a route of
+ * the path for another method (-1: none). */
+static int route_find(const char *method, const char *path, const char **id, int *other)
+{
+    const char *got = NULL;
+    if (other)
+        *other = -1;
+    for (int i = 0; i < NROUTES; i++)
+        for (const char *a = routes[i].path;; a++) {
+            size_t n = strcspn(a, "|");
+            if (match(a, n, path, &got)) {
+                if (!routes[i].method || !strcmp(routes[i].method, method)) {
+                    if (id)
+                        *id = got;
+                    return i;
+                }
+                if (other && *other < 0)
+                    *other = i;
+                break;
+            }
+            a += n;
+            if (!*a)
+                break;
+        }
+    return -1;
+}
+
 static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url,
                     req *q, resp *r, int *route)
 {
-    int GET = !strcmp(method, "GET"), PUT = !strcmp(method, "PUT"), POST = !strcmp(method, "POST"),
-        DEL = !strcmp(method, "DELETE");
-    *route = R_UNKNOWN;
-    if (!strcmp(url, "/")) {
-        *route = R_ROOT;
-        if (!GET)
-            return fail(r, 405, "%s / is not allowed", method);
-        /* as Qdrant's, not wrapped in "result"; "version" is the Qdrant API
-         * level the shapes follow (clients compare it with their own) */
-        r->code = 200;
-        r->ctype = "application/json";
-        r->raw = strdup("{\"title\":\"vqs - vector quantization search\",\"version\":\"" QDRANT_COMPAT_VERSION
-                        "\",\"vqs_version\":\"" VQS_API_VERSION "\"}");
-        return r->raw ? 200 : fail(r, 500, "out of memory");
+    route_call c = {s, conn, q, NULL, NULL, NULL};
+    int other, i = route_find(method, url, &c.id, &other);
+    const route_def *rt = i >= 0 ? &routes[i] : NULL;
+    *route = ROUTE_UNKNOWN;
+    if (rt && rt->needs == NEEDS_NOTHING) {
+        *route = i;
+        return rt->fn(&c, r);
     }
-    if (!strcmp(url, "/healthz") || !strcmp(url, "/livez") || !strcmp(url, "/readyz")) {
-        *route = R_HEALTH;
-        r->code = 200;
-        r->raw = strdup("healthz check passed\n");
-        r->ctype = "text/plain";
-        return 200;
-    }
-    if (!strcmp(url, "/metrics")) {
-        *route = R_METRICS;
-        r->code = 200;
-        r->raw = metrics_text(s);
-        r->ctype = "text/plain; version=0.0.4";
-        return r->raw ? 200 : fail(r, 500, "out of memory");
-    }
-    if (!strcmp(url, "/collections") || !strcmp(url, "/collections/")) {
-        *route = R_COLLS;
-        return GET ? h_list(s, r) : fail(r, 405, "%s /collections is not allowed", method);
+    if (other >= 0 && routes[other].needs == NEEDS_NOTHING) {
+        /* a path of the server's own with another method (under a
+         * collection the same is a 404) */
+        *route = other;
+        return fail(r, 405, "%s %.*s is not allowed", method, (int)strcspn(routes[other].path, "|"),
+                    routes[other].path);
     }
     if (strncmp(url, "/collections/", 13))
         return fail(r, 404, "Not found: %s %.200s", method, url);
+    /* a path under /collections/ names a collection: the name is checked,
+     * and the collection looked up, whether a route matches or not */
     const char *name = url + 13, *slash = strchr(name, '/');
     size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
-    const char *rest = slash ? slash : "";
     char cname[64];
     if (!name_ok(name, nlen))
         return fail(r, 400, "bad collection name \"%.*s\" (1 to 63 of A-Z a-z 0-9 _ - ., not starting with '.')",
                     (int)(nlen > 80 ? 80 : nlen), name);
     memcpy(cname, name, nlen);
     cname[nlen] = 0;
-    if (!*rest && PUT) {
-        *route = R_COLL_PUT;
-        return h_create(s, cname, q, r);
-    }
-    if (!*rest && DEL) {
-        *route = R_COLL_DEL;
-        return h_drop(s, cname, r);
+    c.name = cname;
+    if (rt && rt->needs == NEEDS_NAME) {
+        *route = i;
+        return rt->fn(&c, r);
     }
     /* everything else works on an existing collection */
     int rc;
     pthread_rwlock_rdlock(&s->reg);
-    entry *e = find(s, cname);
-    if (!strcmp(rest, "/exists") && GET) {
-        *route = R_COLL_EXISTS;
-        pthread_rwlock_unlock(&s->reg);
-        return ok(r, json_pack("{s:b}", "exists", e != NULL));
-    }
-    if (!e) {
-        pthread_rwlock_unlock(&s->reg);
-        if (!*rest && GET)
-            *route = R_COLL_GET;
-        return fail(r, 404, "Not found: Collection `%s` doesn't exist!", cname);
-    }
-    if (!e->c) {
-        pthread_rwlock_unlock(&s->reg);
-        return fail(r, 500, "%s", e->open_error);
-    }
-    int bin = is_binary(conn);
-    if (!*rest && GET)
-        *route = R_COLL_GET, rc = h_get_coll(s, e, r);
-    else if (!strcmp(rest, "/points") && PUT)
-        *route = R_UPSERT, rc = bin ? h_upsert_bin(s, e, q, r) : h_upsert_json(s, e, q, r);
-    else if (!strcmp(rest, "/points") && POST)
-        *route = R_RETRIEVE, rc = h_retrieve(s, e, q, r, NULL);
-    else if (!strncmp(rest, "/points/", 8) && GET && !strchr(rest + 8, '/'))
-        *route = R_GETPOINT, rc = h_retrieve(s, e, q, r, rest + 8);
-    else if (!strcmp(rest, "/points/delete") && POST)
-        *route = R_DELETE, rc = h_delete(s, e, q, r);
-    else if (!strcmp(rest, "/points/count") && POST)
-        *route = R_COUNT, rc = h_count(s, e, q, r);
-    else if (!strcmp(rest, "/points/search") && POST)
-        *route = R_SEARCH, rc = bin ? h_search_bin(s, e, conn, q, r) : h_search(s, e, q, r, SEARCH_ONE);
-    else if (!strcmp(rest, "/points/search/batch") && POST)
-        *route = R_SEARCH_BATCH, rc = h_search(s, e, q, r, SEARCH_BATCH);
-    else if (!strcmp(rest, "/points/query") && POST)
-        *route = R_QUERY, rc = h_search(s, e, q, r, SEARCH_QUERY);
-    else if (!strcmp(rest, "/train") && POST)
-        *route = R_TRAIN, rc = h_train(e, r);
-    else
+    c.e = find(s, cname);
+    if (rt && rt->needs == NEEDS_LOOKUP) {
+        *route = i;
+        rc = rt->fn(&c, r);
+    } else if (!c.e) {
+        /* counted under get_collection, the request clients probe with,
+         * and under "unknown" for the others */
+        if (rt && rt->fn == r_get_coll)
+            *route = i;
+        rc = fail(r, 404, "Not found: Collection `%s` doesn't exist!", cname);
+    } else if (!c.e->c) {
+        rc = fail(r, 500, "%s", c.e->open_error);
+    } else if (!rt) {
         rc = fail(r, 404, "Not found: %s %.200s", method, url);
+    } else {
+        *route = i;
+        rc = rt->fn(&c, r);
+    }
     pthread_rwlock_unlock(&s->reg);
     return rc;
 }
@@ -1816,7 +1930,7 @@ static int key_ok(const vqs_server *s, struct MHD_Connection *conn)
 static void record(vqs_server *s, int route, int code, double secs)
 {
     pthread_mutex_lock(&s->mlock);
-    route_metrics *m = &s->m[route];
+    route_metrics *m = &s->m[route == ROUTE_UNKNOWN ? route_count() : route];
     m->req++;
     m->err4 += code >= 400 && code < 500;
     m->err5 += code >= 500;
@@ -1971,19 +2085,27 @@ static void *reaper_main(void *arg)
 
 /* ---- the work queue ---------------------------------------------------------------------- */
 
-/* Requests answered by the I/O threads themselves: reads of bounded cost. */
+/* Requests answered by the I/O threads themselves: reads of bounded cost
+ * (every GET and HEAD, and the routes marked ROUTE_CHEAP). */
 static int is_cheap(const char *method, const char *path)
 {
     if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
         return 1;
-    size_t n = strlen(path);
-    return !strcmp(method, "POST") && n > 13 && !strcmp(path + n - 13, "/points/count");
+    int i = route_find(method, path, NULL, NULL);
+    return i >= 0 && (routes[i].flags & ROUTE_CHEAP);
+}
+
+/* Requests that need no api key: the routes marked ROUTE_PUBLIC. */
+static int is_public(const char *method, const char *path)
+{
+    int i = route_find(method, path, NULL, NULL);
+    return i >= 0 && (routes[i].flags & ROUTE_PUBLIC);
 }
 
 /* q->r may already hold the refusal of a bad path (on_request decoded it) */
 static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *method, req *q)
 {
-    q->route = R_UNKNOWN;
+    q->route = ROUTE_UNKNOWN;
     if (q->r.code) {
         /* refused: the path */
     } else if (q->over_total) {
@@ -1992,8 +2114,7 @@ static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *
         q->r.retry_after = 1;
     } else if (q->too_big) {
         fail(&q->r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
-    } else if (strcmp(q->path, "/healthz") && strcmp(q->path, "/livez") && strcmp(q->path, "/readyz") &&
-               !key_ok(s, conn)) {
+    } else if (!is_public(method, q->path) && !key_ok(s, conn)) {
         fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
     } else if (check_deadline(q, &q->r) == 0) {
         dispatch(s, conn, method, q->path, q, &q->r, &q->route);
@@ -2089,7 +2210,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (*end || !(x > 0)) {
                 resp r = {0};
                 fail(&r, 400, "query parameter timeout=%.40s: must be a number of seconds > 0", ts);
-                return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+                return send_resp(s, conn, &r, q->t0, ROUTE_UNKNOWN, method, shown);
             }
             if (x < to)
                 to = x;
@@ -2100,14 +2221,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (want > s->o.max_body) {
             resp r = {0};
             fail(&r, 413, "request body of %.30s bytes; the limit is %zu (--max-body)", cl, s->o.max_body);
-            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+            return send_resp(s, conn, &r, q->t0, ROUTE_UNKNOWN, method, shown);
         }
         if (want && !hold_body(s, q, (size_t)want)) {
             resp r = {0};
             fail(&r, 503, "request bodies held at once would pass %zu bytes (--max-body-total); retry later",
                  s->o.max_body_total);
             r.retry_after = 1;
-            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+            return send_resp(s, conn, &r, q->t0, ROUTE_UNKNOWN, method, shown);
         }
         return MHD_YES;
     }
@@ -2161,7 +2282,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 fail(&r, 503, "the server is busy: the work queue is full (%zu waiting, --queue); retry later",
                      s->qcap);
             r.retry_after = 1;
-            return send_resp(s, conn, &r, q->t0, R_UNKNOWN, method, shown);
+            return send_resp(s, conn, &r, q->t0, ROUTE_UNKNOWN, method, shown);
         }
         q->conn = conn;
         q->method = method;
@@ -2280,7 +2401,8 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
     }
     s->qcap = (size_t)s->o.queue;
     s->nworkers = s->o.threads;
-    if (!(s->queue = calloc(s->qcap, sizeof *s->queue)) || !(s->workers = calloc((size_t)s->nworkers, sizeof(pthread_t)))) {
+    if (!(s->queue = calloc(s->qcap, sizeof *s->queue)) || !(s->workers = calloc((size_t)s->nworkers, sizeof(pthread_t))) ||
+        !(s->m = calloc((size_t)route_count() + 1, sizeof *s->m))) {
         vqs_server_stop(s, 0);
         return vqs_seterr(VQS_ENOMEM, "server_start");
     }
@@ -2357,6 +2479,7 @@ void vqs_server_stop(vqs_server *s, double grace_s)
     vqs_db_close(s->db);
     free(s->queue);
     free(s->workers);
+    free(s->m);
     pthread_rwlock_destroy(&s->reg);
     pthread_mutex_destroy(&s->mlock);
     pthread_mutex_destroy(&s->qlock);
