@@ -83,8 +83,8 @@
 /* A request is counted under its route (an index into the route table) or,
  * when no route took it, under "unknown". */
 #define ROUTE_UNKNOWN (-1)
-static int route_count(void);
-static const char *route_name(int route);
+static int api_route_count(void);
+static const char *api_route_name(int route);
 static const double hist_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                  0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 #define NB (sizeof hist_le / sizeof hist_le[0])
@@ -133,7 +133,7 @@ struct vqs_server {
     pthread_rwlock_t reg;
     entry *colls;
     pthread_mutex_t mlock;
-    route_metrics *m; /* route_count() + 1: one per route, the last for "unknown" */
+    route_metrics *m; /* api_route_count() + 1: one per route, the last for "unknown" */
     uint64_t active; /* requests in flight (atomic) */
     uint64_t op_id;  /* atomic */
     /* the work queue: a ring of qcap requests, nworkers workers */
@@ -154,7 +154,7 @@ struct vqs_server {
     pthread_t reaper;
 };
 
-static void entry_free(entry *e)
+static void api_entry_free(entry *e)
 {
     if (!e)
         return;
@@ -166,7 +166,7 @@ static void entry_free(entry *e)
     free(e);
 }
 
-static entry *entry_open(vqs_server *s, const char *name)
+static entry *api_entry_open(vqs_server *s, const char *name)
 {
     entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -185,7 +185,7 @@ static entry *entry_open(vqs_server *s, const char *name)
     return e;
 }
 
-static entry *find(vqs_server *s, const char *name)
+static entry *api_entry_find(vqs_server *s, const char *name)
 {
     for (entry *e = s->colls; e; e = e->next)
         if (!strcmp(e->name, name))
@@ -260,7 +260,7 @@ typedef struct req {
 } req;
 
 /* 503 once the request's deadline has passed */
-static int check_deadline(const req *q, resp *r)
+static int api_check_deadline(const req *q, resp *r)
 {
     if (q->deadline > 0 && vqs_now() > q->deadline)
         return fail(r, 503, "the request ran past its deadline of %.3g s (--timeout, or ?timeout=) and was stopped",
@@ -270,7 +270,7 @@ static int check_deadline(const req *q, resp *r)
 
 /* Adds point o's JSON size (estimated: payload exact, vector 16 bytes an
  * element) to the response's; 400 once it passes --max-response. */
-static int charge(const vqs_server *s, req *q, const json_t *o, size_t vec_d, resp *r)
+static int api_charge(const vqs_server *s, req *q, const json_t *o, size_t vec_d, resp *r)
 {
     size_t b = 64 + vec_d * 16;
     const json_t *p = json_object_get(o, "payload");
@@ -283,7 +283,7 @@ static int charge(const vqs_server *s, req *q, const json_t *o, size_t vec_d, re
     return 0;
 }
 
-static json_t *parse_body(const req *q, resp *r)
+static json_t *api_parse_body(const req *q, resp *r)
 {
     if (!q->len) {
         fail(r, 400, "the request needs a JSON body");
@@ -304,7 +304,7 @@ static json_t *parse_body(const req *q, resp *r)
     return j;
 }
 
-static int parse_id(const json_t *v, vqs_pid *p, resp *r, const char *where)
+static int api_parse_id(const json_t *v, vqs_pid *p, resp *r, const char *where)
 {
     memset(p, 0, sizeof *p);
     if (json_is_integer(v)) {
@@ -326,7 +326,7 @@ static int parse_id(const json_t *v, vqs_pid *p, resp *r, const char *where)
     return fail(r, 400, "%s: a point id must be an unsigned integer or a UUID string", where);
 }
 
-static json_t *id_json(const vqs_pid *p)
+static json_t *api_id_json(const vqs_pid *p)
 {
     if (p->kind == VQS_PID_U64)
         return json_integer((json_int_t)p->u64);
@@ -335,7 +335,7 @@ static json_t *id_json(const vqs_pid *p)
 }
 
 /* d floats from a JSON array; finite, in float range */
-static int parse_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
+static int api_parse_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
 {
     if (json_is_object(v))
         return fail(r, 400, "%s: named vectors are not supported; send the vector as an array of %zu numbers", where,
@@ -356,7 +356,7 @@ static int parse_vector(const json_t *v, size_t d, float *out, resp *r, const ch
     return 0;
 }
 
-static int get_bool(const json_t *j, const char *k, int def, int *out, resp *r)
+static int api_get_bool(const json_t *j, const char *k, int def, int *out, resp *r)
 {
     json_t *v = json_object_get(j, k);
     if (!v || json_is_null(v)) {
@@ -369,7 +369,7 @@ static int get_bool(const json_t *j, const char *k, int def, int *out, resp *r)
     return 0;
 }
 
-static int get_count(const json_t *j, const char *k, size_t def, size_t max, size_t *out, resp *r)
+static int api_get_count(const json_t *j, const char *k, size_t def, size_t max, size_t *out, resp *r)
 {
     json_t *v = json_object_get(j, k);
     if (!v || json_is_null(v)) {
@@ -387,7 +387,7 @@ static int get_count(const json_t *j, const char *k, size_t def, size_t max, siz
 
 /* ---- the payload cache ------------------------------------------------------- */
 
-static int pl_set(entry *e, uint64_t iid, const vqs_pid *id, json_t *payload)
+static int api_pl_set(entry *e, uint64_t iid, const vqs_pid *id, json_t *payload)
 {
     if (iid >= e->npl) {
         size_t n = e->npl ? e->npl : 1024;
@@ -414,7 +414,7 @@ static int pl_load_cb(void *ctx, uint64_t iid, const vqs_pid *id, const char *pa
         json_error_t je;
         p = json_loadb(payload, len, 0, &je);
     }
-    if (pl_set(e, iid, id, p)) {
+    if (api_pl_set(e, iid, id, p)) {
         json_decref(p);
         return vqs_seterr(VQS_ENOMEM, "payload cache");
     }
@@ -423,7 +423,7 @@ static int pl_load_cb(void *ctx, uint64_t iid, const vqs_pid *id, const char *pa
 
 /* Called with plock held for reading; returns with it held for reading and
  * the cache loaded (or an error). */
-static int pl_ensure(vqs_server *s, entry *e, resp *r)
+static int api_pl_ensure(vqs_server *s, entry *e, resp *r)
 {
     if (e->pl_loaded)
         return 0;
@@ -447,7 +447,7 @@ typedef struct filter_ctx {
     const vqs_filter *f;
 } filter_ctx;
 
-static int filter_cb(void *ctx, int64_t iid)
+static int api_filter_cb(void *ctx, int64_t iid)
 {
     filter_ctx *F = ctx;
     if (iid < 0 || (uint64_t)iid >= F->e->npl || !F->e->pl[iid].id.kind)
@@ -462,7 +462,7 @@ typedef struct payload_sel {
     json_t *include, *exclude; /* arrays of keys (borrowed) */
 } payload_sel;
 
-static int parse_with_payload(const json_t *j, int def, payload_sel *ps, resp *r)
+static int api_parse_with_payload(const json_t *j, int def, payload_sel *ps, resp *r)
 {
     memset(ps, 0, sizeof *ps);
     json_t *v = json_object_get(j, "with_payload");
@@ -495,7 +495,7 @@ static int parse_with_payload(const json_t *j, int def, payload_sel *ps, resp *r
 }
 
 /* the payload to return (new reference); p may be NULL */
-static json_t *select_payload(const payload_sel *ps, json_t *p)
+static json_t *api_select_payload(const payload_sel *ps, json_t *p)
 {
     if (!p || !json_is_object(p))
         return json_object();
@@ -525,7 +525,7 @@ static const char *distance_name(uint32_t m)
 }
 static const char *rerank_name(uint32_t r) { return r == 1 ? "disk" : r == 2 ? "memory" : "none"; }
 
-static int h_list(vqs_server *s, resp *r)
+static int api_h_list(vqs_server *s, resp *r)
 {
     json_t *a = json_array();
     pthread_rwlock_rdlock(&s->reg);
@@ -535,7 +535,7 @@ static int h_list(vqs_server *s, resp *r)
     return ok(r, json_pack("{s:o}", "collections", a));
 }
 
-static int h_get_coll(vqs_server *s, entry *e, resp *r)
+static int api_h_get_coll(vqs_server *s, entry *e, resp *r)
 {
     vqs_db_stats info;
     int rc = vqs_db_info(s->db, e->name, &info);
@@ -598,9 +598,9 @@ static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t 
     return fail(r, 400, "quantization_config: expected \"scalar\", \"product\" or \"binary\"");
 }
 
-static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
+static int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
 {
-    json_t *j = parse_body(q, r);
+    json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
     vqs_db_config cfg = {0};
@@ -702,7 +702,7 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
         return r->code;
     }
     pthread_rwlock_wrlock(&s->reg);
-    if (find(s, name)) {
+    if (api_entry_find(s, name)) {
         pthread_rwlock_unlock(&s->reg);
         return fail(r, 409, "Wrong input: Collection `%s` already exists!", name);
     }
@@ -717,13 +717,13 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     char vp[4200];
     snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(s->db), name);
     unlink(vp);
-    entry *e = entry_open(s, name);
+    entry *e = api_entry_open(s, name);
     if (!e || !e->c) {
         if (e)
             fail(r, 500, "%s", e->open_error);
         else
             fail(r, 500, "out of memory");
-        entry_free(e);
+        api_entry_free(e);
         vqs_db_drop(s->db, name);
         pthread_rwlock_unlock(&s->reg);
         return r->code;
@@ -734,7 +734,7 @@ static int h_create(vqs_server *s, const char *name, const req *q, resp *r)
     return ok(r, json_true());
 }
 
-static int h_drop(vqs_server *s, const char *name, resp *r)
+static int api_h_drop(vqs_server *s, const char *name, resp *r)
 {
     pthread_rwlock_wrlock(&s->reg);
     entry **pp = &s->colls;
@@ -753,7 +753,7 @@ static int h_drop(vqs_server *s, const char *name, resp *r)
     *pp = e->next;
     char vp[4200];
     snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(s->db), name);
-    entry_free(e);
+    api_entry_free(e);
     unlink(vp);
     pthread_rwlock_unlock(&s->reg);
     return ok(r, json_true());
@@ -793,7 +793,7 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
         for (size_t i = 0; e->pl_loaded && i < n; i++) {
             uint64_t iid;
             if (vqs_db_get(s->db, e->name, &ids[i], &iid, NULL) == 0)
-                pl_set(e, iid, &ids[i], payloads && payloads[i] ? json_incref(payloads[i]) : NULL);
+                api_pl_set(e, iid, &ids[i], payloads && payloads[i] ? json_incref(payloads[i]) : NULL);
             vqs_clearerr();
         }
         pthread_rwlock_unlock(&e->plock);
@@ -804,9 +804,9 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
     return rc ? rc : ok(r, op_result(s));
 }
 
-static int h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
+static int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
 {
-    json_t *j = parse_body(q, r);
+    json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
     size_t d = vqs_coll_d(e->c);
@@ -852,7 +852,7 @@ static int h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
             rc = fail(r, 400, "%s: \"id\" is missing", where);
         else if (!vec)
             rc = fail(r, 400, "%s: \"vector\" is missing", where);
-        else if (!parse_id(id, &ids[i], r, where) && !parse_vector(vec, d, x + i * d, r, where)) {
+        else if (!api_parse_id(id, &ids[i], r, where) && !api_parse_vector(vec, d, x + i * d, r, where)) {
             if (pl && !json_is_null(pl) && !json_is_object(pl))
                 rc = fail(r, 400, "%s: \"payload\" must be an object", where);
             else
@@ -873,7 +873,7 @@ static int h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
 }
 
 /* binary upsert: n records of [u64 id, little-endian][d float32] */
-static int h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
+static int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
 {
     size_t d = vqs_coll_d(e->c), rec = 8 + 4 * d;
     if (q->len == 0 || q->len % rec)
@@ -914,14 +914,14 @@ static int h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
 
 /* A point as Qdrant shows it; NULL with r set when its payload or vector
  * cannot be read (never a point with a part silently missing). */
-static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
+static json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
                           int with_vector, const float *score, resp *r)
 {
     json_t *o = json_object();
     char b[40];
     if (!o)
         return fail(r, 500, "out of memory"), NULL;
-    json_object_set_new(o, "id", id_json(id));
+    json_object_set_new(o, "id", api_id_json(id));
     json_object_set_new(o, "version", json_integer(0));
     if (score)
         json_object_set_new(o, "score", json_real(*score));
@@ -946,7 +946,7 @@ static json_t *point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t ii
             vqs_clearerr();
             free(text);
         }
-        json_object_set_new(o, "payload", select_payload(ps, p));
+        json_object_set_new(o, "payload", api_select_payload(ps, p));
         json_decref(p);
     }
     if (with_vector) {
@@ -977,7 +977,7 @@ static int keeps_vectors(entry *e) { return vqs_coll_config_of(e->c)->rerank != 
 
 /* with_vector on a trained collection that keeps no vectors: a 400, not
  * an answer without (or with made-up) vectors */
-static int check_with_vector(entry *e, int wv, resp *r)
+static int api_check_with_vector(entry *e, int wv, resp *r)
 {
     if (wv && !keeps_vectors(e))
         return fail(r, 400, "\"with_vector\": collection '%s' keeps no vectors (rerank \"none\"): only their codes",
@@ -985,7 +985,7 @@ static int check_with_vector(entry *e, int wv, resp *r)
     return 0;
 }
 
-static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
+static int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
 {
     json_t *j = NULL, *ids;
     payload_sel ps;
@@ -998,17 +998,17 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
             return fail(r, 400, "point id \"%.80s\" is neither an unsigned integer nor a UUID", one_id);
         }
         single = json_array();
-        json_array_append_new(single, id_json(&p));
+        json_array_append_new(single, api_id_json(&p));
         ids = single;
         ps.on = 1;
         ps.include = ps.exclude = NULL;
         wv = keeps_vectors(e);
     } else {
-        if (!(j = parse_body(q, r)))
+        if (!(j = api_parse_body(q, r)))
             return r->code;
         ids = json_object_get(j, "ids");
-        if (!json_is_array(ids) || parse_with_payload(j, 1, &ps, r) || get_bool(j, "with_vector", 0, &wv, r) ||
-            check_with_vector(e, wv, r)) {
+        if (!json_is_array(ids) || api_parse_with_payload(j, 1, &ps, r) || api_get_bool(j, "with_vector", 0, &wv, r) ||
+            api_check_with_vector(e, wv, r)) {
             json_decref(j);
             return r->code ? r->code : fail(r, 400, "\"ids\" must be an array of point ids");
         }
@@ -1025,19 +1025,20 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
         char where[48];
         snprintf(where, sizeof where, "ids[%zu]", i);
         vqs_pid p;
-        if ((rc = parse_id(json_array_get(ids, i), &p, r, where)))
+        if ((rc = api_parse_id(json_array_get(ids, i), &p, r, where)))
             break;
         uint64_t iid;
         int g = vqs_db_get(s->db, e->name, &p, &iid, NULL);
         vqs_clearerr();
         if (g == 0) {
-            json_t *o = point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL, r);
+            json_t *o = api_point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL, r);
             if (!o) {
                 rc = r->code;
                 break;
             }
             json_array_append_new(out, o);
-            if ((rc = charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) || ((i & 63) == 63 && (rc = check_deadline(q, r))))
+            if ((rc = api_charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) ||
+                ((i & 63) == 63 && (rc = api_check_deadline(q, r))))
                 break;
         } else if (one_id)
             rc = fail(r, 404, "Not found: No point with id %s found", one_id);
@@ -1059,7 +1060,7 @@ static int h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_
 }
 
 /* live points matching f (point ids), by walking the payload cache; plock held for reading */
-static int matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **out, size_t *n)
+static int api_matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **out, size_t *n)
 {
     size_t cap = 0;
     *out = NULL;
@@ -1085,7 +1086,7 @@ static int matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **
     return 0;
 }
 
-static vqs_filter *get_filter(const json_t *j, resp *r)
+static vqs_filter *api_get_filter(const json_t *j, resp *r)
 {
     json_t *f = json_object_get(j, "filter");
     if (!f || json_is_null(f))
@@ -1097,12 +1098,12 @@ static vqs_filter *get_filter(const json_t *j, resp *r)
     return c;
 }
 
-static int h_count(vqs_server *s, entry *e, const req *q, resp *r)
+static int api_h_count(vqs_server *s, entry *e, const req *q, resp *r)
 {
-    json_t *j = q->len ? parse_body(q, r) : json_object();
+    json_t *j = q->len ? api_parse_body(q, r) : json_object();
     if (!j)
         return r->code;
-    vqs_filter *f = get_filter(j, r);
+    vqs_filter *f = api_get_filter(j, r);
     json_decref(j);
     if (r->code)
         return r->code;
@@ -1111,8 +1112,8 @@ static int h_count(vqs_server *s, entry *e, const req *q, resp *r)
         pthread_rwlock_rdlock(&e->plock);
         vqs_pid *ids = NULL;
         size_t m = 0;
-        int rc = pl_ensure(s, e, r);
-        if (!rc && matching_ids(s, e, f, &ids, &m))
+        int rc = api_pl_ensure(s, e, r);
+        if (!rc && api_matching_ids(s, e, f, &ids, &m))
             rc = fail(r, 500, "out of memory");
         pthread_rwlock_unlock(&e->plock);
         free(ids);
@@ -1124,13 +1125,13 @@ static int h_count(vqs_server *s, entry *e, const req *q, resp *r)
     return ok(r, json_pack("{s:I}", "count", (json_int_t)n));
 }
 
-static int h_delete(vqs_server *s, entry *e, const req *q, resp *r)
+static int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r)
 {
-    json_t *j = parse_body(q, r);
+    json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
     json_t *pts = json_object_get(j, "points");
-    vqs_filter *f = get_filter(j, r);
+    vqs_filter *f = api_get_filter(j, r);
     if (r->code) {
         json_decref(j);
         return r->code;
@@ -1148,12 +1149,12 @@ static int h_delete(vqs_server *s, entry *e, const req *q, resp *r)
         for (size_t i = 0; i < n && !rc; i++) {
             char where[48];
             snprintf(where, sizeof where, "points[%zu]", i);
-            rc = parse_id(json_array_get(pts, i), &ids[i], r, where);
+            rc = api_parse_id(json_array_get(pts, i), &ids[i], r, where);
         }
     } else {
         pthread_rwlock_rdlock(&e->plock);
-        rc = pl_ensure(s, e, r);
-        if (!rc && matching_ids(s, e, f, &ids, &n))
+        rc = api_pl_ensure(s, e, r);
+        if (!rc && api_matching_ids(s, e, f, &ids, &n))
             rc = fail(r, 500, "out of memory");
         pthread_rwlock_unlock(&e->plock);
     }
@@ -1209,7 +1210,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         /* a point id: its stored vector is the query (the point itself is
          * among the results) */
         vqs_pid pid;
-        if (parse_id(v, &pid, r, "query"))
+        if (api_parse_id(v, &pid, r, "query"))
             return r->code;
         int rc = vqs_coll_get(e->c, &pid, sr->q, NULL);
         if (rc) {
@@ -1223,18 +1224,18 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
     } else {
     char where[16];
     snprintf(where, sizeof where, "%s", vkey);
-    if (parse_vector(v, d, sr->q, r, where))
+    if (api_parse_vector(v, d, sr->q, r, where))
         return r->code;
     }
-    if (get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
-        get_count(j, "offset", 0, s->o.max_limit, &sr->offset, r))
+    if (api_get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
+        api_get_count(j, "offset", 0, s->o.max_limit, &sr->offset, r))
         return r->code;
     if (sr->limit == 0)
         return fail(r, 400, "\"limit\" must be at least 1");
     if (sr->limit + sr->offset > s->o.max_limit)
         return fail(r, 400, "\"limit\" + \"offset\" = %zu; at most %zu", sr->limit + sr->offset, s->o.max_limit);
-    if (parse_with_payload(j, 0, &sr->ps, r) || get_bool(j, "with_vector", 0, &sr->with_vector, r) ||
-        check_with_vector(e, sr->with_vector, r))
+    if (api_parse_with_payload(j, 0, &sr->ps, r) || api_get_bool(j, "with_vector", 0, &sr->with_vector, r) ||
+        api_check_with_vector(e, sr->with_vector, r))
         return r->code;
     json_t *t = json_object_get(j, "score_threshold");
     if (t && !json_is_null(t)) {
@@ -1271,7 +1272,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
     if (sr->sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == 0)
         sr->sp.rerank = 0; /* nothing to re-score with: as Qdrant, rescore is a hint */
     vqs_clearerr();
-    sr->f = get_filter(j, r);
+    sr->f = api_get_filter(j, r);
     return r->code;
 }
 
@@ -1291,14 +1292,14 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
     }
     filter_ctx F = {e, sr->f};
     if (sr->f) {
-        sr->sp.filter = filter_cb;
+        sr->sp.filter = api_filter_cb;
         sr->sp.filter_ctx = &F;
     }
     sr->sp.deadline = q->deadline;
-    int rc = check_deadline(q, r);
+    int rc = api_check_deadline(q, r);
     if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids))) {
         if (rc == -ETIMEDOUT)
-            check_deadline(q, r);
+            api_check_deadline(q, r);
         if (!r->code)
             fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
@@ -1319,14 +1320,14 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
             }
             if (sr->has_thr && (m == VQS_METRIC_L2 ? sc > sr->thr : sc < sr->thr))
                 continue;
-            json_t *o = point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc, r);
+            json_t *o = api_point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc, r);
             if (!o || json_array_append_new(out, o)) {
                 rc = o ? fail(r, 500, "out of memory") : r->code;
                 break;
             }
-            rc = charge(s, q, o, vd, r);
+            rc = api_charge(s, q, o, vd, r);
             if (!rc && (i & 63) == 63)
-                rc = check_deadline(q, r);
+                rc = api_check_deadline(q, r);
         }
         if (rc) {
             json_decref(out);
@@ -1375,9 +1376,9 @@ typedef enum search_kind {
     SEARCH_QUERY, /* POST .../points/query: "query" for "vector", answered {"points": [...]} */
 } search_kind;
 
-static int h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
+static int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
 {
-    json_t *j = parse_body(q, r);
+    json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
     json_t *list = NULL;
@@ -1411,7 +1412,7 @@ static int h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
             any_filter |= sr[i].f != NULL;
         pthread_rwlock_rdlock(&e->plock);
         if (any_filter)
-            rc = pl_ensure(s, e, r);
+            rc = api_pl_ensure(s, e, r);
         res = kind == SEARCH_BATCH ? json_array() : NULL;
         for (size_t i = 0; i < nq && !rc; i++) {
             json_t *one = run_search(s, e, &sr[i], q, r);
@@ -1446,7 +1447,7 @@ static int bool_param(const char *v)
 }
 
 /* binary search: body = nq * d float32 (little-endian); settings in the query string */
-static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r)
+static int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r)
 {
     size_t d = vqs_coll_d(e->c);
     if (q->len == 0 || q->len % (4 * d))
@@ -1526,7 +1527,7 @@ static int h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, re
     return ok(r, res);
 }
 
-static int h_train(entry *e, resp *r)
+static int api_h_train(entry *e, resp *r)
 {
     if (vqs_coll_is_trained(e->c))
         return fail(r, 400, "collection '%s' is already trained", e->name);
@@ -1541,11 +1542,14 @@ static int h_train(entry *e, resp *r)
 
 /* ---- metrics text ---------------------------------------------------------------- */
 
-static char *metrics_text(vqs_server *s)
+/* the endpoint of counter slot i: a route's, or "unknown" for the last */
+static const char *label(int i) { return api_route_name(i < api_route_count() ? i : ROUTE_UNKNOWN); }
+
+static char *api_metrics_text(vqs_server *s)
 {
     char *buf = NULL;
     size_t len = 0;
-    int nm = route_count() + 1;
+    int nm = api_route_count() + 1;
     route_metrics *m = malloc(nm * sizeof *m);
     FILE *f = m ? open_memstream(&buf, &len) : NULL;
     if (!f) {
@@ -1560,18 +1564,18 @@ static char *metrics_text(vqs_server *s)
     for (int i = 0; i < nm; i++) {
         if (!m[i].req)
             continue;
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"2xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"2xx\"} %llu\n", label(i),
                 (unsigned long long)(m[i].req - m[i].err4 - m[i].err5));
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"4xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"4xx\"} %llu\n", label(i),
                 (unsigned long long)m[i].err4);
-        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"5xx\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+        fprintf(f, "vqs_http_requests_total{endpoint=\"%s\",code=\"5xx\"} %llu\n", label(i),
                 (unsigned long long)m[i].err5);
     }
     fprintf(f, "# HELP vqs_http_errors_total HTTP requests answered with a 4xx or 5xx status.\n"
                "# TYPE vqs_http_errors_total counter\n");
     for (int i = 0; i < nm; i++)
         if (m[i].req)
-            fprintf(f, "vqs_http_errors_total{endpoint=\"%s\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+            fprintf(f, "vqs_http_errors_total{endpoint=\"%s\"} %llu\n", label(i),
                     (unsigned long long)(m[i].err4 + m[i].err5));
     fprintf(f, "# HELP vqs_http_request_duration_seconds Time from the request's arrival to its response.\n"
                "# TYPE vqs_http_request_duration_seconds histogram\n");
@@ -1581,13 +1585,13 @@ static char *metrics_text(vqs_server *s)
         uint64_t cum = 0;
         for (size_t b = 0; b < NB; b++) {
             cum += m[i].bucket[b];
-            fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+            fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", label(i),
                     hist_le[b], (unsigned long long)cum);
         }
-        fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+        fprintf(f, "vqs_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", label(i),
                 (unsigned long long)m[i].req);
-        fprintf(f, "vqs_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN), m[i].sum);
-        fprintf(f, "vqs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", route_name(i < nm - 1 ? i : ROUTE_UNKNOWN),
+        fprintf(f, "vqs_http_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n", label(i), m[i].sum);
+        fprintf(f, "vqs_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", label(i),
                 (unsigned long long)m[i].req);
     }
     pthread_mutex_lock(&s->qlock);
@@ -1665,7 +1669,7 @@ static int is_binary(struct MHD_Connection *conn)
 /* The path of a raw request target (up to '?'), percent-decoded once into
  * out (cap bytes). 400 for a malformed escape, a decoded NUL or control
  * byte, or an encoded '/' (it would split or join path segments). */
-static int decode_path(const char *raw, char *out, size_t cap, resp *r)
+static int api_decode_path(const char *raw, char *out, size_t cap, resp *r)
 {
     size_t o = 0, seg = 0;
     for (size_t i = 0; raw[i] && raw[i] != '?' && raw[i] != '#'; i++) {
@@ -1694,15 +1698,15 @@ static int decode_path(const char *raw, char *out, size_t cap, resp *r)
 
 /* What a route's handler needs before it runs. */
 typedef enum route_needs {
-    NEEDS_NOTHING, /* the server's own paths */
-    NEEDS_NAME,    /* a valid collection name (create and drop lock the registry themselves) */
-    NEEDS_LOOKUP,  /* the registry read-locked and the collection looked up (it may not exist) */
-    NEEDS_OPEN,    /* an open collection; the registry stays read-locked while the handler runs */
+    NEED_NONE,   /* the server's own paths */
+    NEED_NAME,   /* a valid collection name (create and drop lock the registry themselves) */
+    NEED_LOOKUP, /* the registry read-locked and the collection looked up (it may not exist) */
+    NEED_OPEN,   /* an open collection; the registry stays read-locked while the handler runs */
 } route_needs;
 
 enum {
     ROUTE_CHEAP = 1,  /* a read of bounded cost, answered by the I/O threads (as every GET and HEAD) */
-    ROUTE_PUBLIC = 2, /* needs no api key */
+    ROUTE_NOKEY = 2,  /* needs no api key */
 };
 
 /* a handler's arguments */
@@ -1710,8 +1714,8 @@ typedef struct route_call {
     vqs_server *s;
     struct MHD_Connection *conn;
     req *q;
-    const char *name; /* the collection's (NEEDS_NAME and after) */
-    entry *e;         /* NEEDS_LOOKUP: NULL if it does not exist; NEEDS_OPEN: open */
+    const char *name; /* the collection's (NEED_NAME and after) */
+    entry *e;         /* NEED_LOOKUP: NULL if it does not exist; NEED_OPEN: open */
     const char *id;   /* the {id} segment */
 } route_call;
 
@@ -1748,58 +1752,60 @@ static int r_health(const route_call *c, resp *r)
 static int r_metrics(const route_call *c, resp *r)
 {
     r->code = 200;
-    r->raw = metrics_text(c->s);
+    r->raw = api_metrics_text(c->s);
     r->ctype = "text/plain; version=0.0.4";
     return r->raw ? 200 : fail(r, 500, "out of memory");
 }
 
-static int r_list(const route_call *c, resp *r) { return h_list(c->s, r); }
-static int r_get_coll(const route_call *c, resp *r) { return h_get_coll(c->s, c->e, r); }
-static int r_create(const route_call *c, resp *r) { return h_create(c->s, c->name, c->q, r); }
-static int r_drop(const route_call *c, resp *r) { return h_drop(c->s, c->name, r); }
+static int r_list(const route_call *c, resp *r) { return api_h_list(c->s, r); }
+static int r_get_coll(const route_call *c, resp *r) { return api_h_get_coll(c->s, c->e, r); }
+static int r_create(const route_call *c, resp *r) { return api_h_create(c->s, c->name, c->q, r); }
+static int r_drop(const route_call *c, resp *r) { return api_h_drop(c->s, c->name, r); }
 static int r_exists(const route_call *c, resp *r) { return ok(r, json_pack("{s:b}", "exists", c->e != NULL)); }
 static int r_upsert(const route_call *c, resp *r)
 {
-    return is_binary(c->conn) ? h_upsert_bin(c->s, c->e, c->q, r) : h_upsert_json(c->s, c->e, c->q, r);
+    return is_binary(c->conn) ? api_h_upsert_bin(c->s, c->e, c->q, r) : api_h_upsert_json(c->s, c->e, c->q, r);
 }
-static int r_retrieve(const route_call *c, resp *r) { return h_retrieve(c->s, c->e, c->q, r, NULL); }
-static int r_get_point(const route_call *c, resp *r) { return h_retrieve(c->s, c->e, c->q, r, c->id); }
-static int r_delete(const route_call *c, resp *r) { return h_delete(c->s, c->e, c->q, r); }
-static int r_count(const route_call *c, resp *r) { return h_count(c->s, c->e, c->q, r); }
+static int r_retrieve(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, NULL); }
+static int r_get_point(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, c->id); }
+static int r_delete(const route_call *c, resp *r) { return api_h_delete(c->s, c->e, c->q, r); }
+static int r_count(const route_call *c, resp *r) { return api_h_count(c->s, c->e, c->q, r); }
 static int r_search(const route_call *c, resp *r)
 {
-    return is_binary(c->conn) ? h_search_bin(c->s, c->e, c->conn, c->q, r) : h_search(c->s, c->e, c->q, r, SEARCH_ONE);
+    if (is_binary(c->conn))
+        return api_h_search_bin(c->s, c->e, c->conn, c->q, r);
+    return api_h_search(c->s, c->e, c->q, r, SEARCH_ONE);
 }
-static int r_search_batch(const route_call *c, resp *r) { return h_search(c->s, c->e, c->q, r, SEARCH_BATCH); }
-static int r_query(const route_call *c, resp *r) { return h_search(c->s, c->e, c->q, r, SEARCH_QUERY); }
-static int r_train(const route_call *c, resp *r) { return h_train(c->e, r); }
+static int r_search_batch(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_BATCH); }
+static int r_query(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_QUERY); }
+static int r_train(const route_call *c, resp *r) { return api_h_train(c->e, r); }
 
 /* Every endpoint, one line each (api/README.md documents them). Its order
  * is the order of /metrics. No two routes of one method match one path. */
 static const route_def routes[] = {
-    /* method  path                                      needs          flags         handler         metric */
-    {"GET",    "/",                                      NEEDS_NOTHING, 0,            r_root,         "root"},
-    {NULL,     "/healthz|/livez|/readyz",                NEEDS_NOTHING, ROUTE_PUBLIC, r_health,       "healthz"},
-    {NULL,     "/metrics",                               NEEDS_NOTHING, 0,            r_metrics,      "metrics"},
-    {"GET",    "/collections|/collections/",             NEEDS_NOTHING, 0,            r_list,         "list_collections"},
-    {"GET",    "/collections/{name}",                    NEEDS_OPEN,    0,            r_get_coll,     "get_collection"},
-    {"PUT",    "/collections/{name}",                    NEEDS_NAME,    0,            r_create,       "create_collection"},
-    {"DELETE", "/collections/{name}",                    NEEDS_NAME,    0,            r_drop,         "delete_collection"},
-    {"GET",    "/collections/{name}/exists",             NEEDS_LOOKUP,  0,            r_exists,       "collection_exists"},
-    {"PUT",    "/collections/{name}/points",             NEEDS_OPEN,    0,            r_upsert,       "upsert_points"},
-    {"POST",   "/collections/{name}/points",             NEEDS_OPEN,    0,            r_retrieve,     "retrieve_points"},
-    {"GET",    "/collections/{name}/points/{id}",        NEEDS_OPEN,    0,            r_get_point,    "get_point"},
-    {"POST",   "/collections/{name}/points/delete",      NEEDS_OPEN,    0,            r_delete,       "delete_points"},
-    {"POST",   "/collections/{name}/points/count",       NEEDS_OPEN,    ROUTE_CHEAP,  r_count,        "count_points"},
-    {"POST",   "/collections/{name}/points/search",      NEEDS_OPEN,    0,            r_search,       "search"},
-    {"POST",   "/collections/{name}/points/search/batch",NEEDS_OPEN,    0,            r_search_batch, "search_batch"},
-    {"POST",   "/collections/{name}/points/query",       NEEDS_OPEN,    0,            r_query,        "query"},
-    {"POST",   "/collections/{name}/train",              NEEDS_OPEN,    0,            r_train,        "train"},
+    /* method  path                                     needs        flags        handler         metric */
+    {"GET",    "/",                                     NEED_NONE,   0,           r_root,         "root"},
+    {NULL,     "/healthz|/livez|/readyz",               NEED_NONE,   ROUTE_NOKEY, r_health,       "healthz"},
+    {NULL,     "/metrics",                              NEED_NONE,   0,           r_metrics,      "metrics"},
+    {"GET",    "/collections|/collections/",            NEED_NONE,   0,           r_list,         "list_collections"},
+    {"GET",    "/collections/{name}",                   NEED_OPEN,   0,           r_get_coll,     "get_collection"},
+    {"PUT",    "/collections/{name}",                   NEED_NAME,   0,           r_create,       "create_collection"},
+    {"DELETE", "/collections/{name}",                   NEED_NAME,   0,           r_drop,         "delete_collection"},
+    {"GET",    "/collections/{name}/exists",            NEED_LOOKUP, 0,           r_exists,       "collection_exists"},
+    {"PUT",    "/collections/{name}/points",            NEED_OPEN,   0,           r_upsert,       "upsert_points"},
+    {"POST",   "/collections/{name}/points",            NEED_OPEN,   0,           r_retrieve,     "retrieve_points"},
+    {"GET",    "/collections/{name}/points/{id}",       NEED_OPEN,   0,           r_get_point,    "get_point"},
+    {"POST",   "/collections/{name}/points/delete",     NEED_OPEN,   0,           r_delete,       "delete_points"},
+    {"POST",   "/collections/{name}/points/count",      NEED_OPEN,   ROUTE_CHEAP, r_count,        "count_points"},
+    {"POST",   "/collections/{name}/points/search",     NEED_OPEN,   0,           r_search,       "search"},
+    {"POST",   "/collections/{name}/points/search/batch", NEED_OPEN, 0,           r_search_batch, "search_batch"},
+    {"POST",   "/collections/{name}/points/query",      NEED_OPEN,   0,           r_query,        "query"},
+    {"POST",   "/collections/{name}/train",             NEED_OPEN,   0,           r_train,        "train"},
 };
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
 
-static int route_count(void) { return NROUTES; }
-static const char *route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown" : routes[route].metric; }
+static int api_route_count(void) { return NROUTES; }
+static const char *api_route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown" : routes[route].metric; }
 
 /* path against one alias of a route's path (p, n bytes): the bytes are
  * equal but for placeholders, which take one segment each; *id: where
@@ -1847,18 +1853,18 @@ static int route_find(const char *method, const char *path, const char **id, int
     return -1;
 }
 
-static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url,
+static int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url,
                     req *q, resp *r, int *route)
 {
     route_call c = {s, conn, q, NULL, NULL, NULL};
     int other, i = route_find(method, url, &c.id, &other);
     const route_def *rt = i >= 0 ? &routes[i] : NULL;
     *route = ROUTE_UNKNOWN;
-    if (rt && rt->needs == NEEDS_NOTHING) {
+    if (rt && rt->needs == NEED_NONE) {
         *route = i;
         return rt->fn(&c, r);
     }
-    if (other >= 0 && routes[other].needs == NEEDS_NOTHING) {
+    if (other >= 0 && routes[other].needs == NEED_NONE) {
         /* a path of the server's own with another method (under a
          * collection the same is a 404) */
         *route = other;
@@ -1878,15 +1884,15 @@ static int dispatch(vqs_server *s, struct MHD_Connection *conn, const char *meth
     memcpy(cname, name, nlen);
     cname[nlen] = 0;
     c.name = cname;
-    if (rt && rt->needs == NEEDS_NAME) {
+    if (rt && rt->needs == NEED_NAME) {
         *route = i;
         return rt->fn(&c, r);
     }
     /* everything else works on an existing collection */
     int rc;
     pthread_rwlock_rdlock(&s->reg);
-    c.e = find(s, cname);
-    if (rt && rt->needs == NEEDS_LOOKUP) {
+    c.e = api_entry_find(s, cname);
+    if (rt && rt->needs == NEED_LOOKUP) {
         *route = i;
         rc = rt->fn(&c, r);
     } else if (!c.e) {
@@ -1927,10 +1933,10 @@ static int key_ok(const vqs_server *s, struct MHD_Connection *conn)
     return diff == 0;
 }
 
-static void record(vqs_server *s, int route, int code, double secs)
+static void api_metrics_record(vqs_server *s, int route, int code, double secs)
 {
     pthread_mutex_lock(&s->mlock);
-    route_metrics *m = &s->m[route == ROUTE_UNKNOWN ? route_count() : route];
+    route_metrics *m = &s->m[route == ROUTE_UNKNOWN ? api_route_count() : route];
     m->req++;
     m->err4 += code >= 400 && code < 500;
     m->err5 += code >= 500;
@@ -1969,7 +1975,7 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
             snprintf(r->err, sizeof r->err, "could not encode the response");
             r->code = 500;
         } else if (strlen(body) > s->o.max_response + 4096) {
-            /* the estimate in charge() keeps results below this: a bug if reached */
+            /* the estimate in api_charge() keeps results below this: a bug if reached */
             free(body);
             snprintf(r->err, sizeof r->err, "the response passed --max-response (%zu bytes)", s->o.max_response);
             body = strdup("{\"status\":{\"error\":\"the response passed --max-response\"}}");
@@ -1992,7 +1998,7 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
     }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->code, mr);
     MHD_destroy_response(mr);
-    record(s, route, r->code, secs);
+    api_metrics_record(s, route, r->code, secs);
     /* every server-side failure is logged with its cause, verbose or not */
     if (r->code >= 500)
         fprintf(stderr, "vqs serve: %s %.200s -> %d: %s\n", method, url, r->code, r->err);
@@ -2087,7 +2093,7 @@ static void *reaper_main(void *arg)
 
 /* Requests answered by the I/O threads themselves: reads of bounded cost
  * (every GET and HEAD, and the routes marked ROUTE_CHEAP). */
-static int is_cheap(const char *method, const char *path)
+static int api_is_cheap(const char *method, const char *path)
 {
     if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
         return 1;
@@ -2095,11 +2101,11 @@ static int is_cheap(const char *method, const char *path)
     return i >= 0 && (routes[i].flags & ROUTE_CHEAP);
 }
 
-/* Requests that need no api key: the routes marked ROUTE_PUBLIC. */
-static int is_public(const char *method, const char *path)
+/* Requests that need no api key: the routes marked ROUTE_NOKEY. */
+static int api_is_public(const char *method, const char *path)
 {
     int i = route_find(method, path, NULL, NULL);
-    return i >= 0 && (routes[i].flags & ROUTE_PUBLIC);
+    return i >= 0 && (routes[i].flags & ROUTE_NOKEY);
 }
 
 /* q->r may already hold the refusal of a bad path (on_request decoded it) */
@@ -2114,10 +2120,10 @@ static void run_request(vqs_server *s, struct MHD_Connection *conn, const char *
         q->r.retry_after = 1;
     } else if (q->too_big) {
         fail(&q->r, 413, "request body over the limit of %zu bytes (--max-body)", s->o.max_body);
-    } else if (!is_public(method, q->path) && !key_ok(s, conn)) {
+    } else if (!api_is_public(method, q->path) && !key_ok(s, conn)) {
         fail(&q->r, 401, "Unauthorized: a valid api-key header is required");
-    } else if (check_deadline(q, &q->r) == 0) {
-        dispatch(s, conn, method, q->path, q, &q->r, &q->route);
+    } else if (api_check_deadline(q, &q->r) == 0) {
+        api_dispatch(s, conn, method, q->path, q, &q->r, &q->route);
     }
     if (q->r.code == 0)
         fail(&q->r, 500, "internal error: no response");
@@ -2264,8 +2270,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (q->queued) /* resumed without an answer (cannot happen): wait */
         return MHD_YES;
     track_busy(s, track_of(conn), 1);
-    if (!q->too_big && !q->over_total && decode_path(q->raw_url ? q->raw_url : url, q->path, sizeof q->path, &q->r) == 0 &&
-        !is_cheap(method, q->path)) {
+    if (!q->too_big && !q->over_total &&
+        api_decode_path(q->raw_url ? q->raw_url : url, q->path, sizeof q->path, &q->r) == 0 &&
+        !api_is_cheap(method, q->path)) {
         /* to the workers: reserve a place, suspend, then queue (a worker
          * may resume the connection as soon as it is queued) */
         pthread_mutex_lock(&s->qlock);
@@ -2383,7 +2390,7 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
         return rc;
     }
     for (size_t i = n; i-- > 0;) {
-        entry *e = entry_open(s, names[i]);
+        entry *e = api_entry_open(s, names[i]);
         if (e) {
             e->next = s->colls;
             s->colls = e;
@@ -2402,7 +2409,7 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
     s->qcap = (size_t)s->o.queue;
     s->nworkers = s->o.threads;
     if (!(s->queue = calloc(s->qcap, sizeof *s->queue)) || !(s->workers = calloc((size_t)s->nworkers, sizeof(pthread_t))) ||
-        !(s->m = calloc((size_t)route_count() + 1, sizeof *s->m))) {
+        !(s->m = calloc((size_t)api_route_count() + 1, sizeof *s->m))) {
         vqs_server_stop(s, 0);
         return vqs_seterr(VQS_ENOMEM, "server_start");
     }
@@ -2474,7 +2481,7 @@ void vqs_server_stop(vqs_server *s, double grace_s)
     while (s->colls) {
         entry *e = s->colls;
         s->colls = e->next;
-        entry_free(e);
+        api_entry_free(e);
     }
     vqs_db_close(s->db);
     free(s->queue);
