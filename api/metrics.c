@@ -57,7 +57,7 @@ char *api_metrics_text(vqs_server *s)
     char *buf = NULL;
     size_t len = 0;
     int nm = api_route_count() + 1;
-    route_metrics *m = malloc(nm * sizeof *m);
+    route_metrics *m = malloc((size_t)nm * sizeof *m);
     FILE *f = m ? open_memstream(&buf, &len) : NULL;
     if (!f) {
         free(m);

@@ -204,52 +204,63 @@ const char *api_route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown
 
 /* path against one alias of a route's path (p, n bytes): the bytes are
  * equal but for placeholders, which take one segment each; *id: where
- * {id} is (it ends its path, so it is a C string) */
+ * {id} is (it ends its path, so it is a C string), set on a match only */
 static int match(const char *p, size_t n, const char *path, const char **id)
 {
-    const char *end = p + n;
+    const char *end = p + n, *got = NULL;
     while (p < end) {
         if (*p == '{') {
             if (!strncmp(p, "{id}", 4))
-                *id = path;
+                got = path;
             path += strcspn(path, "/");
             p = strchr(p, '}') + 1;
         } else if (*p++ != *path++) {
             return 0;
         }
     }
-    return *path == 0;
+    if (*path)
+        return 0;
+    if (got)
+        *id = got;
+    return 1;
+}
+
+/* path against a route's path and its aliases */
+static int match_any(const char *paths, const char *path, const char **id)
+{
+    for (;;) {
+        size_t n = strcspn(paths, "|");
+        if (match(paths, n, path, id))
+            return 1;
+        if (!paths[n])
+            return 0;
+        paths += n + 1;
+    }
 }
 
 /* The route of method and path, or -1. *other (if not NULL): a route of
  * the path for another method (-1: none). */
 static int route_find(const char *method, const char *path, const char **id, int *other)
 {
-    const char *got = NULL;
     if (other)
         *other = -1;
-    for (int i = 0; i < NROUTES; i++)
-        for (const char *a = routes[i].path;; a++) {
-            size_t n = strcspn(a, "|");
-            if (match(a, n, path, &got)) {
-                if (!routes[i].method || !strcmp(routes[i].method, method)) {
-                    if (id)
-                        *id = got;
-                    return i;
-                }
-                if (other && *other < 0)
-                    *other = i;
-                break;
-            }
-            a += n;
-            if (!*a)
-                break;
+    for (int i = 0; i < NROUTES; i++) {
+        const char *got = NULL;
+        if (!match_any(routes[i].path, path, &got))
+            continue;
+        if (!routes[i].method || !strcmp(routes[i].method, method)) {
+            if (id)
+                *id = got;
+            return i;
         }
+        if (other && *other < 0)
+            *other = i;
+    }
     return -1;
 }
 
-int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                    req *q, resp *r, int *route)
+int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url, req *q, resp *r,
+                 int *route)
 {
     route_call c = {s, conn, q, NULL, NULL, NULL};
     int other, i = route_find(method, url, &c.id, &other);
