@@ -118,7 +118,7 @@ int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len);
  * whole): fn gets a segment's first internal id, its n stored codes of
  * in_size bytes each, and writes n coarse lists and n * code_size bytes of
  * new codes. Until then a collection stores whatever codes its owner chose
- * (index/collection.c: the raw vectors). A non-zero return from fn aborts
+ * (index/collection/collection.c: the raw vectors). A non-zero return from fn aborts
  * everything. Errors: VQS_EINVAL (already trained), fn's error, as upsert. */
 typedef int (*vqs_db_recode_fn)(void *ctx, uint64_t first, size_t n, const uint8_t *in, size_t in_size,
                                 uint32_t *lists, uint8_t *out);
