@@ -188,6 +188,7 @@ int vqs_coll_create(vqs_catalog *cat, const char *name, const vqs_coll_config *i
     if (!cat || !name || !in)
         return vqs_seterr(VQS_EINVAL, "coll_create: NULL argument");
     vqs_coll_config cfg;
+    char vp[4200], keep[512];
     int rc = vqs_coll_config_check(name, in, &cfg);
     if (rc)
         return rc;
@@ -196,7 +197,6 @@ int vqs_coll_create(vqs_catalog *cat, const char *name, const vqs_coll_config *i
     /* storage checks the name before anything is written or a path built */
     if ((rc = vqs_db_create(cat->db, name, &dc)))
         return rc;
-    char vp[4200];
     if ((rc = coll_vec_path(cat->db, name, vp, sizeof vp)))
         goto fail;
     /* a vector file left by a collection of the same name dropped by hand
@@ -213,13 +213,11 @@ int vqs_coll_create(vqs_catalog *cat, const char *name, const vqs_coll_config *i
         vqs_vecstore_close(vs);
     }
     return 0;
-fail: {
+fail:
     /* remove the records again, keeping the first error */
-    char keep[512];
     snprintf(keep, sizeof keep, "%s", vqs_errdetail());
     vqs_db_drop(cat->db, name);
     return vqs_seterr(rc, "%s", keep);
-}
 }
 
 int vqs_coll_drop(vqs_catalog *cat, const char *name)

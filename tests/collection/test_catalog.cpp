@@ -245,6 +245,17 @@ TEST_CASE("collection: describe returns the configuration with the defaults fill
     cfg.metric = VQS_METRIC_COS;
     cfg.train_size = 123;
     cfg.sq_clip = 0.999f;
+    // the check alone fills the defaults and writes nothing
+    vqs_coll_config filled;
+    REQUIRE_OK(vqs_coll_config_check("def", &cfg, &filled));
+    REQUIRE(filled.nprobe == VQS_COLL_DEFAULT_NPROBE);
+    REQUIRE(filled.oversampling == VQS_COLL_DEFAULT_OVERSAMPLING);
+    REQUIRE(cfg.nprobe == 0);
+    REQUIRE(names(h.cat).empty());
+    auto bad = cfg;
+    std::strcpy(bad.spec, "NOPE");
+    REQUIRE_ERR(vqs_coll_config_check("def", &bad, &filled), VQS_ESPEC);
+    REQUIRE(filled.nprobe == VQS_COLL_DEFAULT_NPROBE); // untouched on failure
     REQUIRE_OK(vqs_coll_create(h.cat, "def", &cfg));
     auto given = config(d, "SQ4", VQS_RERANK_NONE);
     given.nprobe = 3;
