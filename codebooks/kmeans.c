@@ -51,8 +51,9 @@
  *   costs more to re-read than the products cost to compute (siftsmall
  *   PQ16x8 training: 1.7x less CPU time than sgemm + argmin pass).
  * - Kernels (the argmin pass, |a - b|^2 for seeding) have plain C, AVX2 and
- *   AVX-512 versions, picked by the SIMD level of index/kernels (CPU check,
- *   VQS_SIMD). All levels give bit-identical results: the same float
+ *   AVX-512 versions (codebooks/kernels/km_*.c, one file per instruction
+ *   set compiled with its own flags), picked by the SIMD level of
+ *   index/kernels (CPU check, VQS_SIMD). All levels give bit-identical results: the same float
  *   operations in the same order (|a - b|^2 as 16 interleaved partial sums
  *   added pairwise, no FMA), so a seed gives the same centroids on any x86
  *   CPU. Rejected: auto-vectorisation (GCC 12 does not vectorise an argmin,
@@ -109,10 +110,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define KM_X86 1
-#endif
+
+#include "kernels/km_kernels.h"
 
 #define ROW_BLOCK 256
 #define COL_BLOCK 1024
@@ -121,385 +120,9 @@
 #define PP_MAX_K 4096         /* larger k: random seeding */
 #define SPLIT_EPS (1.0f / 1024.0f)
 #define SPLIT_ITERS 4         /* 2-means steps when splitting a cluster */
-#define SEED_CHUNK 1024       /* rows per task in the k-means++ distance update */
+#define SEED_CHUNK KM_SEED_CHUNK /* rows per task in the k-means++ distance update */
 #define SMALL_D 8             /* d <= SMALL_D: assignment without BLAS */
 #define UPDATE_AHEAD 4        /* rows prefetched ahead in the centroid update */
-
-/* ---- kernels ------------------------------------------------------------- *
- *
- * Each exists as plain C and, on x86-64, as AVX2 and AVX-512 versions chosen
- * by the SIMD level of index/kernels (CPU check, VQS_SIMD). Every version
- * computes bit-identical results: the same float operations in the same
- * order, no FMA contraction (ISO C mode), so a seed gives the same
- * centroids whatever the level. */
-
-static vqs_simd km_level(void) { return vqs_simd_level(); }
-
-/* Running argmin over the nb rows of an assignment tile (row i: ip + i *
- * nc): v_j = cn[j] - 2 ip[j] for j < nc; (best[i], bi[i]) becomes the
- * smallest v_j (index c0 + j) if it is below best[i]; ties go to the lowest
- * index. */
-static void row_argmin_c(const float *ip, const float *cn, size_t nc, int32_t c0, float *best,
-                         int32_t *bi)
-{
-    float b = *best;
-    int32_t x = *bi;
-    for (size_t j = 0; j < nc; j++) {
-        float v = cn[j] - 2.0f * ip[j];
-        if (v < b) {
-            b = v;
-            x = c0 + (int32_t)j;
-        }
-    }
-    *best = b;
-    *bi = x;
-}
-
-static void tile_argmin_c(const float *ip, size_t nb, size_t nc, const float *cn, int32_t c0,
-                          float *best, int32_t *bi)
-{
-    for (size_t i = 0; i < nb; i++)
-        row_argmin_c(ip + i * nc, cn, nc, c0, &best[i], &bi[i]);
-}
-
-#ifdef KM_X86
-/* The lanes' (value, index) -> the smallest value and the lowest index
- * holding it; updates (*best, *bi) if that value is below *best. */
-__attribute__((target("avx2"))) static inline void lanes_finish_avx2(__m256 vb, __m256i vi,
-                                                                      int32_t c0, float *best,
-                                                                      int32_t *bi)
-{
-    __m256 m = _mm256_min_ps(vb, _mm256_permute2f128_ps(vb, vb, 1));
-    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
-    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
-    float mv = _mm256_cvtss_f32(m);
-    if (!(mv < *best))
-        return;
-    __m256i cand = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), vi,
-                                      _mm256_castps_si256(_mm256_cmp_ps(vb, m, _CMP_EQ_OQ)));
-    __m256i q = _mm256_min_epi32(cand, _mm256_permute2x128_si256(cand, cand, 1));
-    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(1, 0, 3, 2)));
-    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(2, 3, 0, 1)));
-    *best = mv;
-    *bi = c0 + _mm256_cvtsi256_si32(q);
-}
-
-__attribute__((target("avx2"))) static void tile_argmin_avx2(const float *ip, size_t nb,
-                                                              size_t nc, const float *cn,
-                                                              int32_t c0, float *best,
-                                                              int32_t *bi)
-{
-    const __m256 two = _mm256_set1_ps(2.0f);
-    const __m256i step = _mm256_set1_epi32(8), idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    size_t nv = nc / 8 * 8;
-    for (size_t i = 0; i < nb; i++) {
-        const float *row = ip + i * nc;
-        if (nv) {
-            __m256 vb = _mm256_set1_ps(INFINITY);
-            __m256i vi = _mm256_setzero_si256(), idx = idx0;
-            for (size_t j = 0; j < nv; j += 8) {
-                __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j),
-                                         _mm256_mul_ps(two, _mm256_loadu_ps(row + j)));
-                __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
-                vb = _mm256_blendv_ps(vb, v, lt);
-                vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
-                idx = _mm256_add_epi32(idx, step);
-            }
-            lanes_finish_avx2(vb, vi, c0, &best[i], &bi[i]);
-        }
-        if (nv < nc)
-            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
-    }
-}
-
-__attribute__((target("avx512f"))) static inline void lanes_finish_avx512(__m512 vb, __m512i vi,
-                                                                          int32_t c0,
-                                                                          float *best,
-                                                                          int32_t *bi)
-{
-    float mv = _mm512_reduce_min_ps(vb);
-    if (!(mv < *best))
-        return;
-    __mmask16 eq = _mm512_cmp_ps_mask(vb, _mm512_set1_ps(mv), _CMP_EQ_OQ);
-    *best = mv;
-    *bi = c0 + _mm512_mask_reduce_min_epi32(eq, vi);
-}
-
-__attribute__((target("avx512f"))) static void tile_argmin_avx512(const float *ip, size_t nb,
-                                                                   size_t nc, const float *cn,
-                                                                   int32_t c0, float *best,
-                                                                   int32_t *bi)
-{
-    const __m512 two = _mm512_set1_ps(2.0f);
-    const __m512i step = _mm512_set1_epi32(16);
-    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    size_t nv = nc / 16 * 16;
-    for (size_t i = 0; i < nb; i++) {
-        const float *row = ip + i * nc;
-        if (nv) {
-            __m512 vb = _mm512_set1_ps(INFINITY);
-            __m512i vi = _mm512_setzero_si512(), idx = idx0;
-            for (size_t j = 0; j < nv; j += 16) {
-                __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j),
-                                         _mm512_mul_ps(two, _mm512_loadu_ps(row + j)));
-                __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
-                vb = _mm512_mask_mov_ps(vb, lt, v);
-                vi = _mm512_mask_mov_epi32(vi, lt, idx);
-                idx = _mm512_add_epi32(idx, step);
-            }
-            lanes_finish_avx512(vb, vi, c0, &best[i], &bi[i]);
-        }
-        if (nv < nc)
-            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
-    }
-}
-#endif
-
-typedef void (*tile_argmin_fn)(const float *, size_t, size_t, const float *, int32_t, float *,
-                               int32_t *);
-
-static tile_argmin_fn tile_argmin_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return tile_argmin_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return tile_argmin_avx2;
-#endif
-    (void)level;
-    return tile_argmin_c;
-}
-
-/* Small d: nearest centroid of each of nb points x without a BLAS tile.
- * cT: the centroids transposed, d rows of kp floats (kp: k rounded up to 16;
- * padding columns have cn = +inf). v_j = cn[j] - 2 <x, c_j>, the dot product
- * summed over t in order; smallest v_j, ties to the lowest j. */
-static void small_argmin_c(const float *x, size_t nb, size_t d, const float *cT, const float *cn,
-                           size_t kp, float *best, int32_t *bi)
-{
-    for (size_t i = 0; i < nb; i++) {
-        const float *xi = x + i * d;
-        float b = INFINITY;
-        int32_t bx = 0;
-        for (size_t j = 0; j < kp; j++) {
-            float a = 0;
-            for (size_t t = 0; t < d; t++)
-                a += xi[t] * cT[t * kp + j];
-            float v = cn[j] - 2.0f * a;
-            if (v < b) {
-                b = v;
-                bx = (int32_t)j;
-            }
-        }
-        best[i] = b;
-        bi[i] = bx;
-    }
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static void small_argmin_avx2(const float *x, size_t nb,
-                                                               size_t d, const float *cT,
-                                                               const float *cn, size_t kp,
-                                                               float *best, int32_t *bi)
-{
-    const __m256 two = _mm256_set1_ps(2.0f);
-    const __m256i step = _mm256_set1_epi32(8);
-    for (size_t i = 0; i < nb; i++) {
-        const float *xi = x + i * d;
-        __m256 vb = _mm256_set1_ps(INFINITY);
-        __m256i vi = _mm256_setzero_si256(), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for (size_t j = 0; j < kp; j += 8) {
-            __m256 a = _mm256_setzero_ps();
-            for (size_t t = 0; t < d; t++)
-                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(xi[t]),
-                                                   _mm256_loadu_ps(cT + t * kp + j)));
-            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j), _mm256_mul_ps(two, a));
-            __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
-            vb = _mm256_blendv_ps(vb, v, lt);
-            vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
-            idx = _mm256_add_epi32(idx, step);
-        }
-        best[i] = INFINITY;
-        bi[i] = 0;
-        lanes_finish_avx2(vb, vi, 0, &best[i], &bi[i]);
-    }
-}
-
-__attribute__((target("avx512f"))) static void small_argmin_avx512(const float *x, size_t nb,
-                                                                    size_t d, const float *cT,
-                                                                    const float *cn, size_t kp,
-                                                                    float *best, int32_t *bi)
-{
-    const __m512 two = _mm512_set1_ps(2.0f);
-    const __m512i step = _mm512_set1_epi32(16);
-    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    size_t i = 0;
-    for (; i + 4 <= nb; i += 4) { /* four points at once: independent chains */
-        const float *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-        __m512 vb0 = _mm512_set1_ps(INFINITY), vb1 = vb0, vb2 = vb0, vb3 = vb0;
-        __m512i vi0 = _mm512_setzero_si512(), vi1 = vi0, vi2 = vi0, vi3 = vi0, idx = idx0;
-        for (size_t j = 0; j < kp; j += 16) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t t = 0; t < d; t++) {
-                __m512 c = _mm512_loadu_ps(cT + t * kp + j);
-                a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(x0[t]), c));
-                a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(x1[t]), c));
-                a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(x2[t]), c));
-                a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(x3[t]), c));
-            }
-            __m512 n = _mm512_loadu_ps(cn + j);
-            __m512 v0 = _mm512_sub_ps(n, _mm512_mul_ps(two, a0));
-            __m512 v1 = _mm512_sub_ps(n, _mm512_mul_ps(two, a1));
-            __m512 v2 = _mm512_sub_ps(n, _mm512_mul_ps(two, a2));
-            __m512 v3 = _mm512_sub_ps(n, _mm512_mul_ps(two, a3));
-            __mmask16 l0 = _mm512_cmp_ps_mask(v0, vb0, _CMP_LT_OQ);
-            __mmask16 l1 = _mm512_cmp_ps_mask(v1, vb1, _CMP_LT_OQ);
-            __mmask16 l2 = _mm512_cmp_ps_mask(v2, vb2, _CMP_LT_OQ);
-            __mmask16 l3 = _mm512_cmp_ps_mask(v3, vb3, _CMP_LT_OQ);
-            vb0 = _mm512_mask_mov_ps(vb0, l0, v0);
-            vb1 = _mm512_mask_mov_ps(vb1, l1, v1);
-            vb2 = _mm512_mask_mov_ps(vb2, l2, v2);
-            vb3 = _mm512_mask_mov_ps(vb3, l3, v3);
-            vi0 = _mm512_mask_mov_epi32(vi0, l0, idx);
-            vi1 = _mm512_mask_mov_epi32(vi1, l1, idx);
-            vi2 = _mm512_mask_mov_epi32(vi2, l2, idx);
-            vi3 = _mm512_mask_mov_epi32(vi3, l3, idx);
-            idx = _mm512_add_epi32(idx, step);
-        }
-        for (size_t q = 0; q < 4; q++) {
-            best[i + q] = INFINITY;
-            bi[i + q] = 0;
-        }
-        lanes_finish_avx512(vb0, vi0, 0, &best[i], &bi[i]);
-        lanes_finish_avx512(vb1, vi1, 0, &best[i + 1], &bi[i + 1]);
-        lanes_finish_avx512(vb2, vi2, 0, &best[i + 2], &bi[i + 2]);
-        lanes_finish_avx512(vb3, vi3, 0, &best[i + 3], &bi[i + 3]);
-    }
-    for (; i < nb; i++) {
-        const float *xi = x + i * d;
-        __m512 vb = _mm512_set1_ps(INFINITY);
-        __m512i vi = _mm512_setzero_si512(), idx = idx0;
-        for (size_t j = 0; j < kp; j += 16) {
-            __m512 a = _mm512_setzero_ps();
-            for (size_t t = 0; t < d; t++)
-                a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(xi[t]),
-                                                   _mm512_loadu_ps(cT + t * kp + j)));
-            __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j), _mm512_mul_ps(two, a));
-            __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
-            vb = _mm512_mask_mov_ps(vb, lt, v);
-            vi = _mm512_mask_mov_epi32(vi, lt, idx);
-            idx = _mm512_add_epi32(idx, step);
-        }
-        best[i] = INFINITY;
-        bi[i] = 0;
-        lanes_finish_avx512(vb, vi, 0, &best[i], &bi[i]);
-    }
-}
-#endif
-
-typedef void (*small_argmin_fn)(const float *, size_t, size_t, const float *, const float *,
-                                size_t, float *, int32_t *);
-
-static small_argmin_fn small_argmin_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return small_argmin_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return small_argmin_avx2;
-#endif
-    (void)level;
-    return small_argmin_c;
-}
-
-/* |a - b|^2 as 16 interleaved partial sums (element t goes to sum t % 16),
- * added pairwise at the end: the order every version below uses. */
-static float l2sq_c(const float *a, const float *b, size_t d)
-{
-    float s[16] = {0};
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (size_t l = 0; l < 16; l++) {
-            float t = a[j + l] - b[j + l];
-            s[l] += t * t;
-        }
-    for (size_t l = 0; j + l < d; l++) {
-        float t = a[j + l] - b[j + l];
-        s[l] += t * t;
-    }
-    for (size_t w = 8; w >= 1; w /= 2)
-        for (size_t l = 0; l < w; l++)
-            s[l] += s[l + w];
-    return s[0];
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static float l2sq_avx2(const float *a, const float *b, size_t d)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
-        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8));
-        s0 = _mm256_add_ps(s0, _mm256_mul_ps(t0, t0));
-        s1 = _mm256_add_ps(s1, _mm256_mul_ps(t1, t1));
-    }
-    if (j < d) { /* the tail goes to the first d - j sums */
-        float s[16];
-        _mm256_storeu_ps(s, s0);
-        _mm256_storeu_ps(s + 8, s1);
-        for (size_t l = 0; j + l < d; l++) {
-            float t = a[j + l] - b[j + l];
-            s[l] += t * t;
-        }
-        s0 = _mm256_loadu_ps(s);
-        s1 = _mm256_loadu_ps(s + 8);
-    }
-    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
-    __m256 h8 = _mm256_add_ps(s0, s1);
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
-    return _mm_cvtss_f32(h1);
-}
-
-__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b,
-                                                             size_t d)
-{
-    __m512 s0 = _mm512_setzero_ps();
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16) {
-        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
-        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
-    }
-    if (j < d) { /* the tail goes to the first d - j sums */
-        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
-        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j));
-        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
-    }
-    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
-    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(s0),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s0), 1)));
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
-    return _mm_cvtss_f32(h1);
-}
-#endif
-
-typedef float (*l2sq_fn)(const float *, const float *, size_t);
-
-static l2sq_fn l2sq_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return l2sq_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return l2sq_avx2;
-#endif
-    (void)level;
-    return l2sq_c;
-}
 
 /* ---- assignment ---------------------------------------------------------- */
 
@@ -529,15 +152,15 @@ static int assign_task(void *ctx, size_t t, int tid)
         bi[i] = 0;
     }
     if (J->cT) {
-        small_argmin_for(km_level())(x, nb, d, J->cT, J->cnorm, J->kp, best, bi);
+        vqs_km_kernels_active()->small_argmin(x, nb, d, J->cT, J->cnorm, J->kp, best, bi);
         goto out;
     }
-    tile_argmin_fn argmin = tile_argmin_for(km_level());
+    const vqs_km_kernels *K = vqs_km_kernels_active();
     for (size_t c0 = 0; c0 < J->k; c0 += COL_BLOCK) {
         size_t nc = J->k - c0 < COL_BLOCK ? J->k - c0 : COL_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nc, (int)d, 1.0f, x,
                     (int)d, J->c + c0 * d, (int)d, 0.0f, ip, (int)nc);
-        argmin(ip, nb, nc, J->cnorm + c0, (int32_t)c0, best, bi);
+        K->tile_argmin(ip, nb, nc, J->cnorm + c0, (int32_t)c0, best, bi);
     }
 out:
     for (size_t i = 0; i < nb; i++) {
@@ -745,59 +368,6 @@ static size_t *random_subset(vqs_rng *r, size_t n, size_t m)
 
 /* ---- k-means++ seeding ----------------------------------------------------- */
 
-/* Small d, no pruning: d2[i] = min(d2[i], sum_t (xT[t * ld + i] - c[t])^2)
- * for m <= SEED_CHUNK points, summed over t in order. Element-wise loops
- * the compiler vectorises; compiled once per SIMD level (same operations,
- * so the same results). */
-#define SEED_CHUNK_T_BODY                                                                   \
-    float a[SEED_CHUNK];                                                                    \
-    for (size_t i = 0; i < m; i++)                                                          \
-        a[i] = 0;                                                                           \
-    for (size_t q = 0; q < d; q++) {                                                        \
-        const float *xq = xT + q * ld;                                                      \
-        float cq = c[q];                                                                    \
-        for (size_t i = 0; i < m; i++)                                                      \
-            a[i] += (xq[i] - cq) * (xq[i] - cq);                                            \
-    }                                                                                       \
-    for (size_t i = 0; i < m; i++)                                                          \
-        d2[i] = a[i] < d2[i] ? a[i] : d2[i];
-
-static void seed_chunk_T_c(const float *xT, size_t ld, size_t m, size_t d, const float *c,
-                           float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static void seed_chunk_T_avx2(const float *xT, size_t ld,
-                                                               size_t m, size_t d,
-                                                               const float *c, float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-
-__attribute__((target("avx512f"))) static void seed_chunk_T_avx512(const float *xT, size_t ld,
-                                                                    size_t m, size_t d,
-                                                                    const float *c, float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-#endif
-
-typedef void (*seed_chunk_T_fn)(const float *, size_t, size_t, size_t, const float *, float *);
-
-static seed_chunk_T_fn seed_chunk_T_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return seed_chunk_T_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return seed_chunk_T_avx2;
-#endif
-    (void)level;
-    return seed_chunk_T_c;
-}
-
 typedef struct seed_job {
     size_t n, d, j;
     const float *x;
@@ -807,7 +377,7 @@ typedef struct seed_job {
     float *d2;       /* n: distance to the nearest centroid so far */
     int32_t *near;   /* n: that centroid */
     double *part;    /* per chunk: sum of d2 */
-    l2sq_fn l2sq;
+    float (*l2sq)(const float *, const float *, size_t);
 } seed_job;
 
 static int seed_task(void *ctx, size_t t, int tid)
@@ -818,7 +388,7 @@ static int seed_task(void *ctx, size_t t, int tid)
     double s = 0;
     if (J->xT) {
         float *d2 = J->d2 + i0;
-        seed_chunk_T_for(km_level())(J->xT + i0, J->n, i1 - i0, J->d, J->c, d2);
+        vqs_km_kernels_active()->seed_chunk_T(J->xT + i0, J->n, i1 - i0, J->d, J->c, d2);
         for (size_t i = 0; i < i1 - i0; i++)
             s += d2[i];
         J->part[t] = s;
@@ -860,7 +430,7 @@ static int seed_pp(int nt, vqs_rng *r, size_t n, size_t d, const float *x, size_
         for (size_t i = 0; i < n; i++)
             for (size_t q = 0; q < d; q++)
                 xT[q * n + i] = x[i * d + q];
-    l2sq_fn l2sq = l2sq_for(km_level());
+    float (*l2sq)(const float *, const float *, size_t) = vqs_km_kernels_active()->l2sq;
     for (size_t i = 0; i < n; i++) {
         d2[i] = INFINITY;
         near[i] = 0;
