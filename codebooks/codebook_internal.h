@@ -1,7 +1,7 @@
 /*
  * codebook_internal.h: the contract between the codec pipeline (codec.c)
  * and the stages (one file per family: transform.c, scalar.c, binary.c,
- * pq.c, rvq.c; k-means in kmeans.c).
+ * pq.c, rvq.c; k-means in kmeans*.c).
  *
  * A spec is a list of stages. Transforms map d_in -> d_out; the last stage is
  * the one quantizer, with d_out == d_in and a code_size. codec.c owns the
@@ -78,6 +78,30 @@ static inline size_t vqs_first_nonfinite(const float *x, size_t n)
     }
     return n;
 }
+
+/* ---- k-means internals (kmeans.c, kmeans_seed.c, kmeans_progressive.c) -- */
+
+/* vqs_kmeans, optionally starting from init (k * d, may alias centroids)
+ * instead of seeding (kmeans.c). */
+int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
+                    float *centroids, vqs_kmeans_stats *stats, const float *init);
+
+/* The initial centroids c (k * d) for x (n rows, n >= k >= 1), drawn with
+ * rng: k-means++, or k random points for very large k (kmeans_seed.c). May
+ * use nt threads. Errors: VQS_ENOMEM. */
+int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, size_t k,
+                    float *c);
+
+/* The first m (<= n) indices of a seeded random permutation of [0, n),
+ * sorted; malloc'd (the caller frees), NULL when out of memory
+ * (kmeans_seed.c). */
+size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m);
+
+/* FAISS's progressive-dimension k-means (PCA, then k-means on growing
+ * numbers of leading components), RVQ's trainer (kmeans_progressive.c).
+ * Arguments, determinism and errors as vqs_kmeans. */
+int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
+                           size_t k, float *centroids, vqs_kmeans_stats *stats);
 
 /* ---- spec tokens -------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ extern "C" {
 #endif
 
 #define KM_SEED_CHUNK 1024 /* rows per task in the k-means++ distance update */
+#define KM_SMALL_D 8       /* d <= KM_SMALL_D: small_argmin and seed_chunk_T, no BLAS */
 
 typedef struct vqs_km_kernels {
     vqs_simd level;
