@@ -1,6 +1,6 @@
 /*
- * scalar.c: scalar quantizers (SQ stage) and the exact bfloat16 / fp8
- * conversions they use.
+ * scalar.c: scalar quantizers (SQ stage). The exact fp16 / bfloat16 / fp8
+ * conversions they use are in common/float.c.
  *
  * Tokens (one code per dimension):
  *   SQfp16            IEEE binary16, 2 bytes/dim (little-endian), no training
@@ -97,16 +97,6 @@
  *   is encoded as 0 (then clamped into the range); fp16/bf16 overflow
  *   saturates to the largest finite value instead of Inf; corrupt codes
  *   holding NaN/Inf patterns decode to 0 / the largest finite value.
- * - Conversions are bit arithmetic on the float32 pattern with round to
- *   nearest, ties to even everywhere; the subnormal range is handled by an
- *   exact power-of-two scaling into [0, 2^mbits] and an explicit tie rule,
- *   so the result never depends on the FPU rounding mode. Rejected: frexp +
- *   nearbyint per value (follows the FPU rounding mode, slower) and 64K
- *   lookup tables.
- * - fp8 with sat: +-Inf map to +-max as well (as CUDA's satfinite): the
- *   result is finite unless the input is NaN. Without sat, E4M3 overflow and
- *   Inf give NaN (E4M3FN has no Inf), E5M2 overflow and Inf give +-Inf. NaN
- *   gives NaN in both modes (E4M3: S.1111.111, E5M2: quiet S.11111.10).
  * - Queries: reference scorer, decoding component by component with the
  *   stage's parameters (a 256-entry table for fp8). Fast kernels live in
  *   index/kernels.
@@ -123,85 +113,6 @@
 #define GRID_ROWS 65536   /* at most this many rows choose the SQ8/SQ4 grids */
 #define GRID_DIMS 64      /* dimensions per task of the grid choice */
 #define CLIP_ROWS 8192    /* at most this many rows give the clipping candidates */
-
-/* ---- conversions -------------------------------------------------------- */
-
-
-uint16_t vqs_f32_to_bf16(float f)
-{
-    uint32_t u = vqs_f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep sign and top payload, set quiet */
-        return (uint16_t)((u >> 16) | 0x0040);
-    u += 0x7fffu + ((u >> 16) & 1); /* RNE; a carry into the exponent is right, up to Inf */
-    return (uint16_t)(u >> 16);
-}
-
-float vqs_bf16_to_f32(uint16_t h)
-{
-    if ((h & 0x7fff) > 0x7f80)
-        h |= 0x0040;
-    return vqs_bits_f32((uint32_t)h << 16);
-}
-
-/* float -> 1 sign + E exponent + M mantissa bits with the given bias.
- * maxcode: largest finite magnitude code; ovf: code for overflow without
- * sat; nan: NaN code (without sign). */
-static uint8_t f32_to_fp8(float f, int sat, int M, int bias, uint32_t maxcode, uint8_t ovf,
-                          uint8_t nan)
-{
-    uint32_t u = vqs_f32_bits(f);
-    uint8_t sign = (uint8_t)((u >> 24) & 0x80);
-    uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u)
-        return sign | nan;
-    if (a == 0x7f800000u)
-        return sign | (sat ? (uint8_t)maxcode : ovf);
-    uint32_t code;
-    if (a < (uint32_t)(127 + 1 - bias) << 23) {
-        /* below the smallest normal 2^(1-bias): the step is 2^(1-bias-M);
-         * scale it to 1 (exact: a power of two, result < 2^M + 1) */
-        float v = vqs_bits_f32(a) * ldexpf(1.0f, bias - 1 + M);
-        uint32_t m = (uint32_t)v;
-        float rem = v - (float)m;
-        if (rem > 0.5f || (rem == 0.5f && (m & 1)))
-            m++;
-        code = m; /* m == 2^M is exactly the smallest normal's code */
-    } else {
-        int sh = 23 - M;
-        uint32_t r = a + ((1u << (sh - 1)) - 1) + ((a >> sh) & 1);
-        code = (r >> sh) - ((uint32_t)(127 - bias) << M);
-    }
-    if (code > maxcode)
-        return sign | (sat ? (uint8_t)maxcode : ovf);
-    return sign | (uint8_t)code;
-}
-
-uint8_t vqs_f32_to_e4m3(float f, int sat) { return f32_to_fp8(f, sat, 3, 7, 0x7e, 0x7f, 0x7f); }
-uint8_t vqs_f32_to_e5m2(float f, int sat) { return f32_to_fp8(f, sat, 2, 15, 0x7b, 0x7c, 0x7e); }
-
-float vqs_e4m3_to_f32(uint8_t v)
-{
-    uint32_t s = (uint32_t)(v & 0x80) << 24, e = (v >> 3) & 15, m = v & 7;
-    if (e == 15 && m == 7)
-        return vqs_bits_f32(s | 0x7fc00000u);
-    if (e == 0) {
-        float r = (float)m * 0x1p-9f;
-        return s ? -r : r;
-    }
-    return vqs_bits_f32(s | (e + 120) << 23 | m << 20);
-}
-
-float vqs_e5m2_to_f32(uint8_t v)
-{
-    uint32_t s = (uint32_t)(v & 0x80) << 24, e = (v >> 2) & 31, m = v & 3;
-    if (e == 31)
-        return vqs_bits_f32(s | (m ? 0x7fc00000u : 0x7f800000u));
-    if (e == 0) {
-        float r = (float)m * 0x1p-16f;
-        return s ? -r : r;
-    }
-    return vqs_bits_f32(s | (e + 112) << 23 | m << 21);
-}
 
 /* ---- stage parameters --------------------------------------------------- */
 
@@ -928,10 +839,10 @@ static void sq_query_view(const vqs_stage *s, const void *state, vqs_codec_view 
 {
     const sq *S = s->impl;
     const sq_query *Q = state;
-    static const int type_of[] = {
-        [K_F16] = VQS_CODE_F16, [K_BF16] = VQS_CODE_BF16, [K_E4M3] = VQS_CODE_E4M3,
-        [K_E5M2] = VQS_CODE_E5M2, [K_E4M3T] = VQS_CODE_E4M3, [K_U8] = VQS_CODE_U8,
-        [K_U4] = VQS_CODE_U4, [K_S8] = VQS_CODE_S8, [K_F32] = VQS_CODE_F32,
+    static const vqs_elem type_of[] = {
+        [K_F16] = VQS_ELEM_F16, [K_BF16] = VQS_ELEM_BF16, [K_E4M3] = VQS_ELEM_E4M3,
+        [K_E5M2] = VQS_ELEM_E5M2, [K_E4M3T] = VQS_ELEM_E4M3, [K_U8] = VQS_ELEM_U8,
+        [K_U4] = VQS_ELEM_U4, [K_S8] = VQS_ELEM_S8, [K_F32] = VQS_ELEM_F32,
     };
     size_t d = s->d_in;
     v->kind = VQS_VIEW_SQ;
