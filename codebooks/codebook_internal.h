@@ -1,7 +1,7 @@
 /*
  * codebook_internal.h: the contract between the codec pipeline (codec.c)
- * and the stages (one file per family: transform.c, scalar.c, binary.c,
- * pq.c, rvq.c; k-means in kmeans*.c).
+ * and the stages (one file per family: transform.c with pca.c, rotation.c
+ * and opq.c, scalar.c, binary.c, pq.c, rvq.c; k-means in kmeans*.c).
  *
  * A spec is a list of stages. Transforms map d_in -> d_out; the last stage is
  * the one quantizer, with d_out == d_in and a code_size. codec.c owns the
@@ -208,7 +208,7 @@ int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);   
 int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
-/* PCA stage details for vqs_codec_pca_info (transform.c). VQS_ENOTFOUND if
+/* PCA stage details for vqs_codec_pca_info (pca.c). VQS_ENOTFOUND if
  * s is not a PCA stage. */
 int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,
                        double *retained);

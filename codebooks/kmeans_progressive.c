@@ -15,9 +15,9 @@
  * - Each step is the Lloyd driver of kmeans.c (vqs_kmeans_from) started
  *   from the previous step's centroids, so seeding, empty-cluster repair
  *   and determinism are those of vqs_kmeans.
- * - The PCA is its own few lines (covariance by ssyrk, LAPACK dsyev), not
- *   the PCA stage of pca.c: that one is a codec stage with its own options
- *   and serialisation, this only needs the rotation.
+ * - The PCA is its own few lines (float covariance by ssyrk, LAPACK dsyev),
+ *   not pca.c's double-precision scatter_eig: sharing that would change the
+ *   rotation's last bits and so every trained RVQ codebook.
  */
 #include "codebook_internal.h"
 
