@@ -9,6 +9,9 @@
  *   than guessing. Rejected: a self-describing format (JSON/CBOR) - the
  *   payloads are float arrays and a checksum plus explicit lengths is what
  *   catches damage.
+ * - The magic, version and CRC are the common blob envelope (vqs_blob.h),
+ *   which writes exactly the bytes this format always had: the body is
+ *   everything from d to the last stage payload.
  */
 #include "codec_internal.h"
 
@@ -28,8 +31,7 @@ int vqs_codec_save(const vqs_codec *c, void **blob, size_t *len)
         if (!c->st[i].trained)
             return vqs_seterr(VQS_EINVAL, "codec_save: stage '%s' is not trained", c->st[i].token);
     vqs_wbuf w = {0};
-    vqs_wbuf_put(&w, BLOB_MAGIC, 8);
-    vqs_wbuf_u32(&w, BLOB_VERSION);
+    vqs_blob_begin(&w, BLOB_MAGIC, BLOB_VERSION);
     vqs_wbuf_u64(&w, c->d);
     uint32_t sl = (uint32_t)strlen(c->spec);
     vqs_wbuf_u32(&w, sl);
@@ -52,9 +54,7 @@ int vqs_codec_save(const vqs_codec *c, void **blob, size_t *len)
         }
         free(sub.p);
     }
-    if (!rc && !w.err)
-        vqs_wbuf_u32(&w, vqs_crc32c(0, w.p, w.len));
-    if (!rc && w.err)
+    if (!rc && vqs_blob_end(&w))
         rc = vqs_seterr(w.err, "codec_save: %zu bytes", w.len);
     if (rc) {
         free(w.p);
@@ -70,23 +70,13 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
     if (!blob || !out)
         return vqs_seterr(VQS_EINVAL, "codec_load: NULL argument");
     *out = NULL;
-    const uint8_t *p = blob;
-    if (len < 8 + 4 + 4 || memcmp(p, BLOB_MAGIC, 8) != 0)
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: %s", len < 16 ? "too short" : "bad magic");
-    vqs_rbuf r = {p, len - 4, 8, "codec blob"};
-    uint32_t ver;
-    vqs_rbuf_u32(&r, &ver);
-    if (ver > BLOB_VERSION || ver == 0)
-        return vqs_seterr(VQS_EVERSION, "codec blob: format version %u (this build reads 1..%u)",
-                          ver, BLOB_VERSION);
-    uint32_t crc = (uint32_t)p[len - 4] | (uint32_t)p[len - 3] << 8 | (uint32_t)p[len - 2] << 16 |
-                   (uint32_t)p[len - 1] << 24;
-    if (vqs_crc32c(0, p, len - 4) != crc)
-        return vqs_seterr(VQS_ECORRUPT, "codec blob: checksum mismatch (%zu bytes)", len);
+    vqs_rbuf r;
+    int rc = vqs_blob_open(blob, len, BLOB_MAGIC, BLOB_VERSION, "codec blob", &r, NULL);
+    if (rc)
+        return rc;
     uint64_t d, seed;
     uint32_t sl, beam, nst;
     char spec[MAX_STAGES * 33];
-    int rc;
     if ((rc = vqs_rbuf_u64(&r, &d)) || (rc = vqs_rbuf_u32(&r, &sl)))
         return rc;
     if (sl == 0 || sl >= sizeof spec)
@@ -115,8 +105,8 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
                             c->st[i].token, pl, r.len - r.off);
             break;
         }
-        vqs_rbuf sub = {r.p + r.off, pl, 0, r.what};
-        if ((rc = c->st[i].ops->load(&c->st[i], &sub)))
+        vqs_rbuf sub;
+        if ((rc = vqs_rbuf_sub(&r, pl, &sub)) || (rc = c->st[i].ops->load(&c->st[i], &sub)))
             break;
         if (sub.off != sub.len) {
             rc = vqs_seterr(VQS_ECORRUPT, "codec blob: stage '%s' left %zu bytes unread",
@@ -124,7 +114,6 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out)
             break;
         }
         c->st[i].trained = 1;
-        r.off += pl;
     }
     if (!rc && r.off != r.len)
         rc = vqs_seterr(VQS_ECORRUPT, "codec blob: %zu trailing bytes", r.len - r.off);
