@@ -149,15 +149,16 @@ typedef struct vqs_stage_ops {
      * asks that question, and may be asked before training. */
     int (*adjoint)(const vqs_stage *s, const float *x, float *y);
     /* ip_query and adjoint both compute B^T v and stay two ops on purpose:
-     * neither can be written through the other without changing results.
-     * ip_query is defined for every transform (PCA W: B^T = R W^-1 P, which
-     * adjoint refuses; HAD with padding) and is a float sgemv, whose
-     * summation order is OpenBLAS's and the CPU's: right for a query,
-     * scored once. adjoint sums in double in a fixed order, so a stored
-     * reconstruction norm (vqs_codec_norms) gets the same bits in any
-     * process on any machine; through sgemv it would not, and prepared IP
-     * queries through adjoint's sums would change every score's last bits.
-     * For HAD both already are its apply (ip_query NULL, had_adjoint). */
+     * neither can be written through the other without changing results. The
+     * query map B^T exists for every transform, isometry or not (PCA W: B^T =
+     * R W^-1 P; HAD with padding), where adjoint refuses; for the linear
+     * stages ip_query is a float sgemv, whose summation order is OpenBLAS's
+     * and the CPU's: right for a query, scored once. adjoint sums in double in
+     * a fixed order, so a stored reconstruction norm (vqs_codec_norms) gets
+     * the same bits in any process on any machine; through sgemv it would not,
+     * and prepared IP queries through adjoint's sums would change every
+     * score's last bits. For HAD both already are its apply (ip_query NULL,
+     * had_adjoint). */
 
     /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
      * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a
