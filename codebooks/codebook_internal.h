@@ -1,7 +1,7 @@
 /*
  * codebook_internal.h: the contract between the codec pipeline (codec.c)
- * and the stages (one file per family: transform.c, scalar.c, binary.c,
- * pq.c, rvq.c; k-means in kmeans.c).
+ * and the stages (one file per family: transform.c with pca.c, rotation.c
+ * and opq.c, scalar.c, binary.c, pq.c, rvq.c; k-means in kmeans*.c).
  *
  * A spec is a list of stages. Transforms map d_in -> d_out; the last stage is
  * the one quantizer, with d_out == d_in and a code_size. codec.c owns the
@@ -18,44 +18,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vqs_blob.h"
 #include "vqs_codebook.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- serialisation buffers -------------------------------------------- */
-
-/* Growable write buffer; the first allocation failure sets err = VQS_ENOMEM
- * and makes later puts no-ops, so writers check once at the end. */
-typedef struct vqs_wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} vqs_wbuf;
-
-void vqs_wbuf_put(vqs_wbuf *w, const void *p, size_t n);
-void vqs_wbuf_u32(vqs_wbuf *w, uint32_t v);   /* little-endian */
-void vqs_wbuf_u64(vqs_wbuf *w, uint64_t v);
-void vqs_wbuf_f32(vqs_wbuf *w, const float *x, size_t n);
-
-/* Bounded reader: every get fails with VQS_ECORRUPT (detail set) instead of
- * reading past len. */
-typedef struct vqs_rbuf {
-    const uint8_t *p;
-    size_t len, off;
-} vqs_rbuf;
-
-int vqs_rbuf_get(vqs_rbuf *r, void *out, size_t n);
-int vqs_rbuf_u32(vqs_rbuf *r, uint32_t *v);
-int vqs_rbuf_u64(vqs_rbuf *r, uint64_t *v);
-int vqs_rbuf_f32(vqs_rbuf *r, float *x, size_t n);
-/* VQS_ECORRUPT unless at least `bytes` remain. Loaders call it before
- * allocating anything sized by the blob, so a forged header cannot make
- * them allocate more than the blob itself can fill. */
-int vqs_rbuf_need(vqs_rbuf *r, size_t bytes, const char *what);
-/* Reads a u64 count and checks it equals want; VQS_ECORRUPT otherwise. */
-int vqs_rbuf_expect(vqs_rbuf *r, uint64_t want, const char *what);
+/* ---- serialisation buffers: vqs_wbuf / vqs_rbuf (common/vqs_blob.h) --- */
 
 /* ---- bit packing ------------------------------------------------------- */
 
@@ -109,6 +79,30 @@ static inline size_t vqs_first_nonfinite(const float *x, size_t n)
     return n;
 }
 
+/* ---- k-means internals (kmeans.c, kmeans_seed.c, kmeans_progressive.c) -- */
+
+/* vqs_kmeans, optionally starting from init (k * d, may alias centroids)
+ * instead of seeding (kmeans.c). */
+int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
+                    float *centroids, vqs_kmeans_stats *stats, const float *init);
+
+/* The initial centroids c (k * d) for x (n rows, n >= k >= 1), drawn with
+ * rng: k-means++, or k random points for very large k (kmeans_seed.c). May
+ * use nt threads. Errors: VQS_ENOMEM. */
+int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, size_t k,
+                    float *c);
+
+/* The first m (<= n) indices of a seeded random permutation of [0, n),
+ * sorted; malloc'd (the caller frees), NULL when out of memory
+ * (kmeans_seed.c). */
+size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m);
+
+/* FAISS's progressive-dimension k-means (PCA, then k-means on growing
+ * numbers of leading components), RVQ's trainer (kmeans_progressive.c).
+ * Arguments, determinism and errors as vqs_kmeans. */
+int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
+                           size_t k, float *centroids, vqs_kmeans_stats *stats);
+
 /* ---- spec tokens -------------------------------------------------------- */
 
 /* Parses "<M>" or "<M>x<nbits>" (p just after the family prefix, e.g. after
@@ -154,6 +148,17 @@ typedef struct vqs_stage_ops {
      * (no detail) when this stage is not such an isometry; x == NULL only
      * asks that question, and may be asked before training. */
     int (*adjoint)(const vqs_stage *s, const float *x, float *y);
+    /* ip_query and adjoint both compute B^T v and stay two ops on purpose:
+     * neither can be written through the other without changing results. The
+     * query map B^T exists for every transform, isometry or not (PCA W: B^T =
+     * R W^-1 P; HAD with padding), where adjoint refuses; for the linear
+     * stages ip_query is a float sgemv, whose summation order is OpenBLAS's
+     * and the CPU's: right for a query, scored once. adjoint sums in double in
+     * a fixed order, so a stored reconstruction norm (vqs_codec_norms) gets
+     * the same bits in any process on any machine; through sgemv it would not,
+     * and prepared IP queries through adjoint's sums would change every
+     * score's last bits. For HAD both already are its apply (ip_query NULL,
+     * had_adjoint). */
 
     /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
      * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a
@@ -214,7 +219,7 @@ int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);   
 int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
-/* PCA stage details for vqs_codec_pca_info (transform.c). VQS_ENOTFOUND if
+/* PCA stage details for vqs_codec_pca_info (pca.c). VQS_ENOTFOUND if
  * s is not a PCA stage. */
 int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,
                        double *retained);

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
+#include "vqs_collection.h"
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
@@ -91,17 +93,43 @@ static int read_payloads(const char *path, size_t n, char ***out)
     return 0;
 }
 
-static void usage_import(FILE *f)
-{
-    fprintf(f, "usage: vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
-               "                  [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
-               "                  [--rerank disk|memory|none] [--threads N] [--clip Q]\n"
-               "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n"
-               "--clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension, Q in (0.5, 1],\n"
-               "          1 = min/max; stored with a new collection (default: SQ4's chosen from the data)\n"
-               "A .jsonl/.ndjson --vectors file ({\"id\": 7, \"vector\": [...], ...} a line) gives the\n"
-               "point ids (else the row numbers are) and, in its other fields, the payloads.\n");
-}
+static const vqs_cli_opt import_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required; created if missing)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection (required; created if missing)"},
+    {"vectors", 'v', 0, "FILE", NULL, "the vectors (required): .fvecs .ivecs .bvecs .npy .jsonl/.ndjson,\n"
+                                      "or raw float32 (.f32/.raw/.bin) with --dim"},
+    {"spec", 's', 0, "S", NULL, "the index spec of a new collection (required to create one), e.g.\n"
+                                "SQ8, IVF256,PQ32x4, PCA50%,SQ8"},
+    {"metric", 'm', 0, "l2|ip|cos", "l2", "the distance; an existing collection must have the same"},
+    {"dim", 'd', 0, "D", NULL, "the dimension of a headerless float32 file (.f32, .raw, .bin)"},
+    {"payloads", 'p', 0, "FILE.jsonl", NULL, "one JSON object a line, as many as the vectors (not with a\n"
+                                             "JSONL --vectors file that has payload fields)"},
+    {"batch", 'b', 0, "N", "1000", "points a committed (durable) batch, > 0"},
+    {"train-size", 't', 0, "N", "all rows, at most 100000",
+     "rows of the seeded sample a new collection's codec is trained on"},
+    {"rerank", 'r', 0, "disk|memory|none", "disk", "how a new collection re-scores candidates: from the vector\n"
+                                                   "file on disk, from memory, or not at all"},
+    {"threads", 'T', 0, "N", "all cores, or VQS_THREADS", "threads of training and encoding"},
+    {"clip", 'C', 0, "Q", "min/max, SQ4's chosen from the data",
+     "SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension,\nQ in (0.5, 1], 1 = min/max; stored with a "
+     "new collection"},
+    {0}};
+
+const vqs_cli_help vqs_import_help = {
+    .cmd = "import",
+    .usage = "--data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
+             "[--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
+             "[--rerank disk|memory|none] [--threads N] [--clip Q]",
+    .about = "Bulk-loads a vector file into a collection, creating it if missing (its codec is\n"
+             "then trained on a seeded sample first). Prints \"committed N points, total T\"\n"
+             "after each batch is durable. A .jsonl/.ndjson --vectors file ({\"id\": 7,\n"
+             "\"vector\": [...], ...} a line) gives the point ids (else the row numbers are)\n"
+             "and, in its other fields, the payloads. A writer: refused while a server or\n"
+             "another import holds the directory.\n",
+    .opts = import_opts,
+    .example = "vqs import --data /var/lib/vqs --collection docs --spec SQ8 --metric cos \\\n"
+               "  --vectors embeddings.npy --payloads docs.jsonl\n",
+};
 
 int vqs_cmd_import(int argc, char **argv)
 {
@@ -109,15 +137,9 @@ int vqs_cmd_import(int argc, char **argv)
                *rerank = "disk";
     size_t batch = 1000, ntrain = 0, threads = 0, dim = 0;
     float clip = 0;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'},      {"collection", 1, 0, 'c'}, {"spec", 1, 0, 's'},
-        {"metric", 1, 0, 'm'},    {"vectors", 1, 0, 'v'},    {"payloads", 1, 0, 'p'},
-        {"batch", 1, 0, 'b'},     {"train-size", 1, 0, 't'}, {"rerank", 1, 0, 'r'},
-        {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {"dim", 1, 0, 'd'},
-        {"clip", 1, 0, 'C'},      {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_import_help)) != -1) {
         switch (ch) {
         case 'D': dir = optarg; break;
         case 'c': name = optarg; break;
@@ -146,25 +168,25 @@ int vqs_cmd_import(int argc, char **argv)
             if ((rc = vqs_cli_parse_clip(optarg, &clip, "--clip")))
                 return fail("import", rc);
             break;
-        case 'h': usage_import(stdout); return 0;
-        default: usage_import(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_import_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_import_help);
         }
     }
     if (!dir || !name || !vec || batch == 0) {
-        usage_import(stderr);
+        vqs_cli_usage(stderr, &vqs_import_help);
         return fail("import", vqs_seterr(VQS_EUSAGE, "--data, --collection and --vectors are required, --batch > 0"));
     }
     vqs_metric m;
     if ((rc = vqs_metric_parse(metric, &m)))
         return fail("import", rc);
-    uint32_t rr = !strcmp(rerank, "disk") ? 1 : !strcmp(rerank, "memory") ? 2 : !strcmp(rerank, "none") ? 0 : 9;
-    if (rr == 9)
-        return fail("import", vqs_seterr(VQS_EUSAGE, "--rerank '%s': want disk, memory or none", rerank));
+    vqs_rerank rr;
+    if (vqs_rerank_parse(rerank, &rr))
+        return fail("import", vqs_seterr(VQS_EUSAGE, "--%s", vqs_errdetail()));
     vqs_vecfile *vf = NULL;
     vqs_matrix X;
     float *owned = NULL;
     char **payloads = NULL;
-    vqs_db *db = NULL;
+    vqs_catalog *cat = NULL;
     vqs_coll *c = NULL;
     vqs_pid *ids = NULL;
     const char **pbatch = NULL; /* a batch's payloads from the vector file (JSONL) */
@@ -182,39 +204,33 @@ int vqs_cmd_import(int argc, char **argv)
     }
     if (pay && (rc = read_payloads(pay, X.n, &payloads)))
         goto out;
-    if ((rc = vqs_db_open(dir, NULL, &db)))
+    if ((rc = vqs_catalog_open(dir, NULL, &cat)))
         goto out;
-    vqs_db_stats info;
-    rc = vqs_db_info(db, name, &info);
+    vqs_coll_info info;
+    rc = vqs_coll_describe(cat, name, &info);
     if (rc == VQS_ENOTFOUND) {
         if (!spec) {
             rc = vqs_seterr(VQS_EUSAGE, "collection '%s' does not exist: --spec is required to create it", name);
             goto out;
         }
-        vqs_db_config cfg = {0};
+        vqs_coll_config cfg = {0}; /* nprobe, oversampling: the collection defaults */
         cfg.d = (uint32_t)X.d;
-        cfg.metric = (uint32_t)m;
+        cfg.metric = m;
         if (strlen(spec) >= sizeof cfg.spec) {
             rc = vqs_seterr(VQS_ESPEC, "--spec: too long");
             goto out;
         }
         strcpy(cfg.spec, spec);
         cfg.rerank = rr;
-        cfg.nprobe = 16;
-        cfg.oversampling = 4;
         cfg.sq_clip = clip;
-        /* check the spec before creating anything */
-        vqs_index *probe = NULL;
-        if ((rc = vqs_index_create(spec, X.d, m, NULL, &probe)))
-            goto out;
-        vqs_index_free(probe);
-        if ((rc = vqs_db_create(db, name, &cfg)))
+        /* checks the spec before creating anything */
+        if ((rc = vqs_coll_create(cat, name, &cfg)))
             goto out;
     } else if (rc) {
         goto out;
-    } else if (info.cfg.d != X.d || info.cfg.metric != (uint32_t)m) {
+    } else if (info.cfg.d != X.d || info.cfg.metric != m) {
         rc = vqs_seterr(VQS_EINVAL, "collection '%s' is %u-d %s; %s is %zu-d and --metric is %s", name,
-                        info.cfg.d, vqs_metric_name((vqs_metric)info.cfg.metric), vec, X.d, vqs_metric_name(m));
+                        info.cfg.d, vqs_metric_name(info.cfg.metric), vec, X.d, vqs_metric_name(m));
         goto out;
     } else if (clip != 0 && clip != info.cfg.sq_clip) {
         char had[48] = "the default ranges";
@@ -225,7 +241,7 @@ int vqs_cmd_import(int argc, char **argv)
         goto out;
     }
     vqs_coll_opts co = {.nthreads = (int)threads};
-    if ((rc = vqs_coll_open(db, name, &co, &c)))
+    if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
     if (!vqs_coll_is_trained(c)) {
         /* a seeded sample, contiguous copy */
@@ -299,20 +315,39 @@ out:
     free(pbatch);
     free(ids);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     free(owned);
     vqs_vecfile_close(vf);
     return rc ? fail("import", rc) : 0;
 }
 
-static void usage_search(FILE *f)
-{
-    fprintf(f, "usage: vqs search --data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
-               "                  [--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
-               "                  [--dim D]\n"
-               "read-only: works beside a server or an import writing the same directory\n"
-               "--dim D: the dimension of a headerless float32 query file (.f32, .raw, .bin)\n");
-}
+static const vqs_cli_opt search_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection (required)"},
+    {"queries", 'q', 0, "FILE", NULL, "the queries (required): .fvecs .ivecs .bvecs .npy .jsonl/.ndjson,\n"
+                                      "or raw float32 (.f32/.raw/.bin) with --dim"},
+    {NULL, 'o', 1, "ids.ivecs", NULL, "the point ids, k a query, -1 where fewer are found (required;\n"
+                                      "ids must fit int32)"},
+    {"k", 'k', 0, "K", "10", "results per query, 1..100000"},
+    {"nprobe", 'n', 0, "N", "the collection's, 16 from vqs import", "IVF lists probed"},
+    {"oversampling", 'O', 0, "F", "the collection's, 4 from vqs import", "candidates re-scored per result, F >= 1"},
+    {"no-rerank", 'R', 0, NULL, NULL, "the first stage's order, no re-scoring"},
+    {"dist", 'd', 0, "D.fvecs", NULL, "also the distances"},
+    {"threads", 'T', 0, "N", "all cores, or VQS_THREADS", "threads of the search"},
+    {"dim", 'M', 0, "D", NULL, "the dimension of a headerless float32 query file (.f32, .raw, .bin)"},
+    {0}};
+
+const vqs_cli_help vqs_search_help = {
+    .cmd = "search",
+    .usage = "--data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
+             "[--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
+             "[--dim D]",
+    .about = "The k nearest points of every query in a collection; candidates are re-scored\n"
+             "from the vector file on disk (or in memory: vqs import --rerank). Read-only:\n"
+             "works beside a server or an import writing the same directory.\n",
+    .opts = search_opts,
+    .example = "vqs search --data /var/lib/vqs --collection docs --queries q.npy --k 10 -o ids.ivecs\n",
+};
 
 int vqs_cmd_search(int argc, char **argv)
 {
@@ -320,14 +355,9 @@ int vqs_cmd_search(int argc, char **argv)
     size_t k = 10, nprobe = 0, threads = 0, qdim = 0;
     double os = 0;
     int norerank = 0;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"queries", 1, 0, 'q'},
-        {"k", 1, 0, 'k'},    {"oversampling", 1, 0, 'O'}, {"nprobe", 1, 0, 'n'},
-        {"no-rerank", 0, 0, 'R'}, {"dist", 1, 0, 'd'}, {"threads", 1, 0, 'T'},
-        {"help", 0, 0, 'h'}, {"dim", 1, 0, 'M'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_search_help)) != -1) {
         switch (ch) {
         case 'D': dir = optarg; break;
         case 'c': name = optarg; break;
@@ -358,36 +388,36 @@ int vqs_cmd_search(int argc, char **argv)
             if ((rc = vqs_cli_parse_positive(optarg, &qdim, "--dim")))
                 return fail("search", rc);
             break;
-        case 'h': usage_search(stdout); return 0;
-        default: usage_search(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_search_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_search_help);
         }
     }
     if (!dir || !name || !qpath || !opath || k == 0 || k > 100000) {
-        usage_search(stderr);
+        vqs_cli_usage(stderr, &vqs_search_help);
         return fail("search", vqs_seterr(VQS_EUSAGE, "--data, --collection, --queries and -o are required; 1 <= k <= 100000"));
     }
     vqs_vecfile *vf = NULL;
     vqs_matrix Q;
     float *owned = NULL, *qc = NULL, *dist = NULL;
-    vqs_db *db = NULL;
+    vqs_catalog *cat = NULL;
     vqs_coll *c = NULL;
-    vqs_pid *ids = NULL;
+    vqs_coll_hit *hits = NULL;
     int32_t *out32 = NULL;
-    vqs_db_opts dbo = {.read_only = 1}; /* works beside a server writing the same directory */
-    if ((rc = vqs_cli_open_matrix(qpath, qdim, &vf, &Q, &owned)) || (rc = vqs_db_open(dir, &dbo, &db)))
+    vqs_catalog_opts cato = {.read_only = 1}; /* works beside a server writing the same directory */
+    if ((rc = vqs_cli_open_matrix(qpath, qdim, &vf, &Q, &owned)) || (rc = vqs_catalog_open(dir, &cato, &cat)))
         goto out;
     vqs_coll_opts co = {.nthreads = (int)threads};
-    if ((rc = vqs_coll_open(db, name, &co, &c)))
+    if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
     if (Q.d != vqs_coll_d(c)) {
         rc = vqs_seterr(VQS_EDIMMISMATCH, "%s is %zu-d, collection '%s' is %zu-d", qpath, Q.d, name, vqs_coll_d(c));
         goto out;
     }
     qc = malloc(sizeof(float) * Q.n * Q.d + 1);
-    ids = malloc(sizeof(vqs_pid) * Q.n * k + 1);
+    hits = malloc(sizeof(vqs_coll_hit) * Q.n * k + 1);
     dist = malloc(sizeof(float) * Q.n * k + 1);
     out32 = malloc(sizeof(int32_t) * Q.n * k + 1);
-    if (!qc || !ids || !dist || !out32) {
+    if (!qc || !hits || !dist || !out32) {
         rc = vqs_seterr(VQS_ENOMEM, "%zu queries", Q.n);
         goto out;
     }
@@ -395,19 +425,21 @@ int vqs_cmd_search(int argc, char **argv)
         memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
     vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? -1 : 0};
     double t0 = vqs_now();
-    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, ids, dist, NULL)))
+    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, hits)))
         goto out;
     double dt = vqs_now() - t0;
     for (size_t i = 0; i < Q.n * k; i++) {
-        if (ids[i].kind == 0) {
+        const vqs_pid *id = &hits[i].id;
+        dist[i] = hits[i].dist;
+        if (id->kind == 0) {
             out32[i] = -1;
-        } else if (ids[i].kind != VQS_PID_U64 || ids[i].u64 > INT32_MAX) {
+        } else if (id->kind != VQS_PID_U64 || id->u64 > INT32_MAX) {
             char b[40];
-            vqs_pid_format(&ids[i], b);
+            vqs_pid_format(id, b);
             rc = vqs_seterr(VQS_ERANGE, "point id %s does not fit an ivecs file (int32)", b);
             goto out;
         } else {
-            out32[i] = (int32_t)ids[i].u64;
+            out32[i] = (int32_t)id->u64;
         }
     }
     if ((rc = vqs_write_ivecs(opath, Q.n, k, out32)) || (dpath && (rc = vqs_write_fvecs(dpath, Q.n, k, dist))))
@@ -416,25 +448,22 @@ int vqs_cmd_search(int argc, char **argv)
             Q.n / (dt + 1e-9), norerank ? "off" : vqs_coll_rerank_backend(c));
 out:
     free(qc);
-    free(ids);
+    free(hits); /* no payloads asked for */
     free(dist);
     free(out32);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     free(owned);
     vqs_vecfile_close(vf);
     return rc ? fail("search", rc) : 0;
 }
 
-static int info_one(vqs_db *db, const char *name)
+static int info_one(vqs_catalog *cat, const char *name)
 {
-    vqs_db_stats in;
-    int rc = vqs_db_info(db, name, &in);
+    vqs_coll_info in;
+    int rc = vqs_coll_describe(cat, name, &in);
     if (rc)
         return rc;
-    char vp[4200];
-    snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(db), name);
-    long long vs = file_size(vp);
     /* bytes per vector of the codes, from the trained state if there is one */
     double bpv = in.count ? (double)in.code_bytes / (double)(in.count + in.deleted) : 0;
     char clip[32] = "";
@@ -443,94 +472,116 @@ static int info_one(vqs_db *db, const char *name)
     printf("%s: %llu points, %u-d %s, spec %s%s, rerank %s, %s, codes %.1f bytes/vector "
            "(%.1fx smaller than float32), codes %.1f MB, payloads %.1f MB, vector file %.1f MB, "
            "%llu deleted awaiting compaction\n",
-           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name((vqs_metric)in.cfg.metric),
-           in.cfg.spec, clip, in.cfg.rerank == 1 ? "disk" : in.cfg.rerank == 2 ? "memory" : "none",
+           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name(in.cfg.metric),
+           in.cfg.spec, clip, vqs_rerank_name(in.cfg.rerank),
            in.trained ? "trained" : "untrained", bpv, bpv > 0 ? 4.0 * in.cfg.d / bpv : 0.0,
-           in.code_bytes / 1e6, in.payload_bytes / 1e6, vs > 0 ? vs / 1e6 : 0.0,
+           in.code_bytes / 1e6, in.payload_bytes / 1e6, in.vector_bytes / 1e6,
            (unsigned long long)in.deleted);
     return 0;
 }
 
+static const vqs_cli_opt info_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", "every collection", "only this collection"},
+    {0}};
+
+const vqs_cli_help vqs_info_help = {
+    .cmd = "info",
+    .usage = "--data DIR [--collection NAME]",
+    .about = "The collections of a data directory, a line each: points, dimension, metric,\n"
+             "spec, re-scoring, bytes per vector and compression, sizes of codes, payloads and\n"
+             "vector file, deleted points awaiting compaction; without --collection first the\n"
+             "directory's LMDB file. Read-only: works beside a server or an import writing the\n"
+             "same directory.\n",
+    .opts = info_opts,
+    .example = "vqs info --data /var/lib/vqs\n",
+};
+
 int vqs_cmd_info(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_info_help)) != -1) {
         if (ch == 'D')
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
         else if (ch == 'h') {
-            printf("usage: vqs info --data DIR [--collection NAME]\n"
-                   "read-only: works beside a server or an import writing the same directory\n");
+            vqs_cli_help_print(stdout, &vqs_info_help);
             return 0;
         } else
-            return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+            return vqs_cli_bad_option(&vqs_info_help);
     }
-    if (!dir)
-        return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+    if (!dir) {
+        vqs_cli_usage(stderr, &vqs_info_help);
+        return fail("info", vqs_seterr(VQS_EUSAGE, "--data is required"));
+    }
     struct stat st;
     if (stat(dir, &st) != 0)
         return fail("info", vqs_seterr(-errno, "%s: %s", dir, strerror(errno)));
-    vqs_db *db = NULL;
-    vqs_db_opts o = {.read_only = 1};
-    if ((rc = vqs_db_open(dir, &o, &db)))
+    vqs_catalog *cat = NULL;
+    vqs_catalog_opts o = {.read_only = 1};
+    if ((rc = vqs_catalog_open(dir, &o, &cat)))
         return fail("info", rc);
     char mp[4200];
     snprintf(mp, sizeof mp, "%s/vqs.mdb", dir);
     if (name) {
-        rc = info_one(db, name);
+        rc = info_one(cat, name);
     } else {
         char **names = NULL;
         size_t n = 0;
-        if (!(rc = vqs_db_list(db, &names, &n))) {
+        if (!(rc = vqs_catalog_list(cat, &names, &n))) {
             printf("%s: %zu collection%s, LMDB file %.1f MB (map %.1f MB)\n", dir, n, n == 1 ? "" : "s",
-                   file_size(mp) / 1e6, vqs_db_map_size(db) / 1e6);
+                   file_size(mp) / 1e6, vqs_catalog_map_size(cat) / 1e6);
             for (size_t i = 0; i < n && !rc; i++)
-                rc = info_one(db, names[i]);
-            vqs_db_list_free(names, n);
+                rc = info_one(cat, names[i]);
+            vqs_catalog_list_free(names, n);
         }
     }
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return rc ? fail("info", rc) : 0;
 }
+
+static const vqs_cli_opt drop_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection deleted (required)"},
+    {0}};
+
+const vqs_cli_help vqs_drop_help = {
+    .cmd = "drop",
+    .usage = "--data DIR --collection NAME",
+    .about = "Deletes a collection: its records (one committed transaction), then its vector\n"
+             "file. A writer: refused while a server or an import holds the directory.\n",
+    .opts = drop_opts,
+    .example = "vqs drop --data /var/lib/vqs --collection docs\n",
+};
 
 int vqs_cmd_drop(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_drop_help)) != -1) {
         if (ch == 'D')
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
         else if (ch == 'h') {
-            printf("usage: vqs drop --data DIR --collection NAME\n"
-                   "a writer: refused while a server or an import holds the directory\n");
+            vqs_cli_help_print(stdout, &vqs_drop_help);
             return 0;
         } else
-            return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
+            return vqs_cli_bad_option(&vqs_drop_help);
     }
-    if (!dir || !name)
-        return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
-    vqs_db *db = NULL;
-    if ((rc = vqs_db_open(dir, NULL, &db)))
+    if (!dir || !name) {
+        vqs_cli_usage(stderr, &vqs_drop_help);
+        return fail("drop", vqs_seterr(VQS_EUSAGE, "--data and --collection are required"));
+    }
+    vqs_catalog *cat = NULL;
+    if ((rc = vqs_catalog_open(dir, NULL, &cat)))
         return fail("drop", rc);
-    rc = vqs_db_drop(db, name);
-    if (!rc) {
-        /* the records are gone (committed): the vector file is now garbage */
-        char vp[4200];
-        snprintf(vp, sizeof vp, "%s/%s.vec", dir, name);
-        if (unlink(vp) != 0 && errno != ENOENT)
-            fprintf(stderr, "vqs drop: warning: %s: %s\n", vp, strerror(errno));
+    if (!(rc = vqs_coll_drop(cat, name)))
         printf("dropped %s\n", name);
-    }
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return rc ? fail("drop", rc) : 0;
 }

@@ -45,34 +45,35 @@ static inline void fs_finish(__m256i a, __m256i ah, __m256i b, __m256i bh, uint1
  * (l2 != 0: out = sum (q - w v)^2; else out = bias + sum q v), called with
  * t a constant in each case so that it is specialised per element type;
  * a type outside the list goes to the reference. */
-#define VQS_SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
+#define VQS_SQ_TYPES(X)                                                                         \
+    X(VQS_ELEM_U8) X(VQS_ELEM_S8) X(VQS_ELEM_U4) X(VQS_ELEM_F16) X(VQS_ELEM_BF16)               \
+    X(VQS_ELEM_E4M3) X(VQS_ELEM_E5M2) X(VQS_ELEM_F32)
 
-#define VQS_SQ_CASE_L2(T)                                                                      \
-    case T:                                                                                    \
-        sq_scan_t(T, 1, q, w, 0.0f, d, codes, stride, n, out);                                 \
+#define VQS_SQ_CASE_L2(T)                                                                       \
+    case T:                                                                                     \
+        sq_scan_t(T, 1, q, w, 0.0f, d, codes, stride, n, out);                                  \
         return;
-#define VQS_SQ_CASE_IP(T)                                                                      \
-    case T:                                                                                    \
-        sq_scan_t(T, 0, q, NULL, bias, d, codes, stride, n, out);                              \
+#define VQS_SQ_CASE_IP(T)                                                                       \
+    case T:                                                                                     \
+        sq_scan_t(T, 0, q, NULL, bias, d, codes, stride, n, out);                               \
         return;
 
-#define VQS_SQ_ENTRIES(l2_name, ip_name)                                                       \
-    static void l2_name(vqs_sq_type t, const float *q, const float *w, size_t d,               \
-                        const uint8_t *codes, size_t stride, size_t n, float *out)            \
-    {                                                                                          \
-        switch (t) {                                                                           \
-            VQS_SQ_TYPES(VQS_SQ_CASE_L2)                                                       \
-        }                                                                                      \
-        vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);                                      \
-    }                                                                                          \
-    static void ip_name(vqs_sq_type t, const float *q, float bias, size_t d,                   \
-                        const uint8_t *codes, size_t stride, size_t n, float *out)            \
-    {                                                                                          \
-        switch (t) {                                                                           \
-            VQS_SQ_TYPES(VQS_SQ_CASE_IP)                                                       \
-        }                                                                                      \
-        vqs_ref_sq_ip(t, q, bias, d, codes, stride, n, out);                                   \
+#define VQS_SQ_ENTRIES(l2_name, ip_name)                                                        \
+    static void l2_name(vqs_elem t, const float *q, const float *w, size_t d,                   \
+                        const uint8_t *codes, size_t stride, size_t n, float *out)              \
+    {                                                                                           \
+        switch (t) {                                                                            \
+            VQS_SQ_TYPES(VQS_SQ_CASE_L2)                                                        \
+        }                                                                                       \
+        vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);                                       \
+    }                                                                                           \
+    static void ip_name(vqs_elem t, const float *q, float bias, size_t d,                       \
+                        const uint8_t *codes, size_t stride, size_t n, float *out)              \
+    {                                                                                           \
+        switch (t) {                                                                            \
+            VQS_SQ_TYPES(VQS_SQ_CASE_IP)                                                        \
+        }                                                                                       \
+        vqs_ref_sq_ip(t, q, bias, d, codes, stride, n, out);                                    \
     }
 
 #endif
