@@ -12,6 +12,11 @@
  * layer keeps them as it likes and re-adds them with vqs_index_add_encoded).
  * The precomputed IVF-PQ tables are rebuilt on load (nlist * M * ksub
  * floats, derived data).
+ * The magic, version and CRC are the common blob envelope (vqs_blob.h), the
+ * rest its body. Blobs in existing collections were written in host byte
+ * order, which on x86-64 is little-endian: these same bytes.
+ * A magic whose last two bytes differ is now refused as not an index blob
+ * (VQS_ECORRUPT) rather than as another version: the version is the u32.
  */
 #define _GNU_SOURCE
 #include "ivf_internal.h"
@@ -19,14 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_blob.h"
+
 #define IXT_MAGIC "VQSIXT\0\1"
 #define IXT_VERSION 1u
-
-static void put(uint8_t **w, const void *p, size_t n)
-{
-    memcpy(*w, p, n);
-    *w += n;
-}
 
 int vqs_index_save_trained(const vqs_index *ix, void **blob, size_t *len)
 {
@@ -46,49 +47,27 @@ int vqs_index_save_trained(const vqs_index *ix, void **blob, size_t *len)
         return rc;
     }
     size_t sl = strlen(ix->spec), nc = ix->ivf ? ix->nlist * ix->d : 0;
-    size_t total = 8 + 4 + 4 + 8 + 4 + 4 + sl + 8 + sizeof(float) * nc + 8 + cl + 8 + rl + 4;
-    uint8_t *b = malloc(total), *w = b;
-    if (!b) {
-        free(cb);
-        free(rb);
-        return vqs_seterr(VQS_ENOMEM, "index_save_trained: %zu bytes", total);
-    }
-    uint32_t u32;
-    uint64_t u64;
-    put(&w, IXT_MAGIC, 8);
-    u32 = IXT_VERSION, put(&w, &u32, 4);
-    u32 = (uint32_t)ix->metric, put(&w, &u32, 4);
-    u64 = ix->d, put(&w, &u64, 8);
-    u32 = (uint32_t)ix->by_residual, put(&w, &u32, 4);
-    u32 = (uint32_t)sl, put(&w, &u32, 4);
-    put(&w, ix->spec, sl);
-    u64 = ix->ivf ? ix->nlist : 0, put(&w, &u64, 8);
-    put(&w, ix->centroids ? (const void *)ix->centroids : "", sizeof(float) * nc);
-    u64 = cl, put(&w, &u64, 8);
-    put(&w, cb, cl);
-    u64 = rl, put(&w, &u64, 8);
-    put(&w, rb ? rb : "", rl);
-    u32 = vqs_crc32c(0, b, (size_t)(w - b));
-    put(&w, &u32, 4);
+    vqs_wbuf w = {0};
+    vqs_blob_begin(&w, IXT_MAGIC, IXT_VERSION);
+    vqs_wbuf_u32(&w, (uint32_t)ix->metric);
+    vqs_wbuf_u64(&w, ix->d);
+    vqs_wbuf_u32(&w, (uint32_t)ix->by_residual);
+    vqs_wbuf_u32(&w, (uint32_t)sl);
+    vqs_wbuf_put(&w, ix->spec, sl);
+    vqs_wbuf_u64(&w, ix->ivf ? ix->nlist : 0);
+    vqs_wbuf_f32(&w, ix->centroids, nc);
+    vqs_wbuf_u64(&w, cl);
+    vqs_wbuf_put(&w, cb, cl);
+    vqs_wbuf_u64(&w, rl);
+    vqs_wbuf_put(&w, rb, rl);
     free(cb);
     free(rb);
-    *blob = b;
-    *len = total;
-    return 0;
-}
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t left;
-} rd;
-
-static int take_bytes(rd *r, void *out, size_t n, const char *what)
-{
-    if (r->left < n)
-        return vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the %s", what);
-    memcpy(out, r->p, n);
-    r->p += n;
-    r->left -= n;
+    if (vqs_blob_end(&w)) {
+        free(w.p);
+        return vqs_seterr(w.err, "index_save_trained: %zu bytes", w.len);
+    }
+    *blob = w.p;
+    *len = w.len;
     return 0;
 }
 
@@ -97,28 +76,19 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
     if (!blob || !out)
         return vqs_seterr(VQS_EINVAL, "index_load_trained: NULL argument");
     *out = NULL;
-    const uint8_t *b = blob;
-    if (len < 8 + 4 + 4 || memcmp(b, IXT_MAGIC, 6) != 0)
-        return vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes, not a vqs trained-index blob", len);
-    uint32_t ver, crc;
-    memcpy(&ver, b + 8, 4);
-    if (memcmp(b, IXT_MAGIC, 8) != 0 || ver != IXT_VERSION)
-        return vqs_seterr(VQS_EVERSION, "index blob: format version %u, this vqs reads %u", ver,
-                          IXT_VERSION);
-    memcpy(&crc, b + len - 4, 4);
-    if (vqs_crc32c(0, b, len - 4) != crc)
-        return vqs_seterr(VQS_ECORRUPT, "index blob: checksum mismatch (%zu bytes)", len);
-    rd r = {b + 12, len - 16};
+    vqs_rbuf r;
+    int rc = vqs_blob_open(blob, len, IXT_MAGIC, IXT_VERSION, "index blob", &r, NULL);
+    if (rc)
+        return rc;
     uint32_t metric = 0, byres = 0, sl = 0;
-    uint64_t d = 0, nlist = 0, cl = 0, rl = 0;
+    uint64_t d = 0, nlist = 0;
     char spec[sizeof(((vqs_index *)0)->spec)];
-    int rc;
-    if ((rc = take_bytes(&r, &metric, 4, "metric")) || (rc = take_bytes(&r, &d, 8, "dimension")) ||
-        (rc = take_bytes(&r, &byres, 4, "residual flag")) || (rc = take_bytes(&r, &sl, 4, "spec")))
+    if ((rc = vqs_rbuf_u32(&r, &metric)) || (rc = vqs_rbuf_u64(&r, &d)) ||
+        (rc = vqs_rbuf_u32(&r, &byres)) || (rc = vqs_rbuf_u32(&r, &sl)))
         return rc;
     if (sl >= sizeof spec)
         return vqs_seterr(VQS_ECORRUPT, "index blob: spec length %u", sl);
-    if ((rc = take_bytes(&r, spec, sl, "spec")) || (rc = take_bytes(&r, &nlist, 8, "list count")))
+    if ((rc = vqs_rbuf_get(&r, spec, sl)) || (rc = vqs_rbuf_u64(&r, &nlist)))
         return rc;
     spec[sl] = 0;
     vqs_index_opts io = o ? *o : (vqs_index_opts){0};
@@ -131,33 +101,33 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
         rc = vqs_seterr(VQS_ECORRUPT, "index blob: %llu lists for spec '%s'", (unsigned long long)nlist, spec);
         goto fail;
     }
-    if (nlist) {
-        if (r.left / sizeof(float) / ix->d < nlist) {
-            rc = vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the centroids");
+    if (nlist) { /* nlist == ix->nlist: the size cannot overflow */
+        if ((rc = vqs_rbuf_need(&r, sizeof(float) * nlist * ix->d, "the centroids")))
             goto fail;
-        }
         if (!(ix->centroids = malloc(sizeof(float) * nlist * ix->d))) {
             rc = vqs_seterr(VQS_ENOMEM, "index blob: centroids");
             goto fail;
         }
-        take_bytes(&r, ix->centroids, sizeof(float) * nlist * ix->d, "centroids");
+        vqs_rbuf_f32(&r, ix->centroids, nlist * ix->d);
     }
-    for (int which = 0; which < 2; which++) {
-        uint64_t *l = which ? &rl : &cl;
-        if ((rc = take_bytes(&r, l, 8, "codec")))
+    for (int which = 0; which < 2; which++) { /* the codec, then the refine codec */
+        uint64_t l;
+        vqs_rbuf cb;
+        if ((rc = vqs_rbuf_u64(&r, &l)))
             goto fail;
-        if (*l > r.left) {
+        if (l > r.len - r.off) {
             rc = vqs_seterr(VQS_ECORRUPT, "index blob: truncated in the codec");
             goto fail;
         }
+        vqs_rbuf_sub(&r, (size_t)l, &cb); /* cannot fail now */
         vqs_codec *c = NULL;
-        if (which == 1 && *l == 0 && !ix->rcodec)
+        if (which == 1 && l == 0 && !ix->rcodec)
             continue;
         if (which == 1 && !ix->rcodec) {
             rc = vqs_seterr(VQS_ECORRUPT, "index blob: refine codec does not match spec '%s'", spec);
             goto fail;
         }
-        if ((rc = vqs_codec_load(r.p, (size_t)*l, &c)))
+        if ((rc = vqs_codec_load(cb.p, cb.len, &c)))
             goto fail;
         if (vqs_codec_code_size(c) != vqs_codec_code_size(which ? ix->rcodec : ix->codec)) {
             vqs_codec_free(c);
@@ -171,11 +141,9 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
             vqs_codec_free(ix->codec);
             ix->codec = c;
         }
-        r.p += *l;
-        r.left -= (size_t)*l;
     }
-    if (r.left != 0) {
-        rc = vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes after the codecs", r.left);
+    if (r.off != r.len) {
+        rc = vqs_seterr(VQS_ECORRUPT, "index blob: %zu bytes after the codecs", r.len - r.off);
         goto fail;
     }
     if ((rc = vqs_ivf_build_ptab(ix)) || (rc = vqs_ivf_prepare_norms(ix)))
