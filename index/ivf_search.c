@@ -269,9 +269,9 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
             break;
         case VQS_VIEW_SQ:
             if (v->l2)
-                K->sq_l2((vqs_sq_type)v->sq_type, v->q, v->w, v->d, codes, cs, n, s->out);
+                K->sq_l2((vqs_elem)v->sq_type, v->q, v->w, v->d, codes, cs, n, s->out);
             else
-                K->sq_ip((vqs_sq_type)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, s->out);
+                K->sq_ip((vqs_elem)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, s->out);
             if (v->l2 && add != 0)
                 for (size_t i = 0; i < n; i++)
                     s->out[i] += add;

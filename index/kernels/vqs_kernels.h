@@ -36,9 +36,6 @@ extern "C" {
 
 /* The element types of SQ codes and the value v(c) a code stands for:
  * vqs_elem (common/vqs_float.h), shared with the codecs. */
-/* Transitional: index/ivf.c still casts a view's sq_type to this name; drop
- * the alias with that cast. */
-typedef vqs_elem vqs_sq_type;
 
 /* PQ 4-bit fast scan layout ("packed"): vectors in blocks of 32; a block is
  * M2 = M rounded up to even sub-quantizers, stored as M2 / 2 groups of 32
