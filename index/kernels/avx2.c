@@ -16,8 +16,9 @@
  * Measured on the project machine (AMD EPYC, Zen 4, 1M codes, one thread,
  * bench/bench_kernels_a):
  *
- * lut8 is scalar code: four rows at a time, two accumulators per row
- * (eight independent float add chains), about 2x the reference loop.
+ * lut8 is scalar code (lut8_rows4, simd_avx2_common.h): four rows at a
+ * time, two accumulators per row (eight independent float add chains),
+ * about 2x the reference loop.
  * Rejected: vgatherdps over 8 sub-quantizers of one row with an 8-row
  * transposing reduction (0.55x of this at m=16, 0.7x at m=32) or over 8
  * rows (about 0.4x, a throw-away variant): this CPU's gathers are slower
@@ -36,52 +37,6 @@
  * nibbles are never used. A last block of fewer than 8 rows repeats its
  * last row in the missing lanes and keeps only its own results.
  */
-
-static void lut8_avx2(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,
-                      size_t n, float *out)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * stride, *c1 = c0 + stride, *c2 = c1 + stride,
-                      *c3 = c2 + stride;
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-        size_t j = 0;
-        for (; j + 2 <= m; j += 2) {
-            const float *l = lut + j * 256, *h = l + 256;
-            a0 += l[c0[j]];
-            a1 += l[c1[j]];
-            a2 += l[c2[j]];
-            a3 += l[c3[j]];
-            b0 += h[c0[j + 1]];
-            b1 += h[c1[j + 1]];
-            b2 += h[c2[j + 1]];
-            b3 += h[c3[j + 1]];
-        }
-        if (j < m) {
-            const float *l = lut + j * 256;
-            a0 += l[c0[j]];
-            a1 += l[c1[j]];
-            a2 += l[c2[j]];
-            a3 += l[c3[j]];
-        }
-        out[i] = bias + (a0 + b0);
-        out[i + 1] = bias + (a1 + b1);
-        out[i + 2] = bias + (a2 + b2);
-        out[i + 3] = bias + (a3 + b3);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * stride;
-        float a = 0, b = 0;
-        size_t j = 0;
-        for (; j + 2 <= m; j += 2) {
-            a += lut[j * 256 + c[j]];
-            b += lut[(j + 1) * 256 + c[j + 1]];
-        }
-        if (j < m)
-            a += lut[j * 256 + c[j]];
-        out[i] = bias + (a + b);
-    }
-}
 
 /* 16 bytes at p, or (partial chunk near the end of the codes) the nb bytes
  * there followed by zeros */
@@ -823,7 +778,7 @@ static size_t select_le_u16_avx2(const uint16_t *x, size_t n, uint16_t thr, uint
 const vqs_kernels vqs_kernels_avx2 = {
     .level = VQS_SIMD_AVX2,
     .name = "avx2",
-    .lut8 = lut8_avx2,
+    .lut8 = lut8_rows4,
     .lut4 = lut4_avx2,
     .sq_l2 = sq_l2_avx2,
     .sq_ip = sq_ip_avx2,

@@ -17,10 +17,11 @@
  * Measured on the project machine (AMD EPYC, Zen 4 with AVX-512, 1M codes,
  * one thread, bench/bench_kernels_a, which also runs the rejected variants):
  *
- * lut8 is scalar code here too: four rows at a time, two accumulators per
- * row (eight independent float add chains hide the add latency; the loads
- * of the four rows' code bytes and table entries keep the load ports busy):
- * about 2x the reference loop, which waits on one add chain.
+ * lut8 is scalar code here too (lut8_rows4, simd_avx2_common.h): four rows
+ * at a time, two accumulators per row (eight independent float add chains
+ * hide the add latency; the loads of the four rows' code bytes and table
+ * entries keep the load ports busy): about 2x the reference loop, which
+ * waits on one add chain.
  * Rejected: vgatherdps over 16 rows (lanes = rows, code bytes gathered as
  * dwords and shifted out: 0.4x of this at m=16, 0.5x at m=32) and over 16
  * sub-quantizers of one row (lanes = j, a 16-row transposing reduction at
@@ -43,52 +44,6 @@
  * byte past the row); a last block of fewer than 16 rows repeats its last
  * row in the missing lanes and stores with a mask.
  */
-
-static void lut8_avx512(const float *lut, size_t m, float bias, const uint8_t *codes,
-                        size_t stride, size_t n, float *out)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * stride, *c1 = c0 + stride, *c2 = c1 + stride,
-                      *c3 = c2 + stride;
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-        size_t j = 0;
-        for (; j + 2 <= m; j += 2) {
-            const float *l = lut + j * 256, *h = l + 256;
-            a0 += l[c0[j]];
-            a1 += l[c1[j]];
-            a2 += l[c2[j]];
-            a3 += l[c3[j]];
-            b0 += h[c0[j + 1]];
-            b1 += h[c1[j + 1]];
-            b2 += h[c2[j + 1]];
-            b3 += h[c3[j + 1]];
-        }
-        if (j < m) {
-            const float *l = lut + j * 256;
-            a0 += l[c0[j]];
-            a1 += l[c1[j]];
-            a2 += l[c2[j]];
-            a3 += l[c3[j]];
-        }
-        out[i] = bias + (a0 + b0);
-        out[i + 1] = bias + (a1 + b1);
-        out[i + 2] = bias + (a2 + b2);
-        out[i + 3] = bias + (a3 + b3);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * stride;
-        float a = 0, b = 0;
-        size_t j = 0;
-        for (; j + 2 <= m; j += 2) {
-            a += lut[j * 256 + c[j]];
-            b += lut[(j + 1) * 256 + c[j + 1]];
-        }
-        if (j < m)
-            a += lut[j * 256 + c[j]];
-        out[i] = bias + (a + b);
-    }
-}
 
 /* Loads bytes off..off+15 (bm: the bytes to load, the rest read as 0) of
  * the 16 rows r[0..15] and transposes them: w[q] lane k = bytes 4q..4q+3 of
@@ -751,7 +706,7 @@ static size_t select_le_u16_avx512(const uint16_t *x, size_t n, uint16_t thr, ui
 const vqs_kernels vqs_kernels_avx512 = {
     .level = VQS_SIMD_AVX512,
     .name = "avx512",
-    .lut8 = lut8_avx512,
+    .lut8 = lut8_rows4,
     .lut4 = lut4_avx512,
     .sq_l2 = sq_l2_avx512,
     .sq_ip = sq_ip_avx512,

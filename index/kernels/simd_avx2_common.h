@@ -5,11 +5,12 @@
  * include it.
  *
  * Design decisions:
- * - static inline functions and one generating macro rather than a third
- *   .c file of shared kernels: the shared pieces are a block's last step
- *   (inlined into each level's loop) and the entry points that specialise
- *   each level's own sq_scan_t per element type, which only the including
- *   file can see.
+ * - Functions static to each including file and one generating macro
+ *   rather than a third .c file of shared kernels: the shared pieces are
+ *   the scalar lut8 (compiled with each level's flags, as it always was), a
+ *   block's last step (inlined into each level's loop) and the entry points
+ *   that specialise each level's own sq_scan_t per element type, which only
+ *   the including file can see.
  */
 #ifndef VQS_SIMD_AVX2_COMMON_H
 #define VQS_SIMD_AVX2_COMMON_H
@@ -17,6 +18,56 @@
 #include <immintrin.h>
 
 #include "kernels_internal.h"
+
+/* ==== look-up tables ===================================================== */
+
+/* lut8 of both levels, scalar code (measured: avx2.c and avx512.c, "look-up
+ * tables"): four rows at a time, two accumulators per row. */
+static void lut8_rows4(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,
+                       size_t n, float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *c0 = codes + i * stride, *c1 = c0 + stride, *c2 = c1 + stride,
+                      *c3 = c2 + stride;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        size_t j = 0;
+        for (; j + 2 <= m; j += 2) {
+            const float *l = lut + j * 256, *h = l + 256;
+            a0 += l[c0[j]];
+            a1 += l[c1[j]];
+            a2 += l[c2[j]];
+            a3 += l[c3[j]];
+            b0 += h[c0[j + 1]];
+            b1 += h[c1[j + 1]];
+            b2 += h[c2[j + 1]];
+            b3 += h[c3[j + 1]];
+        }
+        if (j < m) {
+            const float *l = lut + j * 256;
+            a0 += l[c0[j]];
+            a1 += l[c1[j]];
+            a2 += l[c2[j]];
+            a3 += l[c3[j]];
+        }
+        out[i] = bias + (a0 + b0);
+        out[i + 1] = bias + (a1 + b1);
+        out[i + 2] = bias + (a2 + b2);
+        out[i + 3] = bias + (a3 + b3);
+    }
+    for (; i < n; i++) {
+        const uint8_t *c = codes + i * stride;
+        float a = 0, b = 0;
+        size_t j = 0;
+        for (; j + 2 <= m; j += 2) {
+            a += lut[j * 256 + c[j]];
+            b += lut[(j + 1) * 256 + c[j + 1]];
+        }
+        if (j < m)
+            a += lut[j * 256 + c[j]];
+        out[i] = bias + (a + b);
+    }
+}
 
 /* ==== PQ 4-bit fast scan ================================================= */
 
