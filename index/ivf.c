@@ -18,8 +18,9 @@
  *   is prepared once per probed list (vqs_codec_query_reset: for PQ that is
  *   256 * d flops, next to scanning the list). For inner products no
  *   per-list query is needed: <q, c + r> = <q, c> + <q, r>, the first term is
- *   the coarse score. Rejected for now: FAISS's precomputed per-list tables
- *   (nlist * M * 256 floats), which only pay off for PQ without transforms.
+ *   the coarse score. PQ without transforms (L2) skips the per-list
+ *   preparation: FAISS's precomputed per-list tables (ptab, nlist * M *
+ *   ksub floats, built when they fit in PTAB_MAX_BYTES).
  * - Cosine: vectors and queries are normalised and searched by inner
  *   product, but a code's reconstruction x^ (quantisation noise, and with
  *   PCA the energy outside the kept dimensions, different per vector) is not
