@@ -73,6 +73,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "vqs_collection.h"
 #include "vqs_index.h"
 
 #define QDRANT_COMPAT_VERSION "1.16.0" /* the client version tests/api/qdrant_client drives it with */

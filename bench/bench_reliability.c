@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "vqs_http.h"
+#include "vqs_collection.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_collection.h"
 #include "vqs_index.h"
 
 typedef struct job {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_collection.h"
 #include "vqs_index.h"
 
 #define DIE(...)                                                                                   \

@@ -241,7 +241,4 @@ const float *vqs_index_centroids(const vqs_index *ix, size_t *nlist);
 }
 #endif
 
-/* Persistent collections (LMDB + vector file + this index). */
-#include "vqs_collection.h"
-
 #endif

@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "vqs_common.h"
+#include "vqs_collection.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 

@@ -28,6 +28,7 @@
 
 #include "vqs_codebook.h"
 #include "vqs_common.h"
+#include "vqs_collection.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 

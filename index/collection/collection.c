@@ -26,6 +26,7 @@
  * thread counts).
  */
 #define _GNU_SOURCE
+#include "vqs_collection.h"
 #include "vqs_index.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * vqs_collection.h: a persistent collection: the compressed index of
  * index/ivf.c kept in the storage layer (storage/vqs_store_db.h: LMDB;
  * storage/vqs_store_vec.h: full-precision vectors in an append-only file
- * read through io_uring for re-scoring). Included by vqs_index.h.
+ * read through io_uring for re-scoring).
  *
  * Internal ids: the storage layer numbers points 0, 1, 2, ... in upsert
  * order; the in-memory index uses them as its ids, the vector file
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vqs_index.h"
 #include "vqs_store.h"
 
 #ifdef __cplusplus
