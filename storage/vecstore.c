@@ -22,8 +22,13 @@
  * - mmap: the mapping is grown (remapped) on append under a write lock;
  *   fetches hold the read lock. MADV_RANDOM: each record is a page fault.
  * - memory: the whole file is read at open; appends copy into the array.
+ * - The header's first 64 bytes are the common blob envelope (vqs_blob.h:
+ *   magic, version, body, CRC-32C, little-endian), the rest of its 4096
+ *   bytes zeros: one framing for every vqs file, and the bytes are those
+ *   the header always had (files written before the envelope open).
  */
 #define _GNU_SOURCE
+#include "vqs_blob.h"
 #include "vqs_store.h"
 
 #include <errno.h>
@@ -40,6 +45,7 @@
 #define HDR 4096
 #define ALIGN 4096
 #define VS_VERSION 1
+#define VS_MAGIC "VQSVEC\0\0"
 
 typedef struct slot {
     struct io_uring ring;
@@ -66,32 +72,45 @@ struct vqs_vecstore {
     uint64_t memcap;
 };
 
-static void hdr_make(uint8_t *h, size_t d)
+/* The header: the common blob envelope (vqs_blob.h) over its first 64
+ * bytes - magic, u32 version, body (u32 d, u32 record bytes, u32 element
+ * type, zeros), CRC-32C at byte 60 - then zeros to HDR. */
+#define HDR_CRC_AT 60
+
+static int hdr_make(uint8_t *h, size_t d, const char *path)
 {
+    vqs_wbuf w = {0};
+    vqs_blob_begin(&w, VS_MAGIC, VS_VERSION);
+    vqs_wbuf_u32(&w, (uint32_t)d);
+    vqs_wbuf_u32(&w, (uint32_t)(d * 4));
+    vqs_wbuf_u32(&w, 1 /* float32 */);
+    vqs_wbuf_pad(&w, HDR_CRC_AT);
+    int rc = vqs_blob_end(&w);
+    if (rc) {
+        free(w.p);
+        return vqs_seterr(rc, "%s: building the header: %s", path, vqs_errdetail());
+    }
     memset(h, 0, HDR);
-    memcpy(h, "VQSVEC\0\0", 8);
-    uint32_t v[4] = {VS_VERSION, (uint32_t)d, (uint32_t)(d * 4), 1 /* float32 */};
-    memcpy(h + 8, v, sizeof v);
-    uint32_t c = vqs_crc32c(0, h, 60);
-    memcpy(h + 60, &c, 4);
+    memcpy(h, w.p, w.len);
+    free(w.p);
+    return 0;
 }
 
 static int hdr_check(const uint8_t *h, size_t d, const char *path)
 {
-    if (memcmp(h, "VQSVEC\0\0", 8) != 0)
-        return vqs_seterr(VQS_ECORRUPT, "%s: not a vqs vector file (bad magic)", path);
-    uint32_t c;
-    memcpy(&c, h + 60, 4);
-    if (vqs_crc32c(0, h, 60) != c)
-        return vqs_seterr(VQS_ECORRUPT, "%s: header checksum mismatch (the header is damaged)", path);
-    uint32_t v[4];
-    memcpy(v, h + 8, sizeof v);
-    if (v[0] != VS_VERSION)
-        return vqs_seterr(VQS_EVERSION, "%s: vector file version %u; this vqs reads version %d", path, v[0],
-                          VS_VERSION);
-    if (v[1] != d || v[2] != d * 4 || v[3] != 1)
+    char what[4200];
+    snprintf(what, sizeof what, "%s header", path);
+    vqs_rbuf body;
+    int rc = vqs_blob_open(h, HDR_CRC_AT + 4, VS_MAGIC, VS_VERSION, what, &body, NULL);
+    if (rc)
+        return rc;
+    uint32_t v[3];
+    for (int i = 0; i < 3; i++)
+        if ((rc = vqs_rbuf_u32(&body, &v[i])))
+            return rc;
+    if (v[0] != d || v[1] != d * 4 || v[2] != 1)
         return vqs_seterr(VQS_ECORRUPT, "%s: holds %u-d records of %u bytes (type %u), the collection is %zu-d float32",
-                          path, v[1], v[2], v[3], d);
+                          path, v[0], v[1], v[2], d);
     return 0;
 }
 
@@ -221,7 +240,8 @@ int vqs_vecstore_open(const char *path, size_t d, uint64_t committed, const vqs_
     if (st.st_size == 0 && o->read_only) {
         st.st_size = HDR; /* the writer has not written the header yet: nothing to read */
     } else if (st.st_size == 0) {
-        hdr_make(h, d);
+        if ((rc = hdr_make(h, d, path)))
+            goto fail;
         if ((rc = full_pwrite(vs->fdw, h, HDR, 0)) || fdatasync(vs->fdw) != 0) {
             rc = vqs_seterr(rc ? rc : -errno, "%s: writing the header: %s", path, strerror(rc ? -rc : errno));
             ftruncate(vs->fdw, 0);
@@ -524,9 +544,8 @@ static int fetch_uring(vqs_vecstore *vs, slot *s, size_t n, const int64_t *ids, 
     return rc;
 }
 
-int vqs_vecstore_fetch(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out)
+int vqs_vecstore_fetch(vqs_vecstore *vs, int thread_id, size_t n, const int64_t *ids, float *out)
 {
-    vqs_vecstore *vs = ctx;
     if (!vs || (n && (!ids || !out)))
         return vqs_seterr(VQS_EINVAL, "vecstore_fetch: NULL argument");
     if (thread_id < 0 || thread_id >= vs->nslots)

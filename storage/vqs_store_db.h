@@ -1,6 +1,6 @@
 /*
  * vqs_store_db.h: collections in one LMDB environment per data directory
- * (storage/db.c; the record layout is documented in storage/README.md).
+ * (storage/db_*.c; the record layout is documented in storage/README.md).
  *
  * The storage layer keeps bytes, not indexes: a collection's configuration,
  * the trained state of its index (an opaque blob), its codes (opaque,

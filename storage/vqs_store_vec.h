@@ -73,11 +73,11 @@ int vqs_vecstore_append(vqs_vecstore *vs, uint64_t first, size_t n, const float 
 int vqs_vecstore_truncate(vqs_vecstore *vs, uint64_t n);
 
 /* Reads the vectors of n internal ids into out (n * d floats). thread_id
- * names the reader slot (in [0, nthreads)); one caller per slot at a time.
- * The signature matches the index's re-scoring source (vqs_rerank_source).
- * Errors: VQS_EINVAL (an id outside [0, count)), -errno, VQS_ECORRUPT
- * (a short read). */
-int vqs_vecstore_fetch(void *vs, int thread_id, size_t n, const int64_t *ids, float *out);
+ * names the reader slot (in [0, nthreads)); one caller per slot at a time
+ * (the collection layer hands out slots and adapts this to the index's
+ * re-scoring source). Errors: VQS_EINVAL (an id outside [0, count), a slot
+ * outside [0, nthreads)), -errno, VQS_ECORRUPT (a short read). */
+int vqs_vecstore_fetch(vqs_vecstore *vs, int thread_id, size_t n, const int64_t *ids, float *out);
 
 #ifdef __cplusplus
 }

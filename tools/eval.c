@@ -67,6 +67,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report.h"
 #include "eval_internal.h"
 #include "vqs_common.h"
@@ -77,67 +78,95 @@
 
 /* ---- usage ---------------------------------------------------------------- */
 
-static void usage(FILE *f)
+static const vqs_cli_opt opts[] = {
+    {"base", 'b', 1, "FILE", NULL, "the vectors indexed (required): .fvecs .ivecs .bvecs .npy\n"
+                                   ".jsonl/.ndjson, or raw float32 (.f32/.raw/.bin) with --dim"},
+    {"queries", 'q', 1, "FILE|split:N|loo:N", NULL,
+     "the queries (required): a file in the same formats; split:N: N base\n"
+     "rows drawn with --seed become the queries and leave the base; loo:N:\n"
+     "N drawn base rows are queries, each left out of its own results and\n"
+     "ground truth (the search asks for k + 1, so re-scoring keeps\n"
+     "ceil(11 x oversampling))"},
+    {"spec", 's', 1, "S", NULL, "an index spec: exact, SQ8, PCA50%,Flat, IVF256,PQ32x4, SQ4,RFlat,\n"
+                                "BIN,Refine(SQfp16), ...; repeat it for more (at most 256); a --spec\n"
+                                "or a --sweep is required"},
+    {"sweep", 'w', 1, "NAME|FILE", NULL, "a grid of specs (the list below); several --sweep (at most 16)\n"
+                                         "and --spec add up"},
+    {"metric", 'm', 1, "l2|ip|cos", "l2", "the distance of the indexes and of the ground truth"},
+    {"gt", 'g', 1, "FILE", "exact search", "ground-truth ids (ivecs, >= 10 per query; query files only)"},
+    {"qrels", 'r', 1, "FILE", NULL,
+     "labelled relevance, TREC/BEIR TSV 'query-id corpus-id score' (an\n"
+     "optional header line), ids = 0-based ROW NUMBERS of the query and base\n"
+     "files: adds qrels nDCG@10 (linear gains, as MTEB) and recall@10\n"
+     "(relevant found / relevant); queries without a relevant document are\n"
+     "left out (query files only)"},
+    {"nprobe", 'n', 1, "LIST", "16", "IVF lists probed, comma-separated (a row for each)"},
+    {"oversampling", 'O', 1, "LIST", "4", "first-stage candidates per result of re-scoring specs,\n"
+                                          "comma-separated (a row for each)"},
+    {"seeds", 'N', 1, "N", "1", "every training runs N times (seeds S..S+N-1, S = --seed), N <= 64;\n"
+                                "rows give the mean and 'spread' the sample std"},
+    {"seed", 'S', 1, "S", "1", "the first training seed, and the draw of split:N / loo:N queries"},
+    {"symmetric", 'y', 1, NULL, NULL, "queries are encoded and decoded by the codec before searching"},
+    {"no-timing", 'x', 1, NULL, NULL, "quality only: one search per setting, q/s null"},
+    {"clip", 'c', 1, "Q", "min/max, SQ4's chosen from the data",
+     "SQ8/SQ4 ranges at the (1-Q, Q) quantiles, 0.5 < Q <= 1"},
+    {"train-size", 'T', 1, "N", "all base rows", "train on a seeded subsample of N base rows"},
+    {"threads", 't', 1, "N", "all cores, or VQS_THREADS", "threads of training, adding and the all-threads\n"
+                                                         "timing"},
+    {"dim", 'd', 1, "D", NULL, "the dimension of a headerless float32 file (.f32, .raw, .bin)"},
+    {"nq", 'Q', 1, "N", "all", "the first N queries of the query file"},
+    {"out", 'o', 1, "PREFIX", NULL, "PREFIX.json (format vqs-eval/2) and PREFIX.csv, rewritten after\n"
+                                    "every row"},
+    {"json", 'j', 1, "FILE", NULL, "the JSON results alone, rewritten after every row"},
+    {"report", 'R', 1, "FILE.html", NULL, "also the HTML page of `vqs report` (plots, front, table), drawn\n"
+                                          "from the results file (needs --out or --json)"},
+    {"per-query", 'p', 1, "PREFIX", NULL, "PREFIX.tsv: recall@10, nDCG@10, RR@10 per (spec, setting, seed,\n"
+                                          "query)"},
+    {"describe", 'D', 1, "TEXT", "size, metric and query source", "dataset.description in the results"},
+    {"name", 'a', 1, "NAME", "the base file's stem", "dataset.name in the results (for a generic stem, such as\n"
+                                                     "'embeddings', the base file's folder)"},
+    {0}};
+
+static void sweeps_help(FILE *f)
 {
-    fprintf(f,
-            "usage: vqs eval --base FILE --queries FILE|split:N|loo:N\n"
-            "                (--spec S [--spec S2 ...] | --sweep paper|quick|full|FILE)\n"
-            "                [--metric l2|ip|cos] [--gt GT.ivecs] [--qrels QRELS.tsv]\n"
-            "                [--nprobe 1,8,32] [--oversampling 1,4,10] [--seeds N] [--seed S]\n"
-            "                [--symmetric] [--no-timing] [--clip Q] [--train-size N] [--threads N]\n"
-            "                [--dim D] [--nq N] [--out PREFIX] [--json FILE] [--report FILE.html]\n"
-            "                [--per-query PREFIX]\n"
-            "                [--describe TEXT] [--name NAME]\n"
-            "  Builds an index for every spec (exact, SQ8, PCA50%%,Flat, IVF256,PQ32x4,\n"
-            "  SQ4,RFlat, BIN,Refine(SQfp16), ...) and prints one markdown row per\n"
-            "  (spec, nprobe, oversampling): bytes per vector, compression, training and\n"
-            "  adding time, recall@1/10/100, nDCG@10, MRR@10, SQNR and queries/s at k = 10.\n"
-            "  'exact' is exact search (float32, the reference row).\n"
-            "Protocol: recall@1/10, nDCG@10 and MRR@10 come from the k = 10 search that is\n"
-            "  timed (best of 3 runs, which must return identical results); a re-scoring\n"
-            "  spec keeps exactly ceil(10 x oversampling) first-stage candidates (the\n"
-            "  'candidates' column). recall@100 is |top-100 and true top-100| / 100 from a\n"
-            "  separate k = 100 search.\n"
-            "Definitions: a result is relevant at depth k if it is one of the k true nearest\n"
-            "  neighbours or ties the k-th true distance (rel. 1e-6); duplicates count once.\n"
-            "  recall@k = relevant results / k; nDCG@10 = sum of 1/log2(rank+1) over relevant\n"
-            "  results, over its ideal value (binary gains); MRR@10 = 1/rank of the true\n"
-            "  nearest neighbour (or a tie with it) within 10, else 0. SQNR (dB) =\n"
-            "  10 log10(variance / MSE) of the stored vectors (unit vectors for cosine)\n"
-            "  against their reconstruction (centroid + residual for IVF), on at most\n"
-            "  16384 base rows; the first-stage codec only.\n"
-            "Options:\n"
-            "  --queries split:N  N base rows drawn with --seed become the queries and leave\n"
-            "                     the base; loo:N: N drawn base rows are queries, each left\n"
-            "                     out of its own results and ground truth (the search asks\n"
-            "                     for k + 1, so re-scoring keeps ceil(11 x oversampling))\n"
-            "  --gt FILE          ground-truth ids (ivecs, >= 10 per query; query files only)\n"
-            "  --qrels FILE       labelled relevance, TREC/BEIR TSV 'query-id corpus-id score'\n"
-            "                     (an optional header line), ids = 0-based ROW NUMBERS of the\n"
-            "                     query and base files: adds qrels nDCG@10 (linear gains, as\n"
-            "                     MTEB) and recall@10 (relevant found / relevant); queries\n"
-            "                     without a relevant document are left out (query files only)\n"
-            "  --sweep NAME       a grid of specs (several --sweep and --spec add up):\n");
+    fprintf(f, "\nSweeps (--sweep NAME):\n");
     eval_sweep_help(f);
-    fprintf(f,
-            "  --nprobe L, --oversampling L  settings of IVF and re-scoring specs (16 and 4)\n"
-            "  --seeds N          every training runs N times (seeds S..S+N-1, S = --seed, 1);\n"
-            "                     rows give the mean and 'spread' the sample std\n"
-            "  --symmetric        queries are encoded and decoded by the codec before searching\n"
-            "  --no-timing        quality only: one search per setting, q/s null\n"
-            "  --clip Q           SQ8/SQ4 ranges at the (1-Q, Q) quantiles, 0.5 < Q <= 1\n"
-            "  --train-size N     train on a seeded subsample of N base rows\n"
-            "  --nq N             the first N queries of the query file\n"
-            "  --report FILE      also the HTML page of `vqs report` (plots, front, table),\n"
-            "                     drawn from the results file (needs --out or --json)\n"
-            "  --out PREFIX       PREFIX.json (format vqs-eval/2) and PREFIX.csv, rewritten\n"
-            "                     after every row; --json FILE the JSON alone\n"
-            "  --per-query PREFIX PREFIX.tsv: recall@10, nDCG@10, RR@10 per (spec, setting,\n"
-            "                     seed, query)\n"
-            "  --describe TEXT    dataset.description; --name NAME dataset.name\n"
-            "Exit status: 0 when every row is ok, 1 when any spec failed (its row says why;\n"
-            "  the other rows are measured and written), 2 for bad usage.\n");
 }
+
+const vqs_cli_help vqs_eval_help = {
+    .cmd = "eval",
+    .usage = "--base FILE --queries FILE|split:N|loo:N\n"
+             "(--spec S [--spec S2 ...] | --sweep paper|quick|full|FILE)\n"
+             "[--metric l2|ip|cos] [--gt GT.ivecs] [--qrels QRELS.tsv]\n"
+             "[--nprobe 1,8,32] [--oversampling 1,4,10] [--seeds N] [--seed S]\n"
+             "[--symmetric] [--no-timing] [--clip Q] [--train-size N] [--threads N]\n"
+             "[--dim D] [--nq N] [--out PREFIX] [--json FILE] [--report FILE.html]\n"
+             "[--per-query PREFIX] [--describe TEXT] [--name NAME]",
+    .about = "Builds an index for every spec (exact, SQ8, PCA50%,Flat, IVF256,PQ32x4,\n"
+             "SQ4,RFlat, BIN,Refine(SQfp16), ...) and prints one markdown row per\n"
+             "(spec, nprobe, oversampling): bytes per vector, compression, training and\n"
+             "adding time, recall@1/10/100, nDCG@10, MRR@10, SQNR and queries/s at k = 10.\n"
+             "'exact' is exact search (float32, the reference row).\n"
+             "Protocol: recall@1/10, nDCG@10 and MRR@10 come from the k = 10 search that is\n"
+             "  timed (best of 3 runs, which must return identical results); a re-scoring\n"
+             "  spec keeps exactly ceil(10 x oversampling) first-stage candidates (the\n"
+             "  'candidates' column). recall@100 is |top-100 and true top-100| / 100 from a\n"
+             "  separate k = 100 search.\n"
+             "Definitions: a result is relevant at depth k if it is one of the k true nearest\n"
+             "  neighbours or ties the k-th true distance (rel. 1e-6); duplicates count once.\n"
+             "  recall@k = relevant results / k; nDCG@10 = sum of 1/log2(rank+1) over relevant\n"
+             "  results, over its ideal value (binary gains); MRR@10 = 1/rank of the true\n"
+             "  nearest neighbour (or a tie with it) within 10, else 0. SQNR (dB) =\n"
+             "  10 log10(variance / MSE) of the stored vectors (unit vectors for cosine)\n"
+             "  against their reconstruction (centroid + residual for IVF), on at most\n"
+             "  16384 base rows; the first-stage codec only.\n",
+    .opts = opts,
+    .more = sweeps_help,
+    .notes = "Exit status: 0 when every row is ok, 1 when any spec failed (its row says why;\n"
+             "  the other rows are measured and written), 2 for bad usage.\n",
+    .example = "vqs eval --base base.fvecs --queries queries.fvecs --metric cos --sweep quick \\\n"
+               "  --out results --report report.html\n",
+};
 
 /* ---- data ----------------------------------------------------------------- */
 
@@ -285,19 +314,9 @@ int vqs_cmd_eval(int argc, char **argv)
     eval_ctx C = {.nnp_def = 1, .nos_def = 1};
     C.np_def[0] = 16;
     C.os_def[0] = 4;
-    static const struct option lo[] = {
-        {"base", 1, 0, 'b'},      {"queries", 1, 0, 'q'},      {"gt", 1, 0, 'g'},
-        {"metric", 1, 0, 'm'},    {"spec", 1, 0, 's'},         {"nprobe", 1, 0, 'n'},
-        {"oversampling", 1, 0, 'O'}, {"threads", 1, 0, 't'},   {"train-size", 1, 0, 'T'},
-        {"seed", 1, 0, 'S'},      {"dim", 1, 0, 'd'},          {"out", 1, 0, 'o'},
-        {"nq", 1, 0, 'Q'},        {"help", 0, 0, 'h'},         {"clip", 1, 0, 'c'},
-        {"sweep", 1, 0, 'w'},     {"seeds", 1, 0, 'N'},        {"no-timing", 0, 0, 'x'},
-        {"symmetric", 0, 0, 'y'}, {"qrels", 1, 0, 'r'},        {"per-query", 1, 0, 'p'},
-        {"json", 1, 0, 'j'},      {"describe", 1, 0, 'D'},     {"name", 1, 0, 'a'},
-        {"report", 1, 0, 'R'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:q:g:m:s:n:O:t:T:S:d:o:Q:hc:w:N:xyr:p:j:D:a:R:", lo, NULL)) != -1) {
+    while ((c = vqs_cli_getopt(argc, argv, &vqs_eval_help)) != -1) {
         switch (c) {
         case 'b': base = optarg; break;
         case 'q': qf = optarg; break;
@@ -333,8 +352,8 @@ int vqs_cmd_eval(int argc, char **argv)
         case 'd': rc = vqs_cli_parse_size(optarg, &dim, "--dim"); break;
         case 'Q': rc = vqs_cli_parse_positive(optarg, &nqmax, "--nq"); break;
         case 'c': rc = vqs_cli_parse_clip(optarg, &clip, "--clip"); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_eval_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_eval_help);
         }
         if (rc)
             return vqs_cli_fail("eval", rc);
@@ -345,7 +364,7 @@ int vqs_cmd_eval(int argc, char **argv)
         return vqs_cli_fail("eval", vqs_seterr(VQS_EUSAGE, "--report needs --out PREFIX or --json FILE: the page is "
                                                           "drawn from the results file"));
     if (!base || !qf || !(nspec || nsweep)) {
-        usage(stderr);
+        vqs_cli_usage(stderr, &vqs_eval_help);
         return vqs_cli_fail("eval", vqs_seterr(VQS_EUSAGE, "--base, --queries and --spec or --sweep are required"));
     }
     if (nseeds > 64)

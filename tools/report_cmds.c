@@ -21,42 +21,51 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report.h"
 #include "vqs_common.h"
 
 #define fail vqs_cli_fail
 
-static void usage_report(FILE *f)
-{
-    fprintf(f, "usage: vqs report RESULTS.json --out REPORT.html [--metric M] [--title T] [--cost total|code]\n"
-               "  One self-contained HTML page (inline SVG plots, no external resource) of a vqs eval\n"
-               "  results file: quality against bytes per vector with the Pareto front, queries/s\n"
-               "  against quality, SQNR against bits per dimension, the best configuration for a few\n"
-               "  budgets, every row, the data set and the command that made it.\n"
-               "  --metric: recall@1, recall@10 (default), recall@100, ndcg@10, mrr@10, qrels_ndcg@10\n"
-               "  --cost:   total (default: everything the index keeps per vector) or code (codes alone)\n");
-}
+static const vqs_cli_opt report_opts[] = {
+    {"out", 'o', 1, "REPORT.html", NULL, "the page written (required)"},
+    {"metric", 'm', 0, "M", "recall@10", "the quality of the first plot, the front and the picks:\n"
+                                         "recall@1, recall@10, recall@100, ndcg@10, mrr@10, qrels_ndcg@10"},
+    {"title", 't', 0, "T", "Compression report: <data set name>", "the page's title"},
+    {"cost", 'c', 0, "total|code", "total", "bytes per vector: total (everything the index keeps per\n"
+                                            "vector) or code (the codes alone)"},
+    {0}};
+
+const vqs_cli_help vqs_report_help = {
+    .cmd = "report",
+    .usage = "RESULTS.json --out REPORT.html [--metric M] [--title T] [--cost total|code]",
+    .about = "One self-contained HTML page (inline SVG plots, no external resource) of a vqs eval\n"
+             "results file (RESULTS.json, written by vqs eval --out or --json): quality against\n"
+             "bytes per vector with the Pareto front, queries/s against quality, SQNR against\n"
+             "bits per dimension, the best configuration for a few budgets, every row, the data\n"
+             "set and the command that made it.\n",
+    .opts = report_opts,
+    .example = "vqs report results.json --out report.html --metric ndcg@10\n",
+};
 
 int vqs_cmd_report(int argc, char **argv)
 {
     vqs_report_opts o = {0};
     const char *out = NULL;
-    static const struct option lo[] = {{"out", 1, 0, 'o'},  {"metric", 1, 0, 'm'}, {"title", 1, 0, 't'},
-                                       {"cost", 1, 0, 'c'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_report_help)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case 'm': o.metric = optarg; break;
         case 't': o.title = optarg; break;
         case 'c': o.cost = optarg; break;
-        case 'h': usage_report(stdout); return 0;
-        default: usage_report(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_report_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_report_help);
         }
     }
     if (optind != argc - 1 || !out) {
-        usage_report(stderr);
+        vqs_cli_usage(stderr, &vqs_report_help);
         return fail("report", vqs_seterr(VQS_EUSAGE, "one RESULTS.json and --out are required"));
     }
     vqs_qmetric m;
@@ -69,19 +78,37 @@ int vqs_cmd_report(int argc, char **argv)
     return 0;
 }
 
-static void usage_recommend(FILE *f)
-{
-    fprintf(f, "usage: vqs recommend --results RESULTS.json (--max-bytes B | --min-recall R)\n"
-               "                     [--metric M] [--cost total|code] [--json]\n"
-               "                     [--data DIR] [--collection NAME] [--vectors FILE] [--queries FILE]\n"
-               "  --max-bytes B:  the best metric among configurations of at most B bytes per vector\n"
-               "  --min-recall R: the fewest bytes per vector among configurations whose metric is >= R\n"
-               "  --metric: recall@10 (default), recall@1, recall@100, ndcg@10, mrr@10, qrels_ndcg@10\n"
-               "  --cost:   total (default: everything the index keeps per vector) or code (codes alone)\n"
-               "  Prints the configuration, its figures, and the vqs import / vqs search commands and\n"
-               "  the HTTP collection body that use it (--json: the same as one JSON object). The other\n"
-               "  flags fill the names in those commands (default: DIR, the data set's name and files).\n");
-}
+static const vqs_cli_opt recommend_opts[] = {
+    {"results", 'r', 0, "RESULTS.json", NULL, "a vqs eval results file (required)"},
+    {"max-bytes", 'B', 0, "B", NULL, "the best metric among configurations of at most B bytes per vector"},
+    {"min-recall", 'R', 0, "R", NULL, "the fewest bytes per vector among configurations whose metric\n"
+                                      "is >= R, R in [0, 1]; exactly one of --max-bytes and --min-recall"},
+    {"metric", 'm', 0, "M", "recall@10", "recall@1, recall@10, recall@100, ndcg@10, mrr@10, qrels_ndcg@10;\n"
+                                         "--min-recall is then a target of that metric"},
+    {"cost", 'c', 0, "total|code", "total", "bytes per vector: total (everything the index keeps per\n"
+                                            "vector) or code (the codes alone)"},
+    {"json", 'j', 0, NULL, NULL, "the same as one JSON object"},
+    {"data", 'D', 0, "DIR", "DIR", "the data directory named in the commands"},
+    {"collection", 'C', 0, "NAME", "the data set's name", "the collection named in the commands"},
+    {"vectors", 'v', 0, "FILE", "the data set's base file", "the vector file named in vqs import"},
+    {"queries", 'q', 0, "FILE", "the data set's query file", "the query file named in vqs search"},
+    {0}};
+
+const vqs_cli_help vqs_recommend_help = {
+    .cmd = "recommend",
+    .usage = "--results RESULTS.json (--max-bytes B | --min-recall R)\n"
+             "[--metric M] [--cost total|code] [--json]\n"
+             "[--data DIR] [--collection NAME] [--vectors FILE] [--queries FILE]",
+    .about = "Picks a configuration from a vqs eval results file: the best one for a budget of\n"
+             "bytes per vector, or the smallest that reaches a quality target. Prints it, its\n"
+             "figures, and the vqs import / vqs search commands and the HTTP collection body\n"
+             "that use it (--json: the same as one JSON object). --data, --collection,\n"
+             "--vectors and --queries fill the names in those commands.\n",
+    .opts = recommend_opts,
+    .notes = "Exit status: 0; 1 when no configuration qualifies (the message names the\n"
+             "  closest one); 2 for bad usage.\n",
+    .example = "vqs recommend --results results.json --min-recall 0.95 --data /var/lib/vqs\n",
+};
 
 static int parse_num(const char *s, const char *what, double lo, double hi, double *out)
 {
@@ -99,12 +126,8 @@ int vqs_cmd_recommend(int argc, char **argv)
     vqs_recommend_names nm = {0};
     double maxb = NAN, minq = NAN;
     int json = 0, ch, rc = 0;
-    static const struct option lo[] = {
-        {"results", 1, 0, 'r'}, {"max-bytes", 1, 0, 'B'}, {"min-recall", 1, 0, 'R'}, {"metric", 1, 0, 'm'},
-        {"cost", 1, 0, 'c'},    {"json", 0, 0, 'j'},      {"data", 1, 0, 'D'},       {"collection", 1, 0, 'C'},
-        {"vectors", 1, 0, 'v'}, {"queries", 1, 0, 'q'},   {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_recommend_help)) != -1) {
         switch (ch) {
         case 'r': res = optarg; break;
         case 'B': rc = parse_num(optarg, "--max-bytes", 1e-9, 1e15, &maxb); break;
@@ -116,8 +139,8 @@ int vqs_cmd_recommend(int argc, char **argv)
         case 'C': nm.collection = optarg; break;
         case 'v': nm.vectors = optarg; break;
         case 'q': nm.queries = optarg; break;
-        case 'h': usage_recommend(stdout); return 0;
-        default: usage_recommend(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_recommend_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_recommend_help);
         }
         if (rc)
             return fail("recommend", rc);
@@ -125,7 +148,7 @@ int vqs_cmd_recommend(int argc, char **argv)
     if (optind < argc)
         return fail("recommend", vqs_seterr(VQS_EUSAGE, "unexpected argument '%s'", argv[optind]));
     if (!res || isnan(maxb) == isnan(minq)) {
-        usage_recommend(stderr);
+        vqs_cli_usage(stderr, &vqs_recommend_help);
         return fail("recommend", vqs_seterr(VQS_EUSAGE, "--results and one of --max-bytes and --min-recall are required"));
     }
     vqs_recommend_query q = {VQS_Q_RECALL10, VQS_COST_TOTAL, maxb, minq};

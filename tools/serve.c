@@ -1,5 +1,5 @@
 /*
- * serve.c: `vqs serve --data DIR [options]` (SERVE_USAGE): the HTTP service
+ * serve.c: `vqs serve --data DIR [options]` (vqs_serve_help): the HTTP service
  * of api/ until SIGTERM or SIGINT, then a graceful stop (requests in flight
  * finish, LMDB is closed cleanly). The api key may come from VQS_API_KEY
  * instead of --api-key (kept out of the process list).
@@ -12,21 +12,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "vqs_http.h"
-
-#define SERVE_USAGE                                                                                    \
-    "usage: vqs serve --data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n"     \
-    "                 [--max-body BYTES] [--max-body-total BYTES] [--max-batch N] [--max-limit N]\n"    \
-    "                 [--max-results N] [--max-candidates N] [--max-response BYTES] [--timeout S]\n"    \
-    "                 [--queue N] [--max-conn N] [--max-conn-per-ip N] [--idle-timeout S]\n"            \
-    "                 [--read-timeout S] [--verbose]\n"                                                  \
-    "limits (defaults): --max-body 64M (one body), --max-body-total 1G (bodies held at once),\n"       \
-    "  --max-batch 10000 (points, searches or ids per request), --max-limit 10000 (limit + offset),\n" \
-    "  --max-results 100000 (sum of limit + offset over a request), --max-candidates 100000\n"         \
-    "  (re-scored candidates per request), --max-response 64M, --timeout 30 (seconds per request),\n" \
-    "  --queue 64 (requests waiting for a worker; then 503 + Retry-After), --max-conn 1000,\n"         \
-    "  --max-conn-per-ip 128, --idle-timeout 10, --read-timeout 30 (a complete request within S s).\n" \
-    "Sizes take K, M or G. The api key may also come from the environment: VQS_API_KEY."
 
 /* a count in 1..1,000,000 (queue and connection limits) */
 static int parse_int_opt(const char *arg, int *out, const char *what)
@@ -51,24 +38,53 @@ static int parse_secs(const char *arg, double *out, const char *what)
     return 0;
 }
 
+static const vqs_cli_opt opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required; created if missing)"},
+    {"host", 'H', 0, "ADDR", "127.0.0.1", "the address to bind"},
+    {"port", 'p', 0, "PORT", "6333", "the port, 0..65535; 0: an ephemeral one (printed)"},
+    {"threads", 't', 0, "N", "all cores, or VQS_THREADS", "workers for searches and writes, 1..1024"},
+    {"api-key", 'k', 0, "KEY", "VQS_API_KEY, else none", "every request must carry it (header api-key, or Authorization:\nBearer KEY)"},
+    {"max-body", 'b', 0, "BYTES", "64M", "one request body; larger ones get 413"},
+    {"max-body-total", 'B', 0, "BYTES", "1G", "request bodies held at once; past it 503 + Retry-After"},
+    {"max-batch", 'n', 0, "N", "10000", "points, searches or ids per request"},
+    {"max-limit", 'L', 0, "N", "10000", "limit + offset of a search"},
+    {"max-results", 'R', 0, "N", "100000", "the sum of limit + offset over a request"},
+    {"max-candidates", 'C', 0, "N", "100000", "re-scored candidates per request"},
+    {"max-response", 'r', 0, "BYTES", "64M", "one response body"},
+    {"timeout", 'T', 0, "S", "30", "seconds per request, (0, 86400]"},
+    {"queue", 'Q', 0, "N", "64", "requests waiting for a worker; then 503 + Retry-After"},
+    {"max-conn", 'm', 0, "N", "1000", "open connections"},
+    {"max-conn-per-ip", 'i', 0, "N", "128", "open connections from one address"},
+    {"idle-timeout", 'I', 0, "S", "10", "seconds a connection may stay silent"},
+    {"read-timeout", 'W', 0, "S", "30", "seconds from a connection's start, or its previous response,\nto a complete request"},
+    {"verbose", 'v', 0, NULL, NULL, "a line per request on stderr (5xx are always logged)"},
+    {0}};
+
+const vqs_cli_help vqs_serve_help = {
+    .cmd = "serve",
+    .usage = "--data DIR [--host 127.0.0.1] [--port 6333] [--threads N] [--api-key KEY]\n"
+             "[--max-body BYTES] [--max-body-total BYTES] [--max-batch N] [--max-limit N]\n"
+             "[--max-results N] [--max-candidates N] [--max-response BYTES] [--timeout S]\n"
+             "[--queue N] [--max-conn N] [--max-conn-per-ip N] [--idle-timeout S]\n"
+             "[--read-timeout S] [--verbose]",
+    .about = "The HTTP service over a data directory, in Qdrant's REST shapes (api/README.md:\n"
+             "endpoints, limits), until SIGTERM or SIGINT; then requests in flight finish and\n"
+             "the data is closed cleanly. A writer: holds the directory's lock. Sizes take K,\n"
+             "M or G. The api key may also come from the environment: VQS_API_KEY (kept out of\n"
+             "the process list).\n",
+    .opts = opts,
+    .example = "VQS_API_KEY=secret vqs serve --data /var/lib/vqs --port 6333 --threads 8\n",
+};
+
 int vqs_cmd_serve(int argc, char **argv)
 {
-    static const struct option lo[] = {{"data", 1, 0, 'D'},     {"host", 1, 0, 'H'},      {"port", 1, 0, 'p'},
-                                       {"threads", 1, 0, 't'},  {"api-key", 1, 0, 'k'},   {"max-body", 1, 0, 'b'},
-                                       {"max-batch", 1, 0, 'n'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
-                                       {"max-limit", 1, 0, 'L'}, {"max-results", 1, 0, 'R'},
-                                       {"max-candidates", 1, 0, 'C'}, {"max-response", 1, 0, 'r'},
-                                       {"timeout", 1, 0, 'T'}, {"queue", 1, 0, 'Q'}, {"max-conn", 1, 0, 'm'},
-                                       {"max-conn-per-ip", 1, 0, 'i'}, {"idle-timeout", 1, 0, 'I'},
-                                       {"read-timeout", 1, 0, 'W'}, {"max-body-total", 1, 0, 'B'},
-                                       {0, 0, 0, 0}};
     const char *dir = NULL;
     vqs_server_opts o = {0};
     o.port = 6333;
     size_t v;
     int ch, rc = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_serve_help)) != -1) {
         switch (ch) {
         case 'D':
             dir = optarg;
@@ -134,16 +150,18 @@ int vqs_cmd_serve(int argc, char **argv)
             o.verbose = 1;
             break;
         case 'h':
-            printf("%s\n", SERVE_USAGE);
+            vqs_cli_help_print(stdout, &vqs_serve_help);
             return 0;
         default:
-            return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, SERVE_USAGE));
+            return vqs_cli_bad_option(&vqs_serve_help);
         }
         if (rc)
             return vqs_cli_fail("serve", rc);
     }
-    if (!dir)
-        return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, "--data is required\n" SERVE_USAGE));
+    if (!dir) {
+        vqs_cli_usage(stderr, &vqs_serve_help);
+        return vqs_cli_fail("serve", vqs_seterr(VQS_EUSAGE, "--data is required"));
+    }
     if (!o.api_key)
         o.api_key = getenv("VQS_API_KEY");
     /* the signals are taken synchronously by this thread: block them before

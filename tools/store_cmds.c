@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "vqs_common.h"
 #include "vqs_collection.h"
 #include "vqs_index.h"
@@ -92,17 +93,43 @@ static int read_payloads(const char *path, size_t n, char ***out)
     return 0;
 }
 
-static void usage_import(FILE *f)
-{
-    fprintf(f, "usage: vqs import --data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
-               "                  [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
-               "                  [--rerank disk|memory|none] [--threads N] [--clip Q]\n"
-               "--dim D: the dimension of a headerless float32 file (.f32, .raw, .bin)\n"
-               "--clip Q: SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension, Q in (0.5, 1],\n"
-               "          1 = min/max; stored with a new collection (default: SQ4's chosen from the data)\n"
-               "A .jsonl/.ndjson --vectors file ({\"id\": 7, \"vector\": [...], ...} a line) gives the\n"
-               "point ids (else the row numbers are) and, in its other fields, the payloads.\n");
-}
+static const vqs_cli_opt import_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required; created if missing)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection (required; created if missing)"},
+    {"vectors", 'v', 0, "FILE", NULL, "the vectors (required): .fvecs .ivecs .bvecs .npy .jsonl/.ndjson,\n"
+                                      "or raw float32 (.f32/.raw/.bin) with --dim"},
+    {"spec", 's', 0, "S", NULL, "the index spec of a new collection (required to create one), e.g.\n"
+                                "SQ8, IVF256,PQ32x4, PCA50%,SQ8"},
+    {"metric", 'm', 0, "l2|ip|cos", "l2", "the distance; an existing collection must have the same"},
+    {"dim", 'd', 0, "D", NULL, "the dimension of a headerless float32 file (.f32, .raw, .bin)"},
+    {"payloads", 'p', 0, "FILE.jsonl", NULL, "one JSON object a line, as many as the vectors (not with a\n"
+                                             "JSONL --vectors file that has payload fields)"},
+    {"batch", 'b', 0, "N", "1000", "points a committed (durable) batch, > 0"},
+    {"train-size", 't', 0, "N", "all rows, at most 100000",
+     "rows of the seeded sample a new collection's codec is trained on"},
+    {"rerank", 'r', 0, "disk|memory|none", "disk", "how a new collection re-scores candidates: from the vector\n"
+                                                   "file on disk, from memory, or not at all"},
+    {"threads", 'T', 0, "N", "all cores, or VQS_THREADS", "threads of training and encoding"},
+    {"clip", 'C', 0, "Q", "min/max, SQ4's chosen from the data",
+     "SQ8/SQ4 ranges from the Q and 1 - Q quantiles per dimension,\nQ in (0.5, 1], 1 = min/max; stored with a "
+     "new collection"},
+    {0}};
+
+const vqs_cli_help vqs_import_help = {
+    .cmd = "import",
+    .usage = "--data DIR --collection NAME --spec S --metric l2|ip|cos --vectors FILE\n"
+             "[--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]\n"
+             "[--rerank disk|memory|none] [--threads N] [--clip Q]",
+    .about = "Bulk-loads a vector file into a collection, creating it if missing (its codec is\n"
+             "then trained on a seeded sample first). Prints \"committed N points, total T\"\n"
+             "after each batch is durable. A .jsonl/.ndjson --vectors file ({\"id\": 7,\n"
+             "\"vector\": [...], ...} a line) gives the point ids (else the row numbers are)\n"
+             "and, in its other fields, the payloads. A writer: refused while a server or\n"
+             "another import holds the directory.\n",
+    .opts = import_opts,
+    .example = "vqs import --data /var/lib/vqs --collection docs --spec SQ8 --metric cos \\\n"
+               "  --vectors embeddings.npy --payloads docs.jsonl\n",
+};
 
 int vqs_cmd_import(int argc, char **argv)
 {
@@ -110,15 +137,9 @@ int vqs_cmd_import(int argc, char **argv)
                *rerank = "disk";
     size_t batch = 1000, ntrain = 0, threads = 0, dim = 0;
     float clip = 0;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'},      {"collection", 1, 0, 'c'}, {"spec", 1, 0, 's'},
-        {"metric", 1, 0, 'm'},    {"vectors", 1, 0, 'v'},    {"payloads", 1, 0, 'p'},
-        {"batch", 1, 0, 'b'},     {"train-size", 1, 0, 't'}, {"rerank", 1, 0, 'r'},
-        {"threads", 1, 0, 'T'},   {"help", 0, 0, 'h'},       {"dim", 1, 0, 'd'},
-        {"clip", 1, 0, 'C'},      {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_import_help)) != -1) {
         switch (ch) {
         case 'D': dir = optarg; break;
         case 'c': name = optarg; break;
@@ -147,12 +168,12 @@ int vqs_cmd_import(int argc, char **argv)
             if ((rc = vqs_cli_parse_clip(optarg, &clip, "--clip")))
                 return fail("import", rc);
             break;
-        case 'h': usage_import(stdout); return 0;
-        default: usage_import(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_import_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_import_help);
         }
     }
     if (!dir || !name || !vec || batch == 0) {
-        usage_import(stderr);
+        vqs_cli_usage(stderr, &vqs_import_help);
         return fail("import", vqs_seterr(VQS_EUSAGE, "--data, --collection and --vectors are required, --batch > 0"));
     }
     vqs_metric m;
@@ -306,14 +327,33 @@ out:
     return rc ? fail("import", rc) : 0;
 }
 
-static void usage_search(FILE *f)
-{
-    fprintf(f, "usage: vqs search --data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
-               "                  [--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
-               "                  [--dim D]\n"
-               "read-only: works beside a server or an import writing the same directory\n"
-               "--dim D: the dimension of a headerless float32 query file (.f32, .raw, .bin)\n");
-}
+static const vqs_cli_opt search_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection (required)"},
+    {"queries", 'q', 0, "FILE", NULL, "the queries (required): .fvecs .ivecs .bvecs .npy .jsonl/.ndjson,\n"
+                                      "or raw float32 (.f32/.raw/.bin) with --dim"},
+    {NULL, 'o', 1, "ids.ivecs", NULL, "the point ids, k a query, -1 where fewer are found (required;\n"
+                                      "ids must fit int32)"},
+    {"k", 'k', 0, "K", "10", "results per query, 1..100000"},
+    {"nprobe", 'n', 0, "N", "the collection's, 16 from vqs import", "IVF lists probed"},
+    {"oversampling", 'O', 0, "F", "the collection's, 4 from vqs import", "candidates re-scored per result, F >= 1"},
+    {"no-rerank", 'R', 0, NULL, NULL, "the first stage's order, no re-scoring"},
+    {"dist", 'd', 0, "D.fvecs", NULL, "also the distances"},
+    {"threads", 'T', 0, "N", "all cores, or VQS_THREADS", "threads of the search"},
+    {"dim", 'M', 0, "D", NULL, "the dimension of a headerless float32 query file (.f32, .raw, .bin)"},
+    {0}};
+
+const vqs_cli_help vqs_search_help = {
+    .cmd = "search",
+    .usage = "--data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
+             "[--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
+             "[--dim D]",
+    .about = "The k nearest points of every query in a collection; candidates are re-scored\n"
+             "from the vector file on disk (or in memory: vqs import --rerank). Read-only:\n"
+             "works beside a server or an import writing the same directory.\n",
+    .opts = search_opts,
+    .example = "vqs search --data /var/lib/vqs --collection docs --queries q.npy --k 10 -o ids.ivecs\n",
+};
 
 int vqs_cmd_search(int argc, char **argv)
 {
@@ -321,14 +361,9 @@ int vqs_cmd_search(int argc, char **argv)
     size_t k = 10, nprobe = 0, threads = 0, qdim = 0;
     double os = 0;
     int norerank = 0;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"queries", 1, 0, 'q'},
-        {"k", 1, 0, 'k'},    {"oversampling", 1, 0, 'O'}, {"nprobe", 1, 0, 'n'},
-        {"no-rerank", 0, 0, 'R'}, {"dist", 1, 0, 'd'}, {"threads", 1, 0, 'T'},
-        {"help", 0, 0, 'h'}, {"dim", 1, 0, 'M'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_search_help)) != -1) {
         switch (ch) {
         case 'D': dir = optarg; break;
         case 'c': name = optarg; break;
@@ -359,12 +394,12 @@ int vqs_cmd_search(int argc, char **argv)
             if ((rc = vqs_cli_parse_positive(optarg, &qdim, "--dim")))
                 return fail("search", rc);
             break;
-        case 'h': usage_search(stdout); return 0;
-        default: usage_search(stderr); return 2;
+        case 'h': vqs_cli_help_print(stdout, &vqs_search_help); return 0;
+        default: return vqs_cli_bad_option(&vqs_search_help);
         }
     }
     if (!dir || !name || !qpath || !opath || k == 0 || k > 100000) {
-        usage_search(stderr);
+        vqs_cli_usage(stderr, &vqs_search_help);
         return fail("search", vqs_seterr(VQS_EUSAGE, "--data, --collection, --queries and -o are required; 1 <= k <= 100000"));
     }
     vqs_vecfile *vf = NULL;
@@ -452,27 +487,43 @@ static int info_one(vqs_db *db, const char *name)
     return 0;
 }
 
+static const vqs_cli_opt info_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", "every collection", "only this collection"},
+    {0}};
+
+const vqs_cli_help vqs_info_help = {
+    .cmd = "info",
+    .usage = "--data DIR [--collection NAME]",
+    .about = "The collections of a data directory, a line each: points, dimension, metric,\n"
+             "spec, re-scoring, bytes per vector and compression, sizes of codes, payloads and\n"
+             "vector file, deleted points awaiting compaction; without --collection first the\n"
+             "directory's LMDB file. Read-only: works beside a server or an import writing the\n"
+             "same directory.\n",
+    .opts = info_opts,
+    .example = "vqs info --data /var/lib/vqs\n",
+};
+
 int vqs_cmd_info(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_info_help)) != -1) {
         if (ch == 'D')
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
         else if (ch == 'h') {
-            printf("usage: vqs info --data DIR [--collection NAME]\n"
-                   "read-only: works beside a server or an import writing the same directory\n");
+            vqs_cli_help_print(stdout, &vqs_info_help);
             return 0;
         } else
-            return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+            return vqs_cli_bad_option(&vqs_info_help);
     }
-    if (!dir)
-        return fail("info", vqs_seterr(VQS_EUSAGE, "usage: vqs info --data DIR [--collection NAME]"));
+    if (!dir) {
+        vqs_cli_usage(stderr, &vqs_info_help);
+        return fail("info", vqs_seterr(VQS_EUSAGE, "--data is required"));
+    }
     struct stat st;
     if (stat(dir, &st) != 0)
         return fail("info", vqs_seterr(-errno, "%s: %s", dir, strerror(errno)));
@@ -499,27 +550,40 @@ int vqs_cmd_info(int argc, char **argv)
     return rc ? fail("info", rc) : 0;
 }
 
+static const vqs_cli_opt drop_opts[] = {
+    {"data", 'D', 0, "DIR", NULL, "the data directory (required)"},
+    {"collection", 'c', 0, "NAME", NULL, "the collection deleted (required)"},
+    {0}};
+
+const vqs_cli_help vqs_drop_help = {
+    .cmd = "drop",
+    .usage = "--data DIR --collection NAME",
+    .about = "Deletes a collection: its records (one committed transaction), then its vector\n"
+             "file. A writer: refused while a server or an import holds the directory.\n",
+    .opts = drop_opts,
+    .example = "vqs drop --data /var/lib/vqs --collection docs\n",
+};
+
 int vqs_cmd_drop(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    static const struct option lo[] = {
-        {"data", 1, 0, 'D'}, {"collection", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    while ((ch = vqs_cli_getopt(argc, argv, &vqs_drop_help)) != -1) {
         if (ch == 'D')
             dir = optarg;
         else if (ch == 'c')
             name = optarg;
         else if (ch == 'h') {
-            printf("usage: vqs drop --data DIR --collection NAME\n"
-                   "a writer: refused while a server or an import holds the directory\n");
+            vqs_cli_help_print(stdout, &vqs_drop_help);
             return 0;
         } else
-            return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
+            return vqs_cli_bad_option(&vqs_drop_help);
     }
-    if (!dir || !name)
-        return fail("drop", vqs_seterr(VQS_EUSAGE, "usage: vqs drop --data DIR --collection NAME"));
+    if (!dir || !name) {
+        vqs_cli_usage(stderr, &vqs_drop_help);
+        return fail("drop", vqs_seterr(VQS_EUSAGE, "--data and --collection are required"));
+    }
     vqs_db *db = NULL;
     if ((rc = vqs_db_open(dir, NULL, &db)))
         return fail("drop", rc);

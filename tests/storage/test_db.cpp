@@ -1,4 +1,4 @@
-// Tests for the storage layer (storage/db.c, storage/vecstore.c) on real LMDB files, real
+// Tests for the storage layer (storage/db_*.c, storage/vecstore.c) on real LMDB files, real
 // io_uring reads and real full disks:
 // - collections: create / list / info / drop, names and configurations checked;
 // - points: integer and UUID ids, upsert replaces, a batch with a repeated id changes nothing,
@@ -7,7 +7,8 @@
 //   nothing;
 // - a newer layout version, a foreign file, a truncated file and a second handle are refused;
 // - the vector file: every backend returns the bytes appended; torn and uncommitted tails are
-//   cut; a damaged header, another dimension, a newer version or a short file are refused;
+//   cut; a damaged header, another dimension, a newer version or a short file are refused; the
+//   header holds the documented bytes;
 // - disk full (a per-process file size limit, and a real 1 MB tmpfs where the kernel lets us
 //   mount one): the upsert fails with an error naming the file, and every batch stored before
 //   is intact after reopening.
@@ -599,6 +600,42 @@ TEST_CASE("vecstore: every backend returns the appended bytes, tails are cut, da
     write_bytes(p, good.data(), 1000);
     REQUIRE_ERR(vqs_vecstore_open(p.c_str(), d, 0, nullptr, &vs), VQS_ECORRUPT);
     REQUIRE(vs == nullptr);
+}
+
+TEST_CASE("vecstore: the header's bytes are the documented ones, and a file laid out by hand opens", "[vecstore]")
+{
+    tmpdir t;
+    for (uint32_t d : {1u, 3u, 96u, 1024u}) {
+        INFO("d " << d);
+        // storage/README.md: magic, u32 version 1, u32 d, u32 d * 4, u32 type 1, zeros, CRC-32C of
+        // bytes 0..59 at byte 60, zeros to 4096; all little-endian
+        std::vector<uint8_t> h(4096, 0);
+        std::memcpy(h.data(), "VQSVEC\0\0", 8);
+        const uint32_t f[4] = {1, d, d * 4, 1};
+        for (int i = 0; i < 4; i++)
+            for (int b = 0; b < 4; b++)
+                h[8 + 4 * i + b] = (uint8_t)(f[i] >> (8 * b));
+        uint32_t crc = vqs_crc32c(0, h.data(), 60);
+        for (int b = 0; b < 4; b++)
+            h[60 + b] = (uint8_t)(crc >> (8 * b));
+        std::string p = t.file("h" + std::to_string(d) + ".vec");
+        vqs_vecstore *vs = nullptr;
+        REQUIRE_OK(vqs_vecstore_open(p.c_str(), d, 0, nullptr, &vs));
+        vqs_vecstore_close(vs);
+        REQUIRE(read_bytes(p) == h);
+        // the same header by hand, then two records: opens, and the records read back
+        auto x = synth(2, d, 3);
+        auto file = h;
+        file.insert(file.end(), (const uint8_t *)x.data(), (const uint8_t *)(x.data() + x.size()));
+        write_bytes(p, file.data(), file.size());
+        REQUIRE_OK(vqs_vecstore_open(p.c_str(), d, 2, nullptr, &vs));
+        std::vector<float> out(2 * d);
+        int64_t ids[2] = {1, 0};
+        REQUIRE_OK(vqs_vecstore_fetch(vs, 0, 2, ids, out.data()));
+        vqs_vecstore_close(vs);
+        REQUIRE(std::memcmp(out.data(), x.data() + d, d * 4) == 0);
+        REQUIRE(std::memcmp(out.data() + d, x.data(), d * 4) == 0);
+    }
 }
 
 namespace

@@ -1,0 +1,393 @@
+/*
+ * h_points.c: the handlers of points: upsert (JSON, and the binary records
+ * of the fast path), retrieve (by ids, or one by GET), count and delete (by
+ * ids or by filter); and a point's JSON as retrieve and search show it.
+ *
+ * Design decisions:
+ * - Upserts are durable before the response whatever "wait" says (the
+ *   storage layer fsyncs each batch), so "status" is always "completed".
+ * - A batch is validated whole before anything is written, so a refused
+ *   request changes nothing.
+ * - A point is never shown with a part silently missing: a payload or a
+ *   vector that cannot be read fails the request (a point deleted since
+ *   the search is shown without them).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+static json_t *op_result(vqs_server *s)
+{
+    return json_pack("{s:I, s:s}", "operation_id", (json_int_t)__atomic_fetch_add(&s->op_id, 1, __ATOMIC_RELAXED),
+                     "status", "completed");
+}
+
+/* upsert n points already validated; payloads: n JSON objects or NULL (borrowed) */
+static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, const float *x, json_t **payloads,
+                     resp *r)
+{
+    char **texts = calloc(n ? n : 1, sizeof(char *));
+    if (!texts)
+        return fail(r, 500, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; payloads && i < n; i++)
+        if (payloads[i] && json_object_size(payloads[i]) &&
+            !(texts[i] = json_dumps(payloads[i], JSON_COMPACT | JSON_ENCODE_ANY))) {
+            rc = fail(r, 500, "out of memory");
+            break;
+        }
+    if (!rc) {
+        int e2 = vqs_coll_upsert(e->c, n, ids, x, (const char *const *)texts);
+        if (e2) {
+            rc = fail(r, status_of(e2), "%s", vqs_errdetail());
+            vqs_clearerr();
+        }
+    }
+    if (!rc) {
+        pthread_rwlock_wrlock(&e->plock);
+        for (size_t i = 0; e->pl_loaded && i < n; i++) {
+            uint64_t iid;
+            if (vqs_db_get(s->db, e->name, &ids[i], &iid, NULL) == 0)
+                api_pl_set(e, iid, &ids[i], payloads && payloads[i] ? json_incref(payloads[i]) : NULL);
+            vqs_clearerr();
+        }
+        pthread_rwlock_unlock(&e->plock);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    return rc ? rc : ok(r, op_result(s));
+}
+
+int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    json_t *j = api_parse_body(q, r);
+    if (!j)
+        return r->code;
+    size_t d = vqs_coll_d(e->c);
+    json_t *pts = json_object_get(j, "points"), *batch = json_object_get(j, "batch");
+    json_t *bids = NULL, *bvec = NULL, *bpay = NULL;
+    size_t n;
+    if (json_is_array(pts)) {
+        n = json_array_size(pts);
+    } else if (json_is_object(batch)) {
+        bids = json_object_get(batch, "ids");
+        bvec = json_object_get(batch, "vectors");
+        bpay = json_object_get(batch, "payloads");
+        if (!json_is_array(bids) || !json_is_array(bvec) || json_array_size(bids) != json_array_size(bvec) ||
+            (bpay && !json_is_null(bpay) && (!json_is_array(bpay) || json_array_size(bpay) != json_array_size(bids)))) {
+            json_decref(j);
+            return fail(r, 400, "\"batch\" needs \"ids\" and \"vectors\" (and optionally \"payloads\") arrays of one length");
+        }
+        n = json_array_size(bids);
+    } else {
+        json_decref(j);
+        return fail(r, 400, "expected {\"points\": [{\"id\", \"vector\", \"payload\"}, ...]} or {\"batch\": {...}}");
+    }
+    if (n > s->o.max_batch) {
+        json_decref(j);
+        return fail(r, 400, "%zu points in one request; at most %zu (--max-batch)", n, s->o.max_batch);
+    }
+    vqs_pid *ids = calloc(n ? n : 1, sizeof *ids);
+    float *x = malloc(sizeof(float) * d * (n ? n : 1));
+    json_t **pay = calloc(n ? n : 1, sizeof(json_t *));
+    int rc = (!ids || !x || !pay) ? fail(r, 500, "out of memory") : 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "point %zu", i);
+        json_t *p = pts ? json_array_get(pts, i) : NULL;
+        if (pts && !json_is_object(p)) {
+            rc = fail(r, 400, "%s: must be an object {\"id\", \"vector\", \"payload\"}", where);
+            break;
+        }
+        json_t *id = pts ? json_object_get(p, "id") : json_array_get(bids, i);
+        json_t *vec = pts ? json_object_get(p, "vector") : json_array_get(bvec, i);
+        json_t *pl = pts ? json_object_get(p, "payload") : bpay && !json_is_null(bpay) ? json_array_get(bpay, i) : NULL;
+        if (!id)
+            rc = fail(r, 400, "%s: \"id\" is missing", where);
+        else if (!vec)
+            rc = fail(r, 400, "%s: \"vector\" is missing", where);
+        else if (!api_parse_id(id, &ids[i], r, where) && !api_parse_vector(vec, d, x + i * d, r, where)) {
+            if (pl && !json_is_null(pl) && !json_is_object(pl))
+                rc = fail(r, 400, "%s: \"payload\" must be an object", where);
+            else
+                pay[i] = pl && json_is_object(pl) ? pl : NULL;
+        } else {
+            rc = r->code;
+        }
+    }
+    /* the same id twice: Qdrant keeps the last; the storage layer refuses,
+     * so say so clearly */
+    if (!rc)
+        rc = do_upsert(s, e, n, ids, x, pay, r);
+    free(ids);
+    free(x);
+    free(pay);
+    json_decref(j);
+    return rc;
+}
+
+/* binary upsert: n records of [u64 id, little-endian][d float32] */
+int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    size_t d = vqs_coll_d(e->c), rec = 8 + 4 * d;
+    if (q->len == 0 || q->len % rec)
+        return fail(r, 400, "binary upsert: %zu bytes is not a whole number of %zu-byte records (u64 id + %zu float32)",
+                    q->len, rec, d);
+    size_t n = q->len / rec;
+    if (n > s->o.max_batch)
+        return fail(r, 400, "%zu points in one request; at most %zu (--max-batch)", n, s->o.max_batch);
+    vqs_pid *ids = calloc(n, sizeof *ids);
+    float *x = malloc(sizeof(float) * d * n);
+    if (!ids || !x) {
+        free(ids);
+        free(x);
+        return fail(r, 500, "out of memory");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const unsigned char *p = (const unsigned char *)q->body + i * rec;
+        uint64_t id = 0;
+        for (int b = 7; b >= 0; b--)
+            id = id << 8 | p[b];
+        ids[i].kind = VQS_PID_U64;
+        ids[i].u64 = id;
+        memcpy(x + i * d, p + 8, 4 * d);
+        for (size_t k = 0; k < d; k++)
+            if (!isfinite(x[i * d + k])) {
+                rc = fail(r, 400, "binary upsert: record %zu (id %llu), element %zu is not finite", i,
+                          (unsigned long long)id, k);
+                break;
+            }
+    }
+    if (!rc)
+        rc = do_upsert(s, e, n, ids, x, NULL, r);
+    free(ids);
+    free(x);
+    return rc;
+}
+
+/* A point as Qdrant shows it; NULL with r set when its payload or vector
+ * cannot be read (never a point with a part silently missing). */
+json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
+                          int with_vector, const float *score, resp *r)
+{
+    json_t *o = json_object();
+    char b[40];
+    if (!o)
+        return fail(r, 500, "out of memory"), NULL;
+    json_object_set_new(o, "id", api_id_json(id));
+    json_object_set_new(o, "version", json_integer(0));
+    if (score)
+        json_object_set_new(o, "score", json_real(*score));
+    if (ps->on) {
+        json_t *p = NULL;
+        if (e->pl_loaded && iid >= 0 && (uint64_t)iid < e->npl) {
+            p = json_incref(e->pl[iid].payload);
+        } else {
+            char *text = NULL;
+            int rc = iid >= 0 ? vqs_db_get_iid(s->db, e->name, (uint64_t)iid, NULL, &text)
+                              : vqs_db_get(s->db, e->name, id, NULL, &text);
+            if (rc && rc != VQS_ENOTFOUND) { /* ENOTFOUND: deleted since the search; no payload */
+                fail(r, status_of(rc), "point %s: reading its payload: %s", vqs_pid_format(id, b), vqs_errdetail());
+                vqs_clearerr();
+                json_decref(o);
+                return NULL;
+            }
+            if (rc == 0 && text) {
+                json_error_t je;
+                p = json_loads(text, 0, &je);
+            }
+            vqs_clearerr();
+            free(text);
+        }
+        json_object_set_new(o, "payload", api_select_payload(ps, p));
+        json_decref(p);
+    }
+    if (with_vector) {
+        size_t d = vqs_coll_d(e->c);
+        float *v = malloc(sizeof(float) * d);
+        int rc = v ? vqs_coll_get(e->c, id, v, NULL) : VQS_ENOMEM;
+        if (rc == 0) {
+            json_t *a = json_array();
+            for (size_t i = 0; i < d; i++)
+                json_array_append_new(a, json_real(v[i]));
+            json_object_set_new(o, "vector", a);
+        } else if (rc != VQS_ENOTFOUND) {
+            fail(r, status_of(rc) == 400 ? 500 : status_of(rc), "point %s: reading its vector: %s",
+                 vqs_pid_format(id, b), rc == VQS_ENOMEM ? "out of memory" : vqs_errdetail());
+            vqs_clearerr();
+            free(v);
+            json_decref(o);
+            return NULL;
+        }
+        vqs_clearerr();
+        free(v);
+    }
+    return o;
+}
+
+/* A trained collection without a vector file holds only codes. */
+static int keeps_vectors(entry *e) { return vqs_coll_config_of(e->c)->rerank != 0 || !vqs_coll_is_trained(e->c); }
+
+/* with_vector on a trained collection that keeps no vectors: a 400, not
+ * an answer without (or with made-up) vectors */
+int api_check_with_vector(entry *e, int wv, resp *r)
+{
+    if (wv && !keeps_vectors(e))
+        return fail(r, 400, "\"with_vector\": collection '%s' keeps no vectors (rerank \"none\"): only their codes",
+                    e->name);
+    return 0;
+}
+
+int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
+{
+    json_t *j = NULL, *ids;
+    payload_sel ps;
+    int wv = 0;
+    json_t *single = NULL;
+    if (one_id) {
+        vqs_pid p;
+        if (vqs_pid_parse(one_id, &p)) {
+            vqs_clearerr();
+            return fail(r, 400, "point id \"%.80s\" is neither an unsigned integer nor a UUID", one_id);
+        }
+        single = json_array();
+        json_array_append_new(single, api_id_json(&p));
+        ids = single;
+        ps.on = 1;
+        ps.include = ps.exclude = NULL;
+        wv = keeps_vectors(e);
+    } else {
+        if (!(j = api_parse_body(q, r)))
+            return r->code;
+        ids = json_object_get(j, "ids");
+        if (!json_is_array(ids) || api_parse_with_payload(j, 1, &ps, r) || api_get_bool(j, "with_vector", 0, &wv, r) ||
+            api_check_with_vector(e, wv, r)) {
+            json_decref(j);
+            return r->code ? r->code : fail(r, 400, "\"ids\" must be an array of point ids");
+        }
+        if (json_array_size(ids) > s->o.max_batch) {
+            fail(r, 400, "%zu ids in one request; at most %zu (--max-batch)", json_array_size(ids), s->o.max_batch);
+            json_decref(j);
+            return r->code;
+        }
+    }
+    json_t *out = json_array();
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->plock);
+    for (size_t i = 0; i < json_array_size(ids) && !rc; i++) {
+        char where[48];
+        snprintf(where, sizeof where, "ids[%zu]", i);
+        vqs_pid p;
+        if ((rc = api_parse_id(json_array_get(ids, i), &p, r, where)))
+            break;
+        uint64_t iid;
+        int g = vqs_db_get(s->db, e->name, &p, &iid, NULL);
+        vqs_clearerr();
+        if (g == 0) {
+            json_t *o = api_point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL, r);
+            if (!o) {
+                rc = r->code;
+                break;
+            }
+            json_array_append_new(out, o);
+            if ((rc = api_charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) ||
+                ((i & 63) == 63 && (rc = api_check_deadline(q, r))))
+                break;
+        } else if (one_id)
+            rc = fail(r, 404, "Not found: No point with id %s found", one_id);
+    }
+    pthread_rwlock_unlock(&e->plock);
+    json_decref(j);
+    if (rc) {
+        json_decref(out);
+        json_decref(single);
+        return rc;
+    }
+    json_decref(single);
+    if (one_id) {
+        json_t *p = json_incref(json_array_get(out, 0));
+        json_decref(out);
+        return ok(r, p);
+    }
+    return ok(r, out);
+}
+
+int api_h_count(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    json_t *j = q->len ? api_parse_body(q, r) : json_object();
+    if (!j)
+        return r->code;
+    vqs_filter *f = api_get_filter(j, r);
+    json_decref(j);
+    if (r->code)
+        return r->code;
+    uint64_t n = vqs_coll_count(e->c);
+    if (f) {
+        pthread_rwlock_rdlock(&e->plock);
+        vqs_pid *ids = NULL;
+        size_t m = 0;
+        int rc = api_pl_ensure(s, e, r);
+        if (!rc && api_matching_ids(s, e, f, &ids, &m))
+            rc = fail(r, 500, "out of memory");
+        pthread_rwlock_unlock(&e->plock);
+        free(ids);
+        vqs_filter_free(f);
+        if (rc)
+            return rc;
+        n = m;
+    }
+    return ok(r, json_pack("{s:I}", "count", (json_int_t)n));
+}
+
+int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    json_t *j = api_parse_body(q, r);
+    if (!j)
+        return r->code;
+    json_t *pts = json_object_get(j, "points");
+    vqs_filter *f = api_get_filter(j, r);
+    if (r->code) {
+        json_decref(j);
+        return r->code;
+    }
+    if (!json_is_array(pts) && !f) {
+        json_decref(j);
+        return fail(r, 400, "expected {\"points\": [ids]} or {\"filter\": {...}}");
+    }
+    vqs_pid *ids = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (json_is_array(pts)) {
+        n = json_array_size(pts);
+        ids = calloc(n ? n : 1, sizeof *ids);
+        for (size_t i = 0; i < n && !rc; i++) {
+            char where[48];
+            snprintf(where, sizeof where, "points[%zu]", i);
+            rc = api_parse_id(json_array_get(pts, i), &ids[i], r, where);
+        }
+    } else {
+        pthread_rwlock_rdlock(&e->plock);
+        rc = api_pl_ensure(s, e, r);
+        if (!rc && api_matching_ids(s, e, f, &ids, &n))
+            rc = fail(r, 500, "out of memory");
+        pthread_rwlock_unlock(&e->plock);
+    }
+    if (!rc) {
+        int e2 = vqs_coll_delete(e->c, n, ids, NULL);
+        if (e2) {
+            rc = fail(r, 500, "%s", vqs_errdetail());
+            vqs_clearerr();
+        }
+    }
+    free(ids);
+    vqs_filter_free(f);
+    json_decref(j);
+    return rc ? rc : ok(r, op_result(s));
+}

@@ -1,0 +1,337 @@
+/*
+ * routes.c: the route table, one line per endpoint (method, path, what its
+ * handler needs, flags, handler, metric label), and dispatch.
+ *
+ * Design decisions:
+ * - The table is the one list of endpoints: /metrics labels its counters
+ *   with the routes' metric names (in table order), the I/O threads answer
+ *   the routes marked ROUTE_CHEAP themselves (and every GET and HEAD), and
+ *   the routes marked ROUTE_NOKEY need no api key. The handlers keep their
+ *   own signatures; one-line r_* adapters pass them what the "needs"
+ *   column prepared (a checked collection name, the registry read-locked,
+ *   the open collection). Rejected: an if-chain of strcmp (the endpoints
+ *   were then listed again in the metric names, the cheap-request test and
+ *   the api key exemption), and a general router (patterns, a trie) for
+ *   seventeen fixed paths.
+ * - A path under /collections/ names a collection: a bad name is a 400
+ *   whatever follows, then a missing collection a 404 and one that could
+ *   not be opened a 500, before the rest of the path is looked at. A wrong
+ *   method on the server's own paths is a 405, under a collection a 404.
+ * - Paths are routed from the raw request target (libmicrohttpd's URI log
+ *   callback) decoded once here: libmicrohttpd's own unescaping turns %00
+ *   into a terminating NUL, so "victim%00.tmp" would address "victim".
+ *   A control byte, NUL, an encoded '/' or a malformed escape is a 400.
+ */
+#define _GNU_SOURCE
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+#define QDRANT_COMPAT_VERSION "1.16.0" /* the client version tests/api/qdrant_client drives it with */
+#define VQS_API_VERSION "0.1.0"
+
+/* ---- paths ----------------------------------------------------------------------- */
+
+static int hexval_c(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int name_ok(const char *n, size_t len)
+{
+    if (len == 0 || len > 63 || n[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') ||
+              n[i] == '_' || n[i] == '-' || n[i] == '.'))
+            return 0;
+    return 1;
+}
+
+static int is_binary(struct MHD_Connection *conn)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    return ct && !strncasecmp(ct, "application/octet-stream", 24);
+}
+
+/* The path of a raw request target (up to '?'), percent-decoded once into
+ * out (cap bytes). 400 for a malformed escape, a decoded NUL or control
+ * byte, or an encoded '/' (it would split or join path segments). */
+int api_decode_path(const char *raw, char *out, size_t cap, resp *r)
+{
+    size_t o = 0, seg = 0;
+    for (size_t i = 0; raw[i] && raw[i] != '?' && raw[i] != '#'; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c == '/')
+            seg++;
+        if (c == '%') {
+            int h = hexval_c(raw[i + 1]), l = h < 0 ? -1 : hexval_c(raw[i + 2]);
+            if (h < 0 || l < 0)
+                return fail(r, 400, "path segment %zu: malformed percent escape", seg);
+            c = (unsigned char)(h << 4 | l);
+            i += 2;
+            if (c == '/')
+                return fail(r, 400, "path segment %zu: an encoded '/' (%%2F) is not allowed in a segment", seg);
+        }
+        if (c < 0x20 || c == 0x7f)
+            return fail(r, 400, "path segment %zu: holds the control byte 0x%02X (%s)", seg, c,
+                        c == 0 ? "NUL" : "not allowed in a path");
+        if (o + 1 >= cap)
+            return fail(r, 414, "the path is longer than %zu bytes", cap - 1);
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return 0;
+}
+
+/* ---- the route table ------------------------------------------------------------- */
+
+/* What a route's handler needs before it runs. */
+typedef enum route_needs {
+    NEED_NONE,   /* the server's own paths */
+    NEED_NAME,   /* a valid collection name (create and drop lock the registry themselves) */
+    NEED_LOOKUP, /* the registry read-locked and the collection looked up (it may not exist) */
+    NEED_OPEN,   /* an open collection; the registry stays read-locked while the handler runs */
+} route_needs;
+
+enum {
+    ROUTE_CHEAP = 1,  /* a read of bounded cost, answered by the I/O threads (as every GET and HEAD) */
+    ROUTE_NOKEY = 2,  /* needs no api key */
+};
+
+/* a handler's arguments */
+typedef struct route_call {
+    vqs_server *s;
+    struct MHD_Connection *conn;
+    req *q;
+    const char *name; /* the collection's (NEED_NAME and after) */
+    entry *e;         /* NEED_LOOKUP: NULL if it does not exist; NEED_OPEN: open */
+    const char *id;   /* the {id} segment */
+} route_call;
+
+typedef struct route_def {
+    const char *method; /* NULL: any */
+    const char *path;   /* {name} and {id} take one segment (possibly empty); '|' separates aliases */
+    route_needs needs;
+    unsigned flags; /* ROUTE_* */
+    int (*fn)(const route_call *c, resp *r);
+    const char *metric; /* the endpoint label of /metrics */
+} route_def;
+
+static int r_root(const route_call *c, resp *r)
+{
+    (void)c;
+    /* as Qdrant's, not wrapped in "result"; "version" is the Qdrant API
+     * level the shapes follow (clients compare it with their own) */
+    r->code = 200;
+    r->ctype = "application/json";
+    r->raw = strdup("{\"title\":\"vqs - vector quantization search\",\"version\":\"" QDRANT_COMPAT_VERSION
+                    "\",\"vqs_version\":\"" VQS_API_VERSION "\"}");
+    return r->raw ? 200 : fail(r, 500, "out of memory");
+}
+
+static int r_health(const route_call *c, resp *r)
+{
+    (void)c;
+    r->code = 200;
+    r->raw = strdup("healthz check passed\n");
+    r->ctype = "text/plain";
+    return 200;
+}
+
+static int r_metrics(const route_call *c, resp *r)
+{
+    r->code = 200;
+    r->raw = api_metrics_text(c->s);
+    r->ctype = "text/plain; version=0.0.4";
+    return r->raw ? 200 : fail(r, 500, "out of memory");
+}
+
+static int r_list(const route_call *c, resp *r) { return api_h_list(c->s, r); }
+static int r_get_coll(const route_call *c, resp *r) { return api_h_get_coll(c->s, c->e, r); }
+static int r_create(const route_call *c, resp *r) { return api_h_create(c->s, c->name, c->q, r); }
+static int r_drop(const route_call *c, resp *r) { return api_h_drop(c->s, c->name, r); }
+static int r_exists(const route_call *c, resp *r) { return ok(r, json_pack("{s:b}", "exists", c->e != NULL)); }
+static int r_upsert(const route_call *c, resp *r)
+{
+    return is_binary(c->conn) ? api_h_upsert_bin(c->s, c->e, c->q, r) : api_h_upsert_json(c->s, c->e, c->q, r);
+}
+static int r_retrieve(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, NULL); }
+static int r_get_point(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, c->id); }
+static int r_delete(const route_call *c, resp *r) { return api_h_delete(c->s, c->e, c->q, r); }
+static int r_count(const route_call *c, resp *r) { return api_h_count(c->s, c->e, c->q, r); }
+static int r_search(const route_call *c, resp *r)
+{
+    if (is_binary(c->conn))
+        return api_h_search_bin(c->s, c->e, c->conn, c->q, r);
+    return api_h_search(c->s, c->e, c->q, r, SEARCH_ONE);
+}
+static int r_search_batch(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_BATCH); }
+static int r_query(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_QUERY); }
+static int r_train(const route_call *c, resp *r) { return api_h_train(c->e, r); }
+
+/* Every endpoint, one line each (api/README.md documents them). Its order
+ * is the order of /metrics. No two routes of one method match one path. */
+static const route_def routes[] = {
+    /* method  path                                     needs        flags        handler         metric */
+    {"GET",    "/",                                     NEED_NONE,   0,           r_root,         "root"},
+    {NULL,     "/healthz|/livez|/readyz",               NEED_NONE,   ROUTE_NOKEY, r_health,       "healthz"},
+    {NULL,     "/metrics",                              NEED_NONE,   0,           r_metrics,      "metrics"},
+    {"GET",    "/collections|/collections/",            NEED_NONE,   0,           r_list,         "list_collections"},
+    {"GET",    "/collections/{name}",                   NEED_OPEN,   0,           r_get_coll,     "get_collection"},
+    {"PUT",    "/collections/{name}",                   NEED_NAME,   0,           r_create,       "create_collection"},
+    {"DELETE", "/collections/{name}",                   NEED_NAME,   0,           r_drop,         "delete_collection"},
+    {"GET",    "/collections/{name}/exists",            NEED_LOOKUP, 0,           r_exists,       "collection_exists"},
+    {"PUT",    "/collections/{name}/points",            NEED_OPEN,   0,           r_upsert,       "upsert_points"},
+    {"POST",   "/collections/{name}/points",            NEED_OPEN,   0,           r_retrieve,     "retrieve_points"},
+    {"GET",    "/collections/{name}/points/{id}",       NEED_OPEN,   0,           r_get_point,    "get_point"},
+    {"POST",   "/collections/{name}/points/delete",     NEED_OPEN,   0,           r_delete,       "delete_points"},
+    {"POST",   "/collections/{name}/points/count",      NEED_OPEN,   ROUTE_CHEAP, r_count,        "count_points"},
+    {"POST",   "/collections/{name}/points/search",     NEED_OPEN,   0,           r_search,       "search"},
+    {"POST",   "/collections/{name}/points/search/batch", NEED_OPEN, 0,           r_search_batch, "search_batch"},
+    {"POST",   "/collections/{name}/points/query",      NEED_OPEN,   0,           r_query,        "query"},
+    {"POST",   "/collections/{name}/train",             NEED_OPEN,   0,           r_train,        "train"},
+};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+
+int api_route_count(void) { return NROUTES; }
+
+const char *api_route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown" : routes[route].metric; }
+
+/* path against one alias of a route's path (p, n bytes): the bytes are
+ * equal but for placeholders, which take one segment each; *id: where
+ * {id} is (it ends its path, so it is a C string), set on a match only */
+static int match(const char *p, size_t n, const char *path, const char **id)
+{
+    const char *end = p + n, *got = NULL;
+    while (p < end) {
+        if (*p == '{') {
+            if (!strncmp(p, "{id}", 4))
+                got = path;
+            path += strcspn(path, "/");
+            p = strchr(p, '}') + 1;
+        } else if (*p++ != *path++) {
+            return 0;
+        }
+    }
+    if (*path)
+        return 0;
+    if (got)
+        *id = got;
+    return 1;
+}
+
+/* path against a route's path and its aliases */
+static int match_any(const char *paths, const char *path, const char **id)
+{
+    for (;;) {
+        size_t n = strcspn(paths, "|");
+        if (match(paths, n, path, id))
+            return 1;
+        if (!paths[n])
+            return 0;
+        paths += n + 1;
+    }
+}
+
+/* The route of method and path, or -1. *other (if not NULL): a route of
+ * the path for another method (-1: none). */
+static int route_find(const char *method, const char *path, const char **id, int *other)
+{
+    if (other)
+        *other = -1;
+    for (int i = 0; i < NROUTES; i++) {
+        const char *got = NULL;
+        if (!match_any(routes[i].path, path, &got))
+            continue;
+        if (!routes[i].method || !strcmp(routes[i].method, method)) {
+            if (id)
+                *id = got;
+            return i;
+        }
+        if (other && *other < 0)
+            *other = i;
+    }
+    return -1;
+}
+
+int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url, req *q, resp *r,
+                 int *route)
+{
+    route_call c = {s, conn, q, NULL, NULL, NULL};
+    int other, i = route_find(method, url, &c.id, &other);
+    const route_def *rt = i >= 0 ? &routes[i] : NULL;
+    *route = ROUTE_UNKNOWN;
+    if (rt && rt->needs == NEED_NONE) {
+        *route = i;
+        return rt->fn(&c, r);
+    }
+    if (other >= 0 && routes[other].needs == NEED_NONE) {
+        /* a path of the server's own with another method (under a
+         * collection the same is a 404) */
+        *route = other;
+        return fail(r, 405, "%s %.*s is not allowed", method, (int)strcspn(routes[other].path, "|"),
+                    routes[other].path);
+    }
+    if (strncmp(url, "/collections/", 13))
+        return fail(r, 404, "Not found: %s %.200s", method, url);
+    /* a path under /collections/ names a collection: the name is checked,
+     * and the collection looked up, whether a route matches or not */
+    const char *name = url + 13, *slash = strchr(name, '/');
+    size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
+    char cname[64];
+    if (!name_ok(name, nlen))
+        return fail(r, 400, "bad collection name \"%.*s\" (1 to 63 of A-Z a-z 0-9 _ - ., not starting with '.')",
+                    (int)(nlen > 80 ? 80 : nlen), name);
+    memcpy(cname, name, nlen);
+    cname[nlen] = 0;
+    c.name = cname;
+    if (rt && rt->needs == NEED_NAME) {
+        *route = i;
+        return rt->fn(&c, r);
+    }
+    /* everything else works on an existing collection */
+    int rc;
+    pthread_rwlock_rdlock(&s->reg);
+    c.e = api_entry_find(s, cname);
+    if (rt && rt->needs == NEED_LOOKUP) {
+        *route = i;
+        rc = rt->fn(&c, r);
+    } else if (!c.e) {
+        /* counted under get_collection, the request clients probe with,
+         * and under "unknown" for the others */
+        if (rt && rt->fn == r_get_coll)
+            *route = i;
+        rc = fail(r, 404, "Not found: Collection `%s` doesn't exist!", cname);
+    } else if (!c.e->c) {
+        rc = fail(r, 500, "%s", c.e->open_error);
+    } else if (!rt) {
+        rc = fail(r, 404, "Not found: %s %.200s", method, url);
+    } else {
+        *route = i;
+        rc = rt->fn(&c, r);
+    }
+    pthread_rwlock_unlock(&s->reg);
+    return rc;
+}
+
+/* Requests answered by the I/O threads themselves: reads of bounded cost
+ * (every GET and HEAD, and the routes marked ROUTE_CHEAP). */
+int api_is_cheap(const char *method, const char *path)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return 1;
+    int i = route_find(method, path, NULL, NULL);
+    return i >= 0 && (routes[i].flags & ROUTE_CHEAP);
+}
+
+/* Requests that need no api key: the routes marked ROUTE_NOKEY. */
+int api_is_public(const char *method, const char *path)
+{
+    int i = route_find(method, path, NULL, NULL);
+    return i >= 0 && (routes[i].flags & ROUTE_NOKEY);
+}
