@@ -28,8 +28,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vqs_http.h"
 #include "vqs_collection.h"
+#include "vqs_http.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 
@@ -82,7 +82,7 @@ typedef struct route_metrics route_metrics; /* defined in metrics.c */
 struct req;
 
 struct vqs_server {
-    vqs_db *db;
+    vqs_catalog *cat; /* the data directory: every collection is reached through it */
     vqs_server_opts o;
     char host[64];
     struct MHD_Daemon *d;
@@ -205,8 +205,8 @@ entry *api_entry_find(vqs_server *s, const char *name);
 
 /* e->plock held for writing; -1: out of memory */
 int api_pl_set(entry *e, uint64_t iid, const vqs_pid *id, json_t *payload);
-int api_pl_ensure(vqs_server *s, entry *e, resp *r);
-int api_matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **out, size_t *n);
+int api_pl_ensure(entry *e, resp *r);
+int api_matching_ids(entry *e, const vqs_filter *f, vqs_pid **out, size_t *n);
 
 typedef struct filter_ctx {
     entry *e;
@@ -220,7 +220,7 @@ int api_filter_cb(void *ctx, int64_t iid);
 
 /* Each answers the request through r and returns its HTTP status. */
 int api_h_list(vqs_server *s, resp *r);
-int api_h_get_coll(vqs_server *s, entry *e, resp *r);
+int api_h_get_coll(entry *e, resp *r);
 int api_h_create(vqs_server *s, const char *name, const req *q, resp *r);
 int api_h_drop(vqs_server *s, const char *name, resp *r);
 int api_h_train(entry *e, resp *r);
@@ -228,10 +228,13 @@ int api_h_train(entry *e, resp *r);
 int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r);
 int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r);
 int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id);
-int api_h_count(vqs_server *s, entry *e, const req *q, resp *r);
+int api_h_count(entry *e, const req *q, resp *r);
 int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r);
-json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
-                       int with_vector, const float *score, resp *r);
+/* A point as Qdrant shows it; NULL with r set when its vector cannot be read
+ * (never a point with a part silently missing). text: its payload as read
+ * with its id (NULL: none), used unless the payload cache is loaded. */
+json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, int with_vector,
+                       const float *score, const char *text, resp *r);
 int api_check_with_vector(entry *e, int wv, resp *r);
 
 /* what the body of a search request holds */

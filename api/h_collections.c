@@ -5,9 +5,12 @@
  * Design decisions:
  * - Create takes Qdrant's shapes (vectors, quantization_config,
  *   optimizers_config.indexing_threshold) and the vqs extension ("vqs":
- *   spec, rerank, train_size, nprobe, oversampling, clip); the spec is
- *   built once for the dimension and metric before anything is stored, so
- *   a spec that cannot work is a 400, not a collection that cannot open.
+ *   spec, rerank, train_size, nprobe, oversampling, clip); the collection
+ *   layer checks the configuration (the spec by building it for the
+ *   dimension and metric) before the name is looked at, so a spec that
+ *   cannot work is a 400, not a collection that cannot open; it then
+ *   creates the records and the vector file, all or nothing, and drop
+ *   removes both (index/collection/vqs_collection.h).
  * - Create and drop hold the registry for writing (registry.c), so a drop
  *   waits for the requests in flight on the collection.
  */
@@ -17,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api_internal.h"
 
@@ -25,8 +27,6 @@ static const char *distance_name(uint32_t m)
 {
     return m == VQS_METRIC_L2 ? "Euclid" : m == VQS_METRIC_IP ? "Dot" : "Cosine";
 }
-
-static const char *rerank_name(uint32_t r) { return r == 1 ? "disk" : r == 2 ? "memory" : "none"; }
 
 int api_h_list(vqs_server *s, resp *r)
 {
@@ -38,25 +38,24 @@ int api_h_list(vqs_server *s, resp *r)
     return ok(r, json_pack("{s:o}", "collections", a));
 }
 
-int api_h_get_coll(vqs_server *s, entry *e, resp *r)
+int api_h_get_coll(entry *e, resp *r)
 {
-    vqs_db_stats info;
-    int rc = vqs_db_info(s->db, e->name, &info);
+    vqs_coll_info info;
+    int rc = vqs_coll_stat(e->c, &info);
     if (rc)
         return fail(r, 500, "collection '%s': %s", e->name, vqs_errdetail());
-    const vqs_db_config *cfg = &info.cfg;
-    const vqs_index *ix = vqs_coll_index(e->c);
-    double bpv = ix ? vqs_index_bytes_per_vector(ix, NULL) : 4.0 * cfg->d;
-    size_t code = ix ? vqs_index_code_size(ix) : 4 * cfg->d;
+    const vqs_coll_config *cfg = &info.cfg;
+    double bpv = info.bytes_per_vector;
+    size_t code = info.code_size;
     json_t *res = json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:{s:{s:{s:I, s:s}}}, s:{s:s, s:b, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:f, "
         "s:f, s:I}}",
         "status", "green", "points_count", (json_int_t)info.count, "vectors_count", (json_int_t)info.count,
         "indexed_vectors_count", (json_int_t)(info.trained ? info.count : 0), "segments_count", (json_int_t)1,
         "config", "params", "vectors", "size", (json_int_t)cfg->d, "distance", distance_name(cfg->metric), "vqs",
-        "spec", cfg->spec, "trained", vqs_coll_is_trained(e->c), "code_bytes_per_vector", (json_int_t)code,
+        "spec", cfg->spec, "trained", info.trained, "code_bytes_per_vector", (json_int_t)code,
         "index_bytes_per_vector", bpv, "compression_ratio", 4.0 * cfg->d / (double)code, "rerank",
-        rerank_name(cfg->rerank), "rerank_backend", vqs_coll_rerank_backend(e->c), "nprobe",
+        vqs_rerank_name(cfg->rerank), "rerank_backend", info.rerank_backend, "nprobe",
         (json_int_t)cfg->nprobe, "train_size", (json_int_t)cfg->train_size, "oversampling",
         (double)cfg->oversampling, "payload_bytes", (double)info.payload_bytes, "deleted_codes",
         (json_int_t)info.deleted);
@@ -106,10 +105,8 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
     json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
-    vqs_db_config cfg = {0};
-    cfg.rerank = 1;
-    cfg.nprobe = 16;
-    cfg.oversampling = 4;
+    vqs_coll_config cfg = {0}; /* nprobe, oversampling: the collection defaults */
+    cfg.rerank = VQS_RERANK_DISK;
     cfg.train_size = 10000;
     snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
     json_t *v = json_object_get(j, "vectors"), *x;
@@ -163,10 +160,9 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         {
             if (!strcmp(k, "spec") && json_is_string(x) && json_string_length(x) < sizeof cfg.spec)
                 snprintf(cfg.spec, sizeof cfg.spec, "%s", json_string_value(x));
-            else if (!strcmp(k, "rerank") && json_is_string(x) &&
-                     (!strcmp(json_string_value(x), "disk") || !strcmp(json_string_value(x), "memory") ||
-                      !strcmp(json_string_value(x), "none")))
-                cfg.rerank = !strcmp(json_string_value(x), "disk") ? 1 : !strcmp(json_string_value(x), "memory") ? 2 : 0;
+            else if (!strcmp(k, "rerank") && json_is_string(x) && !vqs_rerank_parse(json_string_value(x), &cfg.rerank)) {
+                /* "none", "disk" or "memory": the layer's name table */
+            }
             else if (!strcmp(k, "train_size") && json_is_integer(x) && json_integer_value(x) >= 0)
                 cfg.train_size = (uint64_t)json_integer_value(x);
             else if (!strcmp(k, "nprobe") && json_is_integer(x) && json_integer_value(x) > 0 &&
@@ -195,10 +191,9 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         }
     }
     json_decref(j);
-    /* the spec must build for this dimension and metric */
-    vqs_index *ix = NULL;
-    int rc = vqs_index_create(cfg.spec, cfg.d, (vqs_metric)cfg.metric, NULL, &ix);
-    vqs_index_free(ix);
+    /* the spec must build for this dimension and metric (the rest is
+     * checked above): a 400 before the name is looked at */
+    int rc = vqs_coll_config_check(name, &cfg, NULL);
     if (rc) {
         fail(r, 400, "\"vqs\".\"spec\": %s", vqs_errdetail());
         vqs_clearerr();
@@ -209,17 +204,13 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         pthread_rwlock_unlock(&s->reg);
         return fail(r, 409, "Wrong input: Collection `%s` already exists!", name);
     }
-    rc = vqs_db_create(s->db, name, &cfg);
+    rc = vqs_coll_create(s->cat, name, &cfg);
     if (rc) {
         pthread_rwlock_unlock(&s->reg);
         fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
         return r->code;
     }
-    /* a vector file left by a collection of the same name dropped by hand */
-    char vp[4200];
-    snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(s->db), name);
-    unlink(vp);
     entry *e = api_entry_open(s, name);
     if (!e || !e->c) {
         if (e)
@@ -227,7 +218,7 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         else
             fail(r, 500, "out of memory");
         api_entry_free(e);
-        vqs_db_drop(s->db, name);
+        vqs_coll_drop(s->cat, name);
         pthread_rwlock_unlock(&s->reg);
         return r->code;
     }
@@ -248,16 +239,13 @@ int api_h_drop(vqs_server *s, const char *name, resp *r)
         return fail(r, 404, "Not found: Collection `%s` doesn't exist!", name);
     }
     entry *e = *pp;
-    int rc = vqs_db_drop(s->db, name);
+    int rc = vqs_coll_drop(s->cat, name); /* its records, then its vector file */
     if (rc) {
         pthread_rwlock_unlock(&s->reg);
         return fail(r, 500, "drop '%s': %s", name, vqs_errdetail());
     }
     *pp = e->next;
-    char vp[4200];
-    snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(s->db), name);
     api_entry_free(e);
-    unlink(vp);
     pthread_rwlock_unlock(&s->reg);
     return ok(r, json_true());
 }

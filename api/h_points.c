@@ -52,7 +52,7 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
         pthread_rwlock_wrlock(&e->plock);
         for (size_t i = 0; e->pl_loaded && i < n; i++) {
             uint64_t iid;
-            if (vqs_db_get(s->db, e->name, &ids[i], &iid, NULL) == 0)
+            if (vqs_coll_lookup(e->c, &ids[i], &iid, NULL) == 0)
                 api_pl_set(e, iid, &ids[i], payloads && payloads[i] ? json_incref(payloads[i]) : NULL);
             vqs_clearerr();
         }
@@ -172,10 +172,8 @@ int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
     return rc;
 }
 
-/* A point as Qdrant shows it; NULL with r set when its payload or vector
- * cannot be read (never a point with a part silently missing). */
-json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps,
-                          int with_vector, const float *score, resp *r)
+json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, int with_vector,
+                       const float *score, const char *text, resp *r)
 {
     json_t *o = json_object();
     char b[40];
@@ -189,22 +187,9 @@ json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, 
         json_t *p = NULL;
         if (e->pl_loaded && iid >= 0 && (uint64_t)iid < e->npl) {
             p = json_incref(e->pl[iid].payload);
-        } else {
-            char *text = NULL;
-            int rc = iid >= 0 ? vqs_db_get_iid(s->db, e->name, (uint64_t)iid, NULL, &text)
-                              : vqs_db_get(s->db, e->name, id, NULL, &text);
-            if (rc && rc != VQS_ENOTFOUND) { /* ENOTFOUND: deleted since the search; no payload */
-                fail(r, status_of(rc), "point %s: reading its payload: %s", vqs_pid_format(id, b), vqs_errdetail());
-                vqs_clearerr();
-                json_decref(o);
-                return NULL;
-            }
-            if (rc == 0 && text) {
-                json_error_t je;
-                p = json_loads(text, 0, &je);
-            }
-            vqs_clearerr();
-            free(text);
+        } else if (text) {
+            json_error_t je;
+            p = json_loads(text, 0, &je);
         }
         json_object_set_new(o, "payload", api_select_payload(ps, p));
         json_decref(p);
@@ -233,7 +218,10 @@ json_t *api_point_json(vqs_server *s, entry *e, const vqs_pid *id, int64_t iid, 
 }
 
 /* A trained collection without a vector file holds only codes. */
-static int keeps_vectors(entry *e) { return vqs_coll_config_of(e->c)->rerank != 0 || !vqs_coll_is_trained(e->c); }
+static int keeps_vectors(entry *e)
+{
+    return vqs_coll_config_of(e->c)->rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(e->c);
+}
 
 /* with_vector on a trained collection that keeps no vectors: a 400, not
  * an answer without (or with made-up) vectors */
@@ -287,11 +275,21 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
         vqs_pid p;
         if ((rc = api_parse_id(json_array_get(ids, i), &p, r, where)))
             break;
+        /* the internal id and, unless the cache has it, the payload: one lookup */
         uint64_t iid;
-        int g = vqs_db_get(s->db, e->name, &p, &iid, NULL);
+        char *text = NULL;
+        int want = ps.on && !e->pl_loaded;
+        int g = vqs_coll_lookup(e->c, &p, &iid, want ? &text : NULL);
+        if (g && g != VQS_ENOTFOUND && want) {
+            char b[40];
+            rc = fail(r, status_of(g), "point %s: reading its payload: %s", vqs_pid_format(&p, b), vqs_errdetail());
+            vqs_clearerr();
+            break;
+        }
         vqs_clearerr();
         if (g == 0) {
-            json_t *o = api_point_json(s, e, &p, (int64_t)iid, &ps, wv, NULL, r);
+            json_t *o = api_point_json(e, &p, (int64_t)iid, &ps, wv, NULL, text, r);
+            free(text);
             if (!o) {
                 rc = r->code;
                 break;
@@ -319,7 +317,7 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
     return ok(r, out);
 }
 
-int api_h_count(vqs_server *s, entry *e, const req *q, resp *r)
+int api_h_count(entry *e, const req *q, resp *r)
 {
     json_t *j = q->len ? api_parse_body(q, r) : json_object();
     if (!j)
@@ -333,8 +331,8 @@ int api_h_count(vqs_server *s, entry *e, const req *q, resp *r)
         pthread_rwlock_rdlock(&e->plock);
         vqs_pid *ids = NULL;
         size_t m = 0;
-        int rc = api_pl_ensure(s, e, r);
-        if (!rc && api_matching_ids(s, e, f, &ids, &m))
+        int rc = api_pl_ensure(e, r);
+        if (!rc && api_matching_ids(e, f, &ids, &m))
             rc = fail(r, 500, "out of memory");
         pthread_rwlock_unlock(&e->plock);
         free(ids);
@@ -374,8 +372,8 @@ int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r)
         }
     } else {
         pthread_rwlock_rdlock(&e->plock);
-        rc = api_pl_ensure(s, e, r);
-        if (!rc && api_matching_ids(s, e, f, &ids, &n))
+        rc = api_pl_ensure(e, r);
+        if (!rc && api_matching_ids(e, f, &ids, &n))
             rc = fail(r, 500, "out of memory");
         pthread_rwlock_unlock(&e->plock);
     }

@@ -68,7 +68,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
             return fail(r, rc == VQS_ENOTFOUND ? 404 : 500, "query: point %s %s", vqs_pid_format(&pid, b),
                         rc == VQS_ENOTFOUND ? "not found" : "could not be read");
         }
-        if (vqs_coll_config_of(e->c)->rerank == 0 && vqs_coll_is_trained(e->c))
+        if (vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(e->c))
             return fail(r, 400, "query by point id needs the stored vectors (this collection keeps none)");
     } else {
     char where[16];
@@ -118,7 +118,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
             sr->sp.nprobe = (size_t)json_integer_value(x);
         }
     }
-    if (sr->sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == 0)
+    if (sr->sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
         sr->sp.rerank = 0; /* nothing to re-score with: as Qdrant, rescore is a hint */
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
@@ -131,11 +131,8 @@ static float to_score(uint32_t metric, float dist) { return metric == VQS_METRIC
 static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp *r)
 {
     size_t k = sr->limit + sr->offset;
-    vqs_pid *ids = calloc(k, sizeof *ids);
-    float *dist = malloc(sizeof(float) * k);
-    int64_t *iids = malloc(sizeof(int64_t) * k);
-    if (!ids || !dist || !iids) {
-        free(ids), free(dist), free(iids);
+    vqs_coll_hit *hits = calloc(k, sizeof *hits);
+    if (!hits) {
         fail(r, 500, "out of memory");
         return NULL;
     }
@@ -145,8 +142,10 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
         sr->sp.filter_ctx = &F;
     }
     sr->sp.deadline = q->deadline;
+    /* the payloads come with the ids, unless the cache holds them all */
+    sr->sp.with_payload = sr->ps.on && !e->pl_loaded;
     int rc = api_check_deadline(q, r);
-    if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, ids, dist, iids))) {
+    if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, hits))) {
         if (rc == -ETIMEDOUT)
             api_check_deadline(q, r);
         if (!r->code)
@@ -159,17 +158,18 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
         uint32_t m = vqs_coll_config_of(e->c)->metric;
         size_t vd = sr->with_vector ? vqs_coll_d(e->c) : 0;
         for (size_t i = sr->offset; i < k && !rc; i++) {
-            if (!ids[i].kind)
+            const vqs_coll_hit *h = &hits[i];
+            if (!h->id.kind)
                 continue;
-            float sc = to_score(m, dist[i]);
+            float sc = to_score(m, h->dist);
             if (!isfinite(sc)) { /* cannot happen for vectors the collection accepts: say so, drop nothing */
                 char b[40];
-                rc = fail(r, 500, "point %s scored %g: not a finite score", vqs_pid_format(&ids[i], b), (double)sc);
+                rc = fail(r, 500, "point %s scored %g: not a finite score", vqs_pid_format(&h->id, b), (double)sc);
                 break;
             }
             if (sr->has_thr && (m == VQS_METRIC_L2 ? sc > sr->thr : sc < sr->thr))
                 continue;
-            json_t *o = api_point_json(s, e, &ids[i], iids[i], &sr->ps, sr->with_vector, &sc, r);
+            json_t *o = api_point_json(e, &h->id, h->iid, &sr->ps, sr->with_vector, &sc, h->payload, r);
             if (!o || json_array_append_new(out, o)) {
                 rc = o ? fail(r, 500, "out of memory") : r->code;
                 break;
@@ -183,7 +183,8 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
             out = NULL;
         }
     }
-    free(ids), free(dist), free(iids);
+    vqs_coll_hits_free(hits, k);
+    free(hits);
     return out;
 }
 
@@ -192,11 +193,11 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
  * --max-candidates */
 static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, size_t reps, resp *r)
 {
-    const vqs_db_config *cfg = vqs_coll_config_of(e->c);
+    const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
     double results = 0, cand = 0;
     for (size_t i = 0; i < n; i++) {
         double k = (double)(sr[i].limit + sr[i].offset);
-        int rerank = sr[i].sp.rerank > 0 || (sr[i].sp.rerank == 0 && cfg->rerank);
+        int rerank = sr[i].sp.rerank > 0 || (sr[i].sp.rerank == 0 && cfg->rerank != VQS_RERANK_NONE);
         double os = sr[i].sp.oversampling > 0 ? sr[i].sp.oversampling : cfg->oversampling;
         results += k * (double)reps;
         cand += (rerank ? ceil(k * (os > 1 ? os : 1)) : k) * (double)reps;
@@ -254,7 +255,7 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
             any_filter |= sr[i].f != NULL;
         pthread_rwlock_rdlock(&e->plock);
         if (any_filter)
-            rc = api_pl_ensure(s, e, r);
+            rc = api_pl_ensure(e, r);
         res = kind == SEARCH_BATCH ? json_array() : NULL;
         for (size_t i = 0; i < nq && !rc; i++) {
             json_t *one = run_search(s, e, &sr[i], q, r);
@@ -328,7 +329,7 @@ int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *
             return fail(r, 400, "query parameter rescore=%.40s: must be true or false", v);
         base.sp.rerank = bool_param(v) ? 1 : -1;
     }
-    if (base.sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == 0)
+    if (base.sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
         base.sp.rerank = 0;
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "with_payload"))) {
         if (bool_param(v) < 0)

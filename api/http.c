@@ -496,14 +496,14 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
     pthread_cond_init(&s->qcond, NULL);
     pthread_mutex_init(&s->clock_, NULL);
     pthread_cond_init(&s->ccond, NULL);
-    int rc = vqs_db_open(dir, NULL, &s->db);
+    int rc = vqs_catalog_open(dir, NULL, &s->cat);
     if (rc) {
         vqs_server_stop(s, 0);
         return rc;
     }
     char **names = NULL;
     size_t n = 0;
-    if ((rc = vqs_db_list(s->db, &names, &n))) {
+    if ((rc = vqs_catalog_list(s->cat, &names, &n))) {
         vqs_server_stop(s, 0);
         return rc;
     }
@@ -514,7 +514,7 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
             s->colls = e;
         }
     }
-    vqs_db_list_free(names, n);
+    vqs_catalog_list_free(names, n);
     vqs_clearerr();
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -601,7 +601,7 @@ void vqs_server_stop(vqs_server *s, double grace_s)
         s->colls = e->next;
         api_entry_free(e);
     }
-    vqs_db_close(s->db);
+    vqs_catalog_close(s->cat);
     free(s->queue);
     free(s->workers);
     free(s->m);

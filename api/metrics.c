@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api_internal.h"
 
@@ -131,11 +130,10 @@ char *api_metrics_text(vqs_server *s)
     fprintf(f, "# HELP vqs_collection_bytes Bytes stored per collection (codes, payloads, vector file).\n"
                "# TYPE vqs_collection_bytes gauge\n");
     for (entry *e = s->colls; e; e = e->next) {
-        vqs_db_stats info;
-        if (!e->c || vqs_db_info(s->db, e->name, &info))
+        vqs_coll_info info;
+        if (!e->c || vqs_coll_stat(e->c, &info))
             continue;
-        struct stat st;
-        double vf = stat(vqs_coll_vecfile_path(e->c), &st) == 0 ? (double)st.st_size : 0;
+        double vf = (double)info.vector_bytes;
         fprintf(f, "vqs_collection_bytes{collection=\"%s\",kind=\"codes\"} %llu\n", e->name,
                 (unsigned long long)info.code_bytes);
         fprintf(f, "vqs_collection_bytes{collection=\"%s\",kind=\"payloads\"} %llu\n", e->name,

@@ -50,7 +50,7 @@ entry *api_entry_open(vqs_server *s, const char *name)
     pthread_rwlock_init(&e->plock, NULL);
     vqs_coll_opts co = {0};
     co.nthreads = s->o.threads;
-    int rc = vqs_coll_open(s->db, name, &co, &e->c);
+    int rc = vqs_coll_open(s->cat, name, &co, &e->c);
     if (rc) {
         snprintf(e->open_error, sizeof e->open_error, "collection '%s' could not be opened: %s (%s)", name,
                  vqs_errdetail(), vqs_err_name(rc));
@@ -106,7 +106,7 @@ static int pl_load_cb(void *ctx, uint64_t iid, const vqs_pid *id, const char *pa
 
 /* Called with plock held for reading; returns with it held for reading and
  * the cache loaded (or an error). */
-int api_pl_ensure(vqs_server *s, entry *e, resp *r)
+int api_pl_ensure(entry *e, resp *r)
 {
     if (e->pl_loaded)
         return 0;
@@ -114,7 +114,7 @@ int api_pl_ensure(vqs_server *s, entry *e, resp *r)
     pthread_rwlock_wrlock(&e->plock);
     int rc = 0;
     if (!e->pl_loaded) {
-        rc = vqs_db_iterate(s->db, e->name, pl_load_cb, e);
+        rc = vqs_coll_iterate(e->c, pl_load_cb, e);
         if (rc == 0)
             e->pl_loaded = 1;
     }
@@ -134,7 +134,7 @@ int api_filter_cb(void *ctx, int64_t iid)
 }
 
 /* live points matching f (point ids), by walking the payload cache; plock held for reading */
-int api_matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **out, size_t *n)
+int api_matching_ids(entry *e, const vqs_filter *f, vqs_pid **out, size_t *n)
 {
     size_t cap = 0;
     *out = NULL;
@@ -144,7 +144,7 @@ int api_matching_ids(vqs_server *s, entry *e, const vqs_filter *f, vqs_pid **out
         if (!p->id.kind || !vqs_filter_match(f, p->payload, &p->id))
             continue;
         uint64_t cur;
-        if (vqs_db_get(s->db, e->name, &p->id, &cur, NULL) || cur != iid) { /* replaced or deleted */
+        if (vqs_coll_lookup(e->c, &p->id, &cur, NULL) || cur != iid) { /* replaced or deleted */
             vqs_clearerr();
             continue;
         }

@@ -152,7 +152,7 @@ static int r_metrics(const route_call *c, resp *r)
 }
 
 static int r_list(const route_call *c, resp *r) { return api_h_list(c->s, r); }
-static int r_get_coll(const route_call *c, resp *r) { return api_h_get_coll(c->s, c->e, r); }
+static int r_get_coll(const route_call *c, resp *r) { return api_h_get_coll(c->e, r); }
 static int r_create(const route_call *c, resp *r) { return api_h_create(c->s, c->name, c->q, r); }
 static int r_drop(const route_call *c, resp *r) { return api_h_drop(c->s, c->name, r); }
 static int r_exists(const route_call *c, resp *r) { return ok(r, json_pack("{s:b}", "exists", c->e != NULL)); }
@@ -163,7 +163,7 @@ static int r_upsert(const route_call *c, resp *r)
 static int r_retrieve(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, NULL); }
 static int r_get_point(const route_call *c, resp *r) { return api_h_retrieve(c->s, c->e, c->q, r, c->id); }
 static int r_delete(const route_call *c, resp *r) { return api_h_delete(c->s, c->e, c->q, r); }
-static int r_count(const route_call *c, resp *r) { return api_h_count(c->s, c->e, c->q, r); }
+static int r_count(const route_call *c, resp *r) { return api_h_count(c->e, c->q, r); }
 static int r_search(const route_call *c, resp *r)
 {
     if (is_binary(c->conn))

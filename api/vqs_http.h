@@ -42,7 +42,7 @@ typedef struct vqs_server_opts {
 } vqs_server_opts;
 
 /* Opens the data directory (creating it if needed), opens every collection
- * in it and starts serving. Errors: as vqs_db_open; VQS_EIO naming the
+ * in it and starts serving. Errors: as vqs_catalog_open; VQS_EIO naming the
  * address if it cannot listen. */
 int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out);
 /* The port actually bound. */

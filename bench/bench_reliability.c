@@ -38,8 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vqs_http.h"
 #include "vqs_collection.h"
+#include "vqs_http.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 
@@ -176,14 +176,14 @@ static void part_crash(const char *work, int kills)
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         fclose(f);
-        vqs_db *db = NULL;
+        vqs_catalog *cat = NULL;
         uint64_t have = 0;
-        if (vqs_db_open(dir, NULL, &db) == 0) {
+        if (vqs_catalog_open(dir, NULL, &cat) == 0) {
             vqs_coll *c = NULL;
-            if (vqs_coll_open(db, "c", NULL, &c) == 0)
+            if (vqs_coll_open(cat, "c", NULL, &c) == 0)
                 have = vqs_coll_count(c);
             vqs_coll_close(c);
-            vqs_db_close(db);
+            vqs_catalog_close(cat);
         }
         acked_total += acked;
         if (have >= acked)

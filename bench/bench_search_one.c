@@ -31,13 +31,12 @@ typedef struct job {
 static void *run(void *arg)
 {
     job *J = arg;
-    vqs_pid *ids = malloc(sizeof(vqs_pid) * J->k);
-    float *dist = malloc(sizeof(float) * J->k);
+    vqs_coll_hit *hits = malloc(sizeof(vqs_coll_hit) * J->k);
     size_t i = (size_t)J->id * 7919;
     while (vqs_now() < J->until) {
         double t0 = vqs_now();
         vqs_coll_search_params p = {0};
-        if (vqs_coll_search(J->c, &p, 1, J->q + (i++ % J->nq) * J->d, J->k, ids, dist, NULL)) {
+        if (vqs_coll_search(J->c, &p, 1, J->q + (i++ % J->nq) * J->d, J->k, hits)) {
             fprintf(stderr, "search: %s\n", vqs_errdetail());
             exit(1);
         }
@@ -47,8 +46,7 @@ static void *run(void *arg)
         }
         J->lat[J->nlat++] = vqs_now() - t0;
     }
-    free(ids);
-    free(dist);
+    free(hits);
     return NULL;
 }
 
@@ -67,10 +65,10 @@ int main(int argc, char **argv)
     size_t k = (size_t)atoll(argv[4]), T = (size_t)atoll(argv[5]);
     double secs = atof(argv[6]);
     vqs_vecfile *vf = NULL;
-    vqs_db *db = NULL;
+    vqs_catalog *cat = NULL;
     vqs_coll *c = NULL;
-    if (vqs_vecfile_open(argv[3], NULL, &vf) || vqs_db_open(argv[1], NULL, &db) ||
-        vqs_coll_open(db, argv[2], NULL, &c)) {
+    if (vqs_vecfile_open(argv[3], NULL, &vf) || vqs_catalog_open(argv[1], NULL, &cat) ||
+        vqs_coll_open(cat, argv[2], NULL, &c)) {
         fprintf(stderr, "bench_search_one: %s\n", vqs_errdetail());
         return 1;
     }
@@ -107,7 +105,7 @@ int main(int argc, char **argv)
     free(th);
     free(q);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     vqs_vecfile_close(vf);
     return 0;
 }

@@ -36,26 +36,21 @@ int main(int argc, char **argv)
     size_t N = (size_t)atoll(argv[2]), D = (size_t)atoll(argv[3]);
     size_t B = argc > 5 ? (size_t)atoll(argv[5]) : 1000;
     int rc;
-    vqs_db *db = NULL;
-    if ((rc = vqs_db_open(dir, NULL, &db)))
+    vqs_catalog *cat = NULL;
+    if ((rc = vqs_catalog_open(dir, NULL, &cat)))
         DIE("open %s", dir);
-    vqs_db_drop(db, "bench");
-    char vp[4096];
-    snprintf(vp, sizeof vp, "%s/bench.vec", dir);
-    remove(vp);
+    vqs_coll_drop(cat, "bench");
     vqs_clearerr();
-    vqs_db_config cfg = {0};
+    vqs_coll_config cfg = {0}; /* nprobe, oversampling: the collection defaults */
     cfg.d = (uint32_t)D;
     cfg.metric = VQS_METRIC_L2;
     snprintf(cfg.spec, sizeof cfg.spec, "%s", spec);
-    cfg.rerank = 1;
-    cfg.nprobe = 16;
-    cfg.oversampling = 4;
-    if ((rc = vqs_db_create(db, "bench", &cfg)))
+    cfg.rerank = VQS_RERANK_DISK;
+    if ((rc = vqs_coll_create(cat, "bench", &cfg)))
         DIE("create");
     vqs_coll *c = NULL;
     vqs_coll_opts co = {0};
-    if ((rc = vqs_coll_open(db, "bench", &co, &c)))
+    if ((rc = vqs_coll_open(cat, "bench", &co, &c)))
         DIE("coll_open");
     size_t nt = 20000;
     float *x = malloc(sizeof(float) * (nt > B ? nt : B) * D);
@@ -91,27 +86,26 @@ int main(int argc, char **argv)
     printf("upsert: %zu points in %.2f s: %.0f points/s (%.1f ms per batch of %zu, worst %.1f ms)\n", N, tu,
            N / tu, 1e3 * tu / ((N + B - 1) / B), B, 1e3 * worst);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     for (int r = 0; r < 3; r++) {
         t0 = vqs_now();
-        if ((rc = vqs_db_open(dir, NULL, &db)) || (rc = vqs_coll_open(db, "bench", &co, &c)))
+        if ((rc = vqs_catalog_open(dir, NULL, &cat)) || (rc = vqs_coll_open(cat, "bench", &co, &c)))
             DIE("reopen");
         double to = vqs_now() - t0;
         printf("reopen %d: %.3f s for %llu points (%zu-byte codes)\n", r + 1, to,
                (unsigned long long)vqs_coll_count(c), vqs_index_code_size(vqs_coll_index(c)));
         if (r == 2) { /* the reopened index answers: the last batch's points find themselves */
-            vqs_pid got[10];
-            float dist[10];
+            vqs_coll_hit got[10];
             vqs_coll_search_params sp = {.oversampling = 10};
-            if ((rc = vqs_coll_search(c, &sp, 10, x, 1, got, dist, NULL)))
+            if ((rc = vqs_coll_search(c, &sp, 10, x, 1, got)))
                 DIE("search");
             int ok = 0;
             for (int i = 0; i < 10; i++)
-                ok += got[i].u64 == ids[i].u64;
+                ok += got[i].id.u64 == ids[i].u64;
             printf("self-search of 10 points of the last batch after reopen: %d/10 found at rank 1\n", ok);
         }
         vqs_coll_close(c);
-        vqs_db_close(db);
+        vqs_catalog_close(cat);
     }
     free(ids);
     free(x);

@@ -91,5 +91,8 @@ MDB_val db_iid_key(uint32_t coll, uint64_t iid, uint8_t buf[12]);
 /* A malloc'd NUL-terminated copy of n bytes at p (NULL if p is NULL or on
  * allocation failure). */
 char *db_dup_payload(const char *p, size_t n);
+/* Decodes a pt value: the point id (id may be NULL) and a view of its
+ * payload (pay may be NULL; *pay NULL and *plen 0 if none). VQS_ECORRUPT. */
+int db_pt_decode(const MDB_val *v, vqs_pid *id, const char **pay, size_t *plen);
 
 #endif

@@ -30,7 +30,7 @@
 /* pt value: kind(1) id(16: u64 BE in the first 8 bytes, or the UUID) payload */
 #define PT_HDR 17
 
-static int pt_decode(const MDB_val *v, vqs_pid *id, const char **pay, size_t *plen)
+int db_pt_decode(const MDB_val *v, vqs_pid *id, const char **pay, size_t *plen)
 {
     const uint8_t *p = v->mv_data;
     if (v->mv_size < PT_HDR || (p[0] != VQS_PID_U64 && p[0] != VQS_PID_UUID))
@@ -311,7 +311,7 @@ int vqs_db_get(vqs_db *db, const char *name, const vqs_pid *id, uint64_t *iid, c
                                    : db_lmdb_err(e, "read a point", name);
             goto done;
         }
-        if ((rc = pt_decode(&pv, NULL, &p, &pl)))
+        if ((rc = db_pt_decode(&pv, NULL, &p, &pl)))
             goto done;
         if (p && !(*payload = db_dup_payload(p, pl)))
             rc = vqs_seterr(VQS_ENOMEM, "db_get");
@@ -345,7 +345,7 @@ int vqs_db_get_iid(vqs_db *db, const char *name, uint64_t iid, vqs_pid *id, char
     }
     const char *p = NULL;
     size_t pl = 0;
-    if ((rc = pt_decode(&v, id, &p, &pl)))
+    if ((rc = db_pt_decode(&v, id, &p, &pl)))
         goto done;
     if (payload && p && !(*payload = db_dup_payload(p, pl)))
         rc = vqs_seterr(VQS_ENOMEM, "db_get_iid");
@@ -382,7 +382,7 @@ int vqs_db_iterate(vqs_db *db, const char *name,
         vqs_pid id;
         const char *p = NULL;
         size_t pl = 0;
-        if ((rc = pt_decode(&v, &id, &p, &pl)) || (rc = fn(ctx, get64be((const uint8_t *)k.mv_data + 4), &id, p, pl)))
+        if ((rc = db_pt_decode(&v, &id, &p, &pl)) || (rc = fn(ctx, get64be((const uint8_t *)k.mv_data + 4), &id, p, pl)))
             break;
     }
     if (!rc && e && e != MDB_NOTFOUND)

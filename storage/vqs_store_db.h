@@ -118,7 +118,7 @@ int vqs_db_get_trained(vqs_db *db, const char *name, void **blob, size_t *len);
  * whole): fn gets a segment's first internal id, its n stored codes of
  * in_size bytes each, and writes n coarse lists and n * code_size bytes of
  * new codes. Until then a collection stores whatever codes its owner chose
- * (index/collection.c: the raw vectors). A non-zero return from fn aborts
+ * (index/collection/collection.c: the raw vectors). A non-zero return from fn aborts
  * everything. Errors: VQS_EINVAL (already trained), fn's error, as upsert. */
 typedef int (*vqs_db_recode_fn)(void *ctx, uint64_t first, size_t n, const uint8_t *in, size_t in_size,
                                 uint32_t *lists, uint8_t *out);
@@ -181,6 +181,17 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
                       int (*fn)(void *ctx, size_t n, const uint64_t *iids, const uint32_t *lists,
                                 const uint8_t *codes, size_t code_size),
                       void *ctx);
+
+/* The point ids (and payloads) of n internal ids in ONE read transaction,
+ * so they are one consistent state (a search's results: storage/db_batch.c).
+ * iids[i] < 0, or an internal id that is dead or was never handed out,
+ * gives ids[i].kind 0 and no payload: not an error. payloads: NULL, or n
+ * slots that receive malloc'd NUL-terminated JSON texts or NULL (the
+ * caller frees them; on failure none is left allocated). Errors: as
+ * vqs_db_get_iid (VQS_ENOTFOUND for the collection, VQS_ECORRUPT,
+ * VQS_ENOMEM). */
+int vqs_db_get_iids(vqs_db *db, const char *name, size_t n, const int64_t *iids, vqs_pid *ids,
+                    char **payloads);
 
 #ifdef __cplusplus
 }

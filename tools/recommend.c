@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_collection.h"
 #include "vqs_common.h"
 
 /* a before b in the pick's order (1), after (0) */
@@ -231,7 +232,8 @@ int vqs_recommend_describe(const vqs_results *r, size_t row, const vqs_recommend
     json_t *cj = json_object();
     if (!exact) /* exact: no codec ever trains, the server's default spec is never used */
         json_object_set_new(cj, "spec", json_string(cspec));
-    json_object_set_new(cj, "rerank", json_string(refine ? "disk" : "none"));
+    const char *rerank = vqs_rerank_name(refine ? VQS_RERANK_DISK : VQS_RERANK_NONE);
+    json_object_set_new(cj, "rerank", json_string(rerank));
     if (ivf)
         json_object_set_new(cj, "nprobe", json_integer(w->nprobe));
     if (refine)
@@ -286,7 +288,7 @@ int vqs_recommend_describe(const vqs_results *r, size_t row, const vqs_recommend
     } else {
         json_t *ia = json_pack("[sssssssssss]", "vqs", "import", "--data", dir, "--collection", coll, "--spec", cspec,
                                "--metric", vqs_metric_name(metric), "--rerank");
-        json_array_append_new(ia, json_string(refine ? "disk" : "none"));
+        json_array_append_new(ia, json_string(rerank));
         json_array_append_new(ia, json_string("--vectors"));
         json_array_append_new(ia, json_string(vec));
         if (is_raw(vec)) {
@@ -343,8 +345,9 @@ int vqs_recommend_describe(const vqs_results *r, size_t row, const vqs_recommend
                     "cannot return vectors; rerank \"disk\" would re-score from the vectors on disk (higher "
                     "recall than measured, one read per candidate)");
     if ((ivf || refine) && !exact)
-        note(notes, "vqs import stores nprobe 16 and oversampling 4 with the collection: pass the measured "
-                    "values to vqs search as above (the HTTP body stores them)");
+        note(notes, "vqs import stores nprobe %d and oversampling %g with the collection: pass the measured "
+                    "values to vqs search as above (the HTTP body stores them)",
+             VQS_COLL_DEFAULT_NPROBE, (double)VQS_COLL_DEFAULT_OVERSAMPLING);
     note(notes, "figures measured on %s (%lld x %lld, %s, %lld queries); your data may differ", D->name, D->n, D->d,
          D->metric, D->nq);
     json_object_set_new(o, "notes", notes);

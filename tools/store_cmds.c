@@ -29,8 +29,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "vqs_common.h"
 #include "vqs_collection.h"
+#include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 
@@ -179,14 +179,14 @@ int vqs_cmd_import(int argc, char **argv)
     vqs_metric m;
     if ((rc = vqs_metric_parse(metric, &m)))
         return fail("import", rc);
-    uint32_t rr = !strcmp(rerank, "disk") ? 1 : !strcmp(rerank, "memory") ? 2 : !strcmp(rerank, "none") ? 0 : 9;
-    if (rr == 9)
-        return fail("import", vqs_seterr(VQS_EUSAGE, "--rerank '%s': want disk, memory or none", rerank));
+    vqs_rerank rr;
+    if (vqs_rerank_parse(rerank, &rr))
+        return fail("import", vqs_seterr(VQS_EUSAGE, "--%s", vqs_errdetail()));
     vqs_vecfile *vf = NULL;
     vqs_matrix X;
     float *owned = NULL;
     char **payloads = NULL;
-    vqs_db *db = NULL;
+    vqs_catalog *cat = NULL;
     vqs_coll *c = NULL;
     vqs_pid *ids = NULL;
     const char **pbatch = NULL; /* a batch's payloads from the vector file (JSONL) */
@@ -204,39 +204,33 @@ int vqs_cmd_import(int argc, char **argv)
     }
     if (pay && (rc = read_payloads(pay, X.n, &payloads)))
         goto out;
-    if ((rc = vqs_db_open(dir, NULL, &db)))
+    if ((rc = vqs_catalog_open(dir, NULL, &cat)))
         goto out;
-    vqs_db_stats info;
-    rc = vqs_db_info(db, name, &info);
+    vqs_coll_info info;
+    rc = vqs_coll_describe(cat, name, &info);
     if (rc == VQS_ENOTFOUND) {
         if (!spec) {
             rc = vqs_seterr(VQS_EUSAGE, "collection '%s' does not exist: --spec is required to create it", name);
             goto out;
         }
-        vqs_db_config cfg = {0};
+        vqs_coll_config cfg = {0}; /* nprobe, oversampling: the collection defaults */
         cfg.d = (uint32_t)X.d;
-        cfg.metric = (uint32_t)m;
+        cfg.metric = m;
         if (strlen(spec) >= sizeof cfg.spec) {
             rc = vqs_seterr(VQS_ESPEC, "--spec: too long");
             goto out;
         }
         strcpy(cfg.spec, spec);
         cfg.rerank = rr;
-        cfg.nprobe = 16;
-        cfg.oversampling = 4;
         cfg.sq_clip = clip;
-        /* check the spec before creating anything */
-        vqs_index *probe = NULL;
-        if ((rc = vqs_index_create(spec, X.d, m, NULL, &probe)))
-            goto out;
-        vqs_index_free(probe);
-        if ((rc = vqs_db_create(db, name, &cfg)))
+        /* checks the spec before creating anything */
+        if ((rc = vqs_coll_create(cat, name, &cfg)))
             goto out;
     } else if (rc) {
         goto out;
-    } else if (info.cfg.d != X.d || info.cfg.metric != (uint32_t)m) {
+    } else if (info.cfg.d != X.d || info.cfg.metric != m) {
         rc = vqs_seterr(VQS_EINVAL, "collection '%s' is %u-d %s; %s is %zu-d and --metric is %s", name,
-                        info.cfg.d, vqs_metric_name((vqs_metric)info.cfg.metric), vec, X.d, vqs_metric_name(m));
+                        info.cfg.d, vqs_metric_name(info.cfg.metric), vec, X.d, vqs_metric_name(m));
         goto out;
     } else if (clip != 0 && clip != info.cfg.sq_clip) {
         char had[48] = "the default ranges";
@@ -247,7 +241,7 @@ int vqs_cmd_import(int argc, char **argv)
         goto out;
     }
     vqs_coll_opts co = {.nthreads = (int)threads};
-    if ((rc = vqs_coll_open(db, name, &co, &c)))
+    if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
     if (!vqs_coll_is_trained(c)) {
         /* a seeded sample, contiguous copy */
@@ -321,7 +315,7 @@ out:
     free(pbatch);
     free(ids);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     free(owned);
     vqs_vecfile_close(vf);
     return rc ? fail("import", rc) : 0;
@@ -405,25 +399,25 @@ int vqs_cmd_search(int argc, char **argv)
     vqs_vecfile *vf = NULL;
     vqs_matrix Q;
     float *owned = NULL, *qc = NULL, *dist = NULL;
-    vqs_db *db = NULL;
+    vqs_catalog *cat = NULL;
     vqs_coll *c = NULL;
-    vqs_pid *ids = NULL;
+    vqs_coll_hit *hits = NULL;
     int32_t *out32 = NULL;
-    vqs_db_opts dbo = {.read_only = 1}; /* works beside a server writing the same directory */
-    if ((rc = vqs_cli_open_matrix(qpath, qdim, &vf, &Q, &owned)) || (rc = vqs_db_open(dir, &dbo, &db)))
+    vqs_catalog_opts cato = {.read_only = 1}; /* works beside a server writing the same directory */
+    if ((rc = vqs_cli_open_matrix(qpath, qdim, &vf, &Q, &owned)) || (rc = vqs_catalog_open(dir, &cato, &cat)))
         goto out;
     vqs_coll_opts co = {.nthreads = (int)threads};
-    if ((rc = vqs_coll_open(db, name, &co, &c)))
+    if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
     if (Q.d != vqs_coll_d(c)) {
         rc = vqs_seterr(VQS_EDIMMISMATCH, "%s is %zu-d, collection '%s' is %zu-d", qpath, Q.d, name, vqs_coll_d(c));
         goto out;
     }
     qc = malloc(sizeof(float) * Q.n * Q.d + 1);
-    ids = malloc(sizeof(vqs_pid) * Q.n * k + 1);
+    hits = malloc(sizeof(vqs_coll_hit) * Q.n * k + 1);
     dist = malloc(sizeof(float) * Q.n * k + 1);
     out32 = malloc(sizeof(int32_t) * Q.n * k + 1);
-    if (!qc || !ids || !dist || !out32) {
+    if (!qc || !hits || !dist || !out32) {
         rc = vqs_seterr(VQS_ENOMEM, "%zu queries", Q.n);
         goto out;
     }
@@ -431,19 +425,21 @@ int vqs_cmd_search(int argc, char **argv)
         memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
     vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? -1 : 0};
     double t0 = vqs_now();
-    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, ids, dist, NULL)))
+    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, hits)))
         goto out;
     double dt = vqs_now() - t0;
     for (size_t i = 0; i < Q.n * k; i++) {
-        if (ids[i].kind == 0) {
+        const vqs_pid *id = &hits[i].id;
+        dist[i] = hits[i].dist;
+        if (id->kind == 0) {
             out32[i] = -1;
-        } else if (ids[i].kind != VQS_PID_U64 || ids[i].u64 > INT32_MAX) {
+        } else if (id->kind != VQS_PID_U64 || id->u64 > INT32_MAX) {
             char b[40];
-            vqs_pid_format(&ids[i], b);
+            vqs_pid_format(id, b);
             rc = vqs_seterr(VQS_ERANGE, "point id %s does not fit an ivecs file (int32)", b);
             goto out;
         } else {
-            out32[i] = (int32_t)ids[i].u64;
+            out32[i] = (int32_t)id->u64;
         }
     }
     if ((rc = vqs_write_ivecs(opath, Q.n, k, out32)) || (dpath && (rc = vqs_write_fvecs(dpath, Q.n, k, dist))))
@@ -452,25 +448,22 @@ int vqs_cmd_search(int argc, char **argv)
             Q.n / (dt + 1e-9), norerank ? "off" : vqs_coll_rerank_backend(c));
 out:
     free(qc);
-    free(ids);
+    free(hits); /* no payloads asked for */
     free(dist);
     free(out32);
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     free(owned);
     vqs_vecfile_close(vf);
     return rc ? fail("search", rc) : 0;
 }
 
-static int info_one(vqs_db *db, const char *name)
+static int info_one(vqs_catalog *cat, const char *name)
 {
-    vqs_db_stats in;
-    int rc = vqs_db_info(db, name, &in);
+    vqs_coll_info in;
+    int rc = vqs_coll_describe(cat, name, &in);
     if (rc)
         return rc;
-    char vp[4200];
-    snprintf(vp, sizeof vp, "%s/%s.vec", vqs_db_dir(db), name);
-    long long vs = file_size(vp);
     /* bytes per vector of the codes, from the trained state if there is one */
     double bpv = in.count ? (double)in.code_bytes / (double)(in.count + in.deleted) : 0;
     char clip[32] = "";
@@ -479,10 +472,10 @@ static int info_one(vqs_db *db, const char *name)
     printf("%s: %llu points, %u-d %s, spec %s%s, rerank %s, %s, codes %.1f bytes/vector "
            "(%.1fx smaller than float32), codes %.1f MB, payloads %.1f MB, vector file %.1f MB, "
            "%llu deleted awaiting compaction\n",
-           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name((vqs_metric)in.cfg.metric),
-           in.cfg.spec, clip, in.cfg.rerank == 1 ? "disk" : in.cfg.rerank == 2 ? "memory" : "none",
+           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name(in.cfg.metric),
+           in.cfg.spec, clip, vqs_rerank_name(in.cfg.rerank),
            in.trained ? "trained" : "untrained", bpv, bpv > 0 ? 4.0 * in.cfg.d / bpv : 0.0,
-           in.code_bytes / 1e6, in.payload_bytes / 1e6, vs > 0 ? vs / 1e6 : 0.0,
+           in.code_bytes / 1e6, in.payload_bytes / 1e6, in.vector_bytes / 1e6,
            (unsigned long long)in.deleted);
     return 0;
 }
@@ -527,26 +520,26 @@ int vqs_cmd_info(int argc, char **argv)
     struct stat st;
     if (stat(dir, &st) != 0)
         return fail("info", vqs_seterr(-errno, "%s: %s", dir, strerror(errno)));
-    vqs_db *db = NULL;
-    vqs_db_opts o = {.read_only = 1};
-    if ((rc = vqs_db_open(dir, &o, &db)))
+    vqs_catalog *cat = NULL;
+    vqs_catalog_opts o = {.read_only = 1};
+    if ((rc = vqs_catalog_open(dir, &o, &cat)))
         return fail("info", rc);
     char mp[4200];
     snprintf(mp, sizeof mp, "%s/vqs.mdb", dir);
     if (name) {
-        rc = info_one(db, name);
+        rc = info_one(cat, name);
     } else {
         char **names = NULL;
         size_t n = 0;
-        if (!(rc = vqs_db_list(db, &names, &n))) {
+        if (!(rc = vqs_catalog_list(cat, &names, &n))) {
             printf("%s: %zu collection%s, LMDB file %.1f MB (map %.1f MB)\n", dir, n, n == 1 ? "" : "s",
-                   file_size(mp) / 1e6, vqs_db_map_size(db) / 1e6);
+                   file_size(mp) / 1e6, vqs_catalog_map_size(cat) / 1e6);
             for (size_t i = 0; i < n && !rc; i++)
-                rc = info_one(db, names[i]);
-            vqs_db_list_free(names, n);
+                rc = info_one(cat, names[i]);
+            vqs_catalog_list_free(names, n);
         }
     }
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return rc ? fail("info", rc) : 0;
 }
 
@@ -584,18 +577,11 @@ int vqs_cmd_drop(int argc, char **argv)
         vqs_cli_usage(stderr, &vqs_drop_help);
         return fail("drop", vqs_seterr(VQS_EUSAGE, "--data and --collection are required"));
     }
-    vqs_db *db = NULL;
-    if ((rc = vqs_db_open(dir, NULL, &db)))
+    vqs_catalog *cat = NULL;
+    if ((rc = vqs_catalog_open(dir, NULL, &cat)))
         return fail("drop", rc);
-    rc = vqs_db_drop(db, name);
-    if (!rc) {
-        /* the records are gone (committed): the vector file is now garbage */
-        char vp[4200];
-        snprintf(vp, sizeof vp, "%s/%s.vec", dir, name);
-        if (unlink(vp) != 0 && errno != ENOENT)
-            fprintf(stderr, "vqs drop: warning: %s: %s\n", vp, strerror(errno));
+    if (!(rc = vqs_coll_drop(cat, name)))
         printf("dropped %s\n", name);
-    }
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return rc ? fail("drop", rc) : 0;
 }

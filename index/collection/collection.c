@@ -1,6 +1,9 @@
 /*
- * collection.c: a persistent collection (vqs_collection.h) = the storage
- * layer's LMDB records and vector file + the in-memory compressed index.
+ * collection.c: an open collection (vqs_collection.h) = the storage
+ * layer's LMDB records and vector file + the in-memory compressed index:
+ * open, train, upsert, delete, point access. Searching is coll_search.c,
+ * the untrained buffer coll_buffer.c, the directory-level operations
+ * (create, drop, describe) catalog.c.
  *
  * Design decisions:
  * - The index in memory is rebuilt at open from the stored codes
@@ -26,8 +29,7 @@
  * thread counts).
  */
 #define _GNU_SOURCE
-#include "vqs_collection.h"
-#include "vqs_index.h"
+#include "coll_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,35 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct vqs_coll {
-    vqs_db *db;
-    char name[72];
-    vqs_db_config cfg;
-    vqs_coll_opts o;
-    vqs_index *ix;        /* NULL until trained */
-    vqs_vecstore *vs;     /* NULL if rerank == none */
-    char vspath[4096];
-    pthread_rwlock_t lock; /* ix: searches read, the in-memory apply writes */
-    pthread_mutex_t wlock; /* one writer at a time */
-    uint64_t count;
-    /* Reader slots of the vector store (one io_uring ring each) are handed
-     * out per fetch, not by the index's thread id: concurrent searches (HTTP
-     * threads) each run their own pool with thread ids from 0. */
-    pthread_mutex_t slock;
-    pthread_cond_t scond;
-    int *free_slots, nfree, nslots;
-    /* Before training: the stored vectors of live points (normalised for
-     * cosine), searched exactly; LMDB keeps them as the points' codes until
-     * training re-encodes them in place (vqs_db_train_recode). Guarded by
-     * lock like ix. */
-    float *buf;
-    int64_t *biid; /* internal id of each row; -1: deleted */
-    size_t bn, bcap, blive;
-};
-
 #define SLOTS_PER_THREAD 4
 
-static int fetch_slot(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out)
+int coll_fetch(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out)
 {
     (void)thread_id;
     vqs_coll *c = ctx;
@@ -93,111 +69,6 @@ static int index_opts(const vqs_coll *c, vqs_index_opts *io)
     return 0;
 }
 
-/* ---- the untrained buffer ---------------------------------------------- */
-
-static int buf_append(vqs_coll *c, size_t n, const float *y, const uint64_t *iids)
-{
-    size_t d = c->cfg.d;
-    if (c->bn + n > c->bcap) {
-        size_t cap = c->bcap ? c->bcap : 1024;
-        while (cap < c->bn + n)
-            cap *= 2;
-        float *b = realloc(c->buf, sizeof(float) * d * cap);
-        if (!b)
-            return vqs_seterr(VQS_ENOMEM, "collection '%s': %zu buffered vectors", c->name, cap);
-        c->buf = b;
-        int64_t *bi = realloc(c->biid, sizeof(int64_t) * cap);
-        if (!bi)
-            return vqs_seterr(VQS_ENOMEM, "collection '%s': %zu buffered vectors", c->name, cap);
-        c->biid = bi;
-        c->bcap = cap;
-    }
-    memcpy(c->buf + c->bn * d, y, sizeof(float) * d * n);
-    for (size_t i = 0; i < n; i++)
-        c->biid[c->bn + i] = (int64_t)iids[i];
-    c->bn += n;
-    c->blive += n;
-    return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Marks buffered rows dead (biid is sorted: rows are appended in iid order). */
-static void buf_remove(vqs_coll *c, size_t n, const int64_t *iids)
-{
-    for (size_t i = 0; i < n; i++) {
-        int64_t *h = bsearch(&iids[i], c->biid, c->bn, sizeof(int64_t), cmp_i64);
-        /* dead rows hold -1 and break the order only where they are: search
-         * linearly if bsearch was misled */
-        if (!h)
-            for (size_t j = 0; j < c->bn; j++)
-                if (c->biid[j] == iids[i]) {
-                    h = &c->biid[j];
-                    break;
-                }
-        if (h) {
-            *h = -1;
-            c->blive--;
-        }
-    }
-}
-
-/* Exact search over the buffer, same conventions as vqs_index_search. */
-static int buf_search(const vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q,
-                      size_t k, int64_t *ids, float *dist)
-{
-    size_t d = c->cfg.d;
-    int ip = c->cfg.metric != VQS_METRIC_L2;
-    float *qn = malloc(sizeof(float) * d);
-    if (!qn)
-        return vqs_seterr(VQS_ENOMEM, "coll_search");
-    for (size_t qi = 0; qi < nq; qi++) {
-        memcpy(qn, q + qi * d, sizeof(float) * d);
-        if (c->cfg.metric == VQS_METRIC_COS)
-            vqs_normalize_rows(1, d, qn);
-        int64_t *I = ids + qi * k;
-        float *D = dist + qi * k;
-        for (size_t j = 0; j < k; j++) {
-            I[j] = -1;
-            D[j] = ip ? -INFINITY : INFINITY;
-        }
-        for (size_t r = 0; r < c->bn; r++) {
-            if ((r & 1023) == 0 && p && p->deadline > 0 && vqs_now() > p->deadline) {
-                free(qn);
-                return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
-            }
-            int64_t id = c->biid[r];
-            if (id < 0 || (p && p->filter && !p->filter(p->filter_ctx, id)))
-                continue;
-            const float *v = c->buf + r * d;
-            float s = 0;
-            if (ip)
-                for (size_t j = 0; j < d; j++)
-                    s += qn[j] * v[j];
-            else
-                for (size_t j = 0; j < d; j++)
-                    s += (qn[j] - v[j]) * (qn[j] - v[j]);
-            /* worse than the k-th (ties: the lower id, which came first, stays) */
-            if (ip ? !(s > D[k - 1]) : !(s < D[k - 1]))
-                continue;
-            size_t j = k - 1;
-            while (j > 0 && (ip ? s > D[j - 1] : s < D[j - 1])) {
-                D[j] = D[j - 1];
-                I[j] = I[j - 1];
-                j--;
-            }
-            D[j] = s;
-            I[j] = id;
-        }
-    }
-    free(qn);
-    return 0;
-}
-
 typedef struct load_ctx {
     vqs_coll *c;
     vqs_index *ix; /* where codes go; NULL: the untrained buffer */
@@ -219,7 +90,7 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
         if (code_size != sizeof(float) * c->cfg.d)
             return vqs_seterr(VQS_ECORRUPT, "collection '%s': untrained, stored vectors of %zu bytes, expected %zu",
                               c->name, code_size, sizeof(float) * c->cfg.d);
-        int rc = buf_append(c, n, (const float *)(const void *)codes, iids);
+        int rc = coll_buf_append(c, n, (const float *)(const void *)codes, iids);
         L->loaded += n;
         return rc;
     }
@@ -233,11 +104,12 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
     return 0;
 }
 
-int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll **out)
+int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out)
 {
-    if (!db || !name || !out)
+    if (!cat || !name || !out)
         return vqs_seterr(VQS_EINVAL, "coll_open: NULL argument");
     *out = NULL;
+    vqs_db *db = cat->db;
     vqs_db_stats info;
     int rc = vqs_db_info(db, name, &info);
     if (rc)
@@ -247,9 +119,8 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
         return vqs_seterr(VQS_ENOMEM, "coll_open");
     c->db = db;
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->cfg = info.cfg;
-    if (o)
-        c->o = *o;
+    coll_config_from_db(&info.cfg, &c->cfg);
+    c->o = o ? *o : cat->coll;
     c->count = info.count;
     pthread_rwlock_init(&c->lock, NULL);
     pthread_mutex_init(&c->wlock, NULL);
@@ -285,10 +156,11 @@ int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll
      * (a read-only handle) the codes may come from a later commit than
      * info, and every committed batch's vectors reach the file before its
      * commit, so the file covers whatever was loaded. */
-    if (c->cfg.rerank) {
-        snprintf(c->vspath, sizeof c->vspath, "%s/%s.vec", vqs_db_dir(db), name);
+    if (c->cfg.rerank != VQS_RERANK_NONE) {
+        if ((rc = coll_vec_path(db, name, c->vspath, sizeof c->vspath)))
+            goto fail;
         vqs_vecstore_opts vo = {0};
-        vo.backend = c->o.backend ? c->o.backend : c->cfg.rerank == 2 ? VQS_VS_MEMORY : VQS_VS_AUTO;
+        vo.backend = c->o.backend ? c->o.backend : c->cfg.rerank == VQS_RERANK_MEMORY ? VQS_VS_MEMORY : VQS_VS_AUTO;
         vo.nthreads = c->nslots;
         vo.read_only = vqs_db_is_read_only(db);
         uint64_t committed = info.next_iid > L.end ? info.next_iid : L.end;
@@ -321,7 +193,7 @@ void vqs_coll_close(vqs_coll *c)
 int vqs_coll_is_trained(const vqs_coll *c) { return c->ix != NULL; }
 uint64_t vqs_coll_count(const vqs_coll *c) { return __atomic_load_n(&c->count, __ATOMIC_RELAXED); }
 size_t vqs_coll_d(const vqs_coll *c) { return c->cfg.d; }
-const vqs_db_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
+const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
 const vqs_index *vqs_coll_index(const vqs_coll *c) { return c->ix; }
 const char *vqs_coll_vecfile_path(const vqs_coll *c) { return c->vspath; }
 const char *vqs_coll_rerank_backend(const vqs_coll *c)
@@ -515,8 +387,8 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
         vqs_index_remove(c->ix, nd, del, NULL);
         rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
     } else {
-        buf_remove(c, nd, del);
-        rc = buf_append(c, n, y, iids);
+        coll_buf_remove(c, nd, del);
+        rc = coll_buf_append(c, n, y, iids);
     }
     pthread_rwlock_unlock(&c->lock);
     __atomic_store_n(&c->count, c->count + n - nd, __ATOMIC_RELAXED);
@@ -565,7 +437,7 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
         if (c->ix)
             vqs_index_remove(c->ix, m, del, NULL);
         else
-            buf_remove(c, m, del);
+            coll_buf_remove(c, m, del);
         pthread_rwlock_unlock(&c->lock);
         __atomic_store_n(&c->count, c->count - m, __ATOMIC_RELAXED);
         if (ndeleted)
@@ -574,63 +446,6 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
     pthread_mutex_unlock(&c->wlock);
     free(iids);
     free(del);
-    return rc;
-}
-
-int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q,
-                    size_t k, vqs_pid *ids, float *dist, int64_t *iids)
-{
-    if (!c || (nq && (!q || !ids)) || k == 0)
-        return vqs_seterr(VQS_EINVAL, "coll_search: NULL argument or k = 0");
-    size_t bad = 0;
-    int crc = vqs_check_vectors((vqs_metric)c->cfg.metric, nq, c->cfg.d, c->cfg.d, q, &bad);
-    if (crc)
-        return vqs_seterr(crc, "collection '%s': query %zu: %s", c->name, bad, vqs_errdetail());
-    int64_t *ii = iids ? iids : malloc(sizeof(int64_t) * (nq * k > 0 ? nq * k : 1));
-    if (!ii)
-        return vqs_seterr(VQS_ENOMEM, "coll_search");
-    vqs_search_params sp = {0};
-    vqs_rerank_source src = {c, fetch_slot};
-    if (p) {
-        sp.nprobe = p->nprobe;
-        sp.oversampling = p->oversampling;
-        sp.filter = p->filter;
-        sp.filter_ctx = p->filter_ctx;
-        sp.deadline = p->deadline;
-    }
-    int rr = p ? p->rerank : 0;
-    if (rr > 0 && !c->vs) {
-        if (!iids)
-            free(ii);
-        return vqs_seterr(VQS_EINVAL, "collection '%s' keeps no vectors to re-score with", c->name);
-    }
-    if (c->vs && rr >= 0) {
-        sp.rerank = 1;
-        sp.source = &src;
-    } else {
-        sp.rerank = -1;
-    }
-    float *dd = dist ? dist : malloc(sizeof(float) * (nq * k > 0 ? nq * k : 1));
-    int rc = dd ? 0 : vqs_seterr(VQS_ENOMEM, "coll_search");
-    pthread_rwlock_rdlock(&c->lock);
-    if (!rc)
-        rc = c->ix ? vqs_index_search(c->ix, &sp, nq, q, k, ii, dd) : buf_search(c, p, nq, q, k, ii, dd);
-    pthread_rwlock_unlock(&c->lock);
-    if (!dist)
-        free(dd);
-    for (size_t i = 0; !rc && i < nq * k; i++) {
-        memset(&ids[i], 0, sizeof ids[i]);
-        if (ii[i] < 0)
-            continue;
-        int r = vqs_db_get_iid(c->db, c->name, (uint64_t)ii[i], &ids[i], NULL);
-        if (r == VQS_ENOTFOUND) { /* deleted after the search read the index */
-            vqs_clearerr();
-            continue;
-        }
-        rc = r;
-    }
-    if (!iids)
-        free(ii);
     return rc;
 }
 
@@ -645,13 +460,8 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
     if (!c->vs) {
         /* no vector file: before training the points are held as they are;
          * after it only their codes remain */
-        int found = 0;
         pthread_rwlock_rdlock(&c->lock);
-        for (size_t r = 0; !c->ix && r < c->bn && !found; r++)
-            if (c->biid[r] == (int64_t)iid) {
-                memcpy(vec, c->buf + r * c->cfg.d, sizeof(float) * c->cfg.d);
-                found = 1;
-            }
+        int found = !c->ix && coll_buf_get(c, (int64_t)iid, vec);
         pthread_rwlock_unlock(&c->lock);
         if (!found) {
             if (payload) {
@@ -664,9 +474,47 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
         return 0;
     }
     int64_t i = (int64_t)iid;
-    if ((rc = fetch_slot(c, 0, 1, &i, vec)) && payload) {
+    if ((rc = coll_fetch(c, 0, 1, &i, vec)) && payload) {
         free(*payload);
         *payload = NULL;
     }
     return rc;
+}
+
+int vqs_coll_lookup(vqs_coll *c, const vqs_pid *id, uint64_t *iid, char **payload)
+{
+    if (!c || !id)
+        return vqs_seterr(VQS_EINVAL, "coll_lookup: NULL argument");
+    return vqs_db_get(c->db, c->name, id, iid, payload);
+}
+
+int vqs_coll_lookup_iid(vqs_coll *c, uint64_t iid, vqs_pid *id, char **payload)
+{
+    if (!c)
+        return vqs_seterr(VQS_EINVAL, "coll_lookup_iid: NULL argument");
+    return vqs_db_get_iid(c->db, c->name, iid, id, payload);
+}
+
+int vqs_coll_iterate(vqs_coll *c, vqs_coll_point_fn fn, void *ctx)
+{
+    if (!c || !fn)
+        return vqs_seterr(VQS_EINVAL, "coll_iterate: NULL argument");
+    return vqs_db_iterate(c->db, c->name, fn, ctx);
+}
+
+int vqs_coll_stat(vqs_coll *c, vqs_coll_info *info)
+{
+    if (!c || !info)
+        return vqs_seterr(VQS_EINVAL, "coll_stat: NULL argument");
+    int rc = coll_describe(c->db, c->name, info);
+    if (rc)
+        return rc;
+    size_t d = c->cfg.d;
+    pthread_rwlock_rdlock(&c->lock);
+    info->trained = c->ix != NULL;
+    info->code_size = c->ix ? vqs_index_code_size(c->ix) : sizeof(float) * d;
+    info->bytes_per_vector = c->ix ? vqs_index_bytes_per_vector(c->ix, NULL) : (double)(sizeof(float) * d);
+    pthread_rwlock_unlock(&c->lock);
+    info->rerank_backend = vqs_coll_rerank_backend(c);
+    return 0;
 }

@@ -1,18 +1,29 @@
 /*
- * vqs_collection.h: a persistent collection: the compressed index of
- * index/ivf.c kept in the storage layer (storage/vqs_store_db.h: LMDB;
+ * vqs_collection.h: collections, the one way the api and the tools reach
+ * persistent data. A collection is the compressed index of index/ (held in
+ * memory) kept in the storage layer (storage/vqs_store_db.h: LMDB records;
  * storage/vqs_store_vec.h: full-precision vectors in an append-only file
- * read through io_uring for re-scoring).
+ * read through io_uring for re-scoring). This layer is where the two meet:
+ * it owns the collection's configuration and its defaults, the rerank
+ * names, the vector file's name, and the mapping of search results back to
+ * point ids and payloads.
+ *
+ * Handles, as LMDB's env -> txn: a vqs_catalog is one data directory (one
+ * LMDB environment, one writer per directory across processes); a vqs_coll
+ * is one open collection of a catalog, which must outlive it.
  *
  * Internal ids: the storage layer numbers points 0, 1, 2, ... in upsert
  * order; the in-memory index uses them as its ids, the vector file
  * addresses records by them, and results are mapped back to the user's
  * point ids (u64 or UUID) through LMDB.
  *
- * Consistency: one writer at a time (a mutex); the in-memory index is
- * guarded by a reader-writer lock, taken for writing only for the short
- * in-memory apply after the LMDB commit, so a search sees the state before
- * or after a batch, never part of one.
+ * Consistency: one writer at a time per collection (a mutex); the in-memory
+ * index is guarded by a reader-writer lock, taken for writing only for the
+ * short in-memory apply after the LMDB commit, so a search sees the state
+ * before or after a batch, never part of one.
+ *
+ * Errors: as everywhere, 0 or a negative code with vqs_errdetail() saying
+ * what was wrong (storage's and the index's codes pass through unchanged).
  */
 #ifndef VQS_COLLECTION_H
 #define VQS_COLLECTION_H
@@ -27,6 +38,44 @@
 extern "C" {
 #endif
 
+/* ---- configuration ------------------------------------------------------ */
+
+/* Where re-scoring reads the full-precision vectors from. The numeric
+ * values are stored in every collection's record: never renumber. */
+typedef enum vqs_rerank {
+    VQS_RERANK_NONE = 0,   /* no vector file: only codes are kept (no re-scoring, no vectors returned
+                              once trained) */
+    VQS_RERANK_DISK = 1,   /* the vector file, read from disk (io_uring) */
+    VQS_RERANK_MEMORY = 2, /* the vector file, held in memory */
+} vqs_rerank;
+
+/* "none", "disk", "memory" (the names the api's "vqs"."rerank" and
+ * `vqs import --rerank` accept and show); "?" for any other value. Static
+ * storage. */
+const char *vqs_rerank_name(vqs_rerank r);
+/* The inverse of vqs_rerank_name, exact lower-case names only. VQS_EINVAL
+ * naming s and the accepted names otherwise (s may be NULL). */
+int vqs_rerank_parse(const char *s, vqs_rerank *out);
+
+/* Search defaults a collection stores when its creator leaves them 0. */
+#define VQS_COLL_DEFAULT_NPROBE 16
+#define VQS_COLL_DEFAULT_OVERSAMPLING 4.0f
+
+typedef struct vqs_coll_config {
+    uint32_t d;          /* dimension, 1..VQS_MAX_DIM_DEFAULT */
+    vqs_metric metric;
+    char spec[128];      /* index spec, e.g. "IVF1024,PQ32x4" (required) */
+    vqs_rerank rerank;   /* 0 is VQS_RERANK_NONE: a stored value, so it has no "default" */
+    uint32_t nprobe;     /* search default; 0 at create: VQS_COLL_DEFAULT_NPROBE */
+    float oversampling;  /* search default, >= 1; 0 at create: VQS_COLL_DEFAULT_OVERSAMPLING */
+    uint64_t train_size; /* train automatically at this many points (0: only explicitly) */
+    float sq_clip;       /* training option vqs_codec_opts.sq_clip: 0 (default) or a quantile
+                            in (0.5, 1]; kept so that a later training (train_size, POST
+                            .../train, another process) uses it */
+} vqs_coll_config;
+
+/* ---- options of an open collection -------------------------------------- */
+
 typedef struct vqs_coll vqs_coll;
 
 typedef struct vqs_coll_opts {
@@ -36,13 +85,99 @@ typedef struct vqs_coll_opts {
     int verbose;            /* progress on stderr */
 } vqs_coll_opts;
 
-/* Opens collection name of db: loads the trained state, adds every stored
+/* ---- the catalog: the collections of one data directory ------------------ */
+
+typedef struct vqs_catalog vqs_catalog;
+
+typedef struct vqs_catalog_opts {
+    int read_only;       /* beside a writer in another process: no create, drop or write */
+    size_t map_size;     /* initial LMDB map size in bytes; 0: storage's default (64 MiB, grows) */
+    size_t max_map_size; /* 0: storage's default (1 TiB) */
+    vqs_coll_opts coll;  /* what vqs_coll_open uses when given NULL options */
+} vqs_catalog_opts;
+
+/* Opens (creating dir and its LMDB environment if needed, unless read_only)
+ * the data directory dir. o: NULL or zeroed for defaults. A writable
+ * catalog holds the directory's writer lock until vqs_catalog_close.
+ * Errors: as vqs_db_open (-errno, VQS_ELOCKED naming the holder,
+ * VQS_EVERSION, VQS_ECORRUPT, -EBUSY if this process has it open). */
+int vqs_catalog_open(const char *dir, const vqs_catalog_opts *o, vqs_catalog **out);
+/* Closes the catalog; every collection opened from it must be closed
+ * first. NULL does nothing. */
+void vqs_catalog_close(vqs_catalog *cat);
+/* The data directory (valid while cat is open). */
+const char *vqs_catalog_dir(const vqs_catalog *cat);
+int vqs_catalog_is_read_only(const vqs_catalog *cat);
+/* The current LMDB map size in bytes. */
+size_t vqs_catalog_map_size(const vqs_catalog *cat);
+/* Names of all collections, sorted (*names: n malloc'd strings); free with
+ * vqs_catalog_list_free. */
+int vqs_catalog_list(vqs_catalog *cat, char ***names, size_t *n);
+void vqs_catalog_list_free(char **names, size_t n);
+
+/* ---- collections of a catalog ------------------------------------------- */
+
+/* Checks a configuration as vqs_coll_create does (name: for the messages
+ * only) and writes it with its zero search defaults filled in to *filled
+ * (may be NULL, or cfg itself). Lets a caller answer a bad configuration
+ * before it looks at the name. Errors: as vqs_coll_create's checks. */
+int vqs_coll_config_check(const char *name, const vqs_coll_config *cfg, vqs_coll_config *filled);
+
+/* Creates an empty, untrained collection: all of it or nothing. cfg is
+ * checked completely first (d, metric, rerank, sq_clip, oversampling, and
+ * the spec by building an index of it for d and metric), its zero search
+ * defaults are filled in, then the records are written and, unless rerank
+ * is none, an empty vector file created (a stale DIR/NAME.vec left by an
+ * earlier collection of that name is replaced). If the vector file cannot
+ * be created the records are removed again: a failure leaves no record and
+ * no file. Names: 1..63 bytes of [A-Za-z0-9_.-], not starting with '.'.
+ * Errors: -EEXIST, VQS_EINVAL (name, d, metric, rerank, clip,
+ * oversampling, read-only catalog), the index's code for a bad spec
+ * (VQS_ESPEC, VQS_EINVAL; the detail is the index's, unprefixed), -errno
+ * (the vector file). */
+int vqs_coll_create(vqs_catalog *cat, const char *name, const vqs_coll_config *cfg);
+
+/* Removes a collection: its records (one LMDB transaction), then its vector
+ * file. Once the records are gone the collection is gone: a vector file
+ * that cannot be removed is reported on stderr, not as a failure. A handle
+ * of the collection still open may only be closed. Errors: VQS_ENOTFOUND,
+ * VQS_EINVAL (name, read-only catalog), storage's. */
+int vqs_coll_drop(vqs_catalog *cat, const char *name);
+
+/* What a collection is and holds. */
+typedef struct vqs_coll_info {
+    vqs_coll_config cfg;    /* with the defaults filled in at create */
+    uint64_t count;         /* live points */
+    uint64_t next_iid;      /* internal ids handed out so far */
+    uint64_t deleted;       /* dead internal ids whose codes are still stored */
+    uint64_t code_bytes;    /* bytes of stored codes (live and dead) */
+    uint64_t payload_bytes; /* bytes of live payloads */
+    uint64_t vector_bytes;  /* size of the vector file (0: none) */
+    int trained;            /* describe: a trained state is stored; stat: the handle's index is trained */
+    /* vqs_coll_stat only (describe: 0, 0, "none"): the open index's */
+    size_t code_size;        /* bytes per code (4 d before training: the vectors as they are) */
+    double bytes_per_vector; /* vqs_index_bytes_per_vector (4 d before training) */
+    const char *rerank_backend; /* vqs_coll_rerank_backend */
+} vqs_coll_info;
+
+/* Describes collection name without opening it (no index is loaded).
+ * VQS_ENOTFOUND, VQS_EINVAL (name). */
+int vqs_coll_describe(vqs_catalog *cat, const char *name, vqs_coll_info *info);
+
+/* Opens collection name of cat: loads the trained state, adds every stored
  * code to the in-memory index (nothing is re-encoded) and opens the vector
- * file (cutting a torn tail back to what LMDB committed). db must outlive
- * the collection. Errors: VQS_ENOTFOUND, VQS_ECORRUPT, VQS_EVERSION,
- * -errno. */
-int vqs_coll_open(vqs_db *db, const char *name, const vqs_coll_opts *o, vqs_coll **out);
+ * file (cutting a torn tail back to what LMDB committed). o: NULL for the
+ * catalog's coll options. cat must outlive the collection. Errors:
+ * VQS_ENOTFOUND, VQS_ECORRUPT, VQS_EVERSION, -errno. */
+int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out);
 void vqs_coll_close(vqs_coll *c);
+
+/* As vqs_coll_describe, for an open collection, plus the in-memory index's
+ * sizes and the re-scoring backend; trained is the handle's state (what its
+ * searches use). */
+int vqs_coll_stat(vqs_coll *c, vqs_coll_info *info);
+
+/* ---- writing ------------------------------------------------------------ */
 
 /* Trains the collection's index on n vectors (typically a sample of what
  * will be upserted), or with n == 0 on the points it holds, and stores the
@@ -66,6 +201,8 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
 /* Deletes points by id (unknown ids are ignored); *ndeleted may be NULL. */
 int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted);
 
+/* ---- searching ---------------------------------------------------------- */
+
 typedef struct vqs_coll_search_params {
     size_t nprobe;      /* 0: the collection's default */
     float oversampling; /* 0: the collection's default */
@@ -75,13 +212,32 @@ typedef struct vqs_coll_search_params {
     int (*filter)(void *ctx, int64_t iid);
     void *filter_ctx;
     double deadline;    /* vqs_now() time past which the search stops with -ETIMEDOUT; 0: none */
+    int with_payload;   /* 1: each hit carries its payload text */
 } vqs_coll_search_params;
 
-/* k nearest points of nq queries: ids (nq * k point ids; kind 0 for a
- * missing result), dist (nq * k, may be NULL; the metric's convention as in
- * vqs_index_search), iids (nq * k internal ids or -1, may be NULL). */
-int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q,
-                    size_t k, vqs_pid *ids, float *dist, int64_t *iids);
+/* One search result. */
+typedef struct vqs_coll_hit {
+    vqs_pid id;    /* the point; kind 0: no result in this slot (fewer than k points matched,
+                      or the point was deleted after the scan) */
+    float dist;    /* the metric's convention, as vqs_index_search (L2: squared distance) */
+    int64_t iid;   /* internal id; -1 when id.kind is 0 */
+    char *payload; /* with_payload: malloc'd JSON text or NULL (none); free with vqs_coll_hits_free */
+} vqs_coll_hit;
+
+/* The k nearest points of each of nq queries (q: nq * d floats), best
+ * first, into hits (nq * k, the caller's). The point ids, and with
+ * p->with_payload the payloads, of all nq * k results are read in one
+ * LMDB read transaction, so they are one consistent state. On success the
+ * caller owns the payloads (vqs_coll_hits_free); on failure hits hold no
+ * allocation. p: NULL for the defaults. Errors: VQS_EINVAL (k = 0, rerank
+ * on without stored vectors), VQS_ENONFINITE / VQS_ERANGE (a query, named
+ * by number), -ETIMEDOUT (deadline), VQS_ENOMEM, storage's. */
+int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q, size_t k,
+                    vqs_coll_hit *hits);
+/* Frees the payloads of n hits (and sets them NULL); not the array. */
+void vqs_coll_hits_free(vqs_coll_hit *hits, size_t n);
+
+/* ---- points ------------------------------------------------------------- */
 
 /* The stored vector of a point (d floats; for cosine collections the
  * normalised vector), and its payload (malloc'd or NULL). VQS_ENOTFOUND;
@@ -89,9 +245,27 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
  * only codes; with vec NULL the payload is still returned). */
 int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload);
 
+/* A point's internal id (iid may be NULL) and payload (malloc'd or NULL;
+ * payload may be NULL). VQS_ENOTFOUND. */
+int vqs_coll_lookup(vqs_coll *c, const vqs_pid *id, uint64_t *iid, char **payload);
+/* The point id and payload (as above; both may be NULL) of a live internal
+ * id. VQS_ENOTFOUND if dead or never handed out. */
+int vqs_coll_lookup_iid(vqs_coll *c, uint64_t iid, vqs_pid *id, char **payload);
+
+/* Calls fn for every live point in internal-id order, inside one read
+ * transaction (one consistent state); payload is valid during the call
+ * only and not NUL-terminated (payload_len bytes; NULL, 0 if none). A
+ * non-zero return from fn stops the walk and is returned. */
+typedef int (*vqs_coll_point_fn)(void *ctx, uint64_t iid, const vqs_pid *id, const char *payload,
+                                 size_t payload_len);
+int vqs_coll_iterate(vqs_coll *c, vqs_coll_point_fn fn, void *ctx);
+
+/* ---- accessors ----------------------------------------------------------- */
+
 uint64_t vqs_coll_count(const vqs_coll *c);
 size_t vqs_coll_d(const vqs_coll *c);
-const vqs_db_config *vqs_coll_config_of(const vqs_coll *c);
+/* The configuration (static for the handle's life). */
+const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c);
 /* The in-memory index (NULL before training); valid until the next upsert,
  * delete or close. */
 const vqs_index *vqs_coll_index(const vqs_coll *c);

@@ -202,10 +202,10 @@ TEST_CASE("api: fiori RAG chunks over HTTP equal the in-process search (filtered
     }
     // the server is stopped: the same collection in-process gives the same answers
     {
-        vqs_db *db = nullptr;
-        REQUIRE_OK(vqs_db_open(dir.c_str(), nullptr, &db));
+        vqs_catalog *cat = nullptr;
+        REQUIRE_OK(vqs_catalog_open(dir.c_str(), nullptr, &cat));
         vqs_coll *c = nullptr;
-        REQUIRE_OK(vqs_coll_open(db, "fiori", nullptr, &c));
+        REQUIRE_OK(vqs_coll_open(cat, "fiori", nullptr, &c));
         for (size_t qi = 0; qi < nq; qi++) {
             for (int withf : {0, 1}) {
                 std::vector<vqs_pid> ids(k);
@@ -215,7 +215,7 @@ TEST_CASE("api: fiori RAG chunks over HTTP equal the in-process search (filtered
                     p.filter = keep_fiori; // internal ids = upsert order = the ids here
                     p.filter_ctx = &F;
                 }
-                REQUIRE_OK(vqs_coll_search(c, &p, 1, &F.x[qi * 31 * F.d], k, ids.data(), dist.data(), nullptr));
+                REQUIRE_OK(coll_search_arrays(c, &p, 1, &F.x[qi * 31 * F.d], k, ids.data(), dist.data(), nullptr));
                 auto &h = withf ? filtered[qi] : plain[qi];
                 for (size_t j = 0; j < k; j++) {
                     INFO("query " << qi << " filtered " << withf << " rank " << j);
@@ -225,7 +225,7 @@ TEST_CASE("api: fiori RAG chunks over HTTP equal the in-process search (filtered
             }
         }
         vqs_coll_close(c);
-        vqs_db_close(db);
+        vqs_catalog_close(cat);
     }
     // restart: the same data, the same answers
     server S(dir);

@@ -74,10 +74,10 @@ TEST_CASE("api: the Qdrant JavaScript client drives vqs serve and gets what the 
         keep.insert(json_integer_value(json_array_get(fids, i)));
     REQUIRE(keep.size() > 20);
     {
-        vqs_db *db = nullptr;
-        REQUIRE_OK(vqs_db_open(dir.c_str(), nullptr, &db));
+        vqs_catalog *cat = nullptr;
+        REQUIRE_OK(vqs_catalog_open(dir.c_str(), nullptr, &cat));
         vqs_coll *c = nullptr;
-        REQUIRE_OK(vqs_coll_open(db, "qc", nullptr, &c));
+        REQUIRE_OK(vqs_coll_open(cat, "qc", nullptr, &c));
         REQUIRE(vqs_coll_is_trained(c)); // 600 points, train_size 300
         json_t *qs = json_object_get(res, "queries");
         REQUIRE(json_array_size(qs) == 12);
@@ -97,7 +97,7 @@ TEST_CASE("api: the Qdrant JavaScript client drives vqs serve and gets what the 
                     };
                     p.filter_ctx = &keep;
                 }
-                REQUIRE_OK(vqs_coll_search(c, &p, 1, q.data(), 10, ids.data(), dist.data(), nullptr));
+                REQUIRE_OK(coll_search_arrays(c, &p, 1, q.data(), 10, ids.data(), dist.data(), nullptr));
                 json_t *got = json_array_get(json_object_get(res, withf ? "filtered" : "plain"), qi);
                 REQUIRE(json_array_size(got) == 10);
                 for (size_t j = 0; j < 10; j++) {
@@ -110,7 +110,7 @@ TEST_CASE("api: the Qdrant JavaScript client drives vqs serve and gets what the 
             }
         }
         vqs_coll_close(c);
-        vqs_db_close(db);
+        vqs_catalog_close(cat);
     }
     json_decref(res);
     // restarted: deletes by id and by filter, then the drop, through the client

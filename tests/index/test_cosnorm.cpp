@@ -440,7 +440,7 @@ coll_result coll_search(vqs_coll *c, const std::vector<float> &q, size_t d, size
     r.iids.resize(nq * k);
     vqs_coll_search_params p = {};
     p.nprobe = 4;
-    REQUIRE_OK(vqs_coll_search(c, &p, nq, q.data(), k, r.ids.data(), r.dist.data(), r.iids.data()));
+    REQUIRE_OK(coll_search_arrays(c, &p, nq, q.data(), k, r.ids.data(), r.dist.data(), r.iids.data()));
     return r;
 }
 
@@ -458,19 +458,19 @@ TEST_CASE("cosine collection: reopened, it scores its stored codes by <q, x^> / 
     std::string dir = t.file("data");
     coll_result before;
     {
-        db_ptr h(dir);
-        vqs_db_config cfg = {};
+        catalog_ptr h(dir);
+        vqs_coll_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_COS;
         std::strcpy(cfg.spec, "IVF4,PQ8x4");
-        cfg.rerank = 0; // codes only: the scan's scores are the answers
+        cfg.rerank = VQS_RERANK_NONE; // codes only: the scan's scores are the answers
         cfg.nprobe = 4;
         cfg.oversampling = 1;
-        REQUIRE_OK(vqs_db_create(h.db, "c", &cfg));
+        REQUIRE_OK(vqs_coll_create(h.cat, "c", &cfg));
         vqs_coll *raw = nullptr;
         vqs_coll_opts o = {};
         o.nthreads = 2;
-        REQUIRE_OK(vqs_coll_open(h.db, "c", &o, &raw));
+        REQUIRE_OK(vqs_coll_open(h.cat, "c", &o, &raw));
         std::unique_ptr<vqs_coll, decltype(&vqs_coll_close)> c(raw, vqs_coll_close);
         REQUIRE_OK(vqs_coll_train(c.get(), n, x.data()));
         for (size_t b0 = 0; b0 < n; b0 += 300) {
@@ -482,11 +482,17 @@ TEST_CASE("cosine collection: reopened, it scores its stored codes by <q, x^> / 
         }
         before = coll_search(c.get(), q, d, k);
     }
-    db_ptr h(dir);
+    // the stored codes, read from storage directly (one LMDB handle per process: before the catalog)
+    coll_codes cc;
+    {
+        db_ptr h(dir);
+        REQUIRE_OK(vqs_db_load_codes(h.db, "c", collect_codes, &cc));
+    }
+    catalog_ptr h(dir);
     vqs_coll *raw = nullptr;
     vqs_coll_opts o = {};
     o.nthreads = 1;
-    REQUIRE_OK(vqs_coll_open(h.db, "c", &o, &raw));
+    REQUIRE_OK(vqs_coll_open(h.cat, "c", &o, &raw));
     std::unique_ptr<vqs_coll, decltype(&vqs_coll_close)> c(raw, vqs_coll_close);
     auto after = coll_search(c.get(), q, d, k);
     for (size_t i = 0; i < nq * k; i++) {
@@ -496,8 +502,6 @@ TEST_CASE("cosine collection: reopened, it scores its stored codes by <q, x^> / 
         REQUIRE(before.dist[i] == after.dist[i]);
     }
     // the scores are those of the stored codes' reconstructions, normalised
-    coll_codes cc;
-    REQUIRE_OK(vqs_db_load_codes(h.db, "c", collect_codes, &cc));
     const vqs_index *ix = vqs_coll_index(c.get());
     REQUIRE(ix != nullptr);
     const float *cent = vqs_index_centroids(ix, nullptr);

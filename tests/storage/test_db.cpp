@@ -382,6 +382,66 @@ TEST_CASE("db: integer and UUID point ids, upsert, replace, delete, get, iterate
     REQUIRE_ERR(vqs_db_load_codes(h.db, "c", stop, nullptr), VQS_ERANGE);
 }
 
+TEST_CASE("db: the ids and payloads of many internal ids in one call agree with one lookup each", "[db]")
+{
+    tmpdir t;
+    db_ptr h(t.file("data"));
+    auto c = config(8, "SQ8");
+    REQUIRE_OK(vqs_db_create(h.db, "c", &c));
+    std::vector<vqs_pid> ids;
+    for (uint64_t i = 0; i < 40; i++)
+        ids.push_back(i % 7 == 3 ? pid(("00000000-0000-0000-0000-0000000000" + std::string(i < 10 ? "0" : "") +
+                                        std::to_string(i))
+                                           .c_str())
+                                 : u64id(i * 11));
+    batch b1(ids, 8, 21);
+    b1.pp[5] = nullptr; // a point without a payload
+    REQUIRE_OK(vqs_db_upsert(h.db, "c", &b1.b, nullptr, nullptr, nullptr, nullptr));
+    batch b2({ids[0], ids[1]}, 8, 22); // replaced: internal ids 0 and 1 die, 40 and 41 are born
+    REQUIRE_OK(vqs_db_upsert(h.db, "c", &b2.b, nullptr, nullptr, nullptr, nullptr));
+    REQUIRE_OK(vqs_db_delete(h.db, "c", 1, &ids[9], nullptr, nullptr));
+    // live, dead (replaced, deleted), none (-1), never handed out, and repeats, in no order
+    std::vector<int64_t> q = {41, 0, -1, 9, 5, 17, 1000, 40, 2, 2, 39, -7, 1};
+    std::vector<vqs_pid> got(q.size());
+    std::vector<char *> pay(q.size());
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", q.size(), q.data(), got.data(), pay.data()));
+    for (size_t i = 0; i < q.size(); i++) {
+        INFO("internal id " << q[i]);
+        vqs_pid one;
+        char *p1 = nullptr;
+        int rc = q[i] < 0 ? VQS_ENOTFOUND : vqs_db_get_iid(h.db, "c", (uint64_t)q[i], &one, &p1);
+        vqs_clearerr();
+        if (rc == VQS_ENOTFOUND) {
+            REQUIRE(got[i].kind == 0);
+            REQUIRE(pay[i] == nullptr);
+        } else {
+            REQUIRE(rc == 0);
+            REQUIRE(got[i].kind == one.kind);
+            REQUIRE(std::memcmp(&got[i], &one, sizeof one) == 0);
+            REQUIRE((p1 ? std::string(p1) : "-") == (pay[i] ? std::string(pay[i]) : "-"));
+        }
+        free(p1);
+        free(pay[i]);
+    }
+    REQUIRE(got[0].kind == VQS_PID_U64); // 41: ids[1] again
+    REQUIRE(got[0].u64 == 11);
+    REQUIRE(got[4].kind != 0); // 5: live, without a payload
+    REQUIRE(got[1].kind == 0); // 0: replaced
+    REQUIRE(got[3].kind == 0); // 9: deleted
+    // payloads are optional
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", q.size(), q.data(), got.data(), nullptr));
+    REQUIRE(got[7].kind == VQS_PID_U64);
+    REQUIRE(got[7].u64 == 0); // 40: ids[0] again
+    REQUIRE_OK(vqs_db_get_iids(h.db, "c", 0, nullptr, nullptr, nullptr));
+    // an unknown collection is an error, and leaves nothing allocated
+    std::fill(got.begin(), got.end(), u64id(1));
+    REQUIRE_ERR(vqs_db_get_iids(h.db, "nope", q.size(), q.data(), got.data(), pay.data()), VQS_ENOTFOUND);
+    for (size_t i = 0; i < q.size(); i++) {
+        REQUIRE(got[i].kind == 0);
+        REQUIRE(pay[i] == nullptr);
+    }
+}
+
 TEST_CASE("db: a full LMDB map grows and the write succeeds, at its limit nothing changes", "[db]")
 {
     tmpdir t;
@@ -647,10 +707,10 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
                             const std::vector<float> &x, bool lift_fsize_limit)
 {
     char msg[512];
-    vqs_db *db = nullptr;
+    vqs_catalog *cat = nullptr;
     vqs_coll *c = nullptr;
     int rc;
-    if ((rc = vqs_db_open(dir.c_str(), nullptr, &db)) || (rc = vqs_coll_open(db, "full", nullptr, &c)))
+    if ((rc = vqs_catalog_open(dir.c_str(), nullptr, &cat)) || (rc = vqs_coll_open(cat, "full", nullptr, &c)))
         return std::string("open: ") + vqs_errdetail();
     size_t n = x.size() / d, acked = (size_t)vqs_coll_count(c);
     std::string pay = "{\"pad\":\"" + std::string(pay_bytes, 'p') + "\"}";
@@ -690,13 +750,13 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
         return msg;
     }
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     if (lift_fsize_limit) {
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
         setrlimit(RLIMIT_FSIZE, &rl);
     }
     // reopen: every acknowledged point is there with its vector; the search answers
-    if ((rc = vqs_db_open(dir.c_str(), nullptr, &db)) || (rc = vqs_coll_open(db, "full", nullptr, &c)))
+    if ((rc = vqs_catalog_open(dir.c_str(), nullptr, &cat)) || (rc = vqs_coll_open(cat, "full", nullptr, &c)))
         return std::string("reopen: ") + vqs_errdetail();
     std::string err;
     if (vqs_coll_count(c) != acked)
@@ -711,17 +771,17 @@ std::string fill_until_full(const std::string &dir, size_t d, size_t batch_n, si
         free(p);
     }
     for (size_t i = 0; err.empty() && i < acked; i += acked / 10 + 1) {
-        vqs_pid got;
+        vqs_coll_hit got;
         vqs_coll_search_params sp = {};
         sp.rerank = 1;
-        if ((rc = vqs_coll_search(c, &sp, 1, &x[i * d], 1, &got, nullptr, nullptr)) || got.u64 != i)
+        if ((rc = vqs_coll_search(c, &sp, 1, &x[i * d], 1, &got)) || got.id.u64 != i)
             err = "self-search of point " + std::to_string(i) + " failed";
     }
     vqs_pid beyond = u64id(acked);
     if (err.empty() && vqs_coll_get(c, &beyond, v.data(), nullptr) != VQS_ENOTFOUND)
         err = "a point of the failed batch is visible";
     vqs_coll_close(c);
-    vqs_db_close(db);
+    vqs_catalog_close(cat);
     return err;
 }
 
@@ -755,13 +815,26 @@ template <class F> std::string in_child(F fn)
     return out;
 }
 
+// The collection the disk-full test fills (through the collection layer, which writes both files).
+vqs_coll_config full_config(size_t d)
+{
+    vqs_coll_config c = {};
+    c.d = (uint32_t)d;
+    c.metric = VQS_METRIC_L2;
+    std::snprintf(c.spec, sizeof c.spec, "SQ8"); // trains without BLAS threads (the rest runs after fork)
+    c.rerank = VQS_RERANK_DISK;
+    c.nprobe = 8;
+    c.oversampling = 4;
+    return c;
+}
+
 void prepare(const std::string &dir, size_t d, const std::vector<float> &x)
 {
-    db_ptr h(dir);
-    auto cfg = config((uint32_t)d, "SQ8"); // trains without BLAS threads (the rest runs after fork)
-    REQUIRE_OK(vqs_db_create(h.db, "full", &cfg));
+    catalog_ptr h(dir);
+    auto cfg = full_config(d);
+    REQUIRE_OK(vqs_coll_create(h.cat, "full", &cfg));
     vqs_coll *c = nullptr;
-    REQUIRE_OK(vqs_coll_open(h.db, "full", nullptr, &c));
+    REQUIRE_OK(vqs_coll_open(h.cat, "full", nullptr, &c));
     REQUIRE_OK(vqs_coll_train(c, 2000, x.data()));
     vqs_coll_close(c);
 }
@@ -790,9 +863,9 @@ TEST_CASE("disk full: the upsert fails naming the file, and everything stored be
         });
         REQUIRE(r == "");
         // and in this (unlimited) process, the collection takes new batches again
-        db_ptr h(dir);
+        catalog_ptr h(dir);
         vqs_coll *c = nullptr;
-        REQUIRE_OK(vqs_coll_open(h.db, "full", nullptr, &c));
+        REQUIRE_OK(vqs_coll_open(h.cat, "full", nullptr, &c));
         uint64_t before = vqs_coll_count(c);
         REQUIRE(before > 0);
         std::vector<vqs_pid> ids;
@@ -829,19 +902,18 @@ TEST_CASE("disk full: the upsert fails naming the file, and everything stored be
             return std::string("SKIP: cannot mount a tmpfs: ") + strerror(errno);
         std::string dir = mnt + "/data";
         {
-            vqs_db_opts o = {};
-            vqs_db *db = nullptr;
-            if (vqs_db_open(dir.c_str(), &o, &db))
+            vqs_catalog *cat = nullptr;
+            if (vqs_catalog_open(dir.c_str(), nullptr, &cat))
                 return std::string("open: ") + vqs_errdetail();
-            auto cfg = config((uint32_t)d, "SQ8");
+            auto cfg = full_config(d);
             vqs_coll *c = nullptr;
-            int rc = vqs_db_create(db, "full", &cfg);
+            int rc = vqs_coll_create(cat, "full", &cfg);
             if (!rc)
-                rc = vqs_coll_open(db, "full", nullptr, &c);
+                rc = vqs_coll_open(cat, "full", nullptr, &c);
             if (!rc)
                 rc = vqs_coll_train(c, 2000, x.data());
             vqs_coll_close(c);
-            vqs_db_close(db);
+            vqs_catalog_close(cat);
             if (rc)
                 return std::string("prepare: ") + vqs_errdetail();
         }

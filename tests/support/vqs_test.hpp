@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "vqs_codebook.h"
-#include "vqs_common.h"
 #include "vqs_collection.h"
+#include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
 
@@ -73,6 +73,36 @@ struct db_ptr {
     db_ptr(const db_ptr &) = delete;
     db_ptr &operator=(const db_ptr &) = delete;
 };
+
+// The collections of a data directory opened for the scope (index/collection/vqs_collection.h).
+struct catalog_ptr {
+    vqs_catalog *cat = nullptr;
+    explicit catalog_ptr(const std::string &dir, const vqs_catalog_opts *o = nullptr)
+    {
+        REQUIRE_OK(vqs_catalog_open(dir.c_str(), o, &cat));
+    }
+    ~catalog_ptr() { vqs_catalog_close(cat); }
+    catalog_ptr(const catalog_ptr &) = delete;
+    catalog_ptr &operator=(const catalog_ptr &) = delete;
+};
+
+// vqs_coll_search with its hits spread into parallel arrays, as tests compare them: nq * k
+// point ids, and distances and internal ids (dist, iids may be null). Returns its code.
+inline int coll_search_arrays(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, const float *q, size_t k,
+                              vqs_pid *ids, float *dist, int64_t *iids)
+{
+    std::vector<vqs_coll_hit> h(nq * k);
+    int rc = vqs_coll_search(c, p, nq, q, k, h.data());
+    for (size_t i = 0; rc == 0 && i < h.size(); i++) {
+        ids[i] = h[i].id;
+        if (dist)
+            dist[i] = h[i].dist;
+        if (iids)
+            iids[i] = h[i].iid;
+    }
+    vqs_coll_hits_free(h.data(), h.size());
+    return rc;
+}
 
 // An unsigned-integer point id.
 inline vqs_pid u64id(uint64_t v)

@@ -1,4 +1,4 @@
-// Tests for persistent collections (index/collection.c over storage/): real LMDB files, real
+// Tests for persistent collections (index/collection/ over storage/): real LMDB files, real
 // vector files read through io_uring, a real `vqs import` process killed with SIGKILL.
 // - upsert / replace / delete / reopen: the reopened collection answers exactly as before;
 // - re-scoring from disk (io_uring), pread and memory give the same results, and with every
@@ -23,13 +23,13 @@ namespace
 
 using coll_ptr = std::unique_ptr<vqs_coll, decltype(&vqs_coll_close)>;
 
-coll_ptr open_coll(vqs_db *db, const char *name, vqs_vs_backend be = VQS_VS_AUTO)
+coll_ptr open_coll(vqs_catalog *cat, const char *name, vqs_vs_backend be = VQS_VS_AUTO)
 {
     vqs_coll *c = nullptr;
     vqs_coll_opts o = {};
     o.nthreads = 2;
     o.backend = be;
-    REQUIRE_OK(vqs_coll_open(db, name, &o, &c));
+    REQUIRE_OK(vqs_coll_open(cat, name, &o, &c));
     return coll_ptr(c, vqs_coll_close);
 }
 
@@ -48,7 +48,7 @@ result search(vqs_coll *c, const std::vector<float> &q, size_t d, size_t k, floa
     p.nprobe = 16;
     p.oversampling = os;
     p.rerank = rerank;
-    REQUIRE_OK(vqs_coll_search(c, &p, nq, q.data(), k, r.ids.data(), r.dist.data(), nullptr));
+    REQUIRE_OK(coll_search_arrays(c, &p, nq, q.data(), k, r.ids.data(), r.dist.data(), nullptr));
     return r;
 }
 
@@ -75,16 +75,16 @@ TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agr
     result before;
     std::map<uint64_t, std::vector<float>> live; // id -> vector, the truth
     {
-        db_ptr h(dir);
-        vqs_db_config cfg = {};
+        catalog_ptr h(dir);
+        vqs_coll_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_L2;
         std::strcpy(cfg.spec, "IVF16,PQ8x4");
-        cfg.rerank = 1;
+        cfg.rerank = VQS_RERANK_DISK;
         cfg.nprobe = 16;
         cfg.oversampling = 4;
-        REQUIRE_OK(vqs_db_create(h.db, "c1", &cfg));
-        auto c = open_coll(h.db, "c1");
+        REQUIRE_OK(vqs_coll_create(h.cat, "c1", &cfg));
+        auto c = open_coll(h.cat, "c1");
         REQUIRE(!vqs_coll_is_trained(c.get()));
         REQUIRE_ERR(vqs_coll_train(c.get(), 0, nullptr), VQS_EINVAL); // nothing held to train on
         REQUIRE_OK(vqs_coll_train(c.get(), n, x.data()));
@@ -140,10 +140,10 @@ TEST_CASE("collection: upsert, replace, delete and reopen, every rerank path agr
         before = search(c.get(), q, d, k, 4);
     }
     // reopen: same answers, bit for bit, through every re-scoring path
-    db_ptr h(dir);
+    catalog_ptr h(dir);
     for (vqs_vs_backend be : {VQS_VS_AUTO, VQS_VS_PREAD, VQS_VS_MEMORY, VQS_VS_MMAP}) {
         INFO("backend " << (int)be);
-        auto c = open_coll(h.db, "c1", be);
+        auto c = open_coll(h.cat, "c1", be);
         REQUIRE(vqs_coll_count(c.get()) == live.size());
         require_same(before, search(c.get(), q, d, k, 4));
         // every candidate re-scored: exact search over the live points
@@ -222,16 +222,16 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
     for (int rerank : {0, 1}) {
         INFO("rerank storage " << rerank);
         std::string name = "auto" + std::to_string(rerank);
-        db_ptr h(dir);
-        vqs_db_config cfg = {};
+        catalog_ptr h(dir);
+        vqs_coll_config cfg = {};
         cfg.d = d;
         cfg.metric = VQS_METRIC_COS;
         std::strcpy(cfg.spec, "IVF8,SQ8");
-        cfg.rerank = (uint32_t)rerank;
+        cfg.rerank = (vqs_rerank)rerank;
         cfg.nprobe = 8;
         cfg.oversampling = 4;
         cfg.train_size = 1000;
-        REQUIRE_OK(vqs_db_create(h.db, name.c_str(), &cfg));
+        REQUIRE_OK(vqs_coll_create(h.cat, name.c_str(), &cfg));
         live.clear();
         auto upsert = [&](vqs_coll *c, size_t from, size_t to) {
             std::vector<vqs_pid> ids;
@@ -249,7 +249,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
                 vqs_coll_search_params p = {};
                 if (filtered)
                     p.filter = keep_even_iid; // internal ids = upsert order = our ids here
-                REQUIRE_OK(vqs_coll_search(c, &p, 1, q.data() + qi * d, k, ids.data(), dist.data(), iids.data()));
+                REQUIRE_OK(coll_search_arrays(c, &p, 1, q.data() + qi * d, k, ids.data(), dist.data(), iids.data()));
                 auto ex = brute(live, q.data() + qi * d, d, true, k,
                                 [&](uint64_t id) { return !filtered || id % 2 == 0; });
                 for (size_t j = 0; j < k; j++) {
@@ -261,7 +261,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
             }
         };
         {
-            auto c = open_coll(h.db, name.c_str());
+            auto c = open_coll(h.cat, name.c_str());
             upsert(c.get(), 0, n1);
             REQUIRE(!vqs_coll_is_trained(c.get()));
             // delete 50 and replace 50 (with vectors of other rows) before training
@@ -291,7 +291,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
         }
         {
             // reopen untrained: the buffered points come back from LMDB
-            auto c = open_coll(h.db, name.c_str());
+            auto c = open_coll(h.cat, name.c_str());
             REQUIRE(!vqs_coll_is_trained(c.get()));
             REQUIRE(vqs_coll_count(c.get()) == live.size());
             check_exact(c.get(), false);
@@ -302,11 +302,11 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
             REQUIRE(vqs_coll_is_trained(c.get()));
             REQUIRE(vqs_coll_count(c.get()) == live.size());
         }
-        auto c = open_coll(h.db, name.c_str());
+        auto c = open_coll(h.cat, name.c_str());
         REQUIRE(vqs_coll_is_trained(c.get()));
         REQUIRE(vqs_coll_count(c.get()) == live.size());
-        vqs_db_stats info;
-        REQUIRE_OK(vqs_db_info(h.db, name.c_str(), &info));
+        vqs_coll_info info;
+        REQUIRE_OK(vqs_coll_describe(h.cat, name.c_str(), &info));
         REQUIRE(info.trained == 1);
         REQUIRE(info.cfg.train_size == 1000);
         // every live point is found by its own vector among the first k (SQ8, nprobe = nlist):
@@ -316,7 +316,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
             std::vector<vqs_pid> r(k);
             vqs_coll_search_params p = {};
             p.rerank = -1;
-            REQUIRE_OK(vqs_coll_search(c.get(), &p, 1, kv.second.data(), k, r.data(), nullptr, nullptr));
+            REQUIRE_OK(coll_search_arrays(c.get(), &p, 1, kv.second.data(), k, r.data(), nullptr, nullptr));
             for (auto &id : r)
                 found += id.kind == VQS_PID_U64 && id.u64 == kv.first;
         }
@@ -329,7 +329,7 @@ TEST_CASE("collection: before training, points are stored and searched exactly, 
                 vqs_coll_search_params p = {};
                 p.nprobe = 8;
                 p.oversampling = 2000;
-                REQUIRE_OK(vqs_coll_search(c.get(), &p, 1, q.data() + qi * d, k, ids.data(), dist.data(), nullptr));
+                REQUIRE_OK(coll_search_arrays(c.get(), &p, 1, q.data() + qi * d, k, ids.data(), dist.data(), nullptr));
                 auto ex = brute(live, q.data() + qi * d, d, true, k, [](uint64_t) { return true; });
                 for (size_t j = 0; j < k; j++)
                     REQUIRE(dist[j] == Approx(-ex[j].first).epsilon(1e-5));
@@ -344,21 +344,21 @@ TEST_CASE("collection: a filter is applied during the scan, trained or not", "[c
     const size_t d = 12, n = 2000, nq = 10, k = 10;
     auto x = synth(n, d, 95);
     auto q = synth(nq, d, 96);
-    db_ptr h(t.file("data"));
-    vqs_db_config cfg = {};
+    catalog_ptr h(t.file("data"));
+    vqs_coll_config cfg = {};
     cfg.d = d;
     cfg.metric = VQS_METRIC_L2;
     std::strcpy(cfg.spec, "PQ4x8");
-    cfg.rerank = 2;
+    cfg.rerank = VQS_RERANK_MEMORY;
     cfg.oversampling = 1000; // every filtered candidate re-scored: results must equal brute force
-    REQUIRE_OK(vqs_db_create(h.db, "f", &cfg));
+    REQUIRE_OK(vqs_coll_create(h.cat, "f", &cfg));
     std::map<uint64_t, std::vector<float>> live;
     std::vector<vqs_pid> ids;
     for (size_t i = 0; i < n; i++) {
         ids.push_back(u64id(i));
         live[i] = std::vector<float>(x.begin() + (long)(i * d), x.begin() + (long)((i + 1) * d));
     }
-    auto c = open_coll(h.db, "f");
+    auto c = open_coll(h.cat, "f");
     for (int trained : {0, 1}) {
         INFO("trained " << trained);
         if (trained)
@@ -370,7 +370,7 @@ TEST_CASE("collection: a filter is applied during the scan, trained or not", "[c
             std::vector<float> dist(k);
             vqs_coll_search_params p = {};
             p.filter = keep_even_iid;
-            REQUIRE_OK(vqs_coll_search(c.get(), &p, 1, q.data() + qi * d, k, r.data(), dist.data(), nullptr));
+            REQUIRE_OK(coll_search_arrays(c.get(), &p, 1, q.data() + qi * d, k, r.data(), dist.data(), nullptr));
             auto ex = brute(live, q.data() + qi * d, d, false, k, [](uint64_t id) { return id % 2 == 0; });
             for (size_t j = 0; j < k; j++) {
                 INFO("query " << qi << " rank " << j);
@@ -459,9 +459,9 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         uint64_t acked = import_and_kill(dir, vecs, batch, after, delay);
         INFO("round " << round << ": acknowledged " << acked << " (kill after " << after << " lines + "
                       << delay << " us)");
-        db_ptr h(dir);
-        vqs_db_stats info;
-        REQUIRE_OK(vqs_db_info(h.db, "crash", &info));
+        catalog_ptr h(dir);
+        vqs_coll_info info;
+        REQUIRE_OK(vqs_coll_describe(h.cat, "crash", &info));
         // every acknowledged batch is there, no partial batch is visible
         REQUIRE(info.count >= acked);
         REQUIRE(info.count % batch == 0);
@@ -482,7 +482,7 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
             REQUIRE(std::fwrite(half.data(), sizeof(float), half.size(), f) == half.size());
             REQUIRE(std::fclose(f) == 0);
         }
-        auto c = open_coll(h.db, "crash");
+        auto c = open_coll(h.cat, "crash");
         REQUIRE(std::string(vqs_coll_vecfile_path(c.get())) == vpath);
         REQUIRE(vqs_coll_count(c.get()) == info.count);
         // the vector file agrees with LMDB: its tail was cut back at open
@@ -565,14 +565,14 @@ TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT
     // an untrained collection's exact scan stops at the deadline too
     tmpdir t;
     std::string dir = t.file("data");
-    db_ptr h(dir);
-    vqs_db_config cfg = {};
+    catalog_ptr h(dir);
+    vqs_coll_config cfg = {};
     cfg.d = (uint32_t)d;
     cfg.metric = VQS_METRIC_L2;
     std::snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
-    cfg.rerank = 0;
-    REQUIRE_OK(vqs_db_create(h.db, "u", &cfg));
-    auto c = open_coll(h.db, "u");
+    cfg.rerank = VQS_RERANK_NONE;
+    REQUIRE_OK(vqs_coll_create(h.cat, "u", &cfg));
+    auto c = open_coll(h.cat, "u");
     std::vector<vqs_pid> pids;
     for (size_t i = 0; i < n; i++)
         pids.push_back(u64id(i));
@@ -580,9 +580,9 @@ TEST_CASE("index and collection: a search past its deadline stops with ETIMEDOUT
     std::vector<vqs_pid> out(10);
     vqs_coll_search_params sp = {};
     sp.deadline = vqs_now() - 1;
-    REQUIRE(vqs_coll_search(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr) == -ETIMEDOUT);
+    REQUIRE(coll_search_arrays(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr) == -ETIMEDOUT);
     sp.deadline = 0;
-    REQUIRE_OK(vqs_coll_search(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr));
+    REQUIRE_OK(coll_search_arrays(c.get(), &sp, 1, x.data(), 10, out.data(), nullptr, nullptr));
     REQUIRE(out[0].u64 == 0);
     // and a point whose scores would overflow is refused naming it
     std::vector<float> bad(d, 0.0f);
