@@ -243,7 +243,7 @@ static uint64_t run_case(const vqs_kernels *K, int c, bench_data *B, int cached,
             break;
         }
         case C_SQ:
-            K->sq_l2(VQS_SQ_U8, B->sq_q, B->sq_w, 128, B->sq8 + off + i * 128, 128, m, B->of);
+            K->sq_l2(VQS_ELEM_U8, B->sq_q, B->sq_w, 128, B->sq8 + off + i * 128, 128, m, B->of);
             sink += (uint64_t)B->of[m - 1];
             break;
         }

@@ -282,16 +282,16 @@ static void bench_lut(const char *name, int four, size_t m, size_t n)
     free(out);
 }
 
-static const char *sq_name(vqs_sq_type t)
+static const char *sq_name(vqs_elem t)
 {
     static const char *nm[] = {"U8", "S8", "U4", "F16", "BF16", "E4M3", "E5M2", "F32"};
     return nm[t];
 }
 
-static void bench_sq(vqs_sq_type t, int l2, size_t d, size_t n)
+static void bench_sq(vqs_elem t, int l2, size_t d, size_t n)
 {
-    size_t cb = t == VQS_SQ_U4 ? (d + 1) / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * d
-                : t == VQS_SQ_F32 ? 4 * d : d;
+    size_t cb = t == VQS_ELEM_U4 ? (d + 1) / 2 : (t == VQS_ELEM_F16 || t == VQS_ELEM_BF16) ? 2 * d
+                : t == VQS_ELEM_F32 ? 4 * d : d;
     uint8_t *codes = xmalloc(n * cb);
     float *q = xmalloc(sizeof(float) * d), *w = xmalloc(sizeof(float) * d),
           *want = xmalloc(sizeof(float) * n), *out = xmalloc(sizeof(float) * n);
@@ -306,31 +306,31 @@ static void bench_sq(vqs_sq_type t, int l2, size_t d, size_t n)
         uint8_t *row = codes + (i / d) * cb;
         size_t j = i % d;
         switch (t) {
-        case VQS_SQ_U8:
-        case VQS_SQ_S8:
+        case VQS_ELEM_U8:
+        case VQS_ELEM_S8:
             row[j] = (uint8_t)vqs_rng_next(&r);
             break;
-        case VQS_SQ_U4:
+        case VQS_ELEM_U4:
             row[j / 2] = (uint8_t)(j % 2 ? (row[j / 2] & 15) | (vqs_rng_next(&r) & 15) << 4
                                          : vqs_rng_next(&r) & 15);
             break;
-        case VQS_SQ_F16: {
+        case VQS_ELEM_F16: {
             uint16_t h = vqs_f32_to_f16(x);
             memcpy(row + 2 * j, &h, 2);
             break;
         }
-        case VQS_SQ_BF16: {
+        case VQS_ELEM_BF16: {
             uint16_t h = vqs_f32_to_bf16(x);
             memcpy(row + 2 * j, &h, 2);
             break;
         }
-        case VQS_SQ_E4M3:
+        case VQS_ELEM_E4M3:
             row[j] = vqs_f32_to_e4m3(x, 1);
             break;
-        case VQS_SQ_E5M2:
+        case VQS_ELEM_E5M2:
             row[j] = vqs_f32_to_e5m2(x, 1);
             break;
-        case VQS_SQ_F32:
+        case VQS_ELEM_F32:
             memcpy(row + 4 * j, &x, 4);
             break;
         }
@@ -426,15 +426,15 @@ int main(int argc, char **argv)
     bench_lut("lut4", 1, 16, n);
     bench_lut("lut4", 1, 32, n);
     bench_lut("lut4", 1, 64, n);
-    const vqs_sq_type types[] = {VQS_SQ_U8,   VQS_SQ_S8,   VQS_SQ_U4,  VQS_SQ_F16,
-                                 VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2, VQS_SQ_F32};
+    const vqs_elem types[] = {VQS_ELEM_U8,   VQS_ELEM_S8,   VQS_ELEM_U4,  VQS_ELEM_F16,
+                                 VQS_ELEM_BF16, VQS_ELEM_E4M3, VQS_ELEM_E5M2, VQS_ELEM_F32};
     for (int k = 0; k < 8; k++)
         bench_sq(types[k], 1, 128, n);
-    bench_sq(VQS_SQ_U8, 0, 128, n);
-    bench_sq(VQS_SQ_F16, 0, 128, n);
-    bench_sq(VQS_SQ_E4M3, 0, 128, n);
-    bench_sq(VQS_SQ_U8, 1, 16, n);
-    bench_sq(VQS_SQ_U8, 1, 100, n);
+    bench_sq(VQS_ELEM_U8, 0, 128, n);
+    bench_sq(VQS_ELEM_F16, 0, 128, n);
+    bench_sq(VQS_ELEM_E4M3, 0, 128, n);
+    bench_sq(VQS_ELEM_U8, 1, 16, n);
+    bench_sq(VQS_ELEM_U8, 1, 100, n);
     bench_select(n);
     return 0;
 }

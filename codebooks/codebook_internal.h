@@ -1,7 +1,7 @@
 /*
  * codebook_internal.h: the contract between the codec pipeline (codec.c)
- * and the stages (one file per family: transform.c, scalar.c, binary.c,
- * pq.c, rvq.c; k-means in kmeans.c).
+ * and the stages (one file per family: transform.c with pca.c, rotation.c
+ * and opq.c, scalar.c, binary.c, pq.c, rvq.c; k-means in kmeans*.c).
  *
  * A spec is a list of stages. Transforms map d_in -> d_out; the last stage is
  * the one quantizer, with d_out == d_in and a code_size. codec.c owns the
@@ -79,6 +79,30 @@ static inline size_t vqs_first_nonfinite(const float *x, size_t n)
     return n;
 }
 
+/* ---- k-means internals (kmeans.c, kmeans_seed.c, kmeans_progressive.c) -- */
+
+/* vqs_kmeans, optionally starting from init (k * d, may alias centroids)
+ * instead of seeding (kmeans.c). */
+int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
+                    float *centroids, vqs_kmeans_stats *stats, const float *init);
+
+/* The initial centroids c (k * d) for x (n rows, n >= k >= 1), drawn with
+ * rng: k-means++, or k random points for very large k (kmeans_seed.c). May
+ * use nt threads. Errors: VQS_ENOMEM. */
+int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, size_t k,
+                    float *c);
+
+/* The first m (<= n) indices of a seeded random permutation of [0, n),
+ * sorted; malloc'd (the caller frees), NULL when out of memory
+ * (kmeans_seed.c). */
+size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m);
+
+/* FAISS's progressive-dimension k-means (PCA, then k-means on growing
+ * numbers of leading components), RVQ's trainer (kmeans_progressive.c).
+ * Arguments, determinism and errors as vqs_kmeans. */
+int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
+                           size_t k, float *centroids, vqs_kmeans_stats *stats);
+
 /* ---- spec tokens -------------------------------------------------------- */
 
 /* Parses "<M>" or "<M>x<nbits>" (p just after the family prefix, e.g. after
@@ -124,6 +148,17 @@ typedef struct vqs_stage_ops {
      * (no detail) when this stage is not such an isometry; x == NULL only
      * asks that question, and may be asked before training. */
     int (*adjoint)(const vqs_stage *s, const float *x, float *y);
+    /* ip_query and adjoint both compute B^T v and stay two ops on purpose:
+     * neither can be written through the other without changing results. The
+     * query map B^T exists for every transform, isometry or not (PCA W: B^T =
+     * R W^-1 P; HAD with padding), where adjoint refuses; for the linear
+     * stages ip_query is a float sgemv, whose summation order is OpenBLAS's
+     * and the CPU's: right for a query, scored once. adjoint sums in double in
+     * a fixed order, so a stored reconstruction norm (vqs_codec_norms) gets
+     * the same bits in any process on any machine; through sgemv it would not,
+     * and prepared IP queries through adjoint's sums would change every
+     * score's last bits. For HAD both already are its apply (ip_query NULL,
+     * had_adjoint). */
 
     /* Quantizers only. codes: n * code_size; x: n * d_in. encode may fail
      * only for lack of memory for its scratch (VQS_ENOMEM), never leaving a
@@ -184,7 +219,7 @@ int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);   
 int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
-/* PCA stage details for vqs_codec_pca_info (transform.c). VQS_ENOTFOUND if
+/* PCA stage details for vqs_codec_pca_info (pca.c). VQS_ENOTFOUND if
  * s is not a PCA stage. */
 int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,
                        double *retained);

@@ -1,34 +1,12 @@
 /*
- * kmeans.c: k-means (Lloyd) with k-means++ seeding and BLAS assignment; the
- * trainer behind PQ, RVQ and (later) IVF coarse quantizers.
+ * kmeans.c: k-means (Lloyd) with BLAS assignment, the update and the repair
+ * of empty clusters; the trainer behind PQ, RVQ and (later) IVF coarse
+ * quantizers. Seeding is in kmeans_seed.c, the progressive-dimension variant
+ * RVQ trains with in kmeans_progressive.c, the SIMD kernels in kernels/.
  *
  * Design decisions:
- * - Seeding: k-means++ (D^2 sampling), computed on a seeded random subset of
- *   at most min(INIT_PPC * k, INIT_MAX) training points. FAISS seeds with k
- *   random points; k-means++ gives an objective at least as good in
- *   practice and never seeds two centroids on duplicated points (D^2 of a
- *   duplicate is exactly 0 because seeding distances are computed directly
- *   as |x - c|^2, not via the BLAS expansion, whose cancellation error
- *   could make a duplicate look a little away from its twin). The subset
- *   bounds the sequential cost: k passes over the points, each a
- *   matrix-vector product's worth of memory traffic. INIT_MAX (it only
- *   matters for k > 1024) keeps the subset near the size of the L3 cache:
- *   GloVe k = 4096 (d = 100) spent 16 of its 61 s seeding on 262,144
- *   points, 3.5 s on 65,536, for a final objective 0.04% higher, which is
- *   seed noise (16 instead of 64 points per centroid at k = 256: 0.2% lower
- *   on siftsmall, 0.2% higher on GloVe). A point is skipped in a pass when
- *   the triangle inequality proves the new centroid cannot be nearer than
- *   its current one (|c_new - c_near|^2 > 4.001 D^2; the distances between
- *   centroids cost k^2 d / 2 in all): 30% of the distances on siftsmall
- *   k = 256, 18% on GloVe k = 4096, more on clustered data. For d <=
- *   SMALL_D the points are transposed once and each pass computes the
- *   distances of a chunk of points element-wise (vectorised across points,
- *   no pruning): calling a distance function per point cost more than the
- *   distance. Rejected: "greedy" k-means++ (2 + log k candidates per step):
- *   several times the cost for a small gain that Lloyd erases; random
- *   seeding (FAISS): more empty clusters on data with duplicates. For k >
- *   PP_MAX_K (nbits > 12 codebooks) seeding is k distinct random points, as
- *   k-means++ would be quadratic in k.
+ * - Seeding: k-means++ on a subset of the points, random points for
+ *   very large k (kmeans_seed.c, where the reasons are).
  * - Assignment: |x|^2 - 2 x.c + |c|^2 with cblas_sgemm on tiles of ROW_BLOCK
  *   rows x COL_BLOCK centroids (a running argmin across centroid tiles, so
  *   any k fits a fixed 1 MB buffer per thread); row tiles are the parallel
@@ -51,8 +29,9 @@
  *   costs more to re-read than the products cost to compute (siftsmall
  *   PQ16x8 training: 1.7x less CPU time than sgemm + argmin pass).
  * - Kernels (the argmin pass, |a - b|^2 for seeding) have plain C, AVX2 and
- *   AVX-512 versions, picked by the SIMD level of index/kernels (CPU check,
- *   VQS_SIMD). All levels give bit-identical results: the same float
+ *   AVX-512 versions (codebooks/kernels/km_*.c, one file per instruction
+ *   set compiled with its own flags), picked by the SIMD level of
+ *   index/kernels (CPU check, VQS_SIMD). All levels give bit-identical results: the same float
  *   operations in the same order (|a - b|^2 as 16 interleaved partial sums
  *   added pairwise, no FMA), so a seed gives the same centroids on any x86
  *   CPU. Rejected: auto-vectorisation (GCC 12 does not vectorise an argmin,
@@ -95,9 +74,9 @@
  * - Convergence: iterations stop early only when an assignment is identical
  *   to the previous one and no cluster was split in between: the centroids
  *   are then a fixed point and further iterations would change nothing.
- * - vqs_kmeans_progressive (used by RVQ; declared in rvq.c) is FAISS's
- *   progressive-dimension k-means on top of the same Lloyd driver, started
- *   from the previous step's centroids; see its comment below.
+ * - vqs_kmeans_progressive (used by RVQ) is FAISS's progressive-dimension
+ *   k-means on top of this Lloyd driver (vqs_kmeans_from), in
+ *   kmeans_progressive.c.
  * - spherical: centroids are L2-normalised after seeding and after every
  *   update; the objective is still the squared L2 distance.
  */
@@ -109,397 +88,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define KM_X86 1
-#endif
+
+#include "kernels/km_kernels.h"
 
 #define ROW_BLOCK 256
 #define COL_BLOCK 1024
-#define INIT_PPC 64           /* k-means++ runs on at most INIT_PPC * k points */
-#define INIT_MAX 65536        /* and at most this many */
-#define PP_MAX_K 4096         /* larger k: random seeding */
 #define SPLIT_EPS (1.0f / 1024.0f)
 #define SPLIT_ITERS 4         /* 2-means steps when splitting a cluster */
-#define SEED_CHUNK 1024       /* rows per task in the k-means++ distance update */
-#define SMALL_D 8             /* d <= SMALL_D: assignment without BLAS */
+#define SMALL_D KM_SMALL_D    /* d <= SMALL_D: assignment without BLAS */
 #define UPDATE_AHEAD 4        /* rows prefetched ahead in the centroid update */
-
-/* ---- kernels ------------------------------------------------------------- *
- *
- * Each exists as plain C and, on x86-64, as AVX2 and AVX-512 versions chosen
- * by the SIMD level of index/kernels (CPU check, VQS_SIMD). Every version
- * computes bit-identical results: the same float operations in the same
- * order, no FMA contraction (ISO C mode), so a seed gives the same
- * centroids whatever the level. */
-
-static vqs_simd km_level(void) { return vqs_simd_level(); }
-
-/* Running argmin over the nb rows of an assignment tile (row i: ip + i *
- * nc): v_j = cn[j] - 2 ip[j] for j < nc; (best[i], bi[i]) becomes the
- * smallest v_j (index c0 + j) if it is below best[i]; ties go to the lowest
- * index. */
-static void row_argmin_c(const float *ip, const float *cn, size_t nc, int32_t c0, float *best,
-                         int32_t *bi)
-{
-    float b = *best;
-    int32_t x = *bi;
-    for (size_t j = 0; j < nc; j++) {
-        float v = cn[j] - 2.0f * ip[j];
-        if (v < b) {
-            b = v;
-            x = c0 + (int32_t)j;
-        }
-    }
-    *best = b;
-    *bi = x;
-}
-
-static void tile_argmin_c(const float *ip, size_t nb, size_t nc, const float *cn, int32_t c0,
-                          float *best, int32_t *bi)
-{
-    for (size_t i = 0; i < nb; i++)
-        row_argmin_c(ip + i * nc, cn, nc, c0, &best[i], &bi[i]);
-}
-
-#ifdef KM_X86
-/* The lanes' (value, index) -> the smallest value and the lowest index
- * holding it; updates (*best, *bi) if that value is below *best. */
-__attribute__((target("avx2"))) static inline void lanes_finish_avx2(__m256 vb, __m256i vi,
-                                                                      int32_t c0, float *best,
-                                                                      int32_t *bi)
-{
-    __m256 m = _mm256_min_ps(vb, _mm256_permute2f128_ps(vb, vb, 1));
-    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
-    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
-    float mv = _mm256_cvtss_f32(m);
-    if (!(mv < *best))
-        return;
-    __m256i cand = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), vi,
-                                      _mm256_castps_si256(_mm256_cmp_ps(vb, m, _CMP_EQ_OQ)));
-    __m256i q = _mm256_min_epi32(cand, _mm256_permute2x128_si256(cand, cand, 1));
-    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(1, 0, 3, 2)));
-    q = _mm256_min_epi32(q, _mm256_shuffle_epi32(q, _MM_SHUFFLE(2, 3, 0, 1)));
-    *best = mv;
-    *bi = c0 + _mm256_cvtsi256_si32(q);
-}
-
-__attribute__((target("avx2"))) static void tile_argmin_avx2(const float *ip, size_t nb,
-                                                              size_t nc, const float *cn,
-                                                              int32_t c0, float *best,
-                                                              int32_t *bi)
-{
-    const __m256 two = _mm256_set1_ps(2.0f);
-    const __m256i step = _mm256_set1_epi32(8), idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    size_t nv = nc / 8 * 8;
-    for (size_t i = 0; i < nb; i++) {
-        const float *row = ip + i * nc;
-        if (nv) {
-            __m256 vb = _mm256_set1_ps(INFINITY);
-            __m256i vi = _mm256_setzero_si256(), idx = idx0;
-            for (size_t j = 0; j < nv; j += 8) {
-                __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j),
-                                         _mm256_mul_ps(two, _mm256_loadu_ps(row + j)));
-                __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
-                vb = _mm256_blendv_ps(vb, v, lt);
-                vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
-                idx = _mm256_add_epi32(idx, step);
-            }
-            lanes_finish_avx2(vb, vi, c0, &best[i], &bi[i]);
-        }
-        if (nv < nc)
-            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
-    }
-}
-
-__attribute__((target("avx512f"))) static inline void lanes_finish_avx512(__m512 vb, __m512i vi,
-                                                                          int32_t c0,
-                                                                          float *best,
-                                                                          int32_t *bi)
-{
-    float mv = _mm512_reduce_min_ps(vb);
-    if (!(mv < *best))
-        return;
-    __mmask16 eq = _mm512_cmp_ps_mask(vb, _mm512_set1_ps(mv), _CMP_EQ_OQ);
-    *best = mv;
-    *bi = c0 + _mm512_mask_reduce_min_epi32(eq, vi);
-}
-
-__attribute__((target("avx512f"))) static void tile_argmin_avx512(const float *ip, size_t nb,
-                                                                   size_t nc, const float *cn,
-                                                                   int32_t c0, float *best,
-                                                                   int32_t *bi)
-{
-    const __m512 two = _mm512_set1_ps(2.0f);
-    const __m512i step = _mm512_set1_epi32(16);
-    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    size_t nv = nc / 16 * 16;
-    for (size_t i = 0; i < nb; i++) {
-        const float *row = ip + i * nc;
-        if (nv) {
-            __m512 vb = _mm512_set1_ps(INFINITY);
-            __m512i vi = _mm512_setzero_si512(), idx = idx0;
-            for (size_t j = 0; j < nv; j += 16) {
-                __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j),
-                                         _mm512_mul_ps(two, _mm512_loadu_ps(row + j)));
-                __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
-                vb = _mm512_mask_mov_ps(vb, lt, v);
-                vi = _mm512_mask_mov_epi32(vi, lt, idx);
-                idx = _mm512_add_epi32(idx, step);
-            }
-            lanes_finish_avx512(vb, vi, c0, &best[i], &bi[i]);
-        }
-        if (nv < nc)
-            row_argmin_c(row + nv, cn + nv, nc - nv, c0 + (int32_t)nv, &best[i], &bi[i]);
-    }
-}
-#endif
-
-typedef void (*tile_argmin_fn)(const float *, size_t, size_t, const float *, int32_t, float *,
-                               int32_t *);
-
-static tile_argmin_fn tile_argmin_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return tile_argmin_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return tile_argmin_avx2;
-#endif
-    (void)level;
-    return tile_argmin_c;
-}
-
-/* Small d: nearest centroid of each of nb points x without a BLAS tile.
- * cT: the centroids transposed, d rows of kp floats (kp: k rounded up to 16;
- * padding columns have cn = +inf). v_j = cn[j] - 2 <x, c_j>, the dot product
- * summed over t in order; smallest v_j, ties to the lowest j. */
-static void small_argmin_c(const float *x, size_t nb, size_t d, const float *cT, const float *cn,
-                           size_t kp, float *best, int32_t *bi)
-{
-    for (size_t i = 0; i < nb; i++) {
-        const float *xi = x + i * d;
-        float b = INFINITY;
-        int32_t bx = 0;
-        for (size_t j = 0; j < kp; j++) {
-            float a = 0;
-            for (size_t t = 0; t < d; t++)
-                a += xi[t] * cT[t * kp + j];
-            float v = cn[j] - 2.0f * a;
-            if (v < b) {
-                b = v;
-                bx = (int32_t)j;
-            }
-        }
-        best[i] = b;
-        bi[i] = bx;
-    }
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static void small_argmin_avx2(const float *x, size_t nb,
-                                                               size_t d, const float *cT,
-                                                               const float *cn, size_t kp,
-                                                               float *best, int32_t *bi)
-{
-    const __m256 two = _mm256_set1_ps(2.0f);
-    const __m256i step = _mm256_set1_epi32(8);
-    for (size_t i = 0; i < nb; i++) {
-        const float *xi = x + i * d;
-        __m256 vb = _mm256_set1_ps(INFINITY);
-        __m256i vi = _mm256_setzero_si256(), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for (size_t j = 0; j < kp; j += 8) {
-            __m256 a = _mm256_setzero_ps();
-            for (size_t t = 0; t < d; t++)
-                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(xi[t]),
-                                                   _mm256_loadu_ps(cT + t * kp + j)));
-            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(cn + j), _mm256_mul_ps(two, a));
-            __m256 lt = _mm256_cmp_ps(v, vb, _CMP_LT_OQ);
-            vb = _mm256_blendv_ps(vb, v, lt);
-            vi = _mm256_blendv_epi8(vi, idx, _mm256_castps_si256(lt));
-            idx = _mm256_add_epi32(idx, step);
-        }
-        best[i] = INFINITY;
-        bi[i] = 0;
-        lanes_finish_avx2(vb, vi, 0, &best[i], &bi[i]);
-    }
-}
-
-__attribute__((target("avx512f"))) static void small_argmin_avx512(const float *x, size_t nb,
-                                                                    size_t d, const float *cT,
-                                                                    const float *cn, size_t kp,
-                                                                    float *best, int32_t *bi)
-{
-    const __m512 two = _mm512_set1_ps(2.0f);
-    const __m512i step = _mm512_set1_epi32(16);
-    const __m512i idx0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    size_t i = 0;
-    for (; i + 4 <= nb; i += 4) { /* four points at once: independent chains */
-        const float *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-        __m512 vb0 = _mm512_set1_ps(INFINITY), vb1 = vb0, vb2 = vb0, vb3 = vb0;
-        __m512i vi0 = _mm512_setzero_si512(), vi1 = vi0, vi2 = vi0, vi3 = vi0, idx = idx0;
-        for (size_t j = 0; j < kp; j += 16) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t t = 0; t < d; t++) {
-                __m512 c = _mm512_loadu_ps(cT + t * kp + j);
-                a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(x0[t]), c));
-                a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(x1[t]), c));
-                a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(x2[t]), c));
-                a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(x3[t]), c));
-            }
-            __m512 n = _mm512_loadu_ps(cn + j);
-            __m512 v0 = _mm512_sub_ps(n, _mm512_mul_ps(two, a0));
-            __m512 v1 = _mm512_sub_ps(n, _mm512_mul_ps(two, a1));
-            __m512 v2 = _mm512_sub_ps(n, _mm512_mul_ps(two, a2));
-            __m512 v3 = _mm512_sub_ps(n, _mm512_mul_ps(two, a3));
-            __mmask16 l0 = _mm512_cmp_ps_mask(v0, vb0, _CMP_LT_OQ);
-            __mmask16 l1 = _mm512_cmp_ps_mask(v1, vb1, _CMP_LT_OQ);
-            __mmask16 l2 = _mm512_cmp_ps_mask(v2, vb2, _CMP_LT_OQ);
-            __mmask16 l3 = _mm512_cmp_ps_mask(v3, vb3, _CMP_LT_OQ);
-            vb0 = _mm512_mask_mov_ps(vb0, l0, v0);
-            vb1 = _mm512_mask_mov_ps(vb1, l1, v1);
-            vb2 = _mm512_mask_mov_ps(vb2, l2, v2);
-            vb3 = _mm512_mask_mov_ps(vb3, l3, v3);
-            vi0 = _mm512_mask_mov_epi32(vi0, l0, idx);
-            vi1 = _mm512_mask_mov_epi32(vi1, l1, idx);
-            vi2 = _mm512_mask_mov_epi32(vi2, l2, idx);
-            vi3 = _mm512_mask_mov_epi32(vi3, l3, idx);
-            idx = _mm512_add_epi32(idx, step);
-        }
-        for (size_t q = 0; q < 4; q++) {
-            best[i + q] = INFINITY;
-            bi[i + q] = 0;
-        }
-        lanes_finish_avx512(vb0, vi0, 0, &best[i], &bi[i]);
-        lanes_finish_avx512(vb1, vi1, 0, &best[i + 1], &bi[i + 1]);
-        lanes_finish_avx512(vb2, vi2, 0, &best[i + 2], &bi[i + 2]);
-        lanes_finish_avx512(vb3, vi3, 0, &best[i + 3], &bi[i + 3]);
-    }
-    for (; i < nb; i++) {
-        const float *xi = x + i * d;
-        __m512 vb = _mm512_set1_ps(INFINITY);
-        __m512i vi = _mm512_setzero_si512(), idx = idx0;
-        for (size_t j = 0; j < kp; j += 16) {
-            __m512 a = _mm512_setzero_ps();
-            for (size_t t = 0; t < d; t++)
-                a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(xi[t]),
-                                                   _mm512_loadu_ps(cT + t * kp + j)));
-            __m512 v = _mm512_sub_ps(_mm512_loadu_ps(cn + j), _mm512_mul_ps(two, a));
-            __mmask16 lt = _mm512_cmp_ps_mask(v, vb, _CMP_LT_OQ);
-            vb = _mm512_mask_mov_ps(vb, lt, v);
-            vi = _mm512_mask_mov_epi32(vi, lt, idx);
-            idx = _mm512_add_epi32(idx, step);
-        }
-        best[i] = INFINITY;
-        bi[i] = 0;
-        lanes_finish_avx512(vb, vi, 0, &best[i], &bi[i]);
-    }
-}
-#endif
-
-typedef void (*small_argmin_fn)(const float *, size_t, size_t, const float *, const float *,
-                                size_t, float *, int32_t *);
-
-static small_argmin_fn small_argmin_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return small_argmin_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return small_argmin_avx2;
-#endif
-    (void)level;
-    return small_argmin_c;
-}
-
-/* |a - b|^2 as 16 interleaved partial sums (element t goes to sum t % 16),
- * added pairwise at the end: the order every version below uses. */
-static float l2sq_c(const float *a, const float *b, size_t d)
-{
-    float s[16] = {0};
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (size_t l = 0; l < 16; l++) {
-            float t = a[j + l] - b[j + l];
-            s[l] += t * t;
-        }
-    for (size_t l = 0; j + l < d; l++) {
-        float t = a[j + l] - b[j + l];
-        s[l] += t * t;
-    }
-    for (size_t w = 8; w >= 1; w /= 2)
-        for (size_t l = 0; l < w; l++)
-            s[l] += s[l + w];
-    return s[0];
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static float l2sq_avx2(const float *a, const float *b, size_t d)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
-        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8));
-        s0 = _mm256_add_ps(s0, _mm256_mul_ps(t0, t0));
-        s1 = _mm256_add_ps(s1, _mm256_mul_ps(t1, t1));
-    }
-    if (j < d) { /* the tail goes to the first d - j sums */
-        float s[16];
-        _mm256_storeu_ps(s, s0);
-        _mm256_storeu_ps(s + 8, s1);
-        for (size_t l = 0; j + l < d; l++) {
-            float t = a[j + l] - b[j + l];
-            s[l] += t * t;
-        }
-        s0 = _mm256_loadu_ps(s);
-        s1 = _mm256_loadu_ps(s + 8);
-    }
-    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
-    __m256 h8 = _mm256_add_ps(s0, s1);
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
-    return _mm_cvtss_f32(h1);
-}
-
-__attribute__((target("avx512f"))) static float l2sq_avx512(const float *a, const float *b,
-                                                             size_t d)
-{
-    __m512 s0 = _mm512_setzero_ps();
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16) {
-        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
-        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
-    }
-    if (j < d) { /* the tail goes to the first d - j sums */
-        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
-        __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j));
-        s0 = _mm512_add_ps(s0, _mm512_mul_ps(t, t));
-    }
-    /* pairwise: s[l] += s[l + 8], then + 4, + 2, + 1 */
-    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(s0),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s0), 1)));
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
-    return _mm_cvtss_f32(h1);
-}
-#endif
-
-typedef float (*l2sq_fn)(const float *, const float *, size_t);
-
-static l2sq_fn l2sq_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return l2sq_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return l2sq_avx2;
-#endif
-    (void)level;
-    return l2sq_c;
-}
 
 /* ---- assignment ---------------------------------------------------------- */
 
@@ -529,15 +126,15 @@ static int assign_task(void *ctx, size_t t, int tid)
         bi[i] = 0;
     }
     if (J->cT) {
-        small_argmin_for(km_level())(x, nb, d, J->cT, J->cnorm, J->kp, best, bi);
+        vqs_km_kernels_active()->small_argmin(x, nb, d, J->cT, J->cnorm, J->kp, best, bi);
         goto out;
     }
-    tile_argmin_fn argmin = tile_argmin_for(km_level());
+    const vqs_km_kernels *K = vqs_km_kernels_active();
     for (size_t c0 = 0; c0 < J->k; c0 += COL_BLOCK) {
         size_t nc = J->k - c0 < COL_BLOCK ? J->k - c0 : COL_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nc, (int)d, 1.0f, x,
                     (int)d, J->c + c0 * d, (int)d, 0.0f, ip, (int)nc);
-        argmin(ip, nb, nc, J->cnorm + c0, (int32_t)c0, best, bi);
+        K->tile_argmin(ip, nb, nc, J->cnorm + c0, (int32_t)c0, best, bi);
     }
 out:
     for (size_t i = 0; i < nb; i++) {
@@ -716,200 +313,6 @@ static double sqdist(const float *a, const float *b, size_t d)
     return s;
 }
 
-static uint64_t rng_below(vqs_rng *r, uint64_t n) { return vqs_rng_next(r) % n; }
-
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* First m indices of a seeded random permutation of [0, n), sorted. */
-static size_t *random_subset(vqs_rng *r, size_t n, size_t m)
-{
-    size_t *perm = malloc(sizeof(size_t) * (n ? n : 1));
-    if (!perm)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    for (size_t i = 0; i < m; i++) {
-        size_t j = i + (size_t)rng_below(r, n - i);
-        size_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-    qsort(perm, m, sizeof *perm, cmp_size);
-    return perm;
-}
-
-
-/* ---- k-means++ seeding ----------------------------------------------------- */
-
-/* Small d, no pruning: d2[i] = min(d2[i], sum_t (xT[t * ld + i] - c[t])^2)
- * for m <= SEED_CHUNK points, summed over t in order. Element-wise loops
- * the compiler vectorises; compiled once per SIMD level (same operations,
- * so the same results). */
-#define SEED_CHUNK_T_BODY                                                                   \
-    float a[SEED_CHUNK];                                                                    \
-    for (size_t i = 0; i < m; i++)                                                          \
-        a[i] = 0;                                                                           \
-    for (size_t q = 0; q < d; q++) {                                                        \
-        const float *xq = xT + q * ld;                                                      \
-        float cq = c[q];                                                                    \
-        for (size_t i = 0; i < m; i++)                                                      \
-            a[i] += (xq[i] - cq) * (xq[i] - cq);                                            \
-    }                                                                                       \
-    for (size_t i = 0; i < m; i++)                                                          \
-        d2[i] = a[i] < d2[i] ? a[i] : d2[i];
-
-static void seed_chunk_T_c(const float *xT, size_t ld, size_t m, size_t d, const float *c,
-                           float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-
-#ifdef KM_X86
-__attribute__((target("avx2"))) static void seed_chunk_T_avx2(const float *xT, size_t ld,
-                                                               size_t m, size_t d,
-                                                               const float *c, float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-
-__attribute__((target("avx512f"))) static void seed_chunk_T_avx512(const float *xT, size_t ld,
-                                                                    size_t m, size_t d,
-                                                                    const float *c, float *d2)
-{
-    SEED_CHUNK_T_BODY
-}
-#endif
-
-typedef void (*seed_chunk_T_fn)(const float *, size_t, size_t, size_t, const float *, float *);
-
-static seed_chunk_T_fn seed_chunk_T_for(vqs_simd level)
-{
-#ifdef KM_X86
-    if (level == VQS_SIMD_AVX512)
-        return seed_chunk_T_avx512;
-    if (level == VQS_SIMD_AVX2)
-        return seed_chunk_T_avx2;
-#endif
-    (void)level;
-    return seed_chunk_T_c;
-}
-
-typedef struct seed_job {
-    size_t n, d, j;
-    const float *x;
-    const float *xT; /* small d: x transposed (d, n); else NULL */
-    const float *c;  /* the newest centroid, number j */
-    const float *cc; /* j: |c_a - c_j|^2 for the earlier centroids a */
-    float *d2;       /* n: distance to the nearest centroid so far */
-    int32_t *near;   /* n: that centroid */
-    double *part;    /* per chunk: sum of d2 */
-    l2sq_fn l2sq;
-} seed_job;
-
-static int seed_task(void *ctx, size_t t, int tid)
-{
-    (void)tid;
-    seed_job *J = ctx;
-    size_t i0 = t * SEED_CHUNK, i1 = i0 + SEED_CHUNK < J->n ? i0 + SEED_CHUNK : J->n;
-    double s = 0;
-    if (J->xT) {
-        float *d2 = J->d2 + i0;
-        seed_chunk_T_for(km_level())(J->xT + i0, J->n, i1 - i0, J->d, J->c, d2);
-        for (size_t i = 0; i < i1 - i0; i++)
-            s += d2[i];
-        J->part[t] = s;
-        return 0;
-    }
-    for (size_t i = i0; i < i1; i++) {
-        /* triangle inequality: |x - c_j| >= |c_a - c_j| - |x - c_a| >= |x - c_a|
-         * when |c_a - c_j|^2 >= 4 |x - c_a|^2 (with a margin for rounding) */
-        if (!(J->j > 0 && J->cc[J->near[i]] > 4.001f * J->d2[i])) {
-            float v = J->l2sq(J->x + i * J->d, J->c, J->d);
-            if (v < J->d2[i]) {
-                J->d2[i] = v;
-                J->near[i] = (int32_t)J->j;
-            }
-        }
-        s += J->d2[i];
-    }
-    J->part[t] = s;
-    return 0;
-}
-
-/* k-means++ on x (n rows, n >= k); writes c (k * d). */
-static int seed_pp(int nt, vqs_rng *r, size_t n, size_t d, const float *x, size_t k, float *c)
-{
-    size_t nchunk = (n + SEED_CHUNK - 1) / SEED_CHUNK;
-    float *d2 = malloc(sizeof(float) * n), *cc = malloc(sizeof(float) * k);
-    float *xT = d <= SMALL_D ? malloc(sizeof(float) * n * d) : NULL;
-    int32_t *near = malloc(sizeof(int32_t) * n);
-    double *part = malloc(sizeof(double) * nchunk);
-    if (!d2 || !cc || !near || !part || (d <= SMALL_D && !xT)) {
-        free(d2);
-        free(cc);
-        free(xT);
-        free(near);
-        free(part);
-        return vqs_seterr(VQS_ENOMEM, "k-means++: %zu points", n);
-    }
-    if (xT)
-        for (size_t i = 0; i < n; i++)
-            for (size_t q = 0; q < d; q++)
-                xT[q * n + i] = x[i * d + q];
-    l2sq_fn l2sq = l2sq_for(km_level());
-    for (size_t i = 0; i < n; i++) {
-        d2[i] = INFINITY;
-        near[i] = 0;
-    }
-    size_t pick = (size_t)rng_below(r, n);
-    int rc = 0;
-    for (size_t j = 0; j < k; j++) {
-        memcpy(c + j * d, x + pick * d, sizeof(float) * d);
-        if (j + 1 == k)
-            break;
-        for (size_t a = 0; a < j && !xT; a++)
-            cc[a] = l2sq(c + a * d, c + j * d, d);
-        seed_job J = {n, d, j, x, xT, c + j * d, cc, d2, near, part, l2sq};
-        /* small problems: no thread start-up per step */
-        if ((rc = vqs_parallel_for(n * d < (1u << 18) ? 1 : nt, nchunk, seed_task, &J)))
-            break;
-        double tot = 0;
-        for (size_t t = 0; t < nchunk; t++)
-            tot += part[t];
-        if (!(tot > 0)) { /* every point sits on a centroid: duplicates left */
-            pick = (size_t)rng_below(r, n);
-            continue;
-        }
-        double u = vqs_rng_uniform(r) * tot, acc = 0;
-        size_t t = 0;
-        while (t + 1 < nchunk && acc + part[t] <= u)
-            acc += part[t++];
-        size_t i = t * SEED_CHUNK, i1 = i + SEED_CHUNK < n ? i + SEED_CHUNK : n;
-        pick = i1 - 1;
-        for (; i < i1; i++) {
-            acc += d2[i];
-            if (acc > u && d2[i] > 0) {
-                pick = i;
-                break;
-            }
-        }
-        if (d2[pick] == 0) /* rounding at the very end: take the last candidate */
-            for (size_t q = 0; q < n; q++)
-                if (d2[q] > 0)
-                    pick = q;
-    }
-    free(d2);
-    free(cc);
-    free(xT);
-    free(near);
-    free(part);
-    return rc;
-}
-
 /* ---- update ---------------------------------------------------------------- */
 
 typedef struct update_job {
@@ -999,10 +402,8 @@ static void split_cluster(size_t n, size_t d, const float *x, int32_t *assign, s
 
 /* ---- driver -------------------------------------------------------------- */
 
-/* vqs_kmeans, optionally starting from init (k * d, may alias centroids)
- * instead of seeding. */
-static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
-                      float *centroids, vqs_kmeans_stats *stats, const float *init)
+int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
+                    float *centroids, vqs_kmeans_stats *stats, const float *init)
 {
     static const vqs_kmeans_opts defaults = {0};
     if (!o)
@@ -1028,7 +429,7 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     vqs_rng_seed(&rng, o->seed);
 
     int rc = 0;
-    float *xs = NULL, *xinit = NULL, *dist = NULL;
+    float *xs = NULL, *dist = NULL;
     int32_t *assign = NULL, *prev = NULL;
     size_t *count = NULL, *sub = NULL, *off = NULL, *order = NULL;
     double *sum = NULL, *sse = NULL;
@@ -1039,7 +440,7 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     size_t nt_pts = n;
     if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && n > ppc * k) {
         nt_pts = ppc * k;
-        if (!(sub = random_subset(&rng, n, nt_pts)) || !(xs = malloc(sizeof(float) * nt_pts * d))) {
+        if (!(sub = vqs_kmeans_subset(&rng, n, nt_pts)) || !(xs = malloc(sizeof(float) * nt_pts * d))) {
             rc = vqs_seterr(VQS_ENOMEM, "k-means: sample of %zu x %zu", nt_pts, d);
             goto done;
         }
@@ -1051,40 +452,10 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
     }
 
     /* seeding */
-    if (init) {
+    if (init)
         memmove(centroids, init, sizeof(float) * k * d);
-    } else if (k == 1) {
-        memcpy(centroids, xt, sizeof(float) * d); /* overwritten by the first update */
-    } else if (k > PP_MAX_K) {
-        if (!(sub = random_subset(&rng, nt_pts, k))) {
-            rc = vqs_seterr(VQS_ENOMEM, "k-means: seeding");
-            goto done;
-        }
-        for (size_t j = 0; j < k; j++)
-            memcpy(centroids + j * d, xt + sub[j] * d, sizeof(float) * d);
-        free(sub);
-        sub = NULL;
-    } else {
-        const float *xp = xt;
-        size_t np = nt_pts, cap = INIT_PPC * k < INIT_MAX ? INIT_PPC * k : INIT_MAX;
-        if (np > cap) {
-            np = cap;
-            if (!(sub = random_subset(&rng, nt_pts, np)) ||
-                !(xinit = malloc(sizeof(float) * np * d))) {
-                rc = vqs_seterr(VQS_ENOMEM, "k-means++: sample of %zu x %zu", np, d);
-                goto done;
-            }
-            for (size_t i = 0; i < np; i++)
-                memcpy(xinit + i * d, xt + sub[i] * d, sizeof(float) * d);
-            free(sub);
-            sub = NULL;
-            xp = xinit;
-        }
-        if ((rc = seed_pp(nt, &rng, np, d, xp, k, centroids)))
-            goto done;
-        free(xinit);
-        xinit = NULL;
-    }
+    else if ((rc = vqs_kmeans_seed(nt, &rng, nt_pts, d, xt, k, centroids)))
+        goto done;
     if (o->spherical)
         vqs_normalize_rows(k, d, centroids);
 
@@ -1202,7 +573,6 @@ static int kmeans_run(const vqs_kmeans_opts *o, size_t n, size_t d, const float 
 done:
     assigner_free(&A);
     free(xs);
-    free(xinit);
     free(sub);
     free(dist);
     free(assign);
@@ -1218,139 +588,5 @@ done:
 int vqs_kmeans(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, size_t k,
                float *centroids, vqs_kmeans_stats *stats)
 {
-    return kmeans_run(o, n, d, x, k, centroids, stats, NULL);
-}
-
-/* ---- progressive-dimension k-means (for RVQ) --------------------------------
- *
- * FAISS's ProgressiveDimClustering, which its ResidualQuantizer uses by
- * default: PCA-rotate the points, then run k-means on the first d_i
- * principal coordinates for d_i = floor(d^((i+1)/PD_STEPS)), i = 0 ..
- * PD_STEPS-1, each step starting from the previous step's centroids padded
- * with zeros (the first from k-means++), and rotate the centroids back. On
- * residuals it finds clearly better optima than full-dimensional Lloyd
- * (siftsmall RVQ4x8 MSE: 5% lower), because early steps place the centroids
- * along the dominant directions before the noisy ones are added. */
-
-#define PD_STEPS 10
-
-extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-                   double *w, double *work, const int *lwork, int *info);
-
-int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
-                           size_t k, float *centroids, vqs_kmeans_stats *stats);
-
-int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
-                           size_t k, float *centroids, vqs_kmeans_stats *stats)
-{
-    static const vqs_kmeans_opts defaults = {0};
-    if (!o)
-        o = &defaults;
-    if (!centroids || (n && !x) || d == 0 || k == 0 || d > 65536 || k > INT32_MAX)
-        return vqs_seterr(VQS_EINVAL, "k-means: bad arguments (d = %zu, k = %zu)", d, k);
-    if (n < k)
-        return vqs_seterr(VQS_EINVAL, "k-means: %zu training points for k = %zu centroids; "
-                                      "at least %zu are needed", n, k, k);
-    size_t ppc = o->max_points_per_centroid ? o->max_points_per_centroid : 256;
-    size_t m = n;
-    if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && n > ppc * k)
-        m = ppc * k;
-    int rc = 0, di_n = (int)d, info = 0, lwork = -1;
-    float *xt = malloc(sizeof(float) * m * d), *xs = malloc(sizeof(float) * m * d);
-    float *cov = malloc(sizeof(float) * d * d), *rot = malloc(sizeof(float) * d * d);
-    float *cs = malloc(sizeof(float) * k * d);
-    double *a = malloc(sizeof(double) * d * d), *w = malloc(sizeof(double) * d);
-    double *mean = calloc(d, sizeof(double)), *work = NULL;
-    size_t *sub = NULL;
-    if (!xt || !xs || !cov || !rot || !cs || !a || !w || !mean) {
-        rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: %zu x %zu", m, d);
-        goto done;
-    }
-    if (m < n) {
-        vqs_rng r;
-        vqs_rng_seed(&r, o->seed ^ 0x7064u);
-        if (!(sub = random_subset(&r, n, m))) {
-            rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: sample");
-            goto done;
-        }
-    }
-    for (size_t i = 0; i < m; i++)
-        memcpy(xt + i * d, x + (sub ? sub[i] : i) * d, sizeof(float) * d);
-    /* PCA: eigenvectors of the covariance, by decreasing eigenvalue */
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < d; j++)
-            mean[j] += xt[i * d + j];
-    for (size_t j = 0; j < d; j++)
-        mean[j] /= (double)m;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < d; j++)
-            xs[i * d + j] = (float)(xt[i * d + j] - mean[j]);
-    vqs_blas_single_thread();
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)m, 1.0f, xs, (int)d, 0.0f,
-                cov, (int)d);
-    for (size_t i = 0; i < d; i++)
-        for (size_t j = i; j < d; j++)
-            a[i * d + j] = a[j * d + i] = cov[i * d + j]; /* symmetric: either order */
-    double wq;
-    dsyev_("V", "U", &di_n, a, &di_n, w, &wq, &lwork, &info);
-    lwork = info == 0 ? (int)wq : 3 * (int)d;
-    if (!(work = malloc(sizeof(double) * (size_t)lwork))) {
-        rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: LAPACK work");
-        goto done;
-    }
-    dsyev_("V", "U", &di_n, a, &di_n, w, work, &lwork, &info);
-    if (info != 0) {
-        rc = vqs_seterr(VQS_EINVAL, "progressive k-means: dsyev failed (info %d)", info);
-        goto done;
-    }
-    /* a (column-major) column j = eigenvector j, ascending: rot (d x d,
-     * row-major) column c = eigenvector d-1-c, so y = (x - mean) rot */
-    for (size_t r = 0; r < d; r++)
-        for (size_t c = 0; c < d; c++)
-            rot[r * d + c] = (float)a[(d - 1 - c) * d + r];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)d, 1.0f, xs,
-                (int)d, rot, (int)d, 0.0f, xt, (int)d);
-
-    vqs_kmeans_opts so = *o;
-    so.niter = o->niter > 0 ? o->niter : 10;
-    so.max_points_per_centroid = SIZE_MAX;
-    size_t dprev = 0;
-    for (int step = 0; step < PD_STEPS && !rc; step++) {
-        size_t di = (size_t)pow((double)d, (1.0 + step) / PD_STEPS);
-        if (step + 1 == PD_STEPS || di > d)
-            di = d;
-        if (di < 1)
-            di = 1;
-        if (di < dprev)
-            di = dprev;
-        for (size_t i = 0; i < m; i++)
-            memcpy(xs + i * di, xt + i * d, sizeof(float) * di);
-        if (step > 0) /* previous centroids (k x dprev) padded with zeros */
-            for (size_t j = k; j-- > 0;) {
-                memmove(cs + j * di, cs + j * dprev, sizeof(float) * dprev);
-                memset(cs + j * di + dprev, 0, sizeof(float) * (di - dprev));
-            }
-        rc = kmeans_run(&so, m, di, xs, k, cs, stats, step > 0 ? cs : NULL);
-        dprev = di;
-    }
-    if (rc)
-        goto done;
-    /* back: c = cs rot^T + mean */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)d, (int)d, 1.0f, cs,
-                (int)d, rot, (int)d, 0.0f, centroids, (int)d);
-    for (size_t j = 0; j < k; j++)
-        for (size_t t = 0; t < d; t++)
-            centroids[j * d + t] += (float)mean[t];
-done:
-    free(xt);
-    free(xs);
-    free(cov);
-    free(rot);
-    free(cs);
-    free(a);
-    free(w);
-    free(mean);
-    free(work);
-    free(sub);
-    return rc;
+    return vqs_kmeans_from(o, n, d, x, k, centroids, stats, NULL);
 }

@@ -13,7 +13,7 @@
  *   The training beam is the encoding one (opts->rvq_beam, 0 -> 5 as FAISS's
  *   max_beam_size) and is scored by the same function as the encoder's.
  *   Each stage's k-means is FAISS's progressive-dimension
- *   k-means (vqs_kmeans_progressive in kmeans.c: PCA, then 10 steps on
+ *   k-means (vqs_kmeans_progressive in kmeans_progressive.c: PCA, then 10 steps on
  *   growing numbers of leading components, opts->kmeans_iters iterations per
  *   step, 0 -> 10 as FAISS), seeded with k-means++ where FAISS seeds
  *   randomly. Plain full-dimensional Lloyd (vqs_kmeans, 25 iterations) was
@@ -89,12 +89,6 @@
 /* Narrower beams use the direct search: with one or two entries per vector
  * the sgemm of the residuals costs no more than reading the table rows. */
 #define LUT_MIN_BEAM 4
-
-/* kmeans.c: FAISS's progressive-dimension k-means (PCA, then k-means on
- * growing numbers of leading components). Declared here rather than in
- * codebook_internal.h to keep that shared contract unchanged. */
-int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x,
-                           size_t k, float *centroids, vqs_kmeans_stats *stats);
 
 typedef struct rvq {
     size_t M, nbits, K, d;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "vqs_common.h"
+#include "vqs_float.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,21 +120,19 @@ void vqs_codec_query_free(vqs_codec_query *q);
  *         (code[j / 2] >> 4 * (j & 1)) & 15
  *   SQ:   l2: score = sum_{j < d} (q[j] - w[j] * v_j)^2;
  *         ip: score = bias + sum_{j < d} q[j] * v_j,
- *         v_j the value of element j of the code as type sq_type (the
- *         VQS_CODE_* numbers, equal to index/kernels' vqs_sq_type)
+ *         v_j the value of element j of the code as type sq_type
+ *         (vqs_elem, vqs_float.h)
  *   BIN:  the BIN estimator over nb bit bytes with table tab (nb * 256),
  *         constants cst, sumv, isd and l2 (binary.c)
  *   NONE: no kernel form; use vqs_codec_query_score. */
 enum { VQS_VIEW_NONE = 0, VQS_VIEW_LUT8, VQS_VIEW_LUT4, VQS_VIEW_SQ, VQS_VIEW_BIN };
-enum { VQS_CODE_U8 = 0, VQS_CODE_S8, VQS_CODE_U4, VQS_CODE_F16, VQS_CODE_BF16, VQS_CODE_E4M3,
-       VQS_CODE_E5M2, VQS_CODE_F32 };
 typedef struct vqs_codec_view {
     int kind;
     int l2;           /* the score is a squared distance (else an inner product) */
     float bias;
     size_t m;         /* LUT8/LUT4: tables */
     const float *lut; /* LUT8: m * 256, LUT4: m * 16 */
-    int sq_type;      /* SQ */
+    vqs_elem sq_type; /* SQ */
     size_t d;
     const float *q, *w; /* SQ: d each (w: l2 only) */
     const float *tab;   /* BIN: nb * 256 */
@@ -245,18 +244,8 @@ int vqs_kmeans(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x, siz
 int vqs_kmeans_assign(int nthreads, size_t n, size_t d, const float *x, size_t k,
                       const float *centroids, int32_t *assign, float *dist);
 
-/* ---- scalar conversions (exact, tested over every code) -------------- */
-
-/* bfloat16: round to nearest even; NaN stays NaN. */
-uint16_t vqs_f32_to_bf16(float f);
-float vqs_bf16_to_f32(uint16_t h);
-/* fp8 E4M3 (FN: max 448, no Inf, one NaN pattern 0x7f/0xff) and E5M2 (max
- * 57344, with Inf and NaN). Round to nearest even; saturate to the largest
- * finite value when sat != 0, else overflow to NaN (E4M3) or Inf (E5M2). */
-uint8_t vqs_f32_to_e4m3(float f, int sat);
-float vqs_e4m3_to_f32(uint8_t v);
-uint8_t vqs_f32_to_e5m2(float f, int sat);
-float vqs_e5m2_to_f32(uint8_t v);
+/* (The exact fp16 / bfloat16 / fp8 conversions the SQ codecs use are in
+ * common/vqs_float.h.) */
 
 #ifdef __cplusplus
 }

@@ -445,48 +445,6 @@ double vqs_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- binary16 --------------------------------------------------------- */
-
-float vqs_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    if (exp == 0x1f) /* Inf / NaN */
-        return vqs_bits_f32(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
-    if (exp == 0) {
-        /* zero or subnormal: man * 2^-24, exact in float */
-        float v = (float)man * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    return vqs_bits_f32(sign | ((exp + 112) << 23) | (man << 13));
-}
-
-uint16_t vqs_f32_to_f16(float f)
-{
-    uint32_t u = vqs_f32_bits(f);
-    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
-    uint32_t a = u & 0x7fffffffu;
-    if (a >= 0x7f800000u) /* Inf or NaN */
-        return (uint16_t)(sign | 0x7c00 | (a > 0x7f800000u ? 0x200 | ((a >> 13) & 0x3ff) : 0));
-    if (a >= 0x477ff000u) /* rounds to >= 65520: overflow to Inf */
-        return sign | 0x7c00;
-    if (a < 0x38800000u) {
-        /* result is subnormal or zero: scale so that the half ulp (2^-24)
-         * is 1.0 and let the float unit round to nearest even. */
-        float v = vqs_bits_f32(a) * 0x1p24f;
-        uint32_t m = (uint32_t)v;        /* truncated */
-        float rem = v - (float)m;
-        if (rem > 0.5f || (rem == 0.5f && (m & 1)))
-            m++;
-        return (uint16_t)(sign | m); /* m == 0x400 becomes the smallest normal */
-    }
-    /* normal: rebias exponent, round mantissa from 23 to 10 bits (RNE) */
-    uint32_t r = a - 0x38000000u; /* exponent bias 127 -> 15, shifted */
-    uint32_t lsb = (r >> 13) & 1;
-    r += 0xfff + lsb;
-    return (uint16_t)(sign | (r >> 13));
-}
-
 void vqs_normalize_rows(size_t n, size_t d, float *x)
 {
     for (size_t i = 0; i < n; i++) {

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vqs_float.h" /* fp16 (and the other float formats), long declared here */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -199,11 +201,6 @@ static inline float vqs_bits_f32(uint32_t u)
     memcpy(&f, &u, 4);
     return f;
 }
-
-/* IEEE 754 binary16 <-> binary32. Encoding rounds to nearest, ties to even;
- * overflow gives +-Inf, NaN stays NaN (quiet). Exact for every half value. */
-float vqs_f16_to_f32(uint16_t h);
-uint16_t vqs_f32_to_f16(float f);
 
 /* Scales each of n rows of d floats to unit L2 norm (a zero row stays
  * zero); the norm is accumulated in double. Cosine everywhere uses it. */

@@ -208,46 +208,46 @@ static void lut4_avx2(const float *lut, size_t m, float bias, const uint8_t *cod
 static const int32_t sq_lane_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 /* bytes of codes one 8-dimension step loads */
-static inline size_t sq_step_bytes(vqs_sq_type t)
+static inline size_t sq_step_bytes(vqs_elem t)
 {
-    return t == VQS_SQ_U4 ? 4 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 16 : t == VQS_SQ_F32 ? 32 : 8;
+    return t == VQS_ELEM_U4 ? 4 : (t == VQS_ELEM_F16 || t == VQS_ELEM_BF16) ? 16 : t == VQS_ELEM_F32 ? 32 : 8;
 }
 
 /* byte offset of dimension j in a row */
-static inline size_t sq_byte_off(vqs_sq_type t, size_t j)
+static inline size_t sq_byte_off(vqs_elem t, size_t j)
 {
-    return t == VQS_SQ_U4 ? j / 2 : (t == VQS_SQ_F16 || t == VQS_SQ_BF16) ? 2 * j : t == VQS_SQ_F32 ? 4 * j : j;
+    return t == VQS_ELEM_U4 ? j / 2 : (t == VQS_ELEM_F16 || t == VQS_ELEM_BF16) ? 2 * j : t == VQS_ELEM_F32 ? 4 * j : j;
 }
 
 /* v(row, j..j+7) from the step's bytes at p */
-static inline __attribute__((always_inline)) __m256 sq_v8(vqs_sq_type t, const uint8_t *p)
+static inline __attribute__((always_inline)) __m256 sq_v8(vqs_elem t, const uint8_t *p)
 {
     switch (t) {
-    case VQS_SQ_U8:
+    case VQS_ELEM_U8:
         return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-    case VQS_SQ_S8:
+    case VQS_ELEM_S8:
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-    case VQS_SQ_U4: {
+    case VQS_ELEM_U4: {
         /* the 4 bytes in every lane, lane k shifted right by 4k: no shuffle */
         int32_t x;
         memcpy(&x, p, 4);
         __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(x), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
         return _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(15)));
     }
-    case VQS_SQ_F16:
+    case VQS_ELEM_F16:
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-    case VQS_SQ_BF16:
+    case VQS_ELEM_BF16:
         return _mm256_castsi256_ps(
             _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-    case VQS_SQ_E4M3: {
+    case VQS_ELEM_E4M3: {
         __m128i h = _mm_and_si128(
             _mm_slli_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)p)), 7),
             _mm_set1_epi16((short)0xbf80));
         return _mm256_cvtph_ps(h); /* value / 256: sq_rows scales q or w */
     }
-    case VQS_SQ_E5M2:
+    case VQS_ELEM_E5M2:
         return _mm256_cvtph_ps(_mm_slli_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), 8));
-    case VQS_SQ_F32:
+    case VQS_ELEM_F32:
         return _mm256_loadu_ps((const float *)p);
     }
     return _mm256_setzero_ps();
@@ -256,15 +256,15 @@ static inline __attribute__((always_inline)) __m256 sq_v8(vqs_sq_type t, const u
 /* 16 dimensions at once for the types whose widening is cheaper on 16
  * lanes (E4M3, E5M2: 16 bytes -> 16 fp16; U4: 8 bytes -> 16 nibble bytes):
  * v[0] = dims j..j+7, v[1] = j+8..j+15, from the step's bytes at p */
-static inline int sq_wide(vqs_sq_type t)
+static inline int sq_wide(vqs_elem t)
 {
-    return t == VQS_SQ_E4M3 || t == VQS_SQ_E5M2;
+    return t == VQS_ELEM_E4M3 || t == VQS_ELEM_E5M2;
 }
 
-static inline __attribute__((always_inline)) void sq_v16(vqs_sq_type t, const uint8_t *p,
+static inline __attribute__((always_inline)) void sq_v16(vqs_elem t, const uint8_t *p,
                                                          __m256 v[2])
 {
-    if (t == VQS_SQ_U4) {
+    if (t == VQS_ELEM_U4) {
         __m128i b = _mm_loadl_epi64((const __m128i *)p);
         __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
         __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
@@ -275,7 +275,7 @@ static inline __attribute__((always_inline)) void sq_v16(vqs_sq_type t, const ui
     }
     __m128i b = _mm_loadu_si128((const __m128i *)p);
     __m256i h;
-    if (t == VQS_SQ_E5M2)
+    if (t == VQS_ELEM_E5M2)
         h = _mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8);
     else /* E4M3, value / 256 */
         h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7),
@@ -285,7 +285,7 @@ static inline __attribute__((always_inline)) void sq_v16(vqs_sq_type t, const ui
 }
 
 /* v of the last, partial step: dimensions j..d-1 of row, zero in lanes >= d - j */
-static inline __attribute__((always_inline)) __m256 sq_v8_tail(vqs_sq_type t, const uint8_t *row,
+static inline __attribute__((always_inline)) __m256 sq_v8_tail(vqs_elem t, const uint8_t *row,
                                                                size_t j, size_t d, __m256i lanes,
                                                                const uint8_t *end)
 {
@@ -296,7 +296,7 @@ static inline __attribute__((always_inline)) __m256 sq_v8_tail(vqs_sq_type t, co
         v = sq_v8(t, p);
     } else {
         uint8_t tmp[32] = {0};
-        memcpy(tmp, p, sq_byte_off(t, d + (t == VQS_SQ_U4)) - sq_byte_off(t, j));
+        memcpy(tmp, p, sq_byte_off(t, d + (t == VQS_ELEM_U4)) - sq_byte_off(t, j));
         v = sq_v8(t, tmp);
     }
     return _mm256_and_ps(v, _mm256_castsi256_ps(lanes));
@@ -324,10 +324,10 @@ static inline __attribute__((always_inline)) void sq_acc(int l2, __m256 vq, __m2
 
 /* E4M3: sq_v8 gives value / 256; the 256 goes on w (sq_l2) or q (sq_ip),
  * once per step for all rows (exact unless 256 w overflows: |w| > 2^120) */
-static inline __attribute__((always_inline)) void sq_scale(vqs_sq_type t, int l2, __m256 *vq,
+static inline __attribute__((always_inline)) void sq_scale(vqs_elem t, int l2, __m256 *vq,
                                                            __m256 *vw)
 {
-    if (t == VQS_SQ_E4M3) {
+    if (t == VQS_ELEM_E4M3) {
         if (l2)
             *vw = _mm256_mul_ps(*vw, _mm256_set1_ps(256.0f));
         else
@@ -336,7 +336,7 @@ static inline __attribute__((always_inline)) void sq_scale(vqs_sq_type t, int l2
 }
 
 /* nr (4 or 1) rows r[] into s[] */
-static inline __attribute__((always_inline)) void sq_rows(vqs_sq_type t, int l2, const float *q,
+static inline __attribute__((always_inline)) void sq_rows(vqs_elem t, int l2, const float *q,
                                                           const float *w, size_t d,
                                                           const uint8_t *const *r, int nr,
                                                           const uint8_t *end, __m256 *s)
@@ -386,7 +386,7 @@ static inline __attribute__((always_inline)) void sq_rows(vqs_sq_type t, int l2,
 }
 
 /* l2 != 0: out = sum (q - w v)^2; else out = bias + sum q v */
-static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l2, const float *q,
+static inline __attribute__((always_inline)) void sq_scan_t(vqs_elem t, int l2, const float *q,
                                                             const float *w, float bias, size_t d,
                                                             const uint8_t *codes, size_t stride,
                                                             size_t n, float *out)
@@ -415,10 +415,10 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
     }
 }
 
-#define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
+#define SQ_TYPES(X) X(VQS_ELEM_U8) X(VQS_ELEM_S8) X(VQS_ELEM_U4) X(VQS_ELEM_F16) X(VQS_ELEM_BF16) \
+    X(VQS_ELEM_E4M3) X(VQS_ELEM_E5M2) X(VQS_ELEM_F32)
 
-static void sq_l2_avx2(vqs_sq_type t, const float *q, const float *w, size_t d,
+static void sq_l2_avx2(vqs_elem t, const float *q, const float *w, size_t d,
                        const uint8_t *codes, size_t stride, size_t n, float *out)
 {
     switch (t) {
@@ -432,7 +432,7 @@ static void sq_l2_avx2(vqs_sq_type t, const float *q, const float *w, size_t d,
     vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);
 }
 
-static void sq_ip_avx2(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
+static void sq_ip_avx2(vqs_elem t, const float *q, float bias, size_t d, const uint8_t *codes,
                        size_t stride, size_t n, float *out)
 {
     switch (t) {

@@ -225,18 +225,18 @@ static void lut4_avx512(const float *lut, size_t m, float bias, const uint8_t *c
  * (a subnormal f32 times 2^120 depends on DAZ).
  */
 
-static inline __attribute__((always_inline)) __m512 sq_v16(vqs_sq_type t, const uint8_t *row,
+static inline __attribute__((always_inline)) __m512 sq_v16(vqs_elem t, const uint8_t *row,
                                                            size_t j0, __mmask16 k, int full)
 {
     switch (t) {
-    case VQS_SQ_U8:
-    case VQS_SQ_S8: {
+    case VQS_ELEM_U8:
+    case VQS_ELEM_S8: {
         __m128i b = full ? _mm_loadu_si128((const __m128i *)(row + j0))
                          : _mm_maskz_loadu_epi8(k, row + j0);
-        return _mm512_cvtepi32_ps(t == VQS_SQ_U8 ? _mm512_cvtepu8_epi32(b)
+        return _mm512_cvtepi32_ps(t == VQS_ELEM_U8 ? _mm512_cvtepu8_epi32(b)
                                                  : _mm512_cvtepi8_epi32(b));
     }
-    case VQS_SQ_U4: {
+    case VQS_ELEM_U4: {
         /* dims j0..j0+15 are the 8 bytes at j0 / 2 (j0 is a multiple of 16) */
         __m128i b;
         if (full)
@@ -248,26 +248,26 @@ static inline __attribute__((always_inline)) __m512 sq_v16(vqs_sq_type t, const 
         x = _mm_and_si128(_mm_or_si128(x, _mm_slli_epi16(x, 4)), _mm_set1_epi16(0x0f0f));
         return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(x));
     }
-    case VQS_SQ_F16:
-    case VQS_SQ_BF16: {
+    case VQS_ELEM_F16:
+    case VQS_ELEM_BF16: {
         __m256i h = full ? _mm256_loadu_si256((const __m256i *)(row + 2 * j0))
                          : _mm256_maskz_loadu_epi16(k, row + 2 * j0);
-        if (t == VQS_SQ_F16)
+        if (t == VQS_ELEM_F16)
             return _mm512_cvtph_ps(h);
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
-    case VQS_SQ_E4M3:
-    case VQS_SQ_E5M2: {
+    case VQS_ELEM_E4M3:
+    case VQS_ELEM_E5M2: {
         __m128i b = full ? _mm_loadu_si128((const __m128i *)(row + j0))
                          : _mm_maskz_loadu_epi8(k, row + j0);
-        if (t == VQS_SQ_E5M2)
+        if (t == VQS_ELEM_E5M2)
             return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8));
         /* value / 256: sq_step multiplies q or w by 256 instead */
         __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7),
                                      _mm256_set1_epi16((short)0xbf80));
         return _mm512_cvtph_ps(h);
     }
-    case VQS_SQ_F32:
+    case VQS_ELEM_F32:
         return full ? _mm512_loadu_ps(row + 4 * j0) : _mm512_maskz_loadu_ps(k, row + 4 * j0);
     }
     return _mm512_setzero_ps();
@@ -286,7 +286,7 @@ static inline __m128 sq_hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d)
 
 /* One step of 16 dimensions from j for the rows r[0..nr-1] (nr = 4 or 1):
  * full: all 16 lanes; else the lanes in k, loaded with masks. */
-static inline __attribute__((always_inline)) void sq_step(vqs_sq_type t, int l2, int full,
+static inline __attribute__((always_inline)) void sq_step(vqs_elem t, int l2, int full,
                                                           __mmask16 k, const float *q,
                                                           const float *w, size_t j,
                                                           const uint8_t *const *r, int nr,
@@ -296,7 +296,7 @@ static inline __attribute__((always_inline)) void sq_step(vqs_sq_type t, int l2,
     __m512 vw = _mm512_setzero_ps();
     if (l2)
         vw = full ? _mm512_loadu_ps(w + j) : _mm512_maskz_loadu_ps(k, w + j);
-    if (t == VQS_SQ_E4M3) { /* sq_v16 gives value / 256 */
+    if (t == VQS_ELEM_E4M3) { /* sq_v16 gives value / 256 */
         if (l2)
             vw = _mm512_mul_ps(vw, _mm512_set1_ps(256.0f));
         else
@@ -314,7 +314,7 @@ static inline __attribute__((always_inline)) void sq_step(vqs_sq_type t, int l2,
 }
 
 /* l2 != 0: out = sum (q - w v)^2; else out = bias + sum q v */
-static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l2, const float *q,
+static inline __attribute__((always_inline)) void sq_scan_t(vqs_elem t, int l2, const float *q,
                                                             const float *w, float bias, size_t d,
                                                             const uint8_t *codes, size_t stride,
                                                             size_t n, float *out)
@@ -348,10 +348,10 @@ static inline __attribute__((always_inline)) void sq_scan_t(vqs_sq_type t, int l
     }
 }
 
-#define SQ_TYPES(X) X(VQS_SQ_U8) X(VQS_SQ_S8) X(VQS_SQ_U4) X(VQS_SQ_F16) X(VQS_SQ_BF16) \
-    X(VQS_SQ_E4M3) X(VQS_SQ_E5M2) X(VQS_SQ_F32)
+#define SQ_TYPES(X) X(VQS_ELEM_U8) X(VQS_ELEM_S8) X(VQS_ELEM_U4) X(VQS_ELEM_F16) X(VQS_ELEM_BF16) \
+    X(VQS_ELEM_E4M3) X(VQS_ELEM_E5M2) X(VQS_ELEM_F32)
 
-static void sq_l2_avx512(vqs_sq_type t, const float *q, const float *w, size_t d,
+static void sq_l2_avx512(vqs_elem t, const float *q, const float *w, size_t d,
                          const uint8_t *codes, size_t stride, size_t n, float *out)
 {
     switch (t) {
@@ -365,7 +365,7 @@ static void sq_l2_avx512(vqs_sq_type t, const float *q, const float *w, size_t d
     vqs_ref_sq_l2(t, q, w, d, codes, stride, n, out);
 }
 
-static void sq_ip_avx512(vqs_sq_type t, const float *q, float bias, size_t d,
+static void sq_ip_avx512(vqs_elem t, const float *q, float bias, size_t d,
                          const uint8_t *codes, size_t stride, size_t n, float *out)
 {
     switch (t) {

@@ -37,9 +37,9 @@ void vqs_ref_lut8(const float *lut, size_t m, float bias, const uint8_t *codes, 
                   size_t n, float *out);
 void vqs_ref_lut4(const float *lut, size_t m, float bias, const uint8_t *codes, size_t stride,
                   size_t n, float *out);
-void vqs_ref_sq_l2(vqs_sq_type t, const float *q, const float *w, size_t d, const uint8_t *codes,
+void vqs_ref_sq_l2(vqs_elem t, const float *q, const float *w, size_t d, const uint8_t *codes,
                    size_t stride, size_t n, float *out);
-void vqs_ref_sq_ip(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
+void vqs_ref_sq_ip(vqs_elem t, const float *q, float bias, size_t d, const uint8_t *codes,
                    size_t stride, size_t n, float *out);
 void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                         uint16_t *out);
@@ -52,8 +52,8 @@ void vqs_ref_bin_est(const float *tab, size_t nb, float cst, float sumv, float i
 size_t vqs_ref_select_lt(const float *x, size_t n, float thr, uint32_t *idx);
 size_t vqs_ref_select_le_u16(const uint16_t *x, size_t n, uint16_t thr, uint32_t *idx);
 
-/* v(row, j) of the reference (vqs_sq_type comment in vqs_kernels.h). */
-float vqs_ref_sq_value(vqs_sq_type t, const uint8_t *row, size_t j);
+/* v(row, j) of the reference (vqs_elem comment in vqs_kernels.h). */
+float vqs_ref_sq_value(vqs_elem t, const uint8_t *row, size_t j);
 
 #ifdef __cplusplus
 }

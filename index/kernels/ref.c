@@ -8,8 +8,8 @@
  *   float accumulation (as the codecs' own scorers), no tricks: this file is
  *   the specification. It is compiled without -march flags, so it also runs
  *   on a CPU without AVX2.
- * - fp8/half/bfloat16 values come from the exact conversions of the
- *   quantizer core (vqs_codebook.h, vqs_common.h), so a SIMD kernel that
+ * - fp8/half/bfloat16 values come from the exact conversions of
+ *   common/vqs_float.h (the ones the codecs use), so a SIMD kernel that
  *   converts in registers is checked against them.
  */
 #include "kernels_internal.h"
@@ -18,8 +18,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "vqs_codebook.h"
 #include "vqs_common.h"
+#include "vqs_float.h"
 
 /* ==== look-up tables ===================================================== */
 
@@ -49,24 +49,24 @@ void vqs_ref_lut4(const float *lut, size_t m, float bias, const uint8_t *codes, 
 
 /* ==== scalar codes ======================================================= */
 
-float vqs_ref_sq_value(vqs_sq_type t, const uint8_t *row, size_t j)
+float vqs_ref_sq_value(vqs_elem t, const uint8_t *row, size_t j)
 {
     switch (t) {
-    case VQS_SQ_U8:
+    case VQS_ELEM_U8:
         return (float)row[j];
-    case VQS_SQ_S8:
+    case VQS_ELEM_S8:
         return (float)(int8_t)row[j];
-    case VQS_SQ_U4:
+    case VQS_ELEM_U4:
         return (float)((row[j >> 1] >> (4 * (j & 1))) & 15);
-    case VQS_SQ_F16:
+    case VQS_ELEM_F16:
         return vqs_f16_to_f32((uint16_t)(row[2 * j] | (unsigned)row[2 * j + 1] << 8));
-    case VQS_SQ_BF16:
+    case VQS_ELEM_BF16:
         return vqs_bf16_to_f32((uint16_t)(row[2 * j] | (unsigned)row[2 * j + 1] << 8));
-    case VQS_SQ_E4M3:
+    case VQS_ELEM_E4M3:
         return vqs_e4m3_to_f32(row[j]);
-    case VQS_SQ_E5M2:
+    case VQS_ELEM_E5M2:
         return vqs_e5m2_to_f32(row[j]);
-    case VQS_SQ_F32: {
+    case VQS_ELEM_F32: {
         float v;
         memcpy(&v, row + 4 * j, sizeof v);
         return v;
@@ -75,7 +75,7 @@ float vqs_ref_sq_value(vqs_sq_type t, const uint8_t *row, size_t j)
     return 0;
 }
 
-void vqs_ref_sq_l2(vqs_sq_type t, const float *q, const float *w, size_t d, const uint8_t *codes,
+void vqs_ref_sq_l2(vqs_elem t, const float *q, const float *w, size_t d, const uint8_t *codes,
                    size_t stride, size_t n, float *out)
 {
     for (size_t i = 0; i < n; i++) {
@@ -89,7 +89,7 @@ void vqs_ref_sq_l2(vqs_sq_type t, const float *q, const float *w, size_t d, cons
     }
 }
 
-void vqs_ref_sq_ip(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
+void vqs_ref_sq_ip(vqs_elem t, const float *q, float bias, size_t d, const uint8_t *codes,
                    size_t stride, size_t n, float *out)
 {
     for (size_t i = 0; i < n; i++) {

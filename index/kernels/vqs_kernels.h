@@ -28,29 +28,17 @@
 #include <stdint.h>
 
 #include "vqs_common.h"
+#include "vqs_float.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Scalar element types of SQ codes, and the value v(c) a code stands for:
- * U8: c (0..255); S8: (int8_t)c; U4: nibble j of a row is
- * (row[j / 2] >> (4 * (j & 1))) & 15; F16: IEEE half (2 bytes LE); BF16:
- * bfloat16 (2 bytes LE); E4M3: fp8 E4M3FN (1 byte); E5M2: fp8 E5M2 (1 byte);
- * F32: float32 (4 bytes LE, any alignment; the SQfp32 / Flat codec).
- * fp8/F16/BF16/F32 NaN or Inf patterns never come out of vqs encoders; kernels
- * may give any finite or non-finite value for them (the reference decodes
- * with vqs_f16_to_f32, vqs_bf16_to_f32, vqs_e4m3_to_f32, vqs_e5m2_to_f32). */
-typedef enum vqs_sq_type {
-    VQS_SQ_U8 = 0,
-    VQS_SQ_S8,
-    VQS_SQ_U4,
-    VQS_SQ_F16,
-    VQS_SQ_BF16,
-    VQS_SQ_E4M3,
-    VQS_SQ_E5M2,
-    VQS_SQ_F32,
-} vqs_sq_type;
+/* The element types of SQ codes and the value v(c) a code stands for:
+ * vqs_elem (common/vqs_float.h), shared with the codecs. */
+/* Transitional: index/ivf.c still casts a view's sq_type to this name; drop
+ * the alias with that cast. */
+typedef vqs_elem vqs_sq_type;
 
 /* PQ 4-bit fast scan layout ("packed"): vectors in blocks of 32; a block is
  * M2 = M rounded up to even sub-quantizers, stored as M2 / 2 groups of 32
@@ -84,10 +72,10 @@ typedef struct vqs_kernels {
 
     /* ---- scalar codes: computed on the codes, no decode buffer ---- */
     /* out[i] = sum_{j < d} (q[j] - w[j] * v(row_i, j))^2 */
-    void (*sq_l2)(vqs_sq_type t, const float *q, const float *w, size_t d, const uint8_t *codes,
+    void (*sq_l2)(vqs_elem t, const float *q, const float *w, size_t d, const uint8_t *codes,
                   size_t stride, size_t n, float *out);
     /* out[i] = bias + sum_{j < d} q[j] * v(row_i, j) */
-    void (*sq_ip)(vqs_sq_type t, const float *q, float bias, size_t d, const uint8_t *codes,
+    void (*sq_ip)(vqs_elem t, const float *q, float bias, size_t d, const uint8_t *codes,
                   size_t stride, size_t n, float *out);
 
     /* ---- PQ 4-bit fast scan ---- */

@@ -1,4 +1,4 @@
-// Tests for vqs_codec_norms (codec.c): |offset + decode(code)| computed row by row.
+// Tests for vqs_codec_norms (codec_norms.c): |offset + decode(code)| computed row by row.
 // - the norms equal those of vqs_codec_decode's reconstructions (plus the offset) within float
 //   rounding, for codecs whose transforms are isometries (folded into per-offset constants) and
 //   for those that are not (PCA W, HAD with zero padding: reversed row by row);

@@ -1,5 +1,5 @@
-// Transform stages (codebooks/transform.c) through the stage API of
-// codebook_internal.h: PCA against FAISS's PCAMatrix (eigenvalues, outputs up
+// Transform stages (codebooks/transform.c, pca.c, rotation.c, opq.c) through
+// the stage API of codebook_internal.h: PCA against FAISS's PCAMatrix (eigenvalues, outputs up
 // to sign, retained energy), the orthonormality and invertibility of ROT, HAD
 // and OPQ checked by exact algebra, save/load and corrupted payloads, bad
 // specs, and OPQ's PQ error against plain PQ and FAISS's OPQ. Most tests use

@@ -43,9 +43,9 @@ static void view_scores(const vqs_codec_view &v, const uint8_t *codes, size_t cs
         break;
     case VQS_VIEW_SQ:
         if (v.l2)
-            vqs_ref_sq_l2((vqs_sq_type)v.sq_type, v.q, v.w, v.d, codes, cs, n, out);
+            vqs_ref_sq_l2(v.sq_type, v.q, v.w, v.d, codes, cs, n, out);
         else
-            vqs_ref_sq_ip((vqs_sq_type)v.sq_type, v.q, v.bias, v.d, codes, cs, n, out);
+            vqs_ref_sq_ip(v.sq_type, v.q, v.bias, v.d, codes, cs, n, out);
         break;
     case VQS_VIEW_BIN:
         vqs_ref_bin_est(v.tab, v.nb, v.cst, v.sumv, v.isd, v.l2, codes, cs, n, out);

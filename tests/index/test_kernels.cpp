@@ -26,41 +26,41 @@ namespace {
 const size_t kDims[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
 const size_t kNs[] = {0, 1, 15, 16, 17, 31, 32, 33, 1037};
 const vqs_simd kLevels[] = {VQS_SIMD_SCALAR, VQS_SIMD_AVX2, VQS_SIMD_AVX512};
-const vqs_sq_type kTypes[] = {VQS_SQ_U8,   VQS_SQ_S8,   VQS_SQ_U4,  VQS_SQ_F16,
-                              VQS_SQ_BF16, VQS_SQ_E4M3, VQS_SQ_E5M2, VQS_SQ_F32};
+const vqs_elem kTypes[] = {VQS_ELEM_U8,   VQS_ELEM_S8,   VQS_ELEM_U4,  VQS_ELEM_F16,
+                              VQS_ELEM_BF16, VQS_ELEM_E4M3, VQS_ELEM_E5M2, VQS_ELEM_F32};
 
-const char *type_name(vqs_sq_type t)
+const char *type_name(vqs_elem t)
 {
     switch (t) {
-    case VQS_SQ_U8:
+    case VQS_ELEM_U8:
         return "U8";
-    case VQS_SQ_S8:
+    case VQS_ELEM_S8:
         return "S8";
-    case VQS_SQ_U4:
+    case VQS_ELEM_U4:
         return "U4";
-    case VQS_SQ_F16:
+    case VQS_ELEM_F16:
         return "F16";
-    case VQS_SQ_BF16:
+    case VQS_ELEM_BF16:
         return "BF16";
-    case VQS_SQ_E4M3:
+    case VQS_ELEM_E4M3:
         return "E4M3";
-    case VQS_SQ_E5M2:
+    case VQS_ELEM_E5M2:
         return "E5M2";
-    case VQS_SQ_F32:
+    case VQS_ELEM_F32:
         return "F32";
     }
     return "?";
 }
 
-size_t code_bytes(vqs_sq_type t, size_t d)
+size_t code_bytes(vqs_elem t, size_t d)
 {
     switch (t) {
-    case VQS_SQ_U4:
+    case VQS_ELEM_U4:
         return (d + 1) / 2;
-    case VQS_SQ_F16:
-    case VQS_SQ_BF16:
+    case VQS_ELEM_F16:
+    case VQS_ELEM_BF16:
         return 2 * d;
-    case VQS_SQ_F32:
+    case VQS_ELEM_F32:
         return 4 * d;
     default:
         return d;
@@ -68,30 +68,30 @@ size_t code_bytes(vqs_sq_type t, size_t d)
 }
 
 // v(row, j) decoded here, independently of ref.c's vqs_ref_sq_value.
-double decode(vqs_sq_type t, const uint8_t *row, size_t j)
+double decode(vqs_elem t, const uint8_t *row, size_t j)
 {
     switch (t) {
-    case VQS_SQ_U8:
+    case VQS_ELEM_U8:
         return row[j];
-    case VQS_SQ_S8:
+    case VQS_ELEM_S8:
         return (double)(int8_t)row[j];
-    case VQS_SQ_U4:
+    case VQS_ELEM_U4:
         return (j % 2 == 0) ? (row[j / 2] & 15) : (row[j / 2] >> 4);
-    case VQS_SQ_F16: {
+    case VQS_ELEM_F16: {
         uint16_t h;
         std::memcpy(&h, row + 2 * j, 2);
         return vqs_f16_to_f32(h);
     }
-    case VQS_SQ_BF16: {
+    case VQS_ELEM_BF16: {
         uint16_t h;
         std::memcpy(&h, row + 2 * j, 2);
         return vqs_bf16_to_f32(h);
     }
-    case VQS_SQ_E4M3:
+    case VQS_ELEM_E4M3:
         return vqs_e4m3_to_f32(row[j]);
-    case VQS_SQ_E5M2:
+    case VQS_ELEM_E5M2:
         return vqs_e5m2_to_f32(row[j]);
-    case VQS_SQ_F32: {
+    case VQS_ELEM_F32: {
         float f;
         std::memcpy(&f, row + 4 * j, 4);
         return f;
@@ -104,7 +104,7 @@ double decode(vqs_sq_type t, const uint8_t *row, size_t j)
 // F16/BF16/E4M3/E5M2 elements are finite non-NaN patterns (the header allows
 // any result for the others); BF16 magnitudes stay below 2^21 so that sums of
 // squares stay finite. Bytes past the code in a row are random too.
-std::vector<uint8_t> random_codes(vqs_rng &r, vqs_sq_type t, size_t d, size_t stride, size_t n)
+std::vector<uint8_t> random_codes(vqs_rng &r, vqs_elem t, size_t d, size_t stride, size_t n)
 {
     std::vector<uint8_t> c(n * stride);
     for (auto &b : c)
@@ -113,7 +113,7 @@ std::vector<uint8_t> random_codes(vqs_rng &r, vqs_sq_type t, size_t d, size_t st
         uint8_t *row = c.data() + i * stride;
         for (size_t j = 0; j < d; j++) {
             switch (t) {
-            case VQS_SQ_F16:
+            case VQS_ELEM_F16:
                 for (;;) {
                     uint16_t h = (uint16_t)vqs_rng_next(&r);
                     if ((h & 0x7c00) != 0x7c00) {
@@ -122,7 +122,7 @@ std::vector<uint8_t> random_codes(vqs_rng &r, vqs_sq_type t, size_t d, size_t st
                     }
                 }
                 break;
-            case VQS_SQ_BF16:
+            case VQS_ELEM_BF16:
                 for (;;) {
                     uint16_t h = (uint16_t)vqs_rng_next(&r);
                     if (((h >> 7) & 0xff) < 127 + 21) {
@@ -131,15 +131,15 @@ std::vector<uint8_t> random_codes(vqs_rng &r, vqs_sq_type t, size_t d, size_t st
                     }
                 }
                 break;
-            case VQS_SQ_E4M3:
+            case VQS_ELEM_E4M3:
                 while ((row[j] & 0x7f) == 0x7f)
                     row[j] = (uint8_t)vqs_rng_next(&r);
                 break;
-            case VQS_SQ_E5M2:
+            case VQS_ELEM_E5M2:
                 while ((row[j] & 0x7c) == 0x7c)
                     row[j] = (uint8_t)vqs_rng_next(&r);
                 break;
-            case VQS_SQ_F32: {
+            case VQS_ELEM_F32: {
                 // N(0, 100^2) values: random bit patterns would overflow the sums
                 float f = (float)(100.0 * vqs_rng_normal(&r));
                 std::memcpy(row + 4 * j, &f, 4);
@@ -263,7 +263,7 @@ void lut4_double(const std::vector<float> &lut, size_t m, float bias,
     }
 }
 
-void sq_double(vqs_sq_type t, bool l2, const std::vector<float> &q, const std::vector<float> &w,
+void sq_double(vqs_elem t, bool l2, const std::vector<float> &q, const std::vector<float> &w,
                float bias, size_t d, const std::vector<uint8_t> &codes, size_t stride, size_t n,
                std::vector<double> &val, std::vector<double> &mag)
 {
@@ -317,7 +317,7 @@ TEST_CASE("kernels lut8: reference against a double computation", "[kernels]")
         for (size_t n : kNs) {
             size_t stride = m + (n % 2);
             auto lut = normals(r, m * 256, 10.0);
-            auto codes = random_codes(r, VQS_SQ_U8, m, stride, n);
+            auto codes = random_codes(r, VQS_ELEM_U8, m, stride, n);
             float bias = (float)vqs_rng_normal(&r);
             std::vector<float> out(n);
             ref()->lut8(lut.data(), m, bias, codes.data(), stride, n, out.data());
@@ -338,7 +338,7 @@ TEST_CASE("kernels lut8: every level equals the reference", "[kernels]")
             for (size_t extra : {0, 1, 3}) {
                 size_t stride = m + extra;
                 auto lut = normals(r, m * 256, 10.0);
-                auto codes = random_codes(r, VQS_SQ_U8, m, stride, n);
+                auto codes = random_codes(r, VQS_ELEM_U8, m, stride, n);
                 float bias = (float)vqs_rng_normal(&r);
                 std::vector<float> want(n);
                 ref()->lut8(lut.data(), m, bias, codes.data(), stride, n, want.data());
@@ -361,7 +361,7 @@ TEST_CASE("kernels lut4: reference against a double computation", "[kernels]")
         for (size_t n : kNs) {
             size_t stride = (m + 1) / 2 + (n % 2);
             auto lut = normals(r, m * 16, 10.0);
-            auto codes = random_codes(r, VQS_SQ_U8, stride, stride, n);
+            auto codes = random_codes(r, VQS_ELEM_U8, stride, stride, n);
             float bias = (float)vqs_rng_normal(&r);
             std::vector<float> out(n);
             ref()->lut4(lut.data(), m, bias, codes.data(), stride, n, out.data());
@@ -383,7 +383,7 @@ TEST_CASE("kernels lut4: every level equals the reference", "[kernels]")
                 size_t stride = (m + 1) / 2 + extra;
                 auto lut = normals(r, m * 16, 10.0);
                 // every byte random, also the unused high nibble of an odd m
-                auto codes = random_codes(r, VQS_SQ_U8, stride, stride, n);
+                auto codes = random_codes(r, VQS_ELEM_U8, stride, stride, n);
                 float bias = (float)vqs_rng_normal(&r);
                 std::vector<float> want(n);
                 ref()->lut4(lut.data(), m, bias, codes.data(), stride, n, want.data());
@@ -404,7 +404,7 @@ TEST_CASE("kernels sq_l2, sq_ip: reference against a double computation", "[kern
 {
     vqs_rng r;
     vqs_rng_seed(&r, 805);
-    for (vqs_sq_type t : kTypes)
+    for (vqs_elem t : kTypes)
         for (size_t d : kDims)
             for (size_t n : {0, 1, 17, 100}) {
                 size_t stride = code_bytes(t, d) + (d % 3);
@@ -431,7 +431,7 @@ TEST_CASE("kernels sq_l2, sq_ip: every level equals the reference", "[kernels]")
     vqs_rng r;
     vqs_rng_seed(&r, 806);
     auto L = levels();
-    for (vqs_sq_type t : kTypes)
+    for (vqs_elem t : kTypes)
         for (size_t d : kDims)
             for (size_t n : kNs)
                 for (size_t extra : {0, 3}) {
@@ -469,19 +469,19 @@ TEST_CASE("kernels sq_ip: every finite code decodes to the conversion function's
           "[kernels]")
 {
     auto L = levels();
-    for (vqs_sq_type t : kTypes) {
-        if (t == VQS_SQ_F32) // no conversion: the next test
+    for (vqs_elem t : kTypes) {
+        if (t == VQS_ELEM_F32) // no conversion: the next test
             continue;
         std::vector<uint16_t> vals; // the code values to try
-        bool two = t == VQS_SQ_F16 || t == VQS_SQ_BF16;
-        for (uint32_t c = 0; c < (two ? 65536u : (t == VQS_SQ_U4 ? 16u : 256u)); c++) {
-            if (t == VQS_SQ_F16 && (c & 0x7c00) == 0x7c00)
+        bool two = t == VQS_ELEM_F16 || t == VQS_ELEM_BF16;
+        for (uint32_t c = 0; c < (two ? 65536u : (t == VQS_ELEM_U4 ? 16u : 256u)); c++) {
+            if (t == VQS_ELEM_F16 && (c & 0x7c00) == 0x7c00)
                 continue;
-            if (t == VQS_SQ_BF16 && (c & 0x7f80) == 0x7f80)
+            if (t == VQS_ELEM_BF16 && (c & 0x7f80) == 0x7f80)
                 continue;
-            if (t == VQS_SQ_E4M3 && (c & 0x7f) == 0x7f)
+            if (t == VQS_ELEM_E4M3 && (c & 0x7f) == 0x7f)
                 continue;
-            if (t == VQS_SQ_E5M2 && (c & 0x7c) == 0x7c)
+            if (t == VQS_ELEM_E5M2 && (c & 0x7c) == 0x7c)
                 continue;
             vals.push_back((uint16_t)c);
         }
@@ -496,7 +496,7 @@ TEST_CASE("kernels sq_ip: every finite code decodes to the conversion function's
                 uint16_t c = vals[p % nv];
                 if (two)
                     std::memcpy(row + 2 * j, &c, 2);
-                else if (t == VQS_SQ_U4)
+                else if (t == VQS_ELEM_U4)
                     row[j / 2] = (uint8_t)(row[j / 2] | c << (4 * (j % 2)));
                 else
                     row[j] = (uint8_t)c;
@@ -528,15 +528,15 @@ TEST_CASE("kernels sq: F32 codes are read as the floats they hold", "[kernels]")
     const float vals[] = {1.0f, -3.5f, 1e-40f, -1e-45f, 1e-20f, 3e18f, -1.2345678e-3f, 65504.5f};
     const size_t nv = sizeof vals / sizeof vals[0];
     for (size_t d : {1, 7, 8, 9, 16, 17, 33}) {
-        size_t n = nv * d, stride = code_bytes(VQS_SQ_F32, d);
+        size_t n = nv * d, stride = code_bytes(VQS_ELEM_F32, d);
         std::vector<uint8_t> codes(n * stride, 0);
         for (size_t p = 0; p < n; p++)
             std::memcpy(codes.data() + p * stride + 4 * (p % d), &vals[p % nv], 4);
         std::vector<float> one(d, 1.0f), zero(d, 0.0f);
         for (const Level &l : L) {
             std::vector<float> ip(n), l2(n);
-            l.k->sq_ip(VQS_SQ_F32, one.data(), 0.0f, d, codes.data(), stride, n, ip.data());
-            l.k->sq_l2(VQS_SQ_F32, zero.data(), one.data(), d, codes.data(), stride, n, l2.data());
+            l.k->sq_ip(VQS_ELEM_F32, one.data(), 0.0f, d, codes.data(), stride, n, ip.data());
+            l.k->sq_l2(VQS_ELEM_F32, zero.data(), one.data(), d, codes.data(), stride, n, l2.data());
             for (size_t p = 0; p < n; p++) {
                 float v = vals[p % nv];
                 INFO(l.k->name << " d " << d << " lane " << p % d << " value " << v);
