@@ -61,6 +61,9 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         vqs_pid pid;
         if (api_parse_id(v, &pid, r, "query"))
             return r->code;
+        /* checked before the read, which would fail for want of the vector */
+        if (vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(e->c))
+            return fail(r, 400, "query by point id needs the stored vectors (this collection keeps none)");
         int rc = vqs_coll_get(e->c, &pid, sr->q, NULL);
         if (rc) {
             vqs_clearerr();
@@ -68,8 +71,6 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
             return fail(r, rc == VQS_ENOTFOUND ? 404 : 500, "query: point %s %s", vqs_pid_format(&pid, b),
                         rc == VQS_ENOTFOUND ? "not found" : "could not be read");
         }
-        if (vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(e->c))
-            return fail(r, 400, "query by point id needs the stored vectors (this collection keeps none)");
     } else {
     char where[16];
     snprintf(where, sizeof where, "%s", vkey);

@@ -41,17 +41,6 @@ static int hexval_c(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-static int name_ok(const char *n, size_t len)
-{
-    if (len == 0 || len > 63 || n[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') ||
-              n[i] == '_' || n[i] == '-' || n[i] == '.'))
-            return 0;
-    return 1;
-}
-
 static int is_binary(struct MHD_Connection *conn)
 {
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
@@ -284,7 +273,7 @@ int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method,
     const char *name = url + 13, *slash = strchr(name, '/');
     size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
     char cname[64];
-    if (!name_ok(name, nlen))
+    if (vqs_coll_check_name(name, nlen))
         return fail(r, 400, "bad collection name \"%.*s\" (1 to 63 of A-Z a-z 0-9 _ - ., not starting with '.')",
                     (int)(nlen > 80 ? 80 : nlen), name);
     memcpy(cname, name, nlen);

@@ -136,7 +136,7 @@ int vqs_parallel_for(int nthreads, size_t n, vqs_task_fn fn, void *ctx);
 
 /* ---- SIMD level -------------------------------------------------------- */
 
-/* Kernels with SIMD versions (index/kernels, codebooks/kmeans.c) pick one
+/* Kernels with SIMD versions (index/kernels, codebooks/kernels) pick one
  * level at run time: the best the CPU has (cpuid, and xgetbv so that the OS
  * saves the registers), or lower if the environment variable
  * VQS_SIMD=scalar|avx2|avx512 asks (a level above the CPU's is refused with

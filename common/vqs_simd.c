@@ -1,6 +1,6 @@
 /*
  * vqs_simd.c: the run-time SIMD level shared by every kernel family
- * (index/kernels tables, codebooks/kmeans.c).
+ * (index/kernels tables, codebooks/kernels).
  *
  * Design decisions:
  * - GCC's __builtin_cpu_supports (libgcc's cpuid + xgetbv check, so a level

@@ -93,21 +93,22 @@ static int rec_get(const MDB_val *v, db_rec *r, const char *name)
     return 0;
 }
 
-static int check_name(const char *name)
+int vqs_db_check_name(const char *name, size_t n)
 {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > 63 || name[0] == '.')
-        return vqs_seterr(VQS_EINVAL, "collection name '%s': 1 to 63 characters, not starting with '.'",
-                          name ? name : "(null)");
+    if (!name || n == 0 || n > 63 || name[0] == '.')
+        return vqs_seterr(VQS_EINVAL, "collection name '%.*s': 1 to 63 characters, not starting with '.'",
+                          (int)(name ? (n > 80 ? 80 : n) : 6), name ? name : "(null)");
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
               c == '-' || c == '.'))
-            return vqs_seterr(VQS_EINVAL, "collection name '%s': character %zu ('%c') is not one of A-Z a-z 0-9 _ - .",
-                              name, i + 1, c);
+            return vqs_seterr(VQS_EINVAL, "collection name '%.*s': character %zu ('%c') is not one of A-Z a-z 0-9 _ - .",
+                              (int)(n > 80 ? 80 : n), name, i + 1, c);
     }
     return 0;
 }
+
+static int check_name(const char *name) { return vqs_db_check_name(name, name ? strlen(name) : 0); }
 
 static MDB_val name_key(const char *name, char buf[72])
 {

@@ -96,6 +96,9 @@ typedef struct vqs_db_stats {
  * [A-Za-z0-9_.-], not starting with '.' (they also name the vector file
  * DIR/NAME.vec). Errors: -EEXIST, VQS_EINVAL (name, d = 0, metric, rerank). */
 int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg);
+/* Checks the first n bytes of name against the naming rule above (the one
+ * place it is written): 0, or VQS_EINVAL with the name and what is wrong. */
+int vqs_db_check_name(const char *name, size_t n);
 /* Removes the collection's records (and nothing else; the caller removes
  * its vector file). VQS_ENOTFOUND. */
 int vqs_db_drop(vqs_db *db, const char *name);

@@ -90,6 +90,8 @@ void coll_config_to_db(const vqs_coll_config *in, vqs_db_config *out)
 _Static_assert(sizeof ((vqs_coll_config *)0)->spec == sizeof ((vqs_db_config *)0)->spec,
                "the spec is copied whole between the two configurations");
 
+int vqs_coll_check_name(const char *name, size_t n) { return vqs_db_check_name(name, n); }
+
 int vqs_coll_config_check(const char *name, const vqs_coll_config *in, vqs_coll_config *filled)
 {
     if (!in)

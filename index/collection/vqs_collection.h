@@ -117,6 +117,11 @@ void vqs_catalog_list_free(char **names, size_t n);
 
 /* ---- collections of a catalog ------------------------------------------- */
 
+/* Checks a collection name (its first n bytes; the path segment of a URL
+ * need not be NUL-terminated): 1..63 bytes of [A-Za-z0-9_.-], not starting
+ * with '.'. 0, or VQS_EINVAL with the name and what is wrong. */
+int vqs_coll_check_name(const char *name, size_t n);
+
 /* Checks a configuration as vqs_coll_create does (name: for the messages
  * only) and writes it with its zero search defaults filled in to *filled
  * (may be NULL, or cfg itself). Lets a caller answer a bad configuration

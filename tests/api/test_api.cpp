@@ -1,4 +1,4 @@
-// Tests of the HTTP service (api/server.c) over real sockets on loopback, with real LMDB
+// Tests of the HTTP service (api/) over real sockets on loopback, with real LMDB
 // files under the server:
 // - the fiori RAG chunks (real MiniLM embeddings and their metadata as payloads) go in over
 //   HTTP, train automatically, and every search, filtered or not, JSON or binary, equals the

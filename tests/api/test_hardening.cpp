@@ -237,6 +237,10 @@ TEST_CASE("hardening: with_vector on a collection that keeps no vectors is a 400
     require_error(http(srv.port, "POST", "/collections/n/points/search",
                        R"({"limit":3,"with_vector":true,"vector":)" + vec_json(&x[0], 8) + "}"),
                   400, "keeps no vectors");
+    // a query by point id needs the point's stored vector: a 400 too (it was
+    // a 500 "could not be read" once)
+    require_error(http(srv.port, "POST", "/collections/n/points/query", R"({"query":3,"limit":3})"), 400,
+                  "keeps none");
     jptr g(ok_result(http(srv.port, "GET", "/collections/n/points/3")));
     REQUIRE(json_object_get(g.j, "vector") == nullptr);
     REQUIRE(json_integer_value(json_object_get(g.j, "id")) == 3);
