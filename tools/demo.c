@@ -23,6 +23,7 @@
 #include "vqs_common.h"
 #include "vqs_index.h"
 #include "vqs_store.h"
+#include "vqs_topk.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -44,20 +45,21 @@ const vqs_cli_help vqs_demo_help = {
     .example = "vqs demo\n",
 };
 
-/* Top k of n scores, larger is better (ties: lower index), into ids. */
-static void top_k_desc(const float *sc, size_t n, size_t k, int64_t *ids)
+/* Top k of n scores, larger is better (ties: lower index), into ids (-1
+ * past n), through the one bounded top-k (vqs_topk.h: smaller keys first). */
+static int top_k_desc(const float *sc, size_t n, size_t k, int64_t *ids)
 {
+    vqs_topk_item *h = malloc(sizeof *h * k);
+    if (!h)
+        return vqs_seterr(VQS_ENOMEM, "demo: top-%zu", k);
+    vqs_topk t = {h, 0, k};
+    for (size_t i = 0; i < n; i++)
+        vqs_topk_push(&t, -(double)sc[i], (int64_t)i);
+    vqs_topk_sort(&t);
     for (size_t j = 0; j < k; j++)
-        ids[j] = -1;
-    for (size_t i = 0; i < n; i++) {
-        size_t pos = k;
-        while (pos > 0 && (ids[pos - 1] < 0 || sc[i] > sc[ids[pos - 1]]))
-            pos--;
-        if (pos == k)
-            continue;
-        memmove(ids + pos + 1, ids + pos, sizeof(int64_t) * (k - pos - 1));
-        ids[pos] = (int64_t)i;
-    }
+        ids[j] = j < t.n ? h[j].id : -1;
+    free(h);
+    return 0;
 }
 
 /* Compression versus recall on the demo set: each codec is trained on the
@@ -102,7 +104,8 @@ static int demo_codecs(const vqs_matrix *B, const vqs_matrix *Q, size_t k, const
                 break;
             rc = vqs_codec_query_score(qq, n, codes, sc);
             vqs_codec_query_free(qq);
-            top_k_desc(sc, n, k, ids + q * k);
+            if (!rc)
+                rc = top_k_desc(sc, n, k, ids + q * k);
         }
         if (!rc) {
             float *rd = malloc(sizeof(float) * nq * k);

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "coll_internal.h"
+#include "vqs_topk.h"
 
 #include <errno.h>
 #include <math.h>
@@ -80,21 +81,22 @@ int coll_buf_search(const vqs_coll *c, const vqs_coll_search_params *p, size_t n
     size_t d = c->cfg.d;
     int ip = c->cfg.metric != VQS_METRIC_L2;
     float *qn = malloc(sizeof(float) * d);
-    if (!qn)
+    vqs_topk_item *h = malloc(sizeof *h * (k ? k : 1));
+    if (!qn || !h) {
+        free(qn);
+        free(h);
         return vqs_seterr(VQS_ENOMEM, "coll_search");
+    }
     for (size_t qi = 0; qi < nq; qi++) {
         memcpy(qn, q + qi * d, sizeof(float) * d);
         if (c->cfg.metric == VQS_METRIC_COS)
             vqs_normalize_rows(1, d, qn);
-        int64_t *I = ids + qi * k;
-        float *D = dist + qi * k;
-        for (size_t j = 0; j < k; j++) {
-            I[j] = -1;
-            D[j] = ip ? -INFINITY : INFINITY;
-        }
-        for (size_t r = 0; r < c->bn; r++) {
+        /* keys: L2 distances, negated similarities; ties to the lower id */
+        vqs_topk t = {h, 0, k};
+        for (size_t r = 0; r < c->bn && k; r++) {
             if ((r & 1023) == 0 && p && p->deadline > 0 && vqs_now() > p->deadline) {
                 free(qn);
+                free(h);
                 return vqs_seterr(-ETIMEDOUT, "the search ran past its deadline and was stopped");
             }
             int64_t id = c->biid[r];
@@ -108,20 +110,18 @@ int coll_buf_search(const vqs_coll *c, const vqs_coll_search_params *p, size_t n
             else
                 for (size_t j = 0; j < d; j++)
                     s += (qn[j] - v[j]) * (qn[j] - v[j]);
-            /* worse than the k-th (ties: the lower id, which came first, stays) */
-            if (ip ? !(s > D[k - 1]) : !(s < D[k - 1]))
-                continue;
-            size_t j = k - 1;
-            while (j > 0 && (ip ? s > D[j - 1] : s < D[j - 1])) {
-                D[j] = D[j - 1];
-                I[j] = I[j - 1];
-                j--;
-            }
-            D[j] = s;
-            I[j] = id;
+            vqs_topk_push(&t, ip ? -(double)s : (double)s, id);
+        }
+        vqs_topk_sort(&t);
+        int64_t *I = ids + qi * k;
+        float *D = dist + qi * k;
+        for (size_t j = 0; j < k; j++) {
+            I[j] = j < t.n ? h[j].id : -1;
+            D[j] = j < t.n ? (float)(ip ? -h[j].key : h[j].key) : ip ? -INFINITY : INFINITY;
         }
     }
     free(qn);
+    free(h);
     return 0;
 }
 
