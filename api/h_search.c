@@ -105,7 +105,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
             if ((x = json_object_get(qz, "rescore")) && !json_is_null(x)) {
                 if (!json_is_boolean(x))
                     return fail(r, 400, "\"params\".\"quantization\".\"rescore\" must be true or false");
-                sr->sp.rerank = json_is_true(x) ? 1 : -1;
+                sr->sp.rerank = json_is_true(x) ? VQS_RERANK_ON : VQS_RERANK_OFF;
             }
             if ((x = json_object_get(qz, "oversampling")) && !json_is_null(x)) {
                 if (!json_is_number(x) || json_number_value(x) < 1 || json_number_value(x) > 1000)
@@ -119,8 +119,8 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
             sr->sp.nprobe = (size_t)json_integer_value(x);
         }
     }
-    if (sr->sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
-        sr->sp.rerank = 0; /* nothing to re-score with: as Qdrant, rescore is a hint */
+    if (sr->sp.rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+        sr->sp.rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
     return r->code;
@@ -198,7 +198,7 @@ static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, s
     double results = 0, cand = 0;
     for (size_t i = 0; i < n; i++) {
         double k = (double)(sr[i].limit + sr[i].offset);
-        int rerank = sr[i].sp.rerank > 0 || (sr[i].sp.rerank == 0 && cfg->rerank != VQS_RERANK_NONE);
+        int rerank = sr[i].sp.rerank == VQS_RERANK_ON || (sr[i].sp.rerank == VQS_RERANK_DEFAULT && cfg->rerank != VQS_RERANK_NONE);
         double os = sr[i].sp.oversampling > 0 ? sr[i].sp.oversampling : cfg->oversampling;
         results += k * (double)reps;
         cand += (rerank ? ceil(k * (os > 1 ? os : 1)) : k) * (double)reps;
@@ -328,10 +328,10 @@ int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rescore"))) {
         if (bool_param(v) < 0)
             return fail(r, 400, "query parameter rescore=%.40s: must be true or false", v);
-        base.sp.rerank = bool_param(v) ? 1 : -1;
+        base.sp.rerank = bool_param(v) ? VQS_RERANK_ON : VQS_RERANK_OFF;
     }
-    if (base.sp.rerank > 0 && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
-        base.sp.rerank = 0;
+    if (base.sp.rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+        base.sp.rerank = VQS_RERANK_DEFAULT;
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "with_payload"))) {
         if (bool_param(v) < 0)
             return fail(r, 400, "query parameter with_payload=%.40s: must be true or false", v);

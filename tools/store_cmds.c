@@ -423,7 +423,7 @@ int vqs_cmd_search(int argc, char **argv)
     }
     for (size_t i = 0; i < Q.n; i++)
         memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
-    vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? -1 : 0};
+    vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? VQS_RERANK_OFF : VQS_RERANK_DEFAULT};
     double t0 = vqs_now();
     if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, hits)))
         goto out;

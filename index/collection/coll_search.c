@@ -78,14 +78,14 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
         sp.filter_ctx = p->filter_ctx;
         sp.deadline = p->deadline;
     }
-    int rr = p ? p->rerank : 0;
-    if (rr > 0 && !c->vs)
+    int rr = p ? p->rerank : VQS_RERANK_DEFAULT;
+    if (rr == VQS_RERANK_ON && !c->vs)
         return vqs_seterr(VQS_EINVAL, "collection '%s' keeps no vectors to re-score with", c->name);
-    if (c->vs && rr >= 0) {
-        sp.rerank = 1;
+    if (c->vs && rr != VQS_RERANK_OFF) {
+        sp.rerank = VQS_RERANK_ON;
         sp.source = &src;
     } else {
-        sp.rerank = -1;
+        sp.rerank = VQS_RERANK_OFF;
     }
     size_t n = nq * k;
     int64_t *ii = malloc(sizeof(int64_t) * (n ? n : 1));

@@ -211,7 +211,8 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
 typedef struct vqs_coll_search_params {
     size_t nprobe;      /* 0: the collection's default */
     float oversampling; /* 0: the collection's default */
-    int rerank;         /* 0: as configured, 1: on (needs stored vectors), -1: off */
+    int rerank;         /* VQS_RERANK_DEFAULT (0): as configured, VQS_RERANK_ON: on (needs stored
+                           vectors), VQS_RERANK_OFF: off (vqs_index.h) */
     /* Optional filter on internal ids, applied during the scan (a rejected
      * point never takes a result slot); non-zero keeps. Called concurrently. */
     int (*filter)(void *ctx, int64_t iid);
