@@ -165,7 +165,7 @@ int main(int argc, char **argv)
         if (vqs_index_train(ix, nb, xb) || vqs_index_add(ix, nb, xb, NULL))
             DIE("%s: %s\n", vs, vqs_errdetail());
         double vbuild = vqs_now() - t0;
-        vqs_search_params sp = {.nprobe = nprobe, .oversampling = os, .rerank = os > 0 ? 1 : -1};
+        vqs_search_params sp = {.nprobe = nprobe, .oversampling = os, .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
         double vq[2] = {INFINITY, INFINITY};
         int th[2] = {1, T};
         for (int t = 0; t < 2; t++) {

@@ -551,7 +551,7 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
                 double *v = vals + (set * nseeds + s) * NMET;
                 target T = {ix, {.nprobe = si.ivf ? (size_t)np[a] : 0,
                                  .oversampling = si.refine ? (float)os[b] : 1.0f,
-                                 .rerank = si.refine ? 1 : -1},
+                                 .rerank = si.refine ? VQS_RERANK_ON : VQS_RERANK_OFF},
                             symq ? symq : C->Q.x};
                 if (nset > 1)
                     vqs_progress_update(&C->prog, C->units, 1, "%s: searching (setting %zu of %zu)", label,
