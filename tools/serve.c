@@ -5,11 +5,14 @@
  * instead of --api-key (kept out of the process list).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -36,6 +39,18 @@ static int parse_secs(const char *arg, double *out, const char *what)
         return vqs_seterr(VQS_EUSAGE, "%s %s: seconds in (0, 86400]", what, arg);
     *out = x;
     return 0;
+}
+
+static int sig_pipe[2] = {-1, -1};
+
+/* async-signal-safe: one byte, the signal number, to the pipe */
+static void on_stop_signal(int sig)
+{
+    int e = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sig_pipe[1], &b, 1);
+    (void)w;
+    errno = e;
 }
 
 static const vqs_cli_opt opts[] = {
@@ -164,13 +179,26 @@ int vqs_cmd_serve(int argc, char **argv)
     }
     if (!o.api_key)
         o.api_key = getenv("VQS_API_KEY");
-    /* the signals are taken synchronously by this thread: block them before
-     * the server's threads start, so that they inherit the mask */
+    /* SIGTERM / SIGINT reach a handler that writes to a pipe this thread
+     * reads. Rejected: blocking them and sigwait(): threads started before
+     * main (OpenBLAS's pool) do not block them, and a signal delivered to
+     * one of those killed the process instead of stopping it. The server's
+     * own threads start with the signals blocked and inherit the mask; this
+     * thread unblocks them once the server is up. */
+    if (pipe(sig_pipe) != 0)
+        return vqs_cli_fail("serve", vqs_seterr(-errno, "serve: pipe"));
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     vqs_server *s = NULL;
     if ((rc = vqs_server_start(dir, &o, &s)))
@@ -179,8 +207,11 @@ int vqs_cmd_serve(int argc, char **argv)
            vqs_server_port(s), dir, o.threads ? o.threads : vqs_default_threads(),
            o.api_key && *o.api_key ? ", api-key required" : "");
     fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    unsigned char b = 0;
+    while (read(sig_pipe[0], &b, 1) != 1)
+        ; /* EINTR: the handler ran in this thread */
+    int sig = b;
     printf("vqs serve: %s: stopping (requests in flight finish)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     fflush(stdout);
     vqs_server_stop(s, 30);

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <random>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -590,4 +591,39 @@ TEST_CASE("api: vqs serve stops on SIGTERM after the requests in flight, and ser
     REQUIRE(WIFEXITED(st));
     REQUIRE(WEXITSTATUS(st) == 0);
     fclose(out2);
+}
+
+TEST_CASE("api: vqs serve stops gracefully whichever of its threads SIGINT reaches", "[api]")
+{
+    // Threads that exist before main (OpenBLAS's pool) do not block SIGINT;
+    // a signal delivered to one of them once killed the server outright.
+    // Here SIGINT goes to the first thread other than main that does not
+    // block it (or to main when there is none), with tgkill.
+    tmpdir t;
+    pid_t pid;
+    FILE *out = nullptr;
+    int port = spawn_serve(t.file("data"), {"--threads", "2"}, &pid, &out);
+    REQUIRE(http(port, "GET", "/healthz").code == 200);
+    long target = pid;
+    for (long tid = pid + 1; tid < pid + 4096; tid++) {
+        std::ifstream st("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+        std::string line;
+        while (st && std::getline(st, line))
+            if (line.rfind("SigBlk:", 0) == 0 && (std::stoull(line.substr(7), nullptr, 16) & (1ull << (SIGINT - 1))) == 0)
+                target = tid;
+        if (target != pid)
+            break;
+    }
+    INFO("SIGINT to thread " << target << " of " << pid);
+    REQUIRE(syscall(SYS_tgkill, pid, target, SIGINT) == 0);
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE(WIFEXITED(st));
+    REQUIRE(WEXITSTATUS(st) == 0);
+    std::string rest;
+    char line[512];
+    while (fgets(line, sizeof line, out))
+        rest += line;
+    fclose(out);
+    REQUIRE(rest.find("stopped") != std::string::npos);
 }
