@@ -41,17 +41,12 @@ static int parse_secs(const char *arg, double *out, const char *what)
     return 0;
 }
 
-static int sig_pipe[2] = {-1, -1};
+static pthread_t main_thread;
 
-/* async-signal-safe: one byte, the signal number, to the pipe */
-static void on_stop_signal(int sig)
-{
-    int e = errno;
-    unsigned char b = (unsigned char)sig;
-    ssize_t w = write(sig_pipe[1], &b, 1);
-    (void)w;
-    errno = e;
-}
+/* Runs only in a thread that does not block the signal: one started before
+ * main (OpenBLAS's pool). Forwards it to the main thread, which blocks it
+ * and takes it in sigwait. pthread_kill is async-signal-safe. */
+static void forward_stop_signal(int sig) { pthread_kill(main_thread, sig); }
 
 static const vqs_cli_opt opts[] = {
     {"data", 'D', 0, "DIR", NULL, "the data directory (required; created if missing)"},
@@ -179,14 +174,14 @@ int vqs_cmd_serve(int argc, char **argv)
     }
     if (!o.api_key)
         o.api_key = getenv("VQS_API_KEY");
-    /* SIGTERM / SIGINT reach a handler that writes to a pipe this thread
-     * reads. Rejected: blocking them and sigwait(): threads started before
-     * main (OpenBLAS's pool) do not block them, and a signal delivered to
-     * one of those killed the process instead of stopping it. The server's
-     * own threads start with the signals blocked and inherit the mask; this
-     * thread unblocks them once the server is up. */
-    if (pipe(sig_pipe) != 0)
-        return vqs_cli_fail("serve", vqs_seterr(-errno, "serve: pipe"));
+    /* SIGTERM / SIGINT are blocked here before the server's threads start
+     * (they inherit the mask) and taken by sigwait in this thread. Threads
+     * started before main (OpenBLAS's pool) do not block them: a signal
+     * delivered to one of those killed the process, so a handler there
+     * forwards it to this thread. Rejected: a handler writing to a pipe read
+     * here (under ThreadSanitizer the handler's delivery waited while this
+     * thread sat in read, and the server never stopped). */
+    main_thread = pthread_self();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -194,7 +189,7 @@ int vqs_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
+    sa.sa_handler = forward_stop_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -207,11 +202,8 @@ int vqs_cmd_serve(int argc, char **argv)
            vqs_server_port(s), dir, o.threads ? o.threads : vqs_default_threads(),
            o.api_key && *o.api_key ? ", api-key required" : "");
     fflush(stdout);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    unsigned char b = 0;
-    while (read(sig_pipe[0], &b, 1) != 1)
-        ; /* EINTR: the handler ran in this thread */
-    int sig = b;
+    int sig = 0;
+    sigwait(&set, &sig);
     printf("vqs serve: %s: stopping (requests in flight finish)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     fflush(stdout);
     vqs_server_stop(s, 30);
