@@ -150,4 +150,5 @@ int vqs_write_npy(const char *path, size_t n, size_t d, vqs_dtype dtype, const v
 
 #include "vqs_store_db.h"  /* collections in LMDB */
 #include "vqs_store_vec.h" /* the vector file read for re-scoring */
+#include "vqs_store_st.h"  /* safetensors checkpoints (vqs weights) */
 #endif
