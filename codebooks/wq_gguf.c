@@ -70,22 +70,6 @@ const float vqs_nf4_levels[16] = {
     1.0f,
 };
 
-/* bitsandbytes' dQuantizeNF4 pivots, ascending. */
-static const float nf4_pivots[15] = {
-    -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
-    -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
-    0.1202552504837513f,  0.2035212516784668f,  0.2920137718319893f,  0.3893125355243683f,
-    0.5016634166240692f,  0.6427869200706482f,  0.8614784181118011f,
-};
-
-static inline uint8_t nf4_code(float y)
-{
-    int c = 0;
-    for (int i = 0; i < 15; i++)
-        c += y > nf4_pivots[i];
-    return (uint8_t)c;
-}
-
 static size_t block_bytes(vqs_wq_kind k)
 {
     return k == VQS_WQ_Q8_0 ? WQ_Q8_0_BYTES : k == VQS_WQ_Q4_0 ? WQ_Q4_0_BYTES : WQ_Q4_1_BYTES;
@@ -114,35 +98,42 @@ static int q_rows(void *c, size_t r0, size_t r1)
     return 0;
 }
 
-static void nf4_row(const float *x, size_t n, uint8_t *codes, float *absmax)
+/* One row: codes one per byte into tmp (cols bytes), then packed two per
+ * byte, the first element in the high nibble. */
+static void nf4_row(const wq_gguf_kernels *k, const float *x, size_t n, uint8_t *tmp,
+                    uint8_t *codes, float *absmax)
 {
     size_t nb = wq_nblocks(n, NF4_BLOCK);
     for (size_t b = 0; b < nb; b++) {
-        size_t j0 = b * NF4_BLOCK, j1 = j0 + NF4_BLOCK < n ? j0 + NF4_BLOCK : n;
-        float am = 0.0f;
-        for (size_t j = j0; j < j1; j++)
-            am = fmaxf(am, fabsf(x[j]));
+        size_t j0 = b * NF4_BLOCK, len = j0 + NF4_BLOCK < n ? NF4_BLOCK : n - j0;
+        const float am = k->amax(x + j0, len);
         absmax[b] = am;
         const float inv = am > 0.0f ? 1.0f / am : 0.0f;
-        const int div = am > 0.0f && isinf(inv);
-        for (size_t j = j0; j < j1; j++) {
-            uint8_t c = am == 0.0f ? 7 : nf4_code(div ? x[j] / am : x[j] * inv);
-            if (j & 1)
-                codes[j / 2] |= c;
-            else
-                codes[j / 2] = (uint8_t)(c << 4);
-        }
+        if (am == 0.0f)
+            memset(tmp + j0, 7, len);
+        else if (isinf(inv)) /* a subnormal absmax: divide instead */
+            for (size_t j = j0; j < j0 + len; j++)
+                tmp[j] = wq_nf4_one(x[j] / am);
+        else
+            k->nf4_codes(x + j0, len, inv, tmp + j0);
     }
+    for (size_t i = 0; i < n / 2; i++)
+        codes[i] = (uint8_t)(tmp[2 * i] << 4 | tmp[2 * i + 1]);
     if (n & 1)
-        codes[n / 2] |= 7; /* the padding: the code of 0.0 */
+        codes[n / 2] = (uint8_t)(tmp[n - 1] << 4 | 7); /* the padding: the code of 0.0 */
 }
 
 static int nf4_rows(void *c, size_t r0, size_t r1)
 {
     struct enc_ctx *e = c;
+    const wq_gguf_kernels *k = wq_gguf_kernels_active();
     size_t cb = (e->cols + 1) / 2, nb = wq_nblocks(e->cols, NF4_BLOCK);
+    uint8_t *tmp = malloc(e->cols);
+    if (!tmp)
+        return VQS_ENOMEM;
     for (size_t r = r0; r < r1; r++)
-        nf4_row(e->w + r * e->cols, e->cols, e->codes + r * cb, e->absmax + r * nb);
+        nf4_row(k, e->w + r * e->cols, e->cols, tmp, e->codes + r * cb, e->absmax + r * nb);
+    free(tmp);
     return 0;
 }
 
@@ -210,7 +201,8 @@ int wq_gguf_encode(const vqs_wq_spec *s, const float *w, size_t rows, size_t col
         if ((rc = vqs_wq_part_add(out, "absmax", VQS_WQT_F32, 2, sa, &p)))
             return rc;
         e.absmax = p->data;
-        return wq_for_rows(nthreads, rows, grain_for(cols), nf4_rows, &e);
+        rc = wq_for_rows(nthreads, rows, grain_for(cols), nf4_rows, &e);
+        return rc == VQS_ENOMEM ? vqs_seterr(rc, "nf4: a row buffer of %zu bytes", cols) : rc;
     }
     default:
         return vqs_seterr(VQS_EINVAL, "wq_gguf: not a GGUF/NF4 format (kind %d)", (int)s->kind);

@@ -93,21 +93,7 @@ static size_t grain_for(size_t cols)
     return g ? g : 1;
 }
 
-static float row_amax(const float *x, size_t n)
-{
-    /* four independent maxima, so the compiler keeps them in registers */
-    float a[4] = {0, 0, 0, 0};
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int k = 0; k < 4; k++) {
-            float v = fabsf(x[j + k]);
-            a[k] = a[k] > v ? a[k] : v;
-        }
-    for (; j < n; j++)
-        a[0] = a[0] > fabsf(x[j]) ? a[0] : fabsf(x[j]);
-    float m = a[0] > a[1] ? a[0] : a[1], m2 = a[2] > a[3] ? a[2] : a[3];
-    return m > m2 ? m : m2;
-}
+static float row_amax(const float *x, size_t n) { return wq_gguf_kernels_active()->amax(x, n); }
 
 /* the first bad element (flat index) found by any worker */
 static void note_bad(size_t *bad, size_t i)
@@ -146,13 +132,19 @@ static int half_rows(void *c, size_t r0, size_t r1)
 {
     struct enc_ctx *e = c;
     uint16_t *v = e->codes;
+    const wq_gguf_kernels *k = wq_gguf_kernels_active();
     int bf = e->s->kind == VQS_WQ_BF16;
-    for (size_t i = r0 * e->cols; i < r1 * e->cols; i++) {
-        uint16_t h = bf ? vqs_f32_to_bf16(e->w[i]) : vqs_f32_to_f16(e->w[i]);
-        if (((h >> (bf ? 7 : 10)) & (bf ? 0xff : 0x1f)) == (bf ? 0xff : 0x1f))
-            note_bad(&e->bad, i), h = 0;
-        v[i] = h;
-    }
+    size_t i0 = r0 * e->cols, n = (r1 - r0) * e->cols;
+    (bf ? k->to_bf16 : k->to_f16)(e->w + i0, n, v + i0);
+    /* finite inputs: an all-ones exponent is an overflow to Inf */
+    const uint16_t em = bf ? 0x7f80 : 0x7c00;
+    int any = 0;
+    for (size_t i = i0; i < i0 + n; i++)
+        any |= (v[i] & em) == em;
+    if (any)
+        for (size_t i = i0; i < i0 + n; i++)
+            if ((v[i] & em) == em)
+                note_bad(&e->bad, i), v[i] = 0;
     return 0;
 }
 
@@ -174,12 +166,8 @@ static int fp8_rows(void *c, size_t r0, size_t r1)
         uint8_t *qr = q + r * e->cols;
         if (s == 0.0f)
             memset(qr, 0, e->cols);
-        else if (is_e4m3(k))
-            for (size_t j = 0; j < e->cols; j++)
-                qr[j] = vqs_f32_to_e4m3(x[j] / s, 1);
         else
-            for (size_t j = 0; j < e->cols; j++)
-                qr[j] = vqs_f32_to_e5m2(x[j] / s, 1);
+            wq_gguf_kernels_active()->fp8_row(x, e->cols, s, !is_e4m3(k), qr);
     }
     return 0;
 }

@@ -178,6 +178,119 @@ static void int8_row(const float *x, size_t n, float scale, int8_t *q)
         q[j] = wq_int8_one(x[j], scale);
 }
 
+static void nf4_codes(const float *x, size_t n, float inv, uint8_t *c)
+{
+    const __m256 s = _mm256_set1_ps(inv);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256 p[15];
+    for (int i = 0; i < 15; i++)
+        p[i] = _mm256_set1_ps(wq_nf4_pivots[i]);
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i r[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * k), s);
+            __m256i a = _mm256_setzero_si256();
+            for (int i = 0; i < 15; i++) /* y > pivot: a mask of -1 */
+                a = _mm256_sub_epi32(a, _mm256_castps_si256(_mm256_cmp_ps(y, p[i], _CMP_GT_OQ)));
+            r[k] = a;
+        }
+        __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+        _mm256_storeu_si256((__m256i *)(c + j), _mm256_permutevar8x32_epi32(b, perm));
+    }
+    for (; j < n; j++)
+        c[j] = wq_nf4_one(x[j] * inv);
+}
+
+static void to_f16(const float *x, size_t n, uint16_t *h)
+{
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm_storeu_si128((__m128i *)(h + j),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; j < n; j++)
+        h[j] = vqs_f32_to_f16(x[j]);
+}
+
+/* bits + 0x7fff + (bit 16) then the top half: round to nearest even for
+ * finite x (a carry into the exponent is the right rounding, up to Inf) */
+static void to_bf16(const float *x, size_t n, uint16_t *h)
+{
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i r[2];
+        for (int k = 0; k < 2; k++) {
+            __m256i b = _mm256_castps_si256(_mm256_loadu_ps(x + j + 8 * k));
+            __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), one);
+            r[k] = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, bias), lsb), 16);
+        }
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(h + j), p);
+    }
+    for (; j < n; j++)
+        h[j] = vqs_f32_to_bf16(x[j]);
+}
+
+static float amax(const float *x, size_t n)
+{
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        a0 = _mm256_max_ps(a0, _mm256_and_ps(_mm256_loadu_ps(x + j), absm));
+        a1 = _mm256_max_ps(a1, _mm256_and_ps(_mm256_loadu_ps(x + j + 8), absm));
+    }
+    float a = hmax8(_mm256_max_ps(a0, a1));
+    for (; j < n; j++)
+        a = a > fabsf(x[j]) ? a : fabsf(x[j]);
+    return a;
+}
+
+/* fp8 of |v| with round to nearest even and saturation, by bits: normals
+ * add the rounding bias below the kept mantissa bits and rebias the
+ * exponent; subnormals are rounded by the FPU adding a power of two whose
+ * ulp is the fp8 subnormal step (2^14 for E4M3's 2^-9, 2^7 for E5M2's
+ * 2^-16), the default round-to-nearest-even mode vqs never changes. */
+static inline __m256i fp8_abs(__m256 a, int e5m2)
+{
+    const int mb = e5m2 ? 2 : 3, sh = 23 - mb;
+    const __m256i b = _mm256_castps_si256(a);
+    __m256i r = _mm256_add_epi32(b, _mm256_set1_epi32((1 << (sh - 1)) - 1));
+    r = _mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(b, sh), _mm256_set1_epi32(1)));
+    r = _mm256_sub_epi32(_mm256_srli_epi32(r, sh),
+                         _mm256_set1_epi32((e5m2 ? 127 - 15 : 127 - 7) << mb));
+    r = _mm256_min_epi32(r, _mm256_set1_epi32(e5m2 ? 0x7B : 0x7E));
+    const float magic = e5m2 ? 128.0f : 16384.0f, minn = e5m2 ? 0x1p-14f : 0x1p-6f;
+    __m256i sub = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(a, _mm256_set1_ps(magic))),
+                                   _mm256_castps_si256(_mm256_set1_ps(magic)));
+    __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(minn), _CMP_LT_OQ);
+    return _mm256_blendv_epi8(r, sub, _mm256_castps_si256(small));
+}
+
+static void fp8_row(const float *x, size_t n, float scale, int e5m2, uint8_t *q)
+{
+    const __m256 s = _mm256_set1_ps(scale);
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i r[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + j + 8 * k), s);
+            __m256i c = fp8_abs(_mm256_and_ps(v, absm), e5m2);
+            __m256i sign = _mm256_srli_epi32(_mm256_castps_si256(_mm256_andnot_ps(absm, v)), 24);
+            r[k] = _mm256_or_si256(c, sign);
+        }
+        /* codes are 0..255 in int32 lanes: packus keeps them */
+        __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(r[0], r[1]), _mm256_packus_epi32(r[2], r[3]));
+        _mm256_storeu_si256((__m256i *)(q + j), _mm256_permutevar8x32_epi32(b, perm));
+    }
+    for (; j < n; j++)
+        q[j] = e5m2 ? vqs_f32_to_e5m2(x[j] / scale, 1) : vqs_f32_to_e4m3(x[j] / scale, 1);
+}
+
 const wq_gguf_kernels wq_gguf_kernels_avx2 = {VQS_SIMD_AVX2, q8_0_row, q4_0_row, q4_1_row,
-                                              int8_row};
+                                              int8_row, nf4_codes, to_f16, to_bf16, amax,
+                                              fp8_row};
 #endif

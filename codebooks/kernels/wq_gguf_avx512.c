@@ -122,6 +122,93 @@ static void int8_row(const float *x, size_t n, float scale, int8_t *q)
         q[j] = wq_int8_one(x[j], scale);
 }
 
+static void nf4_codes(const float *x, size_t n, float inv, uint8_t *c)
+{
+    const __m512 s = _mm512_set1_ps(inv);
+    const __m512i one = _mm512_set1_epi32(1);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + j), s);
+        __m512i a = _mm512_setzero_si512();
+        for (int i = 0; i < 15; i++)
+            a = _mm512_mask_add_epi32(a, _mm512_cmp_ps_mask(y, _mm512_set1_ps(wq_nf4_pivots[i]), _CMP_GT_OQ),
+                                      a, one);
+        _mm_storeu_si128((__m128i *)(c + j), _mm512_cvtepi32_epi8(a));
+    }
+    for (; j < n; j++)
+        c[j] = wq_nf4_one(x[j] * inv);
+}
+
+static void to_f16(const float *x, size_t n, uint16_t *h)
+{
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256((__m256i *)(h + j),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; j < n; j++)
+        h[j] = vqs_f32_to_f16(x[j]);
+}
+
+static void to_bf16(const float *x, size_t n, uint16_t *h)
+{
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i b = _mm512_castps_si512(_mm512_loadu_ps(x + j));
+        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), one);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, bias), lsb), 16);
+        _mm256_storeu_si256((__m256i *)(h + j), _mm512_cvtepi32_epi16(r));
+    }
+    for (; j < n; j++)
+        h[j] = vqs_f32_to_bf16(x[j]);
+}
+
+static float amax(const float *x, size_t n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm512_max_ps(a0, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+        a1 = _mm512_max_ps(a1, _mm512_abs_ps(_mm512_loadu_ps(x + j + 16)));
+    }
+    float a = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    for (; j < n; j++)
+        a = a > fabsf(x[j]) ? a : fabsf(x[j]);
+    return a;
+}
+
+/* as wq_gguf_avx2.c's fp8_abs */
+static inline __m512i fp8_abs(__m512 a, int e5m2)
+{
+    const int mb = e5m2 ? 2 : 3, sh = 23 - mb;
+    const __m512i b = _mm512_castps_si512(a);
+    __m512i r = _mm512_add_epi32(b, _mm512_set1_epi32((1 << (sh - 1)) - 1));
+    r = _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(b, sh), _mm512_set1_epi32(1)));
+    r = _mm512_sub_epi32(_mm512_srli_epi32(r, sh),
+                         _mm512_set1_epi32((e5m2 ? 127 - 15 : 127 - 7) << mb));
+    r = _mm512_min_epi32(r, _mm512_set1_epi32(e5m2 ? 0x7B : 0x7E));
+    const float magic = e5m2 ? 128.0f : 16384.0f, minn = e5m2 ? 0x1p-14f : 0x1p-6f;
+    __m512i sub = _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(a, _mm512_set1_ps(magic))),
+                                   _mm512_castps_si512(_mm512_set1_ps(magic)));
+    return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(a, _mm512_set1_ps(minn), _CMP_LT_OQ), r, sub);
+}
+
+static void fp8_row(const float *x, size_t n, float scale, int e5m2, uint8_t *q)
+{
+    const __m512 s = _mm512_set1_ps(scale);
+    const __m512i signm = _mm512_set1_epi32((int)0x80000000u);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + j), s);
+        __m512i c = fp8_abs(_mm512_abs_ps(v), e5m2);
+        __m512i sign = _mm512_srli_epi32(_mm512_and_si512(_mm512_castps_si512(v), signm), 24);
+        _mm_storeu_si128((__m128i *)(q + j), _mm512_cvtepi32_epi8(_mm512_or_si512(c, sign)));
+    }
+    for (; j < n; j++)
+        q[j] = e5m2 ? vqs_f32_to_e5m2(x[j] / scale, 1) : vqs_f32_to_e4m3(x[j] / scale, 1);
+}
+
 const wq_gguf_kernels wq_gguf_kernels_avx512 = {VQS_SIMD_AVX512, q8_0_row, q4_0_row, q4_1_row,
-                                                int8_row};
+                                                int8_row, nf4_codes, to_f16, to_bf16, amax,
+                                                fp8_row};
 #endif

@@ -1,6 +1,7 @@
 /*
  * wq_gguf_kernels.h: the row encoders of the GGUF block formats (Q8_0,
- * Q4_0, Q4_1) and of int8 per channel, one table per SIMD level, as
+ * Q4_0, Q4_1), NF4's codes, int8 and fp8 with a scale, the f16 / bf16
+ * conversions and the absolute maximum of a row, one table per SIMD level, as
  * km_kernels.h does for k-means (codebooks/wq_gguf.c and wq_scalar.c call
  * them through wq_gguf_kernels_active()).
  *
@@ -58,7 +59,22 @@ typedef struct wq_gguf_kernels {
     /* int8 per channel: q[j] = clamp(round_half_even(x[j] / scale), -127,
      * 127), scale > 0 and finite. */
     void (*int8_row)(const float *x, size_t n, float scale, int8_t *q);
+    /* NF4 codes, one per byte: c[j] = the number of wq_nf4_pivots below
+     * x[j] * inv (bitsandbytes' dQuantizeNF4), inv finite. */
+    void (*nf4_codes)(const float *x, size_t n, float inv, uint8_t *c);
+    /* IEEE half / bfloat16 of finite x, round to nearest even (as
+     * vqs_f32_to_f16 / vqs_f32_to_bf16; overflow gives Inf). */
+    void (*to_f16)(const float *x, size_t n, uint16_t *h);
+    void (*to_bf16)(const float *x, size_t n, uint16_t *h);
+    /* max |x[j]| (0 for n = 0); order-free for finite x, so exact. */
+    float (*amax)(const float *x, size_t n);
+    /* fp8 per element: q[j] = vqs_f32_to_e4m3(x[j] / scale, 1) (e5m2 = 0) or
+     * vqs_f32_to_e5m2(x[j] / scale, 1), scale > 0, x finite. */
+    void (*fp8_row)(const float *x, size_t n, float scale, int e5m2, uint8_t *q);
 } wq_gguf_kernels;
+
+/* bitsandbytes' NF4 pivots (csrc/kernels.cu dQuantizeNF4), ascending. */
+extern const float wq_nf4_pivots[15];
 
 extern const wq_gguf_kernels wq_gguf_kernels_ref;
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -183,6 +199,14 @@ static inline void wq_q4_1_block(const float *x, int n, uint8_t *out)
         const float x1 = ((j + 16 < n ? x[j + 16] : 0.0f) - min) * id;
         out[4 + j] = (uint8_t)(wq_nib(x0 + 0.5f) | (wq_nib(x1 + 0.5f) << 4));
     }
+}
+
+static inline uint8_t wq_nf4_one(float y)
+{
+    int c = 0;
+    for (int i = 0; i < 15; i++)
+        c += y > wq_nf4_pivots[i];
+    return (uint8_t)c;
 }
 
 static inline int8_t wq_int8_one(float x, float scale)

@@ -314,8 +314,84 @@ TEST_CASE("gguf row encoders: every SIMD level writes the reference's bytes", "[
                     for (int8_t q : qa)
                         CHECK(q != -128);
                 }
+                // nf4 codes: inv 1 / amax puts the levels and pivots of kind 7 on the spot
+                for (float inv : {1.0f, 0.125f, 1.0f / 3.0f, 7.5f}) {
+                    std::vector<uint8_t> ca(n, 99), cb(n, 77);
+                    ref->nf4_codes(x.data(), n, inv, ca.data());
+                    k->nf4_codes(x.data(), n, inv, cb.data());
+                    CHECK(ca == cb);
+                }
+                // f16 / bf16 of the row, then of the row scaled into subnormal, tie and
+                // overflow territory
+                for (float sc : {1.0f, 0x1p-7f, 0x1p-20f, 0x1p-30f, 1e-36f, 4096.0f, 1e34f}) {
+                    std::vector<float> xs(x);
+                    for (float &v : xs)
+                        v *= sc;
+                    std::vector<uint16_t> ha(n, 1), hb(n, 2);
+                    ref->to_f16(xs.data(), n, ha.data());
+                    k->to_f16(xs.data(), n, hb.data());
+                    CHECK(ha == hb);
+                    ref->to_bf16(xs.data(), n, ha.data());
+                    k->to_bf16(xs.data(), n, hb.data());
+                    CHECK(ha == hb);
+                    CHECK(ref->amax(xs.data(), n) == k->amax(xs.data(), n));
+                    // fp8 with scales that land on subnormals, ties and saturation
+                    for (float s : {1.0f, 0.25f, 1.0f / 448, 3.0f, 1e-3f, 0x1p-12f}) {
+                        std::vector<uint8_t> fa(n, 1), fb(n, 2);
+                        for (int e5 = 0; e5 < 2; e5++) {
+                            ref->fp8_row(xs.data(), n, s * sc, e5, fa.data());
+                            k->fp8_row(xs.data(), n, s * sc, e5, fb.data());
+                            CHECK(fa == fb);
+                        }
+                    }
+                }
             }
         }
+    }
+}
+
+TEST_CASE("fp8 / f16 row kernels: every code, every midpoint and its neighbours, every level",
+          "[wq][gguf][simd]")
+{
+    // all finite codes' values, the midpoints between neighbours (exact in float) and one float
+    // either side, both signs: ties to even, subnormals, the saturation edge
+    std::vector<float> x;
+    auto around = [&x](float lo, float hi) {
+        float mid = lo + (hi - lo) / 2;
+        for (float v : {lo, mid, std::nextafter(mid, -1e30f), std::nextafter(mid, 1e30f)}) {
+            x.push_back(v);
+            x.push_back(-v);
+        }
+    };
+    for (int c = 0; c < 0x7E; c++)
+        around(vqs_e4m3_to_f32((uint8_t)c), vqs_e4m3_to_f32((uint8_t)(c + 1)));
+    for (int c = 0; c < 0x7B; c++)
+        around(vqs_e5m2_to_f32((uint8_t)c), vqs_e5m2_to_f32((uint8_t)(c + 1)));
+    for (int c = 0; c < 0x7BFF; c += 7)
+        around(vqs_f16_to_f32((uint16_t)c), vqs_f16_to_f32((uint16_t)(c + 1)));
+    for (float v : {448.0f, 464.0f, 480.0f, 1e6f, 57344.0f, 61440.0f, 65504.0f, 65520.0f, 3e38f})
+        x.push_back(v), x.push_back(-v);
+    size_t n = x.size();
+    const wq_gguf_kernels *ref = wq_gguf_kernels_for(VQS_SIMD_SCALAR);
+    for (vqs_simd lv : levels()) {
+        INFO("level " << vqs_simd_name(lv));
+        const wq_gguf_kernels *k = wq_gguf_kernels_for(lv);
+        for (int e5 = 0; e5 < 2; e5++) {
+            std::vector<uint8_t> a(n), b(n);
+            ref->fp8_row(x.data(), n, 1.0f, e5, a.data());
+            k->fp8_row(x.data(), n, 1.0f, e5, b.data());
+            for (size_t i = 0; i < n; i++) {
+                INFO("e5m2 " << e5 << " x " << x[i]);
+                REQUIRE(a[i] == b[i]);
+            }
+        }
+        std::vector<uint16_t> ha(n), hb(n);
+        ref->to_f16(x.data(), n, ha.data());
+        k->to_f16(x.data(), n, hb.data());
+        CHECK(ha == hb);
+        ref->to_bf16(x.data(), n, ha.data());
+        k->to_bf16(x.data(), n, hb.data());
+        CHECK(ha == hb);
     }
 }
 
@@ -483,6 +559,7 @@ TEST_CASE("nf4 levels are bitsandbytes' float constants, and its pivots their mi
         float p = pivots[i];
         float mid = (vqs_nf4_levels[i] + vqs_nf4_levels[i + 1]) / 2.0f;
         CHECK((int64_t)bits(p) - (int64_t)bits(mid) == ulps[i]);
+        CHECK(bits(wq_nf4_pivots[i]) == bits(p));
         x.push_back(p);
         x.push_back(std::nextafter(p, 2.0f));
     }
