@@ -37,6 +37,10 @@
  *   fp16) are refused with VQS_ERANGE naming the row and column rather than
  *   stored as Inf. Workers record the first bad element; the message is set
  *   on the calling thread (the detail is thread-local).
+ * - The row work (absmax, int8 rounding, the fp8 / f16 / bf16 conversions)
+ *   goes through the kernel table of kernels/wq_gguf_kernels.h: scalar
+ *   reference, AVX2, AVX-512, the same bytes at every level. Decode is
+ *   plain C (a table lookup or a multiply per weight).
  * - Decode checks every part's type and shape (wq_need_part) and that
  *   scales are finite and >= 0 and outlier columns ascending and in range
  *   (VQS_ECORRUPT naming the part and row). Parts are read with memcpy, so
