@@ -65,10 +65,9 @@
  *   exactly rounded, so it is deterministic in the default environment.
  * - The element codecs of vqs_wq.h saturate +-Inf (and, though finite
  *   inputs are the contract, NaN) to +-max: these types have no Inf or NaN.
- * - The MX encoder is one row kernel per SIMD level (kernels/wq_mx_*.c);
- *   decode and NVFP4 are plain C: decode is a table look-up and a multiply
- *   that the compiler handles well, and NVFP4 spends its time in the
- *   division.
+ * - The MX and NVFP4 encoders are row kernels per SIMD level
+ *   (kernels/wq_mx_*.c, bit-identical); decode is plain C: a table look-up
+ *   and a multiply.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -78,7 +77,7 @@
 #include "vqs_float.h"
 #include "wq_internal.h"
 
-#define NV_BLOCK 16
+#define NV_BLOCK WQ_NV_BLOCK
 
 /* ---- element codecs ------------------------------------------------------ */
 
@@ -140,7 +139,10 @@ static const wq_mx_elem *mx_elem(vqs_wq_kind k)
 }
 
 /* Rows per task: about 64K values. */
-static size_t row_grain(size_t cols) { return (size_t)1 << 16 > cols ? ((size_t)1 << 16) / cols : 1; }
+static size_t row_grain(size_t cols)
+{
+    return cols < ((size_t)1 << 16) ? ((size_t)1 << 16) / cols : 1;
+}
 
 typedef struct mx_ctx {
     const wq_mx_elem *e;
@@ -214,26 +216,9 @@ static void element_lut(wq_mx_type t, float *lut)
 static int nv_encode_rows(void *c, size_t r0, size_t r1)
 {
     mx_ctx *x = c;
-    for (size_t r = r0; r < r1; r++) {
-        const float *wr = x->w + r * x->cols;
-        uint8_t *cr = x->codes + r * x->rb, *sr = x->scales + r * x->nb;
-        for (size_t j0 = 0, b = 0; j0 < x->cols; j0 += NV_BLOCK, b++) {
-            size_t len = x->cols - j0 < NV_BLOCK ? x->cols - j0 : NV_BLOCK;
-            float amax = 0;
-            for (size_t i = 0; i < len; i++)
-                amax = fabsf(wr[j0 + i]) > amax ? fabsf(wr[j0 + i]) : amax;
-            uint8_t sb = x->st > 0 ? vqs_f32_to_e4m3(amax / (6.0f * x->st), 1) : 0;
-            float d = vqs_e4m3_to_f32(sb) * x->st;
-            uint8_t q[NV_BLOCK] = {0};
-            if (d > 0)
-                for (size_t i = 0; i < len; i++)
-                    q[i] = (uint8_t)wq_mx_quant(vqs_f32_bits(wr[j0 + i] / d), 0,
-                                                &wq_mx_elems[WQ_MX_E2M1]);
-            sr[b] = sb;
-            for (size_t i = 0; i < (len + 1) / 2; i++)
-                cr[j0 / 2 + i] = (uint8_t)(q[2 * i] | q[2 * i + 1] << 4);
-        }
-    }
+    for (size_t r = r0; r < r1; r++)
+        x->k->nv_encode_row(x->w + r * x->cols, x->cols, x->st, x->codes + r * x->rb,
+                            x->scales + r * x->nb);
     return 0;
 }
 
@@ -266,12 +251,8 @@ int wq_mx_encode(const vqs_wq_spec *s, const float *w, size_t rows, size_t cols,
     vqs_wq_part *pc, *ps;
     int rc;
     if (s->kind == VQS_WQ_NVFP4) {
-        uint32_t amax = 0; /* |w| compared as bits: the same order for finite floats */
-        for (size_t i = 0; i < rows * cols; i++) {
-            uint32_t a = vqs_f32_bits(w[i]) & 0x7fffffffu;
-            amax = a > amax ? a : amax;
-        }
-        x.st = vqs_bits_f32(amax) / (6.0f * 448.0f);
+        x.k = wq_mx_kernels_active();
+        x.st = vqs_bits_f32(x.k->amax_bits(w, rows * cols)) / (6.0f * 448.0f);
         x.rb = (cols + 1) / 2;
         x.nb = wq_nblocks(cols, NV_BLOCK);
         vqs_wq_part *pt;

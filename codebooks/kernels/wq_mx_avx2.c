@@ -22,6 +22,7 @@
 #include "wq_mx_kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AI static inline __attribute__((always_inline))
 
@@ -33,8 +34,9 @@ AI __m256i quant8(__m256i u, int s, const int bias, const int M, const int isint
     __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
     __m256i efx = _mm256_max_epi32(_mm256_srli_epi32(a, 23), one);
     __m256i sig = _mm256_sub_epi32(a, _mm256_slli_epi32(_mm256_sub_epi32(efx, one), 23));
-    __m256i E = isint ? one
-                      : _mm256_max_epi32(_mm256_add_epi32(efx, _mm256_set1_epi32(bias - 127 - s)), one);
+    __m256i E = one;
+    if (!isint)
+        E = _mm256_max_epi32(_mm256_add_epi32(efx, _mm256_set1_epi32(bias - 127 - s)), one);
     __m256i k = _mm256_sub_epi32(_mm256_add_epi32(E, _mm256_set1_epi32(s - bias - M + 150)), efx);
     k = _mm256_min_epi32(k, _mm256_set1_epi32(26));
     __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(k, one)), one);
@@ -92,12 +94,11 @@ AI void encode_row_t(const wq_mx_elem *e, const float *x, size_t n, uint8_t *cod
             _mm256_storeu_si256((__m256i *)cb, v);
         } else if (bits == 6) {
             /* dword = 4 codes c0..c3 in its bytes -> c0 | c1 << 6 | c2 << 12 | c3 << 18 */
-            __m256i w = _mm256_or_si256(
-                _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0x3f)),
-                                _mm256_and_si256(_mm256_srli_epi32(v, 2), _mm256_set1_epi32(0xfc0))),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi32(v, 4), _mm256_set1_epi32(0x3f000)),
-                    _mm256_and_si256(_mm256_srli_epi32(v, 6), _mm256_set1_epi32(0xfc0000))));
+            __m256i g0 = _mm256_and_si256(v, _mm256_set1_epi32(0x3f));
+            __m256i g1 = _mm256_and_si256(_mm256_srli_epi32(v, 2), _mm256_set1_epi32(0xfc0));
+            __m256i g2 = _mm256_and_si256(_mm256_srli_epi32(v, 4), _mm256_set1_epi32(0x3f000));
+            __m256i g3 = _mm256_and_si256(_mm256_srli_epi32(v, 6), _mm256_set1_epi32(0xfc0000));
+            __m256i w = _mm256_or_si256(_mm256_or_si256(g0, g1), _mm256_or_si256(g2, g3));
             const __m256i shuf = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1,
                                                   -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14,
                                                   -1, -1, -1, -1);
@@ -131,5 +132,60 @@ static void encode_row_avx2(const wq_mx_elem *e, const float *x, size_t n, uint8
     }
 }
 
-const wq_mx_kernels wq_mx_kernels_avx2 = {VQS_SIMD_AVX2, encode_row_avx2};
+/* NVFP4: blocks of 16 (two registers); the block scale in scalar code
+ * (wq_nv_scale), x / d by the vector unit (IEEE division: the reference's
+ * quotient), then E2M1 codes with s = 0. */
+static void nv_encode_row_avx2(const float *x, size_t n, float st, uint8_t *codes, uint8_t *scales)
+{
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff);
+    size_t j = 0, b = 0;
+    for (; j + WQ_NV_BLOCK <= n; j += WQ_NV_BLOCK, b++) {
+        __m256 x0 = _mm256_loadu_ps(x + j), x1 = _mm256_loadu_ps(x + j + 8);
+        __m256i m = _mm256_max_epu32(_mm256_and_si256(_mm256_castps_si256(x0), absm),
+                                     _mm256_and_si256(_mm256_castps_si256(x1), absm));
+        __m128i h = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+        h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+        h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+        float d;
+        scales[b] = wq_nv_scale((uint32_t)_mm_cvtsi128_si32(h), st, &d);
+        uint8_t *cb = codes + j / 2;
+        if (!(d > 0)) {
+            memset(cb, 0, WQ_NV_BLOCK / 2);
+            continue;
+        }
+        __m256 vd = _mm256_set1_ps(d);
+        __m256i c0 = quant8(_mm256_castps_si256(_mm256_div_ps(x0, vd)), 0, 1, 1, 0, 7, 3);
+        __m256i c1 = quant8(_mm256_castps_si256(_mm256_div_ps(x1, vd)), 0, 1, 1, 0, 7, 3);
+        __m256i v = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_setzero_si256());
+        __m128i v16 = _mm256_castsi256_si128(
+            _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        __m128i nib = _mm_and_si128(_mm_or_si128(v16, _mm_srli_epi16(v16, 4)),
+                                    _mm_set1_epi16(0xff));
+        _mm_storel_epi64((__m128i *)cb, _mm_packus_epi16(nib, nib));
+    }
+    if (j < n)
+        wq_nv_block_ref(x + j, n - j, st, codes + j / 2, scales + b);
+}
+
+static uint32_t amax_bits_avx2(const float *x, size_t n)
+{
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff);
+    __m256i m0 = _mm256_setzero_si256(), m1 = m0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(x + i + 8));
+        m0 = _mm256_max_epu32(m0, _mm256_and_si256(a0, absm));
+        m1 = _mm256_max_epu32(m1, _mm256_and_si256(a1, absm));
+    }
+    m0 = _mm256_max_epu32(m0, m1);
+    __m128i h = _mm_max_epu32(_mm256_castsi256_si128(m0), _mm256_extracti128_si256(m0, 1));
+    h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    uint32_t m = (uint32_t)_mm_cvtsi128_si32(h), r = wq_mx_kernels_ref.amax_bits(x + i, n - i);
+    return r > m ? r : m;
+}
+
+const wq_mx_kernels wq_mx_kernels_avx2 = {VQS_SIMD_AVX2, encode_row_avx2, nv_encode_row_avx2,
+                                          amax_bits_avx2};
 #endif

@@ -30,12 +30,14 @@
 #include <stdint.h>
 
 #include "vqs_common.h"
+#include "vqs_float.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define WQ_MX_BLOCK 32
+#define WQ_NV_BLOCK 16
 #define WQ_MX_NOCAP 4096
 
 /* The MX element types, in the order of wq_mx_elems[]. */
@@ -138,6 +140,37 @@ static inline void wq_mx_block_ref(const wq_mx_elem *e, const float *x, size_t l
     }
 }
 
+/* NVFP4's block scale for a block whose largest |x| has bits amax, and the
+ * divisor d = float(s_b) * s_t of its elements (0: the block is all zero
+ * codes). */
+static inline uint8_t wq_nv_scale(uint32_t amax, float st, float *d)
+{
+    uint8_t sb = st > 0 ? vqs_f32_to_e4m3(vqs_bits_f32(amax) / (6.0f * st), 1) : 0;
+    *d = vqs_e4m3_to_f32(sb) * st;
+    return sb;
+}
+
+/* One NVFP4 block of len <= 16 values (scalar reference): its E4M3 scale
+ * into *scale, E2M1 codes of x / d packed two a byte into ceil(len / 2)
+ * bytes. */
+static inline void wq_nv_block_ref(const float *x, size_t len, float st, uint8_t *codes,
+                                   uint8_t *scale)
+{
+    uint32_t amax = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t a = vqs_f32_bits(x[i]) & 0x7fffffffu;
+        amax = a > amax ? a : amax;
+    }
+    float d;
+    *scale = wq_nv_scale(amax, st, &d);
+    uint8_t q[WQ_NV_BLOCK + 1] = {0};
+    if (d > 0)
+        for (size_t i = 0; i < len; i++)
+            q[i] = (uint8_t)wq_mx_quant(vqs_f32_bits(x[i] / d), 0, &wq_mx_elems[WQ_MX_E2M1]);
+    for (size_t i = 0; i < (len + 1) / 2; i++)
+        codes[i] = (uint8_t)(q[2 * i] | q[2 * i + 1] << 4);
+}
+
 /* Bytes of a row of n elements packed e->bits wide. */
 static inline size_t wq_mx_row_bytes(const wq_mx_elem *e, size_t n)
 {
@@ -150,6 +183,12 @@ typedef struct wq_mx_kernels {
      * E8M0 scales, block by block as wq_mx_block_ref. */
     void (*encode_row)(const wq_mx_elem *e, const float *x, size_t n, uint8_t *codes,
                        uint8_t *scales);
+    /* NVFP4, one row of n values with tensor scale st >= 0 (wq_mx.c's
+     * opening comment): ceil(n / 2) code bytes, wq_nblocks(n, 16) E4M3
+     * scales, block by block as wq_nv_block_ref. */
+    void (*nv_encode_row)(const float *x, size_t n, float st, uint8_t *codes, uint8_t *scales);
+    /* max |x_i| of n finite values, as float32 bits (0 for n = 0) */
+    uint32_t (*amax_bits)(const float *x, size_t n);
 } wq_mx_kernels;
 
 extern const wq_mx_kernels wq_mx_kernels_ref;

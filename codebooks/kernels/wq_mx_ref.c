@@ -1,6 +1,7 @@
 /*
- * wq_mx_ref.c: the element table and the scalar (reference) MX row encoder
- * of wq_mx_kernels.h: block by block through wq_mx_block_ref.
+ * wq_mx_ref.c: the element table and the scalar (reference) MX and NVFP4
+ * row encoders of wq_mx_kernels.h: block by block through
+ * wq_mx_block_ref and wq_nv_block_ref.
  */
 #include "wq_mx_kernels.h"
 
@@ -26,4 +27,23 @@ static void encode_row_ref(const wq_mx_elem *e, const float *x, size_t n, uint8_
     }
 }
 
-const wq_mx_kernels wq_mx_kernels_ref = {VQS_SIMD_SCALAR, encode_row_ref};
+static void nv_encode_row_ref(const float *x, size_t n, float st, uint8_t *codes, uint8_t *scales)
+{
+    for (size_t j = 0, b = 0; j < n; j += WQ_NV_BLOCK, b++) {
+        size_t len = n - j < WQ_NV_BLOCK ? n - j : WQ_NV_BLOCK;
+        wq_nv_block_ref(x + j, len, st, codes + j / 2, scales + b);
+    }
+}
+
+static uint32_t amax_bits_ref(const float *x, size_t n)
+{
+    uint32_t m = 0; /* |x| compared as bits: the same order for finite floats */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = vqs_f32_bits(x[i]) & 0x7fffffffu;
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+const wq_mx_kernels wq_mx_kernels_ref = {VQS_SIMD_SCALAR, encode_row_ref, nv_encode_row_ref,
+                                         amax_bits_ref};

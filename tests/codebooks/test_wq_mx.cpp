@@ -195,6 +195,8 @@ TEST_CASE("wq mx: element quantizer equals the fp8 conversions of x / X for ever
     std::uniform_int_distribution<uint32_t> bits(0, 0xffffffffu);
     for (int it = 0; it < 200000; it++) {
         uint32_t u = bits(rng);
+        if (it & 1)
+            u &= 0xfff00000u; // 3 mantissa bits: many exact ties for the narrow types
         if ((u & 0x7f800000u) == 0x7f800000u || (u & 0x7f800000u) == 0)
             continue;
         float x = vqs_bits_f32(u);
@@ -203,16 +205,19 @@ TEST_CASE("wq mx: element quantizer equals the fp8 conversions of x / X for ever
         float v = std::ldexp(x, -s);
         if (!std::isfinite(v) || std::fabs(v) < FLT_MIN)
             continue;
-        INFO("x " << x << " s " << s);
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_E4M3]) == vqs_f32_to_e4m3(v, 1));
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_E5M2]) == vqs_f32_to_e5m2(v, 1));
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_E2M1]) == vqs_f32_to_e2m1(v));
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_E2M3]) == vqs_f32_to_e2m3(v));
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_E3M2]) == vqs_f32_to_e3m2(v));
         // INT8: round(v * 64) to even, clamped to +-127, two's complement
         double r = std::nearbyint((double)v * 64); // default mode: ties to even
         r = std::max(-127.0, std::min(127.0, r));
-        REQUIRE(wq_mx_quant(u, s, &wq_mx_elems[WQ_MX_INT8]) == (uint32_t)((int)r & 0xff));
+        const uint32_t want[WQ_MX_NTYPES] = {vqs_f32_to_e4m3(v, 1), vqs_f32_to_e5m2(v, 1),
+                                             vqs_f32_to_e2m3(v),    vqs_f32_to_e3m2(v),
+                                             vqs_f32_to_e2m1(v),    (uint32_t)((int)r & 0xff)};
+        for (int t = 0; t < WQ_MX_NTYPES; t++) {
+            uint32_t got = wq_mx_quant(u, s, &wq_mx_elems[t]);
+            if (got != want[t]) { // one assertion per failure, not per value: fast
+                INFO("x " << x << " s " << s << " type " << t);
+                REQUIRE(got == want[t]);
+            }
+        }
     }
 }
 
@@ -246,7 +251,8 @@ TEST_CASE("wq mx: MXFP8 E4M3 block whose amax is a power of two, and saturation"
     // amax = 1 = 2^0, emax(E4M3) = 8 -> s = -8, X = 2^-8, scale byte 119 = 0x77.
     // 1 * 256 = 2^8 -> E = 8 + 7 = 15, m = 0: 0x78; 0.5 -> 2^7: 0x70; -0.25 -> 2^6: 0x80|0x68;
     // 3/1024 * 256 = 0.75 = 1.5 * 2^-1 -> E = 6, m = 4: 0x34;
-    // 2^-17 * 256 = 2^-9 = smallest subnormal: 0x01; 3 * 2^-18 * 256 = 1.5 * 2^-9: tie 1 / 2 -> 0x02.
+    // 2^-17 * 256 = 2^-9 = smallest subnormal: 0x01;
+    // 3 * 2^-18 * 256 = 1.5 * 2^-9: tie 1 / 2 -> 0x02.
     std::vector<float> w(32, 0.0f);
     const float head[] = {1, 0.5f, -0.25f, 3.0f / 1024, 0x1p-17f, 0x3p-18f};
     std::copy(head, head + 6, w.begin());
@@ -669,7 +675,8 @@ TEST_CASE("wq mx: encode gives the same bytes with 1 and 2 threads", "[wq][mx]")
     }
 }
 
-TEST_CASE("wq mx: every SIMD level encodes rows bit for bit as the reference", "[wq][mx]")
+TEST_CASE("wq mx: every SIMD level encodes MX and NVFP4 rows bit for bit as the reference",
+          "[wq][mx]")
 {
     // Hostile data: Gaussian rows at many magnitudes, exact ties of every element grid,
     // zeros and -0, fp32 subnormals, blocks whose scale clamps at 2^-127, values near
@@ -722,5 +729,26 @@ TEST_CASE("wq mx: every SIMD level encodes rows bit for bit as the reference", "
                     REQUIRE(s0 == s1);
                 }
         }
+        // NVFP4 rows: the tensor scale of the row itself, one 2^20 times larger (blocks
+        // whose E4M3 scale underflows to zero or is subnormal), and 0 (an all-zero tensor)
+        for (size_t n : {1, 5, 15, 16, 17, 31, 33, 100, 172, 1000})
+            for (int kind = 0; kind < 7; kind++) {
+                std::vector<float> x = row_of(n, kind);
+                float amax = 0;
+                for (float v : x)
+                    amax = std::max(amax, std::fabs(v));
+                REQUIRE(K->amax_bits(x.data(), n) == vqs_f32_bits(amax));
+                for (float st : {amax / 2688.0f, amax / 2688.0f * 0x1p20f, 0.0f}) {
+                    if (!std::isfinite(st))
+                        continue;
+                    INFO("nvfp4 n " << n << " data " << kind << " st " << st);
+                    size_t cb = (n + 1) / 2, nb = (n + 15) / 16;
+                    std::vector<uint8_t> c0(cb, 0xaa), s0(nb, 0xaa), c1(cb, 0x55), s1(nb, 0x55);
+                    ref->nv_encode_row(x.data(), n, st, c0.data(), s0.data());
+                    K->nv_encode_row(x.data(), n, st, c1.data(), s1.data());
+                    REQUIRE(c0 == c1);
+                    REQUIRE(s0 == s1);
+                }
+            }
     }
 }
