@@ -63,6 +63,14 @@
  *   subnormal input or quotient would be flushed under DAZ/FTZ). NVFP4's
  *   x / d is a float division (d is not a power of two); IEEE division is
  *   exactly rounded, so it is deterministic in the default environment.
+ * - Decoding multiplies in float: exact in the default FP environment (an
+ *   element times 2^(v - 127) keeps its few bits even as an fp32
+ *   subnormal, down to 2^-143), flushed to zero under FTZ.
+ * - NVFP4 computes s_b from amax / (6 * s_t) as the brief and ModelOpt
+ *   write it; torchao divides twice ((amax / 6) / s_t), which can differ in
+ *   the last bit of the quotient and so, rarely, by one E4M3 step at a tie.
+ *   A tensor whose amax / 2688 underflows to 0 (|w| < 2^-138) encodes as
+ *   zeros.
  * - The element codecs of vqs_wq.h saturate +-Inf (and, though finite
  *   inputs are the contract, NaN) to +-max: these types have no Inf or NaN.
  * - The MX and NVFP4 encoders are row kernels per SIMD level
