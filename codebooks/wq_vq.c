@@ -602,8 +602,15 @@ static int decode_rows(void *ctx, size_t r0, size_t r1)
             const float *c1 = D->cb1 + (size_t)get_code(D->codes1->data, D->codes1->type, i) * d;
             const float *c2 = D->cb2 ? D->cb2 + (size_t)get_code(D->codes2->data,
                                                                  D->codes2->type, i) * d : NULL;
-            for (size_t t = 0; t < d; t++)
-                wr[D->keep[j * d + t]] = c2 ? c1[t] + c2[t] : c1[t];
+            float *o = g->nout ? NULL : wr + j * d; /* no outliers: keep[i] == i */
+            if (o && c2)
+                for (size_t t = 0; t < d; t++)
+                    o[t] = c1[t] + c2[t];
+            else if (o)
+                memcpy(o, c1, sizeof(float) * d);
+            else
+                for (size_t t = 0; t < d; t++)
+                    wr[D->keep[j * d + t]] = c2 ? c1[t] + c2[t] : c1[t];
         }
         for (size_t i = 0; i < g->ntail; i++)
             wr[D->keep[g->nsub * d + i]] = get_f16(D->tail->data, r * g->ntail + i);
