@@ -468,7 +468,7 @@ TEST_CASE("llama: bad llama2.c .bin files are refused", "[llama]")
         };
         auto b = good;
         b.resize(good.size() - 4);
-        expect(b, VQS_ETRUNC, shared ? "RoPE tables" : "'output.weight'");
+        expect(b, VQS_ETRUNC, shared ? "truncated in the RoPE tables" : "truncated in tensor 'output.weight'");
         b.resize(20);
         expect(b, VQS_ETRUNC, "header");
         b = good;
@@ -481,6 +481,16 @@ TEST_CASE("llama: bad llama2.c .bin files are refused", "[llama]")
         int32_t bad_heads = 3;
         std::memcpy(b.data() + 12, &bad_heads, 4);
         expect(b, VQS_EHEADER, "n_heads = 3");
+        // a Llama-2-7B header over a tiny file: refused from the sizes,
+        // before 27 GB of weights are allocated
+        b = good;
+        int32_t big[7] = {4096, 11008, 32, 32, 32, shared ? 32000 : -32000, 2048};
+        std::memcpy(b.data(), big, sizeof big);
+        expect(b, VQS_ETRUNC, "truncated in tensor 'tok_embeddings.weight'");
+        // a header whose model is past any memory
+        int32_t huge[7] = {1 << 24, 1 << 24, 1 << 16, 1 << 10, 1 << 10, 1 << 24, 16};
+        std::memcpy(b.data(), huge, sizeof huge);
+        expect(b, VQS_EHEADER, "beyond this reference");
         b = good;
         float nan = NAN; // first float of tok_embeddings' row 1
         std::memcpy(b.data() + 28 + 8 * 4, &nan, 4);

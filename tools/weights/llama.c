@@ -31,7 +31,7 @@
  * - load() tells safetensors from .bin by content (a u64 header length
  *   followed by '{'), not by the file name.
  */
-#define _POSIX_C_SOURCE 200809L /* fileno */
+#define _POSIX_C_SOURCE 200809L /* fileno, fseeko */
 #include "vqs_llama.h"
 
 #include <errno.h>
@@ -103,6 +103,13 @@ static int check_config(const vqs_llama_config *c, const char *src)
                           c->n_kv_heads, c->n_heads);
     if ((size_t)c->n_layers * L_COUNT + 3 > 1000000)
         return vqs_seterr(VQS_EHEADER, "%s: config: n_layers = %d is too large", src, c->n_layers);
+    /* in double: the product of values up to 2^24 overflows 64 bits */
+    double d = c->dim, h = c->hidden_dim, kv = (double)c->dim / c->n_heads * c->n_kv_heads;
+    double n = (double)c->vocab_size * d * (c->shared_classifier ? 1 : 2) + d +
+               (double)c->n_layers * (2 * d + 2 * d * d + 2 * kv * d + 3 * h * d);
+    if (n > 0x1p40)
+        return vqs_seterr(VQS_EHEADER, "%s: config: a model of %.3g weights is beyond this reference (2^40)", src,
+                          n);
     return 0;
 }
 
@@ -118,7 +125,7 @@ static void set_tensor(vqs_llama *m, size_t i, const char *name, int ndim, size_
     *off += rows * cols;
 }
 
-/* A model with the table of c and zeroed weights. */
+/* A model with the table of c and no weights yet (model_alloc). */
 static int model_new(const vqs_llama_config *c, const char *src, vqs_llama **out)
 {
     *out = NULL;
@@ -150,14 +157,18 @@ static int model_new(const vqs_llama_config *c, const char *src, vqs_llama **out
     set_tensor(m, t_norm(c), "norm.weight", 1, 1, d, &off);
     if (!c->shared_classifier)
         set_tensor(m, t_norm(c) + 1, "output.weight", 2, v, d, &off);
-    /* off < 2^24 * 2^24 * 10^6-ish at most: fits size_t, and calloc refuses what memory does not hold */
-    m->nfloats = off;
-    m->data = calloc(off, sizeof(float));
-    if (!m->data) {
-        vqs_llama_free(m);
-        return vqs_seterr(VQS_ENOMEM, "%s: %zu weights", src, off);
-    }
+    m->nfloats = off; /* <= 2^40 (check_config) */
     *out = m;
+    return 0;
+}
+
+/* The weights of a model from model_new, zeroed. Separate so that loaders
+ * check a file against the config before allocating what it claims. */
+static int model_alloc(vqs_llama *m, const char *src)
+{
+    m->data = calloc(m->nfloats, sizeof(float));
+    if (!m->data)
+        return vqs_seterr(VQS_ENOMEM, "%s: %zu weights", src, m->nfloats);
     return 0;
 }
 
@@ -211,6 +222,8 @@ int vqs_llama_clone(const vqs_llama *m, vqs_llama **out)
 {
     vqs_llama *c;
     int rc = model_new(&m->c, "clone", &c);
+    if (rc == 0 && (rc = model_alloc(c, "clone")))
+        vqs_llama_free(c);
     if (rc)
         return rc;
     memcpy(c->data, m->data, m->nfloats * sizeof(float));
@@ -238,6 +251,7 @@ int vqs_llama_load_bin(const char *path, vqs_llama **out)
         return vqs_seterr(-e, "%s: %s", path, strerror(e));
     }
     vqs_llama *m = NULL;
+    size_t *order = NULL; /* tensors in file order */
     int rc = 0;
     int32_t h[7];
     struct stat st;
@@ -257,65 +271,74 @@ int vqs_llama_load_bin(const char *path, vqs_llama **out)
     rc = model_new(&c, path, &m);
     if (rc)
         goto fail;
-    /* After norm: freq_cis_real and freq_cis_imag, seq_len x head_size/2
-     * each (skipped: RoPE is computed), then the classifier if unshared. */
-    size_t hs = (size_t)c.dim / (size_t)c.n_heads;
-    size_t nfreq = (size_t)c.seq_len * hs; /* both tables */
-    uint64_t want = 28 + 4 * ((uint64_t)m->nfloats + nfreq);
+    /* File order: the tensors grouped by kind across layers (tok_embeddings,
+     * attention_norm of every layer, wq of every layer, ...), norm, the RoPE
+     * tables freq_cis_real and freq_cis_imag (seq_len x head_size/2 each;
+     * skipped: RoPE is computed), then the classifier if unshared.
+     * ROPE marks the tables in the list. */
+    const size_t ROPE = (size_t)-1;
+    size_t nfile = m->nt + 1, k = 0;
+    order = malloc(nfile * sizeof *order);
+    if (!order) {
+        rc = vqs_seterr(VQS_ENOMEM, "%s: tensor list", path);
+        goto fail;
+    }
+    order[k++] = 0;
+    for (int g = 0; g < L_COUNT; g++)
+        for (int l = 0; l < c.n_layers; l++)
+            order[k++] = t_layer(l, g);
+    order[k++] = t_norm(&c);
+    order[k++] = ROPE;
+    if (!c.shared_classifier)
+        order[k++] = t_norm(&c) + 1;
+    uint64_t rope_bytes = 4 * (uint64_t)c.seq_len * (uint64_t)(c.dim / c.n_heads), want = 28;
+    /* sizes first, so that a damaged header is refused before its model is allocated */
+    for (size_t i = 0; i < nfile; i++) {
+        uint64_t n = order[i] == ROPE ? rope_bytes : 4 * (uint64_t)(m->t[order[i]].rows * m->t[order[i]].cols);
+        if ((uint64_t)st.st_size < want + n) {
+            rc = vqs_seterr(VQS_ETRUNC, "%s: %lld bytes, truncated in %s%s%s (the header's model needs more)", path,
+                            (long long)st.st_size, order[i] == ROPE ? "the RoPE tables" : "tensor '",
+                            order[i] == ROPE ? "" : m->t[order[i]].name, order[i] == ROPE ? "" : "'");
+            goto fail;
+        }
+        want += n;
+    }
     if ((uint64_t)st.st_size > want) {
         rc = vqs_seterr(VQS_ESHAPE, "%s: %lld bytes, the header's model needs %llu: %llu trailing bytes", path,
                         (long long)st.st_size, (unsigned long long)want,
                         (unsigned long long)((uint64_t)st.st_size - want));
         goto fail;
     }
-    /* The file groups each kind of tensor across layers: tok_embeddings,
-     * then attention_norm of every layer, then wq of every layer, ... */
-    for (int g = -1; g <= L_COUNT + 1; g++) {
-        int nl = (g >= 0 && g < L_COUNT) ? c.n_layers : 1;
-        for (int l = 0; l < nl; l++) {
-            size_t ti;
-            if (g == -1)
-                ti = 0;
-            else if (g < L_COUNT)
-                ti = t_layer(l, g);
-            else if (g == L_COUNT)
-                ti = t_norm(&c);
-            else if (c.shared_classifier)
-                break;
-            else {
-                /* skip the RoPE tables */
-                if (fseek(f, (long)(nfreq * 4), SEEK_CUR) != 0) {
-                    rc = vqs_seterr(VQS_ETRUNC, "%s: seek past the RoPE tables", path);
-                    goto fail;
-                }
-                ti = t_norm(&c) + 1;
-            }
-            const wtensor *t = &m->t[ti];
-            size_t n = t->rows * t->cols;
-            if (fread(m->data + t->off, sizeof(float), n, f) != n) {
-                rc = vqs_seterr(VQS_ETRUNC, "%s: %lld bytes, truncated in tensor '%s' (the header's model needs %llu)",
-                                path, (long long)st.st_size, t->name, (unsigned long long)want);
+    if ((rc = model_alloc(m, path)))
+        goto fail;
+    for (size_t i = 0; i < nfile; i++) {
+        if (order[i] == ROPE) {
+            if (fseeko(f, (off_t)rope_bytes, SEEK_CUR) != 0) {
+                rc = vqs_seterr(-errno, "%s: seek past the RoPE tables: %s", path, strerror(errno));
                 goto fail;
             }
-            size_t bad = first_nonfinite(m->data + t->off, n);
-            if (bad < n) {
-                rc = vqs_seterr(VQS_ENONFINITE, "%s: tensor '%s': element %zu (row %zu, column %zu) is %s", path,
-                                t->name, bad, bad / t->cols, bad % t->cols,
-                                isnan(m->data[t->off + bad]) ? "NaN" : "Inf");
-                goto fail;
-            }
+            continue;
+        }
+        const wtensor *t = &m->t[order[i]];
+        size_t n = t->rows * t->cols;
+        if (fread(m->data + t->off, sizeof(float), n, f) != n) {
+            rc = vqs_seterr(ferror(f) ? -EIO : VQS_ETRUNC, "%s: reading tensor '%s' failed", path, t->name);
+            goto fail;
+        }
+        size_t bad = first_nonfinite(m->data + t->off, n);
+        if (bad < n) {
+            rc = vqs_seterr(VQS_ENONFINITE, "%s: tensor '%s': element %zu (row %zu, column %zu) is %s", path, t->name,
+                            bad, bad / t->cols, bad % t->cols, isnan(m->data[t->off + bad]) ? "NaN" : "Inf");
+            goto fail;
         }
     }
-    if ((uint64_t)st.st_size < want) {
-        rc = vqs_seterr(VQS_ETRUNC, "%s: %lld bytes, truncated in the RoPE tables (the header's model needs %llu)",
-                        path, (long long)st.st_size, (unsigned long long)want);
-        goto fail;
-    }
+    free(order);
     fclose(f);
     *out = m;
     return 0;
 fail:
     fclose(f);
+    free(order);
     vqs_llama_free(m);
     return rc;
 }
@@ -399,6 +422,7 @@ int vqs_llama_load(const char *path, vqs_llama **out)
     memset(&c, 0, sizeof c);
     if ((rc = parse_config(f, path, &c)) || (rc = model_new(&c, path, &m)))
         goto fail;
+    /* every tensor's presence and shape first, then the weights */
     for (size_t i = 0; i < m->nt; i++) {
         const wtensor *w = &m->t[i];
         const vqs_st_tensor *t = vqs_st_find(f, w->name);
@@ -421,9 +445,12 @@ int vqs_llama_load(const char *path, vqs_llama **out)
                             want_s);
             goto fail;
         }
-        if ((rc = vqs_st_read_f32(f, t, m->data + w->off, 0)))
-            goto fail;
     }
+    if ((rc = model_alloc(m, path)))
+        goto fail;
+    for (size_t i = 0; i < m->nt; i++)
+        if ((rc = vqs_st_read_f32(f, vqs_st_find(f, m->t[i].name), m->data + m->t[i].off, 0)))
+            goto fail;
     vqs_st_close(f);
     *out = m;
     return 0;
@@ -680,5 +707,7 @@ int vqs_llama_sample(const vqs_llama *m, int nseq, int len, int bos, uint64_t se
     sample_ctx x = {m, len, seeds, tokens};
     int rc = vqs_parallel_for(0, (size_t)nseq, sample_one, &x);
     free(seeds);
-    return rc;
+    /* a task's detail stays on its worker thread; the tasks fail only for
+     * memory */
+    return rc ? vqs_seterr(rc, "sample: %d sequences of %d tokens: %s", nseq, len, vqs_strerror(rc)) : 0;
 }

@@ -126,8 +126,12 @@ int vqs_llm_compare(const vqs_llama *ref, const vqs_llama *q, const int *tokens,
         rc = vqs_seterr(VQS_ENOMEM, "compare: %zu positions", npos);
         goto out;
     }
-    if ((rc = vqs_parallel_for(nthreads, (size_t)nseq, compare_one, &x)))
+    if ((rc = vqs_parallel_for(nthreads, (size_t)nseq, compare_one, &x))) {
+        /* a task's detail stays on its worker thread; the arguments were
+         * checked above, so the tasks fail only for memory */
+        rc = vqs_seterr(rc, "compare: %d sequences of %d tokens: %s", nseq, len, vqs_strerror(rc));
         goto out;
+    }
     double kl = 0, agree = 0, ce_ref = 0, ce = 0;
     for (size_t i = 0; i < npos; i++)
         kl += x.kl[i];
