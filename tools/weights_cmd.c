@@ -107,7 +107,8 @@ static const vqs_cli_opt opts[] = {
     {"quantized", 'q', 1, "Q.safetensors", NULL,
      "eval: a quantized (or dequantized) checkpoint of --in as a variant;\nrepeatable"},
     {"sequences", 'n', 1, "N", "16", "eval, plan: token sequences sampled from the model"},
-    {"len", 'l', 1, "L", "128", "eval, plan: tokens per sequence (at most the model's seq_len)"},
+    {"len", 'l', 1, "L", "128, or the model's seq_len if less",
+     "eval, plan: tokens per sequence (at most the model's seq_len)"},
     {"plan-sequences", O_PLANSEQ, 0, "N", "4",
      "plan: of those, the sequences each tensor's KL is measured on"},
     {"seed", 'S', 1, "S", "0", "the seed of sampling and of k-means (vq formats)"},
@@ -179,7 +180,7 @@ typedef struct wargs {
     const char *in, *formats, *out, *skip, *csv, *json;
     const char *quantized[MAXQ];
     size_t nquantized;
-    int all, dequantize, has_budget, has_re;
+    int all, dequantize, has_budget, has_re, len_given;
     double budget;
     size_t nseq, len, plan_seq, seed, threads;
     regex_t re;
@@ -319,8 +320,7 @@ static int write_out(const char *path, const json_t *doc, const json_t *rows, in
                     fprintf(f, "%.9g", json_real_value(x));
                 else if (json_is_boolean(x))
                     fputs(json_is_true(x) ? "1" : "0", f);
-                else if (json_is_null(x))
-                    fputs("inf", f);
+                /* null (an infinite SQNR, an unusable format): an empty field */
             }
             fputc('\n', f);
         }
@@ -500,6 +500,7 @@ static int cmd_quantize(wargs *a)
     plan_result plan = {0};
     char *out = NULL;
     float *x = NULL, *y = NULL;
+    const vqs_wq_spec **specs = NULL;
     if ((rc = vqs_st_open(a->in, &st)))
         goto done;
     const char *ver = vqs_st_meta_get(st, VQS_WFILE_KEY);
@@ -537,9 +538,42 @@ static int cmd_quantize(wargs *a)
             maxn = vqs_st_tensor_at(st, i)->numel;
     x = malloc(maxn * sizeof *x + 1);
     y = malloc(maxn * sizeof *y + 1);
-    if (!x || !y) {
+    specs = calloc(nt ? nt : 1, sizeof *specs);
+    if (!x || !y || !specs) {
         rc = vqs_seterr(VQS_ENOMEM, "%zu floats", maxn);
         goto done;
+    }
+    /* every tensor's format (NULL: kept) */
+    for (size_t i = 0; i < nt; i++) {
+        const vqs_st_tensor *t = vqs_st_tensor_at(st, i);
+        if (!selected(a, t->name, t->ndim, is_float(t->dtype)) || !t->numel)
+            continue;
+        if (!a->has_budget) {
+            specs[i] = &fl.s[0];
+            continue;
+        }
+        for (size_t k = 0; k < plan.nt && !specs[i]; k++)
+            if (!strcmp(plan.name[k], t->name))
+                specs[i] = &fl.s[plan.choice[k]];
+        if (!specs[i]) {
+            rc = vqs_seterr(VQS_EINVAL, "tensor '%s' is not a weight matrix of the model, so the "
+                            "plan has no format for it (--skip it)", t->name);
+            goto done;
+        }
+    }
+    /* a kept tensor named like a part of a quantized one ("W.x" beside W)
+     * would make the file ambiguous, and the reader refuses it */
+    for (size_t i = 0; !a->dequantize && i < nt; i++) {
+        const char *n = vqs_st_tensor_at(st, i)->name, *dot = strrchr(n, '.');
+        for (size_t j = 0; !specs[i] && dot && j < nt; j++) {
+            const char *qn = vqs_st_tensor_at(st, j)->name;
+            if (specs[j] && strlen(qn) == (size_t)(dot - n) && !strncmp(qn, n, (size_t)(dot - n))) {
+                rc = vqs_seterr(VQS_EINVAL, "tensor '%s' is kept as it is beside quantized '%s', "
+                                "whose parts are named '%s.<part>': --skip '%s' too, or quantize "
+                                "both", n, qn, qn, qn);
+                goto done;
+            }
+        }
     }
     vqs_wq_opts wo = {.nthreads = (int)a->threads};
     size_t nq = 0, qweights = 0, qbytes = 0, before = 0, after = 0;
@@ -550,21 +584,7 @@ static int cmd_quantize(wargs *a)
         char shp[64];
         shape_str(shp, sizeof shp, t->ndim, t->shape);
         before += (size_t)t->nbytes;
-        const vqs_wq_spec *spec = NULL;
-        if (selected(a, t->name, t->ndim, is_float(t->dtype)) && t->numel > 0) {
-            if (!a->has_budget) {
-                spec = &fl.s[0];
-            } else {
-                for (size_t k = 0; k < plan.nt && !spec; k++)
-                    if (!strcmp(plan.name[k], t->name))
-                        spec = &fl.s[plan.choice[k]];
-                if (!spec) {
-                    rc = vqs_seterr(VQS_EINVAL, "tensor '%s' is not a weight matrix of the model, so "
-                                    "the plan has no format for it (--skip it)", t->name);
-                    goto done;
-                }
-            }
-        }
+        const vqs_wq_spec *spec = specs[i];
         if (!spec) {
             if ((rc = vqs_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data,
                                         (size_t)t->nbytes)))
@@ -629,6 +649,7 @@ done:
     free(out);
     free(x);
     free(y);
+    free(specs);
     return rc;
 }
 
@@ -809,23 +830,37 @@ static void evalctx_free(evalctx *e)
 static int evalctx_open(const wargs *a, evalctx *e)
 {
     memset(e, 0, sizeof *e);
+    /* a quantized file as the reference would fail in the loader with a
+     * less helpful "missing tensor" */
+    vqs_st_file *st = NULL;
+    if (vqs_st_open(a->in, &st) == 0) {
+        int q = vqs_st_meta_get(st, VQS_WFILE_KEY) != NULL;
+        vqs_st_close(st);
+        if (q)
+            return vqs_seterr(VQS_EINVAL, "%s is a quantized checkpoint: give the original as --in "
+                              "(and this one to eval as --quantized)", a->in);
+    }
+    vqs_clearerr();
     int rc = vqs_llama_load(a->in, &e->ref);
     if (rc)
         return rc;
     const vqs_llama_config *c = vqs_llama_cfg(e->ref);
-    if (a->len < 2 || a->len > (size_t)c->seq_len)
-        return vqs_seterr(VQS_EUSAGE, "--len %zu: the model takes 2 to %d tokens", a->len, c->seq_len);
+    size_t len = a->len;
+    if (!a->len_given && len > (size_t)c->seq_len)
+        len = (size_t)c->seq_len;
+    if (len < 2 || len > (size_t)c->seq_len)
+        return vqs_seterr(VQS_EUSAGE, "--len %zu: the model takes 2 to %d tokens", len, c->seq_len);
     if (a->nseq < 1 || a->nseq > 1000000)
         return vqs_seterr(VQS_EUSAGE, "--sequences %zu: 1 to 1000000", a->nseq);
     e->nseq = (int)a->nseq;
-    e->len = (int)a->len;
+    e->len = (int)len;
     size_t maxn = 0;
     if ((rc = model_tensors(a, e->ref, &e->idx, &e->nidx, &e->nweights, &maxn)))
         return rc;
     e->buf = malloc(maxn * sizeof *e->buf + 1);
-    e->tokens = malloc(a->nseq * a->len * sizeof *e->tokens);
+    e->tokens = malloc(a->nseq * len * sizeof *e->tokens);
     if (!e->buf || !e->tokens)
-        return vqs_seterr(VQS_ENOMEM, "%zu sequences of %zu tokens", a->nseq, a->len);
+        return vqs_seterr(VQS_ENOMEM, "%zu sequences of %zu tokens", a->nseq, len);
     return vqs_llama_sample(e->ref, e->nseq, e->len, BOS, a->seed, e->tokens);
 }
 
@@ -1193,7 +1228,7 @@ int vqs_cmd_weights(int argc, char **argv)
                 a.quantized[a.nquantized++] = optarg;
             break;
         case 'n': rc = vqs_cli_parse_positive(optarg, &a.nseq, "--sequences"); break;
-        case 'l': rc = vqs_cli_parse_positive(optarg, &a.len, "--len"); break;
+        case 'l': rc = vqs_cli_parse_positive(optarg, &a.len, "--len"), a.len_given = 1; break;
         case O_PLANSEQ: rc = vqs_cli_parse_positive(optarg, &a.plan_seq, "--plan-sequences"); break;
         case 'S': rc = vqs_cli_parse_size(optarg, &a.seed, "--seed"); break;
         case 't': rc = vqs_cli_parse_size(optarg, &a.threads, "--threads"); break;

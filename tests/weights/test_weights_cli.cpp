@@ -6,6 +6,7 @@
 // report's figures against sums computed here from the dequantized file.
 #include "vqs_test.hpp"
 
+#include "vqs_float.h"
 #include "vqs_store_st.h"
 #include "vqs_wfile.h"
 #include "vqs_wplan.h"
@@ -576,6 +577,94 @@ TEST_CASE("vqs help weights lists every weight format", "[weights]")
         INFO(vqs_wq_format_at(i)->name);
         REQUIRE(r.out.find("  " + std::string(vqs_wq_format_at(i)->name) + " ") != std::string::npos);
     }
+}
+
+TEST_CASE("vqs weights quantize on a synthetic checkpoint: F16/BF16 stay F16/BF16 when dequantized, N-D "
+          "tensors with --all, part-name clashes refused",
+          "[weights]")
+{
+    tmpdir t;
+    // a: F16 4 x 40, b: BF16 3 x 33, c: F32 2 x 2 x 32 (3-D), n: a 1-D norm
+    std::vector<uint16_t> a16(160), b16(99);
+    for (size_t i = 0; i < a16.size(); i++)
+        a16[i] = vqs_f32_to_f16((float)std::cos(0.11 * (double)i) * 0.05f);
+    for (size_t i = 0; i < b16.size(); i++)
+        b16[i] = vqs_f32_to_bf16((float)std::sin(0.23 * (double)i) * 0.5f);
+    std::vector<float> c(128), n(8, 1.0f);
+    for (size_t i = 0; i < c.size(); i++)
+        c[i] = (float)((int)(i * 37 % 101) - 50) / 64.0f;
+    uint64_t sa[2] = {4, 40}, sb[2] = {3, 33}, sc[3] = {2, 2, 32}, sn[1] = {8};
+    std::string in = t.file("in.safetensors");
+    {
+        vqs_st_writer *w = nullptr;
+        REQUIRE_OK(vqs_st_writer_new(&w));
+        REQUIRE_OK(vqs_st_writer_meta(w, "note", "synthetic"));
+        REQUIRE_OK(vqs_st_writer_add(w, "a", VQS_ST_F16, 2, sa, a16.data(), 2 * a16.size()));
+        REQUIRE_OK(vqs_st_writer_add(w, "b", VQS_ST_BF16, 2, sb, b16.data(), 2 * b16.size()));
+        REQUIRE_OK(vqs_st_writer_add(w, "c", VQS_ST_F32, 3, sc, c.data(), 4 * c.size()));
+        REQUIRE_OK(vqs_st_writer_add(w, "n", VQS_ST_F32, 1, sn, n.data(), 4 * n.size()));
+        REQUIRE_OK(vqs_st_writer_save(w, in.c_str()));
+        vqs_st_writer_free(w);
+    }
+    std::string dq = t.file("dq.safetensors");
+    auto r = run_vqs(t, {"weights", "quantize", "--in", in, "--format", "q4_1", "--dequantize", "--out", dq});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    {
+        st_ptr src(in), out(dq);
+        REQUIRE(std::string(vqs_st_meta_get(out.f, "note")) == "synthetic");
+        for (const char *name : {"a", "b"}) {
+            INFO(name);
+            const vqs_st_tensor *s = vqs_st_find(src.f, name), *d = vqs_st_find(out.f, name);
+            REQUIRE(d->dtype == s->dtype);
+            auto want = roundtrip("q4_1", read_f32(src.f, s), s->shape[0], s->shape[1]);
+            const uint16_t *h = (const uint16_t *)d->data;
+            for (size_t i = 0; i < want.size(); i++) {
+                uint16_t e = s->dtype == VQS_ST_F16 ? vqs_f32_to_f16(want[i]) : vqs_f32_to_bf16(want[i]);
+                uint16_t g;
+                std::memcpy(&g, h + i, 2);
+                REQUIRE(g == e);
+            }
+        }
+        // the 3-D tensor and the norm are kept without --all
+        REQUIRE(std::memcmp(vqs_st_find(out.f, "c")->data, c.data(), 4 * c.size()) == 0);
+        REQUIRE(std::memcmp(vqs_st_find(out.f, "n")->data, n.data(), 4 * n.size()) == 0);
+    }
+    std::string q = t.file("q.safetensors");
+    r = run_vqs(t, {"weights", "quantize", "--in", in, "--format", "q8_0", "--all", "--out", q});
+    REQUIRE(r.code == 0);
+    {
+        wf_ptr f(q);
+        const vqs_wfile_tensor *ct = vqs_wfile_find(f.f, "c");
+        REQUIRE(ct->quantized);
+        REQUIRE(ct->ndim == 3);
+        REQUIRE(ct->rows == 4); // 2 x 2 rows of 32
+        REQUIRE(ct->cols == 32);
+        std::vector<float> y(128);
+        REQUIRE_OK(vqs_wfile_read_f32(f.f, ct, 1, y.data()));
+        REQUIRE(same_bits(roundtrip("q8_0", c, 4, 32), y.data(), y.size()));
+        REQUIRE(vqs_wfile_find(f.f, "n")->quantized);
+    }
+
+    // "w" quantized beside a kept "w.x" would read as a part of w: refused, nothing written
+    std::string clash = t.file("clash.safetensors");
+    {
+        uint64_t sw[2] = {2, 32};
+        vqs_st_writer *w = nullptr;
+        REQUIRE_OK(vqs_st_writer_new(&w));
+        REQUIRE_OK(vqs_st_writer_add(w, "w", VQS_ST_F32, 2, sw, c.data(), 4 * 64));
+        REQUIRE_OK(vqs_st_writer_add(w, "w.x", VQS_ST_F32, 1, sn, n.data(), 4 * n.size()));
+        REQUIRE_OK(vqs_st_writer_save(w, clash.c_str()));
+        vqs_st_writer_free(w);
+    }
+    std::string out = t.file("clash.q.safetensors");
+    r = run_vqs(t, {"weights", "quantize", "--in", clash, "--format", "q8_0", "--out", out});
+    REQUIRE(r.code != 0);
+    REQUIRE(r.err.find("'w.x'") != std::string::npos);
+    REQUIRE(!exists(out));
+    // dequantized, the names stay as they were: no clash
+    r = run_vqs(t, {"weights", "quantize", "--in", clash, "--format", "q8_0", "--dequantize", "--out", out});
+    REQUIRE(r.code == 0);
 }
 
 // ---- the format without the command (no shared data needed) --------------------------------
