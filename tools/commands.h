@@ -19,8 +19,10 @@ int vqs_cmd_search(int argc, char **argv);
 int vqs_cmd_info(int argc, char **argv);
 int vqs_cmd_drop(int argc, char **argv);
 int vqs_cmd_serve(int argc, char **argv); /* tools/serve.c */
+int vqs_cmd_weights(int argc, char **argv); /* tools/weights_cmd.c */
 
 extern const vqs_cli_help vqs_demo_help, vqs_gt_help, vqs_codec_help, vqs_eval_help, vqs_report_help,
-    vqs_recommend_help, vqs_import_help, vqs_search_help, vqs_info_help, vqs_drop_help, vqs_serve_help;
+    vqs_recommend_help, vqs_import_help, vqs_search_help, vqs_info_help, vqs_drop_help, vqs_serve_help,
+    vqs_weights_help;
 
 #endif

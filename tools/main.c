@@ -6,6 +6,7 @@
  *   vqs import / search / info / drop                        (tools/store_cmds.c)
  *   vqs report / recommend over eval's results               (tools/report_cmds.c)
  *   vqs serve                                                (tools/serve.c)
+ *   vqs weights quantize|report|eval|plan                    (tools/weights_cmd.c)
  *   vqs help [COMMAND], vqs version                          (here)
  *
  * Design decisions: one binary with subcommands (git style) rather than one
@@ -49,6 +50,8 @@ static const struct command {
     {"info", "collections of a data directory: counts, specs, sizes", vqs_cmd_info, &vqs_info_help},
     {"drop", "delete a collection", vqs_cmd_drop, &vqs_drop_help},
     {"serve", "the HTTP service, Qdrant's REST shapes", vqs_cmd_serve, &vqs_serve_help},
+    {"weights", "LLM checkpoints: quantize, report, eval, plan (safetensors)", vqs_cmd_weights,
+     &vqs_weights_help},
     {"help", "this list, or a command's options (vqs help COMMAND)", cmd_help, &help_help},
     {"version", "print the version", cmd_version, &version_help},
 };
