@@ -10,21 +10,33 @@
  * little-endian, C order.
  *
  * The reader validates everything at open, so a successful open means every
- * tensor's bytes lie inside the file, no two tensors overlap, every shape's
- * byte size equals its offsets' span and every dtype is known. Refused, each
- * with a message naming the file, the tensor and the field
- * ("m.safetensors: tensor 'layers.0.wq.weight': data_offsets [0, 96]: 96
- * bytes, shape [4, 8] of F32 needs 128"):
- *   - a header length past the end of the file or above 100 MB (VQS_ETRUNC /
- *     VQS_EHEADER), malformed JSON (VQS_EHEADER, with Jansson's line and
- *     column), a header that is not an object, a tensor entry that is not an
- *     object or lacks / mistypes a field or has an unknown one (VQS_EHEADER);
- *   - an unknown dtype (VQS_EDTYPE);
- *   - offsets out of order, past the data buffer or overlapping another
- *     tensor's (VQS_ECORRUPT);
- *   - a shape whose byte size disagrees with its offsets, a negative or
- *     overflowing dimension, more than VQS_ST_MAX_NDIM dimensions (VQS_ESHAPE);
- *   - a duplicate tensor name (VQS_EHEADER);
+ * tensor's bytes lie inside the file, the tensors tile the data buffer (no
+ * overlap, no hole, nothing after the last one), every shape's byte size
+ * equals its offsets' span and every dtype is known. Refused, each with a
+ * message naming the file, the tensor and the field ("m.safetensors: tensor
+ * 'layers.0.wq.weight': data_offsets [0, 96]: 96 bytes, shape [4, 8] of F32
+ * needs 128"):
+ *   - a file shorter than the 8-byte length, a header length past the end of
+ *     the file (VQS_ETRUNC); a header length above 100 MB or below 2, a
+ *     header that does not start with '{' (the format says it MUST),
+ *     malformed JSON (with Jansson's line and column), a tensor entry that is
+ *     not an object or lacks / mistypes a field or has an unknown one, a
+ *     shape dimension that is not an integer, data_offsets that are not two
+ *     non-negative integers (VQS_EHEADER); trailing spaces are allowed;
+ *   - an unknown dtype, including the reference's F4, F6_*, F8_E8M0, C64
+ *     and the FNUZ types, which vqs does not read (VQS_EDTYPE);
+ *   - offsets with begin after end, past the data buffer, overlapping another
+ *     tensor's, leaving a hole before a tensor or trailing bytes after the
+ *     last (VQS_ECORRUPT): the reference implementation's rule
+ *     (huggingface/safetensors refuses these as InvalidOffset and
+ *     MetadataIncompleteBuffer: "the byte buffer needs to be entirely indexed
+ *     and cannot contain holes"); empty tensors (a zero dimension, no bytes)
+ *     are legal anywhere in the tiling;
+ *   - a shape whose byte size disagrees with its offsets, a negative
+ *     dimension, a byte size beyond 64 bits, more than VQS_ST_MAX_NDIM
+ *     dimensions (VQS_ESHAPE);
+ *   - a duplicate tensor name (VQS_EHEADER, from Jansson's duplicate-key
+ *     check, naming the key);
  *   - __metadata__ that is not an object of strings (VQS_EHEADER).
  * NaN and Inf are checked when a tensor is read as float32
  * (vqs_st_read_f32: VQS_ENONFINITE naming the tensor and the flat index),
@@ -88,7 +100,9 @@ typedef struct vqs_st_tensor {
 typedef struct vqs_st_file vqs_st_file;
 
 /* Opens and validates path (see above). Tensors are listed in the order of
- * their data offsets (the order in which they lie in the file). */
+ * their data offsets (the order in which they lie in the file; ties, which
+ * only empty tensors can make, by name). Errors: -errno (open, mmap),
+ * VQS_EINVAL (not a regular file), VQS_ENOMEM and the refusals above. */
 int vqs_st_open(const char *path, vqs_st_file **out);
 /* The same over a buffer the caller keeps alive until close (the fuzz
  * target; name is used in messages). */
@@ -106,9 +120,14 @@ size_t vqs_st_meta_count(const vqs_st_file *f);
 void vqs_st_meta_at(const vqs_st_file *f, size_t i, const char **key, const char **value);
 const char *vqs_st_meta_get(const vqs_st_file *f, const char *key);
 
-/* Converts tensor t to float32 into out (t->numel floats). Refuses NaN and
- * Inf with VQS_ENONFINITE ("m.safetensors: tensor 'x': element 17 (row 0,
- * column 17) is NaN"), unless allow_nonfinite. VQS_EDTYPE for BOOL. */
+/* Converts tensor t (of f) to float32 into out (t->numel floats; nothing for
+ * an empty tensor). Exact for every F16, BF16, F8 and F32 value and for
+ * integers up to 2^24; F64 and larger integers round to nearest. Refuses
+ * NaN and Inf with VQS_ENONFINITE ("m.safetensors: tensor 'x': element 17
+ * (row 0, column 17) is NaN"; 3-D and up: "(index [i, j, k])"), and a finite
+ * F64 beyond float32's range with VQS_ERANGE, unless allow_nonfinite (then
+ * they come out as NaN / +-Inf). VQS_EDTYPE for BOOL. out may hold partial
+ * results after a failure. Thread-safe (reads only). */
 int vqs_st_read_f32(const vqs_st_file *f, const vqs_st_tensor *t, float *out, int allow_nonfinite);
 
 /* ---- writer ----------------------------------------------------------- */
@@ -119,13 +138,23 @@ int vqs_st_read_f32(const vqs_st_file *f, const vqs_st_tensor *t, float *out, in
 typedef struct vqs_st_writer vqs_st_writer;
 int vqs_st_writer_new(vqs_st_writer **out);
 void vqs_st_writer_free(vqs_st_writer *w);
-/* VQS_EINVAL for a duplicate or empty name, "__metadata__", a bad shape or
- * nbytes != numel * size. */
+/* Adds a tensor (data: nbytes, copied). VQS_EINVAL for a duplicate, empty
+ * or non-UTF-8 name, "__metadata__", an unknown dtype, a bad shape (ndim
+ * outside 0..VQS_ST_MAX_NDIM, a dimension above INT64_MAX, a byte size
+ * beyond size_t) or nbytes != numel * size; VQS_ENOMEM. */
 int vqs_st_writer_add(vqs_st_writer *w, const char *name, vqs_st_dtype dtype, int ndim,
                       const uint64_t *shape, const void *data, size_t nbytes);
+/* Sets a __metadata__ entry (a key set twice keeps its first place and the
+ * last value). VQS_EINVAL for NULL or non-UTF-8 strings. */
 int vqs_st_writer_meta(vqs_st_writer *w, const char *key, const char *value);
 /* Header padded with spaces so the data buffer starts 8-byte aligned, as
- * the reference implementation writes it. */
+ * the reference implementation writes it: compact JSON, __metadata__ first
+ * (if any entry was set), then the tensors in the order added, with
+ * contiguous offsets. The temporary file (path.tmp.XXXXXX) is fsynced,
+ * renamed over path, and the directory fsynced. Errors: -errno with a
+ * message naming path (the old file, if any, is then unchanged),
+ * VQS_EINVAL for a header above VQS_ST_MAX_HEADER, VQS_ENOMEM. The writer
+ * can be saved again or freed. */
 int vqs_st_writer_save(vqs_st_writer *w, const char *path);
 
 #ifdef __cplusplus
