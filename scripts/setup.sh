@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 # Usage: scripts/setup.sh [--with-tests] [--with-fuzz]
 #   --with-tests: chromium as well (the report test renders the HTML report
-#   headless); the demo does not need it
+#   headless) and python3-numpy (the forward-pass test runs an independent
+#   numpy implementation); the demo does not need them
 #   --with-fuzz: clang + libFuzzer runtime
 set -euo pipefail
 
@@ -17,7 +18,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 for opt in "$@"; do
   case $opt in
-    --with-tests) PKGS+=(chromium) ;;
+    --with-tests) PKGS+=(chromium python3-numpy) ;;
     --with-fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
     *) echo "setup: unknown option '$opt' (--with-tests, --with-fuzz)" >&2; exit 2 ;;
   esac

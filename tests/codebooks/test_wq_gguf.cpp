@@ -405,7 +405,7 @@ TEST_CASE("gguf scalar helpers: roundf and round-half-even without libm", "[wq][
     }
 }
 
-TEST_CASE("gguf encode is the same whatever the thread count; decode checks scales", "[wq][gguf]")
+TEST_CASE("gguf encode is the same whatever the thread count, decode checks scales", "[wq][gguf]")
 {
     std::mt19937 rng(7);
     std::normal_distribution<float> g(0.0f, 0.02f);

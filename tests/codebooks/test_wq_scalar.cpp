@@ -120,7 +120,7 @@ TEST_CASE("fp8_e4m3 per tensor: scale amax / 448, ties to even, subnormals, -0",
     CHECK(decode(tz.t) == std::vector<float>(6, 0.0f));
 }
 
-TEST_CASE("fp8_e4m3_ch: one scale per row; a zero row has scale 0", "[wq][scalar]")
+TEST_CASE("fp8_e4m3_ch: one scale per row, a zero row has scale 0", "[wq][scalar]")
 {
     // row 0: amax 896 -> scale 2: 896 / 2 = 448 -> 7E, 1 / 2 = 0.5 -> 30, -3 / 2 = -1.5 -> BC
     // row 1: zeros -> scale 0, codes 0

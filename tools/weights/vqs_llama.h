@@ -32,10 +32,23 @@ typedef struct vqs_llama_config {
 typedef struct vqs_llama vqs_llama;
 
 /* From safetensors with llama2.c/Meta names (tok_embeddings.weight,
- * layers.{l}.attention.wq.weight, ..., norm.weight[, output.weight]) and the
- * config in __metadata__ "config" (JSON), or from llama2.c's legacy .bin
- * (7 int32 header; negative vocab_size: separate classifier). Every tensor's
- * presence and shape is checked (VQS_ESHAPE / VQS_ENOTFOUND naming it). */
+ * layers.{l}.attention_norm.weight, layers.{l}.attention.w{q,k,v,o}.weight,
+ * layers.{l}.ffn_norm.weight, layers.{l}.feed_forward.w{1,2,3}.weight,
+ * norm.weight[, output.weight]; any dtype vqs_st_read_f32 reads; other
+ * tensors are ignored) and the config in __metadata__ "config", a JSON
+ * object with the integers dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+ * vocab_size, max_seq_len (or seq_len) and the optional boolean
+ * shared_classifier (default: no output.weight); or from llama2.c's legacy
+ * .bin (7 int32 header; negative vocab_size: separate classifier; exact
+ * file size). load() tells the two apart by content. *out is owned by the
+ * caller (vqs_llama_free). Errors, each naming the file and the tensor or
+ * field: -errno (open, read); VQS_ENOTFOUND (a missing tensor); VQS_ESHAPE
+ * (a tensor's shape, a .bin with trailing bytes); VQS_EHEADER (no config,
+ * malformed config JSON, a field missing, mistyped or out of range, heads
+ * that do not divide dim or n_heads, an odd head size, a model above 2^40
+ * weights); VQS_ETRUNC (a .bin cut short, naming the tensor it ends in);
+ * VQS_ENONFINITE (NaN / Inf weights); the safetensors reader's codes;
+ * VQS_ENOMEM. */
 int vqs_llama_load(const char *path, vqs_llama **out);
 int vqs_llama_load_bin(const char *path, vqs_llama **out);
 /* A deep copy, so that a variant can have some weights replaced. */
@@ -52,16 +65,34 @@ const char *vqs_llama_tensor(const vqs_llama *m, size_t i, const float **w, size
 int vqs_llama_set_weight(vqs_llama *m, const char *name, const float *w, size_t n);
 
 /* Logits of every position of tokens[0..n) (n <= seq_len): n x vocab_size
- * floats, position i predicting token i + 1. */
+ * floats, position i predicting token i + 1. The same bits on every x86-64
+ * machine and thread count (fixed summation order, no BLAS). VQS_EINVAL for
+ * n outside 1..seq_len or a token outside the vocabulary (naming its
+ * position); VQS_ENOMEM. */
 int vqs_llama_forward(const vqs_llama *m, const int *tokens, int n, float *logits);
 
 /* nseq sequences of len tokens sampled from m, each starting with token bos
- * (1 in llama2.c), temperature 1, seeded (vqs_rng): tokens is nseq x len. */
+ * (1 in llama2.c), temperature 1, seeded (vqs_rng): tokens is nseq x len.
+ * Each next token is drawn by inverse CDF over the softmax of the logits in
+ * double, with one uniform of its sequence's generator; sequence i's
+ * generator is seeded with the i-th output of a generator seeded with seed,
+ * so the tokens depend on seed alone, not on the threads (sequences run in
+ * parallel on vqs_default_threads()). VQS_EINVAL (nseq < 1, len outside
+ * 1..seq_len, bos outside the vocabulary), VQS_ENOMEM. */
 int vqs_llama_sample(const vqs_llama *m, int nseq, int len, int bos, uint64_t seed, int *tokens);
 
 /* Quality of q against ref over the sampled sequences: per predicted
  * position, KL(p_ref || p_q), whether the arg-max tokens agree, and the
- * cross-entropy of the next token under each model. */
+ * cross-entropy of the next token under each model.
+ * tokens: nseq x len (2 <= len <= seq_len); positions 0..len-2 of each
+ * sequence count (the last has no next token), so positions = nseq (len-1).
+ * Log-softmax in double; KL is not clamped (a model against itself gives
+ * exactly 0); kl_p99 is the nearest-rank 99th percentile (the
+ * ceil(0.99 positions)-th smallest); arg-max ties go to the lower token.
+ * Sequences run on nthreads threads (0: vqs_default_threads()); the result
+ * is the same for every thread count. VQS_EINVAL (the configs differ, bad
+ * nseq / len, a token outside the vocabulary, naming sequence and
+ * position), VQS_ENOMEM. */
 typedef struct vqs_llm_quality {
     double kl_mean, kl_p99, kl_max; /* nats */
     double top1;                    /* share of positions where arg-max agrees */
