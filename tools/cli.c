@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vqs_common.h"
 #include "cli.h"
@@ -231,4 +232,28 @@ int vqs_cli_bad_option(const vqs_cli_help *h)
 {
     vqs_cli_usage(stderr, h);
     return 2;
+}
+
+int vqs_cli_write_file(const char *path, int (*emit)(FILE *f, void *ctx), void *ctx)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return vqs_seterr(VQS_ENOMEM, "%s", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int rc = vqs_seterr(-errno, "%s", tmp);
+        free(tmp);
+        return rc;
+    }
+    int rc = emit(f, ctx);
+    if (rc == -EIO || (!rc && ferror(f)))
+        rc = vqs_seterr(-EIO, "%s: write failed", tmp);
+    if (fclose(f) && !rc)
+        rc = vqs_seterr(-errno, "%s", tmp);
+    if (!rc && rename(tmp, path))
+        rc = vqs_seterr(-errno, "rename %s -> %s", tmp, path);
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
 }

@@ -68,5 +68,10 @@ int vqs_cli_open_matrix(const char *path, size_t raw_dim, vqs_vecfile **vf, vqs_
 /* The same with any reader options (vqs import: JSONL payloads). */
 int vqs_cli_open_matrix_opts(const char *path, const vqs_vecfile_opts *o, vqs_vecfile **vf,
                              vqs_matrix *m, float **owned);
+/* Writes a text file through PATH.tmp and a rename, so a reader sees the
+ * old file or the whole new one: emit(f, ctx) writes the contents (returns 0,
+ * -EIO for a failed write, or a vqs error with its detail); a write, close or rename failure is -errno naming the
+ * file, and the temporary file is removed on any failure. */
+int vqs_cli_write_file(const char *path, int (*emit)(FILE *f, void *ctx), void *ctx);
 
 #endif

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "eval_internal.h"
 #include "vqs_common.h"
 
@@ -136,32 +137,27 @@ static int write_csv(FILE *f, const json_t *root)
 
 /* ---- files ------------------------------------------------------------------------ */
 
+struct emit_ctx {
+    int csv;
+    const json_t *root;
+};
+
+static int emit(FILE *f, void *c)
+{
+    const struct emit_ctx *e = c;
+    if (e->csv)
+        return write_csv(f, e->root);
+    if (json_dumpf(e->root, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) ||
+        fputc('\n', f) == EOF)
+        return -EIO;
+    return 0;
+}
+
 /* writes path through path.tmp and rename */
 static int write_file(const char *path, int csv, const json_t *root)
 {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return vqs_seterr(VQS_ENOMEM, "%s", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = 0;
-    if (!f) {
-        rc = vqs_seterr(-errno, "%s", tmp);
-        free(tmp);
-        return rc;
-    }
-    if (csv)
-        write_csv(f, root);
-    else if (json_dumpf(root, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) ||
-             fputc('\n', f) == EOF)
-        rc = vqs_seterr(-EIO, "%s: write failed", tmp);
-    if (fclose(f) && !rc)
-        rc = vqs_seterr(-errno, "%s", tmp);
-    if (!rc && rename(tmp, path))
-        rc = vqs_seterr(-errno, "rename %s -> %s", tmp, path);
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    struct emit_ctx e = {csv, root};
+    return vqs_cli_write_file(path, emit, &e);
 }
 
 int eval_out_write(const eval_out *o)

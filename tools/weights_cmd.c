@@ -285,59 +285,53 @@ static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null();
 
 /* path through path.tmp and a rename; csv: the rows' fields (the keys of
  * the first row, in order) as CSV, else the document as JSON */
+struct emit_ctx {
+    const json_t *doc, *rows;
+    int csv;
+};
+
+static int emit(FILE *f, void *c)
+{
+    const struct emit_ctx *e = c;
+    if (!e->csv) {
+        if (json_dumpf(e->doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) ||
+            fputc('\n', f) == EOF)
+            return -EIO;
+        return 0;
+    }
+    json_t *first = json_array_get(e->rows, 0);
+    const char *k;
+    json_t *v;
+    int i = 0;
+    json_object_foreach(first, k, v)
+        fprintf(f, "%s%s", i++ ? "," : "", k);
+    fputc('\n', f);
+    size_t r;
+    json_t *row;
+    json_array_foreach(e->rows, r, row) {
+        i = 0;
+        json_object_foreach(first, k, v) {
+            json_t *x = json_object_get(row, k);
+            fputs(i++ ? "," : "", f);
+            if (json_is_string(x))
+                fputs(json_string_value(x), f);
+            else if (json_is_integer(x))
+                fprintf(f, "%lld", (long long)json_integer_value(x));
+            else if (json_is_real(x))
+                fprintf(f, "%.9g", json_real_value(x));
+            else if (json_is_boolean(x))
+                fputs(json_is_true(x) ? "1" : "0", f);
+            /* null (an infinite SQNR, an unusable format): an empty field */
+        }
+        fputc('\n', f);
+    }
+    return 0;
+}
+
 static int write_out(const char *path, const json_t *doc, const json_t *rows, int csv)
 {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return vqs_seterr(VQS_ENOMEM, "%s", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = 0;
-    if (!f) {
-        rc = vqs_seterr(-errno, "%s", tmp);
-        free(tmp);
-        return rc;
-    }
-    if (csv) {
-        json_t *first = json_array_get(rows, 0);
-        const char *k;
-        json_t *v;
-        int i = 0;
-        json_object_foreach(first, k, v)
-            fprintf(f, "%s%s", i++ ? "," : "", k);
-        fputc('\n', f);
-        size_t r;
-        json_t *row;
-        json_array_foreach(rows, r, row) {
-            i = 0;
-            json_object_foreach(first, k, v) {
-                json_t *x = json_object_get(row, k);
-                fputs(i++ ? "," : "", f);
-                if (json_is_string(x))
-                    fputs(json_string_value(x), f);
-                else if (json_is_integer(x))
-                    fprintf(f, "%lld", (long long)json_integer_value(x));
-                else if (json_is_real(x))
-                    fprintf(f, "%.9g", json_real_value(x));
-                else if (json_is_boolean(x))
-                    fputs(json_is_true(x) ? "1" : "0", f);
-                /* null (an infinite SQNR, an unusable format): an empty field */
-            }
-            fputc('\n', f);
-        }
-    } else if (json_dumpf(doc, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) ||
-               fputc('\n', f) == EOF) {
-        rc = vqs_seterr(-EIO, "%s: write failed", tmp);
-    }
-    if (ferror(f) && !rc)
-        rc = vqs_seterr(-EIO, "%s: write failed", tmp);
-    if (fclose(f) && !rc)
-        rc = vqs_seterr(-errno, "%s", tmp);
-    if (!rc && rename(tmp, path))
-        rc = vqs_seterr(-errno, "rename %s -> %s", tmp, path);
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    struct emit_ctx e = {doc, rows, csv};
+    return vqs_cli_write_file(path, emit, &e);
 }
 
 static int write_outputs(const wargs *a, const json_t *doc, const json_t *rows)

@@ -14,41 +14,17 @@
 
 #include "kernels/wq_gguf_kernels.h"
 #include "vqs_wq.h"
+#include "wq_test.hpp"
 
 namespace {
 
-struct tensor {
-    vqs_wq_tensor t{};
-    ~tensor() { vqs_wq_tensor_free(&t); }
-};
-
-void encode(vqs_wq_kind k, const std::vector<float> &w, size_t rows, size_t cols, tensor &out,
-            int nthreads = 1)
-{
-    vqs_wq_spec s{};
-    s.kind = k;
-    vqs_wq_opts o{};
-    o.nthreads = nthreads;
-    REQUIRE(w.size() == rows * cols);
-    REQUIRE_OK(vqs_wq_encode(&s, w.data(), rows, cols, &o, &out.t));
-}
-
-std::vector<float> decode(const vqs_wq_tensor &t)
-{
-    std::vector<float> y(t.rows * t.cols);
-    vqs_wq_opts o{};
-    o.nthreads = 1;
-    REQUIRE_OK(vqs_wq_decode(&t, y.data(), &o));
-    return y;
-}
+using wq_test::decode;
+using wq_test::encode;
+using wq_test::tensor;
 
 std::vector<uint8_t> bytes(const vqs_wq_tensor &t, const char *name)
 {
-    const vqs_wq_part *p = vqs_wq_part_get(&t, name);
-    INFO("part " << name);
-    REQUIRE(p != nullptr);
-    const uint8_t *d = static_cast<const uint8_t *>(p->data);
-    return std::vector<uint8_t>(d, d + p->nbytes);
+    return wq_test::part<uint8_t>(t, name);
 }
 
 uint32_t bits(float f)

@@ -10,43 +10,14 @@
 #include <vector>
 
 #include "vqs_wq.h"
+#include "wq_test.hpp"
 
 namespace {
 
-struct tensor {
-    vqs_wq_tensor t{};
-    ~tensor() { vqs_wq_tensor_free(&t); }
-};
-
-void encode(vqs_wq_kind k, const std::vector<float> &w, size_t rows, size_t cols, tensor &out,
-            int nthreads = 1)
-{
-    vqs_wq_spec s{};
-    s.kind = k;
-    vqs_wq_opts o{};
-    o.nthreads = nthreads;
-    REQUIRE(w.size() == rows * cols);
-    REQUIRE_OK(vqs_wq_encode(&s, w.data(), rows, cols, &o, &out.t));
-}
-
-std::vector<float> decode(const vqs_wq_tensor &t)
-{
-    std::vector<float> y(t.rows * t.cols);
-    REQUIRE_OK(vqs_wq_decode(&t, y.data(), nullptr));
-    return y;
-}
-
-template <class T> std::vector<T> part(const vqs_wq_tensor &t, const char *name)
-{
-    const vqs_wq_part *p = vqs_wq_part_get(&t, name);
-    INFO("part " << name);
-    REQUIRE(p != nullptr);
-    REQUIRE(p->nbytes % sizeof(T) == 0);
-    std::vector<T> v(p->nbytes / sizeof(T));
-    if (p->nbytes)
-        std::memcpy(v.data(), p->data, p->nbytes);
-    return v;
-}
+using wq_test::decode;
+using wq_test::encode;
+using wq_test::part;
+using wq_test::tensor;
 
 const float P9 = 0x1p-9f, P10 = 0x1p-10f;
 
