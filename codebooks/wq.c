@@ -120,6 +120,40 @@ void vqs_wq_tensor_free(vqs_wq_tensor *t)
     t->nparts = 0;
 }
 
+/* The finiteness check before encoding, over row ranges in parallel (a
+ * serial pass was a third of q8_0's encode time). bad_row: the first row
+ * holding a NaN or Inf (rows if none), whichever thread finds it. */
+struct finite_ctx {
+    const float *w;
+    size_t cols;
+    size_t bad_row; /* written under the atomic minimum below */
+};
+
+static int finite_rows(void *c, size_t r0, size_t r1)
+{
+    struct finite_ctx *f = c;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = f->w + r * f->cols;
+        int ok = 1;
+        for (size_t j = 0; j < f->cols; j++)
+            ok &= isfinite(x[j]) != 0;
+        if (!ok) {
+            size_t cur = __atomic_load_n(&f->bad_row, __ATOMIC_RELAXED);
+            while (r < cur && !__atomic_compare_exchange_n(&f->bad_row, &cur, r, 0,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                ;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static size_t finite_grain(size_t cols)
+{
+    size_t g = ((size_t)1 << 18) / (cols ? cols : 1); /* ~1 MB of floats per task */
+    return g ? g : 1;
+}
+
 int vqs_wq_encode(const vqs_wq_spec *s, const float *w, size_t rows, size_t cols,
                   const vqs_wq_opts *o, vqs_wq_tensor *out)
 {
@@ -132,11 +166,17 @@ int vqs_wq_encode(const vqs_wq_spec *s, const float *w, size_t rows, size_t cols
         return vqs_seterr(VQS_EINVAL, "vqs_wq_encode: empty tensor (%zu x %zu)", rows, cols);
     if (cols > SIZE_MAX / rows)
         return vqs_seterr(VQS_EINVAL, "vqs_wq_encode: %zu x %zu overflows", rows, cols);
-    size_t n = rows * cols;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(w[i]))
-            return vqs_seterr(VQS_ENONFINITE, "weight (row %zu, column %zu) is %s", i / cols,
-                              i % cols, isnan(w[i]) ? "NaN" : "Inf");
+    int nthreads = o && o->nthreads > 0 ? o->nthreads : vqs_default_threads();
+    struct finite_ctx fc = {w, cols, rows};
+    wq_for_rows(nthreads, rows, finite_grain(cols), finite_rows, &fc);
+    if (fc.bad_row < rows) {
+        const float *r = w + fc.bad_row * cols;
+        size_t j = 0;
+        while (isfinite(r[j]))
+            j++;
+        return vqs_seterr(VQS_ENONFINITE, "weight (row %zu, column %zu) is %s", fc.bad_row, j,
+                          isnan(r[j]) ? "NaN" : "Inf");
+    }
     wq_encode_fn enc = NULL;
     wq_decode_fn dec = NULL;
     int rc = group(s->kind, &enc, &dec);
@@ -145,8 +185,7 @@ int vqs_wq_encode(const vqs_wq_spec *s, const float *w, size_t rows, size_t cols
     out->spec = *s;
     out->rows = rows;
     out->cols = cols;
-    rc = enc(s, w, rows, cols, o && o->nthreads > 0 ? o->nthreads : vqs_default_threads(),
-             o ? o->verbose : 0, out);
+    rc = enc(s, w, rows, cols, nthreads, o ? o->verbose : 0, out);
     if (rc)
         vqs_wq_tensor_free(out);
     return rc;
