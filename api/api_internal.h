@@ -247,6 +247,45 @@ typedef enum search_kind {
 int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind);
 int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r);
 
+/* ---- the points API beyond upsert/retrieve/delete (h_payload.c, h_scroll.c) ---- */
+
+typedef enum payload_op {
+    PAYLOAD_SET,       /* POST .../points/payload: merge keys into the payload (or at "key") */
+    PAYLOAD_OVERWRITE, /* PUT .../points/payload: replace the payload */
+    PAYLOAD_DELETE,    /* POST .../points/payload/delete: remove "keys" */
+    PAYLOAD_CLEAR,     /* POST .../points/payload/clear: remove the whole payload */
+} payload_op;
+
+int api_h_payload(vqs_server *s, entry *e, const req *q, resp *r, payload_op op);
+int api_h_update_vectors(vqs_server *s, entry *e, const req *q, resp *r);  /* PUT .../points/vectors */
+int api_h_delete_vectors(vqs_server *s, entry *e, const req *q, resp *r);  /* POST .../points/vectors/delete */
+int api_h_batch(vqs_server *s, entry *e, const req *q, resp *r);           /* POST .../points/batch */
+int api_h_scroll(vqs_server *s, entry *e, req *q, resp *r);                /* POST .../points/scroll */
+
+/* ---- search variants (h_query.c) ---- */
+
+typedef enum query_kind {
+    QUERY_ONE,    /* POST .../points/query */
+    QUERY_BATCH,  /* POST .../points/query/batch */
+    QUERY_GROUPS, /* POST .../points/query/groups */
+} query_kind;
+
+int api_h_query(vqs_server *s, entry *e, req *q, resp *r, query_kind kind);
+int api_h_recommend(vqs_server *s, entry *e, req *q, resp *r, query_kind kind); /* .../points/recommend[/batch|/groups] */
+int api_h_search_groups(vqs_server *s, entry *e, req *q, resp *r);            /* .../points/search/groups */
+
+/* ---- collections: PATCH, aliases (h_collections.c, h_aliases.c) ---- */
+
+int api_h_patch(vqs_server *s, entry *e, const req *q, resp *r);  /* PATCH /collections/{name} */
+int api_h_aliases_update(vqs_server *s, const req *q, resp *r);   /* POST /collections/aliases */
+/* GET /aliases (name NULL) and GET /collections/{name}/aliases */
+int api_h_aliases_list(vqs_server *s, const char *name, resp *r);
+
+/* ---- payload indexes (h_index.c) ---- */
+
+int api_h_index_create(vqs_server *s, entry *e, const req *q, resp *r);                 /* PUT .../index */
+int api_h_index_delete(vqs_server *s, entry *e, const req *q, resp *r, const char *field); /* DELETE .../index/{field} */
+
 /* ---- metrics (metrics.c) --------------------------------------------------------- */
 
 /* A request is counted under its route (an index into the route table) or,

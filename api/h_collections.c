@@ -262,3 +262,9 @@ int api_h_train(entry *e, resp *r)
     }
     return ok(r, json_true());
 }
+
+int api_h_patch(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    (void)s, (void)e, (void)q;
+    return fail(r, 501, "PATCH of a collection is not implemented yet");
+}

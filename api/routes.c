@@ -160,8 +160,28 @@ static int r_search(const route_call *c, resp *r)
     return api_h_search(c->s, c->e, c->q, r, SEARCH_ONE);
 }
 static int r_search_batch(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_BATCH); }
-static int r_query(const route_call *c, resp *r) { return api_h_search(c->s, c->e, c->q, r, SEARCH_QUERY); }
+static int r_query(const route_call *c, resp *r) { return api_h_query(c->s, c->e, c->q, r, QUERY_ONE); }
 static int r_train(const route_call *c, resp *r) { return api_h_train(c->e, r); }
+static int r_scroll(const route_call *c, resp *r) { return api_h_scroll(c->s, c->e, c->q, r); }
+static int r_pay_set(const route_call *c, resp *r) { return api_h_payload(c->s, c->e, c->q, r, PAYLOAD_SET); }
+static int r_pay_over(const route_call *c, resp *r) { return api_h_payload(c->s, c->e, c->q, r, PAYLOAD_OVERWRITE); }
+static int r_pay_del(const route_call *c, resp *r) { return api_h_payload(c->s, c->e, c->q, r, PAYLOAD_DELETE); }
+static int r_pay_clear(const route_call *c, resp *r) { return api_h_payload(c->s, c->e, c->q, r, PAYLOAD_CLEAR); }
+static int r_vec_update(const route_call *c, resp *r) { return api_h_update_vectors(c->s, c->e, c->q, r); }
+static int r_vec_delete(const route_call *c, resp *r) { return api_h_delete_vectors(c->s, c->e, c->q, r); }
+static int r_batch(const route_call *c, resp *r) { return api_h_batch(c->s, c->e, c->q, r); }
+static int r_query_batch(const route_call *c, resp *r) { return api_h_query(c->s, c->e, c->q, r, QUERY_BATCH); }
+static int r_query_groups(const route_call *c, resp *r) { return api_h_query(c->s, c->e, c->q, r, QUERY_GROUPS); }
+static int r_search_groups(const route_call *c, resp *r) { return api_h_search_groups(c->s, c->e, c->q, r); }
+static int r_recommend(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_ONE); }
+static int r_recommend_batch(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_BATCH); }
+static int r_recommend_groups(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_GROUPS); }
+static int r_patch(const route_call *c, resp *r) { return api_h_patch(c->s, c->e, c->q, r); }
+static int r_aliases_update(const route_call *c, resp *r) { return api_h_aliases_update(c->s, c->q, r); }
+static int r_aliases_all(const route_call *c, resp *r) { return api_h_aliases_list(c->s, NULL, r); }
+static int r_aliases_of(const route_call *c, resp *r) { return api_h_aliases_list(c->s, c->name, r); }
+static int r_index_create(const route_call *c, resp *r) { return api_h_index_create(c->s, c->e, c->q, r); }
+static int r_index_delete(const route_call *c, resp *r) { return api_h_index_delete(c->s, c->e, c->q, r, c->id); }
 
 /* Every endpoint, one line each (api/README.md documents them). Its order
  * is the order of /metrics. No two routes of one method match one path. */
@@ -184,6 +204,26 @@ static const route_def routes[] = {
     {"POST",   "/collections/{name}/points/search/batch", NEED_OPEN, 0,           r_search_batch, "search_batch"},
     {"POST",   "/collections/{name}/points/query",      NEED_OPEN,   0,           r_query,        "query"},
     {"POST",   "/collections/{name}/train",             NEED_OPEN,   0,           r_train,        "train"},
+    {"PATCH",  "/collections/{name}",                   NEED_OPEN,   0,           r_patch,        "update_collection"},
+    {"POST",   "/collections/aliases",                  NEED_NONE,   0,           r_aliases_update, "update_aliases"},
+    {"GET",    "/aliases",                              NEED_NONE,   0,           r_aliases_all,  "get_aliases"},
+    {"GET",    "/collections/{name}/aliases",           NEED_OPEN,   0,           r_aliases_of,   "get_collection_aliases"},
+    {"PUT",    "/collections/{name}/index",             NEED_OPEN,   0,           r_index_create, "create_field_index"},
+    {"DELETE", "/collections/{name}/index/{id}",        NEED_OPEN,   0,           r_index_delete, "delete_field_index"},
+    {"POST",   "/collections/{name}/points/scroll",     NEED_OPEN,   0,           r_scroll,       "scroll_points"},
+    {"POST",   "/collections/{name}/points/payload",    NEED_OPEN,   0,           r_pay_set,      "set_payload"},
+    {"PUT",    "/collections/{name}/points/payload",    NEED_OPEN,   0,           r_pay_over,     "overwrite_payload"},
+    {"POST",   "/collections/{name}/points/payload/delete", NEED_OPEN, 0,         r_pay_del,      "delete_payload"},
+    {"POST",   "/collections/{name}/points/payload/clear",  NEED_OPEN, 0,         r_pay_clear,    "clear_payload"},
+    {"PUT",    "/collections/{name}/points/vectors",    NEED_OPEN,   0,           r_vec_update,   "update_vectors"},
+    {"POST",   "/collections/{name}/points/vectors/delete", NEED_OPEN, 0,         r_vec_delete,   "delete_vectors"},
+    {"POST",   "/collections/{name}/points/batch",      NEED_OPEN,   0,           r_batch,        "batch_update"},
+    {"POST",   "/collections/{name}/points/query/batch", NEED_OPEN,  0,           r_query_batch,  "query_batch"},
+    {"POST",   "/collections/{name}/points/query/groups", NEED_OPEN, 0,           r_query_groups, "query_groups"},
+    {"POST",   "/collections/{name}/points/search/groups", NEED_OPEN, 0,          r_search_groups, "search_groups"},
+    {"POST",   "/collections/{name}/points/recommend",  NEED_OPEN,   0,           r_recommend,    "recommend"},
+    {"POST",   "/collections/{name}/points/recommend/batch", NEED_OPEN, 0,        r_recommend_batch, "recommend_batch"},
+    {"POST",   "/collections/{name}/points/recommend/groups", NEED_OPEN, 0,       r_recommend_groups, "recommend_groups"},
 };
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
 

@@ -249,6 +249,8 @@ static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     MDB_dbi all[] = {db->seg, db->ext, db->pt, db->dead};
     for (int i = 0; !r && i < 4; i++)
         r = del_prefix(t, all[i], rec.id);
+    if (!r)
+        r = db_pindex_drop(db, t, rec.id);
     return r;
 }
 

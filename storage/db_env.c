@@ -324,7 +324,10 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         }
     }
     MDB_val k = {6, "layout"}, v;
+    uint32_t layout = VQS_DB_LAYOUT_VERSION;
     r = mdb_get(t, db->meta, &k, &v);
+    if (r == 0 && v.mv_size == 4)
+        layout = vqs_le32_get(v.mv_data);
     if (r == MDB_NOTFOUND && !o->read_only) {
         uint8_t b[4];
         vqs_le32_put(b, VQS_DB_LAYOUT_VERSION);
@@ -337,11 +340,37 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
         rc = r == MDB_NOTFOUND ? vqs_seterr(VQS_ECORRUPT, "%s: no layout version record", path)
                                : db_lmdb_err(r, "read the layout version", NULL);
         goto fail_txn;
-    } else if (v.mv_size != 4 || vqs_le32_get(v.mv_data) != VQS_DB_LAYOUT_VERSION) {
-        rc = vqs_seterr(VQS_EVERSION, "%s: storage layout version %u; this vqs reads version %d only",
+    } else if (v.mv_size != 4 || vqs_le32_get(v.mv_data) < 1 || vqs_le32_get(v.mv_data) > VQS_DB_LAYOUT_VERSION) {
+        rc = vqs_seterr(VQS_EVERSION, "%s: storage layout version %u; this vqs reads versions 1 to %d",
                         path, v.mv_size == 4 ? vqs_le32_get(v.mv_data) : 0, VQS_DB_LAYOUT_VERSION);
         goto fail_txn;
     }
+    /* version 2 added the payload indexes (pidx) and the meta records of
+     * payload schemas and aliases; a version-1 directory holds none of
+     * them, so migrating it is creating pidx and writing the new version
+     * (a read-only handle reads it as it is: no pidx, no indexes) */
+    r = mdb_dbi_open(t, "pidx", fl, &db->pidx);
+    if (r == MDB_NOTFOUND && o->read_only && layout == 1) {
+        db->has_pidx = 0;
+    } else if (r) {
+        rc = r == MDB_NOTFOUND ? vqs_seterr(VQS_ECORRUPT, "%s: layout %u without its database 'pidx'", path, layout)
+             : r == MDB_INCOMPATIBLE ? vqs_seterr(VQS_ECORRUPT, "%s: 'pidx' is not a vqs database", path)
+                                     : db_lmdb_err(r, "pidx", NULL);
+        goto fail_txn;
+    } else {
+        db->has_pidx = 1;
+    }
+    if (layout < VQS_DB_LAYOUT_VERSION && !o->read_only) {
+        uint8_t b[4];
+        vqs_le32_put(b, VQS_DB_LAYOUT_VERSION);
+        v = (MDB_val){4, b};
+        if ((r = mdb_put(t, db->meta, &k, &v, 0))) {
+            rc = db_lmdb_err(r, "write the layout version", NULL);
+            goto fail_txn;
+        }
+        db->migrated_from = layout;
+    }
+    db->layout = o->read_only ? layout : VQS_DB_LAYOUT_VERSION;
     /* commit even a read-only transaction: aborting it would close the
      * database handles it opened */
     if ((r = txn_commit(db, t))) {
@@ -380,6 +409,13 @@ int vqs_db_is_read_only(const vqs_db *db) { return db->read_only; }
 
 const char *vqs_db_dir(const vqs_db *db) { return db->dir; }
 size_t vqs_db_map_size(const vqs_db *db) { return db->map_size; }
+
+uint32_t vqs_db_layout(const vqs_db *db, uint32_t *migrated_from)
+{
+    if (migrated_from)
+        *migrated_from = db->migrated_from;
+    return db->layout;
+}
 
 /* ---- write transactions ------------------------------------------------ */
 

@@ -17,6 +17,10 @@
 struct vqs_db {
     MDB_env *env;
     MDB_dbi meta, seg, ext, pt, dead;
+    MDB_dbi pidx;          /* payload indexes (layout 2); valid when has_pidx */
+    int has_pidx;          /* 0: a layout-1 directory opened read-only (it has no payload indexes) */
+    uint32_t layout;       /* the directory's layout version as opened (after a migration: the new one) */
+    uint32_t migrated_from; /* 0, or the layout version this open migrated from */
     pthread_rwlock_t grow; /* transactions hold it shared, a map resize exclusive */
     size_t map_size, max_map_size;
     int read_only;
@@ -78,6 +82,20 @@ typedef struct db_rec {
 int db_get_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r);
 /* Writes it back; returns an LMDB code. */
 int db_put_rec(vqs_db *db, MDB_txn *t, const char *name, const db_rec *r);
+
+/* ---- payload indexes (db_pindex.c) --------------------------------------- */
+
+/* Keeps collection r's payload indexes in step with one point's payload,
+ * inside write transaction t: its payload pay (len bytes of JSON; NULL, 0:
+ * none) is added (add = 1: the point iid now has it) or removed (add = 0:
+ * it no longer has it). Every change of a stored payload goes through it
+ * (upsert, delete, replace, the payload updates). Returns as a db_write_fn
+ * does: an LMDB code, or a vqs code with *vqs set. */
+int db_pindex_point(vqs_db *db, MDB_txn *t, const db_rec *r, uint64_t iid, const char *pay, size_t len, int add,
+                    int *vqs);
+/* Removes everything of collection coll from pidx and its schema records
+ * from meta (drop); an LMDB code. */
+int db_pindex_drop(vqs_db *db, MDB_txn *t, uint32_t coll);
 
 /* ---- keys (db_ids.c) ----------------------------------------------------- */
 

@@ -75,13 +75,16 @@ typedef struct ups_ctx {
 
 /* Marks a live internal id dead: removes its point record, adds it to the
  * dead set. */
-static int kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid)
+static int kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid, int *vqs)
 {
     uint8_t kb[12];
     MDB_val k = db_iid_key(r->id, iid, kb), v;
     int e = mdb_get(t, db->pt, &k, &v);
     if (e == 0) {
-        r->payload_bytes -= v.mv_size >= PT_HDR ? v.mv_size - PT_HDR : 0;
+        size_t plen = v.mv_size >= PT_HDR ? v.mv_size - PT_HDR : 0;
+        r->payload_bytes -= plen;
+        if (plen && (e = db_pindex_point(db, t, r, iid, (const char *)v.mv_data + PT_HDR, plen, 0, vqs)))
+            return e;
         if ((e = mdb_del(t, db->pt, &k, NULL)))
             return e;
     } else if (e != MDB_NOTFOUND) {
@@ -128,7 +131,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             if (old >= first)
                 return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': point %zu of the batch repeats an id earlier in the batch",
                                             U->name, i);
-            if ((e = kill_iid(db, t, &r, old)))
+            if ((e = kill_iid(db, t, &r, old, vqs)))
                 return e;
         } else if (e != MDB_NOTFOUND) {
             return e;
@@ -157,6 +160,8 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             memcpy(p + 1, b->ids[i].uuid, 16);
         if (plen)
             memcpy(p + PT_HDR, pay, plen);
+        if (plen && (e = db_pindex_point(db, t, &r, iid, pay, plen, 1, vqs)))
+            return e;
         r.payload_bytes += plen;
         r.count++;
     }
@@ -253,7 +258,7 @@ static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         if (v.mv_size != 8)
             return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", D->name, v.mv_size);
         uint64_t iid = vqs_le64_get(v.mv_data);
-        if ((e = mdb_del(t, db->ext, &k, NULL)) || (e = kill_iid(db, t, &r, iid)))
+        if ((e = mdb_del(t, db->ext, &k, NULL)) || (e = kill_iid(db, t, &r, iid, vqs)))
             return e;
         if (D->iids)
             D->iids[i] = iid;

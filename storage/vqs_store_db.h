@@ -27,8 +27,11 @@ extern "C" {
 
 typedef struct vqs_db vqs_db;
 
-/* The layout version this build writes and the only one it opens. */
-#define VQS_DB_LAYOUT_VERSION 1
+/* The layout version this build writes. It opens versions 1 to this one:
+ * a writable open migrates an older directory in place, in the open's own
+ * transaction (storage/README.md, "Layout versions"); a read-only open
+ * reads it as it is. */
+#define VQS_DB_LAYOUT_VERSION 2
 
 typedef struct vqs_db_opts {
     size_t map_size;     /* initial LMDB map size in bytes; 0: 64 MiB (grows on demand) */
@@ -53,6 +56,10 @@ int vqs_db_is_read_only(const vqs_db *db);
 const char *vqs_db_dir(const vqs_db *db);
 /* The current map size in bytes. */
 size_t vqs_db_map_size(const vqs_db *db);
+/* The directory's layout version as opened (VQS_DB_LAYOUT_VERSION once a
+ * writable open has migrated it), and the version that open migrated from
+ * (0: none). */
+uint32_t vqs_db_layout(const vqs_db *db, uint32_t *migrated_from);
 
 /* Point ids as Qdrant has them: an unsigned 64-bit integer or a UUID. */
 enum { VQS_PID_U64 = 1, VQS_PID_UUID = 2 };
