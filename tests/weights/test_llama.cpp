@@ -434,6 +434,16 @@ TEST_CASE("llama: bad safetensors files are refused naming the tensor or config 
         tm.write_st(p, c);
         expect(VQS_ENOTFOUND, "'output.weight' is missing");
     }
+    SECTION("shared_classifier true beside an output.weight") {
+        tm.add("output.weight", {(uint64_t)tm.c.vocab_size, (uint64_t)tm.c.dim}, nullptr, 0);
+        tm.write_st(p, tm.config_json());
+        expect(VQS_EHEADER, "tensor 'output.weight' is present but the config has \"shared_classifier\": true");
+    }
+    SECTION("a tensor the model does not have") {
+        tm.add("layers.0.attention.bq", {(uint64_t)tm.c.dim}, nullptr, 0);
+        tm.write_st(p, tm.config_json());
+        expect(VQS_EHEADER, "tensor 'layers.0.attention.bq' is not a tensor of this model");
+    }
     SECTION("a NaN weight") {
         tm.w["layers.1.attention.wo.weight"][13] = NAN;
         tm.write_st(p, tm.config_json());

@@ -446,6 +446,23 @@ int vqs_llama_load(const char *path, vqs_llama **out)
             goto fail;
         }
     }
+    /* and no tensor the model would not read: a checkpoint of another
+     * architecture, or a classifier the config says is shared */
+    for (size_t i = 0; i < vqs_st_count(f); i++) {
+        const char *name = vqs_st_tensor_at(f, i)->name;
+        size_t k = 0;
+        while (k < m->nt && strcmp(m->t[k].name, name))
+            k++;
+        if (k == m->nt) {
+            rc = vqs_seterr(VQS_EHEADER,
+                            !strcmp(name, "output.weight")
+                                ? "%s: tensor '%s' is present but the config has \"shared_classifier\": true (the "
+                                  "classifier is the token embedding); it would be ignored"
+                                : "%s: tensor '%s' is not a tensor of this model (llama2.c naming); it would be ignored",
+                            path, name);
+            goto fail;
+        }
+    }
     if ((rc = model_alloc(m, path)))
         goto fail;
     for (size_t i = 0; i < m->nt; i++)
