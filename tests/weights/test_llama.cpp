@@ -434,6 +434,12 @@ TEST_CASE("llama: bad safetensors files are refused naming the tensor or config 
         tm.write_st(p, c);
         expect(VQS_ENOTFOUND, "'output.weight' is missing");
     }
+    SECTION("a config field vqs does not read") {
+        std::string c = tm.config_json();
+        c.replace(c.find("\"dim\": 8"), 8, "\"rope_theta\": 500000.0, \"dim\": 8");
+        tm.write_st(p, c);
+        expect(VQS_EHEADER, "field 'rope_theta' is not one vqs reads");
+    }
     SECTION("shared_classifier true beside an output.weight") {
         tm.add("output.weight", {(uint64_t)tm.c.vocab_size, (uint64_t)tm.c.dim}, nullptr, 0);
         tm.write_st(p, tm.config_json());

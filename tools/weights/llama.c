@@ -391,6 +391,23 @@ static int parse_config(const vqs_st_file *f, const char *src, vqs_llama_config 
         goto out;
     }
     c->shared_classifier = sc ? json_is_true(sc) : !vqs_st_find(f, "output.weight");
+    /* a field this loader does not know would be ignored: refuse it */
+    static const char *const known[] = {"dim",         "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
+                                        "vocab_size",  "max_seq_len", "seq_len", "shared_classifier"};
+    const char *key;
+    json_t *val;
+    json_object_foreach(cfg, key, val) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(known[k], key))
+            k++;
+        if (k == sizeof known / sizeof known[0]) {
+            rc = vqs_seterr(VQS_EHEADER,
+                            "%s: __metadata__ config: field '%.64s' is not one vqs reads (dim, hidden_dim, n_layers, "
+                            "n_heads, n_kv_heads, vocab_size, max_seq_len, shared_classifier); it would be ignored",
+                            src, key);
+            goto out;
+        }
+    }
 out:
     json_decref(cfg);
     return rc;
