@@ -132,19 +132,20 @@ export class Recorder {
     this.unexpected = [];
     this.allowed = new Map(); // "METHOD path" -> statuses announced by expect()
     this.inflight = new Set();
+    this.mine = false; // set by own(): the requests are the test's checks, not the framework's
     const orig = globalThis.fetch;
     check(typeof orig === 'function', 'globalThis.fetch is missing (Node.js >= 18 needed)');
     globalThis.fetch = (input, init) => {
       const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
       const method = (init?.method ?? (typeof input === 'object' && input.method) ?? 'GET').toUpperCase();
-      const path = this.normalise(url.pathname);
+      const path = this.normalise(url.pathname), mine = this.mine;
       const p = orig(input, init).then(
         (res) => {
-          this.record(method, path, res.status);
+          this.record(method, path, res.status, mine);
           return res;
         },
         (err) => {
-          this.record(method, path, 'network error: ' + (err?.cause?.code ?? err?.message ?? err));
+          this.record(method, path, 'network error: ' + (err?.cause?.code ?? err?.message ?? err), mine);
           throw err;
         },
       );
@@ -167,9 +168,9 @@ export class Recorder {
       .join('/');
   }
 
-  record(method, path, status) {
+  record(method, path, status, mine) {
     const key = `${method} ${path}`;
-    this.calls.push({ method, path, status });
+    this.calls.push({ method, path, status, mine });
     const ok = typeof status === 'number' && (status < 400 || (this.allowed.get(key)?.has(status) ?? false));
     if (!ok) this.unexpected.push(`${key} -> ${status}`);
   }
@@ -186,20 +187,35 @@ export class Recorder {
     }
   }
 
+  // run fn, its requests marked as the test's own checks (listed apart from the framework's)
+  async own(fn) {
+    this.mine = true;
+    try {
+      return await fn();
+    } finally {
+      this.mine = false;
+    }
+  }
+
   // fails on any request that got an unexpected error status so far
   assertClean(where) {
     check(this.unexpected.length === 0, () => `${where}: requests that failed:\n  ${this.unexpected.join('\n  ')}`);
   }
 
   // waits for requests still under way (the client's version check), then writes the distinct
-  // endpoints touched, one "METHOD path statuses" per line, in order of first use
+  // endpoints touched, one "METHOD path statuses" per line, in order of first use; those only the
+  // test's own checks used are marked "(test's check)"
   async finish(out) {
     while (this.inflight.size) await Promise.all([...this.inflight]);
     const seen = new Map();
+    const add = (key, status) => {
+      if (!seen.has(key)) seen.set(key, new Set());
+      seen.get(key).add(status);
+    };
+    for (const c of this.calls) if (!c.mine) add(`${c.method} ${c.path}`, c.status);
     for (const c of this.calls) {
       const key = `${c.method} ${c.path}`;
-      if (!seen.has(key)) seen.set(key, new Set());
-      seen.get(key).add(c.status);
+      if (c.mine) add(seen.has(key) ? key : `${key} (test's check)`, c.status);
     }
     const lines = [...seen].map(([k, st]) => `${k} ${[...st].sort().join(',')}`);
     writeFileSync(out, lines.join('\n') + '\n');
