@@ -18,6 +18,9 @@
 #include "vqs_http.h"
 
 #include <cstdlib>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 
@@ -57,15 +60,26 @@ std::string clients_dir()
         skip_or_fail("node and npm not found (Debian: apt-get install nodejs npm)");
     if (has_packages(src))
         return src; // scripts/setup.sh --with-tests ran `npm ci` there
-    std::string cp = "mkdir -p '" + dst + "'";
+    // CTest runs the cases of this file in parallel: one at a time copies and installs, and a file
+    // is only rewritten when it changed (a script another case is running stays whole)
+    REQUIRE(std::system(("mkdir -p '" + dst + "'").c_str()) == 0);
+    int lock = open((dst + "/.install.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    REQUIRE(lock >= 0);
+    REQUIRE(flock(lock, LOCK_EX) == 0);
+    std::string cp = "true";
     for (const char *f : FILES)
-        cp += " && cp '" + src + "/" + f + "' '" + dst + "/'";
-    REQUIRE(std::system(cp.c_str()) == 0);
-    if (!has_packages(dst)) {
+        cp += std::string(" && { cmp -s '") + src + "/" + f + "' '" + dst + "/" + f + "' || cp '" + src + "/" + f + "' '" +
+              dst + "/'; }";
+    int rc = std::system(cp.c_str());
+    bool installed = rc == 0 && has_packages(dst);
+    if (rc == 0 && !installed) {
         std::string ci = "cd '" + dst + "' && npm ci --no-audit --no-fund --loglevel=error >npm-ci.log 2>&1";
-        if (std::system(ci.c_str()) != 0)
-            skip_or_fail("npm ci of the RAG clients failed (no registry?), see " + dst + "/npm-ci.log");
+        installed = std::system(ci.c_str()) == 0;
     }
+    close(lock); // releases the lock
+    REQUIRE(rc == 0);
+    if (!installed)
+        skip_or_fail("npm ci of the RAG clients failed (no registry?), see " + dst + "/npm-ci.log");
     return dst;
 }
 
