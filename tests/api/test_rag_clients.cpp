@@ -122,10 +122,16 @@ void run_script(const std::string &script, const std::string &label, const std::
 
 } // namespace
 
-TEST_CASE("rag clients: LangChain QdrantVectorStore adds, searches (filtered, scored, MMR) and deletes exactly",
+TEST_CASE("rag clients: LangChain QdrantVectorStore adds, searches (filtered and scored) and deletes exactly",
           "[rag_clients][langchain]")
 {
-    run_script("langchain_test.mjs", "langchain");
+    run_script("langchain_test.mjs", "langchain", "main");
+}
+
+// LangChain's maxMarginalRelevanceSearch sends Qdrant's query {nearest, mmr}: its own case
+TEST_CASE("rag clients: LangChain maxMarginalRelevanceSearch follows Qdrant's MMR", "[rag_clients][langchain_mmr]")
+{
+    run_script("langchain_test.mjs", "langchain (MMR)", "mmr");
 }
 
 TEST_CASE("rag clients: LlamaIndex QdrantVectorStore adds nodes, queries with metadata filters, deletes by ref doc",

@@ -1,14 +1,15 @@
 // LangChain's QdrantVectorStore (@langchain/qdrant) against vqs serve, on its default paths:
-//   node langchain_test.mjs PORT DATA_DIR ENDPOINTS_OUT
-// fromDocuments + addDocuments of the 778 fiori chunks, similaritySearch (with and without a
-// metadata filter), similaritySearchWithScore, maxMarginalRelevanceSearch, delete by ids and by
-// filter; every answer is checked against exact cosine search over the same vectors (common.mjs).
+//   node langchain_test.mjs PORT DATA_DIR ENDPOINTS_OUT [main|mmr]
+// fromDocuments + addDocuments of the 778 fiori chunks, then main: similaritySearch (with and
+// without a metadata filter), similaritySearchWithScore, delete by ids and by filter; or mmr:
+// maxMarginalRelevanceSearch. Every answer is checked against exact cosine search over the same
+// vectors (common.mjs).
 import { QdrantVectorStore } from '@langchain/qdrant';
 import { Embeddings } from '@langchain/core/embeddings';
 import { Document } from '@langchain/core/documents';
 import { Recorder, check, checkTopK, cosine, embedText, exactAll, loadCorpus, metadataOf, run, uuidOf } from './common.mjs';
 
-const [port, dataDir, out] = process.argv.slice(2);
+const [port, dataDir, out, phase = 'main'] = process.argv.slice(2);
 const NAME = 'langchain_fiori';
 const rec = new Recorder([NAME]);
 const corpus = loadCorpus(dataDir);
@@ -36,6 +37,7 @@ function indexOf(doc, what) {
   return i;
 }
 
+const cat = 'Btp Fiori Tools';
 const QUERIES = [3, 77, 150, 222, 301, 415, 500, 613, 700, 777];
 const alive = new Set(corpus.records.map((_, i) => i));
 
@@ -76,11 +78,11 @@ function checkMMR(what, q, candidates, got, diversity) {
   }
 }
 
-await run('langchain', async () => {
+// the 778 chunks: the first 400 through fromDocuments (random UUIDs, as LangChain makes them),
+// the rest through addDocuments with ids of our own
+async function load() {
   const url = `http://127.0.0.1:${port}`;
   const embeddings = new FioriEmbeddings();
-  // the first 400 chunks through fromDocuments (random UUIDs, as LangChain makes them), the rest
-  // through addDocuments with ids of our own
   const first = [...Array(400).keys()];
   const store = await QdrantVectorStore.fromDocuments(first.map(docOf), embeddings, { url, collectionName: NAME });
   const rest = [];
@@ -91,11 +93,15 @@ await run('langchain', async () => {
   }
   rec.assertClean('after adding the documents');
   check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === N, 'count after adding all chunks');
+  return store;
+}
+
+// similaritySearch (with and without filters), similaritySearchWithScore, delete by ids and by filter
+async function main(store) {
 
   await searches(store, 'all chunks');
 
   // metadata filters, Qdrant's syntax on the payload's "metadata" key (LangChain's layout)
-  const cat = 'Btp Fiori Tools';
   const filters = [
     [{ must: [{ key: 'metadata.category', match: { value: cat } }] }, (i) => corpus.records[i].category === cat],
     [{
@@ -121,6 +127,30 @@ await run('langchain', async () => {
     }
   }
 
+  // delete by ids (ours, from addDocuments): each deleted chunk no longer finds itself
+  const gone = [401, 415, 500, 613, 700, 777];
+  await store.delete({ ids: gone.map((i) => uuidOf(i)) });
+  for (const i of gone) alive.delete(i);
+  check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === N - gone.length, 'count after delete by ids');
+  // delete by filter: the whole "Fiori Samples" category
+  const samples = corpus.records.map((r, i) => (r.category === 'Fiori Samples' ? i : -1)).filter((i) => i >= 0);
+  await store.delete({ filter: { must: [{ key: 'metadata.category', match: { value: 'Fiori Samples' } }] } });
+  for (const i of samples) alive.delete(i);
+  check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === alive.size, 'count after delete by filter');
+  await searches(store, 'after the deletes');
+  for (const i of [...gone, ...samples.slice(0, 5)]) {
+    const docs = await store.similaritySearch(corpus.records[i].content, 5);
+    checkTopK(corpus, `after the deletes: deleted record ${i}`, corpus.vectors[i], 5,
+      docs.map((d) => ({ i: indexOf(d, 'after the deletes') })), (j) => alive.has(j));
+  }
+  const none = await store.similaritySearch(corpus.records[samples[0]].content, 5,
+    { must: [{ key: 'metadata.category', match: { value: 'Fiori Samples' } }] });
+  check(none.length === 0, `the deleted category still finds ${none.length}`);
+
+}
+
+// maxMarginalRelevanceSearch: its own case, since it needs Qdrant's query mmr
+async function mmr(store) {
   // MMR (Qdrant's query {nearest, mmr: {diversity, candidates_limit}}): k distinct results drawn
   // from the fetchK nearest, the first being the nearest (nothing is selected yet, so relevance
   // alone picks it)
@@ -160,25 +190,11 @@ await run('langchain', async () => {
     checkMMR('filtered MMR', q, all.slice(0, 15).map((w) => w.i), got, 0.5);
   }
 
-  // delete by ids (ours, from addDocuments): each deleted chunk no longer finds itself
-  const gone = [401, 415, 500, 613, 700, 777];
-  await store.delete({ ids: gone.map((i) => uuidOf(i)) });
-  for (const i of gone) alive.delete(i);
-  check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === N - gone.length, 'count after delete by ids');
-  // delete by filter: the whole "Fiori Samples" category
-  const samples = corpus.records.map((r, i) => (r.category === 'Fiori Samples' ? i : -1)).filter((i) => i >= 0);
-  await store.delete({ filter: { must: [{ key: 'metadata.category', match: { value: 'Fiori Samples' } }] } });
-  for (const i of samples) alive.delete(i);
-  check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === alive.size, 'count after delete by filter');
-  await searches(store, 'after the deletes');
-  for (const i of [...gone, ...samples.slice(0, 5)]) {
-    const docs = await store.similaritySearch(corpus.records[i].content, 5);
-    checkTopK(corpus, `after the deletes: deleted record ${i}`, corpus.vectors[i], 5,
-      docs.map((d) => ({ i: indexOf(d, 'after the deletes') })), (j) => alive.has(j));
-  }
-  const none = await store.similaritySearch(corpus.records[samples[0]].content, 5,
-    { must: [{ key: 'metadata.category', match: { value: 'Fiori Samples' } }] });
-  check(none.length === 0, `the deleted category still finds ${none.length}`);
+}
 
+await run(`langchain ${phase}`, async () => {
+  check(phase === 'main' || phase === 'mmr', `unknown phase ${phase} (main, mmr)`);
+  const store = await load();
+  await (phase === 'main' ? main(store) : mmr(store));
   await rec.finish(out);
 });
