@@ -132,6 +132,8 @@ async function main(store) {
   await store.delete({ ids: gone.map((i) => uuidOf(i)) });
   for (const i of gone) alive.delete(i);
   check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === N - gone.length, 'count after delete by ids');
+  await store.delete({ ids: gone.map((i) => uuidOf(i)) }); // again: deleting what is gone succeeds, as in Qdrant
+  check((await rec.own(() => store.client.count(NAME, { exact: true }))).count === N - gone.length, 'count after deleting again');
   // delete by filter: the whole "Fiori Samples" category
   const samples = corpus.records.map((r, i) => (r.category === 'Fiori Samples' ? i : -1)).filter((i) => i >= 0);
   await store.delete({ filter: { must: [{ key: 'metadata.category', match: { value: 'Fiori Samples' } }] } });

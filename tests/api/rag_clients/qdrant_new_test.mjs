@@ -161,7 +161,8 @@ const sections = {
     check(same(m.get(9000), { category: 'new' }), 'batch upsert');
     const hits = await client.search(NAME, { vector: V[700], limit: 2 });
     check(same(hits.map((h) => h.id).sort((a, b) => a - b), [9, 700]), 'batch update_vectors');
-    // atomic: a batch with a bad operation changes nothing
+    // atomic (vqs's promise, issue 17; Qdrant applies the operations one by one): a batch with a
+    // bad operation changes nothing
     await rec.expect('POST /collections/{name}/points/batch', 400, async () => {
       let failed = false;
       try {
