@@ -1,8 +1,9 @@
 // The real Qdrant client against vqs: tests/api/qdrant_client/client_test.mjs, run with Node.js
-// and @qdrant/js-client-rest (installed with `npm ci` from the checked-in lock file into the build
-// tree), drives an in-process server over loopback; its results must equal vqs's own in-process
-// search of the same collection. Without node/npm (or without the registry) the test prints a
-// SKIP line, unless VQS_REQUIRE_QDRANT_CLIENT=1 (CI), which makes that a failure.
+// and @qdrant/js-client-rest (installed from the checked-in lock file by scripts/setup.sh
+// --with-tests, or else with `npm ci` into the build tree), drives an in-process server over
+// loopback; its results must equal vqs's own in-process search of the same collection. Without
+// node/npm (or without the registry) the test prints a SKIP line, unless VQS_REQUIRE_QDRANT_CLIENT=1
+// (CI), which makes that a failure.
 #include "vqs_test.hpp"
 
 #include "vqs_http.h"
@@ -31,6 +32,8 @@ std::string client_dir()
     std::string src = VQS_SOURCE_DIR "/tests/api/qdrant_client", dst = VQS_BINARY_DIR "/qdrant_client";
     if (std::system("command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1") != 0)
         skip_or_fail("node and npm not found (Debian: apt-get install nodejs npm)");
+    if (std::system(("test -f '" + src + "/node_modules/@qdrant/js-client-rest/package.json'").c_str()) == 0)
+        return src; // scripts/setup.sh --with-tests ran `npm ci` there
     std::string cp = "mkdir -p '" + dst + "' && cp '" + src + "/package.json' '" + src + "/package-lock.json' '" + src +
                      "/client_test.mjs' '" + dst + "/'";
     REQUIRE(std::system(cp.c_str()) == 0);
