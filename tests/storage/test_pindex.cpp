@@ -466,3 +466,48 @@ TEST_CASE("pindex: lookups of every index type equal a brute force over the payl
         REQUIRE(ix == nullptr);
     }
 }
+
+TEST_CASE("pindex: a layout-1 directory read-only has no indexes; migrated, it builds them from its payloads",
+          "[pindex][storage][migrate]")
+{
+    tmpdir t;
+    std::string dir = t.file("v1");
+    std::string cmd = "mkdir -p '" + dir + "' && cp '" VQS_SOURCE_DIR "/tests/fixtures/layout_v1/vqs.mdb' '" + dir +
+                      "/' && chmod u+w '" + dir + "'/*";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    vqs_db_pindex_info *ix = nullptr;
+    size_t nix = 1;
+    {
+        vqs_db_opts o{};
+        o.read_only = 1;
+        db_ptr D(dir, &o);
+        REQUIRE_OK(vqs_db_pindex_list(D.db, "plain", &ix, &nix));
+        REQUIRE(nix == 0);
+        REQUIRE(vqs_db_pindex_create(D.db, "plain", "city", VQS_PT_KEYWORD, nullptr) == VQS_EINVAL);
+        vqs_db_pvalue v = {VQS_PV_STR, "Berlin", 6, 0};
+        vqs_db_pquery q = {VQS_PQ_MATCH, 1, &v, 0, 0};
+        uint64_t *got;
+        size_t n;
+        REQUIRE(vqs_db_pindex_lookup(D.db, "plain", "city", &q, 100, &got, &n, nullptr) == VQS_ENOTFOUND);
+    }
+    db_ptr D(dir); // migrated
+    REQUIRE_OK(vqs_db_pindex_create(D.db, "plain", "city", VQS_PT_KEYWORD, nullptr));
+    std::vector<uint64_t> want;
+    auto fn = [](void *ctx, uint64_t iid, const vqs_pid *, const char *p, size_t len) -> int {
+        json_t *j = json_loadb(p, len, 0, nullptr);
+        const char *c = json_string_value(json_object_get(j, "city"));
+        if (c && std::string(c) == "Berlin")
+            static_cast<std::vector<uint64_t> *>(ctx)->push_back(iid);
+        json_decref(j);
+        return 0;
+    };
+    REQUIRE_OK(vqs_db_iterate(D.db, "plain", fn, &want));
+    REQUIRE(!want.empty());
+    vqs_db_pvalue v = {VQS_PV_STR, "Berlin", 6, 0};
+    vqs_db_pquery q = {VQS_PQ_MATCH, 1, &v, 0, 0};
+    uint64_t *got;
+    size_t n;
+    REQUIRE_OK(vqs_db_pindex_lookup(D.db, "plain", "city", &q, 100, &got, &n, nullptr));
+    REQUIRE(std::vector<uint64_t>(got, got + n) == want);
+    free(got);
+}
