@@ -7,7 +7,9 @@
  * - A request's cost is checked before any search runs: Σ (limit + offset)
  *   over its searches and the candidates they re-score, against
  *   --max-results and --max-candidates (400).
- * - A filter runs during the scan through the payload cache (registry.c).
+ * - A filter runs during the scan through the payload cache (registry.c),
+ *   unless the planner (plan.c) finds that a payload index bounds it to few
+ *   points: those are then scored exactly (vqs_coll_search_ids).
  * - Qdrant's "rescore": true is a hint: on a collection that keeps no
  *   vectors it is ignored, as Qdrant does.
  */

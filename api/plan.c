@@ -20,9 +20,10 @@
  *   max(2000, points / 50), at most 100000). Each usable condition's lookup is
  *   capped at the smallest count found so far, so planning costs at most a
  *   threshold's worth of index entries per condition; the condition with the
- *   fewest candidates wins. Rejected: intersecting the candidate lists of
- *   several conditions (the full filter does that per candidate at the cost
- *   of a payload-cache lookup, cheaper than merging lists), and Qdrant's
+ *   fewest candidates wins; at most MAX_LOOKUPS lookups a plan. Rejected:
+ *   intersecting the candidate lists of several conditions (the full filter
+ *   does that per candidate at the cost of a payload-cache lookup, cheaper
+ *   than merging lists), and Qdrant's
  *   cardinality estimation from value histograms (a capped count is exact
  *   where it matters and costs no statistics to keep).
  */
@@ -100,10 +101,14 @@ static int is_uuid_text(const char *s, size_t n)
     return hex == 32 && (n == 32 || n == 36);
 }
 
+/* index lookups one plan may run (each walks at most the threshold's
+ * number of entries): a filter of many indexed conditions costs no more */
+#define MAX_LOOKUPS 16
+
 typedef struct best {
     uint64_t *iids;
     size_t n, cap; /* cap: lookups stop past it */
-    int found;
+    int found, lookups;
 } best;
 
 /* one condition: looked up if an index can bound it; 0, or < 0 with r set */
@@ -167,6 +172,10 @@ static int try_cond(entry *e, const json_t *c, const vqs_db_pindex_info *ix, siz
     } else {
         return 0;
     }
+    if (B->lookups++ >= MAX_LOOKUPS) {
+        free(many);
+        return 0;
+    }
     uint64_t *ids = NULL;
     size_t n = 0;
     int over = 0;
@@ -207,7 +216,7 @@ int api_plan_filter(entry *e, const json_t *filter, uint64_t **iids, size_t *n, 
     }
     if (nix == 0)
         return 0;
-    best B = {NULL, 0, vqs_coll_ids_threshold(vqs_coll_count(e->c)), 0};
+    best B = {NULL, 0, vqs_coll_ids_threshold(vqs_coll_count(e->c)), 0, 0};
     json_t *must = json_object_get(filter, "must"), *should = json_object_get(filter, "should");
     rc = 0;
     if (json_is_object(must))
