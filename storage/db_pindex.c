@@ -793,7 +793,8 @@ int vqs_db_pindex_lookup(vqs_db *db, const char *name, const char *field, const 
             *over = 1;
         return rc;
     }
-    qsort(H.v, H.n, sizeof *H.v, cmp_u64);
+    if (H.n)
+        qsort(H.v, H.n, sizeof *H.v, cmp_u64);
     size_t u = 0;
     for (size_t i = 0; i < H.n; i++)
         if (u == 0 || H.v[i] != H.v[u - 1])
