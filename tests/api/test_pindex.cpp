@@ -344,4 +344,27 @@ TEST_CASE("pindex: bad payload index requests are refused with a 400 naming the 
     jptr a3(ok_result(http(S.port, "PUT", "/collections/c/index", R"({"field_name":"num","field_schema":"float"})")));
     jptr ps2(schema(S.port, "c"));
     REQUIRE(dump(ps2.j) == R"({"num":{"data_type":"float","points":20}})");
+    // a cosine collection, planned through the float index: the brute-force cosine top k
+    std::normal_distribution<float> g;
+    for (int i = 0; i < 10; i++) {
+        std::vector<float> q(D);
+        for (auto &x : q)
+            x = g(rng);
+        double lo = (double)(rng() % 900);
+        std::vector<res> want;
+        for (auto &p : pts) {
+            if (!((double)p.num >= lo && (double)p.num <= lo + 250))
+                continue;
+            double dot = 0, nq = 0, nv = 0;
+            for (size_t j = 0; j < D; j++)
+                dot += (double)q[j] * p.v[j], nq += (double)q[j] * q[j], nv += (double)p.v[j] * p.v[j];
+            want.push_back({p.id, dot / std::sqrt(nq * nv)});
+        }
+        std::sort(want.begin(), want.end(), [](const res &a, const res &b) { return a.score > b.score; });
+        if (want.size() > 5)
+            want.resize(5);
+        std::string f = R"({"must":[{"key":"num","range":{"gte":)" + std::to_string(lo) + R"(,"lte":)" +
+                        std::to_string(lo + 250) + "}}]}";
+        require_same(search(S.port, "c", q, f, 5), want, "cosine " + f);
+    }
 }
