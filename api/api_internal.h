@@ -12,6 +12,8 @@
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
  *   h_search.c       search (JSON and binary), search batch, query
  *   filter.c         Qdrant's payload filters
+ *   h_index.c        payload indexes (PUT/DELETE .../index), payload_schema
+ *   plan.c           the filtered-search planner (payload index or scan)
  *
  * Functions shared between the files carry the api_ prefix (libvqs_api is
  * linked into programs with other libraries); fail, status_of and ok, used
