@@ -12,6 +12,8 @@
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
  *   h_search.c       search (JSON and binary), search batch, query
  *   filter.c         Qdrant's payload filters
+ *   h_index.c        payload indexes (PUT/DELETE .../index), payload_schema
+ *   plan.c           the filtered-search planner (payload index or scan)
  *
  * Functions shared between the files carry the api_ prefix (libvqs_api is
  * linked into programs with other libraries); fail, status_of and ok, used
@@ -285,6 +287,15 @@ int api_h_aliases_list(vqs_server *s, const char *name, resp *r);
 
 int api_h_index_create(vqs_server *s, entry *e, const req *q, resp *r);                 /* PUT .../index */
 int api_h_index_delete(vqs_server *s, entry *e, const req *q, resp *r, const char *field); /* DELETE .../index/{field} */
+/* collection info's "payload_schema": {field: {"data_type": t, "points": n}}; NULL (detail set) on failure */
+json_t *api_payload_schema(entry *e);
+
+/* ---- the filtered-search planner (plan.c) ---- */
+
+/* 1: the filter's indexed conditions bound it to the *n points of *iids
+ * (malloc'd, sorted; score them exactly with vqs_coll_search_ids, applying
+ * the whole filter); 0: filter during the scan; -1: r is set (500). */
+int api_plan_filter(entry *e, const json_t *filter, uint64_t **iids, size_t *n, resp *r);
 
 /* ---- metrics (metrics.c) --------------------------------------------------------- */
 

@@ -63,6 +63,12 @@ int api_h_get_coll(entry *e, resp *r)
     json_t *vq = res ? json_object_get(res, "vqs") : NULL;
     if (vq)
         json_object_set_new(vq, "clip", cfg->sq_clip ? json_real(round(cfg->sq_clip * 1e6) / 1e6) : json_null());
+    json_t *ps = res ? api_payload_schema(e) : NULL;
+    if (!ps) {
+        json_decref(res);
+        return fail(r, 500, "collection '%s': payload indexes: %s", e->name, vqs_errdetail());
+    }
+    json_object_set_new(res, "payload_schema", ps);
     return ok(r, res);
 }
 

@@ -7,7 +7,9 @@
  * - A request's cost is checked before any search runs: Σ (limit + offset)
  *   over its searches and the candidates they re-score, against
  *   --max-results and --max-candidates (400).
- * - A filter runs during the scan through the payload cache (registry.c).
+ * - A filter runs during the scan through the payload cache (registry.c),
+ *   unless the planner (plan.c) finds that a payload index bounds it to few
+ *   points: those are then scored exactly (vqs_coll_search_ids).
  * - Qdrant's "rescore": true is a hint: on a collection that keeps no
  *   vectors it is ignored, as Qdrant does.
  */
@@ -26,6 +28,7 @@ typedef struct search_req {
     float *q; /* d floats */
     size_t limit, offset;
     vqs_filter *f;
+    const json_t *fj; /* the filter's JSON (borrowed from the body), for the planner */
     payload_sel ps;
     int with_vector;
     int has_thr;
@@ -123,6 +126,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         sr->sp.rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
+    sr->fj = json_object_get(j, "filter");
     return r->code;
 }
 
@@ -146,13 +150,21 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
     /* the payloads come with the ids, unless the cache holds them all */
     sr->sp.with_payload = sr->ps.on && !e->pl_loaded;
     int rc = api_check_deadline(q, r);
-    if (!rc && (rc = vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, hits))) {
+    /* the planner (plan.c): few candidates by a payload index: exact over them */
+    uint64_t *cand = NULL;
+    size_t ncand = 0;
+    int planned = !rc && sr->f ? api_plan_filter(e, sr->fj, &cand, &ncand, r) : 0;
+    if (planned < 0)
+        rc = r->code;
+    if (!rc && (rc = planned ? vqs_coll_search_ids(e->c, &sr->sp, sr->q, k, ncand, cand, hits)
+                             : vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, hits))) {
         if (rc == -ETIMEDOUT)
             api_check_deadline(q, r);
         if (!r->code)
             fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
     }
+    free(cand);
     json_t *out = NULL;
     if (!rc) {
         out = json_array();

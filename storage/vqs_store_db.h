@@ -203,6 +203,84 @@ int vqs_db_load_codes(vqs_db *db, const char *name,
 int vqs_db_get_iids(vqs_db *db, const char *name, size_t n, const int64_t *iids, vqs_pid *ids,
                     char **payloads);
 
+
+/* ---- payload indexes (db_pindex.c; key layout: storage/README.md) ------ */
+
+/* Index types, as Qdrant names them (vqs_db_ptype_name). */
+enum {
+    VQS_PT_KEYWORD = 1, /* strings, by their bytes */
+    VQS_PT_INTEGER = 2, /* integers (a non-integral number: by its floor, re-checked) */
+    VQS_PT_FLOAT = 3,   /* every number, as a double */
+    VQS_PT_BOOL = 4,
+    VQS_PT_UUID = 5,    /* strings that are UUIDs, by their 16 bytes */
+    VQS_PT_TEXT = 6,    /* strings, by their words (Qdrant's "word" tokenizer, lower-cased) */
+};
+/* Longest field name (a dotted path "a.b") of an index, in bytes. */
+#define VQS_PINDEX_FIELD_MAX 255
+/* Bytes of a keyword or word kept in an index key: a longer one is indexed
+ * by this prefix, so its lookups return a superset (to re-check). */
+#define VQS_PINDEX_VALUE_MAX 400
+
+/* "keyword", "integer", ... or NULL for an unknown type; and back (0: unknown). */
+const char *vqs_db_ptype_name(int type);
+int vqs_db_ptype_parse(const char *name);
+
+typedef struct vqs_db_pindex_info {
+    char field[VQS_PINDEX_FIELD_MAX + 1];
+    int type;        /* VQS_PT_* */
+    uint64_t points; /* live points with at least one indexed value */
+} vqs_db_pindex_info;
+
+/* Creates the index of collection name's payload field `field` (a dotted
+ * path; 1..VQS_PINDEX_FIELD_MAX bytes, no "[") of the given type and builds
+ * it from every stored payload, in ONE write transaction; from then on every
+ * stored payload change keeps it. An index already there with the same type:
+ * nothing changes (*created 0; created may be NULL); with another type: it is
+ * rebuilt with the new one. Errors: VQS_EINVAL (field, type, read-only, a
+ * layout-1 directory opened read-only), VQS_ENOTFOUND, VQS_ECORRUPT (a stored
+ * payload that is not JSON), as upsert. */
+int vqs_db_pindex_create(vqs_db *db, const char *name, const char *field, int type, int *created);
+/* Drops the index of field: VQS_ENOTFOUND if the collection or the index is
+ * not there. */
+int vqs_db_pindex_delete(vqs_db *db, const char *name, const char *field);
+/* The indexes of a collection, sorted by field (*out malloc'd, free with
+ * free; NULL and 0 if none). VQS_ENOTFOUND. */
+int vqs_db_pindex_list(vqs_db *db, const char *name, vqs_db_pindex_info **out, size_t *n);
+
+/* A value of a lookup. */
+enum { VQS_PV_STR = 1, VQS_PV_INT = 2, VQS_PV_BOOL = 3 };
+typedef struct vqs_db_pvalue {
+    int kind;      /* VQS_PV_* */
+    const char *s; /* VQS_PV_STR: len bytes */
+    size_t len;
+    int64_t i; /* VQS_PV_INT; VQS_PV_BOOL: 0 or 1 */
+} vqs_db_pvalue;
+
+enum {
+    VQS_PQ_MATCH = 1, /* points with a value equal to any of v[0..n) (a text index: containing the word) */
+    VQS_PQ_RANGE = 2, /* points with a number in [lo, hi] (integer and float indexes) */
+};
+typedef struct vqs_db_pquery {
+    int op;
+    size_t n;
+    const vqs_db_pvalue *v;
+    double lo, hi; /* VQS_PQ_RANGE: -INFINITY / INFINITY for none; bounds are inclusive */
+} vqs_db_pquery;
+
+/* The internal ids of the live points whose field matches q, by the index
+ * of field, in ONE read transaction: sorted, without repeats, malloc'd in
+ * *iids (free with free; NULL if none). The set may hold more than the
+ * exact matches (a keyword or word longer than VQS_PINDEX_VALUE_MAX bytes,
+ * a non-integral number in an integer index, the range's bounds taken as
+ * inclusive, UUIDs of another spelling), never fewer: re-check each one.
+ * max bounds the work: when more than max index entries match, the walk
+ * stops with *over = 1 and *iids NULL, *n 0 (a capped count for planning).
+ * Errors: VQS_ENOTFOUND (collection, or no index on field), VQS_EINVAL (a
+ * value kind or op the index's type does not answer: a string against an
+ * integer index, a range against a keyword index, ...). */
+int vqs_db_pindex_lookup(vqs_db *db, const char *name, const char *field, const vqs_db_pquery *q, size_t max,
+                         uint64_t **iids, size_t *n, int *over);
+
 #ifdef __cplusplus
 }
 #endif

@@ -266,6 +266,40 @@ typedef int (*vqs_coll_point_fn)(void *ctx, uint64_t iid, const vqs_pid *id, con
                                  size_t payload_len);
 int vqs_coll_iterate(vqs_coll *c, vqs_coll_point_fn fn, void *ctx);
 
+/* ---- payload indexes and exact search over ids (coll_ids.c) ---------------- */
+
+/* The payload indexes of a collection, kept by storage (vqs_store_db.h's
+ * vqs_db_pindex_*: types, key layout, what a lookup returns), through the
+ * collection's handle. */
+int vqs_coll_pindex_create(vqs_coll *c, const char *field, int type, int *created);
+int vqs_coll_pindex_delete(vqs_coll *c, const char *field);
+int vqs_coll_pindex_list(vqs_coll *c, vqs_db_pindex_info **out, size_t *n);
+int vqs_coll_pindex_lookup(vqs_coll *c, const char *field, const vqs_db_pquery *q, size_t max, uint64_t **iids,
+                           size_t *n, int *over);
+
+/* The planner's rule (api/plan.c, bench/bench_filter.c): a filtered search
+ * scores the candidates of a payload index exactly when there are at most
+ * this many of them in a collection of count points, and otherwise filters
+ * during the scan: max(VQS_COLL_IDS_MIN, count / VQS_COLL_IDS_DIV), at most
+ * VQS_COLL_IDS_MAX. */
+#define VQS_COLL_IDS_MIN 2000
+#define VQS_COLL_IDS_DIV 50
+#define VQS_COLL_IDS_MAX 100000
+size_t vqs_coll_ids_threshold(uint64_t count);
+
+/* Exact search of one query over the points of n internal ids (iids, sorted
+ * ascending; dead or unknown ids are skipped): each candidate's stored
+ * vector (the untrained buffer or the vector file) is scored exactly, those
+ * p->filter rejects are dropped, the k best are returned as vqs_coll_search
+ * returns them (hits: k slots, the caller's; ties to the lower internal id).
+ * Uses p's filter, deadline and with_payload; the index settings (nprobe,
+ * oversampling, rerank) do not apply. Errors: VQS_EINVAL (k = 0; a trained
+ * collection that keeps no vectors: it has nothing exact to score, search it
+ * with vqs_coll_search), VQS_ENONFINITE / VQS_ERANGE (the query),
+ * -ETIMEDOUT, VQS_ENOMEM, storage's. */
+int vqs_coll_search_ids(vqs_coll *c, const vqs_coll_search_params *p, const float *q, size_t k, size_t n,
+                        const uint64_t *iids, vqs_coll_hit *hits);
+
 /* ---- accessors ----------------------------------------------------------- */
 
 uint64_t vqs_coll_count(const vqs_coll *c);
