@@ -66,7 +66,7 @@ static json_t *quantization_of(const vqs_coll_config *cfg)
     if (sscanf(cfg->spec, "PQ%ux8%c", &m, &tail) == 1 && m && cfg->d % m == 0) {
         unsigned long ratio = 4ul * cfg->d / m;
         if (4ul * cfg->d % m == 0 && (ratio == 4 || ratio == 8 || ratio == 16 || ratio == 32 || ratio == 64)) {
-            char c[8];
+            char c[24];
             snprintf(c, sizeof c, "x%lu", ratio);
             return json_pack("{s:{s:s, s:b}}", "product", "compression", c, "always_ram", 1);
         }
