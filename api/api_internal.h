@@ -8,7 +8,8 @@
  *   request.c        reading a request: JSON body, point ids, vectors, counts,
  *                    with_payload, filter; its deadline and response budget
  *   registry.c       the open collections and their payload caches
- *   h_collections.c  list, describe, create, drop, train
+ *   h_collections.c  list, describe, create, drop, train, PATCH
+ *   h_aliases.c      collection aliases: change, list, resolve
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
  *   h_search.c       search (JSON and binary), search batch, query
  *   filter.c         Qdrant's payload filters
@@ -91,6 +92,8 @@ struct vqs_server {
     int port;
     pthread_rwlock_t reg;
     entry *colls;
+    vqs_db_alias *aliases; /* every alias, sorted by alias (under reg; api_aliases_load) */
+    size_t naliases;
     pthread_mutex_t mlock;
     route_metrics *m; /* api_route_count() + 1: one per route, the last for "unknown" */
     uint64_t active; /* requests in flight (atomic) */
@@ -122,6 +125,7 @@ typedef struct resp {
     char *raw;        /* a non-JSON body (metrics, healthz), malloc'd */
     const char *ctype;
     int retry_after;  /* seconds, for a 503; 0: no Retry-After header */
+    char allow[64];   /* a 405's Allow header: the methods of the path ("GET, PUT"); "": none */
 } resp;
 
 static inline int fail(resp *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -278,10 +282,18 @@ int api_h_search_groups(vqs_server *s, entry *e, req *q, resp *r);            /*
 
 /* ---- collections: PATCH, aliases (h_collections.c, h_aliases.c) ---- */
 
-int api_h_patch(vqs_server *s, entry *e, const req *q, resp *r);  /* PATCH /collections/{name} */
+/* PATCH /collections/{name} (name: checked, possibly an alias; takes s->reg for writing) */
+int api_h_patch(vqs_server *s, const char *name, const req *q, resp *r);
 int api_h_aliases_update(vqs_server *s, const req *q, resp *r);   /* POST /collections/aliases */
-/* GET /aliases (name NULL) and GET /collections/{name}/aliases */
+/* GET /aliases (name NULL; takes s->reg) and GET /collections/{name}/aliases
+ * (name: a collection; s->reg held) */
 int api_h_aliases_list(vqs_server *s, const char *name, resp *r);
+/* Reads the aliases from the catalog into s->aliases (at start, and after
+ * every change of them or drop of a collection); s->reg held for writing
+ * (or not yet shared). 0, or a vqs code with the detail set. */
+int api_aliases_load(vqs_server *s);
+/* The collection alias names, or NULL; s->reg held. */
+const char *api_alias_resolve(const vqs_server *s, const char *alias);
 
 /* ---- payload indexes (h_index.c) ---- */
 

@@ -1,6 +1,7 @@
 /*
  * h_collections.c: the handlers of whole collections: list, describe
- * (Qdrant's shape, and vqs's own fields under "vqs"), create, drop, train.
+ * (Qdrant's shape, and vqs's own fields under "vqs"), create, drop, train,
+ * PATCH.
  *
  * Design decisions:
  * - Create takes Qdrant's shapes (vectors, quantization_config,
@@ -12,7 +13,16 @@
  *   creates the records and the vector file, all or nothing, and drop
  *   removes both (index/collection/vqs_collection.h).
  * - Create and drop hold the registry for writing (registry.c), so a drop
- *   waits for the requests in flight on the collection.
+ *   waits for the requests in flight on the collection; PATCH too, so no
+ *   request reads the defaults while they change.
+ * - Nothing of a request is ignored: each field of Qdrant's create and
+ *   update requests is used, accepted because it states what vqs does
+ *   anyway (one shard, one replica, payloads on disk, codes in memory), or
+ *   refused with a 400 naming it. null means "unset", as in Qdrant.
+ * - Collection info tells the truth in Qdrant's shape: one segment, no HNSW
+ *   graph (hnsw_config.m = 0, Qdrant's own "no graph"), no WAL (null), the
+ *   training size as indexing_threshold, the quantization Qdrant has a name
+ *   for (else null: the spec is under "vqs").
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -38,6 +48,36 @@ int api_h_list(vqs_server *s, resp *r)
     return ok(r, json_pack("{s:o}", "collections", a));
 }
 
+/* Qdrant's quantization_config of a vqs spec, for the specs it has a name
+ * for (SQ8, ROT,BIN, PQ{m}x8 with a compression of 4d/m in x4..x64); NULL
+ * (a new reference) for the others: the spec itself is under "vqs" */
+static json_t *quantization_of(const vqs_coll_config *cfg)
+{
+    unsigned m = 0;
+    char tail = 0;
+    if (!strcmp(cfg->spec, "SQ8")) {
+        json_t *sc = json_pack("{s:s, s:b}", "type", "int8", "always_ram", 1);
+        if (sc && cfg->sq_clip)
+            json_object_set_new(sc, "quantile", json_real(round(cfg->sq_clip * 1e6) / 1e6));
+        return json_pack("{s:o}", "scalar", sc);
+    }
+    if (!strcmp(cfg->spec, "ROT,BIN"))
+        return json_pack("{s:{s:b}}", "binary", "always_ram", 1);
+    if (sscanf(cfg->spec, "PQ%ux8%c", &m, &tail) == 1 && m && cfg->d % m == 0) {
+        unsigned long ratio = 4ul * cfg->d / m;
+        if (4ul * cfg->d % m == 0 && (ratio == 4 || ratio == 8 || ratio == 16 || ratio == 32 || ratio == 64)) {
+            char c[24];
+            snprintf(c, sizeof c, "x%lu", ratio);
+            return json_pack("{s:{s:s, s:b}}", "product", "compression", c, "always_ram", 1);
+        }
+    }
+    return json_null();
+}
+
+/* Qdrant's CollectionInfo (the fields its clients read), told as vqs is:
+ * one segment, no HNSW graph (m = 0, as Qdrant writes "no graph"), no WAL
+ * (every write commits to LMDB before its answer), the training size as
+ * the indexing threshold; vqs's own fields under "vqs". */
 int api_h_get_coll(entry *e, resp *r)
 {
     vqs_coll_info info;
@@ -47,20 +87,38 @@ int api_h_get_coll(entry *e, resp *r)
     const vqs_coll_config *cfg = &info.cfg;
     double bpv = info.bytes_per_vector;
     size_t code = info.code_size;
+    /* train_size points of d float32, in KB (Qdrant's unit), rounded up */
+    json_int_t threshold_kb = (json_int_t)((cfg->train_size * 4 * cfg->d + 1023) / 1024);
     json_t *res = json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:{s:{s:{s:I, s:s}}}, s:{s:s, s:b, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:f, "
-        "s:f, s:I}}",
-        "status", "green", "points_count", (json_int_t)info.count, "vectors_count", (json_int_t)info.count,
-        "indexed_vectors_count", (json_int_t)(info.trained ? info.count : 0), "segments_count", (json_int_t)1,
-        "config", "params", "vectors", "size", (json_int_t)cfg->d, "distance", distance_name(cfg->metric), "vqs",
-        "spec", cfg->spec, "trained", info.trained, "code_bytes_per_vector", (json_int_t)code,
+        "{s:s, s:s, s:I, s:I, s:I, s:I, "
+        "s:{s:{s:{s:I, s:s, s:b, s:s}, s:I, s:s, s:I, s:I, s:b}, "
+        "s:{s:I, s:I, s:I, s:b}, "
+        "s:{s:I, s:I, s:n, s:I}, "
+        "s:n, s:o}, "
+        "s:o, "
+        "s:{s:s, s:b, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:f, s:f, s:I}}",
+        "status", "green", "optimizer_status", "ok", "points_count", (json_int_t)info.count, "vectors_count",
+        (json_int_t)info.count, "indexed_vectors_count", (json_int_t)(info.trained ? info.count : 0),
+        "segments_count", (json_int_t)1,
+        "config",
+        "params", "vectors", "size", (json_int_t)cfg->d, "distance", distance_name(cfg->metric), "on_disk",
+        cfg->rerank == VQS_RERANK_DISK, "datatype", "float32", "shard_number", (json_int_t)1, "sharding_method",
+        "auto", "replication_factor", (json_int_t)1, "write_consistency_factor", (json_int_t)1, "on_disk_payload", 1,
+        "hnsw_config", "m", (json_int_t)0, "ef_construct", (json_int_t)0, "full_scan_threshold",
+        (json_int_t)threshold_kb, "on_disk", 0,
+        "optimizer_config", "default_segment_number", (json_int_t)1, "flush_interval_sec", (json_int_t)0,
+        "max_optimization_threads", "indexing_threshold", threshold_kb,
+        "wal_config", "quantization_config", quantization_of(cfg),
+        "payload_schema", json_object(), /* replaced below */
+        "vqs", "spec", cfg->spec, "trained", info.trained, "code_bytes_per_vector", (json_int_t)code,
         "index_bytes_per_vector", bpv, "compression_ratio", 4.0 * cfg->d / (double)code, "rerank",
-        vqs_rerank_name(cfg->rerank), "rerank_backend", info.rerank_backend, "nprobe",
-        (json_int_t)cfg->nprobe, "train_size", (json_int_t)cfg->train_size, "oversampling",
-        (double)cfg->oversampling, "payload_bytes", (double)info.payload_bytes, "deleted_codes",
-        (json_int_t)info.deleted);
+        vqs_rerank_name(cfg->rerank), "rerank_backend", info.rerank_backend, "nprobe", (json_int_t)cfg->nprobe,
+        "train_size", (json_int_t)cfg->train_size, "oversampling", (double)cfg->oversampling, "payload_bytes",
+        (double)info.payload_bytes, "deleted_codes", (json_int_t)info.deleted);
+    if (!res)
+        return fail(r, 500, "out of memory");
     /* the SQ8/SQ4 clip quantile it was created with (float32, shown to 6 decimals), or null */
-    json_t *vq = res ? json_object_get(res, "vqs") : NULL;
+    json_t *vq = json_object_get(res, "vqs");
     if (vq)
         json_object_set_new(vq, "clip", cfg->sq_clip ? json_real(round(cfg->sq_clip * 1e6) / 1e6) : json_null());
     json_t *ps = res ? api_payload_schema(e) : NULL;
@@ -72,22 +130,144 @@ int api_h_get_coll(entry *e, resp *r)
     return ok(r, res);
 }
 
-/* Qdrant's quantization_config -> a vqs spec */
-static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t n, resp *r)
+/* "null or absent": Qdrant's way of saying "leave it / the default" */
+static int unset(const json_t *x) { return !x || json_is_null(x); }
+
+/* A field of Qdrant's that only one value of makes sense for vqs (one
+ * node, one shard): x must be null or equal that value. */
+static int only_value(const json_t *x, const json_t *want, const char *field, const char *why, resp *r)
 {
+    if (unset(x) || json_equal((json_t *)x, (json_t *)want))
+        return 0;
+    char *w = json_dumps(want, JSON_ENCODE_ANY);
+    fail(r, 400, "%s: not supported by vqs other than %s (%s)", field, w ? w : "?", why);
+    free(w);
+    return r->code;
+}
+
+/* An object of Qdrant's of which vqs takes none of the fields: null, {} or
+ * fields that are all null; else 400 naming the first field set. */
+static int none_set(const json_t *x, const char *field, const char *why, resp *r)
+{
+    if (unset(x))
+        return 0;
+    if (!json_is_object(x))
+        return fail(r, 400, "%s: not supported by vqs (%s)", field, why);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)x, k, v)
+    {
+        if (!json_is_null(v))
+            return fail(r, 400, "%s.%.60s: not supported by vqs (%s)", field, k, why);
+    }
+    return 0;
+}
+
+/* Qdrant's optimizers_config (create) or its diff (PATCH): indexing_threshold
+ * (KB of float32 vectors held before an index is built; 0: never) is the
+ * training size in points; nothing else has a meaning in vqs. *set: 1 if
+ * the training size was given. */
+static int parse_optimizers(const json_t *oc, uint32_t d, uint64_t *train_size, int *set, resp *r)
+{
+    *set = 0;
+    if (unset(oc))
+        return 0;
+    if (!json_is_object(oc))
+        return fail(r, 400, "\"optimizers_config\": expected an object");
+    const char *k;
     json_t *x;
+    json_object_foreach((json_t *)oc, k, x)
+    {
+        if (json_is_null(x))
+            continue;
+        if (!strcmp(k, "indexing_threshold")) {
+            if (!json_is_integer(x) || json_integer_value(x) < 0)
+                return fail(r, 400, "\"optimizers_config\".\"indexing_threshold\" must be an integer >= 0 (KB)");
+            *train_size = ((uint64_t)json_integer_value(x) * 1024 + 4 * d - 1) / (4 * d);
+            *set = 1;
+        } else {
+            return fail(r, 400, "\"optimizers_config\".\"%.60s\": not supported by vqs (it has no background "
+                                "optimizer; indexing_threshold sets the training size)", k);
+        }
+    }
+    return 0;
+}
+
+/* Qdrant's quantization_config -> a vqs spec (and the SQ8 clip quantile) */
+static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t n, float *clip, resp *r)
+{
+    json_t *x, *v;
+    const char *k;
+    if (!json_is_object(q) || json_object_size(q) != 1)
+        return fail(r, 400, "quantization_config: expected one of {\"scalar\": ...}, {\"product\": ...}, {\"binary\": ...}");
     if ((x = json_object_get(q, "scalar"))) {
-        json_t *t = json_object_get(x, "type");
-        if (t && (!json_is_string(t) || strcmp(json_string_value(t), "int8")))
-            return fail(r, 400, "quantization_config.scalar.type: only \"int8\" is known");
+        if (!json_is_object(x))
+            return fail(r, 400, "quantization_config.scalar: expected an object");
+        json_object_foreach(x, k, v)
+        {
+            if (json_is_null(v))
+                continue;
+            if (!strcmp(k, "type")) {
+                if (!json_is_string(v) || strcmp(json_string_value(v), "int8"))
+                    return fail(r, 400, "quantization_config.scalar.type: only \"int8\" is known");
+            } else if (!strcmp(k, "quantile")) {
+                /* the quantile of each dimension's range: vqs's SQ8 clip */
+                double cv = json_is_number(v) ? json_number_value(v) : 0;
+                if (!(cv <= 1.0 && (float)cv > 0.5f))
+                    return fail(r, 400, "quantization_config.scalar.quantile: vqs takes a number in (0.5, 1]");
+                *clip = (float)cv;
+            } else if (!strcmp(k, "always_ram")) {
+                if (!json_is_true(v))
+                    return fail(r, 400, "quantization_config.scalar.always_ram: not supported by vqs other than "
+                                        "true (its codes are always in memory)");
+            } else {
+                return fail(r, 400, "quantization_config.scalar.%.60s: unknown field", k);
+            }
+        }
         snprintf(spec, n, "SQ8");
         return 0;
     }
     if ((x = json_object_get(q, "binary"))) {
+        if (!json_is_object(x))
+            return fail(r, 400, "quantization_config.binary: expected an object");
+        json_object_foreach(x, k, v)
+        {
+            if (json_is_null(v))
+                continue;
+            if (!strcmp(k, "always_ram")) {
+                if (!json_is_true(v))
+                    return fail(r, 400, "quantization_config.binary.always_ram: not supported by vqs other than "
+                                        "true (its codes are always in memory)");
+            } else if (!strcmp(k, "encoding")) {
+                if (!json_is_string(v) || strcmp(json_string_value(v), "one_bit"))
+                    return fail(r, 400, "quantization_config.binary.encoding: not supported by vqs other than "
+                                        "\"one_bit\"");
+            } else if (!strcmp(k, "query_encoding")) {
+                if (!json_is_string(v) || strcmp(json_string_value(v), "default"))
+                    return fail(r, 400, "quantization_config.binary.query_encoding: not supported by vqs other "
+                                        "than \"default\"");
+            } else {
+                return fail(r, 400, "quantization_config.binary.%.60s: unknown field", k);
+            }
+        }
         snprintf(spec, n, "ROT,BIN");
         return 0;
     }
     if ((x = json_object_get(q, "product"))) {
+        if (!json_is_object(x))
+            return fail(r, 400, "quantization_config.product: expected an object");
+        json_object_foreach(x, k, v)
+        {
+            if (json_is_null(v) || !strcmp(k, "compression"))
+                continue;
+            if (!strcmp(k, "always_ram")) {
+                if (!json_is_true(v))
+                    return fail(r, 400, "quantization_config.product.always_ram: not supported by vqs other than "
+                                        "true (its codes are always in memory)");
+            } else {
+                return fail(r, 400, "quantization_config.product.%.60s: unknown field", k);
+            }
+        }
         json_t *c = json_object_get(x, "compression");
         int ratio = 0;
         if (json_is_string(c) && sscanf(json_string_value(c), "x%d", &ratio) == 1 &&
@@ -106,6 +286,67 @@ static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t 
     return fail(r, 400, "quantization_config: expected \"scalar\", \"product\" or \"binary\"");
 }
 
+/* Qdrant's VectorParams of the one unnamed vector */
+static int parse_vector_params(const json_t *v, vqs_coll_config *cfg, int *on_disk, resp *r)
+{
+    json_t *x;
+    const char *k;
+    if (!json_is_object(v))
+        return fail(r, 400, "\"vectors\": expected {\"size\": d, \"distance\": \"Cosine\"|\"Euclid\"|\"Dot\"}");
+    if (!json_object_get(v, "size")) {
+        /* {"name": {...}, ...}: Qdrant's named vectors */
+        int named = json_object_size(v) > 0;
+        json_object_foreach((json_t *)v, k, x) named &= json_is_object(x);
+        if (named)
+            return fail(r, 400, "\"vectors\": named vectors are not supported yet (give one unnamed vector: "
+                                "{\"size\": d, \"distance\": ...})");
+    }
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (!strcmp(k, "size")) {
+            if (!json_is_integer(x) || json_integer_value(x) <= 0 || json_integer_value(x) > 65536)
+                return fail(r, 400, "\"vectors\".\"size\" must be an integer between 1 and 65536");
+            cfg->d = (uint32_t)json_integer_value(x);
+        } else if (!strcmp(k, "distance")) {
+            const char *dn = json_is_string(x) ? json_string_value(x) : "";
+            if (!strcmp(dn, "Cosine"))
+                cfg->metric = VQS_METRIC_COS;
+            else if (!strcmp(dn, "Euclid"))
+                cfg->metric = VQS_METRIC_L2;
+            else if (!strcmp(dn, "Dot"))
+                cfg->metric = VQS_METRIC_IP;
+            else
+                return fail(r, 400, "\"vectors\".\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got "
+                                    "\"%.40s\")%s",
+                            dn, !strcmp(dn, "Manhattan") ? ": Manhattan is not supported by vqs" : "");
+        } else if (json_is_null(x)) {
+            continue;
+        } else if (!strcmp(k, "on_disk")) {
+            /* where the full vectors are kept: vqs's rerank disk or memory */
+            if (!json_is_boolean(x))
+                return fail(r, 400, "\"vectors\".\"on_disk\": expected a boolean");
+            *on_disk = json_is_true(x);
+        } else if (!strcmp(k, "datatype")) {
+            if (!json_is_string(x) || strcmp(json_string_value(x), "float32"))
+                return fail(r, 400, "\"vectors\".\"datatype\": not supported by vqs other than \"float32\" (the "
+                                    "index's codes are its compressed form)");
+        } else if (!strcmp(k, "hnsw_config") || !strcmp(k, "quantization_config") ||
+                   !strcmp(k, "multivector_config")) {
+            return fail(r, 400, "\"vectors\".\"%s\": not supported by vqs%s", k,
+                        k[0] == 'q' ? " per vector (give the collection's quantization_config or \"vqs\".\"spec\")"
+                                    : "");
+        } else {
+            return fail(r, 400, "\"vectors\".\"%.60s\": unknown field", k);
+        }
+    }
+    if (!cfg->d || !json_object_get(v, "distance"))
+        return fail(r, 400, "\"vectors\": \"size\" and \"distance\" are required");
+    return 0;
+}
+
+static const char NO_HNSW[] = "vqs indexes with IVF and quantization, no HNSW graph; its settings are under \"vqs\"";
+static const char NO_WAL[] = "vqs has no WAL: every write is committed to LMDB before it is answered";
+
 int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
 {
     json_t *j = api_parse_body(q, r);
@@ -115,53 +356,67 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
     cfg.rerank = VQS_RERANK_DISK;
     cfg.train_size = 10000;
     snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
-    json_t *v = json_object_get(j, "vectors"), *x;
-    if (!json_is_object(v)) {
-        json_decref(j);
-        return fail(r, 400, "\"vectors\": expected {\"size\": d, \"distance\": \"Cosine\"|\"Euclid\"|\"Dot\"} "
-                            "(named vectors are not supported)");
-    }
-    x = json_object_get(v, "size");
-    if (!json_is_integer(x) || json_integer_value(x) <= 0 || json_integer_value(x) > 65536) {
-        json_decref(j);
-        return fail(r, 400, "\"vectors\".\"size\" must be an integer between 1 and 65536");
-    }
-    cfg.d = (uint32_t)json_integer_value(x);
-    x = json_object_get(v, "distance");
-    const char *dn = json_is_string(x) ? json_string_value(x) : "";
-    if (!strcmp(dn, "Cosine"))
-        cfg.metric = VQS_METRIC_COS;
-    else if (!strcmp(dn, "Euclid"))
-        cfg.metric = VQS_METRIC_L2;
-    else if (!strcmp(dn, "Dot"))
-        cfg.metric = VQS_METRIC_IP;
-    else {
-        fail(r, 400, "\"vectors\".\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got \"%.40s\")", dn);
-        json_decref(j); /* dn points into j */
-        return r->code;
-    }
-    if ((x = json_object_get(j, "quantization_config")) && !json_is_null(x) &&
-        spec_from_quantization(x, cfg.d, cfg.spec, sizeof cfg.spec, r)) {
-        json_decref(j);
-        return r->code;
-    }
-    /* Qdrant's indexing threshold (KB of float32 vectors held before an
-     * index is built; 0: never) is the training size in points */
-    json_t *oc = json_object_get(j, "optimizers_config");
-    if (oc && (x = json_object_get(oc, "indexing_threshold")) && !json_is_null(x)) {
-        if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            json_decref(j);
-            return fail(r, 400, "\"optimizers_config\".\"indexing_threshold\" must be an integer >= 0 (KB)");
+    json_t *x, *one = json_integer(1), *yes = json_true(), *aut = json_string("auto");
+    const char *k;
+    int on_disk = -1, ts_set = 0;
+    float qclip = 0;
+    /* every field of Qdrant's CreateCollection is either used, accepted as
+     * what vqs does anyway (one shard, one replica, payloads on disk), or
+     * refused naming it; vectors first (the others depend on d) */
+    if (parse_vector_params(json_object_get(j, "vectors"), &cfg, &on_disk, r))
+        goto out;
+    if (on_disk >= 0)
+        cfg.rerank = on_disk ? VQS_RERANK_DISK : VQS_RERANK_MEMORY;
+    json_object_foreach(j, k, x)
+    {
+        if (!strcmp(k, "vectors") || !strcmp(k, "vqs"))
+            continue;
+        if (!strcmp(k, "shard_number")) {
+            if (only_value(x, one, "shard_number", "a collection is one shard", r))
+                goto out;
+        } else if (!strcmp(k, "sharding_method")) {
+            if (only_value(x, aut, "sharding_method", "a collection is one shard", r))
+                goto out;
+        } else if (!strcmp(k, "replication_factor") || !strcmp(k, "write_consistency_factor")) {
+            if (only_value(x, one, k, "vqs is one node", r))
+                goto out;
+        } else if (!strcmp(k, "on_disk_payload")) {
+            if (only_value(x, yes, k, "payloads are kept in LMDB on disk, and cached in memory for filters", r))
+                goto out;
+        } else if (!strcmp(k, "hnsw_config")) {
+            if (none_set(x, k, NO_HNSW, r))
+                goto out;
+        } else if (!strcmp(k, "wal_config")) {
+            if (none_set(x, k, NO_WAL, r))
+                goto out;
+        } else if (!strcmp(k, "optimizers_config")) {
+            if (parse_optimizers(x, cfg.d, &cfg.train_size, &ts_set, r))
+                goto out;
+        } else if (!strcmp(k, "quantization_config")) {
+            if (!unset(x) && spec_from_quantization(x, cfg.d, cfg.spec, sizeof cfg.spec, &qclip, r))
+                goto out;
+        } else if (!strcmp(k, "sparse_vectors")) {
+            if (!unset(x) && !(json_is_object(x) && json_object_size(x) == 0)) {
+                fail(r, 400, "\"sparse_vectors\": sparse vectors are not supported by vqs");
+                goto out;
+            }
+        } else if (!strcmp(k, "strict_mode_config") || !strcmp(k, "metadata") || !strcmp(k, "init_from")) {
+            if (!unset(x)) {
+                fail(r, 400, "\"%s\": not supported by vqs", k);
+                goto out;
+            }
+        } else {
+            fail(r, 400, "unknown field \"%.60s\" in the collection's configuration", k);
+            goto out;
         }
-        cfg.train_size = ((uint64_t)json_integer_value(x) * 1024 + 4 * cfg.d - 1) / (4 * cfg.d);
     }
+    cfg.sq_clip = qclip;
     json_t *vx = json_object_get(j, "vqs");
     if (vx && !json_is_object(vx)) {
-        json_decref(j);
-        return fail(r, 400, "\"vqs\" must be an object (spec, rerank, train_size, nprobe, oversampling, clip)");
+        fail(r, 400, "\"vqs\" must be an object (spec, rerank, train_size, nprobe, oversampling, clip)");
+        goto out;
     }
     if (vx) {
-        const char *k;
         json_object_foreach(vx, k, x)
         {
             if (!strcmp(k, "spec") && json_is_string(x) && json_string_length(x) < sizeof cfg.spec)
@@ -181,41 +436,49 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
                 /* SQ8/SQ4 training ranges (vqs_codec_opts.sq_clip), stored with the collection */
                 double cv = json_is_number(x) ? json_number_value(x) : 0;
                 if (!(cv <= 1.0 && (float)cv > 0.5f)) {
-                    json_decref(j);
-                    return fail(r, 400, "\"vqs\".\"clip\" must be a number in (0.5, 1]: the two-sided quantile of "
-                                        "each dimension's SQ8/SQ4 training range (0.999 clips 0.1%% at each end, 1 "
-                                        "keeps min/max; leave it out for the default)");
+                    fail(r, 400, "\"vqs\".\"clip\" must be a number in (0.5, 1]: the two-sided quantile of "
+                                 "each dimension's SQ8/SQ4 training range (0.999 clips 0.1%% at each end, 1 "
+                                 "keeps min/max; leave it out for the default)");
+                    goto out;
                 }
                 cfg.sq_clip = (float)cv;
             } else {
+                vqs_clearerr();
                 fail(r, 400, "\"vqs\".\"%s\": unknown key or bad value (spec: string; rerank: \"disk\", \"memory\" or "
                              "\"none\"; train_size: integer >= 0; nprobe: integer >= 1; oversampling: 1..1000; clip: (0.5, 1])",
                      k);
-                json_decref(j);
-                return r->code;
+                goto out;
             }
         }
     }
+    (void)ts_set;
     json_decref(j);
+    j = NULL;
     /* the spec must build for this dimension and metric (the rest is
      * checked above): a 400 before the name is looked at */
     int rc = vqs_coll_config_check(name, &cfg, NULL);
     if (rc) {
         fail(r, 400, "\"vqs\".\"spec\": %s", vqs_errdetail());
         vqs_clearerr();
-        return r->code;
+        goto out;
     }
     pthread_rwlock_wrlock(&s->reg);
     if (api_entry_find(s, name)) {
         pthread_rwlock_unlock(&s->reg);
-        return fail(r, 409, "Wrong input: Collection `%s` already exists!", name);
+        fail(r, 409, "Wrong input: Collection `%s` already exists!", name);
+        goto out;
+    }
+    if (api_alias_resolve(s, name)) {
+        pthread_rwlock_unlock(&s->reg);
+        fail(r, 409, "Wrong input: Alias with the same name `%s` already exists!", name);
+        goto out;
     }
     rc = vqs_coll_create(s->cat, name, &cfg);
     if (rc) {
         pthread_rwlock_unlock(&s->reg);
         fail(r, status_of(rc), "%s", vqs_errdetail());
         vqs_clearerr();
-        return r->code;
+        goto out;
     }
     entry *e = api_entry_open(s, name);
     if (!e || !e->c) {
@@ -226,12 +489,18 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         api_entry_free(e);
         vqs_coll_drop(s->cat, name);
         pthread_rwlock_unlock(&s->reg);
-        return r->code;
+        goto out;
     }
     e->next = s->colls;
     s->colls = e;
     pthread_rwlock_unlock(&s->reg);
-    return ok(r, json_true());
+    ok(r, json_true());
+out:
+    json_decref(j);
+    json_decref(one);
+    json_decref(yes);
+    json_decref(aut);
+    return r->code;
 }
 
 int api_h_drop(vqs_server *s, const char *name, resp *r)
@@ -252,6 +521,12 @@ int api_h_drop(vqs_server *s, const char *name, resp *r)
     }
     *pp = e->next;
     api_entry_free(e);
+    /* storage dropped the collection's aliases with it */
+    if (api_aliases_load(s)) {
+        fprintf(stderr, "vqs serve: dropped '%s', but the aliases could not be read back: %s\n", name,
+                vqs_errdetail());
+        vqs_clearerr();
+    }
     pthread_rwlock_unlock(&s->reg);
     return ok(r, json_true());
 }
@@ -269,8 +544,147 @@ int api_h_train(entry *e, resp *r)
     return ok(r, json_true());
 }
 
-int api_h_patch(vqs_server *s, entry *e, const req *q, resp *r)
+/* PATCH /collections/{name}: Qdrant's UpdateCollection. What vqs has is
+ * applied (optimizers_config.indexing_threshold as the training size; under
+ * "vqs" nprobe, oversampling, train_size); params that state what vqs is
+ * (one replica, payloads on disk) are accepted; everything else is refused
+ * naming the field, before anything changes. The registry is held for
+ * writing, so no request runs on the collection while its defaults change
+ * (vqs_coll_set_defaults). */
+int api_h_patch(vqs_server *s, const char *name, const req *q, resp *r)
 {
-    (void)s, (void)e, (void)q;
-    return fail(r, 501, "PATCH of a collection is not implemented yet");
+    json_t *j = api_parse_body(q, r);
+    if (!j)
+        return r->code;
+    json_t *x, *v, *one = json_integer(1), *yes = json_true();
+    const char *k, *pk;
+    /* what changes: -1 / 0 / negative values: unchanged */
+    long long nprobe = -1, train_size = -1, it_kb = -1;
+    double oversampling = -1;
+    json_object_foreach(j, k, x)
+    {
+        if (unset(x))
+            continue;
+        if (!strcmp(k, "optimizers_config")) {
+            if (!json_is_object(x)) {
+                fail(r, 400, "\"optimizers_config\": expected an object");
+                goto out;
+            }
+            json_object_foreach(x, pk, v)
+            {
+                if (json_is_null(v))
+                    continue;
+                if (strcmp(pk, "indexing_threshold")) {
+                    fail(r, 400, "\"optimizers_config\".\"%.60s\": not supported by vqs (it has no background "
+                                 "optimizer; indexing_threshold sets the training size)", pk);
+                    goto out;
+                }
+                if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                    fail(r, 400, "\"optimizers_config\".\"indexing_threshold\" must be an integer >= 0 (KB)");
+                    goto out;
+                }
+                it_kb = json_integer_value(v);
+            }
+        } else if (!strcmp(k, "params")) {
+            if (!json_is_object(x)) {
+                fail(r, 400, "\"params\": expected an object");
+                goto out;
+            }
+            json_object_foreach(x, pk, v)
+            {
+                char f[80];
+                snprintf(f, sizeof f, "params.%.60s", pk);
+                if (!strcmp(pk, "replication_factor") || !strcmp(pk, "write_consistency_factor")) {
+                    if (only_value(v, one, f, "vqs is one node", r))
+                        goto out;
+                } else if (!strcmp(pk, "on_disk_payload")) {
+                    if (only_value(v, yes, f, "payloads are kept in LMDB on disk, and cached in memory for filters", r))
+                        goto out;
+                } else if (!json_is_null(v)) {
+                    fail(r, 400, "%s: not supported by vqs", f);
+                    goto out;
+                }
+            }
+        } else if (!strcmp(k, "vqs")) {
+            if (!json_is_object(x)) {
+                fail(r, 400, "\"vqs\": expected an object (nprobe, oversampling, train_size)");
+                goto out;
+            }
+            json_object_foreach(x, pk, v)
+            {
+                if (!strcmp(pk, "nprobe") && json_is_integer(v) && json_integer_value(v) > 0 &&
+                    json_integer_value(v) < (1 << 24))
+                    nprobe = json_integer_value(v);
+                else if (!strcmp(pk, "oversampling") && json_is_number(v) && json_number_value(v) >= 1 &&
+                         json_number_value(v) <= 1000)
+                    oversampling = json_number_value(v);
+                else if (!strcmp(pk, "train_size") && json_is_integer(v) && json_integer_value(v) >= 0)
+                    train_size = json_integer_value(v);
+                else if (!strcmp(pk, "spec") || !strcmp(pk, "rerank") || !strcmp(pk, "clip")) {
+                    fail(r, 400, "\"vqs\".\"%s\": cannot be changed after the collection is created (its codes "
+                                 "and vector file depend on it)", pk);
+                    goto out;
+                } else {
+                    fail(r, 400, "\"vqs\".\"%.60s\": unknown key or bad value (nprobe: 1..16777215; oversampling: "
+                                 "1..1000; train_size: integer >= 0)", pk);
+                    goto out;
+                }
+            }
+        } else if (!strcmp(k, "hnsw_config")) {
+            if (none_set(x, k, NO_HNSW, r))
+                goto out;
+        } else if (!strcmp(k, "vectors") || !strcmp(k, "quantization_config")) {
+            if (!json_is_object(x) || json_object_size(x)) {
+                fail(r, 400, "\"%s\": changing it is not supported by vqs (the codes are trained for it; create "
+                             "a new collection)", k);
+                goto out;
+            }
+        } else if (!strcmp(k, "sparse_vectors")) {
+            fail(r, 400, "\"sparse_vectors\": sparse vectors are not supported by vqs");
+            goto out;
+        } else if (!strcmp(k, "strict_mode_config") || !strcmp(k, "metadata")) {
+            fail(r, 400, "\"%s\": not supported by vqs", k);
+            goto out;
+        } else {
+            fail(r, 400, "unknown field \"%.60s\" (Qdrant's update: optimizers_config, params, vectors, "
+                         "hnsw_config, quantization_config, sparse_vectors, strict_mode_config, metadata; vqs: \"vqs\")", k);
+            goto out;
+        }
+    }
+    if (it_kb >= 0 && train_size >= 0) {
+        fail(r, 400, "\"optimizers_config\".\"indexing_threshold\" and \"vqs\".\"train_size\" both set the training "
+                     "size: give one");
+        goto out;
+    }
+    pthread_rwlock_wrlock(&s->reg);
+    entry *e = api_entry_find(s, name);
+    const char *real = e ? NULL : api_alias_resolve(s, name);
+    if (real)
+        e = api_entry_find(s, real);
+    if (!e) {
+        fail(r, 404, "Not found: Collection `%s` doesn't exist!", name);
+    } else if (!e->c) {
+        fail(r, 500, "%s", e->open_error);
+    } else {
+        const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
+        uint64_t ts = cfg->train_size;
+        if (train_size >= 0)
+            ts = (uint64_t)train_size;
+        if (it_kb >= 0)
+            ts = ((uint64_t)it_kb * 1024 + 4 * cfg->d - 1) / (4 * cfg->d);
+        int rc = vqs_coll_set_defaults(e->c, nprobe >= 0 ? (uint32_t)nprobe : cfg->nprobe,
+                                       oversampling >= 0 ? (float)oversampling : cfg->oversampling, ts);
+        if (rc) {
+            fail(r, status_of(rc), "collection '%s': %s", e->name, vqs_errdetail());
+            vqs_clearerr();
+        } else {
+            ok(r, json_true());
+        }
+    }
+    pthread_rwlock_unlock(&s->reg);
+out:
+    json_decref(j);
+    json_decref(one);
+    json_decref(yes);
+    return r->code;
 }

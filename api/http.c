@@ -126,6 +126,8 @@ static enum MHD_Result send_resp(vqs_server *s, struct MHD_Connection *conn, res
     MHD_add_response_header(mr, "Content-Type", ctype);
     if (r->code == 401)
         MHD_add_response_header(mr, "WWW-Authenticate", "Bearer");
+    if (r->code == 405 && r->allow[0])
+        MHD_add_response_header(mr, "Allow", r->allow);
     if (r->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->retry_after);
@@ -515,6 +517,10 @@ int vqs_server_start(const char *dir, const vqs_server_opts *o, vqs_server **out
         }
     }
     vqs_catalog_list_free(names, n);
+    if ((rc = api_aliases_load(s))) {
+        vqs_server_stop(s, 0);
+        return rc;
+    }
     vqs_clearerr();
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -601,6 +607,7 @@ void vqs_server_stop(vqs_server *s, double grace_s)
         s->colls = e->next;
         api_entry_free(e);
     }
+    free(s->aliases);
     vqs_catalog_close(s->cat);
     free(s->queue);
     free(s->workers);

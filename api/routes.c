@@ -12,11 +12,19 @@
  *   the open collection). Rejected: an if-chain of strcmp (the endpoints
  *   were then listed again in the metric names, the cheap-request test and
  *   the api key exemption), and a general router (patterns, a trie) for
- *   seventeen fixed paths.
+ *   a few dozen fixed paths.
  * - A path under /collections/ names a collection: a bad name is a 400
  *   whatever follows, then a missing collection a 404 and one that could
  *   not be opened a 500, before the rest of the path is looked at. A wrong
- *   method on the server's own paths is a 405, under a collection a 404.
+ *   method on a path the server has (its own or a collection's) is a 405
+ *   with an Allow header listing the path's methods (allow_list), before
+ *   the name is looked at: no method makes it right.
+ * - An alias stands for its collection on every route that works on an
+ *   existing collection (NEED_LOOKUP, NEED_OPEN) and on PATCH, as Qdrant
+ *   resolves them; create and drop take real names only.
+ * - The rest of Qdrant's REST API has routes too, answering 400 "not
+ *   supported by vqs: WHAT" (r_refused), so a client learns what it hit
+ *   instead of a 404 that reads like a wrong URL.
  * - Paths are routed from the raw request target (libmicrohttpd's URI log
  *   callback) decoded once here: libmicrohttpd's own unescaping turns %00
  *   into a terminating NUL, so "victim%00.tmp" would address "victim".
@@ -31,7 +39,11 @@
 
 #include "api_internal.h"
 
-#define QDRANT_COMPAT_VERSION "1.16.0" /* the client version tests/api/qdrant_client drives it with */
+/* The Qdrant REST API whose shapes vqs follows (its openapi spec, v1.18.x):
+ * what GET / reports as "version", so that Qdrant's clients, which compare
+ * it with their own (major equal, minor within one), accept the server
+ * (api/README.md, "GET /"). */
+#define QDRANT_COMPAT_VERSION "1.18.0"
 #define VQS_API_VERSION "0.1.0"
 
 /* ---- paths ----------------------------------------------------------------------- */
@@ -100,6 +112,7 @@ typedef struct route_call {
     const char *name; /* the collection's (NEED_NAME and after) */
     entry *e;         /* NEED_LOOKUP: NULL if it does not exist; NEED_OPEN: open */
     const char *id;   /* the {id} segment */
+    const struct route_def *rt; /* the route */
 } route_call;
 
 typedef struct route_def {
@@ -176,12 +189,67 @@ static int r_search_groups(const route_call *c, resp *r) { return api_h_search_g
 static int r_recommend(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_ONE); }
 static int r_recommend_batch(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_BATCH); }
 static int r_recommend_groups(const route_call *c, resp *r) { return api_h_recommend(c->s, c->e, c->q, r, QUERY_GROUPS); }
-static int r_patch(const route_call *c, resp *r) { return api_h_patch(c->s, c->e, c->q, r); }
+static int r_patch(const route_call *c, resp *r) { return api_h_patch(c->s, c->name, c->q, r); }
 static int r_aliases_update(const route_call *c, resp *r) { return api_h_aliases_update(c->s, c->q, r); }
 static int r_aliases_all(const route_call *c, resp *r) { return api_h_aliases_list(c->s, NULL, r); }
 static int r_aliases_of(const route_call *c, resp *r) { return api_h_aliases_list(c->s, c->name, r); }
 static int r_index_create(const route_call *c, resp *r) { return api_h_index_create(c->s, c->e, c->q, r); }
 static int r_index_delete(const route_call *c, resp *r) { return api_h_index_delete(c->s, c->e, c->q, r, c->id); }
+
+/* Qdrant endpoints vqs does not have: what each is, by its metric label
+ * (Qdrant's operationId), for the 400 "not supported by vqs: WHAT". */
+static const struct {
+    const char *metric, *what;
+} refused_what[] = {
+    {"telemetry", "telemetry (GET /metrics has vqs's counters)"},
+    {"get_issues", "issues"},
+    {"clear_issues", "issues"},
+    {"cluster_status", "cluster (vqs is one node)"},
+    {"cluster_telemetry", "cluster telemetry (vqs is one node)"},
+    {"recover_current_peer", "cluster recovery (vqs is one node)"},
+    {"remove_peer", "cluster peers (vqs is one node)"},
+    {"locks", "locks (removed from Qdrant's API)"},
+    {"list_full_snapshots", "snapshots"},
+    {"create_full_snapshot", "snapshots"},
+    {"get_full_snapshot", "snapshots"},
+    {"delete_full_snapshot", "snapshots"},
+    {"list_snapshots", "snapshots"},
+    {"create_snapshot", "snapshots"},
+    {"recover_from_uploaded_snapshot", "snapshots"},
+    {"recover_from_snapshot", "snapshots"},
+    {"get_snapshot", "snapshots"},
+    {"delete_snapshot", "snapshots"},
+    {"stream_shard_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"list_shard_snapshots", "shard snapshots (vqs has one shard per collection)"},
+    {"create_shard_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"recover_shard_from_uploaded_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"recover_shard_from_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"get_shard_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"delete_shard_snapshot", "shard snapshots (vqs has one shard per collection)"},
+    {"create_shard_key", "shard keys (vqs has one shard per collection)"},
+    {"list_shard_keys", "shard keys (vqs has one shard per collection)"},
+    {"delete_shard_key", "shard keys (vqs has one shard per collection)"},
+    {"create_vector_name", "adding a named vector to a collection"},
+    {"delete_vector_name", "removing a named vector from a collection"},
+    {"collection_cluster_info", "collection cluster info (vqs is one node, one shard)"},
+    {"update_collection_cluster", "collection cluster changes (vqs is one node, one shard)"},
+    {"get_optimizations", "optimizations (vqs has no background optimizer: training runs in the upsert "
+                          "that reaches train_size, or POST .../train)"},
+    {"discover_points", "discover"},
+    {"discover_batch_points", "discover"},
+    {"facet", "facet counts"},
+    {"search_matrix_pairs", "the distance matrix (search/matrix)"},
+    {"search_matrix_offsets", "the distance matrix (search/matrix)"},
+};
+
+static int r_refused(const route_call *c, resp *r)
+{
+    const char *what = c->rt->metric;
+    for (size_t i = 0; i < sizeof refused_what / sizeof refused_what[0]; i++)
+        if (!strcmp(refused_what[i].metric, c->rt->metric))
+            what = refused_what[i].what;
+    return fail(r, 400, "not supported by vqs: %s", what);
+}
 
 /* Every endpoint, one line each (api/README.md documents them). Its order
  * is the order of /metrics. No two routes of one method match one path. */
@@ -204,7 +272,7 @@ static const route_def routes[] = {
     {"POST",   "/collections/{name}/points/search/batch", NEED_OPEN, 0,           r_search_batch, "search_batch"},
     {"POST",   "/collections/{name}/points/query",      NEED_OPEN,   0,           r_query,        "query"},
     {"POST",   "/collections/{name}/train",             NEED_OPEN,   0,           r_train,        "train"},
-    {"PATCH",  "/collections/{name}",                   NEED_OPEN,   0,           r_patch,        "update_collection"},
+    {"PATCH",  "/collections/{name}",                   NEED_NAME,   0,           r_patch,        "update_collection"},
     {"POST",   "/collections/aliases",                  NEED_NONE,   0,           r_aliases_update, "update_aliases"},
     {"GET",    "/aliases",                              NEED_NONE,   0,           r_aliases_all,  "get_aliases"},
     {"GET",    "/collections/{name}/aliases",           NEED_OPEN,   0,           r_aliases_of,   "get_collection_aliases"},
@@ -224,6 +292,45 @@ static const route_def routes[] = {
     {"POST",   "/collections/{name}/points/recommend",  NEED_OPEN,   0,           r_recommend,    "recommend"},
     {"POST",   "/collections/{name}/points/recommend/batch", NEED_OPEN, 0,        r_recommend_batch, "recommend_batch"},
     {"POST",   "/collections/{name}/points/recommend/groups", NEED_OPEN, 0,       r_recommend_groups, "recommend_groups"},
+    /* the rest of Qdrant 1.18's REST API: refused with a 400 naming it (refused_what) */
+    {"GET",    "/telemetry",                            NEED_NONE,   ROUTE_CHEAP, r_refused,      "telemetry"},
+    {"GET",    "/issues",                               NEED_NONE,   ROUTE_CHEAP, r_refused,      "get_issues"},
+    {"DELETE", "/issues",                               NEED_NONE,   ROUTE_CHEAP, r_refused,      "clear_issues"},
+    {"GET",    "/cluster",                              NEED_NONE,   ROUTE_CHEAP, r_refused,      "cluster_status"},
+    {"GET",    "/cluster/telemetry",                    NEED_NONE,   ROUTE_CHEAP, r_refused,      "cluster_telemetry"},
+    {"POST",   "/cluster/recover",                      NEED_NONE,   ROUTE_CHEAP, r_refused,      "recover_current_peer"},
+    {"DELETE", "/cluster/peer/{peer_id}",               NEED_NONE,   ROUTE_CHEAP, r_refused,      "remove_peer"},
+    {NULL,     "/locks",                                NEED_NONE,   ROUTE_CHEAP, r_refused,      "locks"},
+    {"GET",    "/snapshots",                            NEED_NONE,   ROUTE_CHEAP, r_refused,      "list_full_snapshots"},
+    {"POST",   "/snapshots",                            NEED_NONE,   ROUTE_CHEAP, r_refused,      "create_full_snapshot"},
+    {"GET",    "/snapshots/{snapshot}",                 NEED_NONE,   ROUTE_CHEAP, r_refused,      "get_full_snapshot"},
+    {"DELETE", "/snapshots/{snapshot}",                 NEED_NONE,   ROUTE_CHEAP, r_refused,      "delete_full_snapshot"},
+    {"GET",    "/collections/{name}/snapshots",         NEED_NONE,   ROUTE_CHEAP, r_refused,      "list_snapshots"},
+    {"POST",   "/collections/{name}/snapshots",         NEED_NONE,   ROUTE_CHEAP, r_refused,      "create_snapshot"},
+    {"POST",   "/collections/{name}/snapshots/upload",  NEED_NONE,   ROUTE_CHEAP, r_refused,      "recover_from_uploaded_snapshot"},
+    {"PUT",    "/collections/{name}/snapshots/recover", NEED_NONE,   ROUTE_CHEAP, r_refused,      "recover_from_snapshot"},
+    {"GET",    "/collections/{name}/snapshots/{snapshot}", NEED_NONE, ROUTE_CHEAP, r_refused,     "get_snapshot"},
+    {"DELETE", "/collections/{name}/snapshots/{snapshot}", NEED_NONE, ROUTE_CHEAP, r_refused,     "delete_snapshot"},
+    {"GET",    "/collections/{name}/shards/{shard}/snapshot", NEED_NONE, ROUTE_CHEAP, r_refused,  "stream_shard_snapshot"},
+    {"GET",    "/collections/{name}/shards/{shard}/snapshots", NEED_NONE, ROUTE_CHEAP, r_refused, "list_shard_snapshots"},
+    {"POST",   "/collections/{name}/shards/{shard}/snapshots", NEED_NONE, ROUTE_CHEAP, r_refused, "create_shard_snapshot"},
+    {"POST",   "/collections/{name}/shards/{shard}/snapshots/upload", NEED_NONE, ROUTE_CHEAP, r_refused, "recover_shard_from_uploaded_snapshot"},
+    {"PUT",    "/collections/{name}/shards/{shard}/snapshots/recover", NEED_NONE, ROUTE_CHEAP, r_refused, "recover_shard_from_snapshot"},
+    {"GET",    "/collections/{name}/shards/{shard}/snapshots/{snapshot}", NEED_NONE, ROUTE_CHEAP, r_refused, "get_shard_snapshot"},
+    {"DELETE", "/collections/{name}/shards/{shard}/snapshots/{snapshot}", NEED_NONE, ROUTE_CHEAP, r_refused, "delete_shard_snapshot"},
+    {"PUT",    "/collections/{name}/shards",            NEED_NONE,   ROUTE_CHEAP, r_refused,      "create_shard_key"},
+    {"GET",    "/collections/{name}/shards",            NEED_NONE,   ROUTE_CHEAP, r_refused,      "list_shard_keys"},
+    {"POST",   "/collections/{name}/shards/delete",     NEED_NONE,   ROUTE_CHEAP, r_refused,      "delete_shard_key"},
+    {"PUT",    "/collections/{name}/vectors/{vector}",  NEED_NONE,   ROUTE_CHEAP, r_refused,      "create_vector_name"},
+    {"DELETE", "/collections/{name}/vectors/{vector}",  NEED_NONE,   ROUTE_CHEAP, r_refused,      "delete_vector_name"},
+    {"GET",    "/collections/{name}/cluster",           NEED_NONE,   ROUTE_CHEAP, r_refused,      "collection_cluster_info"},
+    {"POST",   "/collections/{name}/cluster",           NEED_NONE,   ROUTE_CHEAP, r_refused,      "update_collection_cluster"},
+    {"GET",    "/collections/{name}/optimizations",     NEED_NONE,   ROUTE_CHEAP, r_refused,      "get_optimizations"},
+    {"POST",   "/collections/{name}/points/discover",   NEED_NONE,   ROUTE_CHEAP, r_refused,      "discover_points"},
+    {"POST",   "/collections/{name}/points/discover/batch", NEED_NONE, ROUTE_CHEAP, r_refused,    "discover_batch_points"},
+    {"POST",   "/collections/{name}/facet",             NEED_NONE,   ROUTE_CHEAP, r_refused,      "facet"},
+    {"POST",   "/collections/{name}/points/search/matrix/pairs", NEED_NONE, ROUTE_CHEAP, r_refused, "search_matrix_pairs"},
+    {"POST",   "/collections/{name}/points/search/matrix/offsets", NEED_NONE, ROUTE_CHEAP, r_refused, "search_matrix_offsets"},
 };
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
 
@@ -233,16 +340,19 @@ const char *api_route_name(int route) { return route == ROUTE_UNKNOWN ? "unknown
 
 /* path against one alias of a route's path (p, n bytes): the bytes are
  * equal but for placeholders, which take one segment each; *id: where
- * {id} is (it ends its path, so it is a C string), set on a match only */
+ * {id} is (it ends its path, so it is a C string), set on a match only.
+ * 0: no match, else 1 + the number of placeholders. */
 static int match(const char *p, size_t n, const char *path, const char **id)
 {
     const char *end = p + n, *got = NULL;
+    int ph = 0;
     while (p < end) {
         if (*p == '{') {
             if (!strncmp(p, "{id}", 4))
                 got = path;
             path += strcspn(path, "/");
             p = strchr(p, '}') + 1;
+            ph++;
         } else if (*p++ != *path++) {
             return 0;
         }
@@ -251,20 +361,37 @@ static int match(const char *p, size_t n, const char *path, const char **id)
         return 0;
     if (got)
         *id = got;
-    return 1;
+    return 1 + ph;
 }
 
-/* path against a route's path and its aliases */
+/* path against a route's path and its aliases: as match */
 static int match_any(const char *paths, const char *path, const char **id)
 {
     for (;;) {
         size_t n = strcspn(paths, "|");
-        if (match(paths, n, path, id))
-            return 1;
+        int m = match(paths, n, path, id);
+        if (m)
+            return m;
         if (!paths[n])
             return 0;
         paths += n + 1;
     }
+}
+
+/* The fewest placeholders (+ 1) of the routes that match path (0: none).
+ * The most literal routes of a path are its routes: a literal segment
+ * beats a placeholder, so GET .../points/search is a 405 (search is
+ * POST), not GET .../points/{id} with the id "search". */
+static int best_match(const char *path)
+{
+    int best = 0;
+    for (int i = 0; i < NROUTES; i++) {
+        const char *got = NULL;
+        int m = match_any(routes[i].path, path, &got);
+        if (m && (!best || m < best))
+            best = m;
+    }
+    return best;
 }
 
 /* The route of method and path, or -1. *other (if not NULL): a route of
@@ -273,9 +400,10 @@ static int route_find(const char *method, const char *path, const char **id, int
 {
     if (other)
         *other = -1;
-    for (int i = 0; i < NROUTES; i++) {
+    int best = best_match(path);
+    for (int i = 0; best && i < NROUTES; i++) {
         const char *got = NULL;
-        if (!match_any(routes[i].path, path, &got))
+        if (match_any(routes[i].path, path, &got) != best)
             continue;
         if (!routes[i].method || !strcmp(routes[i].method, method)) {
             if (id)
@@ -288,23 +416,47 @@ static int route_find(const char *method, const char *path, const char **id, int
     return -1;
 }
 
+/* The methods of the routes of path, "GET, PUT", into buf (n bytes). */
+static void allow_list(const char *path, char *buf, size_t n)
+{
+    size_t o = 0;
+    int best = best_match(path);
+    buf[0] = 0;
+    for (int i = 0; i < NROUTES; i++) {
+        const char *m = routes[i].method, *got = NULL;
+        if (!m || match_any(routes[i].path, path, &got) != best)
+            continue;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = routes[j].method && !strcmp(routes[j].method, m) && match_any(routes[j].path, path, &got) == best;
+        if (seen)
+            continue;
+        int w = snprintf(buf + o, n - o, "%s%s", o ? ", " : "", m);
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
+    }
+}
+
 int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method, const char *url, req *q, resp *r,
                  int *route)
 {
-    route_call c = {s, conn, q, NULL, NULL, NULL};
+    route_call c = {s, conn, q, NULL, NULL, NULL, NULL};
     int other, i = route_find(method, url, &c.id, &other);
     const route_def *rt = i >= 0 ? &routes[i] : NULL;
+    c.rt = rt;
     *route = ROUTE_UNKNOWN;
+    if (!rt && other >= 0) {
+        /* a path the server has, with a method it does not take there: 405
+         * with the methods it does take (a collection's paths too, whether
+         * the collection exists or not: the method is wrong for any) */
+        *route = other;
+        allow_list(url, r->allow, sizeof r->allow);
+        return fail(r, 405, "%s %.200s: method not allowed (allowed: %s)", method, url, r->allow);
+    }
     if (rt && rt->needs == NEED_NONE) {
         *route = i;
         return rt->fn(&c, r);
-    }
-    if (other >= 0 && routes[other].needs == NEED_NONE) {
-        /* a path of the server's own with another method (under a
-         * collection the same is a 404) */
-        *route = other;
-        return fail(r, 405, "%s %.*s is not allowed", method, (int)strcspn(routes[other].path, "|"),
-                    routes[other].path);
     }
     if (strncmp(url, "/collections/", 13))
         return fail(r, 404, "Not found: %s %.200s", method, url);
@@ -323,10 +475,16 @@ int api_dispatch(vqs_server *s, struct MHD_Connection *conn, const char *method,
         *route = i;
         return rt->fn(&c, r);
     }
-    /* everything else works on an existing collection */
+    /* everything else works on an existing collection, named by its name
+     * or by an alias (as Qdrant resolves them) */
     int rc;
     pthread_rwlock_rdlock(&s->reg);
     c.e = api_entry_find(s, cname);
+    const char *real = c.e ? NULL : api_alias_resolve(s, cname);
+    if (real) {
+        snprintf(cname, sizeof cname, "%s", real);
+        c.e = api_entry_find(s, cname);
+    }
     if (rt && rt->needs == NEED_LOOKUP) {
         *route = i;
         rc = rt->fn(&c, r);

@@ -176,6 +176,10 @@ static int create_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     int r = mdb_get(t, db->meta, &k, &v);
     if (r == 0)
         return *vqs = 1, vqs_seterr(-EEXIST, "collection '%s' already exists in %s", C->name, db->dir);
+    if (db_alias_exists(db, t, C->name, &r))
+        return *vqs = 1, vqs_seterr(-EEXIST, "'%s' is already an alias of a collection in %s", C->name, db->dir);
+    if (r)
+        return r;
     MDB_val nk = {7, "next_id"}, nv;
     uint32_t id = 1;
     if ((r = mdb_get(t, db->meta, &nk, &nv)) == 0 && nv.mv_size == 4)
@@ -251,6 +255,8 @@ static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         r = del_prefix(t, all[i], rec.id);
     if (!r)
         r = db_pindex_drop(db, t, rec.id);
+    if (!r)
+        r = db_alias_drop_coll(db, t, name);
     return r;
 }
 

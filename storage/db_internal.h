@@ -97,6 +97,13 @@ int db_pindex_point(vqs_db *db, MDB_txn *t, const db_rec *r, uint64_t iid, const
  * from meta (drop); an LMDB code. */
 int db_pindex_drop(vqs_db *db, MDB_txn *t, uint32_t coll);
 
+/* ---- aliases (db_aliases.c) ---------------------------------------------- */
+
+/* Whether name is an alias, in t (*r: an LMDB error, else 0). */
+int db_alias_exists(vqs_db *db, MDB_txn *t, const char *name, int *r);
+/* Removes every alias of collection coll (drop); an LMDB code. */
+int db_alias_drop_coll(vqs_db *db, MDB_txn *t, const char *coll);
+
 /* ---- keys (db_ids.c) ----------------------------------------------------- */
 
 /* ext key: coll(4 BE) kind(1) id (8 BE | 16) */

@@ -101,13 +101,14 @@ typedef struct vqs_db_stats {
 
 /* Creates an empty, untrained collection. Names: 1..63 bytes of
  * [A-Za-z0-9_.-], not starting with '.' (they also name the vector file
- * DIR/NAME.vec). Errors: -EEXIST, VQS_EINVAL (name, d = 0, metric, rerank). */
+ * DIR/NAME.vec). Errors: -EEXIST (a collection or an alias has the name),
+ * VQS_EINVAL (name, d = 0, metric, rerank). */
 int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg);
 /* Checks the first n bytes of name against the naming rule above (the one
  * place it is written): 0, or VQS_EINVAL with the name and what is wrong. */
 int vqs_db_check_name(const char *name, size_t n);
-/* Removes the collection's records (and nothing else; the caller removes
- * its vector file). VQS_ENOTFOUND. */
+/* Removes the collection's records and its aliases (and nothing else; the
+ * caller removes its vector file). VQS_ENOTFOUND. */
 int vqs_db_drop(vqs_db *db, const char *name);
 /* Names of all collections, sorted; free with vqs_db_list_free. */
 int vqs_db_list(vqs_db *db, char ***names, size_t *n);
@@ -280,6 +281,33 @@ typedef struct vqs_db_pquery {
  * integer index, a range against a keyword index, ...). */
 int vqs_db_pindex_lookup(vqs_db *db, const char *name, const char *field, const vqs_db_pquery *q, size_t max,
                          uint64_t **iids, size_t *n, int *over);
+/* ---- aliases (db_aliases.c): other names of collections --------------- */
+
+/* An alias and the collection it names (both follow vqs_db_check_name). */
+typedef struct vqs_db_alias {
+    char alias[64];
+    char coll[64];
+} vqs_db_alias;
+
+enum { VQS_DB_ALIAS_CREATE = 1, VQS_DB_ALIAS_DELETE = 2, VQS_DB_ALIAS_RENAME = 3 };
+
+typedef struct vqs_db_alias_op {
+    int kind;           /* VQS_DB_ALIAS_* */
+    const char *alias;  /* create, delete: the alias; rename: its old name */
+    const char *target; /* create: the collection; rename: the new name; delete: unused */
+} vqs_db_alias_op;
+
+/* Applies n alias actions in order in ONE write transaction (each sees the
+ * ones before it): all of them, or none if one fails (*failed, may be
+ * NULL: its index). Create points the alias at an existing collection (an
+ * existing alias is re-pointed); delete of a missing alias changes
+ * nothing; rename moves an existing alias to a new name. Errors:
+ * VQS_EINVAL (a bad name), VQS_ENOTFOUND ("Collection `X` doesn't exist!",
+ * "Alias X does not exist!"), -EEXIST (an alias may not have a
+ * collection's name), storage's. */
+int vqs_db_alias_update(vqs_db *db, size_t n, const vqs_db_alias_op *ops, size_t *failed);
+/* Every alias, sorted by alias; *out: n entries, malloc'd (free()). */
+int vqs_db_alias_list(vqs_db *db, vqs_db_alias **out, size_t *n);
 
 #ifdef __cplusplus
 }

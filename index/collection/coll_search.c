@@ -92,6 +92,11 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
     float *dd = malloc(sizeof(float) * (n ? n : 1));
     int rc = ii && dd ? 0 : vqs_seterr(VQS_ENOMEM, "coll_search");
     pthread_rwlock_rdlock(&c->lock);
+    /* the defaults of the handle, which a PATCH may change (coll_defaults.c) */
+    if (!sp.nprobe)
+        sp.nprobe = c->cfg.nprobe;
+    if (sp.oversampling == 0)
+        sp.oversampling = c->cfg.oversampling;
     if (!rc)
         rc = c->ix ? vqs_index_search(c->ix, &sp, nq, q, k, ii, dd) : coll_buf_search(c, p, nq, q, k, ii, dd);
     pthread_rwlock_unlock(&c->lock);

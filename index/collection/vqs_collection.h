@@ -115,6 +115,13 @@ size_t vqs_catalog_map_size(const vqs_catalog *cat);
 int vqs_catalog_list(vqs_catalog *cat, char ***names, size_t *n);
 void vqs_catalog_list_free(char **names, size_t n);
 
+/* Aliases (other names of collections; storage/vqs_store_db.h): applies n
+ * actions in one transaction, all or none (*failed: the index of the one
+ * that failed), as vqs_db_alias_update; and lists them all, sorted by
+ * alias (*out malloc'd, free()). Errors: as storage's. */
+int vqs_catalog_alias_update(vqs_catalog *cat, size_t n, const vqs_db_alias_op *ops, size_t *failed);
+int vqs_catalog_aliases(vqs_catalog *cat, vqs_db_alias **out, size_t *n);
+
 /* ---- collections of a catalog ------------------------------------------- */
 
 /* Checks a collection name (its first n bytes; the path segment of a URL
@@ -181,6 +188,16 @@ void vqs_coll_close(vqs_coll *c);
  * sizes and the re-scoring backend; trained is the handle's state (what its
  * searches use). */
 int vqs_coll_stat(vqs_coll *c, vqs_coll_info *info);
+
+/* Replaces the search defaults (nprobe 1..2^24-1, oversampling 1..1000)
+ * and the training size (0: train only explicitly) of an open collection:
+ * stored first, then used by the next search or upsert (the other fields
+ * of vqs_coll_config cannot change). A training size at or below the
+ * points held trains at the next upsert. Errors: VQS_EINVAL (a value out
+ * of range, read-only catalog), storage's. Callers that read
+ * vqs_coll_config_of() without a lock must not run beside it (the server
+ * holds its registry for writing). */
+int vqs_coll_set_defaults(vqs_coll *c, uint32_t nprobe, float oversampling, uint64_t train_size);
 
 /* ---- writing ------------------------------------------------------------ */
 
