@@ -10,7 +10,10 @@
  *   registry.c       the open collections and their payload caches
  *   h_collections.c  list, describe, create, drop, train
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
- *   h_search.c       search (JSON and binary), search batch, query
+ *   h_search.c       search (JSON and binary), search batch; the parsing the
+ *                    search variants share
+ *   h_query.c        query (prefetch, fusion, mmr, recommend), its batch and
+ *                    groups, recommend, search groups
  *   filter.c         Qdrant's payload filters
  *
  * Functions shared between the files carry the api_ prefix (libvqs_api is

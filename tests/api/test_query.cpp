@@ -153,9 +153,20 @@ TEST_CASE("query: nearest, by point id, score_threshold, offset, batch", "[api][
     // a vector, {"nearest": v} and the plain search agree with brute force
     check_topk(answer(http(S.port, "POST", "/collections/c/points/query", R"({"query":)" + qv + R"(,"limit":7})")), all,
                7);
-    check_topk(answer(http(S.port, "POST", "/collections/c/points/query",
-                           R"({"query":{"nearest":)" + qv + R"(},"limit":7,"using":""})")),
-               all, 7);
+    {
+        // with_payload before any filter loaded the payload cache: read with the hits
+        http_resp r = http(S.port, "POST", "/collections/c/points/query",
+                           R"({"query":{"nearest":)" + qv + R"(},"limit":7,"using":"","with_payload":["n"]})");
+        check_topk(answer(r), all, 7);
+        jptr j(ok_result(r));
+        json_t *pts = json_object_get(j.j, "points");
+        for (size_t i = 0; i < json_array_size(pts); i++) {
+            json_t *p = json_array_get(pts, i);
+            REQUIRE(json_integer_value(json_object_get(json_object_get(p, "payload"), "n")) ==
+                    json_integer_value(json_object_get(p, "id")));
+            REQUIRE(json_object_size(json_object_get(p, "payload")) == 1);
+        }
+    }
     check_topk(answer(http(S.port, "POST", "/collections/c/points/search",
                            R"({"vector":{"name":"","vector":)" + qv + R"(},"limit":7})")),
                all, 7);
