@@ -579,7 +579,7 @@ static int vector_input(qctx *c, const json_t *v, float *out, const char *where)
     if (json_is_integer(v) || json_is_string(v))
         return vector_of_id(c, v, out, where);
     if (json_is_object(v) && !json_object_get(v, "indices") && !json_object_get(v, "name"))
-        return fail(c->r, 400, "%s: this kind of vector input (inference objects) is not supported by vqs", where);
+        return fail(c->r, 400, "%s: inference (document, image or object with a model) is not supported by vqs", where);
     if (api_query_vector(v, c->d, out, c->r, where))
         return c->r->code;
     if (c->m == VQS_METRIC_COS)
@@ -672,6 +672,8 @@ static int parse_query(qctx *c, const json_t *v, stage *st)
     }
     if (!json_is_object(v))
         return fail(c->r, 400, "\"query\" must be a vector, a point id or a query object");
+    if (json_object_get(v, "model"))
+        return fail(c->r, 400, "\"query\": inference (document, image or object with a model) is not supported by vqs");
     if (json_object_get(v, "nearest")) {
         static const char *const known[] = {"nearest", "mmr", NULL};
         if (api_check_keys(v, known, NULL, "\"query\"", c->r))

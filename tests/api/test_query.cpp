@@ -536,6 +536,8 @@ TEST_CASE("query: unknown and unsupported fields are refused, limits hold", "[ap
         {"query", R"({"query":{"formula":{}}})", "formula query is not supported by vqs"},
         {"query", R"({"query":{"sample":"random"}})", "sample query is not supported by vqs"},
         {"query", R"({"query":{"teleport":1}})", "unknown query kind \"teleport\""},
+        {"query", R"({"query":{"text":"hello","model":"m"}})", "inference"},
+        {"query", R"({"query":{"nearest":{"text":"hello","model":"m"}}})", "inference"},
         {"query", R"({"query":{"nearest":)" + v + R"(,"mmr":{"diversity":2}}})", "diversity"},
         {"query", R"({"query":{"nearest":)" + v + R"(,"mmr":{"lambda":0.5}}})", "unknown field \"lambda\""},
         {"query", R"({"query":{"fusion":"rrf"}})", "fusion needs \"prefetch\""},
