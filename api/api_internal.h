@@ -11,7 +11,10 @@
  *   h_collections.c  list, describe, create, drop, train, PATCH
  *   h_aliases.c      collection aliases: change, list, resolve
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
- *   h_search.c       search (JSON and binary), search batch, query
+ *   h_search.c       search (JSON and binary), search batch; the parsing the
+ *                    search variants share
+ *   h_query.c        query (prefetch, fusion, mmr, recommend), its batch and
+ *                    groups, recommend, search groups
  *   filter.c         Qdrant's payload filters
  *   h_index.c        payload indexes (PUT/DELETE .../index), payload_schema
  *   plan.c           the filtered-search planner (payload index or scan)
@@ -251,6 +254,18 @@ typedef enum search_kind {
 } search_kind;
 
 int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind);
+
+/* Shared by the search variants (h_search.c). api_check_keys: every key of
+ * the object j is in known (NULL-terminated), or in unsup (Qdrant fields vqs
+ * does not implement: accepted only when null), else a 400 naming it and
+ * where. api_check_using: j's "using" names a vector vqs serves ("" or
+ * absent). api_query_vector: a query vector as Qdrant sends it (an array,
+ * or {"name": "", "vector": [...]}); named, sparse or multi vectors are a
+ * 400. api_parse_params: a request's "params" into sp (p may be NULL). */
+int api_check_keys(const json_t *j, const char *const *known, const char *const *unsup, const char *where, resp *r);
+int api_check_using(const json_t *j, resp *r);
+int api_query_vector(const json_t *v, size_t d, float *out, resp *r, const char *where);
+int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp *r);
 int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r);
 
 /* ---- the points API beyond upsert/retrieve/delete (h_payload.c, h_scroll.c) ---- */

@@ -49,6 +49,14 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
     size_t d = vqs_coll_d(e->c);
     if (!json_is_object(j))
         return fail(r, 400, "a search request must be an object");
+    static const char *const known[] = {"vector", "filter", "params", "limit", "offset", "with_payload",
+                                        "with_vector", "score_threshold", NULL};
+    static const char *const known_q[] = {"query", "using", "filter", "params", "limit", "offset", "with_payload",
+                                          "with_vector", "score_threshold", NULL};
+    static const char *const unsup[] = {"shard_key", "lookup_from", "prefetch", NULL};
+    if (api_check_keys(j, !strcmp(vkey, "query") ? known_q : known, unsup, "the search request", r) ||
+        api_check_using(j, r))
+        return r->code;
     json_t *v = json_object_get(j, vkey);
     if (!v && !strcmp(vkey, "query"))
         return fail(r, 400, "\"query\" is missing (a vector; other query kinds are not supported)");
@@ -77,7 +85,7 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
     } else {
     char where[16];
     snprintf(where, sizeof where, "%s", vkey);
-    if (api_parse_vector(v, d, sr->q, r, where))
+    if (api_query_vector(v, d, sr->q, r, where))
         return r->code;
     }
     if (api_get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
@@ -97,37 +105,128 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         sr->has_thr = 1;
         sr->thr = (float)json_number_value(t);
     }
-    json_t *p = json_object_get(j, "params");
-    if (p && !json_is_null(p)) {
-        if (!json_is_object(p))
-            return fail(r, 400, "\"params\" must be an object");
-        json_t *qz = json_object_get(p, "quantization"), *x;
-        if (qz && !json_is_null(qz)) {
-            if (!json_is_object(qz))
-                return fail(r, 400, "\"params\".\"quantization\" must be an object");
-            if ((x = json_object_get(qz, "rescore")) && !json_is_null(x)) {
-                if (!json_is_boolean(x))
-                    return fail(r, 400, "\"params\".\"quantization\".\"rescore\" must be true or false");
-                sr->sp.rerank = json_is_true(x) ? VQS_RERANK_ON : VQS_RERANK_OFF;
-            }
-            if ((x = json_object_get(qz, "oversampling")) && !json_is_null(x)) {
-                if (!json_is_number(x) || json_number_value(x) < 1 || json_number_value(x) > 1000)
-                    return fail(r, 400, "\"params\".\"quantization\".\"oversampling\" must be a number in [1, 1000]");
-                sr->sp.oversampling = (float)json_number_value(x);
-            }
-        }
-        if ((x = json_object_get(p, "nprobe")) && !json_is_null(x)) {
-            if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > (1 << 24))
-                return fail(r, 400, "\"params\".\"nprobe\" must be a positive integer");
-            sr->sp.nprobe = (size_t)json_integer_value(x);
-        }
-    }
-    if (sr->sp.rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
-        sr->sp.rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */
+    if (api_parse_params(e, json_object_get(j, "params"), &sr->sp, r))
+        return r->code;
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
     sr->fj = json_object_get(j, "filter");
     return r->code;
+}
+
+int api_check_keys(const json_t *j, const char *const *known, const char *const *unsup, const char *where, resp *r)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v)
+    {
+        int found = 0;
+        for (size_t i = 0; known[i] && !found; i++)
+            found = !strcmp(k, known[i]);
+        if (found)
+            continue;
+        for (size_t i = 0; unsup && unsup[i] && !found; i++)
+            found = !strcmp(k, unsup[i]);
+        if (found && json_is_null(v))
+            continue;
+        if (found)
+            return fail(r, 400, "%s: \"%.64s\" is not supported by vqs", where, k);
+        return fail(r, 400, "%s: unknown field \"%.64s\"", where, k);
+    }
+    return 0;
+}
+
+/* a vector name vqs can serve: "" (the one unnamed vector) */
+static int check_vector_name(const json_t *name, resp *r, const char *where)
+{
+    if (!json_is_string(name))
+        return fail(r, 400, "%s: the vector name must be a string", where);
+    if (*json_string_value(name))
+        return fail(r, 400, "%s: vector \"%.64s\": named vectors are not supported by this collection", where,
+                    json_string_value(name));
+    return 0;
+}
+
+int api_check_using(const json_t *j, resp *r)
+{
+    json_t *u = json_object_get(j, "using");
+    if (!u || json_is_null(u))
+        return 0;
+    return check_vector_name(u, r, "\"using\"");
+}
+
+int api_query_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
+{
+    if (json_is_array(v) && json_array_size(v) && json_is_array(json_array_get(v, 0)))
+        return fail(r, 400, "%s: multivectors are not supported by vqs", where);
+    if (json_is_object(v)) {
+        if (json_object_get(v, "indices") || json_object_get(v, "values"))
+            return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
+        json_t *name = json_object_get(v, "name"), *x = json_object_get(v, "vector");
+        if (!name || !x || json_object_size(v) != 2)
+            return fail(r, 400, "%s: a vector is an array of %zu numbers or {\"name\": \"\", \"vector\": [...]}", where,
+                        d);
+        if (json_is_object(x))
+            return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
+        if (check_vector_name(name, r, where))
+            return r->code;
+        v = x;
+    }
+    return api_parse_vector(v, d, out, r, where);
+}
+
+int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp *r)
+{
+    if (!p || json_is_null(p))
+        return 0;
+    if (!json_is_object(p))
+        return fail(r, 400, "\"params\" must be an object");
+    /* hnsw_ef and acorn tune an HNSW graph vqs does not have; exact, indexed_only and quantization.ignore are
+     * accepted when false (what vqs does) and refused when true */
+    static const char *const known[] = {"quantization", "nprobe", "exact", "indexed_only", NULL};
+    static const char *const unsup[] = {"hnsw_ef", "acorn", NULL};
+    if (api_check_keys(p, known, unsup, "\"params\"", r))
+        return r->code;
+    static const char *const falses[] = {"exact", "indexed_only"};
+    json_t *x;
+    for (size_t i = 0; i < 2; i++)
+        if ((x = json_object_get(p, falses[i])) && !json_is_null(x)) {
+            if (!json_is_boolean(x))
+                return fail(r, 400, "\"params\".\"%s\" must be true or false", falses[i]);
+            if (json_is_true(x))
+                return fail(r, 400, "\"params\".\"%s\": true is not supported by vqs", falses[i]);
+        }
+    json_t *qz = json_object_get(p, "quantization");
+    if (qz && !json_is_null(qz)) {
+        if (!json_is_object(qz))
+            return fail(r, 400, "\"params\".\"quantization\" must be an object");
+        static const char *const qknown[] = {"rescore", "oversampling", "ignore", NULL};
+        if (api_check_keys(qz, qknown, NULL, "\"params\".\"quantization\"", r))
+            return r->code;
+        if ((x = json_object_get(qz, "ignore")) && !json_is_null(x)) {
+            if (!json_is_boolean(x))
+                return fail(r, 400, "\"params\".\"quantization\".\"ignore\" must be true or false");
+            if (json_is_true(x))
+                return fail(r, 400, "\"params\".\"quantization\".\"ignore\": true is not supported by vqs");
+        }
+        if ((x = json_object_get(qz, "rescore")) && !json_is_null(x)) {
+            if (!json_is_boolean(x))
+                return fail(r, 400, "\"params\".\"quantization\".\"rescore\" must be true or false");
+            sp->rerank = json_is_true(x) ? VQS_RERANK_ON : VQS_RERANK_OFF;
+        }
+        if ((x = json_object_get(qz, "oversampling")) && !json_is_null(x)) {
+            if (!json_is_number(x) || json_number_value(x) < 1 || json_number_value(x) > 1000)
+                return fail(r, 400, "\"params\".\"quantization\".\"oversampling\" must be a number in [1, 1000]");
+            sp->oversampling = (float)json_number_value(x);
+        }
+    }
+    if ((x = json_object_get(p, "nprobe")) && !json_is_null(x)) {
+        if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > (1 << 24))
+            return fail(r, 400, "\"params\".\"nprobe\" must be a positive integer");
+        sp->nprobe = (size_t)json_integer_value(x);
+    }
+    if (sp->rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+        sp->rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */
+    return 0;
 }
 
 static float to_score(uint32_t metric, float dist) { return metric == VQS_METRIC_L2 ? sqrtf(fmaxf(dist, 0)) : dist; }
@@ -240,6 +339,11 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
     json_t *list = NULL;
     if (kind == SEARCH_BATCH) {
         list = json_object_get(j, "searches");
+        static const char *const known[] = {"searches", NULL};
+        if (api_check_keys(j, known, NULL, "the batch", r)) {
+            json_decref(j);
+            return r->code;
+        }
         if (!json_is_array(list)) {
             json_decref(j);
             return fail(r, 400, "\"searches\" must be an array of search requests");
