@@ -77,6 +77,7 @@ typedef struct stage {
     float *weights;
     size_t nweights;
     vqs_filter *f;
+    const json_t *fj; /* f's JSON (borrowed from the body), for the planner */
     vqs_coll_search_params sp;
     int has_thr;
     float thr;
@@ -176,6 +177,7 @@ static int iid_cmp(const void *a, const void *b)
 typedef struct fchain {
     qctx *c;
     const vqs_filter *f[MAX_DEPTH + 2];
+    const json_t *fj[MAX_DEPTH + 2]; /* their JSON, for the planner */
     size_t nf;
 } fchain;
 
@@ -259,7 +261,21 @@ static int index_search(qctx *c, const fchain *F, const vqs_coll_search_params *
         return fail(c->r, 500, "out of memory");
     }
     out->v = nv;
-    int rc = vqs_coll_search(c->e->c, &sp, 1, vec, k, hits);
+    /* the planner (plan.c), as run_search: a filter of the chain that a
+     * payload index bounds to few points has them scored exactly (every
+     * filter of the chain, the exclusions and the group key still apply
+     * to each, through chain_cb) */
+    uint64_t *pc = NULL;
+    size_t npc = 0;
+    int planned = 0;
+    for (size_t i = 0; i < F->nf && !planned; i++)
+        if (F->fj[i] && (planned = api_plan_filter(c->e, F->fj[i], &pc, &npc, c->r)) < 0) {
+            free(hits);
+            return c->r->code;
+        }
+    int rc = planned ? vqs_coll_search_ids(c->e->c, &sp, vec, k, npc, pc, hits)
+                     : vqs_coll_search(c->e->c, &sp, 1, vec, k, hits);
+    free(pc);
     if (rc) {
         if (rc == -ETIMEDOUT)
             api_check_deadline(c->q, c->r);
@@ -477,8 +493,10 @@ static void fuse(const stage *st, clist *lists, size_t nl, clist *out)
 static int eval(qctx *c, const stage *st, fchain *F, clist *out)
 {
     size_t nf0 = F->nf;
-    if (st->f)
+    if (st->f) {
+        F->fj[F->nf] = st->fj;
         F->f[F->nf++] = st->f;
+    }
     int rc = 0;
     out->v = NULL;
     out->n = 0;
@@ -821,6 +839,7 @@ static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root,
     }
     vqs_clearerr();
     st->f = api_get_filter(j, c->r);
+    st->fj = json_object_get(j, "filter");
     if (st->f)
         c->need_pl = 1;
     return c->r->code;
@@ -1002,6 +1021,7 @@ static int parse_one(qctx *c, const json_t *j, one *o, body_kind bk, int groups)
     vqs_clearerr();
     if ((st->f = api_get_filter(j, c->r)))
         c->need_pl = 1;
+    st->fj = json_object_get(j, "filter");
     if (c->r->code)
         return c->r->code;
     return parse_tail(c, j, o, groups, !groups);

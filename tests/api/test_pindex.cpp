@@ -134,15 +134,17 @@ std::vector<res> brute(const std::vector<pt> &pts, const std::vector<float> &q, 
     return all;
 }
 
+// through points/search, or (via_query) points/query, which plans the same way (h_query.c)
 std::vector<res> search(int port, const std::string &c, const std::vector<float> &q, const std::string &filter,
-                        size_t k)
+                        size_t k, bool via_query = false)
 {
-    std::string body = R"({"vector":)" + vec_json(q.data(), D) + R"(,"limit":)" + std::to_string(k) +
-                       R"(,"filter":)" + filter + "}";
-    jptr r(ok_result(http(port, "POST", "/collections/" + c + "/points/search", body)));
+    std::string body = std::string(via_query ? R"({"query":)" : R"({"vector":)") + vec_json(q.data(), D) +
+                       R"(,"limit":)" + std::to_string(k) + R"(,"filter":)" + filter + "}";
+    jptr r(ok_result(http(port, "POST", "/collections/" + c + (via_query ? "/points/query" : "/points/search"), body)));
+    json_t *list = via_query ? json_object_get(r.j, "points") : r.j;
     std::vector<res> out;
-    for (size_t i = 0; i < json_array_size(r.j); i++) {
-        json_t *h = json_array_get(r.j, i);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *h = json_array_get(list, i);
         out.push_back({(uint64_t)json_integer_value(json_object_get(h, "id")),
                        json_number_value(json_object_get(h, "score"))});
     }
@@ -173,6 +175,7 @@ size_t check_searches(int port, const std::string &c, const std::vector<pt> &pts
                 x = g(rng);
             auto want = brute(pts, q, f, 10);
             require_same(search(port, c, q, f.json, 10), want, c + " filter " + f.json);
+            require_same(search(port, c, q, f.json, 10, true), want, c + " query, filter " + f.json);
             n += want.size();
         }
     return n;
