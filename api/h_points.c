@@ -94,7 +94,8 @@ int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const
         return api_parse_vector(v, d, out, r, where);
     if (json_object_get(v, "indices") || json_object_get(v, "values"))
         return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
-    if (json_object_get(v, "text") || json_object_get(v, "image") || json_object_get(v, "object"))
+    if (json_is_string(json_object_get(v, "model")) &&
+        (json_object_get(v, "text") || json_object_get(v, "image") || json_object_get(v, "object")))
         return fail(r, 400, "%s: inference objects (text, image, object) are not supported by vqs", where);
     const char *k;
     json_t *x;
