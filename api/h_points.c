@@ -78,10 +78,14 @@ int api_check_fields(const json_t *j, const char *where, const char *const *know
             found = !strcmp(k, known[i]);
         if (found)
             continue;
-        for (size_t i = 0; unsupported[i]; i++)
+        for (size_t i = 0; unsupported[i] && !json_is_null(v); i++) /* null: not asked for */
             if (!strcmp(k, unsupported[i]))
                 return fail(r, 400, "%s: \"%s\" is not supported by vqs", where, k);
-        return fail(r, 400, "%s: unknown field \"%.60s\"", where, k);
+        int known_null = 0;
+        for (size_t i = 0; unsupported[i] && !known_null; i++)
+            known_null = json_is_null(v) && !strcmp(k, unsupported[i]);
+        if (!known_null)
+            return fail(r, 400, "%s: unknown field \"%.60s\"", where, k);
     }
     return 0;
 }

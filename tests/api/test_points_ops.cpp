@@ -298,6 +298,8 @@ TEST_CASE("points ops: vector updates keep the payload, unnamed-vector forms, re
                           "paylod");
             require_error(http(S.port, "PUT", C + "/points", R"({"points":[],"shard_key":"a"})"), 400,
                           "not supported by vqs");
+            // null: the field is not asked for (clients send it so)
+            require_completed(http(S.port, "PUT", C + "/points", R"({"points":[],"shard_key":null})"));
             require_error(http(S.port, "POST", C + "/points", R"({"ids":[1],"with_vectors":true})"), 400, "with_vectors");
             require_error(http(S.port, "POST", C + "/points/delete", R"({"points":[1],"wait":true})"), 400, "wait");
             require_error(http(S.port, "POST", C + "/points/count", R"({"filtr":{}})"), 400, "filtr");
