@@ -547,3 +547,101 @@ TEST_CASE("points ops: malformed payload, vector and batch requests get a 4xx an
     REQUIRE(json_array_size(r.j) == 0);
     check_state(S.port, m);
 }
+
+namespace
+{
+
+struct edit_set {
+    std::string text; // the new payload
+};
+
+int set_edit(void *ctx, const vqs_pid *, const char *, size_t, char **out)
+{
+    *out = strdup(static_cast<edit_set *>(ctx)->text.c_str());
+    return *out ? 0 : VQS_ENOMEM;
+}
+
+} // namespace
+
+TEST_CASE("points ops: vqs_coll_apply replays cleanly when the LMDB map grows, and is all or nothing",
+          "[points_ops][collection]")
+{
+    tmpdir t;
+    vqs_catalog_opts co = {};
+    co.map_size = 256 << 10; // small: the batch below grows the map several times (each a replay)
+    vqs_catalog *cat = nullptr;
+    REQUIRE_OK(vqs_catalog_open(t.file("data").c_str(), &co, &cat));
+    const size_t d = 32, n = 1500;
+    vqs_coll_config cfg = {};
+    cfg.d = d;
+    cfg.metric = VQS_METRIC_L2;
+    std::snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
+    cfg.rerank = VQS_RERANK_DISK;
+    REQUIRE_OK(vqs_coll_create(cat, "c", &cfg));
+    vqs_coll *c = nullptr;
+    REQUIRE_OK(vqs_coll_open(cat, "c", nullptr, &c));
+    std::vector<vqs_pid> ids(n);
+    std::vector<float> x(n * d);
+    std::vector<std::string> pays(n);
+    std::vector<const char *> pp(n);
+    for (size_t i = 0; i < n; i++) {
+        ids[i].kind = VQS_PID_U64;
+        ids[i].u64 = i;
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = float((i * 31 + j * 7) % 101) - 50.f;
+        pays[i] = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(200, 'a' + char(i % 26)) + "\"}";
+        pp[i] = pays[i].c_str();
+    }
+    size_t map0 = vqs_catalog_map_size(cat);
+    edit_set big{"{\"big\":\"" + std::string(300, 'z') + "\"}"};
+    std::vector<vqs_pid> upd = {ids[5], ids[6]};
+    std::vector<float> y(2 * d, 1.5f);
+    vqs_coll_op ops[4] = {};
+    ops[0].kind = VQS_COLL_OP_UPSERT, ops[0].n = n, ops[0].ids = ids.data(), ops[0].x = x.data(), ops[0].payloads = pp.data();
+    ops[1].kind = VQS_COLL_OP_PAYLOAD, ops[1].edit = set_edit, ops[1].edit_ctx = &big; // every point
+    ops[2].kind = VQS_COLL_OP_VECTORS, ops[2].n = 2, ops[2].ids = upd.data(), ops[2].x = y.data();
+    ops[3].kind = VQS_COLL_OP_DELETE, ops[3].n = 1, ops[3].ids = &ids[7];
+    // the same batch with a last operation naming a missing point: nothing at all
+    vqs_pid missing = {};
+    missing.kind = VQS_PID_U64;
+    missing.u64 = 99999;
+    vqs_coll_op bad[5] = {ops[0], ops[1], ops[2], ops[3], {}};
+    bad[4].kind = VQS_COLL_OP_PAYLOAD, bad[4].n = 1, bad[4].ids = &missing, bad[4].edit = set_edit, bad[4].edit_ctx = &big;
+    REQUIRE(vqs_coll_apply(c, 5, bad, nullptr, nullptr) == VQS_ENOTFOUND);
+    vqs_clearerr();
+    REQUIRE(vqs_coll_count(c) == 0);
+    vqs_coll_info info;
+    REQUIRE_OK(vqs_coll_stat(c, &info));
+    REQUIRE(info.next_iid == 0);
+    REQUIRE(info.vector_bytes <= 4096); // the vector file was cut back to nothing
+    size_t nchanges = 0;
+    auto cb = [](void *ctx, size_t nch, const vqs_coll_change *) { *static_cast<size_t *>(ctx) = nch; };
+    REQUIRE_OK(vqs_coll_apply(c, 4, ops, cb, &nchanges));
+    REQUIRE(vqs_catalog_map_size(cat) > map0); // the map grew: the session was replayed
+    REQUIRE(nchanges == n + n + 2);            // upserts, edits, vector updates of the one attempt that committed
+    auto check = [&](vqs_coll *cc) {
+        REQUIRE(vqs_coll_count(cc) == n - 1);
+        std::vector<float> v(d);
+        for (size_t i = 0; i < n; i++) {
+            char *p = nullptr;
+            int rc = vqs_coll_get(cc, &ids[i], v.data(), &p);
+            if (i == 7) {
+                REQUIRE(rc == VQS_ENOTFOUND);
+                vqs_clearerr();
+                continue;
+            }
+            REQUIRE_OK(rc);
+            REQUIRE(p != nullptr);
+            REQUIRE(std::string(p) == big.text);
+            free(p);
+            const float *want = i == 5 || i == 6 ? y.data() : &x[i * d];
+            REQUIRE(std::vector<float>(v.begin(), v.end()) == std::vector<float>(want, want + d));
+        }
+    };
+    check(c);
+    vqs_coll_close(c);
+    REQUIRE_OK(vqs_coll_open(cat, "c", nullptr, &c));
+    check(c);
+    vqs_coll_close(c);
+    vqs_catalog_close(cat);
+}
