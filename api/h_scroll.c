@@ -34,6 +34,8 @@ typedef struct hit {
     uint64_t iid;
     char *text; /* payload (malloc'd, NUL-terminated) or NULL */
     double value; /* order_by */
+    int is_int;   /* the value was a JSON integer (shown as one, as Qdrant's integer order_value) */
+    json_int_t ival;
 } hit;
 
 typedef struct scroll_ctx {
@@ -109,8 +111,9 @@ static int page_cb(void *ctx, uint64_t iid, const vqs_pid *id, const char *p, si
 /* a before b in the order asked for (ties: walk order, i.e. point id) */
 static int better(const scroll_ctx *S, double a, double b) { return S->desc ? a > b : a < b; }
 
-static int order_add(scroll_ctx *S, uint64_t iid, const vqs_pid *id, const char *p, size_t len, double v)
+static int order_add(scroll_ctx *S, uint64_t iid, const vqs_pid *id, const char *p, size_t len, const json_t *jv)
 {
+    double v = json_number_value(jv);
     if (S->has_start && (S->desc ? v > S->start : v < S->start))
         return 0;
     if (S->n == S->limit && (S->limit == 0 || !better(S, v, S->h[S->n - 1].value)))
@@ -131,7 +134,7 @@ static int order_add(scroll_ctx *S, uint64_t iid, const vqs_pid *id, const char 
         S->n--;
     }
     memmove(&S->h[lo + 1], &S->h[lo], (S->n - lo) * sizeof *S->h);
-    S->h[lo] = (hit){*id, iid, t, v};
+    S->h[lo] = (hit){*id, iid, t, v, json_is_integer(jv), json_is_integer(jv) ? json_integer_value(jv) : 0};
     S->n++;
     return 0;
 }
@@ -146,11 +149,11 @@ static int order_cb(void *ctx, uint64_t iid, const vqs_pid *id, const char *p, s
     if (!S->f || vqs_filter_match(S->f, pl, id)) {
         json_t *v = path_get(pl, S->key);
         if (json_is_number(v)) {
-            rc = order_add(S, iid, id, p, len, json_number_value(v));
+            rc = order_add(S, iid, id, p, len, v);
         } else if (json_is_array(v)) {
             for (size_t i = 0; !rc && i < json_array_size(v); i++)
                 if (json_is_number(json_array_get(v, i)))
-                    rc = order_add(S, iid, id, p, len, json_number_value(json_array_get(v, i)));
+                    rc = order_add(S, iid, id, p, len, json_array_get(v, i));
         }
     }
     json_decref(pl);
@@ -249,7 +252,8 @@ int api_h_scroll(vqs_server *s, entry *e, req *q, resp *r)
                 break;
             }
             if (S.key)
-                json_object_set_new(o, "order_value", json_real(S.h[i].value));
+                json_object_set_new(o, "order_value", S.h[i].is_int ? json_integer(S.h[i].ival)
+                                                                   : json_real(S.h[i].value));
             json_array_append_new(pts, o);
             rc = api_charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r);
         }
