@@ -306,7 +306,7 @@ int vqs_coll_apply(vqs_coll *c, size_t nops, const vqs_coll_op *ops,
     pthread_mutex_lock(&c->wlock);
     for (size_t k = 0; k < nops && !rc; k++) {
         const vqs_coll_op *op = &ops[k];
-        if (op->kind == VQS_COLL_OP_UPSERT || op->kind == VQS_COLL_OP_VECTORS)
+        if ((op->kind == VQS_COLL_OP_UPSERT || op->kind == VQS_COLL_OP_VECTORS) && op->n)
             rc = prepare(c, k, op, &st[k]);
         if (!rc && (op->kind == VQS_COLL_OP_UPSERT || op->kind == VQS_COLL_OP_VECTORS ||
                     op->kind == VQS_COLL_OP_DELETE) &&

@@ -548,6 +548,14 @@ TEST_CASE("points ops: malformed payload, vector and batch requests get a 4xx an
     jptr r(ok_result(http(S.port, "POST", C + "/points/batch", R"({"operations":[]})")));
     REQUIRE(json_array_size(r.j) == 0);
     check_state(S.port, m);
+    // and so are operations that select nothing
+    jptr r2(ok_result(http(S.port, "POST", C + "/points/batch",
+                           R"({"operations":[{"upsert":{"points":[]}},{"update_vectors":{"points":[]}},)"
+                           R"({"delete":{"filter":{"must":[{"key":"g","match":{"value":77}}]}}},)"
+                           R"({"set_payload":{"payload":{"a":1},"filter":{"must":[{"key":"g","match":{"value":77}}]}}},)"
+                           R"({"clear_payload":{"points":[]}}]})")));
+    REQUIRE(json_array_size(r2.j) == 5);
+    check_state(S.port, m);
 }
 
 namespace
