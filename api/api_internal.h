@@ -245,6 +245,24 @@ int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r);
 json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, int with_vector,
                        const float *score, const char *text, resp *r);
 int api_check_with_vector(entry *e, int wv, resp *r);
+/* 400 unless every field of object j is in known (NULL-terminated); a field
+ * Qdrant has that vqs does not implement is named as "not supported by
+ * vqs". where: what j is, for the message. */
+int api_check_fields(const json_t *j, const char *where, const char *const *known, resp *r);
+/* A point's vector in the forms Qdrant accepts for an unnamed vector, [...]
+ * and {"": [...]}; named, sparse and multi-vectors are a 400 saying so. */
+int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const char *where);
+/* An upsert body ({"points": [...]} or {"batch": {...}}), checked whole:
+ * ids, vectors (n * d), payloads (borrowed from the body) and their texts. */
+typedef struct upsert_req {
+    size_t n;
+    vqs_pid *ids;
+    float *x;
+    json_t **pay;
+    char **texts; /* n compact JSON texts or NULL (no or empty payload) */
+} upsert_req;
+int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, resp *r);
+void api_upsert_req_free(upsert_req *u);
 
 /* what the body of a search request holds */
 typedef enum search_kind {

@@ -64,45 +64,120 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
     return rc ? rc : ok(r, op_result(s));
 }
 
-int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
+int api_check_fields(const json_t *j, const char *where, const char *const *known, resp *r)
 {
-    json_t *j = api_parse_body(q, r);
-    if (!j)
+    /* Qdrant fields that vqs does not implement: named, so the 400 says so */
+    static const char *const unsupported[] = {"shard_key", "update_filter", "consistency", "ordering", "timeout",
+                                              "lookup_from", "update_mode", NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v)
+    {
+        int found = 0;
+        for (size_t i = 0; known[i] && !found; i++)
+            found = !strcmp(k, known[i]);
+        if (found)
+            continue;
+        for (size_t i = 0; unsupported[i] && !json_is_null(v); i++) /* null: not asked for */
+            if (!strcmp(k, unsupported[i]))
+                return fail(r, 400, "%s: \"%s\" is not supported by vqs", where, k);
+        int known_null = 0;
+        for (size_t i = 0; unsupported[i] && !known_null; i++)
+            known_null = json_is_null(v) && !strcmp(k, unsupported[i]);
+        if (!known_null)
+            return fail(r, 400, "%s: unknown field \"%.60s\"", where, k);
+    }
+    return 0;
+}
+
+int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
+{
+    if (json_is_array(v) && json_array_size(v) && json_is_array(json_array_get(v, 0)))
+        return fail(r, 400, "%s: multi-vectors (an array of arrays) are not supported by vqs", where);
+    if (!json_is_object(v))
+        return api_parse_vector(v, d, out, r, where);
+    if (json_object_get(v, "indices") || json_object_get(v, "values"))
+        return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
+    if (json_is_string(json_object_get(v, "model")) &&
+        (json_object_get(v, "text") || json_object_get(v, "image") || json_object_get(v, "object")))
+        return fail(r, 400, "%s: inference objects (text, image, object) are not supported by vqs", where);
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (*k)
+            return fail(r, 400, "%s: named vectors are not supported by this collection (vector \"%.60s\"); it has "
+                                "one unnamed vector: send [...] or {\"\": [...]}",
+                        where, k);
+    }
+    json_t *def = json_object_get(v, "");
+    if (!def)
+        return fail(r, 400, "%s: the vector object is empty; send [...] or {\"\": [...]}", where);
+    if (json_is_object(def))
+        return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
+    if (json_is_array(def) && json_array_size(def) && json_is_array(json_array_get(def, 0)))
+        return fail(r, 400, "%s: multi-vectors (an array of arrays) are not supported by vqs", where);
+    return api_parse_vector(def, d, out, r, where);
+}
+
+void api_upsert_req_free(upsert_req *u)
+{
+    for (size_t i = 0; u->texts && i < u->n; i++)
+        free(u->texts[i]);
+    free(u->texts);
+    free(u->ids);
+    free(u->x);
+    free(u->pay);
+    memset(u, 0, sizeof *u);
+}
+
+int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, resp *r)
+{
+    static const char *const top[] = {"points", "batch", NULL};
+    static const char *const fpoint[] = {"id", "vector", "payload", NULL};
+    static const char *const fbatch[] = {"ids", "vectors", "payloads", NULL};
+    memset(u, 0, sizeof *u);
+    if (api_check_fields(j, "upsert", top, r))
         return r->code;
     size_t d = vqs_coll_d(e->c);
     json_t *pts = json_object_get(j, "points"), *batch = json_object_get(j, "batch");
     json_t *bids = NULL, *bvec = NULL, *bpay = NULL;
     size_t n;
+    if (pts && batch)
+        return fail(r, 400, "upsert: give either \"points\" or \"batch\", not both");
     if (json_is_array(pts)) {
         n = json_array_size(pts);
     } else if (json_is_object(batch)) {
+        if (api_check_fields(batch, "\"batch\"", fbatch, r))
+            return r->code;
         bids = json_object_get(batch, "ids");
         bvec = json_object_get(batch, "vectors");
         bpay = json_object_get(batch, "payloads");
         if (!json_is_array(bids) || !json_is_array(bvec) || json_array_size(bids) != json_array_size(bvec) ||
-            (bpay && !json_is_null(bpay) && (!json_is_array(bpay) || json_array_size(bpay) != json_array_size(bids)))) {
-            json_decref(j);
+            (bpay && !json_is_null(bpay) && (!json_is_array(bpay) || json_array_size(bpay) != json_array_size(bids))))
             return fail(r, 400, "\"batch\" needs \"ids\" and \"vectors\" (and optionally \"payloads\") arrays of one length");
-        }
         n = json_array_size(bids);
     } else {
-        json_decref(j);
         return fail(r, 400, "expected {\"points\": [{\"id\", \"vector\", \"payload\"}, ...]} or {\"batch\": {...}}");
     }
-    if (n > s->o.max_batch) {
-        json_decref(j);
+    if (n > s->o.max_batch)
         return fail(r, 400, "%zu points in one request; at most %zu (--max-batch)", n, s->o.max_batch);
-    }
-    vqs_pid *ids = calloc(n ? n : 1, sizeof *ids);
-    float *x = malloc(sizeof(float) * d * (n ? n : 1));
-    json_t **pay = calloc(n ? n : 1, sizeof(json_t *));
-    int rc = (!ids || !x || !pay) ? fail(r, 500, "out of memory") : 0;
+    u->n = n;
+    u->ids = calloc(n ? n : 1, sizeof *u->ids);
+    u->x = malloc(sizeof(float) * d * (n ? n : 1));
+    u->pay = calloc(n ? n : 1, sizeof(json_t *));
+    u->texts = calloc(n ? n : 1, sizeof(char *));
+    int rc = (!u->ids || !u->x || !u->pay || !u->texts) ? fail(r, 500, "out of memory") : 0;
     for (size_t i = 0; !rc && i < n; i++) {
         char where[64];
         snprintf(where, sizeof where, "point %zu", i);
         json_t *p = pts ? json_array_get(pts, i) : NULL;
         if (pts && !json_is_object(p)) {
             rc = fail(r, 400, "%s: must be an object {\"id\", \"vector\", \"payload\"}", where);
+            break;
+        }
+        if (pts && api_check_fields(p, where, fpoint, r)) {
+            rc = r->code;
             break;
         }
         json_t *id = pts ? json_object_get(p, "id") : json_array_get(bids, i);
@@ -112,22 +187,35 @@ int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
             rc = fail(r, 400, "%s: \"id\" is missing", where);
         else if (!vec)
             rc = fail(r, 400, "%s: \"vector\" is missing", where);
-        else if (!api_parse_id(id, &ids[i], r, where) && !api_parse_vector(vec, d, x + i * d, r, where)) {
+        else if (!api_parse_id(id, &u->ids[i], r, where) && !api_parse_point_vector(vec, d, u->x + i * d, r, where)) {
             if (pl && !json_is_null(pl) && !json_is_object(pl))
                 rc = fail(r, 400, "%s: \"payload\" must be an object", where);
             else
-                pay[i] = pl && json_is_object(pl) ? pl : NULL;
+                u->pay[i] = pl && json_is_object(pl) ? pl : NULL;
+            if (!rc && u->pay[i] && json_object_size(u->pay[i]) &&
+                !(u->texts[i] = json_dumps(u->pay[i], JSON_COMPACT | JSON_ENCODE_ANY)))
+                rc = fail(r, 500, "out of memory");
         } else {
             rc = r->code;
         }
     }
+    if (rc)
+        api_upsert_req_free(u);
+    return rc;
+}
+
+int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
+{
+    json_t *j = api_parse_body(q, r);
+    if (!j)
+        return r->code;
+    upsert_req u;
     /* the same id twice: Qdrant keeps the last; the storage layer refuses,
      * so say so clearly */
+    int rc = api_parse_upsert(s, e, j, &u, r);
     if (!rc)
-        rc = do_upsert(s, e, n, ids, x, pay, r);
-    free(ids);
-    free(x);
-    free(pay);
+        rc = do_upsert(s, e, u.n, u.ids, u.x, u.pay, r);
+    api_upsert_req_free(&u);
     json_decref(j);
     return rc;
 }
@@ -254,6 +342,11 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
     } else {
         if (!(j = api_parse_body(q, r)))
             return r->code;
+        static const char *const known[] = {"ids", "with_payload", "with_vector", NULL};
+        if (api_check_fields(j, "retrieve", known, r)) {
+            json_decref(j);
+            return r->code;
+        }
         ids = json_object_get(j, "ids");
         if (!json_is_array(ids) || api_parse_with_payload(j, 1, &ps, r) || api_get_bool(j, "with_vector", 0, &wv, r) ||
             api_check_with_vector(e, wv, r)) {
@@ -322,6 +415,12 @@ int api_h_count(entry *e, const req *q, resp *r)
     json_t *j = q->len ? api_parse_body(q, r) : json_object();
     if (!j)
         return r->code;
+    static const char *const known[] = {"filter", "exact", NULL};
+    int exact = 1;
+    if (api_check_fields(j, "count", known, r) || api_get_bool(j, "exact", 1, &exact, r)) {
+        json_decref(j);
+        return r->code;
+    }
     vqs_filter *f = api_get_filter(j, r);
     json_decref(j);
     if (r->code)
@@ -349,6 +448,11 @@ int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r)
     json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
+    static const char *const known[] = {"points", "filter", NULL};
+    if (api_check_fields(j, "delete", known, r)) {
+        json_decref(j);
+        return r->code;
+    }
     json_t *pts = json_object_get(j, "points");
     vqs_filter *f = api_get_filter(j, r);
     if (r->code) {

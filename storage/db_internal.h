@@ -119,5 +119,20 @@ char *db_dup_payload(const char *p, size_t n);
 /* Decodes a pt value: the point id (id may be NULL) and a view of its
  * payload (pay may be NULL; *pay NULL and *plen 0 if none). VQS_ECORRUPT. */
 int db_pt_decode(const MDB_val *v, vqs_pid *id, const char **pay, size_t *plen);
+/* The bytes of a pt value before the payload: kind(1) id(16). */
+#define DB_PT_HDR 17
+
+/* The bodies of vqs_db_upsert and vqs_db_delete inside write transaction t
+ * on collection record r (updated in memory; the caller writes it back):
+ * what a write session (db_payload.c) runs once per operation. Return as a
+ * db_write_fn does. db_upsert_rec refuses an id that is already in b (not
+ * one written earlier in the same transaction by another call). */
+int db_upsert_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r, const vqs_db_batch *b, uint64_t *iids,
+                  uint64_t *olds, int *vqs);
+int db_delete_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r, size_t n, const vqs_pid *ids, uint64_t *iids,
+                  size_t *nd, int *vqs);
+/* Marks a live internal id dead: removes its point record (and its payload
+ * from the payload indexes), adds it to the dead set; an LMDB code. */
+int db_kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid, int *vqs);
 
 #endif

@@ -75,7 +75,7 @@ typedef struct ups_ctx {
 
 /* Marks a live internal id dead: removes its point record, adds it to the
  * dead set. */
-static int kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid, int *vqs)
+int db_kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid, int *vqs)
 {
     uint8_t kb[12];
     MDB_val k = db_iid_key(r->id, iid, kb), v;
@@ -100,47 +100,43 @@ static int kill_iid(vqs_db *db, MDB_txn *t, db_rec *r, uint64_t iid, int *vqs)
 
 static int cmp_key21(const void *a, const void *b) { return memcmp(a, b, 21); }
 
-static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+int db_upsert_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r, const vqs_db_batch *b, uint64_t *iids,
+                  uint64_t *olds, int *vqs)
 {
-    ups_ctx *U = ctx;
-    const vqs_db_batch *b = U->b;
-    db_rec r;
-    int rc = db_get_rec(db, t, U->name, &r);
-    if (rc)
-        return *vqs = 1, rc;
-    if (r.code_size && b->code_size != r.code_size)
+    int rc;
+    if (r->code_size && b->code_size != r->code_size)
         return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': codes of %zu bytes, the stored ones have %u",
-                                    U->name, b->code_size, r.code_size);
+                                    name, b->code_size, r->code_size);
     if (b->code_size == 0 || b->code_size > (1u << 20))
-        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': code size %zu", U->name, b->code_size);
+        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': code size %zu", name, b->code_size);
     if (b->n > (1u << 24))
-        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': batch of %zu points (at most 2^24)", U->name, b->n);
-    uint64_t first = r.next_iid;
+        return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': batch of %zu points (at most 2^24)", name, b->n);
+    uint64_t first = r->next_iid;
     uint8_t kb[21], ib[12];
     int e;
     for (size_t i = 0; i < b->n; i++) {
         MDB_val k, v;
-        if ((rc = db_ext_key(r.id, &b->ids[i], kb, &k)))
-            return *vqs = 1, vqs_seterr(rc, "collection '%s': point %zu of the batch: %s", U->name, i, vqs_errdetail());
+        if ((rc = db_ext_key(r->id, &b->ids[i], kb, &k)))
+            return *vqs = 1, vqs_seterr(rc, "collection '%s': point %zu of the batch: %s", name, i, vqs_errdetail());
         uint64_t old = UINT64_MAX;
         e = mdb_get(t, db->ext, &k, &v);
         if (e == 0) {
             if (v.mv_size != 8)
-                return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", U->name, v.mv_size);
+                return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", name, v.mv_size);
             old = vqs_le64_get(v.mv_data);
             if (old >= first)
                 return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': point %zu of the batch repeats an id earlier in the batch",
-                                            U->name, i);
-            if ((e = kill_iid(db, t, &r, old, vqs)))
+                                            name, i);
+            if ((e = db_kill_iid(db, t, r, old, vqs)))
                 return e;
         } else if (e != MDB_NOTFOUND) {
             return e;
         }
-        if (U->old)
-            U->old[i] = old;
+        if (olds)
+            olds[i] = old;
         uint64_t iid = first + i;
-        if (U->iids)
-            U->iids[i] = iid;
+        if (iids)
+            iids[i] = iid;
         uint8_t vb[8];
         vqs_le64_put(vb, iid);
         MDB_val iv = {8, vb};
@@ -148,7 +144,7 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             return e;
         const char *pay = b->payloads ? b->payloads[i] : NULL;
         size_t plen = pay ? strlen(pay) : 0;
-        MDB_val pk = db_iid_key(r.id, iid, ib), pv = {PT_HDR + plen, NULL};
+        MDB_val pk = db_iid_key(r->id, iid, ib), pv = {PT_HDR + plen, NULL};
         if ((e = mdb_put(t, db->pt, &pk, &pv, MDB_RESERVE)))
             return e;
         uint8_t *p = pv.mv_data;
@@ -160,14 +156,14 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
             memcpy(p + 1, b->ids[i].uuid, 16);
         if (plen)
             memcpy(p + PT_HDR, pay, plen);
-        if (plen && (e = db_pindex_point(db, t, &r, iid, pay, plen, 1, vqs)))
+        if (plen && (e = db_pindex_point(db, t, r, iid, pay, plen, 1, vqs)))
             return e;
-        r.payload_bytes += plen;
-        r.count++;
+        r->payload_bytes += plen;
+        r->count++;
     }
     /* the segment: u32 n, u32 code_size, n u32 lists, n * code_size bytes */
     size_t sz = 8 + 4 * b->n + b->n * b->code_size;
-    MDB_val sk = db_iid_key(r.id, first, ib), sv = {sz, NULL};
+    MDB_val sk = db_iid_key(r->id, first, ib), sv = {sz, NULL};
     if ((e = mdb_put(t, db->seg, &sk, &sv, MDB_RESERVE)))
         return e;
     uint8_t *s = sv.mv_data;
@@ -176,12 +172,25 @@ static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     for (size_t i = 0; i < b->n; i++)
         vqs_le32_put(s + 8 + 4 * i, b->lists ? b->lists[i] : 0);
     memcpy(s + 8 + 4 * b->n, b->codes, b->n * b->code_size);
-    r.code_size = (uint32_t)b->code_size;
-    r.code_bytes += b->n * b->code_size;
-    r.next_iid = first + b->n;
+    r->code_size = (uint32_t)b->code_size;
+    r->code_bytes += b->n * b->code_size;
+    r->next_iid = first + b->n;
+    return 0;
+}
+
+static int upsert_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    ups_ctx *U = ctx;
+    db_rec r;
+    int rc = db_get_rec(db, t, U->name, &r), e;
+    if (rc)
+        return *vqs = 1, rc;
+    uint64_t first = r.next_iid;
+    if ((e = db_upsert_rec(db, t, U->name, &r, U->b, U->iids, U->old, vqs)))
+        return e;
     if ((e = db_put_rec(db, t, U->name, &r)))
         return e;
-    if (U->before_commit && (rc = U->before_commit(U->ctx, first, b->n)))
+    if (U->before_commit && (rc = U->before_commit(U->ctx, first, U->b->n)))
         return *vqs = 1, rc;
     return 0;
 }
@@ -235,6 +244,35 @@ typedef struct del_ctx {
     size_t nd;
 } del_ctx;
 
+int db_delete_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r, size_t n, const vqs_pid *ids, uint64_t *iids,
+                  size_t *nd, int *vqs)
+{
+    int rc;
+    *nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t kb[21];
+        MDB_val k, v;
+        if (iids)
+            iids[i] = UINT64_MAX;
+        if ((rc = db_ext_key(r->id, &ids[i], kb, &k)))
+            return *vqs = 1, vqs_seterr(rc, "collection '%s': id %zu: %s", name, i, vqs_errdetail());
+        int e = mdb_get(t, db->ext, &k, &v);
+        if (e == MDB_NOTFOUND)
+            continue;
+        if (e)
+            return e;
+        if (v.mv_size != 8)
+            return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", name, v.mv_size);
+        uint64_t iid = vqs_le64_get(v.mv_data);
+        if ((e = mdb_del(t, db->ext, &k, NULL)) || (e = db_kill_iid(db, t, r, iid, vqs)))
+            return e;
+        if (iids)
+            iids[i] = iid;
+        (*nd)++;
+    }
+    return 0;
+}
+
 static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
 {
     del_ctx *D = ctx;
@@ -242,28 +280,8 @@ static int delete_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     int rc = db_get_rec(db, t, D->name, &r);
     if (rc)
         return *vqs = 1, rc;
-    D->nd = 0;
-    for (size_t i = 0; i < D->n; i++) {
-        uint8_t kb[21];
-        MDB_val k, v;
-        if (D->iids)
-            D->iids[i] = UINT64_MAX;
-        if ((rc = db_ext_key(r.id, &D->ids[i], kb, &k)))
-            return *vqs = 1, vqs_seterr(rc, "collection '%s': id %zu: %s", D->name, i, vqs_errdetail());
-        int e = mdb_get(t, db->ext, &k, &v);
-        if (e == MDB_NOTFOUND)
-            continue;
-        if (e)
-            return e;
-        if (v.mv_size != 8)
-            return *vqs = 1, vqs_seterr(VQS_ECORRUPT, "collection '%s': id map entry of %zu bytes", D->name, v.mv_size);
-        uint64_t iid = vqs_le64_get(v.mv_data);
-        if ((e = mdb_del(t, db->ext, &k, NULL)) || (e = kill_iid(db, t, &r, iid, vqs)))
-            return e;
-        if (D->iids)
-            D->iids[i] = iid;
-        D->nd++;
-    }
+    if ((rc = db_delete_rec(db, t, D->name, &r, D->n, D->ids, D->iids, &D->nd, vqs)))
+        return rc;
     return db_put_rec(db, t, D->name, &r);
 }
 

@@ -309,6 +309,51 @@ int vqs_db_alias_update(vqs_db *db, size_t n, const vqs_db_alias_op *ops, size_t
 /* Every alias, sorted by alias; *out: n entries, malloc'd (free()). */
 int vqs_db_alias_list(vqs_db *db, vqs_db_alias **out, size_t *n);
 
+/* ---- write sessions, payload changes and the walk in id order (db_payload.c) ---- */
+
+/* A write session: several changes of one collection in ONE LMDB write
+ * transaction, applied in order (a later call sees an earlier one's
+ * result), committed together or not at all. */
+typedef struct vqs_db_wtx vqs_db_wtx;
+
+/* Runs fn(w, ctx) in one write transaction on collection name and commits
+ * if it returns 0 (anything else aborts everything fn did). fn may be run
+ * more than once: when the LMDB map fills, the transaction is aborted, the
+ * map grown and fn run again from the start, so fn must be replayable
+ * (whatever it does outside the transaction, e.g. appending to a vector
+ * file, it must undo or redo at its start). Errors: fn's, VQS_ENOTFOUND
+ * (collection), as vqs_db_upsert. */
+typedef int (*vqs_db_write_fn)(vqs_db_wtx *w, void *ctx);
+int vqs_db_write(vqs_db *db, const char *name, vqs_db_write_fn fn, void *ctx);
+
+/* Inside a session (every call returns 0 or a vqs code with the detail
+ * set; after an LMDB error the session only unwinds):
+ * - next_iid: the internal id the next upserted point gets.
+ * - upsert, delete: as vqs_db_upsert and vqs_db_delete (ids of one call
+ *   distinct; an id written by an earlier call of the session is replaced).
+ * - get: a live point's internal id and a view of its payload (*pay NULL,
+ *   *len 0: none; valid until the next call of the session). VQS_ENOTFOUND.
+ * - set_payload: replaces a live point's payload (len bytes of JSON; NULL,
+ *   0: none), keeping its internal id and codes; the payload indexes follow.
+ *   VQS_ENOTFOUND. *iid (may be NULL): the point's internal id.
+ * - select: calls fn for each live point in internal-id order, payload a
+ *   view valid during the call; fn returns 0 (go on), > 0 (stop, returned)
+ *   or < 0 (an error, returned); fn must not call the session. */
+uint64_t vqs_db_wtx_next_iid(const vqs_db_wtx *w);
+int vqs_db_wtx_upsert(vqs_db_wtx *w, const vqs_db_batch *b, uint64_t *iids, uint64_t *old_iids);
+int vqs_db_wtx_delete(vqs_db_wtx *w, size_t n, const vqs_pid *ids, uint64_t *iids, size_t *ndeleted);
+int vqs_db_wtx_get(vqs_db_wtx *w, const vqs_pid *id, uint64_t *iid, const char **pay, size_t *len);
+int vqs_db_wtx_set_payload(vqs_db_wtx *w, const vqs_pid *id, const char *pay, size_t len, uint64_t *iid);
+typedef int (*vqs_db_point_fn)(void *ctx, uint64_t iid, const vqs_pid *id, const char *payload, size_t payload_len);
+int vqs_db_wtx_select(vqs_db_wtx *w, vqs_db_point_fn fn, void *ctx);
+
+/* Calls fn for live points in point-id order (unsigned integers ascending,
+ * then UUIDs by their bytes, as Qdrant orders ids), starting at from
+ * (NULL: the first point; an id that is not stored: the next one after
+ * it), inside one read transaction. payload: a view valid during the call.
+ * fn returns 0 to go on, > 0 to stop (returned), < 0 an error (returned). */
+int vqs_db_scroll(vqs_db *db, const char *name, const vqs_pid *from, vqs_db_point_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,6 +61,8 @@ int coll_describe(vqs_db *db, const char *name, vqs_coll_info *info);
 /* Reads n stored vectors through a free reader slot of c's vector store
  * (the index's re-scoring source; thread_id is ignored). */
 int coll_fetch(void *ctx, int thread_id, size_t n, const int64_t *ids, float *out);
+/* Trains c (caller holds wlock); n == 0: on the buffered points. */
+int coll_train_locked(vqs_coll *c, size_t n, const float *x);
 
 /* ---- coll_buffer.c: the untrained buffer (caller holds the locks) ---------- */
 

@@ -238,7 +238,7 @@ static int recode_cb(void *ctx, uint64_t first, size_t n, const uint8_t *in, siz
 }
 
 /* Caller holds wlock. n == 0: train on the buffered points. */
-static int train_locked(vqs_coll *c, size_t n, const float *x)
+int coll_train_locked(vqs_coll *c, size_t n, const float *x)
 {
     if (c->ix)
         return vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", c->name);
@@ -294,7 +294,7 @@ int vqs_coll_train(vqs_coll *c, size_t n, const float *x)
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "coll_train: NULL argument");
     pthread_mutex_lock(&c->wlock);
-    int rc = train_locked(c, n, x);
+    int rc = coll_train_locked(c, n, x);
     pthread_mutex_unlock(&c->wlock);
     return rc;
 }
@@ -395,7 +395,7 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
     if (!rc && !trained && c->cfg.train_size && c->count >= c->cfg.train_size) {
         /* the batch is committed whatever training does: a failure is
          * reported on stderr and training is tried again by the next batch */
-        if (train_locked(c, 0, NULL))
+        if (coll_train_locked(c, 0, NULL))
             fprintf(stderr, "vqs: collection '%s': automatic training at %llu points failed: %s\n", c->name,
                     (unsigned long long)c->count, vqs_errdetail());
         vqs_clearerr();

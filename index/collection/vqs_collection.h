@@ -317,6 +317,65 @@ size_t vqs_coll_ids_threshold(uint64_t count);
 int vqs_coll_search_ids(vqs_coll *c, const vqs_coll_search_params *p, const float *q, size_t k, size_t n,
                         const uint64_t *iids, vqs_coll_hit *hits);
 
+/* ---- several changes at once (coll_apply.c) ------------------------------ */
+
+typedef enum vqs_coll_op_kind {
+    VQS_COLL_OP_UPSERT = 1, /* n points: ids, x (n * d floats), payloads (NULL or n JSON texts) */
+    VQS_COLL_OP_DELETE,     /* n ids (unknown ids are skipped) or, ids NULL, every live point
+                               that edit selects (its *out is ignored) */
+    VQS_COLL_OP_PAYLOAD,    /* edit the payloads of n ids (each must exist) or, ids NULL, of every
+                               live point that edit selects */
+    VQS_COLL_OP_VECTORS,    /* replace the vectors of n existing points (ids, x), keeping their
+                               payloads */
+} vqs_coll_op_kind;
+
+/* A payload edit, called inside the write transaction with a point and its
+ * current payload (old_len bytes of JSON, not NUL-terminated; NULL, 0:
+ * none). Returns 0 with *out a malloc'd NUL-terminated JSON text (NULL: no
+ * payload) that becomes the point's payload; 1: leave this point as it is
+ * (it is not selected); < 0: an error (detail set) that aborts everything.
+ * It may be called again for the same point (the transaction is replayed
+ * when the LMDB map grows): it must depend only on its arguments. */
+typedef int (*vqs_coll_edit_fn)(void *ctx, const vqs_pid *id, const char *old, size_t old_len, char **out);
+
+typedef struct vqs_coll_op {
+    vqs_coll_op_kind kind;
+    size_t n;
+    const vqs_pid *ids;          /* n ids (distinct for UPSERT and VECTORS) */
+    const float *x;              /* UPSERT, VECTORS: n * d floats, finite */
+    const char *const *payloads; /* UPSERT: NULL or n texts (NULL entries: none) */
+    vqs_coll_edit_fn edit;       /* PAYLOAD */
+    void *edit_ctx;
+} vqs_coll_op;
+
+/* A point whose payload the apply wrote (upserted, its payload edited, its
+ * vector replaced), in the order of the writes: the same id may appear more
+ * than once, the last one holds. */
+typedef struct vqs_coll_change {
+    vqs_pid id;
+    uint64_t iid;        /* its internal id now */
+    const char *payload; /* its payload (JSON text) or NULL */
+} vqs_coll_change;
+
+/* Applies nops operations in order (each sees the results of the ones
+ * before it) atomically: the vectors they add are appended to the vector
+ * file and fsynced, then ONE LMDB write transaction commits all of them or
+ * none; only then does the in-memory index change. A payload edit keeps the
+ * point's internal id (nothing is re-encoded). after_commit (may be NULL)
+ * is called after the commit, while the collection's writer lock is still
+ * held (so two applies report in commit order), with the changes (valid
+ * during the call). Errors: VQS_ENOTFOUND ("No point with id X found": a
+ * PAYLOAD or VECTORS id that does not exist when its operation runs), as
+ * vqs_coll_upsert, an edit's error. Nothing is changed on error. */
+int vqs_coll_apply(vqs_coll *c, size_t nops, const vqs_coll_op *ops,
+                   void (*after_commit)(void *ctx, size_t n, const vqs_coll_change *changes), void *ctx);
+
+/* Calls fn for live points in point-id order (integers ascending, then
+ * UUIDs), from point id from (NULL: the first; an id not stored: the next
+ * after it), in one read transaction; fn returns 0 to go on, > 0 to stop
+ * (returned), < 0 an error (returned). */
+int vqs_coll_scroll(vqs_coll *c, const vqs_pid *from, vqs_coll_point_fn fn, void *ctx);
+
 /* ---- accessors ----------------------------------------------------------- */
 
 uint64_t vqs_coll_count(const vqs_coll *c);
