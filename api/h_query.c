@@ -35,8 +35,10 @@
  *   exactly the union of the nearest neighbours of each positive example
  *   and of the average_vector query (pool: 4 × (limit + offset) each,
  *   capped by --max-limit). Rejected: a full scan per request (unbounded).
- * - Groups: one search of min(4 × limit × group_size, --max-limit) points
- *   that have the group_by key, bucketed in rank order.
+ * - Groups: a search of min(4 × limit × group_size, --max-limit) points
+ *   that have the group_by key, bucketed in rank order; while a group is
+ *   short and more points have the key, again with 4 times the pool (up to
+ *   --max-limit and the request's --max-results / --max-candidates).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -1037,7 +1039,31 @@ static json_t *run_one(qctx *c, one *o, body_kind bk, int groups)
         return NULL;
     json_t *out;
     if (groups) {
-        out = groups_out(c, &l, o->ngroups, o->group_size, &o->ps, o->wv);
+        /* as Qdrant, search again with a larger pool while a group is
+         * short: until the groups are full, the points with the key run
+         * out, or the pool reaches --max-limit or the next search would
+         * pass --max-results / --max-candidates */
+        for (;;) {
+            out = groups_out(c, &l, o->ngroups, o->group_size, &o->ps, o->wv);
+            if (!out)
+                break;
+            json_t *g = json_object_get(out, "groups");
+            int full = json_array_size(g) == o->ngroups;
+            for (size_t i = 0; full && i < json_array_size(g); i++)
+                full = json_array_size(json_object_get(json_array_get(g, i), "hits")) == o->group_size;
+            size_t pool = o->st.limit, next = pool * 4 > c->s->o.max_limit ? c->s->o.max_limit : pool * 4;
+            double r0 = c->results, c0 = c->cands, ratio = (double)next / (double)pool;
+            if (full || l.n < pool || next <= pool || r0 * (1 + ratio) > (double)c->s->o.max_results ||
+                c0 * (1 + ratio) > (double)c->s->o.max_candidates)
+                break;
+            json_decref(out);
+            out = NULL;
+            free(l.v);
+            l = (clist){0};
+            o->st.limit = next;
+            if (eval(c, &o->st, &F, &l))
+                return NULL;
+        }
     } else {
         json_t *pts = points_out(c, &l, o->offset, &o->ps, o->wv);
         out = pts && bk == BODY_QUERY ? json_pack("{s:o}", "points", pts) : pts;
