@@ -340,7 +340,7 @@ json_t *api_payload_schema(entry *e);
 /* 1: the filter's indexed conditions bound it to the *n points of *iids
  * (malloc'd, sorted; score them exactly with vqs_coll_search_ids, applying
  * the whole filter); 0: filter during the scan; -1: r is set (500). */
-int api_plan_filter(entry *e, const json_t *filter, uint64_t **iids, size_t *n, resp *r);
+int api_plan_filter(entry *e, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r);
 
 /* ---- metrics (metrics.c) --------------------------------------------------------- */
 

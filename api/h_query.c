@@ -271,7 +271,7 @@ static int index_search(qctx *c, const fchain *F, const vqs_coll_search_params *
     size_t npc = 0;
     int planned = 0;
     for (size_t i = 0; i < F->nf && !planned; i++)
-        if (F->fj[i] && (planned = api_plan_filter(c->e, F->fj[i], &pc, &npc, c->r)) < 0) {
+        if (F->fj[i] && (planned = api_plan_filter(c->e, F->fj[i], sp.nprobe, &pc, &npc, c->r)) < 0) {
             free(hits);
             return c->r->code;
         }

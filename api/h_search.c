@@ -252,7 +252,7 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
     /* the planner (plan.c): few candidates by a payload index: exact over them */
     uint64_t *cand = NULL;
     size_t ncand = 0;
-    int planned = !rc && sr->f ? api_plan_filter(e, sr->fj, &cand, &ncand, r) : 0;
+    int planned = !rc && sr->f ? api_plan_filter(e, sr->fj, sr->sp.nprobe, &cand, &ncand, r) : 0;
     if (planned < 0)
         rc = r->code;
     if (!rc && (rc = planned ? vqs_coll_search_ids(e->c, &sr->sp, sr->q, k, ncand, cand, hits)

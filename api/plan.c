@@ -16,8 +16,11 @@
  *   match.text is never planned: vqs matches it as a substring (as Qdrant
  *   does without a full-text index), which words cannot bound; match.except,
  *   values_count, is_empty, is_null, has_id and nested filters neither.
- * - How few: vqs_coll_ids_threshold(points) (index/collection/vqs_collection.h:
- *   max(2000, points / 50), at most 100000). Each usable condition's lookup is
+ * - How few: vqs_coll_plan_threshold(collection, nprobe), which is
+ *   vqs_coll_ids_threshold(points) (index/collection/vqs_collection.h:
+ *   max(2000, points / 50), at most 100000), lowered for IVF collections
+ *   re-scored from disk to where the scan's probed lists would hold few
+ *   matching points (its comment says why). Each usable condition's lookup is
  *   capped at the smallest count found so far, so planning costs at most a
  *   threshold's worth of index entries per condition; the condition with the
  *   fewest candidates wins; at most MAX_LOOKUPS lookups a plan. Rejected:
@@ -197,7 +200,7 @@ static int try_cond(entry *e, const json_t *c, const vqs_db_pindex_info *ix, siz
     return 0;
 }
 
-int api_plan_filter(entry *e, const json_t *filter, uint64_t **iids, size_t *n, resp *r)
+int api_plan_filter(entry *e, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r)
 {
     *iids = NULL;
     *n = 0;
@@ -216,7 +219,7 @@ int api_plan_filter(entry *e, const json_t *filter, uint64_t **iids, size_t *n, 
     }
     if (nix == 0)
         return 0;
-    best B = {NULL, 0, vqs_coll_ids_threshold(vqs_coll_count(e->c)), 0, 0};
+    best B = {NULL, 0, vqs_coll_plan_threshold(e->c, nprobe), 0, 0};
     json_t *must = json_object_get(filter, "must"), *should = json_object_get(filter, "should");
     rc = 0;
     if (json_is_object(must))

@@ -15,7 +15,7 @@
  *   - no index: the filter runs during the scan (a callback on a payload
  *     array held here, as the server's payload cache answers it);
  *   - index: a payload index on "sel" (integer), planned as api/plan.c
- *     plans: the range lookup capped at vqs_coll_ids_threshold(N); under it,
+ *     plans: the range lookup capped at vqs_coll_plan_threshold(c, 0); under it,
  *     exact scoring of the candidates (vqs_coll_search_ids, the filter
  *     re-checked); over it, the scan as without the index.
  * Recall@K against the exact filtered top K (brute force over the vectors
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
     printf("bench_filter: %zu points, d %zu, %s, rerank %s, nprobe %zu, %zu queries, k %zu; train %.1f s, upsert "
            "%.1f s, index build %.1f s, ground truth %.1f s; exact path below %zu candidates\n\n",
            n, d, o.spec, o.rerank, (size_t)vqs_coll_config_of(c)->nprobe, nq, k, t_train, t_upsert, t_index, t_gt,
-           vqs_coll_ids_threshold(vqs_coll_count(c)));
+           vqs_coll_plan_threshold(c, 0));
     printf("| selectivity | matching points | no index: q/s | recall@%zu | index: plan | q/s | recall@%zu |\n", k, k);
     printf("|---|---|---|---|---|---|---|\n");
     vqs_coll_hit *hits = calloc(k, sizeof *hits);
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
                     pq.op = VQS_PQ_RANGE;
                     pq.lo = -INFINITY;
                     pq.hi = thr[ti] - 1; /* sel < thr: integers up to thr - 1 */
-                    if (vqs_coll_pindex_lookup(c, "sel", &pq, vqs_coll_ids_threshold(vqs_coll_count(c)), &cand, &nc2,
+                    if (vqs_coll_pindex_lookup(c, "sel", &pq, vqs_coll_plan_threshold(c, 0), &cand, &nc2,
                                                &over))
                         die("lookup");
                 }

@@ -66,6 +66,20 @@ size_t vqs_coll_ids_threshold(uint64_t count)
     return (size_t)(t > VQS_COLL_IDS_MAX ? VQS_COLL_IDS_MAX : t);
 }
 
+size_t vqs_coll_plan_threshold(const vqs_coll *c, size_t nprobe)
+{
+    size_t t = vqs_coll_ids_threshold(vqs_coll_count(c)), nlist = 0;
+    const vqs_index *ix = vqs_coll_index(c);
+    if (!ix || !vqs_index_centroids(ix, &nlist) || nlist < 2)
+        return t;
+    if (nprobe == 0)
+        nprobe = vqs_coll_config_of(c)->nprobe;
+    if (nprobe >= nlist)
+        return t;
+    double s = (double)VQS_COLL_IDS_SCAN_MATCHES * (double)nlist / (double)(nprobe ? nprobe : 1);
+    return s < (double)t ? (size_t)s : t;
+}
+
 typedef struct scorer {
     const vqs_coll_search_params *p;
     const float *q; /* d floats (normalised for cosine) */

@@ -304,6 +304,19 @@ int vqs_coll_pindex_lookup(vqs_coll *c, const char *field, const vqs_db_pquery *
 #define VQS_COLL_IDS_MAX 100000
 size_t vqs_coll_ids_threshold(uint64_t count);
 
+/* The planner's bound for a search of c with nprobe lists (0: the
+ * collection's default): vqs_coll_ids_threshold(count), and, for a trained
+ * IVF collection, also at most VQS_COLL_IDS_SCAN_MATCHES × nlist / nprobe
+ * candidates. The exact path reads every candidate's full vector (from
+ * disk: one random read each, ~12 µs measured at 1M points; from memory
+ * ~0.15 µs; bench/README.md "Filtered search"), while the scan reads codes
+ * and re-scores a few; the scan only loses recall when the lists it probes
+ * hold few matching points (about candidates × nprobe / nlist), so the
+ * exact path is kept to where that is under VQS_COLL_IDS_SCAN_MATCHES (and
+ * the capped lookup that decides it stays short). */
+#define VQS_COLL_IDS_SCAN_MATCHES 64
+size_t vqs_coll_plan_threshold(const vqs_coll *c, size_t nprobe);
+
 /* Exact search of one query over the points of n internal ids (iids, sorted
  * ascending; dead or unknown ids are skipped): each candidate's stored
  * vector (the untrained buffer or the vector file) is scored exactly, those
