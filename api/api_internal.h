@@ -11,6 +11,8 @@
  *   h_collections.c  list, describe, create, drop, train, PATCH
  *   h_aliases.c      collection aliases: change, list, resolve
  *   h_points.c       upsert, retrieve, count, delete; a point's JSON
+ *   h_payload.c      payload and vector updates, points/batch (atomic)
+ *   h_scroll.c       points/scroll
  *   h_search.c       search (JSON and binary), search batch; the parsing the
  *                    search variants share
  *   h_query.c        query (prefetch, fusion, mmr, recommend), its batch and
