@@ -467,7 +467,7 @@ TEST_CASE("pindex: lookups of every index type equal a brute force over the payl
     }
 }
 
-TEST_CASE("pindex: a layout-1 directory read-only has no indexes; migrated, it builds them from its payloads",
+TEST_CASE("pindex: a layout-1 directory read-only has no indexes, and once migrated it builds them from its payloads",
           "[pindex][storage][migrate]")
 {
     tmpdir t;
