@@ -270,7 +270,6 @@ void api_upsert_req_free(upsert_req *u);
 typedef enum search_kind {
     SEARCH_ONE,   /* POST .../points/search: one search, answered with its points */
     SEARCH_BATCH, /* POST .../points/search/batch: {"searches": [...]}, a list of answers */
-    SEARCH_QUERY, /* POST .../points/query: "query" for "vector", answered {"points": [...]} */
 } search_kind;
 
 int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind);
@@ -284,6 +283,8 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind);
  * 400. api_parse_params: a request's "params" into sp (p may be NULL). */
 int api_check_keys(const json_t *j, const char *const *known, const char *const *unsup, const char *where, resp *r);
 int api_check_using(const json_t *j, resp *r);
+/* a request's "score_threshold" (absent or null: *has left 0) */
+int api_get_threshold(const json_t *j, int *has, float *thr, resp *r);
 int api_query_vector(const json_t *v, size_t d, float *out, resp *r, const char *where);
 int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp *r);
 int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r);

@@ -66,28 +66,11 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
 
 int api_check_fields(const json_t *j, const char *where, const char *const *known, resp *r)
 {
-    /* Qdrant fields that vqs does not implement: named, so the 400 says so */
+    /* Qdrant fields of the points endpoints that vqs does not implement:
+     * named, so the 400 says so (null: not asked for) */
     static const char *const unsupported[] = {"shard_key", "update_filter", "consistency", "ordering", "timeout",
                                               "lookup_from", "update_mode", NULL};
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v)
-    {
-        int found = 0;
-        for (size_t i = 0; known[i] && !found; i++)
-            found = !strcmp(k, known[i]);
-        if (found)
-            continue;
-        for (size_t i = 0; unsupported[i] && !json_is_null(v); i++) /* null: not asked for */
-            if (!strcmp(k, unsupported[i]))
-                return fail(r, 400, "%s: \"%s\" is not supported by vqs", where, k);
-        int known_null = 0;
-        for (size_t i = 0; unsupported[i] && !known_null; i++)
-            known_null = json_is_null(v) && !strcmp(k, unsupported[i]);
-        if (!known_null)
-            return fail(r, 400, "%s: unknown field \"%.60s\"", where, k);
-    }
-    return 0;
+    return api_check_keys(j, known, unsupported, where, r);
 }
 
 int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)

@@ -781,6 +781,20 @@ static int parse_query(qctx *c, const json_t *v, stage *st)
 }
 
 /* a stage (the root with root = 1, or a prefetch) */
+/* what every stage and request body has alike: "params", "score_threshold"
+ * and "filter" (compiled, and kept as JSON for the planner) */
+static int stage_common(qctx *c, const json_t *j, stage *st)
+{
+    if (api_parse_params(c->e, json_object_get(j, "params"), &st->sp, c->r) ||
+        api_get_threshold(j, &st->has_thr, &st->thr, c->r))
+        return c->r->code;
+    vqs_clearerr();
+    if ((st->f = api_get_filter(j, c->r)))
+        c->need_pl = 1;
+    st->fj = json_object_get(j, "filter");
+    return c->r->code;
+}
+
 static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root, int groups)
 {
     memset(st, 0, sizeof *st);
@@ -830,21 +844,7 @@ static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root,
         return fail(c->r, 400, "\"limit\" must be at least 1");
     if (st->mmr && !st->mmr_cand)
         st->mmr_cand = st->limit;
-    if (api_parse_params(c->e, json_object_get(j, "params"), &st->sp, c->r))
-        return c->r->code;
-    json_t *t = json_object_get(j, "score_threshold");
-    if (t && !json_is_null(t)) {
-        if (!json_is_number(t))
-            return fail(c->r, 400, "\"score_threshold\" must be a number");
-        st->has_thr = 1;
-        st->thr = (float)json_number_value(t);
-    }
-    vqs_clearerr();
-    st->f = api_get_filter(j, c->r);
-    st->fj = json_object_get(j, "filter");
-    if (st->f)
-        c->need_pl = 1;
-    return c->r->code;
+    return stage_common(c, j, st);
 }
 
 /* ---- answering --------------------------------------------------------------------- */
@@ -1011,20 +1011,7 @@ static int parse_one(qctx *c, const json_t *j, one *o, body_kind bk, int groups)
         return c->r->code;
     if (st->limit == 0)
         return fail(c->r, 400, "\"limit\" must be at least 1");
-    if (api_parse_params(c->e, json_object_get(j, "params"), &st->sp, c->r))
-        return c->r->code;
-    json_t *t = json_object_get(j, "score_threshold");
-    if (t && !json_is_null(t)) {
-        if (!json_is_number(t))
-            return fail(c->r, 400, "\"score_threshold\" must be a number");
-        st->has_thr = 1;
-        st->thr = (float)json_number_value(t);
-    }
-    vqs_clearerr();
-    if ((st->f = api_get_filter(j, c->r)))
-        c->need_pl = 1;
-    st->fj = json_object_get(j, "filter");
-    if (c->r->code)
+    if (stage_common(c, j, st))
         return c->r->code;
     return parse_tail(c, j, o, groups, !groups);
 }

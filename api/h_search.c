@@ -42,8 +42,8 @@ static void search_req_free(search_req *sr)
     vqs_filter_free(sr->f);
 }
 
-/* from a search or query object; vkey: "vector" or "query" */
-static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vkey, search_req *sr, resp *r)
+/* from a search object (points/search, one of search/batch) */
+static int parse_search(vqs_server *s, entry *e, const json_t *j, search_req *sr, resp *r)
 {
     memset(sr, 0, sizeof *sr);
     size_t d = vqs_coll_d(e->c);
@@ -51,43 +51,19 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
         return fail(r, 400, "a search request must be an object");
     static const char *const known[] = {"vector", "filter", "params", "limit", "offset", "with_payload",
                                         "with_vector", "score_threshold", NULL};
-    static const char *const known_q[] = {"query", "using", "filter", "params", "limit", "offset", "with_payload",
-                                          "with_vector", "score_threshold", NULL};
     static const char *const unsup[] = {"shard_key", "lookup_from", "prefetch", NULL};
-    if (api_check_keys(j, !strcmp(vkey, "query") ? known_q : known, unsup, "the search request", r) ||
+    if (api_check_keys(j, known, unsup, "the search request", r) ||
         api_check_using(j, r))
         return r->code;
-    json_t *v = json_object_get(j, vkey);
-    if (!v && !strcmp(vkey, "query"))
-        return fail(r, 400, "\"query\" is missing (a vector; other query kinds are not supported)");
+    json_t *v = json_object_get(j, "vector");
     if (json_is_object(v) && json_object_get(v, "nearest"))
         v = json_object_get(v, "nearest");
     if (!v)
-        return fail(r, 400, "\"%s\" is missing", vkey);
+        return fail(r, 400, "\"vector\" is missing");
     if (!(sr->q = malloc(sizeof(float) * d)))
         return fail(r, 500, "out of memory");
-    if (!strcmp(vkey, "query") && (json_is_integer(v) || json_is_string(v))) {
-        /* a point id: its stored vector is the query (the point itself is
-         * among the results) */
-        vqs_pid pid;
-        if (api_parse_id(v, &pid, r, "query"))
-            return r->code;
-        /* checked before the read, which would fail for want of the vector */
-        if (vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(e->c))
-            return fail(r, 400, "query by point id needs the stored vectors (this collection keeps none)");
-        int rc = vqs_coll_get(e->c, &pid, sr->q, NULL);
-        if (rc) {
-            vqs_clearerr();
-            char b[40];
-            return fail(r, rc == VQS_ENOTFOUND ? 404 : 500, "query: point %s %s", vqs_pid_format(&pid, b),
-                        rc == VQS_ENOTFOUND ? "not found" : "could not be read");
-        }
-    } else {
-    char where[16];
-    snprintf(where, sizeof where, "%s", vkey);
-    if (api_query_vector(v, d, sr->q, r, where))
+    if (api_query_vector(v, d, sr->q, r, "vector"))
         return r->code;
-    }
     if (api_get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
         api_get_count(j, "offset", 0, s->o.max_limit, &sr->offset, r))
         return r->code;
@@ -98,19 +74,26 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, const char *vk
     if (api_parse_with_payload(j, 0, &sr->ps, r) || api_get_bool(j, "with_vector", 0, &sr->with_vector, r) ||
         api_check_with_vector(e, sr->with_vector, r))
         return r->code;
-    json_t *t = json_object_get(j, "score_threshold");
-    if (t && !json_is_null(t)) {
-        if (!json_is_number(t))
-            return fail(r, 400, "\"score_threshold\" must be a number");
-        sr->has_thr = 1;
-        sr->thr = (float)json_number_value(t);
-    }
+    if (api_get_threshold(j, &sr->has_thr, &sr->thr, r))
+        return r->code;
     if (api_parse_params(e, json_object_get(j, "params"), &sr->sp, r))
         return r->code;
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
     sr->fj = json_object_get(j, "filter");
     return r->code;
+}
+
+int api_get_threshold(const json_t *j, int *has, float *thr, resp *r)
+{
+    json_t *t = json_object_get(j, "score_threshold");
+    if (!t || json_is_null(t))
+        return 0;
+    if (!json_is_number(t))
+        return fail(r, 400, "\"score_threshold\" must be a number");
+    *has = 1;
+    *thr = (float)json_number_value(t);
+    return 0;
 }
 
 int api_check_keys(const json_t *j, const char *const *known, const char *const *unsup, const char *where, resp *r)
@@ -358,8 +341,7 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
     search_req *sr = calloc(nq ? nq : 1, sizeof *sr);
     int rc = sr ? 0 : fail(r, 500, "out of memory");
     for (size_t i = 0; i < nq && !rc; i++) {
-        rc = parse_search(s, e, kind == SEARCH_BATCH ? json_array_get(list, i) : j,
-                          kind == SEARCH_QUERY ? "query" : "vector", &sr[i], r);
+        rc = parse_search(s, e, kind == SEARCH_BATCH ? json_array_get(list, i) : j, &sr[i], r);
         if (rc && kind == SEARCH_BATCH)
             name_search(r, i);
     }
@@ -385,7 +367,7 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
             if (kind == SEARCH_BATCH)
                 json_array_append_new(res, one);
             else
-                res = kind == SEARCH_QUERY ? json_pack("{s:o}", "points", one) : one;
+                res = one;
         }
         pthread_rwlock_unlock(&e->plock);
     }

@@ -29,15 +29,7 @@ using namespace vqs_test;
 namespace
 {
 
-void skip_or_fail(const std::string &why)
-{
-    const char *req = std::getenv("VQS_REQUIRE_QDRANT_CLIENT");
-    if (req && *req == '1')
-        FAIL(why << " (VQS_REQUIRE_QDRANT_CLIENT=1)");
-    std::printf("SKIP: %s\n", why.c_str());
-    std::fflush(stdout);
-    std::_Exit(77);
-}
+void skip_or_fail(const std::string &why) { skip_unless_required("VQS_REQUIRE_QDRANT_CLIENT", why); }
 
 const char *const PACKAGES[] = {"@qdrant/js-client-rest", "@langchain/qdrant", "@langchain/core", "@llamaindex/qdrant",
                                 "@llamaindex/core"};

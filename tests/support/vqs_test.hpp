@@ -160,6 +160,19 @@ inline std::string data_dir()
     return e && *e ? std::string(e) : std::string(VQS_SOURCE_DIR "/../shared/data");
 }
 
+// Ends the test as skipped (one SKIP line, exit code 77: CTest's "Skipped"),
+// or, when the environment variable env is "1" (CI), fails it: what the
+// test needs (why it cannot run) is then required.
+[[noreturn]] inline void skip_unless_required(const char *env, const std::string &why)
+{
+    const char *req = std::getenv(env);
+    if (req && *req == '1')
+        FAIL(why << " (" << env << "=1)");
+    std::printf("SKIP: %s\n", why.c_str());
+    std::fflush(stdout);
+    std::_Exit(77);
+}
+
 // Path of a file under the shared data directory; skips the test if absent.
 inline std::string data_path(const std::string &rel)
 {
@@ -167,13 +180,7 @@ inline std::string data_path(const std::string &rel)
     struct stat st;
     if (stat(p.c_str(), &st) == 0)
         return p;
-    const char *req = std::getenv("VQS_REQUIRE_DATA");
-    if (req && *req == '1')
-        FAIL("shared data required (VQS_REQUIRE_DATA=1) but missing: " << p);
-    std::printf("SKIP: %s not found (shared data absent; set VQS_DATA_DIR to run this test)\n",
-                p.c_str());
-    std::fflush(stdout);
-    std::_Exit(77);
+    skip_unless_required("VQS_REQUIRE_DATA", p + " not found (shared data absent; set VQS_DATA_DIR to run this test)");
 }
 
 // The first nmax rows of a vector file as float32 (*d set).
