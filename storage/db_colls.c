@@ -108,7 +108,22 @@ int vqs_db_check_name(const char *name, size_t n)
     return 0;
 }
 
-static int check_name(const char *name) { return vqs_db_check_name(name, name ? strlen(name) : 0); }
+/* A record name: a collection's (vqs_db_check_name), or the name of one of
+ * its further named vectors, NAME@I (db_vectors.c) */
+int db_check_rec_name(const char *name)
+{
+    const char *at = name ? strchr(name, '@') : NULL;
+    if (!at)
+        return vqs_db_check_name(name, name ? strlen(name) : 0);
+    int rc = vqs_db_check_name(name, (size_t)(at - name));
+    if (rc)
+        return rc;
+    size_t nd = strspn(at + 1, "0123456789");
+    if (nd == 0 || nd > 3 || at[1 + nd] || at[1] == '0')
+        return vqs_seterr(VQS_EINVAL, "collection name '%.80s': '@' is only in the records of named vectors (NAME@1..999)",
+                          name);
+    return 0;
+}
 
 static MDB_val name_key(const char *name, char buf[72])
 {
@@ -119,7 +134,7 @@ static MDB_val name_key(const char *name, char buf[72])
 int db_get_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r)
 {
     char kb[72];
-    int rc = check_name(name);
+    int rc = db_check_rec_name(name);
     if (rc)
         return rc;
     MDB_val k = name_key(name, kb), v;
@@ -142,7 +157,7 @@ int db_put_rec(vqs_db *db, MDB_txn *t, const char *name, const db_rec *r)
 
 /* ---- collections --------------------------------------------------------- */
 
-static int check_cfg(const char *name, const vqs_db_config *c)
+int db_check_cfg(const char *name, const vqs_db_config *c)
 {
     if (c->d == 0 || c->d > VQS_MAX_DIM_DEFAULT)
         return vqs_seterr(VQS_EINVAL, "collection '%s': dimension %u (1..%d)", name, c->d, VQS_MAX_DIM_DEFAULT);
@@ -168,16 +183,15 @@ typedef struct cfg_ctx {
     size_t len;
 } cfg_ctx;
 
-static int create_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+int db_create_rec(vqs_db *db, MDB_txn *t, const char *name, const vqs_db_config *cfg, int *vqs)
 {
-    const cfg_ctx *C = ctx;
     char kb[72];
-    MDB_val k = name_key(C->name, kb), v;
+    MDB_val k = name_key(name, kb), v;
     int r = mdb_get(t, db->meta, &k, &v);
     if (r == 0)
-        return *vqs = 1, vqs_seterr(-EEXIST, "collection '%s' already exists in %s", C->name, db->dir);
-    if (db_alias_exists(db, t, C->name, &r))
-        return *vqs = 1, vqs_seterr(-EEXIST, "'%s' is already an alias of a collection in %s", C->name, db->dir);
+        return *vqs = 1, vqs_seterr(-EEXIST, "collection '%s' already exists in %s", name, db->dir);
+    if (db_alias_exists(db, t, name, &r))
+        return *vqs = 1, vqs_seterr(-EEXIST, "'%s' is already an alias of a collection in %s", name, db->dir);
     if (r)
         return r;
     MDB_val nk = {7, "next_id"}, nv;
@@ -189,18 +203,24 @@ static int create_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
     nv = (MDB_val){4, b};
     db_rec rec = {0};
     rec.id = id;
-    rec.cfg = *C->cfg;
+    rec.cfg = *cfg;
     if ((r = mdb_put(t, db->meta, &nk, &nv, 0)))
         return r;
-    return db_put_rec(db, t, C->name, &rec);
+    return db_put_rec(db, t, name, &rec);
+}
+
+static int create_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    const cfg_ctx *C = ctx;
+    return db_create_rec(db, t, C->name, C->cfg, vqs);
 }
 
 int vqs_db_create(vqs_db *db, const char *name, const vqs_db_config *cfg)
 {
     if (!db || !cfg)
         return vqs_seterr(VQS_EINVAL, "db_create: NULL argument");
-    int rc = check_name(name);
-    if (rc || (rc = check_cfg(name, cfg)))
+    int rc = db_check_rec_name(name);
+    if (rc || (rc = db_check_cfg(name, cfg)))
         return rc;
     cfg_ctx C = {name, cfg, NULL, 0};
     return db_write_txn(db, name, "create", create_fn, &C);
@@ -237,9 +257,8 @@ static MDB_val trained_key(uint32_t coll, uint8_t buf[6])
     return (MDB_val){6, buf};
 }
 
-static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+int db_drop_rec(vqs_db *db, MDB_txn *t, const char *name, int *vqs)
 {
-    const char *name = ctx;
     db_rec rec;
     int rc = db_get_rec(db, t, name, &rec);
     if (rc)
@@ -257,8 +276,12 @@ static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         r = db_pindex_drop(db, t, rec.id);
     if (!r)
         r = db_alias_drop_coll(db, t, name);
+    if (!r && !strchr(name, '@'))
+        r = db_vectors_drop(db, t, name, vqs);
     return r;
 }
+
+static int drop_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs) { return db_drop_rec(db, t, ctx, vqs); }
 
 int vqs_db_drop(vqs_db *db, const char *name)
 {
@@ -291,6 +314,8 @@ int vqs_db_list(vqs_db *db, char ***names, size_t *n)
     for (r = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); r == 0; r = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
         if (k.mv_size < 2 || memcmp(k.mv_data, "c:", 2) != 0)
             break;
+        if (memchr(k.mv_data, '@', k.mv_size)) /* a further named vector of a collection */
+            continue;
         if (cnt == cap) {
             cap = cap ? cap * 2 : 8;
             char **nv = realloc(v, cap * sizeof *v);
@@ -374,7 +399,7 @@ static int set_config_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
         n->sq_clip != r.cfg.sq_clip)
         return *vqs = 1, vqs_seterr(VQS_EINVAL, "collection '%s': dimension, metric, spec, sq_clip and rerank storage "
                                     "cannot change", C->name);
-    if ((rc = check_cfg(C->name, n)))
+    if ((rc = db_check_cfg(C->name, n)))
         return *vqs = 1, rc;
     r.cfg = *n;
     return db_put_rec(db, t, C->name, &r);

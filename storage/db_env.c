@@ -360,6 +360,9 @@ int vqs_db_open(const char *dir, const vqs_db_opts *o, vqs_db **out)
     } else {
         db->has_pidx = 1;
     }
+    /* version 3 added named vectors: "v:" records in meta and NAME@I
+     * collection records (db_vectors.c); older directories hold none, so
+     * migrating is writing the new version */
     if (layout < VQS_DB_LAYOUT_VERSION && !o->read_only) {
         uint8_t b[4];
         vqs_le32_put(b, VQS_DB_LAYOUT_VERSION);

@@ -83,6 +83,23 @@ int db_get_rec(vqs_db *db, MDB_txn *t, const char *name, db_rec *r);
 /* Writes it back; returns an LMDB code. */
 int db_put_rec(vqs_db *db, MDB_txn *t, const char *name, const db_rec *r);
 
+/* A record name: a collection's (vqs_db_check_name) or that of one of its
+ * further named vectors, NAME@1..NAME@999 (db_vectors.c). VQS_EINVAL. */
+int db_check_rec_name(const char *name);
+/* vqs_db_create's check of a configuration (VQS_EINVAL naming name). */
+int db_check_cfg(const char *name, const vqs_db_config *c);
+/* The bodies of vqs_db_create and vqs_db_drop inside write transaction t
+ * (return as a db_write_fn does). db_drop_rec of a collection also drops
+ * its further named vectors (db_vectors_drop). */
+int db_create_rec(vqs_db *db, MDB_txn *t, const char *name, const vqs_db_config *cfg, int *vqs);
+int db_drop_rec(vqs_db *db, MDB_txn *t, const char *name, int *vqs);
+
+/* ---- named vectors (db_vectors.c) ------------------------------------------ */
+
+/* Drops the records of collection name's further named vectors and its
+ * "v:" record, if it has them (as a db_write_fn returns). */
+int db_vectors_drop(vqs_db *db, MDB_txn *t, const char *name, int *vqs);
+
 /* ---- payload indexes (db_pindex.c) --------------------------------------- */
 
 /* Keeps collection r's payload indexes in step with one point's payload,

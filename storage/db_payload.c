@@ -84,6 +84,44 @@ int vqs_db_write(vqs_db *db, const char *name, vqs_db_write_fn fn, void *ctx)
     return db_write_txn(db, name, "write", session_fn, &S);
 }
 
+typedef struct group_ctx {
+    size_t n;
+    const char *const *names;
+    vqs_db_group_fn fn;
+    void *ctx;
+} group_ctx;
+
+static int group_fn(vqs_db *db, MDB_txn *t, void *ctx, int *vqs)
+{
+    group_ctx *G = ctx;
+    vqs_db_wtx w[VQS_DB_MAX_VECTORS], *wp[VQS_DB_MAX_VECTORS];
+    int rc = 0;
+    for (size_t i = 0; i < G->n && !rc; i++) {
+        w[i] = (vqs_db_wtx){db, t, G->names[i], {0}, 0};
+        wp[i] = &w[i];
+        rc = db_get_rec(db, t, G->names[i], &w[i].r);
+    }
+    if (rc)
+        return *vqs = 1, rc;
+    rc = G->fn(wp, G->ctx);
+    for (size_t i = 0; i < G->n; i++)
+        if (w[i].lmdb) /* the transaction is unusable: let db_write_txn grow or report */
+            return w[i].lmdb;
+    if (rc)
+        return *vqs = 1, rc;
+    for (size_t i = 0; i < G->n && !rc; i++)
+        rc = db_put_rec(db, t, G->names[i], &w[i].r);
+    return rc;
+}
+
+int vqs_db_write_group(vqs_db *db, size_t n, const char *const *names, vqs_db_group_fn fn, void *ctx)
+{
+    if (!db || !names || !fn || n == 0 || n > VQS_DB_MAX_VECTORS)
+        return vqs_seterr(VQS_EINVAL, "db_write_group: NULL argument or %zu collections", n);
+    group_ctx G = {n, names, fn, ctx};
+    return db_write_txn(db, names[0], "write", group_fn, &G);
+}
+
 uint64_t vqs_db_wtx_next_iid(const vqs_db_wtx *w) { return w->r.next_iid; }
 
 int vqs_db_wtx_upsert(vqs_db_wtx *w, const vqs_db_batch *b, uint64_t *iids, uint64_t *old_iids)

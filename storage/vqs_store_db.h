@@ -31,7 +31,7 @@ typedef struct vqs_db vqs_db;
  * a writable open migrates an older directory in place, in the open's own
  * transaction (storage/README.md, "Layout versions"); a read-only open
  * reads it as it is. */
-#define VQS_DB_LAYOUT_VERSION 2
+#define VQS_DB_LAYOUT_VERSION 3
 
 typedef struct vqs_db_opts {
     size_t map_size;     /* initial LMDB map size in bytes; 0: 64 MiB (grows on demand) */
@@ -309,6 +309,33 @@ int vqs_db_alias_update(vqs_db *db, size_t n, const vqs_db_alias_op *ops, size_t
 /* Every alias, sorted by alias; *out: n entries, malloc'd (free()). */
 int vqs_db_alias_list(vqs_db *db, vqs_db_alias **out, size_t *n);
 
+/* ---- named vectors (db_vectors.c, layout 3) ----------------------------- */
+
+/* A collection either has one unnamed vector (no vector names are stored)
+ * or 1..VQS_DB_MAX_VECTORS named ones. Vector I of collection NAME is kept
+ * in the collection record vqs_db_vector_rec_name(NAME, I): NAME itself for
+ * I = 0, NAME@I after it, each with its own configuration, trained state,
+ * codes and point ids (payloads and payload indexes only in NAME). NAME@I
+ * records are not listed by vqs_db_list and are dropped with NAME. */
+#define VQS_DB_MAX_VECTORS 16
+#define VQS_DB_VECTOR_NAME_MAX 63
+
+/* A vector name: 1..VQS_DB_VECTOR_NAME_MAX bytes, no control characters.
+ * 0 or VQS_EINVAL naming it. */
+int vqs_db_check_vector_name(const char *v);
+/* Creates collection name with n named vectors vnames (distinct), vector I
+ * configured by cfgs[I], in one transaction. Errors: as vqs_db_create. */
+int vqs_db_create_group(vqs_db *db, const char *name, size_t n, const char *const *vnames,
+                        const vqs_db_config *cfgs);
+/* The vector names of collection name (*names: n malloc'd strings, free
+ * with vqs_db_vectors_free); n = 0 and *names NULL: one unnamed vector.
+ * VQS_ENOTFOUND, VQS_ECORRUPT. */
+int vqs_db_vectors(vqs_db *db, const char *name, char ***names, size_t *n);
+void vqs_db_vectors_free(char **names, size_t n);
+/* The record name of vector i of collection name into buf (len bytes):
+ * name for i = 0, name@i otherwise. VQS_EINVAL if it does not fit. */
+int vqs_db_vector_rec_name(const char *name, size_t i, char *buf, size_t len);
+
 /* ---- write sessions, payload changes and the walk in id order (db_payload.c) ---- */
 
 /* A write session: several changes of one collection in ONE LMDB write
@@ -346,6 +373,14 @@ int vqs_db_wtx_get(vqs_db_wtx *w, const vqs_pid *id, uint64_t *iid, const char *
 int vqs_db_wtx_set_payload(vqs_db_wtx *w, const vqs_pid *id, const char *pay, size_t len, uint64_t *iid);
 typedef int (*vqs_db_point_fn)(void *ctx, uint64_t iid, const vqs_pid *id, const char *payload, size_t payload_len);
 int vqs_db_wtx_select(vqs_db_wtx *w, vqs_db_point_fn fn, void *ctx);
+
+/* A write session over several collection records at once (the records of
+ * one collection's named vectors, vqs_db_vector_rec_name): fn gets one
+ * session per name (w[i] for names[i]), all in ONE write transaction,
+ * committed together or not at all; replayed as vqs_db_write's. n: 1 to
+ * VQS_DB_MAX_VECTORS. */
+typedef int (*vqs_db_group_fn)(vqs_db_wtx *const *w, void *ctx);
+int vqs_db_write_group(vqs_db *db, size_t n, const char *const *names, vqs_db_group_fn fn, void *ctx);
 
 /* Calls fn for live points in point-id order (unsigned integers ascending,
  * then UUIDs by their bytes, as Qdrant orders ids), starting at from

@@ -190,30 +190,17 @@ int vqs_coll_create(vqs_catalog *cat, const char *name, const vqs_coll_config *i
     if (!cat || !name || !in)
         return vqs_seterr(VQS_EINVAL, "coll_create: NULL argument");
     vqs_coll_config cfg;
-    char vp[4200], keep[512];
+    char keep[512];
     int rc = vqs_coll_config_check(name, in, &cfg);
     if (rc)
         return rc;
     vqs_db_config dc;
     coll_config_to_db(&cfg, &dc);
     /* storage checks the name before anything is written or a path built */
-    if ((rc = vqs_db_create(cat->db, name, &dc)))
+    if ((rc = vqs_coll_check_name(name, strlen(name))) || (rc = vqs_db_create(cat->db, name, &dc)))
         return rc;
-    if ((rc = coll_vec_path(cat->db, name, vp, sizeof vp)))
+    if ((rc = coll_vec_create(cat->db, name, &cfg)))
         goto fail;
-    /* a vector file left by a collection of the same name dropped by hand
-     * (or by a drop that could not remove it); whatever stays in the way
-     * (a directory) fails the create below */
-    unlink(vp);
-    if (cfg.rerank != VQS_RERANK_NONE) {
-        vqs_vecstore_opts vo = {.backend = VQS_VS_PREAD, .buffered = 1};
-        vqs_vecstore *vs = NULL;
-        if ((rc = vqs_vecstore_open(vp, cfg.d, 0, &vo, &vs))) {
-            unlink(vp); /* if the open created the file before failing */
-            goto fail;
-        }
-        vqs_vecstore_close(vs);
-    }
     return 0;
 fail:
     /* remove the records again, keeping the first error */
@@ -222,18 +209,87 @@ fail:
     return vqs_seterr(rc, "%s", keep);
 }
 
+int coll_vec_create(vqs_db *db, const char *name, const vqs_coll_config *cfg)
+{
+    char vp[4200];
+    int rc = coll_vec_path(db, name, vp, sizeof vp);
+    if (rc)
+        return rc;
+    /* a vector file left by a collection of the same name dropped by hand
+     * (or by a drop that could not remove it); whatever stays in the way
+     * (a directory) fails the create below */
+    unlink(vp);
+    if (cfg->rerank != VQS_RERANK_NONE) {
+        vqs_vecstore_opts vo = {.backend = VQS_VS_PREAD, .buffered = 1};
+        vqs_vecstore *vs = NULL;
+        if ((rc = vqs_vecstore_open(vp, cfg->d, 0, &vo, &vs))) {
+            unlink(vp); /* if the open created the file before failing */
+            return rc;
+        }
+        vqs_vecstore_close(vs);
+    }
+    return 0;
+}
+
+int vqs_coll_create_named(vqs_catalog *cat, const char *name, size_t n, const char *const *vnames,
+                          const vqs_coll_config *in)
+{
+    if (!cat || !name || !vnames || !in)
+        return vqs_seterr(VQS_EINVAL, "coll_create_named: NULL argument");
+    if (n == 0 || n > VQS_DB_MAX_VECTORS)
+        return vqs_seterr(VQS_EINVAL, "collection '%s': %zu named vectors (1..%d)", name, n, VQS_DB_MAX_VECTORS);
+    vqs_coll_config cfg[VQS_DB_MAX_VECTORS];
+    vqs_db_config dc[VQS_DB_MAX_VECTORS];
+    char keep[512];
+    int rc = vqs_coll_check_name(name, strlen(name));
+    for (size_t i = 0; i < n && !rc; i++) {
+        if ((rc = vqs_db_check_vector_name(vnames[i])))
+            return vqs_seterr(rc, "collection '%s': %s", name, vqs_errdetail());
+        if ((rc = vqs_coll_config_check(name, &in[i], &cfg[i])))
+            return vqs_seterr(rc, "vector '%s': %s", vnames[i], vqs_errdetail());
+        coll_config_to_db(&cfg[i], &dc[i]);
+    }
+    if (rc || (rc = vqs_db_create_group(cat->db, name, n, vnames, dc)))
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char rn[80];
+        if (!(rc = vqs_db_vector_rec_name(name, i, rn, sizeof rn)))
+            rc = coll_vec_create(cat->db, rn, &cfg[i]);
+    }
+    if (!rc)
+        return 0;
+    snprintf(keep, sizeof keep, "%s", vqs_errdetail());
+    vqs_coll_drop(cat, name);
+    return vqs_seterr(rc, "%s", keep);
+}
+
+int vqs_coll_describe_vectors(vqs_catalog *cat, const char *name, char ***vnames, size_t *n)
+{
+    if (!cat || !name || !vnames || !n)
+        return vqs_seterr(VQS_EINVAL, "coll_describe_vectors: NULL argument");
+    return vqs_db_vectors(cat->db, name, vnames, n);
+}
+
 int vqs_coll_drop(vqs_catalog *cat, const char *name)
 {
     if (!cat || !name)
         return vqs_seterr(VQS_EINVAL, "coll_drop: NULL argument");
-    int rc = vqs_db_drop(cat->db, name);
-    if (rc)
+    char **vn = NULL;
+    size_t nv = 0;
+    int rc = vqs_coll_check_name(name, strlen(name));
+    if (rc || (rc = vqs_db_vectors(cat->db, name, &vn, &nv)) || (rc = vqs_db_drop(cat->db, name))) {
+        vqs_db_vectors_free(vn, nv);
         return rc;
-    /* the records are gone (committed): the vector file is now garbage */
-    char vp[4200];
-    if (coll_vec_path(cat->db, name, vp, sizeof vp) == 0 && unlink(vp) != 0 && errno != ENOENT)
-        fprintf(stderr, "vqs: warning: collection '%s' dropped, but its vector file %s is left: %s\n", name, vp,
-                strerror(errno));
+    }
+    vqs_db_vectors_free(vn, nv);
+    /* the records are gone (committed): the vector files are now garbage */
+    for (size_t i = 0; i < (nv ? nv : 1); i++) {
+        char vp[4200], rn[80];
+        if (vqs_db_vector_rec_name(name, i, rn, sizeof rn) == 0 && coll_vec_path(cat->db, rn, vp, sizeof vp) == 0 &&
+            unlink(vp) != 0 && errno != ENOENT)
+            fprintf(stderr, "vqs: warning: collection '%s' dropped, but its vector file %s is left: %s\n", name, vp,
+                    strerror(errno));
+    }
     vqs_clearerr();
     return 0;
 }
@@ -265,5 +321,6 @@ int vqs_coll_describe(vqs_catalog *cat, const char *name, vqs_coll_info *info)
 {
     if (!cat || !name || !info)
         return vqs_seterr(VQS_EINVAL, "coll_describe: NULL argument");
-    return coll_describe(cat->db, name, info);
+    int rc = vqs_coll_check_name(name, strlen(name));
+    return rc ? rc : coll_describe(cat->db, name, info);
 }

@@ -33,21 +33,21 @@ int vqs_coll_pindex_create(vqs_coll *c, const char *field, int type, int *create
 {
     if (!c)
         return vqs_seterr(VQS_EINVAL, "coll_pindex_create: NULL argument");
-    return vqs_db_pindex_create(c->db, c->name, field, type, created);
+    return vqs_db_pindex_create(c->db, coll_pts(c), field, type, created);
 }
 
 int vqs_coll_pindex_delete(vqs_coll *c, const char *field)
 {
     if (!c)
         return vqs_seterr(VQS_EINVAL, "coll_pindex_delete: NULL argument");
-    return vqs_db_pindex_delete(c->db, c->name, field);
+    return vqs_db_pindex_delete(c->db, coll_pts(c), field);
 }
 
 int vqs_coll_pindex_list(vqs_coll *c, vqs_db_pindex_info **out, size_t *n)
 {
     if (!c)
         return vqs_seterr(VQS_EINVAL, "coll_pindex_list: NULL argument");
-    return vqs_db_pindex_list(c->db, c->name, out, n);
+    return vqs_db_pindex_list(c->db, coll_pts(c), out, n);
 }
 
 int vqs_coll_pindex_lookup(vqs_coll *c, const char *field, const vqs_db_pquery *q, size_t max, uint64_t **iids,
@@ -55,7 +55,7 @@ int vqs_coll_pindex_lookup(vqs_coll *c, const char *field, const vqs_db_pquery *
 {
     if (!c)
         return vqs_seterr(VQS_EINVAL, "coll_pindex_lookup: NULL argument");
-    return vqs_db_pindex_lookup(c->db, c->name, field, q, max, iids, n, over);
+    return vqs_db_pindex_lookup(c->db, coll_pts(c), field, q, max, iids, n, over);
 }
 
 size_t vqs_coll_ids_threshold(uint64_t count)
@@ -188,7 +188,7 @@ int vqs_coll_search_ids(vqs_coll *c, const vqs_coll_search_params *p, const floa
     for (size_t j = 0; j < k; j++)
         ii[j] = j < S.t.n ? h[j].id : -1;
     /* point ids (and payloads) of the results in one read transaction */
-    if ((rc = vqs_db_get_iids(c->db, c->name, k, ii, pids, pl)))
+    if ((rc = vqs_db_get_iids(c->db, coll_pts(c), k, ii, pids, pl)))
         goto done;
     for (size_t j = 0; j < S.t.n; j++) {
         hits[j].id = pids[j];

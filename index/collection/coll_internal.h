@@ -40,7 +40,20 @@ struct vqs_coll {
     float *buf;
     int64_t *biid; /* internal id of each row; -1: deleted */
     size_t bn, bcap, blive;
+    /* Named vectors (storage/db_vectors.c): nvec names (vnames NULL: one
+     * unnamed vector, nvec 1); vec[0] is c itself, vec[i] the handle of
+     * vector i, whose record NAME@i holds its codes and its copy of the
+     * point ids under the same internal ids. A vector's handle has primary
+     * set: point ids and payloads are read from the primary's record. */
+    size_t nvec;
+    char **vnames;
+    struct vqs_coll **vec;
+    struct vqs_coll *primary;
 };
+
+/* The record whose point ids and payloads c reads: its own, or for the
+ * handle of a further named vector its collection's. */
+static inline const char *coll_pts(const vqs_coll *c) { return c->primary ? c->primary->name : c->name; }
 
 /* ---- catalog.c ----------------------------------------------------------- */
 
@@ -55,6 +68,10 @@ int coll_vec_path(vqs_db *db, const char *name, char *buf, size_t n);
 
 /* vqs_coll_describe over storage's handle (also vqs_coll_stat's start). */
 int coll_describe(vqs_db *db, const char *name, vqs_coll_info *info);
+
+/* The vector file of record name (NAME, or NAME@I for a further named
+ * vector) with rerank != none: an empty file replacing any stale one. */
+int coll_vec_create(vqs_db *db, const char *name, const vqs_coll_config *cfg);
 
 /* ---- collection.c ---------------------------------------------------------- */
 

@@ -44,7 +44,7 @@ static int resolve(vqs_coll *c, int with_payload, size_t n, const int64_t *ii, c
     if (!pids || (with_payload && !pl))
         rc = vqs_seterr(VQS_ENOMEM, "coll_search: %zu results", n);
     if (!rc)
-        rc = vqs_db_get_iids(c->db, c->name, n, ii, pids, pl);
+        rc = vqs_db_get_iids(c->db, coll_pts(c), n, ii, pids, pl);
     for (size_t i = 0; !rc && i < n; i++) {
         hits[i].id = pids[i];
         hits[i].dist = dd[i];

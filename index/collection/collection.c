@@ -104,10 +104,10 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
     return 0;
 }
 
-int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out)
+/* Opens the collection record name (a collection's, or NAME@I of one of its
+ * further named vectors) as one handle. */
+static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out)
 {
-    if (!cat || !name || !out)
-        return vqs_seterr(VQS_EINVAL, "coll_open: NULL argument");
     *out = NULL;
     vqs_db *db = cat->db;
     vqs_db_stats info;
@@ -167,6 +167,65 @@ int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vq
         if ((rc = vqs_vecstore_open(c->vspath, c->cfg.d, committed, &vo, &c->vs)))
             goto fail;
     }
+    c->nvec = 1;
+    *out = c;
+    return 0;
+fail:
+    vqs_coll_close(c);
+    return rc;
+}
+
+int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out)
+{
+    if (!cat || !name || !out)
+        return vqs_seterr(VQS_EINVAL, "coll_open: NULL argument");
+    *out = NULL;
+    int rc = vqs_coll_check_name(name, strlen(name));
+    if (rc)
+        return rc;
+    char **vn = NULL;
+    size_t nv = 0;
+    if ((rc = vqs_db_vectors(cat->db, name, &vn, &nv)))
+        return rc;
+    vqs_coll *c;
+    if ((rc = open_rec(cat, name, o, &c))) {
+        vqs_db_vectors_free(vn, nv);
+        return rc;
+    }
+    if (nv == 0) {
+        *out = c;
+        return 0;
+    }
+    c->vnames = vn;
+    if (!(c->vec = calloc(nv, sizeof *c->vec))) {
+        vqs_db_vectors_free(vn, nv);
+        c->vnames = NULL;
+        vqs_coll_close(c);
+        return vqs_seterr(VQS_ENOMEM, "coll_open: %zu vectors", nv);
+    }
+    c->nvec = nv;
+    c->vec[0] = c;
+    vqs_db_stats s0;
+    if ((rc = vqs_db_info(cat->db, name, &s0)))
+        goto fail;
+    for (size_t i = 1; i < nv; i++) {
+        char rn[80];
+        vqs_db_stats si;
+        if ((rc = vqs_db_vector_rec_name(name, i, rn, sizeof rn)) || (rc = vqs_db_info(cat->db, rn, &si)))
+            goto fail;
+        /* a write reaches every vector's record in one transaction: their
+         * points and internal ids are the collection's */
+        if (si.count != s0.count || si.next_iid != s0.next_iid) {
+            rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': vector '%s' holds %llu points (next internal id %llu), "
+                            "vector '%s' %llu (%llu)", name, vn[i], (unsigned long long)si.count,
+                            (unsigned long long)si.next_iid, vn[0], (unsigned long long)s0.count,
+                            (unsigned long long)s0.next_iid);
+            goto fail;
+        }
+        if ((rc = open_rec(cat, rn, o, &c->vec[i])))
+            goto fail;
+        c->vec[i]->primary = c;
+    }
     *out = c;
     return 0;
 fail:
@@ -178,6 +237,10 @@ void vqs_coll_close(vqs_coll *c)
 {
     if (!c)
         return;
+    for (size_t i = 1; c->vec && i < c->nvec; i++)
+        vqs_coll_close(c->vec[i]);
+    free(c->vec);
+    vqs_db_vectors_free(c->vnames, c->vnames ? c->nvec : 0);
     vqs_index_free(c->ix);
     vqs_vecstore_close(c->vs);
     pthread_rwlock_destroy(&c->lock);
@@ -191,6 +254,30 @@ void vqs_coll_close(vqs_coll *c)
 }
 
 int vqs_coll_is_trained(const vqs_coll *c) { return c->ix != NULL; }
+size_t vqs_coll_nvectors(const vqs_coll *c) { return c->nvec; }
+const char *vqs_coll_vector_name(const vqs_coll *c, size_t i) { return c->vnames && i < c->nvec ? c->vnames[i] : NULL; }
+vqs_coll *vqs_coll_vector(vqs_coll *c, size_t i)
+{
+    if (i >= c->nvec)
+        return NULL;
+    return c->vec ? c->vec[i] : c;
+}
+int vqs_coll_vector_find(const vqs_coll *c, const char *name, size_t *i)
+{
+    if (!name || !*name) {
+        if (c->vnames)
+            return vqs_seterr(VQS_ENOTFOUND, "Wrong input: Not existing vector name error: the default vector; "
+                              "collection '%s' has named vectors", c->name);
+        *i = 0;
+        return 0;
+    }
+    for (size_t k = 0; c->vnames && k < c->nvec; k++)
+        if (!strcmp(c->vnames[k], name)) {
+            *i = k;
+            return 0;
+        }
+    return vqs_seterr(VQS_ENOTFOUND, "Wrong input: Not existing vector name error: %.80s", name);
+}
 uint64_t vqs_coll_count(const vqs_coll *c) { return __atomic_load_n(&c->count, __ATOMIC_RELAXED); }
 size_t vqs_coll_d(const vqs_coll *c) { return c->cfg.d; }
 const vqs_coll_config *vqs_coll_config_of(const vqs_coll *c) { return &c->cfg; }
@@ -325,6 +412,11 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
 {
     if (!c || (n && (!ids || !x)))
         return vqs_seterr(VQS_EINVAL, "coll_upsert: NULL argument");
+    if (c->primary)
+        return vqs_seterr(VQS_EINVAL, "collection '%s': a vector's handle: write through its collection", c->name);
+    if (c->nvec > 1)
+        return vqs_seterr(VQS_EINVAL, "collection '%s' has %zu named vectors: an upsert gives all of them "
+                          "(vqs_coll_upsert_vectors)", c->name, c->nvec);
     if (n == 0)
         return 0;
     /* the trained state only changes under wlock, and only once: read it
@@ -418,6 +510,12 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
 {
     if (!c || (n && !ids))
         return vqs_seterr(VQS_EINVAL, "coll_delete: NULL argument");
+    if (c->primary)
+        return vqs_seterr(VQS_EINVAL, "collection '%s': a vector's handle: write through its collection", c->name);
+    if (c->nvec > 1) { /* every vector's record, in one transaction */
+        vqs_coll_op op = {.kind = VQS_COLL_OP_DELETE, .n = n, .ids = ids, .ndeleted = ndeleted};
+        return vqs_coll_apply(c, 1, &op, NULL, NULL);
+    }
     uint64_t *iids = malloc(sizeof(uint64_t) * (n ? n : 1));
     int64_t *del = malloc(sizeof(int64_t) * (n ? n : 1));
     if (!iids || !del) {
@@ -454,7 +552,7 @@ int vqs_coll_get(vqs_coll *c, const vqs_pid *id, float *vec, char **payload)
     if (!c || !id)
         return vqs_seterr(VQS_EINVAL, "coll_get: NULL argument");
     uint64_t iid;
-    int rc = vqs_db_get(c->db, c->name, id, &iid, payload);
+    int rc = vqs_db_get(c->db, coll_pts(c), id, &iid, payload);
     if (rc || !vec)
         return rc;
     if (!c->vs) {
@@ -485,21 +583,21 @@ int vqs_coll_lookup(vqs_coll *c, const vqs_pid *id, uint64_t *iid, char **payloa
 {
     if (!c || !id)
         return vqs_seterr(VQS_EINVAL, "coll_lookup: NULL argument");
-    return vqs_db_get(c->db, c->name, id, iid, payload);
+    return vqs_db_get(c->db, coll_pts(c), id, iid, payload);
 }
 
 int vqs_coll_lookup_iid(vqs_coll *c, uint64_t iid, vqs_pid *id, char **payload)
 {
     if (!c)
         return vqs_seterr(VQS_EINVAL, "coll_lookup_iid: NULL argument");
-    return vqs_db_get_iid(c->db, c->name, iid, id, payload);
+    return vqs_db_get_iid(c->db, coll_pts(c), iid, id, payload);
 }
 
 int vqs_coll_iterate(vqs_coll *c, vqs_coll_point_fn fn, void *ctx)
 {
     if (!c || !fn)
         return vqs_seterr(VQS_EINVAL, "coll_iterate: NULL argument");
-    return vqs_db_iterate(c->db, c->name, fn, ctx);
+    return vqs_db_iterate(c->db, coll_pts(c), fn, ctx);
 }
 
 int vqs_coll_stat(vqs_coll *c, vqs_coll_info *info)

@@ -220,6 +220,14 @@ int vqs_coll_is_trained(const vqs_coll *c);
 int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
                     const char *const *payloads);
 
+/* As vqs_coll_upsert, for a collection of one or several named vectors:
+ * xv holds vqs_coll_nvectors() arrays, array i n * d_i floats of vector i
+ * (every point has all of its collection's vectors). All vectors' records
+ * are written in one LMDB transaction. vqs_coll_upsert on a collection of
+ * several vectors is refused (VQS_EINVAL): it would leave the others out. */
+int vqs_coll_upsert_vectors(vqs_coll *c, size_t n, const vqs_pid *ids, const float *const *xv,
+                            const char *const *payloads);
+
 /* Deletes points by id (unknown ids are ignored); *ndeleted may be NULL. */
 int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted);
 
@@ -355,7 +363,11 @@ typedef struct vqs_coll_op {
     vqs_coll_op_kind kind;
     size_t n;
     const vqs_pid *ids;          /* n ids (distinct for UPSERT and VECTORS) */
-    const float *x;              /* UPSERT, VECTORS: n * d floats, finite */
+    const float *x;              /* UPSERT, VECTORS: n * d floats, finite (one vector per point) */
+    const float *const *xv;      /* UPSERT, VECTORS of a collection with several named vectors
+                                    (instead of x): vqs_coll_nvectors() arrays, array i n * d_i floats
+                                    of vector i; every point has all of them */
+    size_t *ndeleted;            /* DELETE: NULL, or where the number of points deleted goes */
     const char *const *payloads; /* UPSERT: NULL or n texts (NULL entries: none) */
     vqs_coll_edit_fn edit;       /* PAYLOAD */
     void *edit_ctx;
@@ -388,6 +400,39 @@ int vqs_coll_apply(vqs_coll *c, size_t nops, const vqs_coll_op *ops,
  * after it), in one read transaction; fn returns 0 to go on, > 0 to stop
  * (returned), < 0 an error (returned). */
 int vqs_coll_scroll(vqs_coll *c, const vqs_pid *from, vqs_coll_point_fn fn, void *ctx);
+
+/* ---- named vectors ----------------------------------------------------------
+ *
+ * A collection has one unnamed vector, or 1..VQS_DB_MAX_VECTORS named ones
+ * (Qdrant's "vectors": {"NAME": {...}, ...}), each with its own dimension,
+ * metric, spec, rerank and search defaults, its own in-memory index and
+ * vector file (DIR/NAME.vec for the first, DIR/NAME@I.vec for vector I),
+ * kept under the same internal ids. Every point has every vector: an
+ * upsert or a vector replacement gives all of them, and every write
+ * reaches all vectors' records in one LMDB transaction. Payloads, point ids
+ * and payload indexes are the collection's. */
+
+/* Creates collection name with n named vectors (distinct names,
+ * vqs_db_check_vector_name), vector i configured by cfgs[i]; all or
+ * nothing, as vqs_coll_create. */
+int vqs_coll_create_named(vqs_catalog *cat, const char *name, size_t n, const char *const *vnames,
+                          const vqs_coll_config *cfgs);
+/* The vector names of a collection (vqs_db_vectors): n = 0 for one unnamed
+ * vector; free with vqs_db_vectors_free. */
+int vqs_coll_describe_vectors(vqs_catalog *cat, const char *name, char ***vnames, size_t *n);
+/* How many vectors an open collection has (1 for an unnamed one), the
+ * name of vector i (NULL: the unnamed vector, or i out of range), and the
+ * handle that searches vector i (c itself for i = 0; NULL out of range).
+ * A vector's handle is valid while c is open and is used for what belongs
+ * to one vector: search, search over ids, get (its vector), stat, train,
+ * set_defaults, its configuration; point ids and payloads are read from
+ * the collection, and writes go through c. */
+size_t vqs_coll_nvectors(const vqs_coll *c);
+const char *vqs_coll_vector_name(const vqs_coll *c, size_t i);
+vqs_coll *vqs_coll_vector(vqs_coll *c, size_t i);
+/* The number of the vector called name (NULL or "": the unnamed vector).
+ * VQS_ENOTFOUND ("Not existing vector name error: NAME", Qdrant's words). */
+int vqs_coll_vector_find(const vqs_coll *c, const char *name, size_t *i);
 
 /* ---- accessors ----------------------------------------------------------- */
 
