@@ -20,6 +20,8 @@
  *   filter.c         Qdrant's payload filters
  *   h_index.c        payload indexes (PUT/DELETE .../index), payload_schema
  *   plan.c           the filtered-search planner (payload index or scan)
+ *   vectors.c        a collection's vectors (unnamed or named) in requests and
+ *                    answers: points' vectors, "using", query vectors, with_vector
  *
  * Functions shared between the files carry the api_ prefix (libvqs_api is
  * linked into programs with other libraries); fail, status_of and ok, used
@@ -244,22 +246,50 @@ int api_h_delete(vqs_server *s, entry *e, const req *q, resp *r);
 /* A point as Qdrant shows it; NULL with r set when its vector cannot be read
  * (never a point with a part silently missing). text: its payload as read
  * with its id (NULL: none), used unless the payload cache is loaded. */
-json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, int with_vector,
+json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, unsigned with_vector,
                        const float *score, const char *text, resp *r);
-int api_check_with_vector(entry *e, int wv, resp *r);
 /* 400 unless every field of object j is in known (NULL-terminated); a field
  * Qdrant has that vqs does not implement is named as "not supported by
  * vqs". where: what j is, for the message. */
 int api_check_fields(const json_t *j, const char *where, const char *const *known, resp *r);
-/* A point's vector in the forms Qdrant accepts for an unnamed vector, [...]
- * and {"": [...]}; named, sparse and multi-vectors are a 400 saying so. */
-int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const char *where);
+/* ---- vectors (vectors.c) ---------------------------------------------------------- */
+
+/* The vectors of n points: one array per vector of the collection (x[i]:
+ * n * d[i] floats), as vqs_coll_upsert_vectors and vqs_coll_op.xv take them. */
+typedef struct vecs {
+    size_t nv, n;
+    size_t d[VQS_DB_MAX_VECTORS];
+    float *x[VQS_DB_MAX_VECTORS];
+} vecs;
+int api_vecs_alloc(entry *e, size_t n, vecs *v, resp *r);
+void api_vecs_free(vecs *v);
+/* Point i's vectors into out, in Qdrant's forms: [...] or {"": [...]} for
+ * the unnamed vector, {"name": [...], ...} with every named vector (a
+ * missing one is a 400: a vqs point has all of them); unknown names,
+ * sparse, multi-vectors and inference objects are a 400 saying so. */
+int api_parse_point_vectors(entry *e, const json_t *v, vecs *out, size_t i, resp *r, const char *where);
+/* The vector j's "using" names (absent, null or "": the unnamed vector). */
+int api_get_using(entry *e, const json_t *j, size_t *vi, resp *r);
+/* A query vector: an array (of vector *vi, or with *vi SIZE_MAX of the
+ * unnamed vector) or {"name": N, "vector": [...]} (which sets *vi; a
+ * different *vi already set by "using" is a 400). *out: malloc'd, the
+ * vector's d floats. */
+int api_query_vector(entry *e, const json_t *v, size_t *vi, float **out, resp *r, const char *where);
+/* j's "with_vector" (absent, false, true, or a list of vector names) as a
+ * mask of vectors (bit i: vector i); a vector that keeps no vectors is a
+ * 400. api_wv_dims: the floats a point's answer holds for a mask. */
+int api_get_with_vector(entry *e, const json_t *j, unsigned *wv, resp *r);
+size_t api_wv_dims(entry *e, unsigned wv);
+/* A point's vectors of mask wv: an array (unnamed) or {"name": [...]};
+ * *out NULL if the point is gone. */
+int api_vectors_json(entry *e, const vqs_pid *id, unsigned wv, json_t **out, resp *r);
+
 /* An upsert body ({"points": [...]} or {"batch": {...}}), checked whole:
- * ids, vectors (n * d), payloads (borrowed from the body) and their texts. */
+ * ids, vectors, payloads (borrowed from the body) and their texts. */
 typedef struct upsert_req {
     size_t n;
     vqs_pid *ids;
-    float *x;
+    vecs v;
     json_t **pay;
     char **texts; /* n compact JSON texts or NULL (no or empty payload) */
 } upsert_req;
@@ -277,16 +307,12 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind);
 /* Shared by the search variants (h_search.c). api_check_keys: every key of
  * the object j is in known (NULL-terminated), or in unsup (Qdrant fields vqs
  * does not implement: accepted only when null), else a 400 naming it and
- * where. api_check_using: j's "using" names a vector vqs serves ("" or
- * absent). api_query_vector: a query vector as Qdrant sends it (an array,
- * or {"name": "", "vector": [...]}); named, sparse or multi vectors are a
- * 400. api_parse_params: a request's "params" into sp (p may be NULL). */
+ * where. api_parse_params: a request's "params" into sp (p may be NULL). */
 int api_check_keys(const json_t *j, const char *const *known, const char *const *unsup, const char *where, resp *r);
-int api_check_using(const json_t *j, resp *r);
 /* a request's "score_threshold" (absent or null: *has left 0) */
 int api_get_threshold(const json_t *j, int *has, float *thr, resp *r);
-int api_query_vector(const json_t *v, size_t d, float *out, resp *r, const char *where);
-int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp *r);
+/* p's settings into sp, for a search of vector handle vc */
+int api_parse_params(vqs_coll *vc, const json_t *p, vqs_coll_search_params *sp, resp *r);
 int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r);
 
 /* ---- the points API beyond upsert/retrieve/delete (h_payload.c, h_scroll.c) ---- */
@@ -343,7 +369,7 @@ json_t *api_payload_schema(entry *e);
 /* 1: the filter's indexed conditions bound it to the *n points of *iids
  * (malloc'd, sorted; score them exactly with vqs_coll_search_ids, applying
  * the whole filter); 0: filter during the scan; -1: r is set (500). */
-int api_plan_filter(entry *e, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r);
+int api_plan_filter(entry *e, vqs_coll *vc, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r);
 
 /* ---- metrics (metrics.c) --------------------------------------------------------- */
 

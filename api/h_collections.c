@@ -74,54 +74,86 @@ static json_t *quantization_of(const vqs_coll_config *cfg)
     return json_null();
 }
 
+/* vqs's own fields of one vector (info: vqs_coll_stat of its handle) */
+static json_t *vqs_fields(const vqs_coll_info *info)
+{
+    const vqs_coll_config *cfg = &info->cfg;
+    size_t code = info->code_size;
+    json_t *o = json_pack("{s:s, s:b, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:f, s:I}", "spec", cfg->spec, "trained",
+                          info->trained, "code_bytes_per_vector", (json_int_t)code, "index_bytes_per_vector",
+                          info->bytes_per_vector, "compression_ratio", 4.0 * cfg->d / (double)code, "rerank",
+                          vqs_rerank_name(cfg->rerank), "rerank_backend", info->rerank_backend, "nprobe",
+                          (json_int_t)cfg->nprobe, "train_size", (json_int_t)cfg->train_size, "oversampling",
+                          (double)cfg->oversampling, "deleted_codes", (json_int_t)info->deleted);
+    /* the SQ8/SQ4 clip quantile it was created with (float32, shown to 6 decimals), or null */
+    if (o)
+        json_object_set_new(o, "clip", cfg->sq_clip ? json_real(round(cfg->sq_clip * 1e6) / 1e6) : json_null());
+    return o;
+}
+
+/* Qdrant's VectorParams of one vector */
+static json_t *vector_params(const vqs_coll_config *cfg, int named)
+{
+    json_t *o = json_pack("{s:I, s:s, s:b, s:s}", "size", (json_int_t)cfg->d, "distance", distance_name(cfg->metric),
+                          "on_disk", cfg->rerank == VQS_RERANK_DISK, "datatype", "float32");
+    if (o && named) /* a named vector's own quantization (the collection's is null then) */
+        json_object_set_new(o, "quantization_config", quantization_of(cfg));
+    return o;
+}
+
 /* Qdrant's CollectionInfo (the fields its clients read), told as vqs is:
  * one segment, no HNSW graph (m = 0, as Qdrant writes "no graph"), no WAL
  * (every write commits to LMDB before its answer), the training size as
- * the indexing threshold; vqs's own fields under "vqs". */
+ * the indexing threshold; vqs's own fields under "vqs" (a collection of
+ * named vectors: each vector's under "vqs"."vectors"). */
 int api_h_get_coll(entry *e, resp *r)
 {
-    vqs_coll_info info;
-    int rc = vqs_coll_stat(e->c, &info);
-    if (rc)
-        return fail(r, 500, "collection '%s': %s", e->name, vqs_errdetail());
-    const vqs_coll_config *cfg = &info.cfg;
-    double bpv = info.bytes_per_vector;
-    size_t code = info.code_size;
+    size_t nv = vqs_coll_nvectors(e->c);
+    int named = vqs_coll_vector_name(e->c, 0) != NULL;
+    vqs_coll_info info[VQS_DB_MAX_VECTORS];
+    uint64_t indexed = 0;
+    for (size_t i = 0; i < nv; i++) {
+        int rc = vqs_coll_stat(vqs_coll_vector(e->c, i), &info[i]);
+        if (rc)
+            return fail(r, 500, "collection '%s': %s", e->name, vqs_errdetail());
+        indexed += info[i].trained ? info[i].count : 0;
+    }
+    const vqs_coll_config *cfg = &info[0].cfg;
     /* train_size points of d float32, in KB (Qdrant's unit), rounded up */
     json_int_t threshold_kb = (json_int_t)((cfg->train_size * 4 * cfg->d + 1023) / 1024);
+    json_t *vectors = named ? json_object() : vector_params(cfg, 0), *vq = named ? json_object() : vqs_fields(&info[0]);
+    json_t *vqv = named ? json_object() : NULL;
+    for (size_t i = 0; named && i < nv; i++) {
+        json_object_set_new(vectors, vqs_coll_vector_name(e->c, i), vector_params(&info[i].cfg, 1));
+        json_object_set_new(vqv, vqs_coll_vector_name(e->c, i), vqs_fields(&info[i]));
+    }
+    if (vqv)
+        json_object_set_new(vq, "vectors", vqv);
+    if (vq)
+        json_object_set_new(vq, "payload_bytes", json_real((double)info[0].payload_bytes));
     json_t *res = json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:I, "
-        "s:{s:{s:{s:I, s:s, s:b, s:s}, s:I, s:s, s:I, s:I, s:b}, "
+        "s:{s:{s:o, s:I, s:s, s:I, s:I, s:b}, "
         "s:{s:I, s:I, s:I, s:b}, "
         "s:{s:I, s:I, s:n, s:I}, "
         "s:n, s:o}, "
-        "s:o, "
-        "s:{s:s, s:b, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:f, s:f, s:I}}",
-        "status", "green", "optimizer_status", "ok", "points_count", (json_int_t)info.count, "vectors_count",
-        (json_int_t)info.count, "indexed_vectors_count", (json_int_t)(info.trained ? info.count : 0),
-        "segments_count", (json_int_t)1,
+        "s:o, s:o}",
+        "status", "green", "optimizer_status", "ok", "points_count", (json_int_t)info[0].count, "vectors_count",
+        (json_int_t)(info[0].count * nv), "indexed_vectors_count", (json_int_t)indexed, "segments_count",
+        (json_int_t)1,
         "config",
-        "params", "vectors", "size", (json_int_t)cfg->d, "distance", distance_name(cfg->metric), "on_disk",
-        cfg->rerank == VQS_RERANK_DISK, "datatype", "float32", "shard_number", (json_int_t)1, "sharding_method",
-        "auto", "replication_factor", (json_int_t)1, "write_consistency_factor", (json_int_t)1, "on_disk_payload", 1,
+        "params", "vectors", vectors, "shard_number", (json_int_t)1, "sharding_method", "auto",
+        "replication_factor", (json_int_t)1, "write_consistency_factor", (json_int_t)1, "on_disk_payload", 1,
         "hnsw_config", "m", (json_int_t)0, "ef_construct", (json_int_t)0, "full_scan_threshold",
         (json_int_t)threshold_kb, "on_disk", 0,
         "optimizer_config", "default_segment_number", (json_int_t)1, "flush_interval_sec", (json_int_t)0,
         "max_optimization_threads", "indexing_threshold", threshold_kb,
-        "wal_config", "quantization_config", quantization_of(cfg),
+        "wal_config", "quantization_config", named ? json_null() : quantization_of(cfg),
         "payload_schema", json_object(), /* replaced below */
-        "vqs", "spec", cfg->spec, "trained", info.trained, "code_bytes_per_vector", (json_int_t)code,
-        "index_bytes_per_vector", bpv, "compression_ratio", 4.0 * cfg->d / (double)code, "rerank",
-        vqs_rerank_name(cfg->rerank), "rerank_backend", info.rerank_backend, "nprobe", (json_int_t)cfg->nprobe,
-        "train_size", (json_int_t)cfg->train_size, "oversampling", (double)cfg->oversampling, "payload_bytes",
-        (double)info.payload_bytes, "deleted_codes", (json_int_t)info.deleted);
+        "vqs", vq);
     if (!res)
         return fail(r, 500, "out of memory");
-    /* the SQ8/SQ4 clip quantile it was created with (float32, shown to 6 decimals), or null */
-    json_t *vq = json_object_get(res, "vqs");
-    if (vq)
-        json_object_set_new(vq, "clip", cfg->sq_clip ? json_real(round(cfg->sq_clip * 1e6) / 1e6) : json_null());
-    json_t *ps = res ? api_payload_schema(e) : NULL;
+    json_t *ps = api_payload_schema(e);
     if (!ps) {
         json_decref(res);
         return fail(r, 500, "collection '%s': payload indexes: %s", e->name, vqs_errdetail());
@@ -286,26 +318,22 @@ static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t 
     return fail(r, 400, "quantization_config: expected \"scalar\", \"product\" or \"binary\"");
 }
 
-/* Qdrant's VectorParams of the one unnamed vector */
-static int parse_vector_params(const json_t *v, vqs_coll_config *cfg, int *on_disk, resp *r)
+/* Qdrant's VectorParams of one vector (w: how the messages name it,
+ * "\"vectors\"" or "\"vectors\".\"NAME\""); a named vector may carry its
+ * own quantization_config and "vqs" (*qz, *vx: borrowed, NULL if none) */
+static int parse_vector_params(const json_t *v, const char *w, int named, vqs_coll_config *cfg, int *on_disk,
+                               const json_t **qz, const json_t **vx, resp *r)
 {
     json_t *x;
     const char *k;
+    *qz = *vx = NULL;
     if (!json_is_object(v))
-        return fail(r, 400, "\"vectors\": expected {\"size\": d, \"distance\": \"Cosine\"|\"Euclid\"|\"Dot\"}");
-    if (!json_object_get(v, "size")) {
-        /* {"name": {...}, ...}: Qdrant's named vectors */
-        int named = json_object_size(v) > 0;
-        json_object_foreach((json_t *)v, k, x) named &= json_is_object(x);
-        if (named)
-            return fail(r, 400, "\"vectors\": named vectors are not supported yet (give one unnamed vector: "
-                                "{\"size\": d, \"distance\": ...})");
-    }
+        return fail(r, 400, "%s: expected {\"size\": d, \"distance\": \"Cosine\"|\"Euclid\"|\"Dot\"}", w);
     json_object_foreach((json_t *)v, k, x)
     {
         if (!strcmp(k, "size")) {
             if (!json_is_integer(x) || json_integer_value(x) <= 0 || json_integer_value(x) > 65536)
-                return fail(r, 400, "\"vectors\".\"size\" must be an integer between 1 and 65536");
+                return fail(r, 400, "%s.\"size\" must be an integer between 1 and 65536", w);
             cfg->d = (uint32_t)json_integer_value(x);
         } else if (!strcmp(k, "distance")) {
             const char *dn = json_is_string(x) ? json_string_value(x) : "";
@@ -316,33 +344,83 @@ static int parse_vector_params(const json_t *v, vqs_coll_config *cfg, int *on_di
             else if (!strcmp(dn, "Dot"))
                 cfg->metric = VQS_METRIC_IP;
             else
-                return fail(r, 400, "\"vectors\".\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got "
+                return fail(r, 400, "%s.\"distance\" must be \"Cosine\", \"Euclid\" or \"Dot\" (got "
                                     "\"%.40s\")%s",
-                            dn, !strcmp(dn, "Manhattan") ? ": Manhattan is not supported by vqs" : "");
+                            w, dn, !strcmp(dn, "Manhattan") ? ": Manhattan is not supported by vqs" : "");
         } else if (json_is_null(x)) {
             continue;
         } else if (!strcmp(k, "on_disk")) {
             /* where the full vectors are kept: vqs's rerank disk or memory */
             if (!json_is_boolean(x))
-                return fail(r, 400, "\"vectors\".\"on_disk\": expected a boolean");
+                return fail(r, 400, "%s.\"on_disk\": expected a boolean", w);
             *on_disk = json_is_true(x);
         } else if (!strcmp(k, "datatype")) {
             if (!json_is_string(x) || strcmp(json_string_value(x), "float32"))
-                return fail(r, 400, "\"vectors\".\"datatype\": not supported by vqs other than \"float32\" (the "
-                                    "index's codes are its compressed form)");
-        } else if (!strcmp(k, "hnsw_config") || !strcmp(k, "quantization_config") ||
-                   !strcmp(k, "multivector_config")) {
-            return fail(r, 400, "\"vectors\".\"%s\": not supported by vqs%s", k,
-                        k[0] == 'q' ? " per vector (give the collection's quantization_config or \"vqs\".\"spec\")"
-                                    : "");
+                return fail(r, 400, "%s.\"datatype\": not supported by vqs other than \"float32\" (the "
+                                    "index's codes are its compressed form)", w);
+        } else if (named && !strcmp(k, "quantization_config")) {
+            *qz = x;
+        } else if (named && !strcmp(k, "vqs")) {
+            *vx = x;
+        } else if (!strcmp(k, "hnsw_config")) {
+            if (none_set(x, "hnsw_config", "vqs indexes with IVF and quantization, no HNSW graph; its settings are "
+                                           "under \"vqs\"", r))
+                return r->code;
+        } else if (!strcmp(k, "quantization_config") || !strcmp(k, "multivector_config")) {
+            return fail(r, 400, "%s.\"%s\": not supported by vqs%s", w, k,
+                        k[0] == 'q' ? " for the unnamed vector (give the collection's quantization_config or "
+                                      "\"vqs\".\"spec\")" : "");
         } else {
-            return fail(r, 400, "\"vectors\".\"%.60s\": unknown field", k);
+            return fail(r, 400, "%s.\"%.60s\": unknown field", w, k);
         }
     }
     if (!cfg->d || !json_object_get(v, "distance"))
-        return fail(r, 400, "\"vectors\": \"size\" and \"distance\" are required");
+        return fail(r, 400, "%s: \"size\" and \"distance\" are required", w);
     return 0;
 }
+
+/* the "vqs" extension (the collection's, or a named vector's own) into cfg */
+static int parse_vqs_ext(const json_t *vx, const char *w, vqs_coll_config *cfg, resp *r)
+{
+    const char *k;
+    json_t *x;
+    if (!vx)
+        return 0;
+    if (!json_is_object(vx))
+        return fail(r, 400, "%s must be an object (spec, rerank, train_size, nprobe, oversampling, clip)", w);
+    json_object_foreach((json_t *)vx, k, x)
+    {
+        if (!strcmp(k, "spec") && json_is_string(x) && json_string_length(x) < sizeof cfg->spec)
+            snprintf(cfg->spec, sizeof cfg->spec, "%s", json_string_value(x));
+        else if (!strcmp(k, "rerank") && json_is_string(x) && !vqs_rerank_parse(json_string_value(x), &cfg->rerank)) {
+            /* "none", "disk" or "memory": the layer's name table */
+        } else if (!strcmp(k, "train_size") && json_is_integer(x) && json_integer_value(x) >= 0)
+            cfg->train_size = (uint64_t)json_integer_value(x);
+        else if (!strcmp(k, "nprobe") && json_is_integer(x) && json_integer_value(x) > 0 &&
+                 json_integer_value(x) < (1 << 24))
+            cfg->nprobe = (uint32_t)json_integer_value(x);
+        else if (!strcmp(k, "oversampling") && json_is_number(x) && json_number_value(x) >= 1 &&
+                 json_number_value(x) <= 1000)
+            cfg->oversampling = (float)json_number_value(x);
+        else if (!strcmp(k, "clip")) {
+            /* SQ8/SQ4 training ranges (vqs_codec_opts.sq_clip), stored with the collection */
+            double cv = json_is_number(x) ? json_number_value(x) : 0;
+            if (!(cv <= 1.0 && (float)cv > 0.5f))
+                return fail(r, 400, "%s.\"clip\" must be a number in (0.5, 1]: the two-sided quantile of "
+                                    "each dimension's SQ8/SQ4 training range (0.999 clips 0.1%% at each end, 1 "
+                                    "keeps min/max; leave it out for the default)", w);
+            cfg->sq_clip = (float)cv;
+        } else {
+            vqs_clearerr();
+            return fail(r, 400, "%s.\"%s\": unknown key or bad value (spec: string; rerank: \"disk\", \"memory\" or "
+                                "\"none\"; train_size: integer >= 0; nprobe: integer >= 1; oversampling: 1..1000; "
+                                "clip: (0.5, 1])", w, k);
+        }
+    }
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 static const char NO_HNSW[] = "vqs indexes with IVF and quantization, no HNSW graph; its settings are under \"vqs\"";
 static const char NO_WAL[] = "vqs has no WAL: every write is committed to LMDB before it is answered";
@@ -352,21 +430,36 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
     json_t *j = api_parse_body(q, r);
     if (!j)
         return r->code;
-    vqs_coll_config cfg = {0}; /* nprobe, oversampling: the collection defaults */
-    cfg.rerank = VQS_RERANK_DISK;
-    cfg.train_size = 10000;
-    snprintf(cfg.spec, sizeof cfg.spec, "SQ8");
+    vqs_coll_config base = {0}; /* nprobe, oversampling: the collection defaults */
+    base.rerank = VQS_RERANK_DISK;
+    base.train_size = 10000;
+    snprintf(base.spec, sizeof base.spec, "SQ8");
+    vqs_coll_config cfg[VQS_DB_MAX_VECTORS];
+    const char *vn[VQS_DB_MAX_VECTORS];
+    size_t nv = 1;
     json_t *x, *one = json_integer(1), *yes = json_true(), *aut = json_string("auto");
+    const json_t *oc = NULL, *qc = NULL;
     const char *k;
-    int on_disk = -1, ts_set = 0;
-    float qclip = 0;
+    int rc;
+    /* "vectors": one unnamed vector {"size", "distance", ...}, or named
+     * ones {"NAME": {...}, ...} (kept in name order, as Qdrant lists them) */
+    json_t *vecs = json_object_get(j, "vectors");
+    int named = json_is_object(vecs) && !json_object_get(vecs, "size") && json_object_size(vecs) > 0;
+    json_object_foreach(named ? vecs : NULL, k, x) named &= json_is_object(x);
+    if (named) {
+        if (json_object_size(vecs) > VQS_DB_MAX_VECTORS) {
+            fail(r, 400, "\"vectors\": %zu named vectors; vqs keeps at most %d per collection",
+                 json_object_size(vecs), VQS_DB_MAX_VECTORS);
+            goto out;
+        }
+        nv = 0;
+        json_object_foreach(vecs, k, x) vn[nv++] = k;
+        qsort(vn, nv, sizeof *vn, cmp_name);
+    }
     /* every field of Qdrant's CreateCollection is either used, accepted as
      * what vqs does anyway (one shard, one replica, payloads on disk), or
-     * refused naming it; vectors first (the others depend on d) */
-    if (parse_vector_params(json_object_get(j, "vectors"), &cfg, &on_disk, r))
-        goto out;
-    if (on_disk >= 0)
-        cfg.rerank = on_disk ? VQS_RERANK_DISK : VQS_RERANK_MEMORY;
+     * refused naming it; optimizers_config and quantization_config depend
+     * on each vector's d: applied below */
     json_object_foreach(j, k, x)
     {
         if (!strcmp(k, "vectors") || !strcmp(k, "vqs"))
@@ -390,11 +483,9 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
             if (none_set(x, k, NO_WAL, r))
                 goto out;
         } else if (!strcmp(k, "optimizers_config")) {
-            if (parse_optimizers(x, cfg.d, &cfg.train_size, &ts_set, r))
-                goto out;
+            oc = x;
         } else if (!strcmp(k, "quantization_config")) {
-            if (!unset(x) && spec_from_quantization(x, cfg.d, cfg.spec, sizeof cfg.spec, &qclip, r))
-                goto out;
+            qc = unset(x) ? NULL : x;
         } else if (!strcmp(k, "sparse_vectors")) {
             if (!unset(x) && !(json_is_object(x) && json_object_size(x) == 0)) {
                 fail(r, 400, "\"sparse_vectors\": sparse vectors are not supported by vqs");
@@ -410,57 +501,37 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
             goto out;
         }
     }
-    cfg.sq_clip = qclip;
-    json_t *vx = json_object_get(j, "vqs");
-    if (vx && !json_is_object(vx)) {
-        fail(r, 400, "\"vqs\" must be an object (spec, rerank, train_size, nprobe, oversampling, clip)");
-        goto out;
-    }
-    if (vx) {
-        json_object_foreach(vx, k, x)
-        {
-            if (!strcmp(k, "spec") && json_is_string(x) && json_string_length(x) < sizeof cfg.spec)
-                snprintf(cfg.spec, sizeof cfg.spec, "%s", json_string_value(x));
-            else if (!strcmp(k, "rerank") && json_is_string(x) && !vqs_rerank_parse(json_string_value(x), &cfg.rerank)) {
-                /* "none", "disk" or "memory": the layer's name table */
-            }
-            else if (!strcmp(k, "train_size") && json_is_integer(x) && json_integer_value(x) >= 0)
-                cfg.train_size = (uint64_t)json_integer_value(x);
-            else if (!strcmp(k, "nprobe") && json_is_integer(x) && json_integer_value(x) > 0 &&
-                     json_integer_value(x) < (1 << 24))
-                cfg.nprobe = (uint32_t)json_integer_value(x);
-            else if (!strcmp(k, "oversampling") && json_is_number(x) && json_number_value(x) >= 1 &&
-                     json_number_value(x) <= 1000)
-                cfg.oversampling = (float)json_number_value(x);
-            else if (!strcmp(k, "clip")) {
-                /* SQ8/SQ4 training ranges (vqs_codec_opts.sq_clip), stored with the collection */
-                double cv = json_is_number(x) ? json_number_value(x) : 0;
-                if (!(cv <= 1.0 && (float)cv > 0.5f)) {
-                    fail(r, 400, "\"vqs\".\"clip\" must be a number in (0.5, 1]: the two-sided quantile of "
-                                 "each dimension's SQ8/SQ4 training range (0.999 clips 0.1%% at each end, 1 "
-                                 "keeps min/max; leave it out for the default)");
-                    goto out;
-                }
-                cfg.sq_clip = (float)cv;
-            } else {
-                vqs_clearerr();
-                fail(r, 400, "\"vqs\".\"%s\": unknown key or bad value (spec: string; rerank: \"disk\", \"memory\" or "
-                             "\"none\"; train_size: integer >= 0; nprobe: integer >= 1; oversampling: 1..1000; clip: (0.5, 1])",
-                     k);
-                goto out;
-            }
+    for (size_t i = 0; i < nv; i++) {
+        char w[160], wv[176];
+        if (named)
+            snprintf(w, sizeof w, "\"vectors\".\"%.100s\"", vn[i]);
+        else
+            snprintf(w, sizeof w, "\"vectors\"");
+        snprintf(wv, sizeof wv, "%s.\"vqs\"", w);
+        cfg[i] = base;
+        int on_disk = -1, ts_set = 0;
+        const json_t *qz, *vx;
+        if (parse_vector_params(named ? json_object_get(vecs, vn[i]) : vecs, w, named, &cfg[i], &on_disk, &qz, &vx,
+                                r))
+            goto out;
+        if (on_disk >= 0)
+            cfg[i].rerank = on_disk ? VQS_RERANK_DISK : VQS_RERANK_MEMORY;
+        if (parse_optimizers(oc, cfg[i].d, &cfg[i].train_size, &ts_set, r))
+            goto out;
+        const json_t *qq = qz && !unset(qz) ? qz : qc;
+        float qclip = 0;
+        if (qq && spec_from_quantization(qq, cfg[i].d, cfg[i].spec, sizeof cfg[i].spec, &qclip, r))
+            goto out;
+        cfg[i].sq_clip = qclip;
+        if (parse_vqs_ext(json_object_get(j, "vqs"), "\"vqs\"", &cfg[i], r) || parse_vqs_ext(vx, wv, &cfg[i], r))
+            goto out;
+        /* the spec must build for this dimension and metric (the rest is
+         * checked above): a 400 before the name is looked at */
+        if ((rc = vqs_coll_config_check(name, &cfg[i], NULL))) {
+            fail(r, 400, "%s%s\"vqs\".\"spec\": %s", named ? w : "", named ? ": " : "", vqs_errdetail());
+            vqs_clearerr();
+            goto out;
         }
-    }
-    (void)ts_set;
-    json_decref(j);
-    j = NULL;
-    /* the spec must build for this dimension and metric (the rest is
-     * checked above): a 400 before the name is looked at */
-    int rc = vqs_coll_config_check(name, &cfg, NULL);
-    if (rc) {
-        fail(r, 400, "\"vqs\".\"spec\": %s", vqs_errdetail());
-        vqs_clearerr();
-        goto out;
     }
     pthread_rwlock_wrlock(&s->reg);
     if (api_entry_find(s, name)) {
@@ -473,7 +544,7 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         fail(r, 409, "Wrong input: Alias with the same name `%s` already exists!", name);
         goto out;
     }
-    rc = vqs_coll_create(s->cat, name, &cfg);
+    rc = named ? vqs_coll_create_named(s->cat, name, nv, vn, cfg) : vqs_coll_create(s->cat, name, &cfg[0]);
     if (rc) {
         pthread_rwlock_unlock(&s->reg);
         fail(r, status_of(rc), "%s", vqs_errdetail());
@@ -531,16 +602,26 @@ int api_h_drop(vqs_server *s, const char *name, resp *r)
     return ok(r, json_true());
 }
 
+/* trains every vector not trained yet, each on the points held */
 int api_h_train(entry *e, resp *r)
 {
-    if (vqs_coll_is_trained(e->c))
-        return fail(r, 400, "collection '%s' is already trained", e->name);
-    int rc = vqs_coll_train(e->c, 0, NULL);
-    if (rc) {
-        fail(r, status_of(rc), "training: %s", vqs_errdetail());
-        vqs_clearerr();
-        return r->code;
+    size_t nv = vqs_coll_nvectors(e->c), done = 0;
+    for (size_t i = 0; i < nv; i++) {
+        vqs_coll *vc = vqs_coll_vector(e->c, i);
+        if (vqs_coll_is_trained(vc))
+            continue;
+        int rc = vqs_coll_train(vc, 0, NULL);
+        if (rc) {
+            const char *vn = vqs_coll_vector_name(e->c, i);
+            fail(r, status_of(rc), "training%s%s%s: %s", vn ? " vector '" : "", vn ? vn : "", vn ? "'" : "",
+                 vqs_errdetail());
+            vqs_clearerr();
+            return r->code;
+        }
+        done++;
     }
+    if (!done)
+        return fail(r, 400, "collection '%s' is already trained", e->name);
     return ok(r, json_true());
 }
 
@@ -666,14 +747,20 @@ int api_h_patch(vqs_server *s, const char *name, const req *q, resp *r)
     } else if (!e->c) {
         fail(r, 500, "%s", e->open_error);
     } else {
-        const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
-        uint64_t ts = cfg->train_size;
-        if (train_size >= 0)
-            ts = (uint64_t)train_size;
-        if (it_kb >= 0)
-            ts = ((uint64_t)it_kb * 1024 + 4 * cfg->d - 1) / (4 * cfg->d);
-        int rc = vqs_coll_set_defaults(e->c, nprobe >= 0 ? (uint32_t)nprobe : cfg->nprobe,
+        /* every vector of the collection (each checks the values first: a
+         * refusal comes from the first, before anything changed) */
+        int rc = 0;
+        for (size_t i = 0; i < vqs_coll_nvectors(e->c) && !rc; i++) {
+            vqs_coll *vc = vqs_coll_vector(e->c, i);
+            const vqs_coll_config *cfg = vqs_coll_config_of(vc);
+            uint64_t ts = cfg->train_size;
+            if (train_size >= 0)
+                ts = (uint64_t)train_size;
+            if (it_kb >= 0)
+                ts = ((uint64_t)it_kb * 1024 + 4 * cfg->d - 1) / (4 * cfg->d);
+            rc = vqs_coll_set_defaults(vc, nprobe >= 0 ? (uint32_t)nprobe : cfg->nprobe,
                                        oversampling >= 0 ? (float)oversampling : cfg->oversampling, ts);
+        }
         if (rc) {
             fail(r, status_of(rc), "collection '%s': %s", e->name, vqs_errdetail());
             vqs_clearerr();

@@ -41,7 +41,7 @@ typedef struct bop {
     vqs_filter *f;   /* selection by filter (owned) */
     size_t n;
     vqs_pid *ids; /* selection by ids, UPSERT, VECTORS (owned) */
-    float *x;     /* VECTORS (owned) */
+    vecs v;       /* VECTORS (owned) */
     upsert_req u; /* UPSERT */
 } bop;
 
@@ -52,7 +52,7 @@ static void bop_free(bop *b)
         api_upsert_req_free(&b->u);
     else
         free(b->ids);
-    free(b->x);
+    api_vecs_free(&b->v);
 }
 
 /* "points" (ids) or "filter": exactly one */
@@ -141,14 +141,15 @@ static int parse_vectors_op(const vqs_server *s, entry *e, const json_t *j, bop 
     json_t *pts = json_object_get(j, "points");
     if (!json_is_array(pts))
         return fail(r, 400, "%s: expected \"points\": [{\"id\", \"vector\"}, ...]", where);
-    size_t n = json_array_size(pts), d = vqs_coll_d(e->c);
+    size_t n = json_array_size(pts);
     if (n > s->o.max_batch)
         return fail(r, 400, "%s: %zu points in one request; at most %zu (--max-batch)", where, n, s->o.max_batch);
     b->n = n;
     b->ids = calloc(n ? n : 1, sizeof *b->ids);
-    b->x = malloc(sizeof(float) * d * (n ? n : 1));
-    if (!b->ids || !b->x)
+    if (!b->ids)
         return fail(r, 500, "out of memory");
+    if (api_vecs_alloc(e, n, &b->v, r))
+        return r->code;
     for (size_t i = 0; i < n; i++) {
         char w[96];
         snprintf(w, sizeof w, "%s: point %zu", where, i);
@@ -162,7 +163,7 @@ static int parse_vectors_op(const vqs_server *s, entry *e, const json_t *j, bop 
             return fail(r, 400, "%s: \"id\" is missing", w);
         if (!v)
             return fail(r, 400, "%s: \"vector\" is missing", w);
-        if (api_parse_id(id, &b->ids[i], r, w) || api_parse_point_vector(v, d, b->x + i * d, r, w))
+        if (api_parse_id(id, &b->ids[i], r, w) || api_parse_point_vectors(e, v, &b->v, i, r, w))
             return r->code;
     }
     return 0;
@@ -170,7 +171,7 @@ static int parse_vectors_op(const vqs_server *s, entry *e, const json_t *j, bop 
 
 static int refuse_delete_vectors(resp *r, const char *where)
 {
-    return fail(r, 400, "%s: vqs keeps exactly one (unnamed) vector per point and cannot hold a point without it: "
+    return fail(r, 400, "%s: a vqs point has every vector of its collection and cannot be held without one: "
                         "deleting vectors is not supported by vqs; delete the points instead",
                 where);
 }
@@ -306,7 +307,7 @@ static int run_ops(vqs_server *s, entry *e, bop *b, size_t nb, int batch, resp *
         vqs_coll_op *o = &ops[k];
         switch (b[k].kind) {
         case B_UPSERT:
-            *o = (vqs_coll_op){.kind = VQS_COLL_OP_UPSERT, .n = b[k].u.n, .ids = b[k].u.ids, .x = b[k].u.x,
+            *o = (vqs_coll_op){.kind = VQS_COLL_OP_UPSERT, .n = b[k].u.n, .ids = b[k].u.ids, .xv = (const float *const *)b[k].u.v.x,
                                .payloads = (const char *const *)b[k].u.texts};
             break;
         case B_DELETE:
@@ -316,7 +317,8 @@ static int run_ops(vqs_server *s, entry *e, bop *b, size_t nb, int batch, resp *
                 *o = (vqs_coll_op){.kind = VQS_COLL_OP_DELETE, .n = b[k].n, .ids = b[k].ids};
             break;
         case B_VECTORS:
-            *o = (vqs_coll_op){.kind = VQS_COLL_OP_VECTORS, .n = b[k].n, .ids = b[k].ids, .x = b[k].x};
+            *o = (vqs_coll_op){.kind = VQS_COLL_OP_VECTORS, .n = b[k].n, .ids = b[k].ids,
+                               .xv = (const float *const *)b[k].v.x};
             break;
         default:
             *o = (vqs_coll_op){.kind = VQS_COLL_OP_PAYLOAD, .n = b[k].f ? 0 : b[k].n, .ids = b[k].f ? NULL : b[k].ids,

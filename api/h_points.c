@@ -28,7 +28,7 @@ static json_t *op_result(vqs_server *s)
 }
 
 /* upsert n points already validated; payloads: n JSON objects or NULL (borrowed) */
-static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, const float *x, json_t **payloads,
+static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, const float *const *xv, json_t **payloads,
                      resp *r)
 {
     char **texts = calloc(n ? n : 1, sizeof(char *));
@@ -42,7 +42,7 @@ static int do_upsert(vqs_server *s, entry *e, size_t n, const vqs_pid *ids, cons
             break;
         }
     if (!rc) {
-        int e2 = vqs_coll_upsert(e->c, n, ids, x, (const char *const *)texts);
+        int e2 = vqs_coll_upsert_vectors(e->c, n, ids, xv, (const char *const *)texts);
         if (e2) {
             rc = fail(r, status_of(e2), "%s", vqs_errdetail());
             vqs_clearerr();
@@ -73,43 +73,13 @@ int api_check_fields(const json_t *j, const char *where, const char *const *know
     return api_check_keys(j, known, unsupported, where, r);
 }
 
-int api_parse_point_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
-{
-    if (json_is_array(v) && json_array_size(v) && json_is_array(json_array_get(v, 0)))
-        return fail(r, 400, "%s: multi-vectors (an array of arrays) are not supported by vqs", where);
-    if (!json_is_object(v))
-        return api_parse_vector(v, d, out, r, where);
-    if (json_object_get(v, "indices") || json_object_get(v, "values"))
-        return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
-    if (json_is_string(json_object_get(v, "model")) &&
-        (json_object_get(v, "text") || json_object_get(v, "image") || json_object_get(v, "object")))
-        return fail(r, 400, "%s: inference objects (text, image, object) are not supported by vqs", where);
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)v, k, x)
-    {
-        if (*k)
-            return fail(r, 400, "%s: named vectors are not supported by this collection (vector \"%.60s\"); it has "
-                                "one unnamed vector: send [...] or {\"\": [...]}",
-                        where, k);
-    }
-    json_t *def = json_object_get(v, "");
-    if (!def)
-        return fail(r, 400, "%s: the vector object is empty; send [...] or {\"\": [...]}", where);
-    if (json_is_object(def))
-        return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
-    if (json_is_array(def) && json_array_size(def) && json_is_array(json_array_get(def, 0)))
-        return fail(r, 400, "%s: multi-vectors (an array of arrays) are not supported by vqs", where);
-    return api_parse_vector(def, d, out, r, where);
-}
-
 void api_upsert_req_free(upsert_req *u)
 {
     for (size_t i = 0; u->texts && i < u->n; i++)
         free(u->texts[i]);
     free(u->texts);
     free(u->ids);
-    free(u->x);
+    api_vecs_free(&u->v);
     free(u->pay);
     memset(u, 0, sizeof *u);
 }
@@ -122,7 +92,6 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
     memset(u, 0, sizeof *u);
     if (api_check_fields(j, "upsert", top, r))
         return r->code;
-    size_t d = vqs_coll_d(e->c);
     json_t *pts = json_object_get(j, "points"), *batch = json_object_get(j, "batch");
     json_t *bids = NULL, *bvec = NULL, *bpay = NULL;
     size_t n;
@@ -147,10 +116,9 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
         return fail(r, 400, "%zu points in one request; at most %zu (--max-batch)", n, s->o.max_batch);
     u->n = n;
     u->ids = calloc(n ? n : 1, sizeof *u->ids);
-    u->x = malloc(sizeof(float) * d * (n ? n : 1));
     u->pay = calloc(n ? n : 1, sizeof(json_t *));
     u->texts = calloc(n ? n : 1, sizeof(char *));
-    int rc = (!u->ids || !u->x || !u->pay || !u->texts) ? fail(r, 500, "out of memory") : 0;
+    int rc = (!u->ids || !u->pay || !u->texts) ? fail(r, 500, "out of memory") : api_vecs_alloc(e, n, &u->v, r);
     for (size_t i = 0; !rc && i < n; i++) {
         char where[64];
         snprintf(where, sizeof where, "point %zu", i);
@@ -170,7 +138,7 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
             rc = fail(r, 400, "%s: \"id\" is missing", where);
         else if (!vec)
             rc = fail(r, 400, "%s: \"vector\" is missing", where);
-        else if (!api_parse_id(id, &u->ids[i], r, where) && !api_parse_point_vector(vec, d, u->x + i * d, r, where)) {
+        else if (!api_parse_id(id, &u->ids[i], r, where) && !api_parse_point_vectors(e, vec, &u->v, i, r, where)) {
             if (pl && !json_is_null(pl) && !json_is_object(pl))
                 rc = fail(r, 400, "%s: \"payload\" must be an object", where);
             else
@@ -197,7 +165,7 @@ int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
      * so say so clearly */
     int rc = api_parse_upsert(s, e, j, &u, r);
     if (!rc)
-        rc = do_upsert(s, e, u.n, u.ids, u.x, u.pay, r);
+        rc = do_upsert(s, e, u.n, u.ids, (const float *const *)u.v.x, u.pay, r);
     api_upsert_req_free(&u);
     json_decref(j);
     return rc;
@@ -207,6 +175,9 @@ int api_h_upsert_json(vqs_server *s, entry *e, const req *q, resp *r)
 int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
 {
     size_t d = vqs_coll_d(e->c), rec = 8 + 4 * d;
+    if (vqs_coll_nvectors(e->c) > 1)
+        return fail(r, 400, "binary upsert: collection '%s' has %zu named vectors; upsert them as JSON", e->name,
+                    vqs_coll_nvectors(e->c));
     if (q->len == 0 || q->len % rec)
         return fail(r, 400, "binary upsert: %zu bytes is not a whole number of %zu-byte records (u64 id + %zu float32)",
                     q->len, rec, d);
@@ -237,17 +208,16 @@ int api_h_upsert_bin(vqs_server *s, entry *e, const req *q, resp *r)
             }
     }
     if (!rc)
-        rc = do_upsert(s, e, n, ids, x, NULL, r);
+        rc = do_upsert(s, e, n, ids, (const float *const *)&x, NULL, r);
     free(ids);
     free(x);
     return rc;
 }
 
-json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, int with_vector,
+json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_sel *ps, unsigned with_vector,
                        const float *score, const char *text, resp *r)
 {
     json_t *o = json_object();
-    char b[40];
     if (!o)
         return fail(r, 500, "out of memory"), NULL;
     json_object_set_new(o, "id", api_id_json(id));
@@ -266,49 +236,22 @@ json_t *api_point_json(entry *e, const vqs_pid *id, int64_t iid, const payload_s
         json_decref(p);
     }
     if (with_vector) {
-        size_t d = vqs_coll_d(e->c);
-        float *v = malloc(sizeof(float) * d);
-        int rc = v ? vqs_coll_get(e->c, id, v, NULL) : VQS_ENOMEM;
-        if (rc == 0) {
-            json_t *a = json_array();
-            for (size_t i = 0; i < d; i++)
-                json_array_append_new(a, json_real(v[i]));
-            json_object_set_new(o, "vector", a);
-        } else if (rc != VQS_ENOTFOUND) {
-            fail(r, status_of(rc) == 400 ? 500 : status_of(rc), "point %s: reading its vector: %s",
-                 vqs_pid_format(id, b), rc == VQS_ENOMEM ? "out of memory" : vqs_errdetail());
-            vqs_clearerr();
-            free(v);
+        json_t *v = NULL;
+        if (api_vectors_json(e, id, with_vector, &v, r)) {
             json_decref(o);
             return NULL;
         }
-        vqs_clearerr();
-        free(v);
+        if (v)
+            json_object_set_new(o, "vector", v);
     }
     return o;
-}
-
-/* A trained collection without a vector file holds only codes. */
-static int keeps_vectors(entry *e)
-{
-    return vqs_coll_config_of(e->c)->rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(e->c);
-}
-
-/* with_vector on a trained collection that keeps no vectors: a 400, not
- * an answer without (or with made-up) vectors */
-int api_check_with_vector(entry *e, int wv, resp *r)
-{
-    if (wv && !keeps_vectors(e))
-        return fail(r, 400, "\"with_vector\": collection '%s' keeps no vectors (rerank \"none\"): only their codes",
-                    e->name);
-    return 0;
 }
 
 int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
 {
     json_t *j = NULL, *ids;
     payload_sel ps;
-    int wv = 0;
+    unsigned wv = 0;
     json_t *single = NULL;
     if (one_id) {
         vqs_pid p;
@@ -321,7 +264,12 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
         ids = single;
         ps.on = 1;
         ps.include = ps.exclude = NULL;
-        wv = keeps_vectors(e);
+        /* GET: every vector the collection keeps */
+        for (size_t vi = 0; vi < vqs_coll_nvectors(e->c); vi++) {
+            vqs_coll *vc = vqs_coll_vector(e->c, vi);
+            if (vqs_coll_config_of(vc)->rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(vc))
+                wv |= 1u << vi;
+        }
     } else {
         if (!(j = api_parse_body(q, r)))
             return r->code;
@@ -331,8 +279,7 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
             return r->code;
         }
         ids = json_object_get(j, "ids");
-        if (!json_is_array(ids) || api_parse_with_payload(j, 1, &ps, r) || api_get_bool(j, "with_vector", 0, &wv, r) ||
-            api_check_with_vector(e, wv, r)) {
+        if (!json_is_array(ids) || api_parse_with_payload(j, 1, &ps, r) || api_get_with_vector(e, j, &wv, r)) {
             json_decref(j);
             return r->code ? r->code : fail(r, 400, "\"ids\" must be an array of point ids");
         }
@@ -371,7 +318,7 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
                 break;
             }
             json_array_append_new(out, o);
-            if ((rc = api_charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r)) ||
+            if ((rc = api_charge(s, q, o, api_wv_dims(e, wv), r)) ||
                 ((i & 63) == 63 && (rc = api_check_deadline(q, r))))
                 break;
         } else if (one_id)

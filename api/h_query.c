@@ -84,6 +84,9 @@ typedef struct stage {
     int has_thr;
     float thr;
     size_t limit; /* the root: limit + offset */
+    size_t vi;    /* the vector it searches ("using"); NO_VEC: none named yet (a named collection's
+                     stage without "using", or one that needs no vector) */
+    uint32_t m;   /* that vector's metric (set with vi) */
     struct stage *pre;
     size_t npre;
 } stage;
@@ -94,6 +97,8 @@ typedef struct qctx {
     entry *e;
     req *q;
     resp *r;
+    /* the vector of the stage being parsed or evaluated (use_vec) */
+    vqs_coll *vc;
     size_t d;
     uint32_t m;
     double results, cands; /* charged so far */
@@ -102,8 +107,29 @@ typedef struct qctx {
     const char *group_key; /* groups: only points with this payload key */
     size_t nstages;
     int need_pl; /* a filter or group_by: the payload cache is needed */
-    float *vbuf; /* d floats */
+    float *vbuf; /* the largest d of the collection's vectors, floats */
 } qctx;
+
+#define NO_VEC SIZE_MAX
+
+/* makes st's vector the current one (c->vc, d, m); a stage that names none
+ * in a collection of named vectors is a 400 */
+static int use_vec(qctx *c, stage *st)
+{
+    if (st->vi == NO_VEC) {
+        size_t vi;
+        if (vqs_coll_vector_find(c->e->c, NULL, &vi)) {
+            fail(c->r, 400, "%s: give \"using\"", vqs_errdetail());
+            vqs_clearerr();
+            return c->r->code;
+        }
+        st->vi = vi;
+    }
+    c->vc = vqs_coll_vector(c->e->c, st->vi);
+    c->d = vqs_coll_d(c->vc);
+    c->m = st->m = (uint32_t)vqs_coll_config_of(c->vc)->metric;
+    return 0;
+}
 
 static void stage_free(stage *st)
 {
@@ -241,7 +267,7 @@ static int index_search(qctx *c, const fchain *F, const vqs_coll_search_params *
 {
     if (k > c->s->o.max_limit)
         k = c->s->o.max_limit;
-    const vqs_coll_config *cfg = vqs_coll_config_of(c->e->c);
+    const vqs_coll_config *cfg = vqs_coll_config_of(c->vc);
     int rerank = sp0->rerank == VQS_RERANK_ON || (sp0->rerank == VQS_RERANK_DEFAULT && cfg->rerank != VQS_RERANK_NONE);
     double os = sp0->oversampling > 0 ? sp0->oversampling : cfg->oversampling;
     if (charge(c, (double)k, rerank ? ceil((double)k * (os > 1 ? os : 1)) : (double)k) ||
@@ -271,12 +297,12 @@ static int index_search(qctx *c, const fchain *F, const vqs_coll_search_params *
     size_t npc = 0;
     int planned = 0;
     for (size_t i = 0; i < F->nf && !planned; i++)
-        if (F->fj[i] && (planned = api_plan_filter(c->e, F->fj[i], sp.nprobe, &pc, &npc, c->r)) < 0) {
+        if (F->fj[i] && (planned = api_plan_filter(c->e, c->vc, F->fj[i], sp.nprobe, &pc, &npc, c->r)) < 0) {
             free(hits);
             return c->r->code;
         }
-    int rc = planned ? vqs_coll_search_ids(c->e->c, &sp, vec, k, npc, pc, hits)
-                     : vqs_coll_search(c->e->c, &sp, 1, vec, k, hits);
+    int rc = planned ? vqs_coll_search_ids(c->vc, &sp, vec, k, npc, pc, hits)
+                     : vqs_coll_search(c->vc, &sp, 1, vec, k, hits);
     free(pc);
     if (rc) {
         if (rc == -ETIMEDOUT)
@@ -303,7 +329,7 @@ static int read_vec(qctx *c, const cand *x, float *buf, size_t nread)
 {
     if (charge(c, 0, 1) || ((nread & 63) == 63 && api_check_deadline(c->q, c->r)))
         return c->r->code;
-    int rc = vqs_coll_get(c->e->c, &x->id, buf, NULL);
+    int rc = vqs_coll_get(c->vc, &x->id, buf, NULL);
     if (rc == VQS_ENOTFOUND) {
         vqs_clearerr();
         return -1;
@@ -450,14 +476,14 @@ static int rescore(qctx *c, const stage *st, clist *l)
     return rc;
 }
 
-static int eval(qctx *c, const stage *st, fchain *F, clist *out);
+static int eval(qctx *c, stage *st, fchain *F, clist *out);
 
 /* the stage answers Euclid distances (lower is better) */
 static int l2_nearest(const qctx *c, const stage *st)
 {
     if (st->type == Q_NONE)
         return st->npre == 1 && l2_nearest(c, &st->pre[0]);
-    return c->m == VQS_METRIC_L2 && (st->type == Q_NEAREST || (st->type == Q_RECO && st->strategy == RECO_AVG));
+    return st->m == VQS_METRIC_L2 && (st->type == Q_NEAREST || (st->type == Q_RECO && st->strategy == RECO_AVG));
 }
 
 /* fuses the ranked lists of the prefetches */
@@ -492,9 +518,11 @@ static void fuse(const stage *st, clist *lists, size_t nl, clist *out)
         out->v[k].key = out->v[k].score;
 }
 
-static int eval(qctx *c, const stage *st, fchain *F, clist *out)
+static int eval(qctx *c, stage *st, fchain *F, clist *out)
 {
     size_t nf0 = F->nf;
+    if (st->vi != NO_VEC) /* a stage that searches or scores: its vector (parsed: it exists) */
+        use_vec(c, st);
     if (st->f) {
         F->fj[F->nf] = st->fj;
         F->f[F->nf++] = st->f;
@@ -512,6 +540,8 @@ static int eval(qctx *c, const stage *st, fchain *F, clist *out)
             rc = eval(c, &st->pre[i], F, &lists[i]);
             total += lists[i].n;
         }
+        if (st->vi != NO_VEC)
+            use_vec(c, st);
         if (!rc && !(out->v = malloc(sizeof(cand) * (total ? total : 1))))
             rc = fail(c->r, 500, "out of memory");
         if (!rc) {
@@ -570,9 +600,9 @@ static int vector_of_id(qctx *c, const json_t *v, float *out, const char *where)
     vqs_pid pid;
     if (api_parse_id(v, &pid, c->r, where))
         return c->r->code;
-    if (vqs_coll_config_of(c->e->c)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(c->e->c))
+    if (vqs_coll_config_of(c->vc)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(c->vc))
         return fail(c->r, 400, "%s: a point id as a query needs the stored vectors (this collection keeps none)", where);
-    int rc = vqs_coll_get(c->e->c, &pid, out, NULL);
+    int rc = vqs_coll_get(c->vc, &pid, out, NULL);
     uint64_t iid = 0;
     if (!rc)
         rc = vqs_coll_lookup(c->e->c, &pid, &iid, NULL);
@@ -600,8 +630,15 @@ static int vector_input(qctx *c, const json_t *v, float *out, const char *where)
         return vector_of_id(c, v, out, where);
     if (json_is_object(v) && !json_object_get(v, "indices") && !json_object_get(v, "name"))
         return fail(c->r, 400, "%s: inference (document, image or object with a model) is not supported by vqs", where);
-    if (api_query_vector(v, c->d, out, c->r, where))
+    size_t vi = c->vc == vqs_coll_vector(c->e->c, 0) ? 0 : NO_VEC;
+    for (size_t k = 0; vi == NO_VEC && k < vqs_coll_nvectors(c->e->c); k++)
+        if (vqs_coll_vector(c->e->c, k) == c->vc)
+            vi = k;
+    float *x = NULL;
+    if (api_query_vector(c->e, v, &vi, &x, c->r, where))
         return c->r->code;
+    memcpy(out, x, sizeof(float) * c->d);
+    free(x);
     if (c->m == VQS_METRIC_COS)
         normalise(out, c->d);
     return 0;
@@ -633,6 +670,8 @@ static int parse_examples(qctx *c, const json_t *a, const char *name, float **ou
 static int parse_reco(qctx *c, const json_t *j, stage *st)
 {
     st->type = Q_RECO;
+    if (use_vec(c, st))
+        return c->r->code;
     if (parse_examples(c, json_object_get(j, "positive"), "positive", &st->pos, &st->npos) ||
         parse_examples(c, json_object_get(j, "negative"), "negative", &st->neg, &st->nneg))
         return c->r->code;
@@ -686,6 +725,8 @@ static int parse_query(qctx *c, const json_t *v, stage *st)
     if (json_is_array(v) || json_is_integer(v) || json_is_string(v) ||
         (json_is_object(v) && (json_object_get(v, "indices") || json_object_get(v, "vector")))) {
         st->type = Q_NEAREST;
+        if (use_vec(c, st))
+            return c->r->code;
         if (!(st->vec = malloc(sizeof(float) * c->d)))
             return fail(c->r, 500, "out of memory");
         return vector_input(c, v, st->vec, "\"query\"");
@@ -699,6 +740,8 @@ static int parse_query(qctx *c, const json_t *v, stage *st)
         if (api_check_keys(v, known, NULL, "\"query\"", c->r))
             return c->r->code;
         st->type = Q_NEAREST;
+        if (use_vec(c, st))
+            return c->r->code;
         if (!(st->vec = malloc(sizeof(float) * c->d)))
             return fail(c->r, 500, "out of memory");
         if (vector_input(c, json_object_get(v, "nearest"), st->vec, "\"query\".\"nearest\""))
@@ -785,7 +828,8 @@ static int parse_query(qctx *c, const json_t *v, stage *st)
  * and "filter" (compiled, and kept as JSON for the planner) */
 static int stage_common(qctx *c, const json_t *j, stage *st)
 {
-    if (api_parse_params(c->e, json_object_get(j, "params"), &st->sp, c->r) ||
+    vqs_coll *vc = st->vi != NO_VEC ? vqs_coll_vector(c->e->c, st->vi) : c->e->c;
+    if (api_parse_params(vc, json_object_get(j, "params"), &st->sp, c->r) ||
         api_get_threshold(j, &st->has_thr, &st->thr, c->r))
         return c->r->code;
     vqs_clearerr();
@@ -793,6 +837,16 @@ static int stage_common(qctx *c, const json_t *j, stage *st)
         c->need_pl = 1;
     st->fj = json_object_get(j, "filter");
     return c->r->code;
+}
+
+/* st's "using": the vector it searches (NO_VEC: not named; use_vec decides when one is needed) */
+static int stage_using(qctx *c, const json_t *j, stage *st)
+{
+    st->vi = NO_VEC;
+    json_t *u = json_object_get(j, "using");
+    if (u && !json_is_null(u) && api_get_using(c->e, j, &st->vi, c->r))
+        return c->r->code;
+    return 0;
 }
 
 static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root, int groups)
@@ -810,7 +864,7 @@ static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root,
                                        NULL};
     static const char *const unsup[] = {"shard_key", "lookup_from", "with_lookup", NULL};
     if (api_check_keys(j, root ? (groups ? kgroups : kroot) : kpre, unsup, root ? "the query" : "a prefetch", c->r) ||
-        api_check_using(j, c->r))
+        stage_using(c, j, st))
         return c->r->code;
     json_t *pre = json_object_get(j, "prefetch");
     if (pre && !json_is_null(pre)) {
@@ -849,7 +903,7 @@ static int parse_stage(qctx *c, const json_t *j, stage *st, int depth, int root,
 
 /* ---- answering --------------------------------------------------------------------- */
 
-static json_t *point_out(qctx *c, const cand *x, const payload_sel *ps, int wv)
+static json_t *point_out(qctx *c, const cand *x, const payload_sel *ps, unsigned wv)
 {
     char *text = NULL;
     if (ps->on && !c->e->pl_loaded && vqs_coll_lookup_iid(c->e->c, (uint64_t)x->iid, NULL, &text)) {
@@ -859,14 +913,14 @@ static json_t *point_out(qctx *c, const cand *x, const payload_sel *ps, int wv)
     }
     json_t *o = api_point_json(c->e, &x->id, x->iid, ps, wv, &x->score, text, c->r);
     free(text);
-    if (o && api_charge(c->s, c->q, o, wv ? c->d : 0, c->r)) {
+    if (o && api_charge(c->s, c->q, o, api_wv_dims(c->e, wv), c->r)) {
         json_decref(o);
         return NULL;
     }
     return o;
 }
 
-static json_t *points_out(qctx *c, const clist *l, size_t offset, const payload_sel *ps, int wv)
+static json_t *points_out(qctx *c, const clist *l, size_t offset, const payload_sel *ps, unsigned wv)
 {
     json_t *a = json_array();
     for (size_t i = offset; a && i < l->n; i++) {
@@ -888,7 +942,7 @@ static json_t *group_values(qctx *c, int64_t iid)
     return payload_at(e->pl[iid].payload, c->group_key);
 }
 
-static json_t *groups_out(qctx *c, const clist *l, size_t ngroups, size_t gsize, const payload_sel *ps, int wv)
+static json_t *groups_out(qctx *c, const clist *l, size_t ngroups, size_t gsize, const payload_sel *ps, unsigned wv)
 {
     json_t *groups = json_array();
     for (size_t i = 0; groups && i < l->n; i++) {
@@ -926,7 +980,7 @@ typedef struct one {
     stage st;
     size_t offset, group_size, ngroups;
     payload_sel ps;
-    int wv;
+    unsigned wv;
     const char *group_by;
 } one;
 
@@ -935,8 +989,7 @@ static int parse_tail(qctx *c, const json_t *j, one *o, int groups, int offset_o
 {
     if (offset_ok && api_get_count(j, "offset", 0, c->s->o.max_limit, &o->offset, c->r))
         return c->r->code;
-    if (api_parse_with_payload(j, 0, &o->ps, c->r) || api_get_bool(j, "with_vector", 0, &o->wv, c->r) ||
-        api_check_with_vector(c->e, o->wv, c->r))
+    if (api_parse_with_payload(j, 0, &o->ps, c->r) || api_get_with_vector(c->e, j, &o->wv, c->r))
         return c->r->code;
     if (groups) {
         json_t *g = json_object_get(j, "group_by");
@@ -981,9 +1034,9 @@ static int parse_one(qctx *c, const json_t *j, one *o, body_kind bk, int groups)
                                             "score_threshold", "group_by", "group_size", NULL};
     static const char *const unsup[] = {"shard_key", "lookup_from", "with_lookup", NULL};
     const char *const *known = bk == BODY_SEARCH ? ksearch_g : groups ? kreco_g : kreco;
-    if (api_check_keys(j, known, unsup, "the request", c->r) || api_check_using(j, c->r))
-        return c->r->code;
     stage *st = &o->st;
+    if (api_check_keys(j, known, unsup, "the request", c->r) || stage_using(c, j, st))
+        return c->r->code;
     c->nstages = 1;
     if (bk == BODY_RECOMMEND) {
         if (parse_reco(c, j, st))
@@ -993,9 +1046,8 @@ static int parse_one(qctx *c, const json_t *j, one *o, body_kind bk, int groups)
         if (!v)
             return fail(c->r, 400, "\"vector\" is missing");
         st->type = Q_NEAREST;
-        if (!(st->vec = malloc(sizeof(float) * c->d)))
-            return fail(c->r, 500, "out of memory");
-        if (api_query_vector(v, c->d, st->vec, c->r, "vector"))
+        /* a search body names its vector in "vector" ({"name", "vector"}) */
+        if (api_query_vector(c->e, v, &st->vi, &st->vec, c->r, "vector") || use_vec(c, st))
             return c->r->code;
         if (c->m == VQS_METRIC_COS)
             normalise(st->vec, c->d);
@@ -1081,9 +1133,14 @@ static int handle(vqs_server *s, entry *e, req *q, resp *r, body_kind bk, query_
         }
         n = json_array_size(list);
     }
-    qctx c = {.s = s, .e = e, .q = q, .r = r, .d = vqs_coll_d(e->c), .m = vqs_coll_config_of(e->c)->metric};
+    qctx c = {.s = s, .e = e, .q = q, .r = r, .vc = e->c, .d = vqs_coll_d(e->c),
+              .m = vqs_coll_config_of(e->c)->metric};
     one *reqs = calloc(n ? n : 1, sizeof *reqs);
-    c.vbuf = malloc(sizeof(float) * c.d);
+    size_t dmax = 0;
+    for (size_t i = 0; i < vqs_coll_nvectors(e->c); i++)
+        if (vqs_coll_d(vqs_coll_vector(e->c, i)) > dmax)
+            dmax = vqs_coll_d(vqs_coll_vector(e->c, i));
+    c.vbuf = malloc(sizeof(float) * dmax);
     int rc = reqs && c.vbuf ? 0 : fail(r, 500, "out of memory");
     int groups = kind == QUERY_GROUPS;
     /* the referenced points of each request are excluded from its own results only */

@@ -203,12 +203,12 @@ int api_h_scroll(vqs_server *s, entry *e, req *q, resp *r)
     S.q = q;
     S.r = r;
     payload_sel ps;
-    int wv = 0, rc = 0, has_from = 0;
+    unsigned wv = 0;
+    int rc = 0, has_from = 0;
     vqs_pid from;
     json_t *off = json_object_get(j, "offset"), *ob = json_object_get(j, "order_by");
     if (api_check_fields(j, "scroll", known, r) || api_get_count(j, "limit", 10, s->o.max_limit, &S.limit, r) ||
-        api_parse_with_payload(j, 1, &ps, r) || api_get_bool(j, "with_vector", 0, &wv, r) ||
-        api_check_with_vector(e, wv, r)) {
+        api_parse_with_payload(j, 1, &ps, r) || api_get_with_vector(e, j, &wv, r)) {
         json_decref(j);
         return r->code;
     }
@@ -255,7 +255,7 @@ int api_h_scroll(vqs_server *s, entry *e, req *q, resp *r)
                 json_object_set_new(o, "order_value", S.h[i].is_int ? json_integer(S.h[i].ival)
                                                                    : json_real(S.h[i].value));
             json_array_append_new(pts, o);
-            rc = api_charge(s, q, o, wv ? vqs_coll_d(e->c) : 0, r);
+            rc = api_charge(s, q, o, api_wv_dims(e, wv), r);
         }
         pthread_rwlock_unlock(&e->plock);
     }

@@ -30,7 +30,9 @@ typedef struct search_req {
     vqs_filter *f;
     const json_t *fj; /* the filter's JSON (borrowed from the body), for the planner */
     payload_sel ps;
-    int with_vector;
+    unsigned with_vector;
+    size_t vi;    /* the vector searched */
+    vqs_coll *vc; /* its handle */
     int has_thr;
     float thr;
     vqs_coll_search_params sp;
@@ -46,24 +48,22 @@ static void search_req_free(search_req *sr)
 static int parse_search(vqs_server *s, entry *e, const json_t *j, search_req *sr, resp *r)
 {
     memset(sr, 0, sizeof *sr);
-    size_t d = vqs_coll_d(e->c);
+    sr->vi = SIZE_MAX;
     if (!json_is_object(j))
         return fail(r, 400, "a search request must be an object");
     static const char *const known[] = {"vector", "filter", "params", "limit", "offset", "with_payload",
                                         "with_vector", "score_threshold", NULL};
     static const char *const unsup[] = {"shard_key", "lookup_from", "prefetch", NULL};
-    if (api_check_keys(j, known, unsup, "the search request", r) ||
-        api_check_using(j, r))
+    if (api_check_keys(j, known, unsup, "the search request", r))
         return r->code;
     json_t *v = json_object_get(j, "vector");
     if (json_is_object(v) && json_object_get(v, "nearest"))
         v = json_object_get(v, "nearest");
     if (!v)
         return fail(r, 400, "\"vector\" is missing");
-    if (!(sr->q = malloc(sizeof(float) * d)))
-        return fail(r, 500, "out of memory");
-    if (api_query_vector(v, d, sr->q, r, "vector"))
+    if (api_query_vector(e, v, &sr->vi, &sr->q, r, "vector"))
         return r->code;
+    sr->vc = vqs_coll_vector(e->c, sr->vi);
     if (api_get_count(j, "limit", 10, s->o.max_limit, &sr->limit, r) ||
         api_get_count(j, "offset", 0, s->o.max_limit, &sr->offset, r))
         return r->code;
@@ -71,12 +71,11 @@ static int parse_search(vqs_server *s, entry *e, const json_t *j, search_req *sr
         return fail(r, 400, "\"limit\" must be at least 1");
     if (sr->limit + sr->offset > s->o.max_limit)
         return fail(r, 400, "\"limit\" + \"offset\" = %zu; at most %zu", sr->limit + sr->offset, s->o.max_limit);
-    if (api_parse_with_payload(j, 0, &sr->ps, r) || api_get_bool(j, "with_vector", 0, &sr->with_vector, r) ||
-        api_check_with_vector(e, sr->with_vector, r))
+    if (api_parse_with_payload(j, 0, &sr->ps, r) || api_get_with_vector(e, j, &sr->with_vector, r))
         return r->code;
     if (api_get_threshold(j, &sr->has_thr, &sr->thr, r))
         return r->code;
-    if (api_parse_params(e, json_object_get(j, "params"), &sr->sp, r))
+    if (api_parse_params(sr->vc, json_object_get(j, "params"), &sr->sp, r))
         return r->code;
     vqs_clearerr();
     sr->f = api_get_filter(j, r);
@@ -118,46 +117,7 @@ int api_check_keys(const json_t *j, const char *const *known, const char *const 
     return 0;
 }
 
-/* a vector name vqs can serve: "" (the one unnamed vector) */
-static int check_vector_name(const json_t *name, resp *r, const char *where)
-{
-    if (!json_is_string(name))
-        return fail(r, 400, "%s: the vector name must be a string", where);
-    if (*json_string_value(name))
-        return fail(r, 400, "%s: vector \"%.64s\": named vectors are not supported by this collection", where,
-                    json_string_value(name));
-    return 0;
-}
-
-int api_check_using(const json_t *j, resp *r)
-{
-    json_t *u = json_object_get(j, "using");
-    if (!u || json_is_null(u))
-        return 0;
-    return check_vector_name(u, r, "\"using\"");
-}
-
-int api_query_vector(const json_t *v, size_t d, float *out, resp *r, const char *where)
-{
-    if (json_is_array(v) && json_array_size(v) && json_is_array(json_array_get(v, 0)))
-        return fail(r, 400, "%s: multivectors are not supported by vqs", where);
-    if (json_is_object(v)) {
-        if (json_object_get(v, "indices") || json_object_get(v, "values"))
-            return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
-        json_t *name = json_object_get(v, "name"), *x = json_object_get(v, "vector");
-        if (!name || !x || json_object_size(v) != 2)
-            return fail(r, 400, "%s: a vector is an array of %zu numbers or {\"name\": \"\", \"vector\": [...]}", where,
-                        d);
-        if (json_is_object(x))
-            return fail(r, 400, "%s: sparse vectors are not supported by vqs", where);
-        if (check_vector_name(name, r, where))
-            return r->code;
-        v = x;
-    }
-    return api_parse_vector(v, d, out, r, where);
-}
-
-int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp *r)
+int api_parse_params(vqs_coll *vc, const json_t *p, vqs_coll_search_params *sp, resp *r)
 {
     if (!p || json_is_null(p))
         return 0;
@@ -207,7 +167,7 @@ int api_parse_params(entry *e, const json_t *p, vqs_coll_search_params *sp, resp
             return fail(r, 400, "\"params\".\"nprobe\" must be a positive integer");
         sp->nprobe = (size_t)json_integer_value(x);
     }
-    if (sp->rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+    if (sp->rerank == VQS_RERANK_ON && vqs_coll_config_of(vc)->rerank == VQS_RERANK_NONE)
         sp->rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */
     return 0;
 }
@@ -235,11 +195,11 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
     /* the planner (plan.c): few candidates by a payload index: exact over them */
     uint64_t *cand = NULL;
     size_t ncand = 0;
-    int planned = !rc && sr->f ? api_plan_filter(e, sr->fj, sr->sp.nprobe, &cand, &ncand, r) : 0;
+    int planned = !rc && sr->f ? api_plan_filter(e, sr->vc, sr->fj, sr->sp.nprobe, &cand, &ncand, r) : 0;
     if (planned < 0)
         rc = r->code;
-    if (!rc && (rc = planned ? vqs_coll_search_ids(e->c, &sr->sp, sr->q, k, ncand, cand, hits)
-                             : vqs_coll_search(e->c, &sr->sp, 1, sr->q, k, hits))) {
+    if (!rc && (rc = planned ? vqs_coll_search_ids(sr->vc, &sr->sp, sr->q, k, ncand, cand, hits)
+                             : vqs_coll_search(sr->vc, &sr->sp, 1, sr->q, k, hits))) {
         if (rc == -ETIMEDOUT)
             api_check_deadline(q, r);
         if (!r->code)
@@ -250,8 +210,8 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
     json_t *out = NULL;
     if (!rc) {
         out = json_array();
-        uint32_t m = vqs_coll_config_of(e->c)->metric;
-        size_t vd = sr->with_vector ? vqs_coll_d(e->c) : 0;
+        uint32_t m = vqs_coll_config_of(sr->vc)->metric;
+        size_t vd = api_wv_dims(e, sr->with_vector);
         for (size_t i = sr->offset; i < k && !rc; i++) {
             const vqs_coll_hit *h = &hits[i];
             if (!h->id.kind)
@@ -286,11 +246,11 @@ static json_t *run_search(vqs_server *s, entry *e, search_req *sr, req *q, resp 
 /* Σ (limit + offset) and Σ re-scored candidates of a request's searches
  * (n settings, each used by reps queries), against --max-results and
  * --max-candidates */
-static int check_cost(vqs_server *s, entry *e, const search_req *sr, size_t n, size_t reps, resp *r)
+static int check_cost(vqs_server *s, const search_req *sr, size_t n, size_t reps, resp *r)
 {
-    const vqs_coll_config *cfg = vqs_coll_config_of(e->c);
     double results = 0, cand = 0;
     for (size_t i = 0; i < n; i++) {
+        const vqs_coll_config *cfg = vqs_coll_config_of(sr[i].vc);
         double k = (double)(sr[i].limit + sr[i].offset);
         int rerank = sr[i].sp.rerank == VQS_RERANK_ON || (sr[i].sp.rerank == VQS_RERANK_DEFAULT && cfg->rerank != VQS_RERANK_NONE);
         double os = sr[i].sp.oversampling > 0 ? sr[i].sp.oversampling : cfg->oversampling;
@@ -346,7 +306,7 @@ int api_h_search(vqs_server *s, entry *e, req *q, resp *r, search_kind kind)
             name_search(r, i);
     }
     if (!rc)
-        rc = check_cost(s, e, sr, nq, 1, r);
+        rc = check_cost(s, sr, nq, 1, r);
     json_t *res = NULL;
     if (!rc) {
         int any_filter = 0;
@@ -391,7 +351,16 @@ static int bool_param(const char *v)
 /* binary search: body = nq * d float32 (little-endian); settings in the query string */
 int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *q, resp *r)
 {
-    size_t d = vqs_coll_d(e->c);
+    /* the vector searched: ?using=NAME (absent: the unnamed one) */
+    size_t vi = 0;
+    const char *u = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "using");
+    if (vqs_coll_vector_find(e->c, u, &vi)) {
+        fail(r, 400, "query parameter using: %s", vqs_errdetail());
+        vqs_clearerr();
+        return r->code;
+    }
+    vqs_coll *vc = vqs_coll_vector(e->c, vi);
+    size_t d = vqs_coll_d(vc);
     if (q->len == 0 || q->len % (4 * d))
         return fail(r, 400, "binary search: %zu bytes is not a whole number of %zu-float queries", q->len, d);
     size_t nq = q->len / (4 * d);
@@ -400,6 +369,8 @@ int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *
     search_req base;
     memset(&base, 0, sizeof base);
     base.limit = 10;
+    base.vi = vi;
+    base.vc = vc;
     const char *v;
     char *end;
     struct {
@@ -428,7 +399,7 @@ int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *
             return fail(r, 400, "query parameter rescore=%.40s: must be true or false", v);
         base.sp.rerank = bool_param(v) ? VQS_RERANK_ON : VQS_RERANK_OFF;
     }
-    if (base.sp.rerank == VQS_RERANK_ON && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+    if (base.sp.rerank == VQS_RERANK_ON && vqs_coll_config_of(vc)->rerank == VQS_RERANK_NONE)
         base.sp.rerank = VQS_RERANK_DEFAULT;
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "with_payload"))) {
         if (bool_param(v) < 0)
@@ -445,7 +416,7 @@ int api_h_search_bin(vqs_server *s, entry *e, struct MHD_Connection *conn, req *
     for (size_t i = 0; i < nq * d; i++)
         if (!isfinite(x[i]))
             return fail(r, 400, "binary search: query %zu, element %zu is not finite", i / d, i % d);
-    if (check_cost(s, e, &base, 1, nq, r)) /* every query has the same settings */
+    if (check_cost(s, &base, 1, nq, r)) /* every query has the same settings */
         return r->code;
     json_t *res = nq > 1 ? json_array() : NULL;
     int rc = 0;

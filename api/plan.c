@@ -200,14 +200,14 @@ static int try_cond(entry *e, const json_t *c, const vqs_db_pindex_info *ix, siz
     return 0;
 }
 
-int api_plan_filter(entry *e, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r)
+int api_plan_filter(entry *e, vqs_coll *vc, const json_t *filter, size_t nprobe, uint64_t **iids, size_t *n, resp *r)
 {
     *iids = NULL;
     *n = 0;
     if (!json_is_object(filter))
         return 0;
     /* a trained collection without stored vectors has nothing exact to score */
-    if (vqs_coll_is_trained(e->c) && vqs_coll_config_of(e->c)->rerank == VQS_RERANK_NONE)
+    if (vqs_coll_is_trained(vc) && vqs_coll_config_of(vc)->rerank == VQS_RERANK_NONE)
         return 0;
     vqs_db_pindex_info *ix = NULL;
     size_t nix = 0;
@@ -219,7 +219,7 @@ int api_plan_filter(entry *e, const json_t *filter, size_t nprobe, uint64_t **ii
     }
     if (nix == 0)
         return 0;
-    best B = {NULL, 0, vqs_coll_plan_threshold(e->c, nprobe), 0, 0};
+    best B = {NULL, 0, vqs_coll_plan_threshold(vc, nprobe), 0, 0};
     json_t *must = json_object_get(filter, "must"), *should = json_object_get(filter, "should");
     rc = 0;
     if (json_is_object(must))
