@@ -243,6 +243,12 @@ int vqs_cmd_import(int argc, char **argv)
     vqs_coll_opts co = {.nthreads = (int)threads};
     if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
+    if (vqs_coll_nvectors(c) > 1) { /* before anything is trained or written */
+        rc = vqs_seterr(VQS_EUSAGE, "collection '%s' has %zu named vectors; vqs import fills a collection of one "
+                        "vector (upsert points with all their vectors through the HTTP API)", name,
+                        vqs_coll_nvectors(c));
+        goto out;
+    }
     if (!vqs_coll_is_trained(c)) {
         /* a seeded sample, contiguous copy */
         size_t nt = ntrain ? ntrain : X.n < 100000 ? X.n : 100000;
@@ -335,13 +341,15 @@ static const vqs_cli_opt search_opts[] = {
     {"dist", 'd', 0, "D.fvecs", NULL, "also the distances"},
     {"threads", 'T', 0, "N", "all cores, or VQS_THREADS", "threads of the search"},
     {"dim", 'M', 0, "D", NULL, "the dimension of a headerless float32 query file (.f32, .raw, .bin)"},
+    {"vector", 'V', 0, "NAME", "the unnamed vector", "the named vector searched (required for a collection of\n"
+                                                     "named vectors)"},
     {0}};
 
 const vqs_cli_help vqs_search_help = {
     .cmd = "search",
     .usage = "--data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
              "[--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
-             "[--dim D]",
+             "[--dim D] [--vector NAME]",
     .about = "The k nearest points of every query in a collection; candidates are re-scored\n"
              "from the vector file on disk (or in memory: vqs import --rerank). Read-only:\n"
              "works beside a server or an import writing the same directory.\n",
@@ -351,7 +359,7 @@ const vqs_cli_help vqs_search_help = {
 
 int vqs_cmd_search(int argc, char **argv)
 {
-    const char *dir = NULL, *name = NULL, *qpath = NULL, *opath = NULL, *dpath = NULL;
+    const char *dir = NULL, *name = NULL, *qpath = NULL, *opath = NULL, *dpath = NULL, *vname = NULL;
     size_t k = 10, nprobe = 0, threads = 0, qdim = 0;
     double os = 0;
     int norerank = 0;
@@ -365,6 +373,7 @@ int vqs_cmd_search(int argc, char **argv)
         case 'o': opath = optarg; break;
         case 'd': dpath = optarg; break;
         case 'R': norerank = 1; break;
+        case 'V': vname = optarg; break;
         case 'k':
             if ((rc = vqs_cli_parse_size(optarg, &k, "--k")))
                 return fail("search", rc);
@@ -409,8 +418,15 @@ int vqs_cmd_search(int argc, char **argv)
     vqs_coll_opts co = {.nthreads = (int)threads};
     if ((rc = vqs_coll_open(cat, name, &co, &c)))
         goto out;
-    if (Q.d != vqs_coll_d(c)) {
-        rc = vqs_seterr(VQS_EDIMMISMATCH, "%s is %zu-d, collection '%s' is %zu-d", qpath, Q.d, name, vqs_coll_d(c));
+    size_t vi = 0;
+    if ((rc = vqs_coll_vector_find(c, vname, &vi))) {
+        rc = vqs_seterr(VQS_EUSAGE, "--vector: %s", vqs_errdetail());
+        goto out;
+    }
+    vqs_coll *vc = vqs_coll_vector(c, vi);
+    if (Q.d != vqs_coll_d(vc)) {
+        rc = vqs_seterr(VQS_EDIMMISMATCH, "%s is %zu-d, collection '%s'%s%s%s is %zu-d", qpath, Q.d, name,
+                        vname ? " vector '" : "", vname ? vname : "", vname ? "'" : "", vqs_coll_d(vc));
         goto out;
     }
     qc = malloc(sizeof(float) * Q.n * Q.d + 1);
@@ -425,7 +441,7 @@ int vqs_cmd_search(int argc, char **argv)
         memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
     vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? VQS_RERANK_OFF : VQS_RERANK_DEFAULT};
     double t0 = vqs_now();
-    if ((rc = vqs_coll_search(c, &sp, Q.n, qc, k, hits)))
+    if ((rc = vqs_coll_search(vc, &sp, Q.n, qc, k, hits)))
         goto out;
     double dt = vqs_now() - t0;
     for (size_t i = 0; i < Q.n * k; i++) {
@@ -445,7 +461,7 @@ int vqs_cmd_search(int argc, char **argv)
     if ((rc = vqs_write_ivecs(opath, Q.n, k, out32)) || (dpath && (rc = vqs_write_fvecs(dpath, Q.n, k, dist))))
         goto out;
     fprintf(stderr, "vqs search: %zu queries, k = %zu, %.0f queries/s, re-scoring: %s\n", Q.n, k,
-            Q.n / (dt + 1e-9), norerank ? "off" : vqs_coll_rerank_backend(c));
+            Q.n / (dt + 1e-9), norerank ? "off" : vqs_coll_rerank_backend(vc));
 out:
     free(qc);
     free(hits); /* no payloads asked for */
@@ -458,12 +474,31 @@ out:
     return rc ? fail("search", rc) : 0;
 }
 
+static int info_vector(vqs_catalog *cat, const char *name, size_t i, const char *vname);
+
+/* a line per collection, or per named vector of it */
 static int info_one(vqs_catalog *cat, const char *name)
 {
+    char **vn = NULL;
+    size_t nv = 0;
+    int rc = vqs_coll_describe_vectors(cat, name, &vn, &nv);
+    for (size_t i = 0; !rc && i < (nv ? nv : 1); i++)
+        rc = info_vector(cat, name, i, nv ? vn[i] : NULL);
+    vqs_db_vectors_free(vn, nv);
+    return rc;
+}
+
+static int info_vector(vqs_catalog *cat, const char *name, size_t i, const char *vname)
+{
     vqs_coll_info in;
-    int rc = vqs_coll_describe(cat, name, &in);
+    int rc = vqs_coll_describe_vector(cat, name, i, &in);
     if (rc)
         return rc;
+    char label[160];
+    if (vname)
+        snprintf(label, sizeof label, "%s, vector '%s'", name, vname);
+    else
+        snprintf(label, sizeof label, "%s", name);
     /* bytes per vector of the codes, from the trained state if there is one */
     double bpv = in.count ? (double)in.code_bytes / (double)(in.count + in.deleted) : 0;
     char clip[32] = "";
@@ -472,7 +507,7 @@ static int info_one(vqs_catalog *cat, const char *name)
     printf("%s: %llu points, %u-d %s, spec %s%s, rerank %s, %s, codes %.1f bytes/vector "
            "(%.1fx smaller than float32), codes %.1f MB, payloads %.1f MB, vector file %.1f MB, "
            "%llu deleted awaiting compaction\n",
-           name, (unsigned long long)in.count, in.cfg.d, vqs_metric_name(in.cfg.metric),
+           label, (unsigned long long)in.count, in.cfg.d, vqs_metric_name(in.cfg.metric),
            in.cfg.spec, clip, vqs_rerank_name(in.cfg.rerank),
            in.trained ? "trained" : "untrained", bpv, bpv > 0 ? 4.0 * in.cfg.d / bpv : 0.0,
            in.code_bytes / 1e6, in.payload_bytes / 1e6, in.vector_bytes / 1e6,

@@ -263,6 +263,17 @@ int vqs_coll_create_named(vqs_catalog *cat, const char *name, size_t n, const ch
     return vqs_seterr(rc, "%s", keep);
 }
 
+int vqs_coll_describe_vector(vqs_catalog *cat, const char *name, size_t i, vqs_coll_info *info)
+{
+    if (!cat || !name || !info)
+        return vqs_seterr(VQS_EINVAL, "coll_describe_vector: NULL argument");
+    char rn[80];
+    int rc = vqs_coll_check_name(name, strlen(name));
+    if (rc || (rc = vqs_db_vector_rec_name(name, i, rn, sizeof rn)))
+        return rc;
+    return coll_describe(cat->db, rn, info);
+}
+
 int vqs_coll_describe_vectors(vqs_catalog *cat, const char *name, char ***vnames, size_t *n)
 {
     if (!cat || !name || !vnames || !n)

@@ -420,6 +420,9 @@ int vqs_coll_create_named(vqs_catalog *cat, const char *name, size_t n, const ch
 /* The vector names of a collection (vqs_db_vectors): n = 0 for one unnamed
  * vector; free with vqs_db_vectors_free. */
 int vqs_coll_describe_vectors(vqs_catalog *cat, const char *name, char ***vnames, size_t *n);
+/* vqs_coll_describe of vector i (in the order of vqs_coll_describe_vectors;
+ * i = 0 is what vqs_coll_describe tells). VQS_ENOTFOUND past the last. */
+int vqs_coll_describe_vector(vqs_catalog *cat, const char *name, size_t i, vqs_coll_info *info);
 /* How many vectors an open collection has (1 for an unnamed one), the
  * name of vector i (NULL: the unnamed vector, or i out of range), and the
  * handle that searches vector i (c itself for i = 0; NULL out of range).

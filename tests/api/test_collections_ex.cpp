@@ -389,7 +389,8 @@ TEST_CASE("colls_ex: collection info has the fields Qdrant's clients read, and c
     struct bad {
         std::string body, needle;
     } cases[] = {
-        {R"({"vectors":{"dense":{"size":8,"distance":"Cosine"}}})", "named vectors are not supported yet"},
+        {R"({"vectors":{"dense":{"size":8,"distance":"Cosine","multivector_config":{"comparator":"max_sim"}}}})",
+         "\"vectors\".\"dense\".\"multivector_config\": not supported"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"sparse_vectors":{"text":{}}})", "sparse vectors"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":16}})", "hnsw_config.m"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"wal_config":{"wal_capacity_mb":32}})", "wal_config"},

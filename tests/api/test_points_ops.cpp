@@ -276,7 +276,7 @@ TEST_CASE("points ops: vector updates keep the payload, unnamed-vector forms, re
                           404, "777");
             // named, sparse, multi-vectors; delete_vectors
             require_error(http(S.port, "PUT", C + "/points/vectors", R"({"points":[{"id":4,"vector":{"text":[1,2,3,4]}}]})"),
-                          400, "named vectors are not supported by this collection");
+                          400, "Not existing vector name error: text");
             require_error(http(S.port, "PUT", C + "/points/vectors",
                                R"({"points":[{"id":4,"vector":{"":{"indices":[1],"values":[0.5]}}}]})"),
                           400, "sparse vectors are not supported");
