@@ -1,15 +1,15 @@
 // The plain Qdrant client (@qdrant/js-client-rest 1.18) on the endpoints issue 17 adds:
 //   node qdrant_new_test.mjs PORT DATA_DIR ENDPOINTS_OUT SECTION
 // SECTION: scroll, payload, vectors, batch, index, recommend, fusion, query_batch, groups, patch,
-// aliases. Each loads the 778 fiori chunks (ids 0..777, payload: category, title, wordCount, path)
+// aliases, named (a second collection with two named vectors). Each loads the 778 fiori chunks (ids 0..777, payload: category, title, wordCount, path)
 // into a fresh collection with upsert, then checks one group of endpoints against what Qdrant's
 // documentation says they do, with exact ground truth computed here (common.mjs).
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { Recorder, check, checkTopK, cosine, exactAll, loadCorpus, run } from './common.mjs';
 
 const [port, dataDir, out, section] = process.argv.slice(2);
-const NAME = 'fiori_new', ALIAS = 'fiori_alias', ALIAS2 = 'fiori_alias2';
-const rec = new Recorder([NAME, ALIAS, ALIAS2]);
+const NAME = 'fiori_new', ALIAS = 'fiori_alias', ALIAS2 = 'fiori_alias2', NAMED = 'fiori_named';
+const rec = new Recorder([NAME, ALIAS, ALIAS2, NAMED]);
 const corpus = loadCorpus(dataDir);
 const N = corpus.records.length, R = corpus.records, V = corpus.vectors;
 const client = new QdrantClient({ url: `http://127.0.0.1:${port}` });
@@ -352,6 +352,88 @@ const sections = {
     });
     check(await client.updateCollectionAliases({ actions: [{ delete_alias: { alias_name: ALIAS2 } }] }), 'delete alias');
     check((await client.getCollectionAliases(NAME)).aliases.length === 0, 'no aliases left');
+  },
+
+  async named() {
+    // named vectors: "text" (the 384-d MiniLM vector, Cosine) and "mini" (its first 96
+    // dimensions, a Matryoshka-style short vector, Euclid, int8-quantized); every point has both
+    const M = 96, mini = (i) => V[i].slice(0, M);
+    const l2 = (a, b) => Math.sqrt(a.reduce((s, x, j) => s + (x - b[j]) * (x - b[j]), 0));
+    check(await client.createCollection(NAMED, { vectors: {
+      text: { size: corpus.D, distance: 'Cosine' },
+      mini: { size: M, distance: 'Euclid', quantization_config: { scalar: { type: 'int8' } } } } }), 'create');
+    const info = await client.getCollection(NAMED);
+    const vp = info.config.params.vectors;
+    check(vp.text.size === corpus.D && vp.text.distance === 'Cosine' && vp.mini.size === M && vp.mini.distance === 'Euclid',
+      `collection info vectors ${JSON.stringify(vp)}`);
+    for (let b = 0; b < N; b += 200) {
+      const points = [];
+      for (let i = b; i < Math.min(N, b + 200); i++) points.push({ id: i, vector: { text: V[i], mini: mini(i) }, payload: payloadOf(i) });
+      check((await client.upsert(NAMED, { wait: true, points })).status === 'completed', 'upsert named');
+    }
+    check((await client.getCollection(NAMED)).points_count === N, 'points_count');
+    // each vector searched on its own: exact top k (below the training size vqs scores exactly)
+    const byL2 = (q, keep = () => true) => [...R.keys()].filter(keep).map((i) => ({ i, d: l2(q, mini(i)) }))
+      .sort((x, y) => x.d - y.d || x.i - y.i);
+    const checkL2 = (what, q, k, got, keep) => {
+      const want = byL2(q, keep).slice(0, k);
+      check(got.length === want.length, `${what}: ${got.length} results`);
+      got.forEach((h, r) => {
+        check(Math.abs(h.score - l2(q, mini(h.id))) < 1e-4, `${what}: rank ${r}: ${h.id} score ${h.score}`);
+        check(Math.abs(h.score - want[r].d) < 1e-4, `${what}: rank ${r}: ${h.score}, exact ${want[r].d} (${want[r].i})`);
+      });
+    };
+    for (const qi of QUERIES.slice(0, 4)) {
+      const t = await client.search(NAMED, { vector: { name: 'text', vector: V[qi] }, limit: 10 });
+      checkTopK(corpus, 'search text', V[qi], 10, t.map((h) => ({ i: h.id, score: h.score })));
+      const m = await client.search(NAMED, { vector: { name: 'mini', vector: mini(qi) }, limit: 10 });
+      checkL2('search mini', mini(qi), 10, m);
+      const q = await client.query(NAMED, { query: mini(qi), using: 'mini', limit: 7,
+        filter: { must: [{ key: 'category', match: { value: 'Sapui5' } }] } });
+      checkL2('query using mini, filtered', mini(qi), 7, q.points, (i) => R[i].category === 'Sapui5');
+    }
+    // with_vector: a list of names returns those; true returns both
+    const one = await client.query(NAMED, { query: V[3], using: 'text', limit: 3, with_vector: ['mini'] });
+    one.points.forEach((p) => {
+      check(Object.keys(p.vector).join() === 'mini', `with_vector [mini]: ${Object.keys(p.vector)}`);
+      check(p.vector.mini.every((x, j) => Math.abs(x - mini(p.id)[j]) < 1e-6), 'the mini vector as upserted');
+    });
+    const [got] = await client.retrieve(NAMED, { ids: [150], with_vector: true });
+    check(Object.keys(got.vector).sort().join() === 'mini,text', `retrieve: ${Object.keys(got.vector)}`);
+    check(got.vector.text.every((x, j) => Math.abs(x - norm(V[150])[j]) < 1e-5), 'text vector (cosine: normalised)');
+    // a prefetch over each vector, fused: Σ 1 / (2 + rank) over the two exact lists
+    const la = exactAll(corpus, V[77]).slice(0, 20), lb = byL2(mini(500)).slice(0, 20);
+    const fused = new Map();
+    la.forEach((w, r) => fused.set(w.i, (fused.get(w.i) ?? 0) + 1 / (2 + r)));
+    lb.forEach((w, r) => fused.set(w.i, (fused.get(w.i) ?? 0) + 1 / (2 + r)));
+    const want = [...fused.values()].sort((x, y) => y - x);
+    const f = await client.query(NAMED, { prefetch: [{ query: V[77], using: 'text', limit: 20 },
+      { query: mini(500), using: 'mini', limit: 20 }], query: { fusion: 'rrf' }, limit: 10 });
+    f.points.forEach((h, r) => {
+      check(Math.abs(h.score - fused.get(h.id)) < 1e-4 && Math.abs(h.score - want[r]) < 1e-4,
+        `rrf over two vectors: rank ${r}: ${h.id} ${h.score}, expected ${want[r]}`);
+    });
+    // recommend over "mini" by point ids: the average of the examples' mini vectors
+    const reco = await client.recommend(NAMED, { positive: [3, 150], using: 'mini', limit: 5 });
+    const avg = mini(3).map((x, j) => (x + mini(150)[j]) / 2);
+    checkL2('recommend using mini', avg, 5, reco, (i) => i !== 3 && i !== 150);
+    // update vectors (both given): the point moves in both spaces
+    await client.updateVectors(NAMED, { wait: true, points: [{ id: 5, vector: { text: V[700], mini: mini(700) } }] });
+    const [p5] = await client.retrieve(NAMED, { ids: [5], with_vector: true, with_payload: true });
+    check(p5.vector.mini.every((x, j) => Math.abs(x - mini(700)[j]) < 1e-6) && same(p5.payload, payloadOf(5)),
+      'updated vectors, payload kept');
+    // a point without one of its vectors is refused, naming it; nothing is written
+    await rec.expect('PUT /collections/{name}/points', 400, async () => {
+      let msg = '';
+      try {
+        await client.upsert(NAMED, { wait: true, points: [{ id: 9000, vector: { text: V[1] } }] });
+      } catch (e) {
+        msg = JSON.stringify(e.data ?? '');
+      }
+      check(msg.includes('mini'), `upsert without "mini": ${msg}`);
+    });
+    check((await client.count(NAMED, { exact: true })).count === N, 'nothing written');
+    check(await client.deleteCollection(NAMED), 'drop');
   },
 };
 
