@@ -53,9 +53,11 @@ static int hexval_c(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* (conn NULL: a request dispatched without a connection, as the API fuzz
+ * target does: JSON) */
 static int is_binary(struct MHD_Connection *conn)
 {
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ct = conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type") : NULL;
     return ct && !strncasecmp(ct, "application/octet-stream", 24);
 }
 
