@@ -351,29 +351,39 @@ void vqs_db_list_free(char **names, size_t n)
     free(names);
 }
 
+static void stats_of(const db_rec *r, vqs_db_stats *info)
+{
+    memset(info, 0, sizeof *info);
+    info->cfg = r->cfg;
+    info->count = r->count;
+    info->next_iid = r->next_iid;
+    info->layout_version = VQS_DB_LAYOUT_VERSION;
+    info->code_bytes = r->code_bytes;
+    info->payload_bytes = r->payload_bytes;
+    info->deleted = r->deleted;
+    info->trained = r->trained != 0;
+}
+
 int vqs_db_info(vqs_db *db, const char *name, vqs_db_stats *info)
 {
-    if (!db || !info)
+    return vqs_db_info_n(db, 1, &name, info);
+}
+
+int vqs_db_info_n(vqs_db *db, size_t n, const char *const *names, vqs_db_stats *info)
+{
+    if (!db || !info || (n && !names))
         return vqs_seterr(VQS_EINVAL, "db_info: NULL argument");
     MDB_txn *t;
     int rc = db_txn_begin(db, 0, &t);
     if (rc)
         return rc;
-    db_rec r;
-    rc = db_get_rec(db, t, name, &r);
+    for (size_t i = 0; !rc && i < n; i++) {
+        db_rec r;
+        if (!(rc = db_get_rec(db, t, names[i], &r)))
+            stats_of(&r, &info[i]);
+    }
     db_txn_abort(db, t);
-    if (rc)
-        return rc;
-    memset(info, 0, sizeof *info);
-    info->cfg = r.cfg;
-    info->count = r.count;
-    info->next_iid = r.next_iid;
-    info->layout_version = VQS_DB_LAYOUT_VERSION;
-    info->code_bytes = r.code_bytes;
-    info->payload_bytes = r.payload_bytes;
-    info->deleted = r.deleted;
-    info->trained = r.trained != 0;
-    return 0;
+    return rc;
 }
 
 int vqs_db_count(vqs_db *db, const char *name, uint64_t *count)

@@ -114,6 +114,9 @@ int vqs_db_drop(vqs_db *db, const char *name);
 int vqs_db_list(vqs_db *db, char ***names, size_t *n);
 void vqs_db_list_free(char **names, size_t n);
 int vqs_db_info(vqs_db *db, const char *name, vqs_db_stats *info);
+/* vqs_db_info of n records read in one transaction (one consistent state:
+ * the records of a collection's named vectors, beside a writer). */
+int vqs_db_info_n(vqs_db *db, size_t n, const char *const *names, vqs_db_stats *info);
 /* Replaces the search defaults (nprobe, oversampling, train_size); d,
  * metric, spec, sq_clip and rerank must be unchanged (VQS_EINVAL). */
 int vqs_db_set_config(vqs_db *db, const char *name, const vqs_db_config *cfg);

@@ -205,16 +205,22 @@ int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vq
     }
     c->nvec = nv;
     c->vec[0] = c;
-    vqs_db_stats s0;
-    if ((rc = vqs_db_info(cat->db, name, &s0)))
-        goto fail;
-    for (size_t i = 1; i < nv; i++) {
-        char rn[80];
-        vqs_db_stats si;
-        if ((rc = vqs_db_vector_rec_name(name, i, rn, sizeof rn)) || (rc = vqs_db_info(cat->db, rn, &si)))
+    /* the records of every vector, read in one transaction (one state, even
+     * beside a writer): a write reaches all of them in one transaction, so
+     * their points and internal ids are the collection's */
+    char rn[VQS_DB_MAX_VECTORS][80];
+    const char *rp[VQS_DB_MAX_VECTORS];
+    vqs_db_stats st[VQS_DB_MAX_VECTORS];
+    for (size_t i = 0; i < nv; i++) {
+        if ((rc = vqs_db_vector_rec_name(name, i, rn[i], sizeof rn[i])))
             goto fail;
-        /* a write reaches every vector's record in one transaction: their
-         * points and internal ids are the collection's */
+        rp[i] = rn[i];
+    }
+    if ((rc = vqs_db_info_n(cat->db, nv, rp, st)))
+        goto fail;
+    const vqs_db_stats s0 = st[0];
+    for (size_t i = 1; i < nv; i++) {
+        vqs_db_stats si = st[i];
         if (si.count != s0.count || si.next_iid != s0.next_iid) {
             rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': vector '%s' holds %llu points (next internal id %llu), "
                             "vector '%s' %llu (%llu)", name, vn[i], (unsigned long long)si.count,
@@ -222,7 +228,7 @@ int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vq
                             (unsigned long long)s0.next_iid);
             goto fail;
         }
-        if ((rc = open_rec(cat, rn, o, &c->vec[i])))
+        if ((rc = open_rec(cat, rn[i], o, &c->vec[i])))
             goto fail;
         c->vec[i]->primary = c;
     }
