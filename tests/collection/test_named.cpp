@@ -396,15 +396,55 @@ void check_all(vqs_coll *c, const model &M, bool with_pindex = true)
         }
         check_search(c, M, m, queries(m, 12, 900 + m));
     }
-    if (with_pindex)
-        for (int g = 0; g <= 4; g++) {
-            INFO("payload index g = " << g);
-            std::set<std::string> want;
-            for (auto &kv : M.live)
-                if (kv.second.g == g)
-                    want.insert(kv.first);
-            REQUIRE(pindex_g(c, g) == want);
+    if (!with_pindex)
+        return;
+    for (int g = 0; g <= 4; g++) {
+        INFO("payload index g = " << g);
+        std::set<std::string> want;
+        for (auto &kv : M.live)
+            if (kv.second.g == g)
+                want.insert(kv.first);
+        REQUIRE(pindex_g(c, g) == want);
+    }
+    // the exact search over the candidates of the index (the planner's filtered path), per vector
+    vqs_db_pvalue pv = {};
+    pv.kind = VQS_PV_INT;
+    pv.i = 0;
+    vqs_db_pquery pq = {};
+    pq.op = VQS_PQ_MATCH;
+    pq.n = 1;
+    pq.v = &pv;
+    uint64_t *iids = nullptr;
+    size_t ni = 0;
+    int over = 0;
+    REQUIRE_OK(vqs_coll_pindex_lookup(c, "g", &pq, 100000, &iids, &ni, &over));
+    model sub; // the points with g = 0
+    for (auto &kv : M.live)
+        if (kv.second.g == 0)
+            sub.live.insert(kv);
+    REQUIRE(ni == sub.live.size());
+    for (size_t m = 0; m < NV; m++) {
+        auto q = queries(m, 5, 970 + m);
+        const size_t k = 7;
+        for (size_t qi = 0; qi < 5; qi++) {
+            INFO("vector " << VNAMES[m] << ", search over ids, query " << qi);
+            std::vector<vqs_coll_hit> h(k);
+            vqs_coll_search_params p = {};
+            REQUIRE_OK(vqs_coll_search_ids(vqs_coll_vector(c, m), &p, q.data() + qi * DIMS[m], k, ni, iids, h.data()));
+            auto ex = brute(sub, m, q.data() + qi * DIMS[m]);
+            for (size_t j = 0; j < k && j < ex.size(); j++) {
+                INFO("rank " << j);
+                REQUIRE(h[j].id.kind != 0);
+                std::string key = key_of(h[j].id);
+                REQUIRE(sub.live.count(key) == 1);
+                double s = score(m, q.data() + qi * DIMS[m], sub.live.at(key).v[m]);
+                REQUIRE(h[j].dist == Approx(s).epsilon(1e-4).margin(1e-4));
+                REQUIRE(rank_key(m, s) == Approx(ex[j].first).epsilon(1e-6).margin(1e-6));
+            }
+            vqs_coll_hits_free(h.data(), h.size());
         }
+    }
+    free(iids);
 }
 
 // The result ids and distances of every vector for fixed queries (for "nothing changed").
@@ -648,19 +688,37 @@ TEST_CASE("collection: named vectors are searched, read and edited each against 
         before = snapshot(c.get());
     }
     // reopened (the open compares the vectors' records): the same points, answers and files
-    catalog_ptr h(dir);
+    batch more = make_batch(M, range(400, 430));
+    {
+        catalog_ptr h(dir);
+        auto c = open_coll(h.cat, "nv");
+        check_all(c.get(), M);
+        REQUIRE(snapshot(c.get()) == before);
+        vqs_coll_info info;
+        REQUIRE_OK(vqs_coll_stat(c.get(), &info));
+        REQUIRE(size_of(dir + "/nv.vec") == (off_t)(4096 + info.next_iid * 8 * 4));
+        REQUIRE(size_of(dir + "/nv@1.vec") == (off_t)(4096 + info.next_iid * 5 * 4));
+        // and writes go on from there
+        REQUIRE_OK(vqs_coll_upsert_vectors(c.get(), more.ids.size(), more.ids.data(), more.xv, more.pp.data()));
+        commit_upsert(M, more);
+        check_all(c.get(), M);
+        // a vector's search defaults are its own
+        REQUIRE_OK(vqs_coll_set_defaults(vqs_coll_vector(c.get(), 1), 7, 3.0f, 250));
+        before = snapshot(c.get());
+    }
+    // read-only (no writer beside it): the same answers
+    vqs_catalog_opts ro = {};
+    ro.read_only = 1;
+    catalog_ptr h(dir, &ro);
     auto c = open_coll(h.cat, "nv");
+    REQUIRE(vqs_coll_config_of(vqs_coll_vector(c.get(), 1))->nprobe == 7);
+    REQUIRE(vqs_coll_config_of(vqs_coll_vector(c.get(), 1))->oversampling == 3.0f);
+    REQUIRE(vqs_coll_config_of(c.get())->nprobe == VQS_COLL_DEFAULT_NPROBE);
+    REQUIRE(vqs_coll_config_of(vqs_coll_vector(c.get(), 2))->nprobe == VQS_COLL_DEFAULT_NPROBE);
     check_all(c.get(), M);
     REQUIRE(snapshot(c.get()) == before);
-    vqs_coll_info info;
-    REQUIRE_OK(vqs_coll_stat(c.get(), &info));
-    REQUIRE(size_of(dir + "/nv.vec") == (off_t)(4096 + info.next_iid * 8 * 4));
-    REQUIRE(size_of(dir + "/nv@1.vec") == (off_t)(4096 + info.next_iid * 5 * 4));
-    // and writes go on from there
-    batch more = make_batch(M, range(400, 430));
-    REQUIRE_OK(vqs_coll_upsert_vectors(c.get(), more.ids.size(), more.ids.data(), more.xv, more.pp.data()));
-    commit_upsert(M, more);
-    check_all(c.get(), M);
+    REQUIRE_ERR(vqs_coll_upsert_vectors(c.get(), more.ids.size(), more.ids.data(), more.xv, more.pp.data()),
+                VQS_EINVAL);
 }
 
 TEST_CASE("collection: named vectors, an apply whose later operation fails changes nothing in any vector",
