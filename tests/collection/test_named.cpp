@@ -106,6 +106,7 @@ struct model {
     std::map<std::string, point> live;
     int next_n = 0;      // the next point number to hand out
     uint64_t seed = 500; // for the vectors
+    std::string pad;     // appended to every payload make_batch writes (large payloads grow the map)
 };
 
 double score(size_t m, const float *q, const std::vector<float> &x)
@@ -154,7 +155,7 @@ batch make_batch(model &M, const std::vector<int> &nums, int g_add = 0)
         b.x[m] = synth(nums.size(), DIMS[m], M.seed++);
     for (int n : nums) {
         b.ids.push_back(pid_of(n));
-        b.pay.push_back(n % 10 == 9 ? std::string() : payload_text(n, (n + g_add) % 4));
+        b.pay.push_back(n % 10 == 9 ? std::string() : payload_text(n, (n + g_add) % 4, M.pad.c_str()));
     }
     for (size_t i = 0; i < nums.size(); i++)
         b.pp.push_back(nums[i] % 10 == 9 ? nullptr : b.pay[i].c_str());
@@ -493,6 +494,78 @@ std::vector<std::string> listed(vqs_catalog *cat)
     return v;
 }
 
+// the ops of one apply that touches every kind of write (the model follows in apply_all_model)
+struct all_ops {
+    std::vector<vqs_pid> pe;
+    batch vb, ub;
+    int three = 3;
+    size_t nsel = 99;
+    vqs_coll_op ops[5];
+};
+
+void apply_all_prepare(model &M, all_ops &A)
+{
+    for (int n : {1, 2, 9, 19, 50, 51, 77}) { // 9 and 19 have no payload
+        A.pe.push_back(pid_of(n));
+        point &p = M.live.at(key_of(pid_of(n)));
+        p.payload = payload_text(p.has_payload ? n : -1, 2, ",\"edited\":true");
+        p.has_payload = true;
+        p.g = 2;
+    }
+    std::vector<int> vnum;
+    for (int n = 5; n < 300; n += 15)
+        if (M.live.count(key_of(pid_of(n))))
+            vnum.push_back(n);
+    A.vb = make_batch(M, vnum);
+    std::vector<int> unum = range(300, 320);
+    for (int n : {3, 4, 5, 7})
+        unum.push_back(n);
+    A.ub = make_batch(M, unum, 1);
+    std::memset(A.ops, 0, sizeof A.ops);
+    A.ops[0].kind = VQS_COLL_OP_PAYLOAD;
+    A.ops[0].n = A.pe.size();
+    A.ops[0].ids = A.pe.data();
+    A.ops[0].edit = edit_to_g2;
+    A.ops[1].kind = VQS_COLL_OP_VECTORS;
+    A.ops[1].n = A.vb.ids.size();
+    A.ops[1].ids = A.vb.ids.data();
+    A.ops[1].xv = A.vb.xv;
+    A.ops[2].kind = VQS_COLL_OP_PAYLOAD;
+    A.ops[2].edit = move_g1;
+    A.ops[3].kind = VQS_COLL_OP_DELETE;
+    A.ops[3].edit = select_g;
+    A.ops[3].edit_ctx = &A.three;
+    A.ops[3].ndeleted = &A.nsel;
+    A.ops[4].kind = VQS_COLL_OP_UPSERT;
+    A.ops[4].n = A.ub.ids.size();
+    A.ops[4].ids = A.ub.ids.data();
+    A.ops[4].xv = A.ub.xv;
+    A.ops[4].payloads = A.ub.pp.data();
+}
+
+// the model after A's ops, in their order; returns how many the delete by selection takes
+size_t apply_all_model(model &M, const all_ops &A)
+{
+    commit_vectors(M, A.vb);
+    for (auto &kv : M.live)
+        if (kv.second.g == 1) {
+            int i = 0;
+            payload_g(kv.second.payload.c_str(), kv.second.payload.size(), &i);
+            kv.second.payload = payload_text(i, 4, ",\"moved\":true");
+            kv.second.g = 4;
+        }
+    size_t want_sel = 0;
+    for (auto it = M.live.begin(); it != M.live.end();)
+        if (it->second.g == 3) {
+            it = M.live.erase(it);
+            want_sel++;
+        } else {
+            ++it;
+        }
+    commit_upsert(M, A.ub);
+    return want_sel;
+}
+
 // Creates "nv" with the three vectors and upserts points 0..299 in three batches of 100 (vector
 // "a" trains at the second, "b" at the third); a payload index on "g" is made after the first.
 void build(vqs_catalog *cat, model &M)
@@ -601,67 +674,14 @@ TEST_CASE("collection: named vectors are searched, read and edited each against 
 
         // one apply, in order: payload edits by id, vector replacements, payload edits by selection,
         // delete by selection, an upsert of new and existing points
-        std::vector<vqs_pid> pe;
-        for (int n : {1, 2, 9, 19, 50, 51, 77}) { // 9 and 19 have no payload
-            pe.push_back(pid_of(n));
-            point &p = M.live.at(key_of(pid_of(n)));
-            p.payload = payload_text(p.has_payload ? n : -1, 2, ",\"edited\":true");
-            p.has_payload = true;
-            p.g = 2;
+        {
+            all_ops A;
+            apply_all_prepare(M, A);
+            size_t want_sel = apply_all_model(M, A);
+            REQUIRE(want_sel > 10);
+            REQUIRE_OK(vqs_coll_apply(c.get(), 5, A.ops, nullptr, nullptr));
+            REQUIRE(A.nsel == want_sel);
         }
-        std::vector<int> vnum;
-        for (int n = 5; n < 300; n += 15)
-            if (n % 12)
-                vnum.push_back(n);
-        batch vb = make_batch(M, vnum);
-        std::vector<int> unum = range(300, 320);
-        for (int n : {3, 4, 5, 7})
-            unum.push_back(n);
-        batch ub = make_batch(M, unum, 1);
-        int three = 3;
-        vqs_coll_op ops[5];
-        std::memset(ops, 0, sizeof ops);
-        ops[0].kind = VQS_COLL_OP_PAYLOAD;
-        ops[0].n = pe.size();
-        ops[0].ids = pe.data();
-        ops[0].edit = edit_to_g2;
-        ops[1].kind = VQS_COLL_OP_VECTORS;
-        ops[1].n = vb.ids.size();
-        ops[1].ids = vb.ids.data();
-        ops[1].xv = vb.xv;
-        ops[2].kind = VQS_COLL_OP_PAYLOAD;
-        ops[2].edit = move_g1;
-        ops[3].kind = VQS_COLL_OP_DELETE;
-        ops[3].edit = select_g;
-        ops[3].edit_ctx = &three;
-        size_t nsel = 99;
-        ops[3].ndeleted = &nsel;
-        ops[4].kind = VQS_COLL_OP_UPSERT;
-        ops[4].n = ub.ids.size();
-        ops[4].ids = ub.ids.data();
-        ops[4].xv = ub.xv;
-        ops[4].payloads = ub.pp.data();
-        // the model, in the same order
-        commit_vectors(M, vb);
-        for (auto &kv : M.live)
-            if (kv.second.g == 1) {
-                int i = 0;
-                payload_g(kv.second.payload.c_str(), kv.second.payload.size(), &i);
-                kv.second.payload = payload_text(i, 4, ",\"moved\":true");
-                kv.second.g = 4;
-            }
-        size_t want_sel = 0;
-        for (auto it = M.live.begin(); it != M.live.end();)
-            if (it->second.g == 3) {
-                it = M.live.erase(it);
-                want_sel++;
-            } else {
-                ++it;
-            }
-        REQUIRE(want_sel > 10);
-        commit_upsert(M, ub);
-        REQUIRE_OK(vqs_coll_apply(c.get(), 5, ops, nullptr, nullptr));
-        REQUIRE(nsel == want_sel);
         check_all(c.get(), M);
 
         // a delete by selection alone, then an upsert that brings back some of the deleted
@@ -670,8 +690,8 @@ TEST_CASE("collection: named vectors are searched, read and edited each against 
         op.kind = VQS_COLL_OP_DELETE;
         op.edit = select_g;
         op.edit_ctx = &two;
+        size_t nsel = 99, want_sel = 0;
         op.ndeleted = &nsel;
-        want_sel = 0;
         for (auto it = M.live.begin(); it != M.live.end();)
             if (it->second.g == 2) {
                 it = M.live.erase(it);
@@ -815,6 +835,45 @@ TEST_CASE("collection: named vectors, an apply whose later operation fails chang
     c = open_coll(h.cat, "nv");
     REQUIRE(snapshot(c.get()) == before);
     check_all(c.get(), M);
+}
+
+TEST_CASE("collection: named vectors, writes replayed when the LMDB map grows are applied once",
+          "[collection][named]")
+{
+    tmpdir t;
+    std::string dir = t.file("data");
+    model M;
+    M.pad = ",\"pad\":\"" + std::string(3000, 'p') + "\"";
+    vqs_catalog_opts o = {};
+    o.map_size = 1 << 20; // 1 MiB: 300 payloads of 3 KB grow it during the writes
+    size_t grown = 0;
+    {
+        catalog_ptr h(dir, &o);
+        size_t m0 = vqs_catalog_map_size(h.cat);
+        build(h.cat, M);
+        REQUIRE(vqs_catalog_map_size(h.cat) > m0);
+        auto c = open_coll(h.cat, "nv");
+        check_all(c.get(), M);
+        // one apply of every kind of write, large enough to grow the map again in its session
+        size_t m1 = vqs_catalog_map_size(h.cat);
+        M.pad = ",\"pad\":\"" + std::string(60000, 'q') + "\"";
+        all_ops A;
+        apply_all_prepare(M, A);
+        size_t want_sel = apply_all_model(M, A);
+        REQUIRE_OK(vqs_coll_apply(c.get(), 5, A.ops, nullptr, nullptr));
+        grown = vqs_catalog_map_size(h.cat);
+        INFO("map " << m1 << " -> " << grown);
+        REQUIRE(grown > m1);
+        REQUIRE(A.nsel == want_sel);
+        check_all(c.get(), M);
+    }
+    catalog_ptr h(dir, &o);
+    auto c = open_coll(h.cat, "nv");
+    check_all(c.get(), M);
+    vqs_coll_info info;
+    REQUIRE_OK(vqs_coll_stat(c.get(), &info));
+    REQUIRE(size_of(dir + "/nv.vec") == (off_t)(4096 + info.next_iid * 8 * 4));
+    REQUIRE(size_of(dir + "/nv@1.vec") == (off_t)(4096 + info.next_iid * 5 * 4));
 }
 
 TEST_CASE("collection: named vectors, writes that would leave a vector out and bad names are refused",
