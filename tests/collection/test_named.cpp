@@ -876,6 +876,39 @@ TEST_CASE("collection: named vectors, writes replayed when the LMDB map grows ar
     REQUIRE(size_of(dir + "/nv@1.vec") == (off_t)(4096 + info.next_iid * 5 * 4));
 }
 
+TEST_CASE("collection: named vectors, an uncommitted tail in any vector file is cut back at open",
+          "[collection][named]")
+{
+    tmpdir t;
+    std::string dir = t.file("data");
+    model M;
+    {
+        catalog_ptr h(dir);
+        build(h.cat, M);
+    }
+    // what a crash between the vector files' append and the commit leaves: a whole record in one
+    // file, half of one in the other
+    off_t va = size_of(dir + "/nv.vec"), vb = size_of(dir + "/nv@1.vec");
+    std::vector<float> junk(8, 1e3f);
+    const std::pair<const char *, size_t> tails[] = {{"/nv.vec", 8}, {"/nv@1.vec", 2}};
+    for (auto &f : tails) {
+        FILE *fp = std::fopen((dir + f.first).c_str(), "ab");
+        REQUIRE(fp != nullptr);
+        REQUIRE(std::fwrite(junk.data(), sizeof(float), f.second, fp) == f.second);
+        REQUIRE(std::fclose(fp) == 0);
+    }
+    catalog_ptr h(dir);
+    auto c = open_coll(h.cat, "nv");
+    REQUIRE(size_of(dir + "/nv.vec") == va);
+    REQUIRE(size_of(dir + "/nv@1.vec") == vb);
+    check_all(c.get(), M);
+    // the next write's vectors land where they belong
+    batch b = make_batch(M, range(300, 310));
+    REQUIRE_OK(vqs_coll_upsert_vectors(c.get(), b.ids.size(), b.ids.data(), b.xv, b.pp.data()));
+    commit_upsert(M, b);
+    check_all(c.get(), M);
+}
+
 TEST_CASE("collection: named vectors, writes that would leave a vector out and bad names are refused",
           "[collection][named]")
 {
