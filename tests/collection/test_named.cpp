@@ -8,15 +8,17 @@
 //   collection's point ids and payloads, and gets its own vector back (cosine: normalised);
 // - deletes by id and by selection, payload edits by id and by selection, vector replacements and
 //   upserts, in one apply and alone: every vector agrees with brute force over the surviving
-//   points, all counts agree, the payload index follows, and a reopen answers the same;
+//   points (also the exact search over payload-index candidates), all counts agree, the payload
+//   index follows, and a reopen (writable and read-only) answers the same;
 // - atomicity: an apply whose later operation fails changes nothing in any vector (counts,
-//   results, internal ids, vector files);
+//   results, internal ids, vector files); an apply replayed when the LMDB map grows is applied
+//   once; uncommitted tails of the vector files are cut back at open;
 // - refusals: writes that would leave a vector out, writes through a vector's handle, bad
 //   create_named arguments (nothing created), NAME@I names, unknown vector names;
 // - drop removes every vector file and the name is free again; NAME@I is never listed;
 // - one named vector behaves as an unnamed vector but reports its name;
-// - records that disagree (written behind the collection's back) are refused at open, naming the
-//   vector.
+// - records that disagree (written behind the collection's back: a point more, a point less, or
+//   as many points but other ones) are refused at open, naming the vector.
 #include "vqs_test.hpp"
 
 #include "vqs_store_db.h"
