@@ -99,6 +99,11 @@ static int apply_one(vqs_db *db, MDB_txn *t, const vqs_db_alias_op *op, size_t i
         return *vqs = 1, vqs_seterr(rc, "alias action %zu: alias %s", i, vqs_errdetail());
     switch (op->kind) {
     case VQS_DB_ALIAS_CREATE: {
+        /* checked as a collection name: since layout 3, "c:NAME@I" records
+         * (a collection's further named vectors) exist that are not
+         * collections, and coll_exists alone would find them */
+        if ((rc = vqs_db_check_name(b, strlen(b))))
+            return *vqs = 1, vqs_seterr(rc, "alias action %zu: collection %s", i, vqs_errdetail());
         if (!coll_exists(db, t, b, &r))
             return r ? r : (*vqs = 1, vqs_seterr(VQS_ENOTFOUND, "Collection `%s` doesn't exist!", b));
         if (coll_exists(db, t, a, &r) || r)

@@ -74,7 +74,17 @@ typedef struct load_ctx {
     vqs_index *ix; /* where codes go; NULL: the untrained buffer */
     size_t loaded;
     uint64_t end; /* 1 + the largest internal id loaded */
+    uint64_t fp;  /* the sum of mix(iid) over the live internal ids loaded: which points, in any order */
 } load_ctx;
+
+/* splitmix64's finaliser: one differing internal id changes the sum */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
 
 static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *lists,
                    const uint8_t *codes, size_t code_size)
@@ -83,9 +93,11 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
     vqs_coll *c = L->c;
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (iids[i] >= L->end)
             L->end = iids[i] + 1;
+        L->fp += mix(iids[i]);
+    }
     if (!L->ix) {
         if (code_size != sizeof(float) * c->cfg.d)
             return vqs_seterr(VQS_ECORRUPT, "collection '%s': untrained, stored vectors of %zu bytes, expected %zu",
@@ -105,8 +117,9 @@ static int load_cb(void *ctx, size_t n, const uint64_t *iids, const uint32_t *li
 }
 
 /* Opens the collection record name (a collection's, or NAME@I of one of its
- * further named vectors) as one handle. */
-static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out)
+ * further named vectors) as one handle; *fp: the fingerprint of the live
+ * internal ids it loaded (load_ctx.fp). */
+static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vqs_coll **out, uint64_t *fp)
 {
     *out = NULL;
     vqs_db *db = cat->db;
@@ -149,7 +162,7 @@ static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, 
         goto fail;
     }
     vqs_clearerr();
-    load_ctx L = {c, c->ix, 0, 0};
+    load_ctx L = {c, c->ix, 0, 0, 0};
     if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
         goto fail;
     /* The vector file after the codes: beside a writer in another process
@@ -168,6 +181,7 @@ static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, 
             goto fail;
     }
     c->nvec = 1;
+    *fp = L.fp;
     *out = c;
     return 0;
 fail:
@@ -188,7 +202,8 @@ int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vq
     if ((rc = vqs_db_vectors(cat->db, name, &vn, &nv)))
         return rc;
     vqs_coll *c;
-    if ((rc = open_rec(cat, name, o, &c))) {
+    uint64_t fp0, fpi;
+    if ((rc = open_rec(cat, name, o, &c, &fp0))) {
         vqs_db_vectors_free(vn, nv);
         return rc;
     }
@@ -228,9 +243,19 @@ int vqs_coll_open(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, vq
                             (unsigned long long)s0.next_iid);
             goto fail;
         }
-        if ((rc = open_rec(cat, rn[i], o, &c->vec[i])))
+        if ((rc = open_rec(cat, rn[i], o, &c->vec[i], &fpi)))
             goto fail;
         c->vec[i]->primary = c;
+        /* and the same points: as many is not enough. (Each record's codes
+         * are loaded in a read transaction of their own: beside a writer in
+         * another process, a read-only handle may load them from different
+         * commits, so only a writable handle, which holds the directory's
+         * writer lock, can compare them.) */
+        if (fpi != fp0 && !vqs_db_is_read_only(cat->db)) {
+            rc = vqs_seterr(VQS_ECORRUPT, "collection '%s': vector '%s' and vector '%s' hold %llu points each, but not "
+                            "the same internal ids", name, vn[i], vn[0], (unsigned long long)s0.count);
+            goto fail;
+        }
     }
     *out = c;
     return 0;
@@ -360,7 +385,7 @@ int coll_train_locked(vqs_coll *c, size_t n, const float *x)
     if ((rc = vqs_db_train_recode(c->db, c->name, blob, len, vqs_index_entry_size(ix), recode_cb, &E)))
         goto done;
     /* committed: load the new codes (a failure here is recovered by reopening) */
-    load_ctx L = {c, ix, 0, 0};
+    load_ctx L = {c, ix, 0, 0, 0};
     if ((rc = vqs_db_load_codes(c->db, c->name, load_cb, &L))) {
         rc = vqs_seterr(rc, "collection '%s': trained and stored, but not loaded in memory: %s", c->name,
                         vqs_errdetail());
