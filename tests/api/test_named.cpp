@@ -817,7 +817,11 @@ TEST_CASE("named vectors: refusals name the problem and change nothing", "[api][
         {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":{"alpha":{"indices":[0],"values":[1]},"beta":)" + b +
                                    R"(,"gamma":)" + g + "}}]}",
          "sparse vectors are not supported"},
-        {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":{"indices":[0],"values":[1]}}]})", ""},
+        {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":{"indices":[0],"values":[1]}}]})",
+         "Not existing vector name error: indices (a sparse vector? sparse vectors are not supported"},
+        {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":{"text":"hello","model":"m"}}]})",
+         "inference is not supported"},
+        {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":7}]})", "array"},
         {"PUT", C + "/points", R"({"points":[{"id":1000,"vector":{"alpha":)" + a + R"(,"beta":[1,2,3],"gamma":)" + g +
                                    "}}]}",
          "\"beta\""},
@@ -1086,4 +1090,42 @@ TEST_CASE("named vectors: one named vector alone, LlamaIndex's text-dense", "[ap
     check_topk(answer(http(S.port, "POST", L + "/points/query",
                            R"({"query":)" + Q(q) + R"(,"using":"text-dense","limit":30})")),
                e, 30);
+}
+
+TEST_CASE("named vectors: vectors called indices, values or model are ordinary names", "[api][named]")
+{
+    // Qdrant reads a point's {"indices": [...], "values": [...]} as two named vectors when they are
+    // its collection's names; a sparse vector is only ever a named vector's value
+    tmpdir t;
+    server S(t.path + "/data");
+    for (const char *names : {R"(["indices","values"])", R"(["model","values"])"}) {
+        jptr nl(parse(names));
+        const std::string n0 = json_string_value(json_array_get(nl.j, 0)), n1 = json_string_value(json_array_get(nl.j, 1));
+        INFO("vectors " << n0 << ", " << n1);
+        const std::string P = "/collections/odd_" + n0;
+        jptr c(ok_result(http(S.port, "PUT", P,
+                              R"({"vectors":{")" + n0 + R"(":{"size":2,"distance":"Dot"},")" + n1 +
+                                  R"(":{"size":3,"distance":"Euclid"}}})")));
+        jptr u(ok_result(http(S.port, "PUT", P + "/points?wait=true",
+                              R"({"points":[{"id":1,"vector":{")" + n0 + R"(":[1,0],")" + n1 + R"(":[0,0,0]}},)"
+                              R"({"id":2,"vector":{")" + n0 + R"(":[0,2],")" + n1 + R"(":[1,1,1]}}]})")));
+        hits h = answer(http(S.port, "POST", P + "/points/query", R"({"query":[0,1],"using":")" + n0 + R"(","limit":2})"));
+        REQUIRE(h.size() == 2);
+        REQUIRE(h[0].first == "2");
+        REQUIRE(h[0].second == Approx(2));
+        h = answer(http(S.port, "POST", P + "/points/search",
+                        R"({"vector":{"name":")" + n1 + R"(","vector":[1,1,1]},"limit":2})"));
+        REQUIRE(h.size() == 2);
+        REQUIRE(h[0].first == "2");
+        REQUIRE(h[0].second == Approx(0).margin(1e-6));
+        REQUIRE(h[1].second == Approx(std::sqrt(3.0)).margin(1e-5));
+        jptr p(ok_result(http(S.port, "POST", P + "/points", R"({"ids":[2],"with_vector":true})")));
+        json_t *vo = json_object_get(json_array_get(p.j, 0), "vector");
+        REQUIRE(dump(vo) == "{\"" + n0 + "\":[0.0,2.0],\"" + n1 + "\":[1.0,1.0,1.0]}");
+        // a sparse value under a name is still refused
+        require_error(http(S.port, "PUT", P + "/points",
+                           R"({"points":[{"id":3,"vector":{")" + n0 + R"(":{"indices":[0],"values":[1]},")" + n1 +
+                               R"(":[1,1,1]}}]})"),
+                      400, "sparse vectors are not supported");
+    }
 }
