@@ -1092,13 +1092,13 @@ TEST_CASE("named vectors: one named vector alone, LlamaIndex's text-dense", "[ap
                e, 30);
 }
 
-TEST_CASE("named vectors: vectors called indices, values or model are ordinary names", "[api][named]")
+TEST_CASE("named vectors: vectors called indices, values, model or size are ordinary names", "[api][named]")
 {
-    // Qdrant reads a point's {"indices": [...], "values": [...]} as two named vectors when they are
+    // Qdrant reads {"size": {...}} in a create as a vector called "size", and a point's {"indices": [...], "values": [...]} as two named vectors when they are
     // its collection's names; a sparse vector is only ever a named vector's value
     tmpdir t;
     server S(t.path + "/data");
-    for (const char *names : {R"(["indices","values"])", R"(["model","values"])"}) {
+    for (const char *names : {R"(["indices","values"])", R"(["model","values"])", R"(["distance","size"])"}) {
         jptr nl(parse(names));
         const std::string n0 = json_string_value(json_array_get(nl.j, 0)), n1 = json_string_value(json_array_get(nl.j, 1));
         INFO("vectors " << n0 << ", " << n1);
