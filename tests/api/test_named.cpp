@@ -716,6 +716,59 @@ TEST_CASE("named vectors: vector updates, atomic points/batch, delete by filter,
     }
     check_scroll(S.port, M, "true", 7);
 
+    // the batch form of an upsert: "vectors": {"NAME": [one vector per id], ...} (Qdrant's named
+    // BatchVectorStruct, as qdrant-client's Batch sends it)
+    {
+        const size_t ids[] = {40, 43, 44};
+        std::string bv[NV];
+        std::vector<float> nx[NV][3];
+        for (size_t v = 0; v < NV; v++)
+            for (size_t k = 0; k < 3; k++) {
+                nx[v][k] = M.fresh(v);
+                bv[v] += (k ? "," : "") + Q(nx[v][k]);
+            }
+        auto body = [&](size_t short_one) {
+            std::string b = R"({"batch":{"ids":[40,"5f0c1a2b-0000-4000-8000-00000000002b",44],"vectors":{)";
+            for (size_t v = 0; v < NV; v++) {
+                std::string arr = bv[v];
+                if (v == short_one) // two vectors for three ids
+                    arr = arr.substr(0, arr.rfind(",["));
+                b += (v ? ",\"" : "\"") + std::string(VD[v].name) + "\":[" + arr + "]";
+            }
+            return b + R"(},"payloads":[{"grp":0,"tag":"a","n":40},{"grp":3,"tag":"a","n":43},{"grp":4,"tag":"a","n":44}]}})";
+        };
+        std::string before = vectors_info(S.port);
+        require_error(http(S.port, "PUT", C + "/points", body(1)), 400, "\"NAME\": [one vector per id]");
+        require_error(http(S.port, "PUT", C + "/points",
+                           R"({"batch":{"ids":[40],"vectors":{"alpha":[)" + Q(nx[0][0]) + R"(],"beta":[)" + Q(nx[1][0]) +
+                               "]}}}"),
+                      400, "vector \"gamma\" is missing");
+        require_error(http(S.port, "PUT", C + "/points", R"({"batch":{"ids":[40],"vectors":[)" + Q(nx[0][0]) + "]}}"), 400,
+                      "Not existing vector name error");
+        REQUIRE(vectors_info(S.port) == before);
+        check_scroll(S.port, M, "true", 7);
+        jptr r(ok_result(http(S.port, "PUT", C + "/points?wait=true", body(NV))));
+        for (size_t v = 0; v < NV; v++)
+            for (size_t k = 0; k < 3; k++)
+                M.set(v, ids[k], nx[v][k]);
+        check_scroll(S.port, M, "true", 7);
+        check_searches(S.port, M, 6, {40, 43, 44});
+        // and as an operation of points/batch
+        for (size_t v = 0; v < NV; v++) {
+            bv[v].clear();
+            for (size_t k = 0; k < 3; k++) {
+                nx[v][k] = M.fresh(v);
+                bv[v] += (k ? "," : "") + Q(nx[v][k]);
+            }
+        }
+        jptr rb(ok_result(http(S.port, "POST", C + "/points/batch?wait=true", R"({"operations":[{"upsert":)" + body(NV) + "}]}")));
+        for (size_t v = 0; v < NV; v++)
+            for (size_t k = 0; k < 3; k++)
+                M.set(v, ids[k], nx[v][k]);
+        check_scroll(S.port, M, "true", 7);
+        check_searches(S.port, M, 6, {44});
+    }
+
     // points/batch: upsert a new point, replace 8's vectors, delete 9; the same with a failing
     // last operation first: nothing of it applied
     {
