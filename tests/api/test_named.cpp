@@ -1182,3 +1182,102 @@ TEST_CASE("named vectors: vectors called indices, values, model or size are ordi
                       400, "sparse vectors are not supported");
     }
 }
+
+TEST_CASE("named vectors: each vector trains at its own size, searches after training and after a restart",
+          "[api][named]")
+{
+    tmpdir t;
+    model M;
+    const std::string dir = t.path + "/data";
+    // alpha and gamma: float codes (exact once trained); beta: SQ8 codes re-ranked from memory
+    const std::string body =
+        R"({"vectors":{"alpha":{"size":6,"distance":"Cosine","vqs":{"spec":"SQfp32","train_size":30}},)"
+        R"("beta":{"size":4,"distance":"Euclid","on_disk":false,"vqs":{"train_size":50}},)"
+        R"("gamma":{"size":5,"distance":"Dot","vqs":{"spec":"SQfp32","train_size":70}}}})";
+    auto trained = [&](int port) {
+        jptr g(ok_result(http(port, "GET", C)));
+        std::string s;
+        for (size_t v = 0; v < NV; v++)
+            s += json_is_true(json_object_get(json_object_get(json_object_get(json_object_get(g.j, "vqs"), "vectors"),
+                                                              VD[v].name),
+                                              "trained"))
+                     ? "1"
+                     : "0";
+        return s + ":" + std::to_string(json_integer_value(json_object_get(g.j, "indexed_vectors_count")));
+    };
+    // exact for the float codes; for beta every answered score is exact and in order
+    auto check = [&](int port, size_t k, const std::vector<size_t> &qp) {
+        for (size_t v = 0; v < NV; v++)
+            for (size_t qi : qp) {
+                INFO("vector " << VD[v].name << ", query point " << qi);
+                auto q = M.raw[v][qi];
+                auto e = M.all(v, q);
+                hits h = answer(http(port, "POST", C + "/points/query",
+                                     R"({"query":)" + Q(q) + R"(,"using":")" + VD[v].name + "\",\"limit\":" +
+                                         std::to_string(k) + "}"));
+                if (v != 1) {
+                    check_topk(h, e, k, lower_of(v));
+                    continue;
+                }
+                REQUIRE(h.size() == std::min(k, e.size()));
+                for (size_t i = 0; i < h.size(); i++) {
+                    REQUIRE(h[i].second == Approx(e.at(h[i].first)).margin(1e-4));
+                    if (i)
+                        REQUIRE(h[i].second >= h[i - 1].second - 1e-6);
+                }
+                REQUIRE(h[0].first == ranked(e, true)[0]); // its own point, at distance 0
+            }
+    };
+    std::vector<hits> before;
+    {
+        server S(dir);
+        jptr c(ok_result(http(S.port, "PUT", C, body)));
+        auto up = [&](size_t a, size_t b) {
+            std::string s = R"({"points":[)";
+            for (size_t i = a; i < b; i++)
+                s += (i > a ? "," : "") + M.point(i);
+            jptr u(ok_result(http(S.port, "PUT", C + "/points?wait=true", s + "]}")));
+            for (size_t i = a; i < b; i++)
+                M.live[i] = true;
+        };
+        M.live.assign(N, false);
+        up(0, 40);
+        REQUIRE(trained(S.port) == "100:40");
+        check(S.port, 5, {1, 38});
+        up(40, 60);
+        REQUIRE(trained(S.port) == "110:120");
+        up(60, N);
+        REQUIRE(trained(S.port) == "111:240");
+        check(S.port, 6, {0, 7, 55, 79});
+        // vector updates and deletes after training
+        std::string b = R"({"points":[)";
+        for (size_t i : {3, 60}) {
+            for (size_t v = 0; v < NV; v++)
+                M.set(v, i, M.fresh(v));
+            b += (i == 3 ? "" : ",") + std::string("{\"id\":") + id_json(i) + ",\"vector\":" + M.vectors(i) + "}";
+        }
+        jptr r(ok_result(http(S.port, "PUT", C + "/points/vectors?wait=true", b + "]}")));
+        jptr d(ok_result(http(S.port, "POST", C + "/points/delete?wait=true",
+                              R"({"filter":{"must":[{"key":"grp","match":{"value":1}}]}})")));
+        for (size_t i = 0; i < N; i++)
+            if (i % NGRP == 1)
+                M.live[i] = false;
+        check(S.port, 6, {3, 60, 22});
+        check_scroll(S.port, M, "true", 7);
+        for (size_t v = 0; v < NV; v++)
+            before.push_back(answer(http(S.port, "POST", C + "/points/search",
+                                         R"({"vector":)" + named_q(v, M.raw[v][33]) + R"(,"limit":8})")));
+    }
+    server S(dir);
+    REQUIRE(trained(S.port) == "111:192");
+    for (size_t v = 0; v < NV; v++) {
+        hits h = answer(http(S.port, "POST", C + "/points/search", R"({"vector":)" + named_q(v, M.raw[v][33]) + R"(,"limit":8})"));
+        REQUIRE(h.size() == before[v].size());
+        for (size_t i = 0; i < h.size(); i++) {
+            REQUIRE(h[i].first == before[v][i].first);
+            REQUIRE(h[i].second == Approx(before[v][i].second).margin(1e-6));
+        }
+    }
+    check(S.port, 6, {3, 60, 22, 77});
+    check_scroll(S.port, M, "true", 7);
+}
