@@ -1281,3 +1281,36 @@ TEST_CASE("named vectors: each vector trains at its own size, searches after tra
     check(S.port, 6, {3, 60, 22, 77});
     check_scroll(S.port, M, "true", 7);
 }
+
+TEST_CASE("named vectors: the collection's quantization_config and vqs apply to every vector, a vector's own override them",
+          "[api][named]")
+{
+    tmpdir t;
+    server S(t.path + "/data");
+    jptr c(ok_result(http(S.port, "PUT", "/collections/qq",
+                          R"({"vectors":{"a":{"size":8,"distance":"Dot"},)"
+                          R"("b":{"size":8,"distance":"Dot","quantization_config":{"scalar":{"type":"int8"}},"vqs":{"train_size":5}}},)"
+                          R"("quantization_config":{"product":{"compression":"x4"}},"vqs":{"train_size":77,"nprobe":3}})")));
+    jptr g(ok_result(http(S.port, "GET", "/collections/qq")));
+    INFO(dump(g.j));
+    json_t *vq = json_object_get(json_object_get(g.j, "vqs"), "vectors");
+    json_t *a = json_object_get(vq, "a"), *b = json_object_get(vq, "b");
+    REQUIRE(std::string(json_string_value(json_object_get(a, "spec"))) == "PQ8x8");
+    REQUIRE(json_integer_value(json_object_get(a, "train_size")) == 77);
+    REQUIRE(json_integer_value(json_object_get(a, "nprobe")) == 3);
+    REQUIRE(std::string(json_string_value(json_object_get(b, "spec"))) == "SQ8");
+    REQUIRE(json_integer_value(json_object_get(b, "train_size")) == 5);
+    REQUIRE(json_integer_value(json_object_get(b, "nprobe")) == 3);
+    json_t *vs = json_object_get(json_object_get(json_object_get(g.j, "config"), "params"), "vectors");
+    REQUIRE(json_object_get(json_object_get(json_object_get(vs, "a"), "quantization_config"), "product") != nullptr);
+    REQUIRE(json_object_get(json_object_get(json_object_get(vs, "b"), "quantization_config"), "scalar") != nullptr);
+    REQUIRE(json_is_null(json_object_get(json_object_get(g.j, "config"), "quantization_config")));
+    // PATCH "vqs" reaches every vector
+    jptr p(ok_result(http(S.port, "PATCH", "/collections/qq", R"({"vqs":{"nprobe":9,"oversampling":2}})")));
+    jptr g2(ok_result(http(S.port, "GET", "/collections/qq")));
+    for (const char *n : {"a", "b"}) {
+        json_t *x = json_object_get(json_object_get(json_object_get(g2.j, "vqs"), "vectors"), n);
+        REQUIRE(json_integer_value(json_object_get(x, "nprobe")) == 9);
+        REQUIRE(json_number_value(json_object_get(x, "oversampling")) == Approx(2));
+    }
+}
