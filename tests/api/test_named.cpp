@@ -581,7 +581,7 @@ TEST_CASE("named vectors: prefetch stages with their own using, rrf, nearest re-
     // the query's own {"name","vector"} must agree with "using"
     require_error(http(S.port, "POST", C + "/points/query",
                        R"({"query":)" + named_q(0, qa) + R"(,"using":"gamma"})"),
-                  400, "");
+                  400, "vector \"alpha\" and \"using\" name different vectors");
 }
 
 TEST_CASE("named vectors: recommend with using, examples by id read from that vector", "[api][named]")
@@ -885,7 +885,7 @@ TEST_CASE("named vectors: refusals name the problem and change nothing", "[api][
         {"PUT", C + "/points", R"({"points":[{"id":1001,"vector":{"alpha":)" + a + R"(,"beta":)" + b + R"(,"gamma":)" + g +
                                    R"(}},{"id":1000,"vector":{"alpha":)" + a + R"(,"beta":)" + b + "}}]}",
          "vector \"gamma\" is missing"},
-        {"PUT", C + "/points", R"({"batch":{"ids":[1000],"vectors":{"alpha":[)" + a + R"(]}}})", ""},
+        {"PUT", C + "/points", R"({"batch":{"ids":[1000],"vectors":{"alpha":[)" + a + R"(]}}})", "vector \"beta\" is missing"},
         {"PUT", C + "/points/vectors", R"({"points":[{"id":1,"vector":{"alpha":)" + a + R"(,"beta":)" + b + R"(,"gamma":)" +
                                            g + R"(,"zeta":[1]}}]})",
          "Not existing vector name error: zeta"},
@@ -896,7 +896,7 @@ TEST_CASE("named vectors: refusals name the problem and change nothing", "[api][
         {"POST", C + "/points/search", R"({"vector":)" + g + ",\"limit\":3}", "Not existing vector name error"},
         {"POST", C + "/points/search", R"({"vector":{"name":"gamma","vector":{"indices":[0],"values":[1]}},"limit":3})",
          "sparse vectors are not supported"},
-        {"POST", C + "/points/search", R"({"vector":{"name":"gamma","vector":)" + a + "},\"limit\":3}", ""},
+        {"POST", C + "/points/search", R"({"vector":{"name":"gamma","vector":)" + a + "},\"limit\":3}", "dimension 6"},
         {"POST", C + "/points/search", R"({"vector":)" + named_q(2, q) + R"(,"limit":3,"with_vector":["gamma","delta"]})",
          "Not existing vector name error: delta"},
         {"POST", C + "/points/search/batch",
@@ -950,7 +950,7 @@ TEST_CASE("named vectors: refusals name the problem and change nothing", "[api][
         {R"({"vectors":{"a":{"size":4,"distance":"Dot"}},"sparse_vectors":{"s":{}}})", "sparse"},
         {R"({"vectors":{"a":{"size":4,"distance":"Dot","vqs":{"rerank":"sometimes"}}}})", "rerank"},
         {R"({"vectors":{"bad\u0001name":{"size":4,"distance":"Dot"}}})", "control character"},
-        {R"({"vectors":{"":{"size":4,"distance":"Dot"}}})", ""},
+        {R"({"vectors":{"":{"size":4,"distance":"Dot"}}})", "vector name ''"},
     };
     for (auto &x : bad_create) {
         INFO(x.body);
