@@ -253,7 +253,8 @@ static int run_op(apply_ctx *A, vqs_db_wtx *w, size_t k)
                 vqs_pid *keep = !rc ? realloc(st->selids, sizeof(vqs_pid) * (A->nsel ? A->nsel : 1)) : NULL;
                 if (keep) {
                     st->selids = keep;
-                    memcpy(keep, A->sel, sizeof(vqs_pid) * A->nsel);
+                    if (A->nsel) /* A->sel is NULL when nothing was selected: memcpy(NULL) is UB */
+                        memcpy(keep, A->sel, sizeof(vqs_pid) * A->nsel);
                 } else if (!rc) {
                     rc = vqs_seterr(VQS_ENOMEM, "coll_apply: %zu points to delete", A->nsel);
                 }
