@@ -837,6 +837,15 @@ TEST_CASE("named vectors: vector updates, atomic points/batch, delete by filter,
         jptr g(ok_result(http(S.port, "GET", C)));
         REQUIRE(json_integer_value(json_object_get(g.j, "vectors_count")) == (json_int_t)(live * NV));
     }
+    // a delete by a filter that matches nothing, alone and in a batch: nothing changes
+    {
+        jptr d(ok_result(http(S.port, "POST", C + "/points/delete?wait=true",
+                              R"({"filter":{"must":[{"key":"grp","match":{"value":99}}]}})")));
+        jptr b(ok_result(http(S.port, "POST", C + "/points/batch?wait=true",
+                              R"({"operations":[{"delete":{"filter":{"must":[{"key":"grp","match":{"value":99}}]}}},)"
+                              R"({"delete":{"filter":{"must":[{"key":"grp","match":{"value":3}}]}}}]})")));
+        check_searches(S.port, M, 5, {1});
+    }
     // scroll: with_vector as lists
     check_scroll(S.port, M, R"(["gamma"])", 4);
     check_scroll(S.port, M, R"(["beta","alpha"])", 3);
