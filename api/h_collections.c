@@ -442,9 +442,11 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
     const char *k;
     int rc;
     /* "vectors": one unnamed vector {"size", "distance", ...}, or named
-     * ones {"NAME": {...}, ...} (kept in name order, as Qdrant lists them) */
+     * ones {"NAME": {...}, ...} (kept in name order, as Qdrant lists them):
+     * named when every value is an object (VectorParams' "size" and
+     * "distance" never are), so a vector may be called "size" */
     json_t *vecs = json_object_get(j, "vectors");
-    int named = json_is_object(vecs) && !json_object_get(vecs, "size") && json_object_size(vecs) > 0;
+    int named = json_is_object(vecs) && json_object_size(vecs) > 0;
     json_object_foreach(named ? vecs : NULL, k, x) named &= json_is_object(x);
     if (named) {
         if (json_object_size(vecs) > VQS_DB_MAX_VECTORS) {

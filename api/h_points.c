@@ -105,10 +105,17 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
         bids = json_object_get(batch, "ids");
         bvec = json_object_get(batch, "vectors");
         bpay = json_object_get(batch, "payloads");
-        if (!json_is_array(bids) || !json_is_array(bvec) || json_array_size(bids) != json_array_size(bvec) ||
-            (bpay && !json_is_null(bpay) && (!json_is_array(bpay) || json_array_size(bpay) != json_array_size(bids))))
-            return fail(r, 400, "\"batch\" needs \"ids\" and \"vectors\" (and optionally \"payloads\") arrays of one length");
-        n = json_array_size(bids);
+        /* "vectors": one array of n vectors, or named vectors {"NAME": [n vectors], ...} */
+        size_t nb = json_array_size(bids);
+        int vec_ok = json_is_array(bvec) ? json_array_size(bvec) == nb : json_is_object(bvec);
+        const char *k;
+        json_t *a;
+        json_object_foreach(json_is_object(bvec) ? bvec : NULL, k, a) vec_ok &= json_is_array(a) && json_array_size(a) == nb;
+        if (!json_is_array(bids) || !vec_ok ||
+            (bpay && !json_is_null(bpay) && (!json_is_array(bpay) || json_array_size(bpay) != nb)))
+            return fail(r, 400, "\"batch\" needs \"ids\" and \"vectors\" (and optionally \"payloads\") arrays of one "
+                                "length (named vectors: \"vectors\": {\"NAME\": [one vector per id], ...})");
+        n = nb;
     } else {
         return fail(r, 400, "expected {\"points\": [{\"id\", \"vector\", \"payload\"}, ...]} or {\"batch\": {...}}");
     }
@@ -132,7 +139,22 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
             break;
         }
         json_t *id = pts ? json_object_get(p, "id") : json_array_get(bids, i);
-        json_t *vec = pts ? json_object_get(p, "vector") : json_array_get(bvec, i);
+        json_t *vec = pts ? json_object_get(p, "vector") : json_is_array(bvec) ? json_array_get(bvec, i) : NULL;
+        json_t *named = NULL; /* a batch of named vectors: point i's {"NAME": vector, ...} */
+        if (!pts && json_is_object(bvec)) {
+            const char *k;
+            json_t *a;
+            if (!(vec = named = json_object())) {
+                rc = fail(r, 500, "out of memory");
+                break;
+            }
+            json_object_foreach(bvec, k, a) if (!rc && json_object_set(named, k, json_array_get(a, i)))
+                rc = fail(r, 500, "out of memory");
+            if (rc) {
+                json_decref(named);
+                break;
+            }
+        }
         json_t *pl = pts ? json_object_get(p, "payload") : bpay && !json_is_null(bpay) ? json_array_get(bpay, i) : NULL;
         if (!id)
             rc = fail(r, 400, "%s: \"id\" is missing", where);
@@ -149,6 +171,7 @@ int api_parse_upsert(vqs_server *s, entry *e, const json_t *j, upsert_req *u, re
         } else {
             rc = r->code;
         }
+        json_decref(named);
     }
     if (rc)
         api_upsert_req_free(u);

@@ -81,12 +81,15 @@ int api_parse_point_vectors(entry *e, const json_t *v, vecs *out, size_t i, resp
         }
         return dense_value(v, out->d[0], out->x[0] + i * out->d[0], r, where, NULL);
     }
-    if (!json_is_object(v) || json_object_get(v, "indices") || json_object_get(v, "values")) {
+    /* an object is the map of names, whatever its keys: vectors may be called
+     * "indices" or "values" (Qdrant reads {"indices": [...], "values": [...]}
+     * there as two named vectors too; a sparse vector is only a named one's value) */
+    if (!json_is_object(v)) {
         if (json_is_array(v))
             return fail(r, 400, "%s: Wrong input: Not existing vector name error: the default vector (collection "
                                 "'%s' has named vectors: send {\"%s\": [...]%s})", where, e->name,
                         vqs_coll_vector_name(c, 0), nv > 1 ? ", ..." : "");
-        return dense_value(v, out->d[0], out->x[0], r, where, NULL);
+        return dense_value(v, out->d[0], out->x[0] + i * out->d[0], r, where, NULL);
     }
     const char *k;
     json_t *x;
@@ -95,7 +98,12 @@ int api_parse_point_vectors(entry *e, const json_t *v, vecs *out, size_t i, resp
         size_t vi;
         if (vqs_coll_vector_find(c, k, &vi)) {
             vqs_clearerr();
-            return fail(r, 400, "%s: Wrong input: Not existing vector name error: %.60s", where, k);
+            const char *hint = json_object_get(v, "indices") && json_object_get(v, "values")
+                                   ? " (a sparse vector? sparse vectors are not supported by vqs)"
+                               : json_is_string(json_object_get(v, "model"))
+                                   ? " (an inference object? inference is not supported by vqs)"
+                                   : "";
+            return fail(r, 400, "%s: Wrong input: Not existing vector name error: %.60s%s", where, k, hint);
         }
     }
     for (size_t vi = 0; vi < nv; vi++) {

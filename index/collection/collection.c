@@ -544,6 +544,11 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
     if (c->primary)
         return vqs_seterr(VQS_EINVAL, "collection '%s': a vector's handle: write through its collection", c->name);
     if (c->nvec > 1) { /* every vector's record, in one transaction */
+        if (!n) { /* ids may be NULL then, which vqs_coll_apply reads as "by selection" and refuses */
+            if (ndeleted)
+                *ndeleted = 0;
+            return 0;
+        }
         vqs_coll_op op = {.kind = VQS_COLL_OP_DELETE, .n = n, .ids = ids, .ndeleted = ndeleted};
         return vqs_coll_apply(c, 1, &op, NULL, NULL);
     }
