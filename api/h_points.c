@@ -288,11 +288,9 @@ int api_h_retrieve(vqs_server *s, entry *e, req *q, resp *r, const char *one_id)
         ps.on = 1;
         ps.include = ps.exclude = NULL;
         /* GET: every vector the collection keeps */
-        for (size_t vi = 0; vi < vqs_coll_nvectors(e->c); vi++) {
-            vqs_coll *vc = vqs_coll_vector(e->c, vi);
-            if (vqs_coll_config_of(vc)->rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(vc))
+        for (size_t vi = 0; vi < vqs_coll_nvectors(e->c); vi++)
+            if (vqs_coll_keeps_vectors(vqs_coll_vector(e->c, vi)))
                 wv |= 1u << vi;
-        }
     } else {
         if (!(j = api_parse_body(q, r)))
             return r->code;

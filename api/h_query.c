@@ -97,7 +97,8 @@ typedef struct qctx {
     entry *e;
     req *q;
     resp *r;
-    /* the vector of the stage being parsed or evaluated (use_vec) */
+    /* the vector of the stage being parsed or evaluated (use_vec): its number and handle */
+    size_t vi;
     vqs_coll *vc;
     size_t d;
     uint32_t m;
@@ -125,6 +126,7 @@ static int use_vec(qctx *c, stage *st)
         }
         st->vi = vi;
     }
+    c->vi = st->vi;
     c->vc = vqs_coll_vector(c->e->c, st->vi);
     c->d = vqs_coll_d(c->vc);
     c->m = st->m = (uint32_t)vqs_coll_config_of(c->vc)->metric;
@@ -600,7 +602,7 @@ static int vector_of_id(qctx *c, const json_t *v, float *out, const char *where)
     vqs_pid pid;
     if (api_parse_id(v, &pid, c->r, where))
         return c->r->code;
-    if (vqs_coll_config_of(c->vc)->rerank == VQS_RERANK_NONE && vqs_coll_is_trained(c->vc))
+    if (!vqs_coll_keeps_vectors(c->vc))
         return fail(c->r, 400, "%s: a point id as a query needs the stored vectors (this collection keeps none)", where);
     int rc = vqs_coll_get(c->vc, &pid, out, NULL);
     uint64_t iid = 0;
@@ -630,10 +632,7 @@ static int vector_input(qctx *c, const json_t *v, float *out, const char *where)
         return vector_of_id(c, v, out, where);
     if (json_is_object(v) && !json_object_get(v, "indices") && !json_object_get(v, "name"))
         return fail(c->r, 400, "%s: inference (document, image or object with a model) is not supported by vqs", where);
-    size_t vi = c->vc == vqs_coll_vector(c->e->c, 0) ? 0 : NO_VEC;
-    for (size_t k = 0; vi == NO_VEC && k < vqs_coll_nvectors(c->e->c); k++)
-        if (vqs_coll_vector(c->e->c, k) == c->vc)
-            vi = k;
+    size_t vi = c->vi;
     float *x = NULL;
     if (api_query_vector(c->e, v, &vi, &x, c->r, where))
         return c->r->code;
@@ -1133,7 +1132,7 @@ static int handle(vqs_server *s, entry *e, req *q, resp *r, body_kind bk, query_
         }
         n = json_array_size(list);
     }
-    qctx c = {.s = s, .e = e, .q = q, .r = r, .vc = e->c, .d = vqs_coll_d(e->c),
+    qctx c = {.s = s, .e = e, .q = q, .r = r, .vi = 0, .vc = e->c, .d = vqs_coll_d(e->c),
               .m = vqs_coll_config_of(e->c)->metric};
     one *reqs = calloc(n ? n : 1, sizeof *reqs);
     size_t dmax = 0;

@@ -207,7 +207,7 @@ int api_plan_filter(entry *e, vqs_coll *vc, const json_t *filter, size_t nprobe,
     if (!json_is_object(filter))
         return 0;
     /* a trained collection without stored vectors has nothing exact to score */
-    if (vqs_coll_is_trained(vc) && vqs_coll_config_of(vc)->rerank == VQS_RERANK_NONE)
+    if (!vqs_coll_keeps_vectors(vc))
         return 0;
     vqs_db_pindex_info *ix = NULL;
     size_t nix = 0;

@@ -177,12 +177,6 @@ int api_query_vector(entry *e, const json_t *v, size_t *vi, float **out, resp *r
     return 0;
 }
 
-/* A trained vector without a vector file holds only codes. */
-static int keeps_vectors(vqs_coll *vc)
-{
-    return vqs_coll_config_of(vc)->rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(vc);
-}
-
 int api_get_with_vector(entry *e, const json_t *j, unsigned *wv, resp *r)
 {
     json_t *x = json_object_get(j, "with_vector");
@@ -211,7 +205,7 @@ int api_get_with_vector(entry *e, const json_t *j, unsigned *wv, resp *r)
         return fail(r, 400, "\"with_vector\": true, false or a list of vector names");
     }
     for (size_t vi = 0; vi < nv; vi++)
-        if ((*wv >> vi & 1) && !keeps_vectors(vqs_coll_vector(e->c, vi))) {
+        if ((*wv >> vi & 1) && !vqs_coll_keeps_vectors(vqs_coll_vector(e->c, vi))) {
             const char *name = vqs_coll_vector_name(e->c, vi);
             char nm[80] = "";
             if (name)

@@ -285,6 +285,7 @@ void vqs_coll_close(vqs_coll *c)
 }
 
 int vqs_coll_is_trained(const vqs_coll *c) { return c->ix != NULL; }
+int vqs_coll_keeps_vectors(const vqs_coll *c) { return c->cfg.rerank != VQS_RERANK_NONE || !vqs_coll_is_trained(c); }
 size_t vqs_coll_nvectors(const vqs_coll *c) { return c->nvec; }
 const char *vqs_coll_vector_name(const vqs_coll *c, size_t i) { return c->vnames && i < c->nvec ? c->vnames[i] : NULL; }
 vqs_coll *vqs_coll_vector(vqs_coll *c, size_t i)

@@ -211,6 +211,11 @@ int vqs_coll_set_defaults(vqs_coll *c, uint32_t nprobe, float oversampling, uint
  * already trained or (n == 0) there is nothing to train on. */
 int vqs_coll_train(vqs_coll *c, size_t n, const float *x);
 int vqs_coll_is_trained(const vqs_coll *c);
+/* Whether c has its points' full vectors to read (vqs_coll_get, exact
+ * scoring): a vector file (rerank disk or memory), or not trained yet (the
+ * points are held as they are). A trained rerank-none collection keeps only
+ * codes. */
+int vqs_coll_keeps_vectors(const vqs_coll *c);
 
 /* Upserts n points atomically (one LMDB transaction; the vectors are
  * appended to the vector file and fsynced before the commit): all of them
