@@ -168,6 +168,26 @@ static void take(const search_job *J, vqs_topk *H, const float *out, size_t n, s
         offer(J, H, out[s->idx[t]], lids[base + s->idx[t]]);
 }
 
+/* The k-th smallest of x[0..n) (1 <= k <= n): two counting passes, on the
+ * high byte and then on the low byte within the high byte's bucket. */
+static uint16_t kth_u16(const uint16_t *x, size_t n, size_t k)
+{
+    uint32_t h[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        h[x[i] >> 8]++;
+    unsigned hb = 0;
+    for (; hb < 255 && h[hb] < k; hb++)
+        k -= h[hb];
+    memset(h, 0, sizeof h);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)(x[i] >> 8) == hb)
+            h[x[i] & 255]++;
+    unsigned lb = 0;
+    for (; lb < 255 && h[lb] < k; lb++)
+        k -= h[lb];
+    return (uint16_t)(hb << 8 | lb);
+}
+
 static int past_deadline(const search_job *J)
 {
     return J->p && J->p->deadline > 0 && vqs_now() > J->p->deadline;
@@ -240,6 +260,17 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
                 t16 = u < 0 ? 0 : u > 65535 ? 65535 : (uint16_t)u;
                 if (u < 0)
                     continue;
+            } else if (J->kk < n && !L->nf && !(J->p && J->p->filter) && scale > 0 && err < INFINITY) {
+                /* heap not full yet (the tables were quantised without a
+                 * limit, so the two-sided bound holds for every code): the
+                 * chunk's own kk-th smallest quantised score u bounds the
+                 * final k'-th float sum by bias + scale u + err, and a code
+                 * below that has a quantised score <= u + 2 err / scale.
+                 * Only those are re-scored, not the whole first chunk. Not
+                 * with a filter (the kk codes may be filtered out) or the
+                 * cosine factors (they reorder the keys). */
+                double u = kth_u16(s->o16, n, J->kk) + 2.0 * err / scale + 1;
+                t16 = u >= 65535 ? 65535 : (uint16_t)u;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
             /* exact re-score of the survivors with the float tables */

@@ -9,6 +9,7 @@
 
 #include <float.h>
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 /* ==== look-up tables ===================================================== */
@@ -393,6 +394,71 @@ VQS_SQ_ENTRIES(sq_l2_avx2, sq_ip_avx2)
  * instructions per lookup and a cross-lane shuffle), u8 saturating sums
  * (wrong results).
  */
+
+/* The per-table steps of the 4-bit table quantisation (kernels_internal.h,
+ * vqs_fs4_table_ops): one table of 16 floats is two registers. */
+static inline float hmin8(__m256 v)
+{
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static inline float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *probe)
+{
+    __m256 a = _mm256_loadu_ps(T), b = _mm256_loadu_ps(T + 8), z = _mm256_setzero_ps();
+    __m256 p = _mm256_add_ps(_mm256_mul_ps(a, z), _mm256_mul_ps(b, z));
+    *mn = hmin8(_mm256_min_ps(a, b));
+    *mx = hmax8(_mm256_max_ps(a, b));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(p, z, _CMP_NEQ_UQ)))
+        *probe += NAN;
+}
+
+static float fs4_quant_avx2(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+{
+    __m256 t[2] = {_mm256_loadu_ps(T), _mm256_loadu_ps(T + 8)};
+    float mn = hmin8(_mm256_min_ps(t[0], t[1]));
+    __m256 vm = _mm256_set1_ps(mn), vR = _mm256_set1_ps(Rf), vs = _mm256_set1_ps(sc),
+           vi = _mm256_set1_ps(inv), h = _mm256_set1_ps(0.5f), z = _mm256_setzero_ps(),
+           top = _mm256_set1_ps(sc * Rf), ab = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 emax = z;
+    __m256i qi[2];
+    for (int u = 0; u < 2; u++) {
+        __m256 dv = _mm256_sub_ps(t[u], vm);
+        __m256 x = _mm256_add_ps(_mm256_mul_ps(dv, vi), h);
+        x = _mm256_min_ps(_mm256_max_ps(x, z), vR);
+        qi[u] = _mm256_cvttps_epi32(x);
+        __m256 q = _mm256_cvtepi32_ps(qi[u]);
+        __m256 e = _mm256_and_ps(_mm256_sub_ps(dv, _mm256_mul_ps(vs, q)), ab);
+        __m256 sat = _mm256_and_ps(_mm256_cmp_ps(q, vR, _CMP_EQ_OQ), _mm256_cmp_ps(dv, top, _CMP_GT_OQ));
+        emax = _mm256_max_ps(emax, _mm256_andnot_ps(sat, e));
+    }
+    /* 16 int32 in 0..255 to 16 bytes: the packs work per 128-bit lane
+     * (u16 order 0-3 8-11 4-7 12-15), the permute restores the order */
+    __m256i w = _mm256_packus_epi32(qi[0], qi[1]);
+    w = _mm256_permute4x64_epi64(w, 0xd8);
+    __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128((__m128i *)q8, b);
+    *mn_ = mn;
+    return hmax8(emax);
+}
+
+static const vqs_fs4_table_ops fs4_ops_avx2 = {fs4_minmax_avx2, fs4_quant_avx2};
+
+static void pq4fs_quantize_avx2(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                                float *scale, float *err)
+{
+    vqs_fs4_quantize_with(&fs4_ops_avx2, lut, M, limit, lut8, bias, scale, err);
+}
 
 static void pq4fs_scan_avx2(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                             uint16_t *out)
@@ -783,6 +849,7 @@ const vqs_kernels vqs_kernels_avx2 = {
     .sq_l2 = sq_l2_avx2,
     .sq_ip = sq_ip_avx2,
     .pq4fs_scan = pq4fs_scan_avx2,
+    .pq4fs_quantize = pq4fs_quantize_avx2,
     .pq8fs_scan = vqs_avx2_pq8fs_scan,
     .hamming = vqs_avx2_hamming,
     .bin_est = vqs_avx2_bin_est,

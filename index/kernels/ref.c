@@ -238,8 +238,44 @@ static double fs_absmax(float mn, float top, double wide)
     return wide * (a > b ? a : b);
 }
 
-void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
-                        float *scale, float *err)
+/* The scalar per-table parts of the 4-bit quantisation (vqs_fs4_table_ops):
+ * the reference every SIMD level is compared with. */
+static void fs4_minmax_ref(const float *T, float *mn_, float *mx_, float *probe)
+{
+    float mn = T[0], mx = T[0], nanprobe = 0;
+    for (size_t k = 0; k < 16; k++) {
+        nanprobe += T[k] * 0.0f;
+        mn = T[k] < mn ? T[k] : mn;
+        mx = T[k] > mx ? T[k] : mx;
+    }
+    *mn_ = mn;
+    *mx_ = mx;
+    *probe += nanprobe;
+}
+
+static float fs4_quant_ref(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+{
+    float mn = T[0];
+    for (size_t k = 1; k < 16; k++)
+        mn = T[k] < mn ? T[k] : mn;
+    float ej = 0;
+    for (size_t k = 0; k < 16; k++) {
+        float x = (T[k] - mn) * inv + 0.5f;
+        x = x < 0 ? 0 : x > Rf ? Rf : x;
+        float q = (float)(int)x; /* x >= 0: truncation is floor */
+        q8[k] = (uint8_t)q;
+        float ejk = fabsf(T[k] - mn - sc * q);
+        ejk = q == Rf && T[k] - mn > sc * Rf ? 0 : ejk; /* saturated: one-sided */
+        ej = ejk > ej ? ejk : ej;
+    }
+    *mn_ = mn;
+    return ej;
+}
+
+const vqs_fs4_table_ops vqs_fs4_table_ref = {fs4_minmax_ref, fs4_quant_ref};
+
+void vqs_fs4_quantize_with(const vqs_fs4_table_ops *ops, const float *lut, size_t M, float limit,
+                           uint8_t *lut8, float *bias, float *scale, float *err)
 {
     size_t M2 = 2 * fs_pairs(M);
     if (M2)
@@ -255,13 +291,8 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, 
     double maxrange = 0, bias_d = 0, absmax = 0;
     float nanprobe = 0; /* NaN if any entry is NaN or Inf (Inf * 0) */
     for (size_t j = 0; j < M; j++) {
-        const float *T = lut + j * 16;
-        float mn = T[0], mx = T[0];
-        for (size_t k = 0; k < 16; k++) {
-            nanprobe += T[k] * 0.0f;
-            mn = T[k] < mn ? T[k] : mn;
-            mx = T[k] > mx ? T[k] : mx;
-        }
+        float mn, mx;
+        ops->minmax(lut + j * 16, &mn, &mx, &nanprobe);
         double range = (double)mx - mn;
         maxrange = range > maxrange ? range : maxrange;
         bias_d += mn;
@@ -277,32 +308,31 @@ void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, 
         return;
     double e = fabs((double)bf - bias_d);
     double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
-    /* float arithmetic (vectorised: this runs once per probed list); the
-     * error of computing ejk in float is a few ulps of |T|, covered by the
+    /* float arithmetic; the error of computing ejk in float (and a fused
+     * multiply-add in a SIMD level) is a few ulps of |T|, covered by the
      * (M + 4) eps margin below */
     float inv = 1.0f / sc, Rf = (float)R;
     for (size_t j = 0; j < M; j++) {
-        const float *T = lut + j * 16;
-        float mn = T[0];
-        for (size_t k = 1; k < 16; k++)
-            mn = T[k] < mn ? T[k] : mn;
-        float ej = 0;
-        for (size_t k = 0; k < 16; k++) {
-            float x = (T[k] - mn) * inv + 0.5f;
-            x = x < 0 ? 0 : x > Rf ? Rf : x;
-            float q = (float)(int)x; /* x >= 0: truncation is floor */
-            lut8[j * 16 + k] = (uint8_t)q;
-            float ejk = fabsf(T[k] - mn - sc * q);
-            ejk = q == Rf && T[k] - mn > sc * Rf ? 0 : ejk; /* saturated: one-sided */
-            ej = ejk > ej ? ejk : ej;
-        }
-        e += ej;
+        float mn;
+        e += ops->quant(lut + j * 16, inv, sc, Rf, lut8 + j * 16, &mn);
         absmax += fs_absmax(mn, sc * Rf, wide);
     }
     e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
     *bias = bf;
     *scale = sc;
     *err = (float)(e * (1 + 4 * FLT_EPSILON)); /* rounded up past the float conversion */
+}
+
+void vqs_ref_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                            float *scale, float *err)
+{
+    vqs_fs4_quantize_with(&vqs_fs4_table_ref, lut, M, limit, lut8, bias, scale, err);
+}
+
+void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                        float *scale, float *err)
+{
+    vqs_kernels_active()->pq4fs_quantize(lut, M, limit, lut8, bias, scale, err);
 }
 
 void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
@@ -594,6 +624,7 @@ const vqs_kernels vqs_kernels_ref = {
     .sq_l2 = vqs_ref_sq_l2,
     .sq_ip = vqs_ref_sq_ip,
     .pq4fs_scan = vqs_ref_pq4fs_scan,
+    .pq4fs_quantize = vqs_ref_pq4fs_quantize,
     .pq8fs_scan = vqs_ref_pq8fs_scan,
     .hamming = vqs_ref_hamming,
     .bin_est = vqs_ref_bin_est,

@@ -86,6 +86,11 @@ typedef struct vqs_kernels {
     void (*pq4fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                        uint16_t *out);
 
+    /* vqs_pq4fs_quantize at this level (the same bias and scale; lut8
+     * entries and err equal up to the rounding of a fused multiply-add). */
+    void (*pq4fs_quantize)(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
+                           float *scale, float *err);
+
     /* ---- PQ 8-bit fast scan ---- */
     /* lut8: M * 256 bytes (quantised tables, see vqs_pq8fs_quantize).
      * packed: nblocks blocks of 64 * M bytes (vqs_pq8fs layout).
@@ -135,7 +140,8 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code);
  * as vqs_ref_lut4 does, whatever the SIMD level. */
 void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
                        const uint32_t *idx, size_t n, float *out);
-/* Quantises float tables lut (M * 16) to lut8 (M2 * 16 bytes) so that for
+/* (At the active SIMD level: vqs_kernels.pq4fs_quantize.)
+ * Quantises float tables lut (M * 16) to lut8 (M2 * 16 bytes) so that for
  * any code, float_sum ~= bias + scale * u16_sum, with
  *   float_sum >= bias + scale * u16_sum - *err            for every code,
  *   |float_sum - (bias + scale * u16_sum)| <= *err        for every code with

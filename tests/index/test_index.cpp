@@ -172,6 +172,38 @@ TEST_CASE("flat index search equals brute force over the same codes", "[index]")
     }
 }
 
+TEST_CASE("fast scan keeps the float tables' answers for any k (first-chunk pruning)", "[index]")
+{
+    // the first chunk of a scan (1024 codes) re-scores only the codes whose
+    // quantised score is within the error bound of its k-th smallest; any k,
+    // around and past the chunk size, must give brute force's answer
+    const size_t d = 28, n = 3000, nq = 6;
+    auto x = synth(n, d, 31);
+    auto q = synth(nq, d, 32);
+    for (const char *spec : {"PQ7x4", "PQ14x4"}) {
+        for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
+            auto ix = make_index(spec, d, m, x);
+            REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr));
+            for (size_t k : {1, 10, 700, 1023, 1024, 1500}) {
+                INFO(spec << " " << vqs_metric_name(m) << " k " << k);
+                std::vector<int64_t> ids(nq * k);
+                std::vector<float> dist(nq * k);
+                REQUIRE_OK(vqs_index_search(ix.get(), nullptr, nq, q.data(), k, ids.data(), dist.data()));
+                std::vector<std::vector<std::pair<float, int64_t>>> want;
+                brute(vqs_index_codec(ix.get()), m, x, q.data(), nq, k, want);
+                size_t bad = SIZE_MAX;
+                for (size_t i = 0; i < nq * k && bad == SIZE_MAX; i++) {
+                    float key = m == VQS_METRIC_IP ? -dist[i] : dist[i], wk = want[i / k][i % k].first;
+                    if (!(std::fabs(key - wk) <= 1e-4f * (std::fabs(wk) + 1)))
+                        bad = i;
+                }
+                INFO("first wrong score at " << bad);
+                REQUIRE(bad == SIZE_MAX);
+            }
+        }
+    }
+}
+
 static std::vector<int64_t> exact_gt(vqs_metric m, const std::vector<float> &x, const std::vector<float> &q,
                                      size_t d, size_t k, std::vector<float> *dist = nullptr)
 {

@@ -192,93 +192,146 @@ TEST_CASE("pq4fs: every level's scan equals the reference exactly", "[kernels]")
 
 TEST_CASE("pq4fs: quantised tables are within the stated error of the float sums", "[kernels]")
 {
-    vqs_rng r;
-    vqs_rng_seed(&r, 4);
-    struct shape {
-        size_t M;
-        double offset, range; // table values: offset_j + range * U(0,1)^2 (skewed)
-    };
-    const shape shapes[] = {{1, 0, 1},    {2, -5, 3},    {3, 100, 0.01}, {7, 0, 1e-3},
-                            {8, 1e3, 50}, {15, -1, 2},   {16, 0, 1},     {31, 3, 7},
-                            {32, 0, 1e4}, {33, -1e3, 1}, {64, 0.5, 0.5}, {258, 0, 1},
-                            {300, 10, 20}};
-    for (const shape &s : shapes) {
-        size_t M = s.M, M2 = (M + 1) / 2 * 2, n = 2000, stride = (M + 1) / 2;
-        INFO("M " << M << " offset " << s.offset << " range " << s.range);
-        std::vector<float> lut(M * 16);
-        for (size_t j = 0; j < M; j++) {
-            double off = s.offset * (1 + vqs_rng_uniform(&r)); // per-table offsets differ
-            double rng = s.range * (0.2 + vqs_rng_uniform(&r));
-            for (size_t k = 0; k < 16; k++) {
-                double u = vqs_rng_uniform(&r);
-                lut[j * 16 + k] = (float)(off + rng * u * u);
+    // every level's quantisation, on the same tables
+    for (vqs_simd L : kLevels) {
+        const vqs_kernels *K = vqs_kernels_for(L);
+        if (!K)
+            continue;
+        INFO("level " << vqs_simd_name(L));
+        vqs_rng r;
+        vqs_rng_seed(&r, 4);
+        struct shape {
+            size_t M;
+            double offset, range; // table values: offset_j + range * U(0,1)^2 (skewed)
+        };
+        const shape shapes[] = {{1, 0, 1},    {2, -5, 3},    {3, 100, 0.01}, {7, 0, 1e-3},
+                                {8, 1e3, 50}, {15, -1, 2},   {16, 0, 1},     {31, 3, 7},
+                                {32, 0, 1e4}, {33, -1e3, 1}, {64, 0.5, 0.5}, {258, 0, 1},
+                                {300, 10, 20}};
+        for (const shape &s : shapes) {
+            size_t M = s.M, M2 = (M + 1) / 2 * 2, n = 2000, stride = (M + 1) / 2;
+            INFO("M " << M << " offset " << s.offset << " range " << s.range);
+            std::vector<float> lut(M * 16);
+            for (size_t j = 0; j < M; j++) {
+                double off = s.offset * (1 + vqs_rng_uniform(&r)); // per-table offsets differ
+                double rng = s.range * (0.2 + vqs_rng_uniform(&r));
+                for (size_t k = 0; k < 16; k++) {
+                    double u = vqs_rng_uniform(&r);
+                    lut[j * 16 + k] = (float)(off + rng * u * u);
+                }
             }
-        }
-        if (M == 3) // one constant table
-            std::fill(lut.begin() + 16, lut.begin() + 32, 42.0f);
-        std::vector<uint8_t> lut8(M2 * 16, 0xCC);
-        float bias, scale, err;
-        vqs_pq4fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
-        REQUIRE(std::isfinite(bias));
-        REQUIRE(scale > 0);
-        REQUIRE(std::isfinite(err));
-        // the bound is the rounding bound (plus float slack), not something vacuous
-        REQUIRE(err <=
-                M * (double)scale / 2 * 1.001 + 1e-4 * (std::fabs(bias) + M * 255.0 * scale));
-        // padding tables are zero, and the largest possible u16 sum fits
-        for (size_t i = M * 16; i < M2 * 16; i++)
-            REQUIRE(lut8[i] == 0);
-        unsigned long maxsum = 0;
-        for (size_t j = 0; j < M; j++)
-            maxsum += *std::max_element(lut8.begin() + (long)(j * 16),
-                                        lut8.begin() + (long)(j * 16 + 16));
-        REQUIRE(maxsum <= 65535);
+            if (M == 3) // one constant table
+                std::fill(lut.begin() + 16, lut.begin() + 32, 42.0f);
+            std::vector<uint8_t> lut8(M2 * 16, 0xCC);
+            float bias, scale, err;
+            K->pq4fs_quantize(lut.data(), M, INFINITY, lut8.data(), &bias, &scale, &err);
+            REQUIRE(std::isfinite(bias));
+            REQUIRE(scale > 0);
+            REQUIRE(std::isfinite(err));
+            // the bound is the rounding bound (plus float slack), not something vacuous
+            REQUIRE(err <=
+                    M * (double)scale / 2 * 1.001 + 1e-4 * (std::fabs(bias) + M * 255.0 * scale));
+            // padding tables are zero, and the largest possible u16 sum fits
+            for (size_t i = M * 16; i < M2 * 16; i++)
+                REQUIRE(lut8[i] == 0);
+            unsigned long maxsum = 0;
+            for (size_t j = 0; j < M; j++)
+                maxsum += *std::max_element(lut8.begin() + (long)(j * 16),
+                                            lut8.begin() + (long)(j * 16 + 16));
+            REQUIRE(maxsum <= 65535);
 
-        // random codes, plus the codes of every table's extremes
-        auto codes = random_bytes(r, n * stride);
-        for (size_t j = 0; j < M; j++) {
-            auto mn =
-                std::min_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
-            auto mx =
-                std::max_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
-            uint8_t kmn = (uint8_t)(mn - lut.begin() - (long)(j * 16));
-            uint8_t kmx = (uint8_t)(mx - lut.begin() - (long)(j * 16));
-            for (size_t i : {0, 1}) {
-                uint8_t k = i == 0 ? kmn : kmx;
-                uint8_t &b = codes[i * stride + j / 2];
-                b = (uint8_t)((b & ~(15 << (4 * (j & 1)))) | (k << (4 * (j & 1))));
+            // random codes, plus the codes of every table's extremes
+            auto codes = random_bytes(r, n * stride);
+            for (size_t j = 0; j < M; j++) {
+                auto mn =
+                    std::min_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
+                auto mx =
+                    std::max_element(lut.begin() + (long)(j * 16), lut.begin() + (long)(j * 16 + 16));
+                uint8_t kmn = (uint8_t)(mn - lut.begin() - (long)(j * 16));
+                uint8_t kmx = (uint8_t)(mx - lut.begin() - (long)(j * 16));
+                for (size_t i : {0, 1}) {
+                    uint8_t k = i == 0 ? kmn : kmx;
+                    uint8_t &b = codes[i * stride + j / 2];
+                    b = (uint8_t)((b & ~(15 << (4 * (j & 1)))) | (k << (4 * (j & 1))));
+                }
             }
+            std::vector<float> fsum(n);
+            vqs_ref_lut4(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
+            size_t nblocks = (n + 31) / 32;
+            std::vector<uint8_t> packed(vqs_pq4fs_packed_size(n, M));
+            vqs_pq4fs_pack(codes.data(), stride, n, M, packed.data());
+            std::vector<uint16_t> u16(nblocks * 32);
+            vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
+            double worst = 0;
+            size_t bad = SIZE_MAX;
+            for (size_t i = 0; i < n; i++) {
+                float approx = bias + scale * (float)u16[i];
+                double e = std::fabs((double)fsum[i] - approx);
+                worst = std::max(worst, e);
+                if (!(e <= err) && bad == SIZE_MAX)
+                    bad = i;
+            }
+            INFO("worst " << worst << " err " << err << " scale " << scale << " first bad " << bad);
+            REQUIRE(bad == SIZE_MAX);
         }
-        std::vector<float> fsum(n);
-        vqs_ref_lut4(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
-        size_t nblocks = (n + 31) / 32;
-        std::vector<uint8_t> packed(vqs_pq4fs_packed_size(n, M));
-        vqs_pq4fs_pack(codes.data(), stride, n, M, packed.data());
-        std::vector<uint16_t> u16(nblocks * 32);
-        vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nblocks, u16.data());
-        double worst = 0;
-        size_t bad = SIZE_MAX;
-        for (size_t i = 0; i < n; i++) {
-            float approx = bias + scale * (float)u16[i];
-            double e = std::fabs((double)fsum[i] - approx);
-            worst = std::max(worst, e);
-            if (!(e <= err) && bad == SIZE_MAX)
-                bad = i;
-        }
-        INFO("worst " << worst << " err " << err << " scale " << scale << " first bad " << bad);
-        REQUIRE(bad == SIZE_MAX);
-    }
 
-    SECTION("a non-finite table value gives an infinite bound")
-    {
-        std::vector<float> lut(4 * 16, 1.0f);
-        lut[37] = NAN;
-        std::vector<uint8_t> lut8(4 * 16);
-        float bias, scale, err;
-        vqs_pq4fs_quantize(lut.data(), 4, INFINITY, lut8.data(), &bias, &scale, &err);
-        REQUIRE(std::isinf(err));
+        SECTION("a non-finite table value gives an infinite bound")
+        {
+            std::vector<float> lut(4 * 16, 1.0f);
+            lut[37] = NAN;
+            std::vector<uint8_t> lut8(4 * 16);
+            float bias, scale, err;
+            K->pq4fs_quantize(lut.data(), 4, INFINITY, lut8.data(), &bias, &scale, &err);
+            REQUIRE(std::isinf(err));
+            lut[37] = INFINITY;
+            K->pq4fs_quantize(lut.data(), 4, INFINITY, lut8.data(), &bias, &scale, &err);
+            REQUIRE(std::isinf(err));
+        }
     }
 }
+
+TEST_CASE("pq4fs: every level's table quantisation matches the reference", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 11);
+    for (size_t M : {1, 2, 3, 8, 16, 31, 32, 64, 258, 301}) {
+        for (float limit : {INFINITY, 0.0f, 3.0f, -1e30f}) {
+            std::vector<float> lut(M * 16);
+            for (size_t j = 0; j < M; j++) {
+                double off = 10 * vqs_rng_uniform(&r) - 5, rng = 4 * vqs_rng_uniform(&r);
+                for (size_t k = 0; k < 16; k++)
+                    lut[j * 16 + k] = (float)(off + rng * vqs_rng_uniform(&r));
+            }
+            if (M == 3) // a constant table
+                std::fill(lut.begin() + 16, lut.begin() + 32, -7.0f);
+            size_t M2 = (M + 1) / 2 * 2;
+            std::vector<uint8_t> ref8(M2 * 16), got8(M2 * 16);
+            float rb, rs, re;
+            vqs_ref_pq4fs_quantize(lut.data(), M, limit, ref8.data(), &rb, &rs, &re);
+            for (vqs_simd L : kLevels) {
+                const vqs_kernels *K = vqs_kernels_for(L);
+                if (!K)
+                    continue;
+                INFO("level " << vqs_simd_name(L) << " M " << M << " limit " << limit);
+                float b, sc, e;
+                std::fill(got8.begin(), got8.end(), 0xCC);
+                K->pq4fs_quantize(lut.data(), M, limit, got8.data(), &b, &sc, &e);
+                REQUIRE(b == rb); // the driver's double arithmetic is shared
+                REQUIRE(sc == rs);
+                size_t off1 = 0;
+                for (size_t i = 0; i < M2 * 16; i++) {
+                    int dlt = (int)got8[i] - (int)ref8[i];
+                    REQUIRE(std::abs(dlt) <= 1); // a fused multiply-add may round a tie the other way
+                    off1 += dlt != 0;
+                }
+                REQUIRE(off1 <= M2 * 16 / 100 + 1);
+                REQUIRE(std::fabs((double)e - re) <= 1e-5 * std::fabs((double)re) + 1e-30);
+            }
+        }
+    }
+}
+
+
 
 TEST_CASE("pq4fs: PQ16x4 end to end, the quantised filter keeps the true top 10", "[kernels]")
 {
@@ -945,112 +998,119 @@ TEST_CASE("bin_est: the reference equals the BIN codec's scorer", "[kernels]")
 // outliers (else the filter keeps everything, which is what it did).
 TEST_CASE("fast scan: quantising below a limit keeps the bounds and the resolution", "[kernels]")
 {
-    vqs_rng r;
-    vqs_rng_seed(&r, 77);
-    for (int K : {16, 256}) {
-        for (size_t M : {1, 4, 16, 31, 32, 64}) {
-            INFO("K " << K << " M " << M);
-            size_t n = 4000, M2 = (M + 1) / 2 * 2;
-            std::vector<float> lut(M * K);
-            for (size_t j = 0; j < M; j++)
-                for (int k = 0; k < K; k++) {
-                    double u = vqs_rng_uniform(&r);
-                    // most entries in 0..10 (and some negative), a few outliers up to 1e5
-                    double v = vqs_rng_uniform(&r) < 0.1 ? 1e5 * u : 10 * u - 1;
-                    lut[j * K + k] = (float)v;
-                }
-            // codes: random, and codes built from each table's smallest entries (the top k)
-            size_t stride = K == 16 ? (M + 1) / 2 : M;
-            auto codes = random_bytes(r, n * stride);
-            for (size_t i = 0; i < n / 4; i++)
-                for (size_t j = 0; j < M; j++) {
-                    // pick among the 4 smallest entries of table j
-                    std::vector<int> ord(K);
-                    std::iota(ord.begin(), ord.end(), 0);
-                    std::partial_sort(ord.begin(), ord.begin() + 4, ord.end(), [&](int a, int b) {
-                        return lut[j * K + a] < lut[j * K + b];
-                    });
-                    int k = ord[vqs_rng_next(&r) % 4];
+    for (vqs_simd lvl : kLevels) {
+        if (!vqs_kernels_for(lvl))
+            continue;
+        INFO("level " << vqs_simd_name(lvl));
+        vqs_rng r;
+        vqs_rng_seed(&r, 77);
+        for (int K : {16, 256}) {
+            if (K == 256 && lvl != kLevels[0])
+                continue; // the 8-bit quantisation has one level
+            for (size_t M : {1, 4, 16, 31, 32, 64}) {
+                INFO("K " << K << " M " << M);
+                size_t n = 4000, M2 = (M + 1) / 2 * 2;
+                std::vector<float> lut(M * K);
+                for (size_t j = 0; j < M; j++)
+                    for (int k = 0; k < K; k++) {
+                        double u = vqs_rng_uniform(&r);
+                        // most entries in 0..10 (and some negative), a few outliers up to 1e5
+                        double v = vqs_rng_uniform(&r) < 0.1 ? 1e5 * u : 10 * u - 1;
+                        lut[j * K + k] = (float)v;
+                    }
+                // codes: random, and codes built from each table's smallest entries (the top k)
+                size_t stride = K == 16 ? (M + 1) / 2 : M;
+                auto codes = random_bytes(r, n * stride);
+                for (size_t i = 0; i < n / 4; i++)
+                    for (size_t j = 0; j < M; j++) {
+                        // pick among the 4 smallest entries of table j
+                        std::vector<int> ord(K);
+                        std::iota(ord.begin(), ord.end(), 0);
+                        std::partial_sort(ord.begin(), ord.begin() + 4, ord.end(), [&](int a, int b) {
+                            return lut[j * K + a] < lut[j * K + b];
+                        });
+                        int k = ord[vqs_rng_next(&r) % 4];
+                        if (K == 16) {
+                            uint8_t &b = codes[i * stride + j / 2];
+                            b = (uint8_t)((b & ~(15 << (4 * (j & 1)))) | (k << (4 * (j & 1))));
+                        } else {
+                            codes[i * stride + j] = (uint8_t)k;
+                        }
+                    }
+                std::vector<float> fsum(n);
+                if (K == 16)
+                    vqs_ref_lut4(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
+                else
+                    vqs_ref_lut8(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
+                std::vector<float> sorted(fsum);
+                std::sort(sorted.begin(), sorted.end());
+                float limit = sorted[20]; // "the k-th key" of a search for k = 20
+
+                std::vector<uint8_t> packed(K == 16 ? vqs_pq4fs_packed_size(n, M)
+                                                    : vqs_pq8fs_packed_size(n, M));
+                size_t nb = K == 16 ? (n + 31) / 32 : (n + 63) / 64, bs = K == 16 ? 32 : 64;
+                if (K == 16)
+                    vqs_pq4fs_pack(codes.data(), stride, n, M, packed.data());
+                else
+                    vqs_pq8fs_pack(codes.data(), stride, n, M, packed.data());
+                std::vector<uint8_t> lut8(K == 16 ? M2 * 16 : M * 256);
+                std::vector<uint16_t> u16(nb * bs);
+                float bias, scale, err, bias0, scale0, err0;
+                for (int pass = 0; pass < 2; pass++) {
+                    float lim = pass == 0 ? INFINITY : limit;
+                    float &b_ = pass == 0 ? bias0 : bias, &s_ = pass == 0 ? scale0 : scale,
+                          &e_ = pass == 0 ? err0 : err;
                     if (K == 16) {
-                        uint8_t &b = codes[i * stride + j / 2];
-                        b = (uint8_t)((b & ~(15 << (4 * (j & 1)))) | (k << (4 * (j & 1))));
+                        vqs_kernels_for(lvl)->pq4fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
+                        vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
                     } else {
-                        codes[i * stride + j] = (uint8_t)k;
+                        vqs_pq8fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
+                        vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
+                    }
+                    REQUIRE(std::isfinite(e_));
+                    size_t below = 0, bad_lower = SIZE_MAX, bad_two = SIZE_MAX;
+                    for (size_t i = 0; i < n; i++) {
+                        float approx = b_ + s_ * (float)u16[i];
+                        if (!((double)fsum[i] >= (double)approx - e_) && bad_lower == SIZE_MAX)
+                            bad_lower = i;
+                        if (fsum[i] <= lim) {
+                            below++;
+                            if (!(std::fabs((double)fsum[i] - approx) <= e_) && bad_two == SIZE_MAX)
+                                bad_two = i;
+                        }
+                    }
+                    INFO("pass " << pass << " err " << e_ << " scale " << s_ << " below " << below);
+                    REQUIRE(bad_lower == SIZE_MAX);
+                    REQUIRE(bad_two == SIZE_MAX);
+                    if (pass == 1) {
+                        REQUIRE(below >= 21);
+                        // the filter keeps little beyond the codes below the limit
+                        size_t kept = 0;
+                        for (size_t i = 0; i < n; i++)
+                            kept += b_ + s_ * (float)u16[i] - e_ <= limit;
+                        INFO("kept " << kept);
+                        REQUIRE(kept < n / 4);
                     }
                 }
-            std::vector<float> fsum(n);
-            if (K == 16)
-                vqs_ref_lut4(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
-            else
-                vqs_ref_lut8(lut.data(), M, 0.0f, codes.data(), stride, n, fsum.data());
-            std::vector<float> sorted(fsum);
-            std::sort(sorted.begin(), sorted.end());
-            float limit = sorted[20]; // "the k-th key" of a search for k = 20
+                // the resolution follows the limit: far finer than without it
+                REQUIRE(err < err0 / 100);
 
-            std::vector<uint8_t> packed(K == 16 ? vqs_pq4fs_packed_size(n, M)
-                                                : vqs_pq8fs_packed_size(n, M));
-            size_t nb = K == 16 ? (n + 31) / 32 : (n + 63) / 64, bs = K == 16 ? 32 : 64;
-            if (K == 16)
-                vqs_pq4fs_pack(codes.data(), stride, n, M, packed.data());
-            else
-                vqs_pq8fs_pack(codes.data(), stride, n, M, packed.data());
-            std::vector<uint8_t> lut8(K == 16 ? M2 * 16 : M * 256);
-            std::vector<uint16_t> u16(nb * bs);
-            float bias, scale, err, bias0, scale0, err0;
-            for (int pass = 0; pass < 2; pass++) {
-                float lim = pass == 0 ? INFINITY : limit;
-                float &b_ = pass == 0 ? bias0 : bias, &s_ = pass == 0 ? scale0 : scale,
-                      &e_ = pass == 0 ? err0 : err;
-                if (K == 16) {
-                    vqs_pq4fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
-                    vqs_ref_pq4fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
-                } else {
-                    vqs_pq8fs_quantize(lut.data(), M, lim, lut8.data(), &b_, &s_, &e_);
-                    vqs_ref_pq8fs_scan(lut8.data(), M, packed.data(), nb, u16.data());
-                }
-                REQUIRE(std::isfinite(e_));
-                size_t below = 0, bad_lower = SIZE_MAX, bad_two = SIZE_MAX;
-                for (size_t i = 0; i < n; i++) {
-                    float approx = b_ + s_ * (float)u16[i];
-                    if (!((double)fsum[i] >= (double)approx - e_) && bad_lower == SIZE_MAX)
-                        bad_lower = i;
-                    if (fsum[i] <= lim) {
-                        below++;
-                        if (!(std::fabs((double)fsum[i] - approx) <= e_) && bad_two == SIZE_MAX)
-                            bad_two = i;
-                    }
-                }
-                INFO("pass " << pass << " err " << e_ << " scale " << s_ << " below " << below);
-                REQUIRE(bad_lower == SIZE_MAX);
-                REQUIRE(bad_two == SIZE_MAX);
-                if (pass == 1) {
-                    REQUIRE(below >= 21);
-                    // the filter keeps little beyond the codes below the limit
-                    size_t kept = 0;
-                    for (size_t i = 0; i < n; i++)
-                        kept += b_ + s_ * (float)u16[i] - e_ <= limit;
-                    INFO("kept " << kept);
-                    REQUIRE(kept < n / 4);
-                }
+                // the survivors' exact re-score straight from the packed layout equals the
+                // reference table sum bit for bit (whatever the order of idx)
+                std::vector<uint32_t> idx(n);
+                std::iota(idx.begin(), idx.end(), 0u);
+                std::reverse(idx.begin(), idx.end());
+                std::vector<float> re(n);
+                if (K == 16)
+                    vqs_pq4fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
+                else
+                    vqs_pq8fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
+                size_t bad = SIZE_MAX;
+                for (size_t i = 0; i < n && bad == SIZE_MAX; i++)
+                    if (re[i] != 1.5f + fsum[idx[i]])
+                        bad = i;
+                REQUIRE(bad == SIZE_MAX);
             }
-            // the resolution follows the limit: far finer than without it
-            REQUIRE(err < err0 / 100);
-
-            // the survivors' exact re-score straight from the packed layout equals the
-            // reference table sum bit for bit (whatever the order of idx)
-            std::vector<uint32_t> idx(n);
-            std::iota(idx.begin(), idx.end(), 0u);
-            std::reverse(idx.begin(), idx.end());
-            std::vector<float> re(n);
-            if (K == 16)
-                vqs_pq4fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
-            else
-                vqs_pq8fs_rescore(lut.data(), M, 1.5f, packed.data(), idx.data(), n, re.data());
-            size_t bad = SIZE_MAX;
-            for (size_t i = 0; i < n && bad == SIZE_MAX; i++)
-                if (re[i] != 1.5f + fsum[idx[i]])
-                    bad = i;
-            REQUIRE(bad == SIZE_MAX);
         }
     }
 }
