@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "vqs_index.h"
+#include "vqs_kernels.h"
 
 #include <cblas.h>
 #include <ctype.h>
@@ -38,31 +39,19 @@
 /* lower is better; qn: |q| (used by cos) */
 static double exact_score(vqs_metric m, const float *x, const float *q, size_t d, double qn)
 {
-    if (m == VQS_METRIC_L2) {
-        double s = 0;
-        for (size_t j = 0; j < d; j++) {
-            double t = (double)x[j] - (double)q[j];
-            s += t * t;
-        }
-        return s;
-    }
-    double ip = 0, xn = 0;
-    for (size_t j = 0; j < d; j++) {
-        ip += (double)x[j] * (double)q[j];
-        xn += (double)x[j] * (double)x[j];
-    }
+    const vqs_kernels *K = vqs_kernels_active(); /* the double-precision kernels */
+    if (m == VQS_METRIC_L2)
+        return K->l2_f64(x, q, d);
+    double ip = K->ip_f64(x, q, d);
     if (m == VQS_METRIC_IP)
         return -ip;
-    double den = sqrt(xn) * qn;
+    double den = sqrt(K->ip_f64(x, x, d)) * qn;
     return den > 0 ? -ip / den : 0.0;
 }
 
 static double dnorm(const float *x, size_t d)
 {
-    double s = 0;
-    for (size_t j = 0; j < d; j++)
-        s += (double)x[j] * (double)x[j];
-    return sqrt(s);
+    return sqrt(vqs_kernels_active()->ip_f64(x, x, d));
 }
 
 static float missing_dist(vqs_metric m) { return m == VQS_METRIC_L2 ? INFINITY : -INFINITY; }

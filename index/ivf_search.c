@@ -456,18 +456,7 @@ static int search_one(void *ctx, size_t qi, int tid)
                     continue;
                 }
             }
-            double acc = 0;
-            if (neg) {
-                for (size_t j = 0; j < d; j++)
-                    acc += (double)s->q[j] * y[j];
-                c[i].key = (float)-acc;
-            } else {
-                for (size_t j = 0; j < d; j++) {
-                    double e = (double)s->q[j] - y[j];
-                    acc += e * e;
-                }
-                c[i].key = (float)acc;
-            }
+            c[i].key = neg ? (float)-J->K->ip_f64(s->q, y, d) : (float)J->K->l2_f64(s->q, y, d);
         }
     }
     vqs_topk_sort(&H);

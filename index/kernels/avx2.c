@@ -841,6 +841,49 @@ static size_t select_le_u16_avx2(const uint16_t *x, size_t n, uint16_t thr, uint
     return k;
 }
 
+/* ==== exact scores in double ============================================ */
+/* 4 floats widened to 4 doubles per step, two accumulators, a scalar tail. */
+
+static inline double hsum4d(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+static double l2_f64_avx2(const float *x, const float *y, size_t d)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256d e0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), _mm256_cvtps_pd(_mm_loadu_ps(y + j)));
+        __m256d e1 =
+            _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j + 4)), _mm256_cvtps_pd(_mm_loadu_ps(y + j + 4)));
+        a0 = _mm256_fmadd_pd(e0, e0, a0);
+        a1 = _mm256_fmadd_pd(e1, e1, a1);
+    }
+    double s = hsum4d(_mm256_add_pd(a0, a1));
+    for (; j < d; j++) {
+        double t = (double)x[j] - (double)y[j];
+        s += t * t;
+    }
+    return s;
+}
+
+static double ip_f64_avx2(const float *x, const float *y, size_t d)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        a0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), _mm256_cvtps_pd(_mm_loadu_ps(y + j)), a0);
+        a1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j + 4)), _mm256_cvtps_pd(_mm_loadu_ps(y + j + 4)),
+                             a1);
+    }
+    double s = hsum4d(_mm256_add_pd(a0, a1));
+    for (; j < d; j++)
+        s += (double)x[j] * (double)y[j];
+    return s;
+}
+
 const vqs_kernels vqs_kernels_avx2 = {
     .level = VQS_SIMD_AVX2,
     .name = "avx2",
@@ -850,6 +893,8 @@ const vqs_kernels vqs_kernels_avx2 = {
     .sq_ip = sq_ip_avx2,
     .pq4fs_scan = pq4fs_scan_avx2,
     .pq4fs_quantize = pq4fs_quantize_avx2,
+    .l2_f64 = l2_f64_avx2,
+    .ip_f64 = ip_f64_avx2,
     .pq8fs_scan = vqs_avx2_pq8fs_scan,
     .hamming = vqs_avx2_hamming,
     .bin_est = vqs_avx2_bin_est,

@@ -62,6 +62,8 @@ typedef struct vqs_fs4_table_ops {
 extern const vqs_fs4_table_ops vqs_fs4_table_ref;
 void vqs_fs4_quantize_with(const vqs_fs4_table_ops *ops, const float *lut, size_t M, float limit,
                            uint8_t *lut8, float *bias, float *scale, float *err);
+double vqs_ref_l2_f64(const float *x, const float *y, size_t d);
+double vqs_ref_ip_f64(const float *x, const float *y, size_t d);
 void vqs_ref_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                         uint16_t *out);
 void vqs_ref_hamming(const uint8_t *q, size_t nbytes, const uint8_t *codes, size_t stride,

@@ -616,6 +616,26 @@ size_t vqs_ref_select_le_u16(const uint16_t *x, size_t n, uint16_t thr, uint32_t
     return k;
 }
 
+/* ==== exact scores in double ============================================ */
+
+double vqs_ref_l2_f64(const float *x, const float *y, size_t d)
+{
+    double s = 0;
+    for (size_t j = 0; j < d; j++) {
+        double t = (double)x[j] - (double)y[j];
+        s += t * t;
+    }
+    return s;
+}
+
+double vqs_ref_ip_f64(const float *x, const float *y, size_t d)
+{
+    double s = 0;
+    for (size_t j = 0; j < d; j++)
+        s += (double)x[j] * (double)y[j];
+    return s;
+}
+
 const vqs_kernels vqs_kernels_ref = {
     .level = VQS_SIMD_SCALAR,
     .name = "scalar",
@@ -625,6 +645,8 @@ const vqs_kernels vqs_kernels_ref = {
     .sq_ip = vqs_ref_sq_ip,
     .pq4fs_scan = vqs_ref_pq4fs_scan,
     .pq4fs_quantize = vqs_ref_pq4fs_quantize,
+    .l2_f64 = vqs_ref_l2_f64,
+    .ip_f64 = vqs_ref_ip_f64,
     .pq8fs_scan = vqs_ref_pq8fs_scan,
     .hamming = vqs_ref_hamming,
     .bin_est = vqs_ref_bin_est,

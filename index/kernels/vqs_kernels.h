@@ -113,6 +113,13 @@ typedef struct vqs_kernels {
     void (*bin_est)(const float *tab, size_t nb, float cst, float sumv, float isd, int l2,
                     const uint8_t *codes, size_t stride, size_t n, float *out);
 
+    /* ---- exact scores in double (re-scoring, exact search) ---- */
+    /* sum_j (x[j] - y[j])^2 and sum_j x[j] y[j], each term and the sum in
+     * double. The levels differ from the reference only in the order of the
+     * double additions (a relative difference of ~d * 2^-53). */
+    double (*l2_f64)(const float *x, const float *y, size_t d);
+    double (*ip_f64)(const float *x, const float *y, size_t d);
+
     /* ---- selection (top-k support) ---- */
     /* Writes the indices i < n with x[i] < thr, ascending; returns how many. */
     size_t (*select_lt)(const float *x, size_t n, float thr, uint32_t *idx);

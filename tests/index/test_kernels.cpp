@@ -632,3 +632,44 @@ TEST_CASE("kernels select_lt, select_le_u16: every level equals the reference", 
         }
     }
 }
+
+TEST_CASE("kernels l2_f64, ip_f64: every level equals the double reference up to summation order",
+          "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 909);
+    auto L = levels();
+    std::vector<size_t> dims(std::begin(kDims), std::end(kDims));
+    for (size_t d : {0, 2, 4, 5, 24, 100, 768, 1001})
+        dims.push_back(d);
+    for (size_t d : dims) {
+        // values over several magnitudes, and one exactly equal pair of rows
+        auto x = normals(r, d + 1), y = normals(r, d + 1);
+        for (size_t j = 0; j < d; j += 3)
+            x[j] *= 1e3f;
+        for (int same = 0; same < 2; same++) {
+            const float *py = same ? x.data() + 1 : y.data() + 1; // unaligned rows
+            double wl = ref()->l2_f64(x.data() + 1, py, d), wi = ref()->ip_f64(x.data() + 1, py, d);
+            // the reference is the plain double sum
+            double pl = 0, pi = 0, mag = 0;
+            for (size_t j = 0; j < d; j++) {
+                double e = (double)x[j + 1] - py[j];
+                pl += e * e;
+                pi += (double)x[j + 1] * py[j];
+                mag += std::fabs((double)x[j + 1] * py[j]);
+            }
+            REQUIRE(wl == pl);
+            REQUIRE(wi == pi);
+            if (same)
+                REQUIRE(wl == 0.0);
+            for (const Level &l : L) {
+                INFO(l.k->name << " d " << d << " same " << same);
+                double gl = l.k->l2_f64(x.data() + 1, py, d), gi = l.k->ip_f64(x.data() + 1, py, d);
+                // every term is exact or rounded once in double: only the
+                // order of the additions differs
+                REQUIRE(std::fabs(gl - wl) <= 4.0 * (double)(d + 1) * 0x1p-53 * wl);
+                REQUIRE(std::fabs(gi - wi) <= 4.0 * (double)(d + 1) * 0x1p-53 * mag);
+            }
+        }
+    }
+}
