@@ -68,7 +68,7 @@ typedef struct job {
     size_t ldq;
     size_t qblock, bblock, nshards;
     vqs_topk *tops; /* [shard][q]: a heap of kk items each */
-    float **cbuf;  /* per thread: qblock * bblock */
+    float **cbuf;  /* per thread: qblock * bblock scores, then bblock uint32 indices */
 } job;
 
 static int run_task(void *ctx, size_t t, int tid)
@@ -80,6 +80,8 @@ static int run_task(void *ctx, size_t t, int tid)
     size_t per = (J->nb + J->nshards - 1) / J->nshards;
     size_t b0 = sh * per, b1 = b0 + per < J->nb ? b0 + per : J->nb;
     float *C = J->cbuf[tid];
+    uint32_t *idx = (uint32_t *)(C + J->qblock * J->bblock);
+    const vqs_kernels *K = vqs_kernels_active();
     for (size_t bs = b0; bs < b1; bs += J->bblock) {
         size_t nbb = b1 - bs < J->bblock ? b1 - bs : J->bblock;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nbb, (int)J->d, 1.0f,
@@ -88,20 +90,28 @@ static int run_task(void *ctx, size_t t, int tid)
         for (size_t i = 0; i < nq; i++) {
             size_t q = q0 + i;
             vqs_topk *T = &J->tops[sh * J->nqc + q];
-            const float *c = C + i * nbb;
+            float *c = C + i * nbb;
+            const float *bn = J->bnorm2 ? J->bnorm2 + bs : NULL;
+            /* the row's keys in place (loops the compiler vectorises), then
+             * the SIMD "below the k-th key" selection: the heap sees only
+             * the few rows that can enter it */
+            if (J->m == VQS_METRIC_L2)
+                for (size_t j = 0; j < nbb; j++)
+                    c[j] = bn[j] - 2.0f * c[j];
+            else if (J->m == VQS_METRIC_IP)
+                for (size_t j = 0; j < nbb; j++)
+                    c[j] = -c[j];
+            else
+                for (size_t j = 0; j < nbb; j++)
+                    c[j] = -c[j] * bn[j];
             float thr = (float)vqs_topk_thr(T);
-            for (size_t j = 0; j < nbb; j++) {
-                float s;
-                if (J->m == VQS_METRIC_L2)
-                    s = J->bnorm2[bs + j] - 2.0f * c[j];
-                else if (J->m == VQS_METRIC_IP)
-                    s = -c[j];
-                else
-                    s = -c[j] * J->bnorm2[bs + j];
+            size_t ns = K->select_lt(c, nbb, thr, idx);
+            for (size_t t = 0; t < ns; t++) {
+                size_t j = idx[t];
                 /* rows come in increasing id order within a shard, so an equal
                  * score is worse than everything kept: strict < suffices */
-                if (s < thr) {
-                    vqs_topk_push(T, s, (int64_t)(bs + j));
+                if (c[j] < thr) {
+                    vqs_topk_push(T, c[j], (int64_t)(bs + j));
                     if (T->n == T->k)
                         thr = (float)T->h[0].key;
                 }
@@ -291,7 +301,7 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
         goto fail;
     for (int t = 0; t < nt; t++) {
         size_t tk = nshards * kk > k ? nshards * kk : k; /* merge, or a rescan's top k */
-        if (!(cbuf[t] = malloc(sizeof(float) * qblock * bblock)) ||
+        if (!(cbuf[t] = malloc(sizeof(float) * (qblock + 1) * bblock)) ||
             !(tmp[t] = malloc(sizeof(vqs_topk_item) * tk)))
             goto fail;
     }
