@@ -5,6 +5,7 @@
  * the reference in ref.c.
  */
 #include "kernels_internal.h"
+#include "fs4_quantize.h"
 #include "simd_avx2_common.h"
 
 #include <float.h>
@@ -395,8 +396,8 @@ VQS_SQ_ENTRIES(sq_l2_avx2, sq_ip_avx2)
  * (wrong results).
  */
 
-/* The per-table steps of the 4-bit table quantisation (kernels_internal.h,
- * vqs_fs4_table_ops): one table of 16 floats is two registers. */
+/* The per-table steps of the 4-bit table quantisation (fs4_quantize.h):
+ * one table of 16 floats is two registers. */
 static inline float hmin8(__m256 v)
 {
     __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -413,7 +414,7 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
-static void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *probe)
+static inline void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *probe)
 {
     __m256 a = _mm256_loadu_ps(T), b = _mm256_loadu_ps(T + 8), z = _mm256_setzero_ps();
     __m256 p = _mm256_add_ps(_mm256_mul_ps(a, z), _mm256_mul_ps(b, z));
@@ -423,24 +424,17 @@ static void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *probe)
         *probe += NAN;
 }
 
-static float fs4_quant_avx2(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_avx2(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
 {
+    (void)sc;
     __m256 t[2] = {_mm256_loadu_ps(T), _mm256_loadu_ps(T + 8)};
     float mn = hmin8(_mm256_min_ps(t[0], t[1]));
-    __m256 vm = _mm256_set1_ps(mn), vR = _mm256_set1_ps(Rf), vs = _mm256_set1_ps(sc),
-           vi = _mm256_set1_ps(inv), h = _mm256_set1_ps(0.5f), z = _mm256_setzero_ps(),
-           top = _mm256_set1_ps(sc * Rf), ab = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 emax = z;
+    __m256 vm = _mm256_set1_ps(mn), vR = _mm256_set1_ps(Rf), vi = _mm256_set1_ps(inv),
+           h = _mm256_set1_ps(0.5f), z = _mm256_setzero_ps();
     __m256i qi[2];
     for (int u = 0; u < 2; u++) {
-        __m256 dv = _mm256_sub_ps(t[u], vm);
-        __m256 x = _mm256_add_ps(_mm256_mul_ps(dv, vi), h);
-        x = _mm256_min_ps(_mm256_max_ps(x, z), vR);
-        qi[u] = _mm256_cvttps_epi32(x);
-        __m256 q = _mm256_cvtepi32_ps(qi[u]);
-        __m256 e = _mm256_and_ps(_mm256_sub_ps(dv, _mm256_mul_ps(vs, q)), ab);
-        __m256 sat = _mm256_and_ps(_mm256_cmp_ps(q, vR, _CMP_EQ_OQ), _mm256_cmp_ps(dv, top, _CMP_GT_OQ));
-        emax = _mm256_max_ps(emax, _mm256_andnot_ps(sat, e));
+        __m256 x = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(t[u], vm), vi), h);
+        qi[u] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(x, z), vR));
     }
     /* 16 int32 in 0..255 to 16 bytes: the packs work per 128-bit lane
      * (u16 order 0-3 8-11 4-7 12-15), the permute restores the order */
@@ -449,15 +443,12 @@ static float fs4_quant_avx2(const float *T, float inv, float sc, float Rf, uint8
     __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     _mm_storeu_si128((__m128i *)q8, b);
     *mn_ = mn;
-    return hmax8(emax);
 }
-
-static const vqs_fs4_table_ops fs4_ops_avx2 = {fs4_minmax_avx2, fs4_quant_avx2};
 
 static void pq4fs_quantize_avx2(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
                                 float *scale, float *err)
 {
-    vqs_fs4_quantize_with(&fs4_ops_avx2, lut, M, limit, lut8, bias, scale, err);
+    vqs_fs4_quantize_tpl(fs4_minmax_avx2, fs4_quant_avx2, lut, M, limit, lut8, bias, scale, err);
 }
 
 static void pq4fs_scan_avx2(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,

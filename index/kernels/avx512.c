@@ -5,6 +5,7 @@
  * the reference in ref.c.
  */
 #include "kernels_internal.h"
+#include "fs4_quantize.h"
 #include "simd_avx2_common.h"
 
 #include <float.h>
@@ -375,10 +376,10 @@ static void pq4fs_scan_avx512(const uint8_t *lut8, size_t M, const uint8_t *pack
     }
 }
 
-/* The per-table steps of the 4-bit table quantisation (kernels_internal.h,
- * vqs_fs4_table_ops): one table of 16 floats is one register. The scalar
+/* The per-table steps of the 4-bit table quantisation (fs4_quantize.h):
+ * one table of 16 floats is one register. The scalar
  * driver around them runs once per query and probed list. */
-static void fs4_minmax_avx512(const float *T, float *mn, float *mx, float *probe)
+static inline void fs4_minmax_avx512(const float *T, float *mn, float *mx, float *probe)
 {
     __m512 t = _mm512_loadu_ps(T);
     __m512 p = _mm512_mul_ps(t, _mm512_setzero_ps());
@@ -388,29 +389,22 @@ static void fs4_minmax_avx512(const float *T, float *mn, float *mx, float *probe
         *probe += NAN;
 }
 
-static float fs4_quant_avx512(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_avx512(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
 {
+    (void)sc;
     __m512 t = _mm512_loadu_ps(T);
     float mn = _mm512_reduce_min_ps(t);
-    __m512 dv = _mm512_sub_ps(t, _mm512_set1_ps(mn)), vR = _mm512_set1_ps(Rf), vs = _mm512_set1_ps(sc);
+    __m512 dv = _mm512_sub_ps(t, _mm512_set1_ps(mn));
     __m512 x = _mm512_add_ps(_mm512_mul_ps(dv, _mm512_set1_ps(inv)), _mm512_set1_ps(0.5f));
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_setzero_ps()), vR);
-    __m512i qi = _mm512_cvttps_epi32(x);
-    _mm_storeu_si128((__m128i *)q8, _mm512_cvtepi32_epi8(qi));
-    __m512 q = _mm512_cvtepi32_ps(qi);
-    __m512 e = _mm512_abs_ps(_mm512_sub_ps(dv, _mm512_mul_ps(vs, q)));
-    __mmask16 sat = _mm512_cmp_ps_mask(q, vR, _CMP_EQ_OQ) &
-                    _mm512_cmp_ps_mask(dv, _mm512_set1_ps(sc * Rf), _CMP_GT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_setzero_ps()), _mm512_set1_ps(Rf));
+    _mm_storeu_si128((__m128i *)q8, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(x)));
     *mn_ = mn;
-    return _mm512_reduce_max_ps(_mm512_maskz_mov_ps((__mmask16)~sat, e));
 }
-
-static const vqs_fs4_table_ops fs4_ops_avx512 = {fs4_minmax_avx512, fs4_quant_avx512};
 
 static void pq4fs_quantize_avx512(const float *lut, size_t M, float limit, uint8_t *lut8,
                                   float *bias, float *scale, float *err)
 {
-    vqs_fs4_quantize_with(&fs4_ops_avx512, lut, M, limit, lut8, bias, scale, err);
+    vqs_fs4_quantize_tpl(fs4_minmax_avx512, fs4_quant_avx512, lut, M, limit, lut8, bias, scale, err);
 }
 
 /* ==== PQ 8-bit fast scan ================================================= */

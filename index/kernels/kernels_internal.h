@@ -45,23 +45,6 @@ void vqs_ref_pq4fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, si
                         uint16_t *out);
 void vqs_ref_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
                             float *scale, float *err);
-/* The 4-bit table quantisation (vqs_pq4fs_quantize) is one scalar driver
- * (ref.c: the span, scale, bias and error bound, in double, the same at
- * every level) over two per-table steps that the levels implement, each on
- * one table of 16 floats:
- *   minmax: its minimum and maximum; adds T[k] * 0 for every k to *probe
- *           (NaN once an entry is NaN or infinite);
- *   quant:  q8[k] = floor(clamp((T[k] - mn) * inv + 0.5, 0, Rf)), *mn = the
- *           minimum; returns the largest |T[k] - mn - sc q8[k]| over the
- *           entries that are not saturated above (q8 = Rf and T - mn > sc Rf
- *           count 0). */
-typedef struct vqs_fs4_table_ops {
-    void (*minmax)(const float *T, float *mn, float *mx, float *probe);
-    float (*quant)(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn);
-} vqs_fs4_table_ops;
-extern const vqs_fs4_table_ops vqs_fs4_table_ref;
-void vqs_fs4_quantize_with(const vqs_fs4_table_ops *ops, const float *lut, size_t M, float limit,
-                           uint8_t *lut8, float *bias, float *scale, float *err);
 double vqs_ref_l2_f64(const float *x, const float *y, size_t d);
 double vqs_ref_ip_f64(const float *x, const float *y, size_t d);
 void vqs_ref_pq8fs_scan(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,

@@ -13,6 +13,7 @@
  *   converts in registers is checked against them.
  */
 #include "kernels_internal.h"
+#include "fs4_quantize.h"
 
 #include <float.h>
 #include <math.h>
@@ -129,8 +130,9 @@ void vqs_ref_sq_ip(vqs_elem t, const float *q, float bias, size_t d, const uint8
  * rounded to nearest, clamped to 0..R, with R = 255 or, when M * 255 would
  * not fit a uint16 sum (M > 257), R = 65535 / M. Then for any code
  *   float_sum = bias + scale * u16_sum + sum_j e_j,  |e_j| <= scale / 2
- * and *err is the exact worst case sum_j max_k |e_jk| (computed in double;
- * <= M * scale / 2) plus a margin for the float arithmetic on both sides
+ * and *err is M * scale / 2 (widened by the float rounding of the
+ * quantisation itself, fs4_quantize.h) plus a margin for the float
+ * arithmetic on both sides
  * (the float sum of the M table values and bias + scale * u16 in float):
  * (M + 4) * FLT_EPSILON * (sum_j A_j + |bias| + scale * M * R), with
  * A_j = max(|mn_j|, |mn_j + scale * R|) (= max_k |lut_jk| up to rounding),
@@ -155,7 +157,6 @@ void vqs_ref_sq_ip(vqs_elem t, const float *q, float bias, size_t d, const uint8
  * survived the filter to be re-scored in float. With the limit, ~1%.
  */
 
-static size_t fs_pairs(size_t M) { return (M + 1) / 2; }
 
 size_t vqs_pq4fs_packed_size(size_t n, size_t M)
 {
@@ -209,38 +210,9 @@ void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *pa
     }
 }
 
-/* The common span of the quantised tables: the largest table range, or
- * less when a limit on the float sum is given: an entry more than
- * g = limit - sum of the table minima above its table's minimum rules out
- * every code that uses it, so entries beyond g only need to saturate
- * (which keeps bias + scale * u16 a lower bound of the float sum) and the
- * 8 bits go to the part of the tables that can still matter. */
-static double fs_span(double maxrange, double bias_d, float limit)
-{
-    double g = (double)limit - bias_d;
-    if (!(g < maxrange))
-        return maxrange; /* no limit (or NaN), or one beyond every table */
-    /* g <= 0: only codes of table minima can reach the limit; resolve just
-     * those (a zero span would fall back to scale 1) */
-    return g > maxrange * 0x1p-20 ? g : maxrange * 0x1p-20;
-}
-
-/* Table j's share of the float-rounding margin: the largest magnitude of
- * an entry it represents unsaturated, max(|mn|, |mn + scale * R|). With
- * saturation (wide = 2) doubled: a saturated entry v above c = mn + scale * R
- * either has |v| <= 2 max(|mn|, |c|), covered by the doubled term, or
- * v - c > |v| / 2, an excess over its quantised value that exceeds the
- * rounding it can cause in a float sum of M terms (M eps |v| < |v| / 2).
- * So the margin scales with the span kept, not with the outliers. */
-static double fs_absmax(float mn, float top, double wide)
-{
-    double a = fabs((double)mn), b = fabs((double)mn + top);
-    return wide * (a > b ? a : b);
-}
-
-/* The scalar per-table parts of the 4-bit quantisation (vqs_fs4_table_ops):
+/* The scalar per-table steps of the 4-bit quantisation (fs4_quantize.h):
  * the reference every SIMD level is compared with. */
-static void fs4_minmax_ref(const float *T, float *mn_, float *mx_, float *probe)
+static inline void fs4_minmax_ref(const float *T, float *mn_, float *mx_, float *probe)
 {
     float mn = T[0], mx = T[0], nanprobe = 0;
     for (size_t k = 0; k < 16; k++) {
@@ -253,80 +225,24 @@ static void fs4_minmax_ref(const float *T, float *mn_, float *mx_, float *probe)
     *probe += nanprobe;
 }
 
-static float fs4_quant_ref(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_ref(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
 {
+    (void)sc;
     float mn = T[0];
     for (size_t k = 1; k < 16; k++)
         mn = T[k] < mn ? T[k] : mn;
-    float ej = 0;
     for (size_t k = 0; k < 16; k++) {
         float x = (T[k] - mn) * inv + 0.5f;
         x = x < 0 ? 0 : x > Rf ? Rf : x;
-        float q = (float)(int)x; /* x >= 0: truncation is floor */
-        q8[k] = (uint8_t)q;
-        float ejk = fabsf(T[k] - mn - sc * q);
-        ejk = q == Rf && T[k] - mn > sc * Rf ? 0 : ejk; /* saturated: one-sided */
-        ej = ejk > ej ? ejk : ej;
+        q8[k] = (uint8_t)(int)x; /* x >= 0: truncation is floor */
     }
     *mn_ = mn;
-    return ej;
-}
-
-const vqs_fs4_table_ops vqs_fs4_table_ref = {fs4_minmax_ref, fs4_quant_ref};
-
-void vqs_fs4_quantize_with(const vqs_fs4_table_ops *ops, const float *lut, size_t M, float limit,
-                           uint8_t *lut8, float *bias, float *scale, float *err)
-{
-    size_t M2 = 2 * fs_pairs(M);
-    if (M2)
-        memset(lut8, 0, M2 * 16);
-    *bias = 0;
-    *scale = 1;
-    *err = INFINITY;
-    if (M == 0) {
-        *err = 0;
-        return;
-    }
-    unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
-    double maxrange = 0, bias_d = 0, absmax = 0;
-    float nanprobe = 0; /* NaN if any entry is NaN or Inf (Inf * 0) */
-    for (size_t j = 0; j < M; j++) {
-        float mn, mx;
-        ops->minmax(lut + j * 16, &mn, &mx, &nanprobe);
-        double range = (double)mx - mn;
-        maxrange = range > maxrange ? range : maxrange;
-        bias_d += mn;
-    }
-    if (nanprobe != 0)
-        return;
-    double span = fs_span(maxrange, bias_d, limit);
-    float sc = (float)(span / R);
-    if (!(sc > 0) || !isfinite(sc))
-        sc = 1; /* every table constant (or ranges too small for a float) */
-    float bf = (float)bias_d;
-    if (!isfinite(bf))
-        return;
-    double e = fabs((double)bf - bias_d);
-    double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
-    /* float arithmetic; the error of computing ejk in float (and a fused
-     * multiply-add in a SIMD level) is a few ulps of |T|, covered by the
-     * (M + 4) eps margin below */
-    float inv = 1.0f / sc, Rf = (float)R;
-    for (size_t j = 0; j < M; j++) {
-        float mn;
-        e += ops->quant(lut + j * 16, inv, sc, Rf, lut8 + j * 16, &mn);
-        absmax += fs_absmax(mn, sc * Rf, wide);
-    }
-    e += (double)(M + 4) * FLT_EPSILON * (absmax + fabs((double)bf) + (double)sc * M * R);
-    *bias = bf;
-    *scale = sc;
-    *err = (float)(e * (1 + 4 * FLT_EPSILON)); /* rounded up past the float conversion */
 }
 
 void vqs_ref_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
                             float *scale, float *err)
 {
-    vqs_fs4_quantize_with(&vqs_fs4_table_ref, lut, M, limit, lut8, bias, scale, err);
+    vqs_fs4_quantize_tpl(fs4_minmax_ref, fs4_quant_ref, lut, M, limit, lut8, bias, scale, err);
 }
 
 void vqs_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,

@@ -86,8 +86,8 @@ typedef struct vqs_kernels {
     void (*pq4fs_scan)(const uint8_t *lut8, size_t M, const uint8_t *packed, size_t nblocks,
                        uint16_t *out);
 
-    /* vqs_pq4fs_quantize at this level (the same bias and scale; lut8
-     * entries and err equal up to the rounding of a fused multiply-add). */
+    /* vqs_pq4fs_quantize at this level (the same bias, scale and err; lut8
+     * entries equal up to the rounding of a fused multiply-add). */
     void (*pq4fs_quantize)(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
                            float *scale, float *err);
 
