@@ -424,11 +424,9 @@ static inline void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *
         *probe += NAN;
 }
 
-static inline void fs4_quant_avx2(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_avx2(const float *T, float mn, float inv, float Rf, uint8_t *q8)
 {
-    (void)sc;
     __m256 t[2] = {_mm256_loadu_ps(T), _mm256_loadu_ps(T + 8)};
-    float mn = hmin8(_mm256_min_ps(t[0], t[1]));
     __m256 vm = _mm256_set1_ps(mn), vR = _mm256_set1_ps(Rf), vi = _mm256_set1_ps(inv),
            h = _mm256_set1_ps(0.5f), z = _mm256_setzero_ps();
     __m256i qi[2];
@@ -442,7 +440,6 @@ static inline void fs4_quant_avx2(const float *T, float inv, float sc, float Rf,
     w = _mm256_permute4x64_epi64(w, 0xd8);
     __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     _mm_storeu_si128((__m128i *)q8, b);
-    *mn_ = mn;
 }
 
 static void pq4fs_quantize_avx2(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,

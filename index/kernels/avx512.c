@@ -389,16 +389,13 @@ static inline void fs4_minmax_avx512(const float *T, float *mn, float *mx, float
         *probe += NAN;
 }
 
-static inline void fs4_quant_avx512(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_avx512(const float *T, float mn, float inv, float Rf, uint8_t *q8)
 {
-    (void)sc;
     __m512 t = _mm512_loadu_ps(T);
-    float mn = _mm512_reduce_min_ps(t);
     __m512 dv = _mm512_sub_ps(t, _mm512_set1_ps(mn));
     __m512 x = _mm512_add_ps(_mm512_mul_ps(dv, _mm512_set1_ps(inv)), _mm512_set1_ps(0.5f));
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_setzero_ps()), _mm512_set1_ps(Rf));
     _mm_storeu_si128((__m128i *)q8, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(x)));
-    *mn_ = mn;
 }
 
 static void pq4fs_quantize_avx512(const float *lut, size_t M, float limit, uint8_t *lut8,

@@ -5,8 +5,9 @@
  * level implements on one table of 16 floats:
  *   minmax: its minimum and maximum; adds T[k] * 0 for every k to *probe
  *           (NaN once an entry is NaN or infinite);
- *   quant:  q8[k] = floor(clamp((T[k] - mn) * inv + 0.5, 0, Rf)), *mn = the
- *           minimum.
+ *   quant:  q8[k] = floor(clamp((T[k] - mn) * inv + 0.5, 0, Rf)), mn the
+ *           table's minimum (from minmax: kept for the first 256 tables,
+ *           found again past them).
  * The driver (span, scale, bias, error bound, in double) is the same code at
  * every level, so bias and scale are identical across levels. It is an
  * always-inline template: each level passes its own static inline steps and
@@ -24,8 +25,7 @@
 #include <string.h>
 
 typedef void (*vqs_fs4_minmax_fn)(const float *T, float *mn, float *mx, float *probe);
-typedef void (*vqs_fs4_quant_fn)(const float *T, float inv, float sc, float Rf, uint8_t *q8,
-                                 float *mn);
+typedef void (*vqs_fs4_quant_fn)(const float *T, float mn, float inv, float Rf, uint8_t *q8);
 
 static inline size_t fs_pairs(size_t M) { return (M + 1) / 2; }
 
@@ -75,9 +75,12 @@ vqs_fs4_quantize_tpl(vqs_fs4_minmax_fn minmax, vqs_fs4_quant_fn quant, const flo
     unsigned R = M > 257 ? (unsigned)(65535 / M) : 255;
     double maxrange = 0, bias_d = 0, absmax = 0;
     float nanprobe = 0; /* NaN if any entry is NaN or Inf (Inf * 0) */
+    float mins[256];
     for (size_t j = 0; j < M; j++) {
         float mn, mx;
         minmax(lut + j * 16, &mn, &mx, &nanprobe);
+        if (j < 256)
+            mins[j] = mn;
         double range = (double)mx - mn;
         maxrange = range > maxrange ? range : maxrange;
         bias_d += mn;
@@ -94,8 +97,10 @@ vqs_fs4_quantize_tpl(vqs_fs4_minmax_fn minmax, vqs_fs4_quant_fn quant, const flo
     double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
     float inv = 1.0f / sc, Rf = (float)R;
     for (size_t j = 0; j < M; j++) {
-        float mn;
-        quant(lut + j * 16, inv, sc, Rf, lut8 + j * 16, &mn);
+        float mn = mins[j < 256 ? j : 0], mx, probe = 0;
+        if (j >= 256)
+            minmax(lut + j * 16, &mn, &mx, &probe);
+        quant(lut + j * 16, mn, inv, Rf, lut8 + j * 16);
         absmax += fs_absmax(mn, sc * Rf, wide);
     }
     /* The rounding error of an entry that is not saturated above, e =

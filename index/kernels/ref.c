@@ -225,18 +225,13 @@ static inline void fs4_minmax_ref(const float *T, float *mn_, float *mx_, float 
     *probe += nanprobe;
 }
 
-static inline void fs4_quant_ref(const float *T, float inv, float sc, float Rf, uint8_t *q8, float *mn_)
+static inline void fs4_quant_ref(const float *T, float mn, float inv, float Rf, uint8_t *q8)
 {
-    (void)sc;
-    float mn = T[0];
-    for (size_t k = 1; k < 16; k++)
-        mn = T[k] < mn ? T[k] : mn;
     for (size_t k = 0; k < 16; k++) {
         float x = (T[k] - mn) * inv + 0.5f;
         x = x < 0 ? 0 : x > Rf ? Rf : x;
         q8[k] = (uint8_t)(int)x; /* x >= 0: truncation is floor */
     }
-    *mn_ = mn;
 }
 
 void vqs_ref_pq4fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, float *bias,
