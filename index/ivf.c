@@ -235,6 +235,7 @@ void vqs_index_free(vqs_index *ix)
     vqs_codec_free(ix->codec);
     vqs_codec_free(ix->rcodec);
     free(ix->map);
+    free(ix->dloc);
     free(ix);
 }
 
@@ -268,10 +269,11 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         free(blob);
         *fixed = f + vqs_codec_norms_bytes(ix->norms) + vqs_codec_norms_bytes(ix->rnorms);
     }
-    /* codes + id + refine copy + id map slot (16 bytes at load <= 1/2) +
-     * the cosine factor */
-    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + 2.0 * sizeof(idslot) +
-           (ix->cosnorm ? sizeof(float) : 0);
+    /* codes + id + refine copy + the id map's share (ivf_ids.c: 8 bytes a
+     * slot of the dense array, 16 of the hash map at load <= 1/2, as held
+     * now; before any add, the dense array's 8) + the cosine factor */
+    double map = ix->map_n ? (double)vqs_ivf_map_bytes(ix) / (double)ix->map_n : (double)sizeof(uint64_t);
+    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + map + (ix->cosnorm ? sizeof(float) : 0);
 }
 
 /* ---- helpers ------------------------------------------------------------------- */

@@ -172,7 +172,7 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     uint8_t *tmp = NULL, *grouped = NULL;
     size_t *cnt = NULL, *start = NULL, *fill = NULL;
     float *fac = NULL;
-    if ((rc = vqs_ivf_map_reserve(ix, n)))
+    if ((rc = vqs_ivf_map_reserve(ix, n, myids)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         if (myids[i] == -1) {
@@ -321,13 +321,13 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
         code = big;
     }
     for (size_t i = 0; i < n; i++) {
-        idslot *s = vqs_ivf_map_find(ix, ids[i]);
+        uint64_t *s = vqs_ivf_map_find(ix, ids[i]);
         if (!s)
             continue;
-        size_t l = LOC_LIST(s->loc), pos = LOC_POS(s->loc);
+        size_t l = LOC_LIST(*s), pos = LOC_POS(*s);
         ivlist *L = &ix->lists[l];
         size_t last = L->n - 1;
-        vqs_ivf_map_del(ix, s);
+        vqs_ivf_map_del(ix, ids[i]);
         if (pos != last) {
             int64_t moved = L->ids[last];
             L->ids[pos] = moved;
@@ -341,7 +341,7 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
                 memcpy(L->rcodes + pos * ix->rcs, L->rcodes + last * ix->rcs, ix->rcs);
             if (L->nf)
                 L->nf[pos] = L->nf[last];
-            vqs_ivf_map_find(ix, moved)->loc = LOC(l, pos);
+            *vqs_ivf_map_find(ix, moved) = LOC(l, pos);
         }
         if (ix->fastscan) { /* zero the freed row so padding reads as code 0 */
             memset(code + one, 0, ix->cs);

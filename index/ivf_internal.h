@@ -86,8 +86,11 @@ struct vqs_index {
     size_t ntotal;
     int64_t next_id;
 
-    idslot *map;
-    size_t map_cap, map_n;
+    /* the id map (ivf_ids.c): dense ids in a direct array, or a hash map */
+    uint64_t *dloc; /* dense mode (map_cap == 0): dloc[id] = LOC or LOC_EMPTY, id < dcap */
+    size_t dcap;
+    idslot *map;    /* hash mode */
+    size_t map_cap, map_n; /* map_n: ids in the map, either mode */
 };
 
 /* ---- id map (ivf_ids.c) ----------------------------------------------------- */
@@ -97,11 +100,14 @@ struct vqs_index {
 #define LOC_LIST(x) ((size_t)((x) >> 40))
 #define LOC_POS(x) ((size_t)((x) & ((1ull << 40) - 1)))
 
-idslot *vqs_ivf_map_find(const vqs_index *ix, int64_t key);
-/* Makes room for `more` entries (load <= 1/2). */
-int vqs_ivf_map_reserve(vqs_index *ix, size_t more);
+/* The location of key (writable), or NULL if it is not in the index. */
+uint64_t *vqs_ivf_map_find(const vqs_index *ix, int64_t key);
+/* Makes room for the n keys about to be put (and picks the map's form). */
+int vqs_ivf_map_reserve(vqs_index *ix, size_t n, const int64_t *keys);
 void vqs_ivf_map_put(vqs_index *ix, int64_t key, uint64_t loc); /* room reserved, key absent */
-void vqs_ivf_map_del(vqs_index *ix, idslot *s);
+void vqs_ivf_map_del(vqs_index *ix, int64_t key); /* key present */
+/* Bytes the map holds (for vqs_index_bytes_per_vector). */
+size_t vqs_ivf_map_bytes(const vqs_index *ix);
 
 /* ---- fast-scan lists (ivf_pack.c) ------------------------------------------- */
 

@@ -336,7 +336,7 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
  * against kk look-ups per query in the second stage only. */
 static const uint8_t *refine_row(const vqs_index *ix, int64_t id)
 {
-    uint64_t loc = vqs_ivf_map_find(ix, id)->loc;
+    uint64_t loc = *vqs_ivf_map_find(ix, id);
     return ix->lists[LOC_LIST(loc)].rcodes + LOC_POS(loc) * ix->rcs;
 }
 

@@ -468,6 +468,61 @@ TEST_CASE("ids, removal, duplicates and bad rows", "[index]")
 
 static int keep_even(void *, int64_t id) { return id % 2 == 0; }
 
+TEST_CASE("the id map: dense ids in an array, a far or negative id switches to the hash map", "[index]")
+{
+    const size_t d = 16, n = 3000;
+    auto x = synth(n, d, 41);
+    for (const char *spec : {"SQ8", "IVF4,SQ8,RFlat"}) {
+        INFO(spec);
+        auto ix = make_index(spec, d, VQS_METRIC_L2, x);
+        REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr)); // ids 0 .. n-1
+        size_t cs = vqs_index_code_size(ix.get());
+        double bpv0 = vqs_index_bytes_per_vector(ix.get(), nullptr);
+        if (std::string(spec) == "SQ8") // code + list id + one 8-byte slot a vector
+            REQUIRE(bpv0 == (double)(cs + 8 + 8));
+        // a stored vector finds itself (the re-scoring looks its id up)
+        auto self = [&](int64_t id) {
+            vqs_search_params p = {};
+            p.nprobe = 4;
+            p.oversampling = 4;
+            int64_t got = -2;
+            float dist;
+            REQUIRE_OK(vqs_index_search(ix.get(), &p, 1, x.data() + (size_t)id * d, 1, &got, &dist));
+            return got;
+        };
+        REQUIRE(self(0) == 0);
+        REQUIRE(self(2999) == 2999);
+        std::vector<int64_t> gone(1000);
+        for (size_t i = 0; i < gone.size(); i++)
+            gone[i] = (int64_t)i;
+        size_t removed = 0;
+        REQUIRE_OK(vqs_index_remove(ix.get(), gone.size(), gone.data(), &removed));
+        REQUIRE(removed == 1000);
+        REQUIRE_OK(vqs_index_remove(ix.get(), gone.size(), gone.data(), &removed));
+        REQUIRE(removed == 0);
+        REQUIRE(vqs_index_ntotal(ix.get()) == 2000);
+        REQUIRE(self(1999) == 1999);
+        int64_t back[] = {5, 6};
+        REQUIRE_OK(vqs_index_add(ix.get(), 2, x.data() + 5 * d, back));
+        REQUIRE(self(5) == 5);
+        int64_t dup = 1500;
+        REQUIRE(vqs_index_add(ix.get(), 1, x.data(), &dup) == VQS_EINVAL);
+        // an id far past the others: every id moves to the hash map
+        int64_t far[] = {(int64_t)1 << 40, -5};
+        REQUIRE_OK(vqs_index_add(ix.get(), 2, x.data() + 100 * d, far));
+        REQUIRE(vqs_index_ntotal(ix.get()) == 2004);
+        REQUIRE(vqs_index_bytes_per_vector(ix.get(), nullptr) > (double)(cs + 8 + 16 - 1));
+        REQUIRE(self(2999) == 2999);
+        REQUIRE(self(6) == 6);
+        REQUIRE(vqs_index_add(ix.get(), 1, x.data(), &dup) == VQS_EINVAL);
+        int64_t probe[] = {1500, (int64_t)1 << 40, -5, 7};
+        REQUIRE_OK(vqs_index_remove(ix.get(), 4, probe, &removed));
+        REQUIRE(removed == 3);
+        REQUIRE(vqs_index_ntotal(ix.get()) == 2001);
+        REQUIRE(self(1501) == 1501);
+    }
+}
+
 TEST_CASE("a filter applied during the scan equals an index of the kept points", "[index]")
 {
     const size_t d = 32, n = 3000, nq = 25, k = 10;
