@@ -7,7 +7,7 @@
  *
  * Per pair: training and adding time, bytes per code, recall@10 against
  * exact search (ties counted), and queries/s at k = 10 on one thread and
- * on THREADS threads (best of 3 runs over NQ queries) for both libraries.
+ * on THREADS threads (best of 3 runs over NQ queries, or of $REPS) for both libraries.
  * FAISS is Debian's 1.7.3 (a generic build, OpenMP threads set to the same
  * count); for cosine both get unit vectors (FAISS: METRIC_INNER_PRODUCT on
  * normalised rows, normalised before its timer; vqs normalises inside).
@@ -113,6 +113,9 @@ int main(int argc, char **argv)
     if (nqmax && nq > nqmax)
         nq = nqmax;
     vqs_blas_single_thread();
+    int reps = getenv("REPS") ? atoi(getenv("REPS")) : 3;
+    if (reps < 1)
+        reps = 1;
     /* ground truth */
     int64_t *gt = malloc(sizeof(int64_t) * nq * 10), *ids = malloc(sizeof(int64_t) * nq * 10);
     float *gd = malloc(sizeof(float) * nq * 10), *fd = malloc(sizeof(float) * nq * 10);
@@ -170,7 +173,7 @@ int main(int argc, char **argv)
         int th[2] = {1, T};
         for (int t = 0; t < 2; t++) {
             sp.nthreads = th[t];
-            for (int rep = 0; rep < 3; rep++) {
+            for (int rep = 0; rep < reps; rep++) {
                 double s = vqs_now();
                 if (vqs_index_search(ix, &sp, nq, xq, 10, ids, NULL))
                     DIE("%s search: %s\n", vs, vqs_errdetail());
@@ -208,7 +211,7 @@ int main(int argc, char **argv)
         double fq_[2] = {INFINITY, INFINITY};
         for (int t = 0; t < 2; t++) {
             vqs_faiss_set_num_threads(th[t]);
-            for (int rep = 0; rep < 3; rep++) {
+            for (int rep = 0; rep < reps; rep++) {
                 double s = vqs_now();
                 if (faiss_Index_search(fi, (idx_t)nq, fq, 10, fd, fl))
                     DIE("%s search: %s\n", fs, faiss_get_last_error());

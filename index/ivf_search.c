@@ -51,6 +51,7 @@ typedef struct scratch {
     float *res;    /* d: residual query */
     float *out;    /* CHUNK */
     uint16_t *o16; /* CHUNK */
+    uint16_t *m16; /* CHUNK: fast scan, group minima (kth_bound) */
     uint32_t *idx; /* CHUNK */
     float *lut;    /* fast scan: key tables (negated for IP), fs_M * 2^bits */
     uint8_t *lut8; /* fast scan: quantised tables */
@@ -74,6 +75,7 @@ static void scratch_free(scratch *s)
     free(s->res);
     free(s->out);
     free(s->o16);
+    free(s->m16);
     free(s->idx);
     free(s->lut);
     free(s->lut8);
@@ -115,6 +117,7 @@ static int scratch_init(const search_job *J, scratch *s)
     s->res = malloc(sizeof(float) * d);
     s->out = malloc(sizeof(float) * CHUNK);
     s->o16 = malloc(sizeof(uint16_t) * CHUNK);
+    s->m16 = malloc(sizeof(uint16_t) * CHUNK);
     s->idx = malloc(sizeof(uint32_t) * CHUNK);
     s->code = malloc(ix->cs + 1);
     if (ix->fastscan) {
@@ -138,7 +141,7 @@ static int scratch_init(const search_job *J, scratch *s)
         s->rbuf = malloc(ix->rcs * J->kk);
         s->rnrm = malloc(sizeof(float) * J->kk);
     }
-    if (!s->q || !s->res || !s->out || !s->o16 || !s->idx || !s->code || !s->cands || !s->cids ||
+    if (!s->q || !s->res || !s->out || !s->o16 || !s->m16 || !s->idx || !s->code || !s->cands || !s->cids ||
         (ix->fastscan && (!s->lut || !s->lut8 || !s->sv)) || (J->src && !s->vecs) ||
         (J->rerank && !J->src && ix->rnorms && (!s->rbuf || !s->rnrm)))
         return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
@@ -186,6 +189,29 @@ static uint16_t kth_u16(const uint16_t *x, size_t n, size_t k)
     for (; lb < 255 && h[lb] < k; lb++)
         k -= h[lb];
     return (uint16_t)(hb << 8 | lb);
+}
+
+/* A value >= the k-th smallest of x[0..n) (1 <= k <= n), cheaper than the
+ * exact one: x in groups of gs (a power of two up to 32, with at least k
+ * groups), the k-th smallest of the group minima (k distinct elements are
+ * <= it). The minima loop is vectorised by the compiler; m: n / 2 scratch
+ * values. A group of 32 is one kernel block of the fast scan. */
+static uint16_t kth_bound(const uint16_t *x, size_t n, size_t k, uint16_t *m)
+{
+    size_t gs = 1;
+    while (gs < 32 && 2 * gs * k <= n)
+        gs *= 2;
+    if (gs == 1)
+        return kth_u16(x, n, k);
+    size_t G = 0;
+    for (size_t g = 0; g < n; g += gs, G++) {
+        size_t e = g + gs < n ? g + gs : n;
+        uint16_t mn = 65535;
+        for (size_t i = g; i < e; i++)
+            mn = x[i] < mn ? x[i] : mn;
+        m[G] = mn;
+    }
+    return kth_u16(m, G, k);
 }
 
 static int past_deadline(const search_job *J)
@@ -263,13 +289,14 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
             } else if (J->kk < n && !L->nf && !(J->p && J->p->filter) && scale > 0 && err < INFINITY) {
                 /* heap not full yet (the tables were quantised without a
                  * limit, so the two-sided bound holds for every code): the
-                 * chunk's own kk-th smallest quantised score u bounds the
-                 * final k'-th float sum by bias + scale u + err, and a code
-                 * below that has a quantised score <= u + 2 err / scale.
+                 * chunk's kk-th smallest quantised score (or a value above
+                 * it, kth_bound) u bounds the final k'-th float sum by bias
+                 * + scale u + err, and a code below that has a quantised
+                 * score <= u + 2 err / scale.
                  * Only those are re-scored, not the whole first chunk. Not
                  * with a filter (the kk codes may be filtered out) or the
                  * cosine factors (they reorder the keys). */
-                double u = kth_u16(s->o16, n, J->kk) + 2.0 * err / scale + 1;
+                double u = kth_bound(s->o16, n, J->kk, s->m16) + 2.0 * err / scale + 1;
                 t16 = u >= 65535 ? 65535 : (uint16_t)u;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
