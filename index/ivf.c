@@ -269,11 +269,16 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         free(blob);
         *fixed = f + vqs_codec_norms_bytes(ix->norms) + vqs_codec_norms_bytes(ix->rnorms);
     }
-    /* codes + id + refine copy + the id map's share (ivf_ids.c: 8 bytes a
-     * slot of the dense array, 16 of the hash map at load <= 1/2, as held
-     * now; before any add, the dense array's 8) + the cosine factor */
-    double map = ix->map_n ? (double)vqs_ivf_map_bytes(ix) / (double)ix->map_n : (double)sizeof(uint64_t);
-    return (double)ix->cs + sizeof(int64_t) + (double)ix->rcs + map + (ix->cosnorm ? sizeof(float) : 0);
+    /* per list row: id + refine copy + the cosine factor */
+    size_t row = sizeof(int64_t) + ix->rcs + (ix->cosnorm ? sizeof(float) : 0);
+    if (!ix->ntotal) /* nothing held yet: a code, a row and a dense id map slot */
+        return (double)ix->cs + (double)row + sizeof(uint64_t);
+    /* what is held: the lists at their capacity (codes in their layout) and
+     * the id map (ivf_ids.c), over the vectors */
+    double held = (double)vqs_ivf_map_bytes(ix);
+    for (size_t l = 0; l < ix->nlist; l++)
+        held += (double)vqs_ivf_list_code_bytes(ix, ix->lists[l].cap) + (double)(ix->lists[l].cap * row);
+    return held / (double)ix->ntotal;
 }
 
 /* ---- helpers ------------------------------------------------------------------- */

@@ -29,14 +29,18 @@ static float *prepared_copy(const vqs_index *ix, size_t n, const float *x)
     return c;
 }
 
-/* Grows list l to hold `need` rows (nothing else changes). */
+/* Grows list l to hold `need` rows (nothing else changes): by half its
+ * capacity at least (amortised growth for one-by-one adds), to exactly
+ * `need` when a batch needs more (a bulk add leaves no slack; doubling
+ * left up to half of every list unused, and the fast-scan layout's zeroed
+ * padding made that resident). */
 static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
 {
     if (need <= L->cap)
         return 0;
-    size_t cap = L->cap ? L->cap : 32;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = L->cap + L->cap / 2;
+    cap = cap > need ? cap : need;
+    cap = cap > 32 ? cap : 32;
     int64_t *ids = realloc(L->ids, sizeof(int64_t) * cap);
     if (!ids)
         return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);

@@ -235,8 +235,9 @@ size_t vqs_index_ntotal(const vqs_index *ix);
 size_t vqs_index_d(const vqs_index *ix);
 const char *vqs_index_spec(const vqs_index *ix);
 /* Bytes per vector: codes alone; and everything the index holds per vector
- * (codes, id, refine copy, id map), plus the fixed overhead (codebooks,
- * centroids) in *fixed. */
+ * (codes, id, refine copy, id map: the allocations as they are, spare
+ * capacity included, over the vectors held; before any add, the figure for
+ * one vector), plus the fixed overhead (codebooks, centroids) in *fixed. */
 size_t vqs_index_code_size(const vqs_index *ix);
 double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed);
 const vqs_codec *vqs_index_codec(const vqs_index *ix);

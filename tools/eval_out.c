@@ -78,7 +78,8 @@ char *eval_command_line(int argc, char **argv)
 static const char *const csv_fields[] = {
     "spec",          "status",          "error",         "transform",    "pca_dims",
     "pca_fraction",  "quantizer",       "refine",        "index",        "nprobe",
-    "oversampling",  "candidates",      "code_bytes",    "total_bytes",  "bits_per_dim",
+    "oversampling",  "candidates",      "code_bytes",    "total_bytes",  "vector_bytes",
+    "rss_bytes",     "bits_per_dim",
     "compression",   "train_s",         "add_s",         "recall_at_1",  "recall_at_10",
     "recall_at_100", "ndcg_at_10",      "mrr_at_10",     "qrels_ndcg_at_10",
     "qrels_recall_at_10", "sqnr_db",    "rel_mse",       "qps_1_thread", "qps_all_threads",
@@ -209,12 +210,13 @@ void eval_md_header(FILE *f, const json_t *root, int qrels)
             json_integer_value(json_object_get(root, "seeds")) == 1 ? "" : "s (mean, +- sample std)",
             json_is_true(json_object_get(root, "symmetric")) ? ", symmetric queries" : "",
             json_is_true(json_object_get(root, "timing")) ? "" : ", no timing");
-    fprintf(f, "| spec | nprobe | oversampling | candidates | code B/vec | total B/vec | compression | "
+    fprintf(f, "| spec | nprobe | oversampling | candidates | code B/vec | total B/vec | "
+               "B/vec held: computed / resident | compression | "
                "train s | add s | recall@1 | recall@10 | recall@100 | nDCG@10 | MRR@10 | %s"
                "SQNR dB | q/s 1 thread | q/s %lld threads |\n",
             qrels ? "qrels nDCG@10 | qrels recall@10 | " : "",
             (long long)json_integer_value(json_object_get(root, "threads")));
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%s---|---|---|\n",
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%s---|---|---|\n",
             qrels ? "---|---|" : "");
     fflush(f);
 }
@@ -233,6 +235,11 @@ void eval_md_row(FILE *f, const json_t *row, int qrels, int seeds)
     cell(f, num(row, "candidates"), " %.0f |");
     cell(f, num(row, "code_bytes"), " %.1f |");
     cell(f, num(row, "total_bytes"), " %.1f |");
+    double vb = num(row, "vector_bytes"), rb = num(row, "rss_bytes");
+    if (isfinite(rb))
+        fprintf(f, " %.1f / %.1f |", vb, rb);
+    else
+        cell(f, vb, " %.1f |");
     cell(f, num(row, "compression"), " %.1f |");
     cell(f, num(row, "train_s"), " %.2f |");
     cell(f, num(row, "add_s"), " %.2f |");

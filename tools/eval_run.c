@@ -43,10 +43,12 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eval_internal.h"
 #include "vqs_common.h"
@@ -282,10 +284,25 @@ static void keep_donor(eval_ctx *C, const char *key, const vqs_index *ix)
     C->donor_next = (C->donor_next + 1) % EVAL_NDONORS;
 }
 
+/* Resident bytes of the process (/proc/self/statm) after giving freed heap
+ * pages back (malloc_trim), or 0 if it cannot be read. */
+static size_t resident_bytes(void)
+{
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, res = 0;
+    int ok = f && fscanf(f, "%llu %llu", &size, &res) == 2;
+    if (f)
+        fclose(f);
+    long pg = sysconf(_SC_PAGESIZE);
+    return ok && pg > 0 ? (size_t)(res * (unsigned long long)pg) : 0;
+}
+
 /* creates, trains (reusing cached stages) and fills the index of spec;
- * reused: the copied stages ("" if none) */
+ * reused: the copied stages ("" if none); *rss: the resident bytes the add
+ * grew the process by, per vector (NAN if /proc cannot be read) */
 static int build(eval_ctx *C, const char *spec, uint64_t seed, vqs_index **out, double *train_s,
-                 double *add_s, char *reused, size_t rcap)
+                 double *add_s, char *reused, size_t rcap, double *rss)
 {
     vqs_index_opts io = {.nthreads = C->nt, .seed = seed, .max_train = C->train_size};
     io.codec.sq_clip = C->clip;
@@ -302,9 +319,12 @@ static int build(eval_ctx *C, const char *spec, uint64_t seed, vqs_index **out, 
     double t0 = vqs_now();
     rc = vqs_index_train_from(ix, donor, C->n, C->B.x, &nreused);
     double t1 = vqs_now();
+    size_t r0 = rc ? 0 : resident_bytes();
     if (!rc)
         rc = vqs_index_add(ix, C->n, C->B.x, NULL);
     double t2 = vqs_now();
+    size_t r1 = rc ? 0 : resident_bytes();
+    *rss = r0 && r1 ? ((double)r1 - (double)r0) / (double)C->n : NAN;
     if (rc) {
         vqs_index_free(ix);
         return rc;
@@ -381,6 +401,7 @@ typedef struct spec_info {
     int exact, ivf, refine;
     char index[32], refine_tok[256], cspec[512];
     double code_bytes, total_bytes;
+    double vector_bytes, rss_bytes; /* per vector without the fixed share: computed, and resident */
 } spec_info;
 
 static void parse_spec_info(const char *spec, spec_info *si)
@@ -444,6 +465,8 @@ static json_t *ok_row(const eval_ctx *C, const char *spec, const spec_info *si, 
     eval_json_set(r, "candidates", json_integer((json_int_t)cand));
     eval_json_set(r, "code_bytes", json_real(si->code_bytes));
     eval_json_set(r, "total_bytes", json_real(si->total_bytes));
+    eval_json_set(r, "vector_bytes", json_real(si->vector_bytes));
+    eval_json_set(r, "rss_bytes", isfinite(si->rss_bytes) ? json_real(si->rss_bytes) : json_null());
     eval_json_set(r, "bits_per_dim", json_real(8.0 * si->code_bytes / (double)C->d));
     eval_json_set(r, "compression", json_real(4.0 * (double)C->d / si->code_bytes));
     json_t *spread = json_object();
@@ -531,14 +554,28 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
         else
             snprintf(label, sizeof label, "%s", e->spec);
         if (si.exact) {
-            si.code_bytes = si.total_bytes = 4.0 * (double)C->d;
+            si.code_bytes = si.total_bytes = si.vector_bytes = 4.0 * (double)C->d;
+            si.rss_bytes = NAN; /* exact search searches the base where it is */
         } else {
             vqs_progress_update(&C->prog, C->units, 1, "%s: training and adding", label);
-            if (!(rc = build(C, e->spec, seed, &ix, &train_s, &add_s, reused, sizeof reused))) {
+            double rss = NAN;
+            if (!(rc = build(C, e->spec, seed, &ix, &train_s, &add_s, reused, sizeof reused, &rss))) {
                 size_t fixed = 0;
                 snprintf(si.cspec, sizeof si.cspec, "%s", vqs_codec_spec(vqs_index_codec(ix)));
                 si.code_bytes = (double)vqs_index_code_size(ix);
-                si.total_bytes = vqs_index_bytes_per_vector(ix, &fixed) + (double)fixed / (double)C->n;
+                si.vector_bytes = vqs_index_bytes_per_vector(ix, &fixed);
+                si.total_bytes = si.vector_bytes + (double)fixed / (double)C->n;
+                if (s == 0) { /* the first seed's */
+                    si.rss_bytes = rss;
+                    /* the two measure the same allocations: say so when they
+                     * part (a small base's page rounding aside) */
+                    if (isfinite(rss) && C->n >= 100000 && fabs(rss - si.vector_bytes) > 0.2 * si.vector_bytes) {
+                        vqs_progress_clear(&C->prog);
+                        fprintf(stderr, "vqs eval: %s: WARNING: the index holds %.1f bytes a vector by its own count "
+                                        "but the process grew by %.1f resident bytes a vector while adding\n",
+                                label, si.vector_bytes, rss);
+                    }
+                }
                 vqs_progress_update(&C->prog, C->units, 1, "%s: reconstruction error", label);
                 rc = codec_error(C, ix, &sqnr, &rel);
             }
