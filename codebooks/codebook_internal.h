@@ -140,6 +140,11 @@ typedef struct vqs_stage_ops {
      * for inner products) and, with W, scales by W where B^T scales by
      * W^-1. */
     double (*ip_query)(const vqs_stage *s, const float *q, float *y);
+    /* Optional, with ip_query: the same for n rows at once (q: n * d_in, y:
+     * n * d_out), <q_i, mean> added to cst[i]: one matrix product for a
+     * block of queries (vqs_codec_query_forward) instead of n matrix-vector
+     * products that each read the whole matrix. */
+    void (*ip_query_rows)(const vqs_stage *s, size_t n, const float *q, float *y, double *cst);
     /* Transforms only, optional (NULL: never). With reverse written x = B y
      * + mean: y = B^T x for one row (x: d_in, y: d_out), computed the same
      * way on every call (no batch-dependent blocking), and only where B^T B

@@ -383,6 +383,66 @@ int vqs_codec_query_reset(vqs_codec_query *qq, const float *q)
     return 0;
 }
 
+size_t vqs_codec_query_dim(const vqs_codec *c) { return quantizer(c)->d_in; }
+
+int vqs_codec_has_transform(const vqs_codec *c) { return c->nstages > 1; }
+
+int vqs_codec_query_forward(const vqs_codec *c, vqs_metric m, size_t n, const float *q, float *out,
+                            float *cst)
+{
+    if (!c || (n && (!q || !out || !cst)))
+        return vqs_seterr(VQS_EINVAL, "codec_query_forward: NULL argument");
+    if (m != VQS_METRIC_L2 && m != VQS_METRIC_IP)
+        return vqs_seterr(VQS_EINVAL, "codec query: metric must be l2 or ip (cosine is ip on normalised vectors)");
+    if (!vqs_codec_is_trained(c))
+        return vqs_seterr(VQS_EINVAL, "codec query: '%s' is not trained", c->spec);
+    size_t dq = vqs_codec_query_dim(c), md = vqs_codec_max_dim(c);
+    if (n == 0)
+        return 0;
+    if (c->nstages == 1) {
+        memcpy(out, q, sizeof(float) * n * dq);
+        memset(cst, 0, sizeof(float) * n);
+        return 0;
+    }
+    float *a = malloc(sizeof(float) * n * md * 2);
+    double *cd = calloc(n, sizeof(double));
+    if (!a || !cd) {
+        free(a);
+        free(cd);
+        return vqs_seterr(VQS_ENOMEM, "codec query: %zu queries", n);
+    }
+    float *b = a + n * md;
+    const float *cur = q;
+    for (int i = 0; i + 1 < c->nstages; i++) {
+        const vqs_stage *s = &c->st[i];
+        float *dst = i + 2 == c->nstages ? out : cur == a ? b : a;
+        if (m == VQS_METRIC_IP && s->ops->ip_query_rows) {
+            s->ops->ip_query_rows(s, n, cur, dst, cd);
+        } else if (m == VQS_METRIC_IP && s->ops->ip_query) {
+            for (size_t r = 0; r < n; r++)
+                cd[r] += s->ops->ip_query(s, cur + r * s->d_in, dst + r * s->d_out);
+        } else {
+            s->ops->apply(s, n, cur, dst);
+        }
+        cur = dst;
+    }
+    for (size_t r = 0; r < n; r++)
+        cst[r] = (float)cd[r];
+    free(a);
+    free(cd);
+    return 0;
+}
+
+int vqs_codec_query_reset_forwarded(vqs_codec_query *qq, const float *in, float cst)
+{
+    if (!qq || !in)
+        return vqs_seterr(VQS_EINVAL, "codec_query_reset_forwarded: NULL argument");
+    const vqs_stage *s = quantizer(qq->c);
+    qq->ipc = qq->m == VQS_METRIC_IP ? cst : 0;
+    s->ops->query_prepare(s, qq->m, in, qq->state);
+    return 0;
+}
+
 int vqs_codec_query_view(const vqs_codec_query *q, vqs_codec_view *v)
 {
     if (!q || !v)

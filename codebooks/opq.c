@@ -360,6 +360,6 @@ out:
 
 const vqs_stage_ops vqs_xf_opq_ops = {
     .family = "OPQ", .uses_next = 1, .train = opq_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
-    .ip_query = vqs_xf_lin_ip_query, .adjoint = vqs_xf_lin_adjoint,
+    .ip_query = vqs_xf_lin_ip_query, .ip_query_rows = vqs_xf_lin_ip_query_rows, .adjoint = vqs_xf_lin_adjoint,
     .save = vqs_xf_lin_save, .load = vqs_xf_lin_load, .destroy = vqs_xf_destroy,
 };

@@ -275,6 +275,6 @@ int vqs_stage_pca_info(const vqs_stage *s, const float **ev, size_t *n, double *
 
 const vqs_stage_ops vqs_xf_pca_ops = {
     .family = "PCA", .train = pca_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
-    .ip_query = vqs_xf_lin_ip_query, .adjoint = vqs_xf_lin_adjoint,
+    .ip_query = vqs_xf_lin_ip_query, .ip_query_rows = vqs_xf_lin_ip_query_rows, .adjoint = vqs_xf_lin_adjoint,
     .save = pca_save, .load = pca_load, .destroy = vqs_xf_destroy,
 };

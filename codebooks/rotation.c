@@ -105,7 +105,7 @@ static int rot_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
 
 const vqs_stage_ops vqs_xf_rot_ops = {
     .family = "ROT", .train = rot_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
-    .ip_query = vqs_xf_lin_ip_query, .adjoint = vqs_xf_lin_adjoint,
+    .ip_query = vqs_xf_lin_ip_query, .ip_query_rows = vqs_xf_lin_ip_query_rows, .adjoint = vqs_xf_lin_adjoint,
     .save = vqs_xf_lin_save, .load = vqs_xf_lin_load, .destroy = vqs_xf_destroy,
 };
 

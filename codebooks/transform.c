@@ -327,6 +327,30 @@ double vqs_xf_lin_ip_query(const vqs_stage *s, const float *q, float *y)
     return c;
 }
 
+/* vqs_xf_lin_ip_query for n rows: one sgemm (in blocks of GEMM_ROWS). */
+void vqs_xf_lin_ip_query_rows(const vqs_stage *s, size_t n, const float *q, float *y, double *cst)
+{
+    vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
+    const xform *t = s->impl;
+    const size_t di = s->d_in, dd = s->d_out;
+    for (size_t r0 = 0; r0 < n; r0 += GEMM_ROWS) {
+        size_t m = n - r0 < GEMM_ROWS ? n - r0 : GEMM_ROWS;
+        if (t->B) /* B: di x dd, Y = Q B */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dd, (int)di, 1.0f, q + r0 * di,
+                        (int)di, t->B, (int)dd, 0.0f, y + r0 * dd, (int)dd);
+        else /* A: dd x di, Y = Q A^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dd, (int)di, 1.0f, q + r0 * di,
+                        (int)di, t->A, (int)di, 0.0f, y + r0 * dd, (int)dd);
+    }
+    if (t->mean)
+        for (size_t i = 0; i < n; i++) {
+            double c = 0;
+            for (size_t j = 0; j < di; j++)
+                c += (double)q[i * di + j] * t->mean[j];
+            cst[i] += c;
+        }
+}
+
 static int all_finite(const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -72,6 +72,7 @@ void vqs_xf_reset(xform *t);
 void vqs_xf_lin_apply(const vqs_stage *s, size_t n, const float *x, float *y);
 void vqs_xf_lin_reverse(const vqs_stage *s, size_t n, const float *y, float *x);
 double vqs_xf_lin_ip_query(const vqs_stage *s, const float *q, float *y);
+void vqs_xf_lin_ip_query_rows(const vqs_stage *s, size_t n, const float *q, float *y, double *cst);
 int vqs_xf_lin_adjoint(const vqs_stage *s, const float *x, float *y);
 /* save and load of a stage that is its matrix A alone (ROT, OPQ) */
 int vqs_xf_lin_save(const vqs_stage *s, vqs_wbuf *w);

@@ -145,6 +145,19 @@ int vqs_codec_query_view(const vqs_codec_query *q, vqs_codec_view *v);
  * metric), without allocating: what an IVF scan does once per probed list. */
 int vqs_codec_query_reset(vqs_codec_query *q, const float *vec);
 
+/* A block of queries through the codec's transforms at once (a matrix
+ * product per linear stage, where one query at a time re-reads the whole
+ * matrix for every query): out: n rows of vqs_codec_query_dim(c) floats,
+ * cst: n inner-product constants (0 for l2). vqs_codec_query_reset_forwarded
+ * then prepares a query from its row. The same scores as
+ * vqs_codec_query_reset up to float rounding (BLAS's order of summation).
+ * Single-threaded (BLAS too): callers split the rows over their threads. */
+size_t vqs_codec_query_dim(const vqs_codec *c);
+int vqs_codec_has_transform(const vqs_codec *c);
+int vqs_codec_query_forward(const vqs_codec *c, vqs_metric m, size_t n, const float *q, float *out,
+                            float *cst);
+int vqs_codec_query_reset_forwarded(vqs_codec_query *q, const float *in, float cst);
+
 /* Serialises a trained codec: *blob is malloc'd (caller frees), *len bytes.
  * Layout: magic "VQSCODEC", format version, spec, d, options, stage
  * payloads, CRC-32C of everything before it. */

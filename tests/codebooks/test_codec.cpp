@@ -163,6 +163,50 @@ TEST_CASE("prepared queries score like the decoded vectors", "[codec]")
     }
 }
 
+TEST_CASE("a block of queries forwarded at once scores as the same queries prepared one by one", "[codec]")
+{
+    const size_t d = 40, n = 3000, nq = 37, nc = 200;
+    auto all = synth(n + nq + nc, d, 123);
+    // far from the origin, so that a mishandled PCA mean shows
+    for (size_t i = 0; i < all.size(); i++)
+        all[i] += (float)(3.0 + 0.05 * (double)(i % d));
+    std::vector<float> xt(all.begin(), all.begin() + n * d);
+    const float *q = all.data() + n * d, *xc = all.data() + (n + nq) * d;
+    for (const char *spec : {"SQ8", "PCA16,SQ8", "PCA16W,PQ4x8", "PCA40,SQfp16", "ROT,SQ8", "HAD,SQfp8",
+                             "OPQ8,PQ8x8", "PCA24,ROT,PQ6x4", "PCA20,Flat"}) {
+        INFO("spec " << spec);
+        vqs_codec_opts o = {};
+        o.kmeans_iters = 4;
+        auto c = make(spec, d, &o);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, xt.data()));
+        REQUIRE(vqs_codec_has_transform(c.get()) == (std::string(spec).find(',') != std::string::npos));
+        size_t cs = vqs_codec_code_size(c.get()), dq = vqs_codec_query_dim(c.get());
+        std::vector<uint8_t> codes(cs * nc);
+        REQUIRE_OK(vqs_codec_encode(c.get(), nc, xc, codes.data()));
+        for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
+            std::vector<float> fq(nq * dq, NAN), cst(nq, NAN), one(nc), blk(nc);
+            REQUIRE_OK(vqs_codec_query_forward(c.get(), m, nq, q, fq.data(), cst.data()));
+            vqs_codec_query *a = nullptr, *b = nullptr;
+            REQUIRE_OK(vqs_codec_query_create(c.get(), m, q, &a));
+            REQUIRE_OK(vqs_codec_query_create(c.get(), m, q, &b));
+            std::unique_ptr<vqs_codec_query, decltype(&vqs_codec_query_free)> ha(a, vqs_codec_query_free),
+                hb(b, vqs_codec_query_free);
+            for (size_t i = 0; i < nq; i++) {
+                INFO("metric " << vqs_metric_name(m) << " query " << i);
+                REQUIRE_OK(vqs_codec_query_reset(a, q + i * d));
+                REQUIRE_OK(vqs_codec_query_reset_forwarded(b, fq.data() + i * dq, cst[i]));
+                REQUIRE_OK(vqs_codec_query_score(a, nc, codes.data(), one.data()));
+                REQUIRE_OK(vqs_codec_query_score(b, nc, codes.data(), blk.data()));
+                double qn = 0;
+                for (size_t j = 0; j < d; j++)
+                    qn += (double)q[i * d + j] * q[i * d + j];
+                for (size_t r = 0; r < nc; r++)
+                    REQUIRE(std::fabs(one[r] - blk[r]) <= 1e-5 * (std::fabs(one[r]) + qn + 1));
+            }
+        }
+    }
+}
+
 // Anisotropic data far from the origin: per-dimension scales from 0.2 to 3
 // and a mean of norm ~ 40, so that a transform that mishandles its mean is
 // off by far more than rounding.
