@@ -61,6 +61,12 @@ typedef struct scratch {
     uint32_t *idx; /* CHUNK */
     float *lut;    /* fast scan: key tables (negated for IP), fs_M * 2^bits */
     uint8_t *lut8; /* fast scan: quantised tables */
+    /* fast scan: lut and lut8 hold the current view's tables (quantised
+     * for float sums up to fs_lim, with fs_bias, fs_scale, fs_err); reset
+     * whenever the view changes, kept across the lists of a query that
+     * share one prepared query */
+    int fs_ok;
+    float fs_lim, fs_bias, fs_scale, fs_err;
     uint8_t *code; /* one code */
     uint8_t *sv;   /* fast scan: survivors' codes, CHUNK * (M + 1) / 2 */
     float *qtab;   /* precomputed tables: -2 <q_m, C_mj>, M * ksub */
@@ -262,52 +268,65 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
         return 0;
     if (ix->fastscan && v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
         size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
-        /* key tables: -lut for inner products */
-        for (size_t j = 0; j < T; j++)
-            s->lut[j] = neg ? -v->lut[j] : v->lut[j];
+        if (!s->fs_ok) { /* key tables: -lut for inner products */
+            for (size_t j = 0; j < T; j++)
+                s->lut[j] = neg ? -v->lut[j] : v->lut[j];
+            s->fs_lim = NAN;
+        }
         float kadd = neg ? -(add + v->bias) : add + v->bias;
-        float bias = 0, scale = 1, err = 0, lim = NAN; /* lim: the limit quantised for */
         for (size_t base = 0; base < L->n; base += CHUNK) {
             if (past_deadline(J))
                 return deadline_err();
             size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
             const uint8_t *blocks = L->codes + base / bs * ix->fs_block;
-            /* (re-)quantise with the current k-th key as the limit: first
-             * chunk, and whenever the heap has shrunk the useful span of
-             * the tables to half of what they were quantised for. With the
-             * cosine factors the limit is on the unscaled keys. */
-            double thr_u = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
-            float now = (float)(thr_u - kadd);
-            if (lim != lim || (now < INFINITY && now > bias && now - bias <= 0.5f * (lim - bias))) {
-                lim = now;
+            /* (re-)quantise with the current k-th key as the limit: for a
+             * new view, when this list needs sums resolved past the limit
+             * the tables were quantised for (another list's constant), and
+             * whenever the heap has shrunk the useful span of the tables
+             * to half of what they were quantised for. With the cosine
+             * factors the limit is on the unscaled keys. (Correct with any
+             * limit: the lower bound used below holds for every code; the
+             * limit only decides how many codes pass it.) */
+            double thr = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
+            float now = (float)(thr - kadd), lim = s->fs_lim, fb = s->fs_bias;
+            if (!s->fs_ok || lim != lim || now > lim || (now < INFINITY && now > fb && now - fb <= 0.5f * (lim - fb))) {
+                s->fs_lim = now;
                 if (ix->fastscan == VQS_IVF_FS_PQ4)
-                    vqs_pq4fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+                    vqs_pq4fs_quantize(s->lut, M, now, s->lut8, &s->fs_bias, &s->fs_scale, &s->fs_err);
                 else
-                    vqs_pq8fs_quantize(s->lut, M, lim, s->lut8, &bias, &scale, &err);
+                    vqs_pq8fs_quantize(s->lut, M, now, s->lut8, &s->fs_bias, &s->fs_scale, &s->fs_err);
+                s->fs_ok = 1;
+            }
+            float bias = s->fs_bias, scale = s->fs_scale, err = s->fs_err;
+            uint16_t t16 = 65535;
+            if (thr < INFINITY) { /* the heap is full: its threshold, before the scan */
+                double u = floor((thr - kadd - bias + err) / scale);
+                if (u < 0)
+                    continue; /* no code of the chunk can beat it */
+                t16 = u > 65535 ? 65535 : (uint16_t)u;
             }
             if (ix->fastscan == VQS_IVF_FS_PQ4)
                 K->pq4fs_scan(s->lut8, M, blocks, (n + 31) / 32, s->o16);
             else
                 K->pq8fs_scan(s->lut8, M, blocks, (n + 63) / 64, s->o16);
-            double thr = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
-            uint16_t t16 = 65535;
-            if (thr < INFINITY) {
-                double u = floor((thr - kadd - bias + err) / scale);
-                t16 = u < 0 ? 0 : u > 65535 ? 65535 : (uint16_t)u;
-                if (u < 0)
-                    continue;
-            } else if (J->kk < n && !L->nf && !(J->p && J->p->filter) && scale > 0 && err < INFINITY) {
+            if (!(thr < INFINITY) && J->kk < n && !(J->p && J->p->filter) && scale > 0 && err < INFINITY) {
                 /* heap not full yet (the tables were quantised without a
                  * limit, so the two-sided bound holds for every code): the
                  * chunk's kk-th smallest quantised score (or a value above
-                 * it, kth_bound) u bounds the final k'-th float sum by bias
-                 * + scale u + err, and a code below that has a quantised
-                 * score <= u + 2 err / scale.
-                 * Only those are re-scored, not the whole first chunk. Not
-                 * with a filter (the kk codes may be filtered out) or the
-                 * cosine factors (they reorder the keys). */
-                double u = kth_bound(s->o16, n, J->kk, s->m16) + 2.0 * err / scale + 1;
-                t16 = u >= 65535 ? 65535 : (uint16_t)u;
+                 * it, kth_bound) u bounds the unscaled keys of kk codes by
+                 * X = kadd + bias + scale u + err, so the final k'-th key
+                 * by T = X (times the list's largest cosine factor, or its
+                 * smallest when X < 0); a code can still beat T only if
+                 * its quantised score is within the same bound of T (as
+                 * with the heap's threshold above). Only those are
+                 * re-scored, not the whole first chunk. Not with a filter:
+                 * the kk codes may be filtered out. */
+                double X = kadd + bias + scale * (double)kth_bound(s->o16, n, J->kk, s->m16) + err;
+                double T = L->nf ? X * (X >= 0 ? L->nf_hi : L->nf_lo) : X;
+                T += fabs(T) * 0x1p-20; /* the float rounding of a key's product */
+                double tu = L->nf ? unscaled_thr(L, (float)T) : T;
+                double u = floor((tu - kadd - bias + err) / scale) + 1;
+                t16 = u >= 65535 ? 65535 : u < 0 ? 0 : (uint16_t)u;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
             /* exact re-score of the survivors with the float tables */
@@ -393,6 +412,7 @@ static int search_one(void *ctx, size_t qi, int tid)
     int neg = im == VQS_METRIC_IP;
     vqs_topk H = {s->cands, 0, J->kk};
     vqs_codec_view v;
+    s->fs_ok = 0; /* a new query: new tables */
     if (!ix->ivf) {
         if (!s->cq)
             rc = vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
@@ -445,7 +465,9 @@ static int search_one(void *ctx, size_t qi, int tid)
                 for (size_t j = 0; j < M * ksub; j++)
                     s->ltab[j] = t[j] + s->qtab[j];
                 v.bias = pd[p]; /* |q - c|^2 */
+                s->fs_ok = 0;   /* this list's tables */
             } else if (!once) {
+                s->fs_ok = 0;
                 const float *c = ix->centroids + l * d;
                 for (size_t j = 0; j < d; j++)
                     s->res[j] = s->q[j] - c[j];
