@@ -329,6 +329,22 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
                 t16 = u >= 65535 ? 65535 : u < 0 ? 0 : (uint16_t)u;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
+            float hk = kth_key(H);
+            if (L->nf && hk < INFINITY) {
+                /* t16 had to allow for the list's whole range of cosine
+                 * factors; with each survivor's own factor its key is at
+                 * least (kadd + bias + scale u - err) * nf: only those that
+                 * can still reach the heap's k-th key are re-scored */
+                double lim = (double)hk + fabs((double)hk) * 0x1p-20 + 0x1p-126;
+                size_t w = 0;
+                for (size_t t = 0; t < m; t++) {
+                    uint32_t i = s->idx[t];
+                    double lo = ((double)kadd + bias + (double)scale * s->o16[i] - err) * L->nf[base + i];
+                    if (lo <= lim)
+                        s->idx[w++] = i;
+                }
+                m = w;
+            }
             /* exact re-score of the survivors with the float tables */
             if (ix->fastscan == VQS_IVF_FS_PQ4)
                 vqs_pq4fs_rescore(s->lut, M, kadd, blocks, s->idx, m, s->out);
