@@ -230,6 +230,7 @@ void vqs_index_free(vqs_index *ix)
     free(ix->lists);
     free(ix->centroids);
     free(ix->ptab);
+    free(ix->pq_centT);
     vqs_codec_norms_free(ix->norms);
     vqs_codec_norms_free(ix->rnorms);
     vqs_codec_free(ix->codec);
@@ -337,7 +338,9 @@ int vqs_ivf_prepare_norms(vqs_index *ix)
 int vqs_ivf_build_ptab(vqs_index *ix)
 {
     free(ix->ptab);
+    free(ix->pq_centT);
     ix->ptab = NULL;
+    ix->pq_centT = NULL;
     size_t M, nbits, dsub;
     const float *cent;
     if (!ix->ivf || !ix->by_residual || ix->metric != VQS_METRIC_L2 ||
@@ -348,9 +351,16 @@ int vqs_ivf_build_ptab(vqs_index *ix)
     size_t ksub = (size_t)1 << nbits;
     if (ix->nlist * M * ksub > PTAB_MAX_BYTES / sizeof(float))
         return 0;
-    float *t = malloc(sizeof(float) * ix->nlist * M * ksub);
-    if (!t)
+    float *t = malloc(sizeof(float) * ix->nlist * M * ksub), *ct = malloc(sizeof(float) * M * ksub * dsub);
+    if (!t || !ct) {
+        free(t);
+        free(ct);
         return vqs_seterr(VQS_ENOMEM, "index: precomputed tables (%zu lists)", ix->nlist);
+    }
+    for (size_t m = 0; m < M; m++)
+        for (size_t j = 0; j < ksub; j++)
+            for (size_t u = 0; u < dsub; u++)
+                ct[(m * dsub + u) * ksub + j] = cent[(m * ksub + j) * dsub + u];
     for (size_t l = 0; l < ix->nlist; l++)
         for (size_t m = 0; m < M; m++) {
             const float *c = ix->centroids + l * ix->d + m * dsub;
@@ -363,6 +373,7 @@ int vqs_ivf_build_ptab(vqs_index *ix)
             }
         }
     ix->ptab = t;
+    ix->pq_centT = ct;
     ix->pq_M = M;
     ix->pq_ksub = ksub;
     ix->pq_dsub = dsub;

@@ -80,6 +80,8 @@ struct vqs_index {
     float *ptab;          /* layout (nlist, M, ksub) */
     size_t pq_M, pq_ksub, pq_dsub;
     const float *pq_cent; /* the codec's, layout (M, ksub, dsub) */
+    float *pq_centT;      /* the same, layout (M, dsub, ksub): a query's table
+                             in loops over ksub that vectorise */
 
     int trained;
     ivlist *lists;

@@ -268,9 +268,10 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
         return 0;
     if (ix->fastscan && v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
         size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
-        if (!s->fs_ok) { /* key tables: -lut for inner products */
-            for (size_t j = 0; j < T; j++)
-                s->lut[j] = neg ? -v->lut[j] : v->lut[j];
+        if (!s->fs_ok) { /* key tables: -lut for inner products (unless already there) */
+            if (neg || v->lut != s->lut)
+                for (size_t j = 0; j < T; j++)
+                    s->lut[j] = neg ? -v->lut[j] : v->lut[j];
             s->fs_lim = NAN;
         }
         float kadd = neg ? -(add + v->bias) : add + v->bias;
@@ -446,21 +447,27 @@ static int search_one(void *ctx, size_t qi, int tid)
         const float *pd = J->pdist + qi * J->nprobe;
         int once = !ix->by_residual || neg; /* one prepared query for every list */
         size_t M = ix->pq_M, ksub = ix->pq_ksub;
+        float *ltab = ix->fastscan ? s->lut : s->ltab; /* fast scan: straight into its key tables */
         if (ix->ptab) {
-            for (size_t m = 0; m < M; m++)
-                for (size_t j = 0; j < ksub; j++) {
-                    const float *r = ix->pq_cent + (m * ksub + j) * ix->pq_dsub;
-                    const float *qm = s->q + m * ix->pq_dsub;
-                    float v = 0;
-                    for (size_t u = 0; u < ix->pq_dsub; u++)
-                        v += qm[u] * r[u];
-                    s->qtab[m * ksub + j] = -2 * v;
-                }
+            /* -2 <q_m, C_mj>, summed over u in order as <q_m, C_mj> was,
+             * from the (M, dsub, ksub) copy: loops over j that vectorise */
+            size_t ds = ix->pq_dsub;
+            for (size_t m = 0; m < M; m++) {
+                float *o = s->qtab + m * ksub;
+                const float *qm = s->q + m * ds, *ct = ix->pq_centT + m * ds * ksub;
+                for (size_t j = 0; j < ksub; j++)
+                    o[j] = 0;
+                for (size_t u = 0; u < ds; u++)
+                    for (size_t j = 0; j < ksub; j++)
+                        o[j] += qm[u] * ct[u * ksub + j];
+                for (size_t j = 0; j < ksub; j++)
+                    o[j] *= -2;
+            }
             memset(&v, 0, sizeof v);
             v.kind = ksub == 256 ? VQS_VIEW_LUT8 : VQS_VIEW_LUT4;
             v.l2 = 1;
             v.m = M;
-            v.lut = s->ltab;
+            v.lut = ltab;
         }
         if (once) {
             rc = s->cq ? (J->fq ? 0 : vqs_codec_query_reset(s->cq, s->q))
@@ -479,7 +486,7 @@ static int search_one(void *ctx, size_t qi, int tid)
             if (ix->ptab) {
                 const float *t = ix->ptab + l * M * ksub;
                 for (size_t j = 0; j < M * ksub; j++)
-                    s->ltab[j] = t[j] + s->qtab[j];
+                    ltab[j] = t[j] + s->qtab[j];
                 v.bias = pd[p]; /* |q - c|^2 */
                 s->fs_ok = 0;   /* this list's tables */
             } else if (!once) {
