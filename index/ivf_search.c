@@ -515,6 +515,15 @@ static int search_one(void *ctx, size_t qi, int tid)
                 s->cids[i] = c[i].id;
             if ((rc = J->src->fetch(J->src->ctx, tid, nc, s->cids, s->vecs)))
                 return rc;
+        } else if (ix->refine == VQS_IVF_REFINE_FLAT) {
+            /* the rows are scattered over the refine copy: ask for all of
+             * them before scoring the first (their misses overlap) */
+            size_t rb = ix->rcs < 2048 ? ix->rcs : 2048;
+            for (size_t i = 0; i < nc; i++) {
+                const char *r = (const char *)refine_row(ix, c[i].id);
+                for (size_t o = 0; o < rb; o += 64)
+                    __builtin_prefetch(r + o);
+            }
         } else if (ix->refine == VQS_IVF_REFINE_CODEC) {
             rc = s->rq ? vqs_codec_query_reset(s->rq, s->q) : vqs_codec_query_create(ix->rcodec, im, s->q, &s->rq);
             if (rc)
