@@ -16,9 +16,9 @@
  *   up until the new item fits (exact search's former sift). Rejected: the
  *   index's former sift, which compared the new item with both children
  *   (7% more instructions in exact search's scan loop at k = 100).
- * - The final order is one qsort of the kept items; their ids are distinct
- *   in every caller, so the order is total and the result does not depend
- *   on the order of the pushes.
+ * - The final order is one sort of the kept items (insertion up to 64,
+ *   qsort beyond); their ids are distinct in every caller, so the order is
+ *   total and the result does not depend on the order of the pushes.
  */
 #include "vqs_topk.h"
 
