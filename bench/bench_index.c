@@ -171,6 +171,7 @@ int main(int argc, char **argv)
         vqs_search_params sp = {.nprobe = nprobe, .oversampling = os, .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
         double vq[2] = {INFINITY, INFINITY};
         int th[2] = {1, T};
+        vqs_faiss_set_blas_threads(1); /* vqs: BLAS single-threaded inside its threads */
         for (int t = 0; t < 2; t++) {
             sp.nthreads = th[t];
             for (int rep = 0; rep < reps; rep++) {
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
          * subsamples inside its k-means as well) */
         FaissIndex *fi;
         vqs_faiss_set_num_threads(T);
+        vqs_faiss_set_blas_threads(T);
         if (faiss_index_factory(&fi, (int)d, fs, fm))
             DIE("%s: %s\n", fs, faiss_get_last_error());
         t0 = vqs_now();
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
         double fq_[2] = {INFINITY, INFINITY};
         for (int t = 0; t < 2; t++) {
             vqs_faiss_set_num_threads(th[t]);
+            vqs_faiss_set_blas_threads(th[t]); /* FAISS: OpenBLAS's pool the same size */
             for (int rep = 0; rep < reps; rep++) {
                 double s = vqs_now();
                 if (faiss_Index_search(fi, (idx_t)nq, fq, 10, fd, fl))

@@ -2063,6 +2063,12 @@ int vqs_faiss_set_num_threads(int n) {
     CATCH_AND_HANDLE
 }
 
+extern "C" void openblas_set_num_threads(int);
+
+void vqs_faiss_set_blas_threads(int n) {
+    openblas_set_num_threads(n > 0 ? n : 1);
+}
+
 int vqs_faiss_get_max_threads(void) {
     return omp_get_max_threads();
 }

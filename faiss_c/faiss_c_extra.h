@@ -57,6 +57,13 @@ void vqs_faiss_free_floats(float* p);
 /** omp_set_num_threads(n) for the OpenMP runtime FAISS uses. n must be > 0. */
 int vqs_faiss_set_num_threads(int n);
 
+/** The threads of OpenBLAS's own pool (openblas_set_num_threads). FAISS's
+ * flat search runs one sgemm and leaves the threads to BLAS, so a bench
+ * gives FAISS n here; vqs runs BLAS single-threaded inside its own threads
+ * (vqs_blas_single_thread), so a bench sets 1 again before timing vqs.
+ * Benches only: the tests leave OpenBLAS at one thread. */
+void vqs_faiss_set_blas_threads(int n);
+
 /** omp_get_max_threads(). */
 int vqs_faiss_get_max_threads(void);
 
