@@ -10,8 +10,9 @@
  * on THREADS threads (best of 3 runs over NQ queries, or of $REPS) for both libraries.
  * FAISS is Debian's 1.7.3 (a generic build; or the AVX2 build, bench/run_peers.sh),
  * OpenMP threads set to the same count, its searches timed with OpenBLAS's
- * pool at 1 and at the thread count (the faster counts); for cosine both get unit vectors (FAISS: METRIC_INNER_PRODUCT on
- * normalised rows, normalised before its timer; vqs normalises inside).
+ * pool at 1 and at the thread count (the faster counts); for cosine both
+ * get unit vectors (FAISS: METRIC_INNER_PRODUCT on normalised rows,
+ * normalised before its timer; vqs normalises inside).
  * FAISS parameters are set through ParameterSpace ("nprobe", "k_factor_rf"
  * for IndexRefine). A FAISS spec "-" runs vqs alone (no FAISS equivalent).
  */
