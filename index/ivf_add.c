@@ -176,8 +176,6 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     uint8_t *tmp = NULL, *grouped = NULL;
     size_t *cnt = NULL, *start = NULL, *fill = NULL;
     float *fac = NULL;
-    if ((rc = vqs_ivf_map_reserve(ix, n, myids)))
-        goto done;
     for (size_t i = 0; i < n; i++) {
         if (myids[i] == -1) {
             rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id -1 is reserved (missing result)", i);
@@ -206,6 +204,10 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         if (rc)
             goto done;
     }
+    /* room in the id map once the ids are known good (a refused batch leaves
+     * the map as it was, in its form too) */
+    if ((rc = vqs_ivf_map_reserve(ix, n, myids)))
+        goto done;
     if (ix->cosnorm) { /* 1/|x^| of every row, before anything changes */
         if (!(fac = malloc(sizeof(float) * n))) {
             rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
