@@ -17,21 +17,7 @@
 #ifdef VQS_WQ_GGUF_X86
 #include <immintrin.h>
 
-static inline float hmax8(__m256 v)
-{
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
-static inline float hmin8(__m256 v)
-{
-    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
+#include "vqs_simd_avx2.h"
 
 /* index of the first of the 32 lanes of v[0..3] equal to s (one exists) */
 static inline int first_eq(const __m256 v[4], float s)
@@ -67,7 +53,7 @@ static void q8_0_row(const float *x, size_t n, uint8_t *out)
             v[k] = _mm256_loadu_ps(xb + 8 * k);
         a = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absm), _mm256_and_ps(v[1], absm)),
                           _mm256_max_ps(_mm256_and_ps(v[2], absm), _mm256_and_ps(v[3], absm)));
-        const float amax = hmax8(a);
+        const float amax = vqs_hmax8(a);
         const float d = amax / 127;
         const __m256 id = _mm256_set1_ps(wq_inv(d));
         wq_put_u16(o, vqs_f32_to_f16(d));
@@ -113,7 +99,7 @@ static void q4_0_row(const float *x, size_t n, uint8_t *out)
             v[k] = _mm256_loadu_ps(xb + 8 * k);
             av[k] = _mm256_and_ps(v[k], absm);
         }
-        const float amax = hmax8(_mm256_max_ps(_mm256_max_ps(av[0], av[1]), _mm256_max_ps(av[2], av[3])));
+        const float amax = vqs_hmax8(_mm256_max_ps(_mm256_max_ps(av[0], av[1]), _mm256_max_ps(av[2], av[3])));
         /* llama.cpp keeps the first element of largest |x| (max stays +0 if all are 0) */
         const float max = amax > 0.0f ? xb[first_eq(av, amax)] : 0.0f;
         const float d = max / -8;
@@ -138,8 +124,8 @@ static void q4_1_row(const float *x, size_t n, uint8_t *out)
         __m256 v[4];
         for (int k = 0; k < 4; k++)
             v[k] = _mm256_loadu_ps(xb + 8 * k);
-        float min = hmin8(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
-        float max = hmax8(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
+        float min = vqs_hmin8(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
+        float max = vqs_hmax8(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
         /* a zero's sign: the first element equal to it, as llama.cpp's strict compares */
         if (min == 0.0f)
             min = xb[first_eq(v, min)];
@@ -241,7 +227,7 @@ static float amax(const float *x, size_t n)
         a0 = _mm256_max_ps(a0, _mm256_and_ps(_mm256_loadu_ps(x + j), absm));
         a1 = _mm256_max_ps(a1, _mm256_and_ps(_mm256_loadu_ps(x + j + 8), absm));
     }
-    float a = hmax8(_mm256_max_ps(a0, a1));
+    float a = vqs_hmax8(_mm256_max_ps(a0, a1));
     for (; j < n; j++)
         a = a > fabsf(x[j]) ? a : fabsf(x[j]);
     return a;

@@ -7,6 +7,7 @@
 #include "kernels_internal.h"
 #include "fs4_quantize.h"
 #include "simd_avx2_common.h"
+#include "vqs_simd_avx2.h"
 
 #include <float.h>
 #include <immintrin.h>
@@ -398,28 +399,12 @@ VQS_SQ_ENTRIES(sq_l2_avx2, sq_ip_avx2)
 
 /* The per-table steps of the 4-bit table quantisation (fs4_quantize.h):
  * one table of 16 floats is two registers. */
-static inline float hmin8(__m256 v)
-{
-    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
-static inline float hmax8(__m256 v)
-{
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
 static inline void fs4_minmax_avx2(const float *T, float *mn, float *mx, float *probe)
 {
     __m256 a = _mm256_loadu_ps(T), b = _mm256_loadu_ps(T + 8), z = _mm256_setzero_ps();
     __m256 p = _mm256_add_ps(_mm256_mul_ps(a, z), _mm256_mul_ps(b, z));
-    *mn = hmin8(_mm256_min_ps(a, b));
-    *mx = hmax8(_mm256_max_ps(a, b));
+    *mn = vqs_hmin8(_mm256_min_ps(a, b));
+    *mx = vqs_hmax8(_mm256_max_ps(a, b));
     if (_mm256_movemask_ps(_mm256_cmp_ps(p, z, _CMP_NEQ_UQ)))
         *probe += NAN;
 }

@@ -58,6 +58,22 @@ static inline double fs_absmax(float mn, float top, double wide)
     return wide * (a > b ? a : b);
 }
 
+/* The common scale and the bias of both table quantisations (4-bit here,
+ * 8-bit in ref.c) from the largest table range and the sum of the table
+ * minima; R: the largest quantised entry. 0 when the bias is not finite
+ * (the caller keeps its infinite error bound). *wide: see fs_absmax. */
+static inline int fs_scale_bias(double maxrange, double bias_d, float limit, unsigned R, float *sc,
+                                float *bf, double *wide)
+{
+    double span = fs_span(maxrange, bias_d, limit);
+    *sc = (float)(span / R);
+    if (!(*sc > 0) || !isfinite(*sc))
+        *sc = 1; /* every table constant (or ranges too small for a float) */
+    *bf = (float)bias_d;
+    *wide = span < maxrange ? 2 : 1;
+    return isfinite(*bf);
+}
+
 static inline __attribute__((always_inline)) void
 vqs_fs4_quantize_tpl(vqs_fs4_minmax_fn minmax, vqs_fs4_quant_fn quant, const float *lut, size_t M,
                      float limit, uint8_t *lut8, float *bias, float *scale, float *err)
@@ -87,14 +103,10 @@ vqs_fs4_quantize_tpl(vqs_fs4_minmax_fn minmax, vqs_fs4_quant_fn quant, const flo
     }
     if (nanprobe != 0)
         return;
-    double span = fs_span(maxrange, bias_d, limit);
-    float sc = (float)(span / R);
-    if (!(sc > 0) || !isfinite(sc))
-        sc = 1; /* every table constant (or ranges too small for a float) */
-    float bf = (float)bias_d;
-    if (!isfinite(bf))
+    float sc, bf;
+    double wide;
+    if (!fs_scale_bias(maxrange, bias_d, limit, R, &sc, &bf, &wide))
         return;
-    double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
     float inv = 1.0f / sc, Rf = (float)R;
     for (size_t j = 0; j < M; j++) {
         float mn = mins[j < 256 ? j : 0], mx, probe = 0;

@@ -420,15 +420,11 @@ void vqs_pq8fs_quantize(const float *lut, size_t M, float limit, uint8_t *lut8, 
         nanprobe += probe[l];
     if (nanprobe != 0)
         return;
-    double span = fs_span(maxrange, bias_d, limit);
-    float sc = (float)(span / R);
-    if (!(sc > 0) || !isfinite(sc))
-        sc = 1; /* every table constant (or ranges too small for a float) */
-    float bf = (float)bias_d;
-    if (!isfinite(bf))
+    float sc, bf;
+    double wide;
+    if (!fs_scale_bias(maxrange, bias_d, limit, R, &sc, &bf, &wide))
         return;
     double e = fabs((double)bf - bias_d);
-    double wide = span < maxrange ? 2 : 1; /* see fs_absmax */
     /* the error of computing e_jk in float is a few ulps of |T|, covered by
      * the (M + 4) eps margin below (as in vqs_pq4fs_quantize) */
     float inv = 1.0f / sc, Rf = (float)R;
