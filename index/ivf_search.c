@@ -288,7 +288,8 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
              * factors the limit is on the unscaled keys. (Correct with any
              * limit: the lower bound used below holds for every code; the
              * limit only decides how many codes pass it.) */
-            double thr = L->nf ? unscaled_thr(L, kth_key(H)) : kth_key(H);
+            float hk = kth_key(H); /* the heap does not change until the offers below */
+            double thr = L->nf ? unscaled_thr(L, hk) : hk;
             float now = (float)(thr - kadd), lim = s->fs_lim, fb = s->fs_bias;
             if (!s->fs_ok || lim != lim || now > lim || (now < INFINITY && now > fb && now - fb <= 0.5f * (lim - fb))) {
                 s->fs_lim = now;
@@ -330,7 +331,6 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
                 t16 = u >= 65535 ? 65535 : u < 0 ? 0 : (uint16_t)u;
             }
             size_t m = K->select_le_u16(s->o16, n, t16, s->idx);
-            float hk = kth_key(H);
             if (L->nf && hk < INFINITY) {
                 /* t16 had to allow for the list's whole range of cosine
                  * factors; with each survivor's own factor its key is at
@@ -413,6 +413,29 @@ static const uint8_t *refine_row(const vqs_index *ix, int64_t id)
     return ix->lists[LOC_LIST(loc)].rcodes + LOC_POS(loc) * ix->rcs;
 }
 
+/* Whether one prepared query serves every list of a query's scan: flat,
+ * IVF without residuals, and IVF with inner products (a list adds <q, c>);
+ * IVF with L2 residuals prepares q - c per list. */
+static int one_query_per_scan(const vqs_index *ix)
+{
+    return !ix->ivf || !ix->by_residual || inner_metric(ix) == VQS_METRIC_IP;
+}
+
+/* The scan's one prepared query for query qi (s->q): from the batch's
+ * forwarded rows when there are (the handle is created once per thread),
+ * else through the transforms here. */
+static int prepare_query(const search_job *J, scratch *s, size_t qi, vqs_metric im)
+{
+    int rc = 0;
+    if (!s->cq)
+        rc = vqs_codec_query_create(J->ix->codec, im, s->q, &s->cq);
+    else if (!J->fq)
+        rc = vqs_codec_query_reset(s->cq, s->q);
+    if (!rc && J->fq)
+        rc = vqs_codec_query_reset_forwarded(s->cq, J->fq + qi * J->dq, J->fcst[qi]);
+    return rc;
+}
+
 static int search_one(void *ctx, size_t qi, int tid)
 {
     const search_job *J = ctx;
@@ -431,13 +454,7 @@ static int search_one(void *ctx, size_t qi, int tid)
     vqs_codec_view v;
     s->fs_ok = 0; /* a new query: new tables */
     if (!ix->ivf) {
-        if (!s->cq)
-            rc = vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
-        else if (!J->fq)
-            rc = vqs_codec_query_reset(s->cq, s->q);
-        if (!rc && J->fq)
-            rc = vqs_codec_query_reset_forwarded(s->cq, J->fq + qi * J->dq, J->fcst[qi]);
-        if (rc)
+        if ((rc = prepare_query(J, s, qi, im)))
             return rc;
         vqs_codec_query_view(s->cq, &v);
         if ((rc = scan_list(J, &H, 0, &v, 0, neg, s)))
@@ -445,7 +462,7 @@ static int search_one(void *ctx, size_t qi, int tid)
     } else {
         const int64_t *pr = J->probe + qi * J->nprobe;
         const float *pd = J->pdist + qi * J->nprobe;
-        int once = !ix->by_residual || neg; /* one prepared query for every list */
+        int once = one_query_per_scan(ix);
         size_t M = ix->pq_M, ksub = ix->pq_ksub;
         float *ltab = ix->fastscan ? s->lut : s->ltab; /* fast scan: straight into its key tables */
         if (ix->ptab) {
@@ -470,11 +487,7 @@ static int search_one(void *ctx, size_t qi, int tid)
             v.lut = ltab;
         }
         if (once) {
-            rc = s->cq ? (J->fq ? 0 : vqs_codec_query_reset(s->cq, s->q))
-                       : vqs_codec_query_create(ix->codec, im, s->q, &s->cq);
-            if (!rc && J->fq)
-                rc = vqs_codec_query_reset_forwarded(s->cq, J->fq + qi * J->dq, J->fcst[qi]);
-            if (rc)
+            if ((rc = prepare_query(J, s, qi, im)))
                 return rc;
             vqs_codec_query_view(s->cq, &v);
         }
@@ -630,7 +643,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
         return vqs_seterr(VQS_ENOMEM, "index_search");
     /* one prepared query for the whole scan (search_one's `once`), behind
      * transforms: forward the batch's queries together */
-    int fwd = vqs_codec_has_transform(ix->codec) && (!ix->ivf || !ix->by_residual || inner_metric(ix) == VQS_METRIC_IP);
+    int fwd = vqs_codec_has_transform(ix->codec) && one_query_per_scan(ix);
     size_t qbatch = QBATCH;
     if (fwd) {
         J.dq = vqs_codec_query_dim(ix->codec);

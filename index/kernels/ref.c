@@ -157,7 +157,6 @@ void vqs_ref_sq_ip(vqs_elem t, const float *q, float bias, size_t d, const uint8
  * survived the filter to be re-scored in float. With the limit, ~1%.
  */
 
-
 size_t vqs_pq4fs_packed_size(size_t n, size_t M)
 {
     return (n + 31) / 32 * 32 * fs_pairs(M);
