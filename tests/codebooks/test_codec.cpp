@@ -205,6 +205,20 @@ TEST_CASE("a block of queries forwarded at once scores as the same queries prepa
             }
         }
     }
+    SECTION("bad arguments are refused")
+    {
+        auto c = make("PCA16,SQ8", d, nullptr);
+        std::vector<float> fq(16), cst(1);
+        // untrained
+        REQUIRE_ERR(vqs_codec_query_forward(c.get(), VQS_METRIC_L2, 1, q, fq.data(), cst.data()), VQS_EINVAL);
+        REQUIRE_OK(vqs_codec_train(c.get(), n, xt.data()));
+        // cosine is inner product on normalised rows: the caller's job
+        REQUIRE_ERR(vqs_codec_query_forward(c.get(), VQS_METRIC_COS, 1, q, fq.data(), cst.data()), VQS_EINVAL);
+        REQUIRE_ERR(vqs_codec_query_forward(c.get(), VQS_METRIC_L2, 1, q, nullptr, cst.data()), VQS_EINVAL);
+        REQUIRE_ERR(vqs_codec_query_forward(nullptr, VQS_METRIC_L2, 1, q, fq.data(), cst.data()), VQS_EINVAL);
+        REQUIRE_OK(vqs_codec_query_forward(c.get(), VQS_METRIC_L2, 0, nullptr, nullptr, nullptr));
+        REQUIRE_ERR(vqs_codec_query_reset_forwarded(nullptr, fq.data(), 0), VQS_EINVAL);
+    }
 }
 
 // Anisotropic data far from the origin: per-dimension scales from 0.2 to 3
