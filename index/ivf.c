@@ -36,9 +36,8 @@
  *   list's extreme factor (nf_lo or nf_hi, whichever makes it looser) and
  *   the survivors' exact scores are multiplied: the results equal those of
  *   the float scan. Rejected: a 2-byte fp16 factor (fp16's spacing near 1 is
- *   2^-10, larger than the whole correction of 8-bit scalar codes; the 2
- *   bytes saved are 5% of the id and id-map bytes every vector already
- *   costs); normalising the decoded vector inside the codec (the codecs
+ *   2^-10, larger than the whole correction of 8-bit scalar codes);
+ *   normalising the decoded vector inside the codec (the codecs
  *   score codes without decoding them). RVQ's norm byte is |x^|^2 for its L2
  *   score, unused by its inner product, so nothing is corrected twice; BIN's
  *   score estimates <q, x> rather than <q, x^>, and dividing it by |x^| too
@@ -209,6 +208,7 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
         rc = vqs_seterr(VQS_ENOMEM, "index_create: %zu lists", ix->nlist);
         goto fail;
     }
+    vqs_ivf_map_init(ix);
     *out = ix;
     return 0;
 fail:
@@ -235,8 +235,7 @@ void vqs_index_free(vqs_index *ix)
     vqs_codec_norms_free(ix->rnorms);
     vqs_codec_free(ix->codec);
     vqs_codec_free(ix->rcodec);
-    free(ix->map);
-    free(ix->dloc);
+    free(ix->ht);
     free(ix);
 }
 
@@ -270,10 +269,12 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         free(blob);
         *fixed = f + vqs_codec_norms_bytes(ix->norms) + vqs_codec_norms_bytes(ix->rnorms);
     }
-    /* per list row: id + refine copy + the cosine factor */
-    size_t row = sizeof(int64_t) + ix->rcs + (ix->cosnorm ? sizeof(float) : 0);
+    /* per list row: id (none while the id map is the identity) + refine
+     * copy + the cosine factor */
+    int ident = ix->idform == VQS_IDS_IDENT;
+    size_t row = (ident ? 0 : sizeof(int64_t)) + ix->rcs + (ix->cosnorm ? sizeof(float) : 0);
     if (!ix->ntotal) /* nothing held yet: a code, a row and a dense id map slot */
-        return (double)ix->cs + (double)row + sizeof(uint64_t);
+        return (double)ix->cs + (double)row + (ident ? 0 : sizeof(uint32_t));
     /* what is held: the lists at their capacity (codes in their layout) and
      * the id map (ivf_ids.c), over the vectors */
     double held = (double)vqs_ivf_map_bytes(ix);

@@ -41,10 +41,12 @@ static int list_reserve(vqs_index *ix, ivlist *L, size_t need)
     size_t cap = L->cap + L->cap / 2;
     cap = cap > need ? cap : need;
     cap = cap > 32 ? cap : 32;
-    int64_t *ids = realloc(L->ids, sizeof(int64_t) * cap);
-    if (!ids)
-        return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
-    L->ids = ids;
+    if (ix->idform != VQS_IDS_IDENT) {
+        int64_t *ids = realloc(L->ids, sizeof(int64_t) * cap);
+        if (!ids)
+            return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
+        L->ids = ids;
+    }
     uint8_t *codes = realloc(L->codes, vqs_ivf_list_code_bytes(ix, cap));
     if (!codes)
         return vqs_seterr(VQS_ENOMEM, "index: list of %zu vectors", cap);
@@ -181,7 +183,8 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
             rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id -1 is reserved (missing result)", i);
             goto done;
         }
-        if (vqs_ivf_map_find(ix, myids[i])) {
+        size_t l, pos;
+        if (vqs_ivf_map_get(ix, myids[i], &l, &pos)) {
             rc = vqs_seterr(VQS_EINVAL, "index_add: row %zu: id %lld is already in the index", i,
                             (long long)myids[i]);
             goto done;
@@ -204,10 +207,32 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         if (rc)
             goto done;
     }
-    /* room in the id map once the ids are known good (a refused batch leaves
-     * the map as it was, in its form too) */
-    if ((rc = vqs_ivf_map_reserve(ix, n, myids)))
+    cnt = calloc(ix->nlist, sizeof *cnt);
+    if (!cnt) {
+        rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
         goto done;
+    }
+#define LIST_OF(i) (lists ? lists[i] : 0u)
+    for (size_t i = 0; i < n; i++)
+        cnt[LIST_OF(i)]++;
+    /* room in the id map once the ids are known good (a refused batch leaves
+     * the map as it was, in what it maps: its form may have changed). The
+     * identity holds while the ids go on from the last. */
+    if (ix->idform == VQS_IDS_IDENT)
+        for (size_t i = 0; i < n; i++)
+            if (myids[i] != (int64_t)(ix->ntotal + i)) {
+                if ((rc = vqs_ivf_map_leave_identity(ix)))
+                    goto done;
+                break;
+            }
+    if (ix->idform != VQS_IDS_IDENT) {
+        size_t maxpos = 0;
+        for (size_t l = 0; l < ix->nlist; l++)
+            if (cnt[l] && ix->lists[l].n + cnt[l] - 1 > maxpos)
+                maxpos = ix->lists[l].n + cnt[l] - 1;
+        if ((rc = vqs_ivf_map_reserve(ix, n, myids, maxpos)))
+            goto done;
+    }
     if (ix->cosnorm) { /* 1/|x^| of every row, before anything changes */
         if (!(fac = malloc(sizeof(float) * n))) {
             rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
@@ -221,21 +246,17 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
             fac[i] = fac[i] > 0 && isfinite(f) ? f : 1.0f;
         }
     }
-    cnt = calloc(ix->nlist, sizeof *cnt);
     tmp = malloc(64 * ix->cs);
     if (ix->fastscan) {
         grouped = malloc(ix->cs * n);
         start = malloc(sizeof(size_t) * ix->nlist);
         fill = calloc(ix->nlist, sizeof(size_t));
     }
-    if (!cnt || !tmp || (ix->fastscan && (!grouped || !start || !fill))) {
+    if (!tmp || (ix->fastscan && (!grouped || !start || !fill))) {
         rc = vqs_seterr(VQS_ENOMEM, "index_add: %zu rows", n);
         goto done;
     }
-#define LIST_OF(i) (lists ? lists[i] : 0u)
     /* reserve every list first: nothing is changed before all succeed */
-    for (size_t i = 0; i < n; i++)
-        cnt[LIST_OF(i)]++;
     for (size_t l = 0; l < ix->nlist; l++)
         if (cnt[l] && (rc = list_reserve(ix, &ix->lists[l], ix->lists[l].n + cnt[l])))
             goto done;
@@ -258,7 +279,8 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         uint32_t l = LIST_OF(i);
         ivlist *L = &ix->lists[l];
         size_t pos = L->n;
-        L->ids[pos] = myids[i];
+        if (L->ids)
+            L->ids[pos] = myids[i];
         if (!ix->fastscan)
             memcpy(L->codes + pos * ix->cs, codes + i * es, ix->cs);
         if (ix->rcs)
@@ -271,7 +293,8 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
                 L->nf_hi = fac[i];
         }
         L->n++;
-        vqs_ivf_map_put(ix, myids[i], LOC(l, pos));
+        if (ix->idform != VQS_IDS_IDENT)
+            vqs_ivf_map_put(ix, myids[i], l, pos);
         if (myids[i] >= ix->next_id)
             ix->next_id = myids[i] + 1;
     }
@@ -326,11 +349,20 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
             return vqs_seterr(VQS_ENOMEM, "index_remove");
         code = big;
     }
+    for (size_t i = 0; i < n && ix->idform == VQS_IDS_IDENT; i++) {
+        size_t l, pos;
+        if (vqs_ivf_map_get(ix, ids[i], &l, &pos)) { /* a removal ends the identity */
+            int rc = vqs_ivf_map_leave_identity(ix);
+            if (rc) {
+                free(big);
+                return rc;
+            }
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        uint64_t *s = vqs_ivf_map_find(ix, ids[i]);
-        if (!s)
+        size_t l, pos;
+        if (!vqs_ivf_map_get(ix, ids[i], &l, &pos))
             continue;
-        size_t l = LOC_LIST(*s), pos = LOC_POS(*s);
         ivlist *L = &ix->lists[l];
         size_t last = L->n - 1;
         vqs_ivf_map_del(ix, ids[i]);
@@ -347,7 +379,7 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
                 memcpy(L->rcodes + pos * ix->rcs, L->rcodes + last * ix->rcs, ix->rcs);
             if (L->nf)
                 L->nf[pos] = L->nf[last];
-            *vqs_ivf_map_find(ix, moved) = LOC(l, pos);
+            vqs_ivf_map_move(ix, moved, l, pos);
         }
         if (ix->fastscan) { /* zero the freed row so padding reads as code 0 */
             memset(code + one, 0, ix->cs);

@@ -32,7 +32,7 @@ typedef enum vqs_ivf_fastscan {
 
 typedef struct ivlist {
     size_t n, cap;
-    int64_t *ids;
+    int64_t *ids;    /* NULL while the id map is the identity (ivf_ids.c) */
     uint8_t *codes;  /* cap * cs, or the fast-scan layout for cap rows */
     uint8_t *rcodes; /* cap * rcs (refine copy), or NULL */
     float *nf;       /* cap: 1/|x^| of each vector (cosine correction), or NULL */
@@ -41,10 +41,12 @@ typedef struct ivlist {
                            bounds), for the fast-scan pruning */
 } ivlist;
 
-typedef struct idslot {
-    int64_t key;
-    uint64_t loc; /* list << 40 | position; UINT64_MAX: empty */
-} idslot;
+/* The id map's form (ivf_ids.c). */
+typedef enum vqs_ivf_idform {
+    VQS_IDS_IDENT = 0, /* flat, ids 0 .. n-1 at their positions: no map, no ids */
+    VQS_IDS_DENSE = 1, /* ht[id]: a location */
+    VQS_IDS_HASH = 2,  /* ht: open addressing over locations */
+} vqs_ivf_idform;
 
 struct vqs_index {
     char spec[512];
@@ -88,28 +90,38 @@ struct vqs_index {
     size_t ntotal;
     int64_t next_id;
 
-    /* the id map (ivf_ids.c): dense ids in a direct array, or a hash map */
-    uint64_t *dloc; /* dense mode (map_cap == 0): dloc[id] = LOC or LOC_EMPTY, id < dcap */
-    size_t dcap;
-    idslot *map;    /* hash mode */
-    size_t map_cap, map_n; /* map_n: ids in the map, either mode */
+    /* the id map (ivf_ids.c) */
+    vqs_ivf_idform idform;
+    int wide;          /* locations as 64-bit LOC, else 32-bit handles */
+    unsigned pbits;    /* a 32-bit handle: list << pbits | position */
+    void *ht;          /* dense: a location per id; hash: the slots */
+    size_t hcap;       /* entries of ht */
+    size_t map_n;      /* ids in the map (dense and hash) */
 };
 
 /* ---- id map (ivf_ids.c) ----------------------------------------------------- */
 
-#define LOC_EMPTY UINT64_MAX
-#define LOC(l, p) ((uint64_t)(l) << 40 | (uint64_t)(p))
-#define LOC_LIST(x) ((size_t)((x) >> 40))
-#define LOC_POS(x) ((size_t)((x) & ((1ull << 40) - 1)))
 
-/* The location of key (writable), or NULL if it is not in the index. */
-uint64_t *vqs_ivf_map_find(const vqs_index *ix, int64_t key);
-/* Makes room for the n keys about to be put (and picks the map's form). */
-int vqs_ivf_map_reserve(vqs_index *ix, size_t n, const int64_t *keys);
-void vqs_ivf_map_put(vqs_index *ix, int64_t key, uint64_t loc); /* room reserved, key absent */
-void vqs_ivf_map_del(vqs_index *ix, int64_t key); /* key present */
+/* Sets the form for a new index (identity for flat, else dense). */
+void vqs_ivf_map_init(vqs_index *ix);
+/* Whether key is in the index, and where. */
+int vqs_ivf_map_get(const vqs_index *ix, int64_t key, size_t *list, size_t *pos);
+/* Identity to dense: the list's ids and the map made (before an add out of
+ * sequence or a removal); nothing changes if it fails. */
+int vqs_ivf_map_leave_identity(vqs_index *ix);
+/* Makes room for the n keys about to be put at positions up to maxpos
+ * (and picks the map's form). Not in identity form. */
+int vqs_ivf_map_reserve(vqs_index *ix, size_t n, const int64_t *keys, size_t maxpos);
+/* key absent, room reserved, its id already in the list at pos */
+void vqs_ivf_map_put(vqs_index *ix, int64_t key, size_t list, size_t pos);
+/* key present, its id already in the list at its new pos */
+void vqs_ivf_map_move(vqs_index *ix, int64_t key, size_t list, size_t pos);
+void vqs_ivf_map_del(vqs_index *ix, int64_t key); /* key present, its id still at its position */
 /* Bytes the map holds (for vqs_index_bytes_per_vector). */
 size_t vqs_ivf_map_bytes(const vqs_index *ix);
+/* tests: fewer position bits in the 32-bit handles, for indexes created
+ * after it is set (0: as many as fit) */
+extern unsigned vqs_ivf_test_pos_bits;
 
 /* ---- fast-scan lists (ivf_pack.c) ------------------------------------------- */
 

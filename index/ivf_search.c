@@ -175,6 +175,9 @@ static inline void offer(const search_job *J, vqs_topk *H, float key, int64_t id
     vqs_topk_push(H, key, id);
 }
 
+/* The id at position i of a list (no ids: the id map is the identity). */
+static inline int64_t list_id(const int64_t *ids, size_t i) { return ids ? ids[i] : (int64_t)i; }
+
 /* Keeps the candidates of out[0..n) (keys) that beat the heap. */
 static void take(const search_job *J, vqs_topk *H, const float *out, size_t n, size_t base,
                  const int64_t *lids, scratch *s)
@@ -184,7 +187,7 @@ static void take(const search_job *J, vqs_topk *H, const float *out, size_t n, s
     float thr = kth_key(H);
     size_t m = J->K->select_lt(out, n, thr < INFINITY ? nextafterf(thr, INFINITY) : thr, s->idx);
     for (size_t t = 0; t < m; t++)
-        offer(J, H, out[s->idx[t]], lids[base + s->idx[t]]);
+        offer(J, H, out[s->idx[t]], list_id(lids, base + s->idx[t]));
 }
 
 /* The k-th smallest of x[0..n) (1 <= k <= n): two counting passes, on the
@@ -355,7 +358,7 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
                 for (size_t t = 0; t < m; t++)
                     s->out[t] *= L->nf[base + s->idx[t]];
             for (size_t t = 0; t < m; t++)
-                offer(J, H, s->out[t], L->ids[base + s->idx[t]]);
+                offer(J, H, s->out[t], list_id(L->ids, base + s->idx[t]));
         }
         return 0;
     }
@@ -409,8 +412,9 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
  * against kk look-ups per query in the second stage only. */
 static const uint8_t *refine_row(const vqs_index *ix, int64_t id)
 {
-    uint64_t loc = *vqs_ivf_map_find(ix, id);
-    return ix->lists[LOC_LIST(loc)].rcodes + LOC_POS(loc) * ix->rcs;
+    size_t l = 0, pos = 0;
+    vqs_ivf_map_get(ix, id, &l, &pos); /* a candidate is in the index */
+    return ix->lists[l].rcodes + pos * ix->rcs;
 }
 
 /* Whether one prepared query serves every list of a query's scan: flat,

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -468,18 +469,27 @@ TEST_CASE("ids, removal, duplicates and bad rows", "[index]")
 
 static int keep_even(void *, int64_t id) { return id % 2 == 0; }
 
-TEST_CASE("the id map: dense ids in an array, a far or negative id switches to the hash map", "[index]")
+TEST_CASE("the id map: identity, dense ids in an array, a far or negative id switches to the hash map", "[index]")
 {
     const size_t d = 16, n = 3000;
     auto x = synth(n, d, 41);
     for (const char *spec : {"SQ8", "IVF4,SQ8,RFlat"}) {
         INFO(spec);
+        bool flat = std::string(spec) == "SQ8";
         auto ix = make_index(spec, d, VQS_METRIC_L2, x);
-        REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr)); // ids 0 .. n-1
         size_t cs = vqs_index_code_size(ix.get());
+        REQUIRE_OK(vqs_index_add(ix.get(), 1000, x.data(), nullptr)); // ids 0 .. 999
+        int64_t next[2000];
+        for (size_t i = 0; i < 2000; i++)
+            next[i] = (int64_t)(1000 + i);
+        REQUIRE_OK(vqs_index_add(ix.get(), 2000, x.data() + 1000 * d, next)); // the same ids, given
         double bpv0 = vqs_index_bytes_per_vector(ix.get(), nullptr);
-        if (std::string(spec) == "SQ8") // code + list id + one 8-byte slot a vector
-            REQUIRE(bpv0 == (double)(cs + 8 + 8));
+        if (flat) // ids in sequence: the code alone (no ids, no map)
+            REQUIRE(bpv0 == (double)cs);
+        else { // code + refine copy + list id + a 4-byte slot an id, and some slack in the lists
+            REQUIRE(bpv0 >= (double)(cs + 4 * d + 8 + 4));
+            REQUIRE(bpv0 < (double)(cs + 4 * d + 8 + 4) * 1.02);
+        }
         // a stored vector finds itself (the re-scoring looks its id up)
         auto self = [&](int64_t id) {
             vqs_search_params p = {};
@@ -498,6 +508,8 @@ TEST_CASE("the id map: dense ids in an array, a far or negative id switches to t
         size_t removed = 0;
         REQUIRE_OK(vqs_index_remove(ix.get(), gone.size(), gone.data(), &removed));
         REQUIRE(removed == 1000);
+        if (flat) // the identity is gone: ids and the array, 3000 rows and slots for 2000 ids
+            REQUIRE(vqs_index_bytes_per_vector(ix.get(), nullptr) == (double)(cs + 8 + 4) * 3000 / 2000);
         REQUIRE_OK(vqs_index_remove(ix.get(), gone.size(), gone.data(), &removed));
         REQUIRE(removed == 0);
         REQUIRE(vqs_index_ntotal(ix.get()) == 2000);
@@ -511,7 +523,11 @@ TEST_CASE("the id map: dense ids in an array, a far or negative id switches to t
         int64_t far[] = {(int64_t)1 << 40, -5};
         REQUIRE_OK(vqs_index_add(ix.get(), 2, x.data() + 100 * d, far));
         REQUIRE(vqs_index_ntotal(ix.get()) == 2004);
-        REQUIRE(vqs_index_bytes_per_vector(ix.get(), nullptr) > (double)(cs + 8 + 16 - 1));
+        if (flat) { // the map: a hash slot of 4 bytes an id at load 1/2 .. 4/5 (the list holds 3000 rows)
+            double map = vqs_index_bytes_per_vector(ix.get(), nullptr) * 2004 - 3000.0 * (double)(cs + 8);
+            REQUIRE(map >= 5.0 * 2004);
+            REQUIRE(map <= 8.0 * 2004);
+        }
         REQUIRE(self(2999) == 2999);
         REQUIRE(self(6) == 6);
         REQUIRE(vqs_index_add(ix.get(), 1, x.data(), &dup) == VQS_EINVAL);
@@ -521,6 +537,118 @@ TEST_CASE("the id map: dense ids in an array, a far or negative id switches to t
         REQUIRE(vqs_index_ntotal(ix.get()) == 2001);
         REQUIRE(self(1501) == 1501);
     }
+}
+
+extern "C" unsigned vqs_ivf_test_pos_bits;
+
+// Random adds and removals against a model of which ids are held, through
+// every form of the id map (identity, dense, hash, 32-bit and 64-bit
+// locations): every held id's vector finds itself, no other id comes back,
+// duplicates are refused and removals count what was held.
+TEST_CASE("the id map against a model over random adds and removals", "[index]")
+{
+    const size_t d = 16, pool = 400;
+    auto x = synth(pool, d, 43);
+    struct lim_guard {
+        ~lim_guard() { vqs_ivf_test_pos_bits = 0; }
+    } guard;
+    for (const char *spec : {"SQ8,RFlat", "IVF4,SQ8,RFlat", "PQ4x4,RFlat"})
+        for (unsigned bits : {0u, 6u}) { // 6: positions past 62 widen the map
+            INFO(spec << " position bits " << bits);
+            vqs_ivf_test_pos_bits = bits;
+            auto ix = make_index(spec, d, VQS_METRIC_L2, x);
+            std::map<int64_t, size_t> held; // id -> its pool row
+            std::vector<size_t> free_rows;
+            for (size_t r = pool; r-- > 0;)
+                free_rows.push_back(r);
+            std::mt19937_64 rng(bits + 5);
+            int64_t seq = 0;
+            auto check = [&]() {
+                REQUIRE(vqs_index_ntotal(ix.get()) == held.size());
+                if (held.empty())
+                    return;
+                std::vector<float> q;
+                std::vector<int64_t> want;
+                for (auto &e : held) {
+                    q.insert(q.end(), x.begin() + e.second * d, x.begin() + (e.second + 1) * d);
+                    want.push_back(e.first);
+                }
+                vqs_search_params p = {};
+                p.nprobe = 4;         // every list
+                p.oversampling = pool; // every vector a candidate: the exact nearest comes back
+                std::vector<int64_t> got(want.size());
+                std::vector<float> dist(want.size());
+                REQUIRE_OK(vqs_index_search(ix.get(), &p, want.size(), q.data(), 1, got.data(), dist.data()));
+                for (size_t i = 0; i < want.size(); i++) {
+                    INFO("query of id " << want[i]);
+                    REQUIRE(got[i] == want[i]);
+                    REQUIRE(dist[i] == 0.0f);
+                }
+            };
+            for (int step = 0; step < 160; step++) {
+                INFO("step " << step);
+                int op = (int)(rng() % 10);
+                if (op < 6 && !free_rows.empty()) { // add a batch
+                    size_t m = 1 + rng() % std::min<size_t>(free_rows.size(), step < 20 ? 40 : 12);
+                    int kind = step < 15 ? 0 : 1 + (int)(rng() % 3); // in sequence first, then any
+                    std::vector<int64_t> ids;
+                    std::set<int64_t> in_batch;
+                    while (ids.size() < m) {
+                        int64_t id = kind == 0 ? seq + (int64_t)ids.size()
+                                     : kind == 1 ? (int64_t)(rng() % 600)
+                                     : kind == 2 ? (int64_t)(rng() >> 1) - ((int64_t)1 << 62)
+                                                 : -(int64_t)(rng() % 500) - 2;
+                        if (held.count(id) || !in_batch.insert(id).second)
+                            continue;
+                        ids.push_back(id);
+                    }
+                    if (rng() % 8 == 0 && !held.empty()) { // one held id in the batch: refused, nothing changes
+                        ids[rng() % m] = held.begin()->first;
+                        std::vector<float> v(m * d, 0.5f);
+                        REQUIRE(vqs_index_add(ix.get(), m, v.data(), ids.data()) == VQS_EINVAL);
+                    } else {
+                        std::vector<float> v;
+                        for (int64_t id : ids) {
+                            size_t r = free_rows.back();
+                            free_rows.pop_back();
+                            held[id] = r;
+                            v.insert(v.end(), x.begin() + r * d, x.begin() + (r + 1) * d);
+                        }
+                        REQUIRE_OK(vqs_index_add(ix.get(), m, v.data(), ids.data()));
+                        if (kind == 0)
+                            seq += (int64_t)m;
+                    }
+                } else { // remove a batch: some held, some not
+                    std::vector<int64_t> ids;
+                    size_t expect = 0;
+                    for (size_t i = 0, m = 1 + rng() % 15; i < m; i++) {
+                        if (!held.empty() && rng() % 3) {
+                            auto it = held.begin();
+                            std::advance(it, (long)(rng() % held.size()));
+                            if (std::find(ids.begin(), ids.end(), it->first) == ids.end()) {
+                                ids.push_back(it->first);
+                                expect++;
+                            }
+                        } else {
+                            int64_t id = (int64_t)(rng() % 1000) + 1000000;
+                            ids.push_back(id);
+                        }
+                    }
+                    size_t removed = 0;
+                    REQUIRE_OK(vqs_index_remove(ix.get(), ids.size(), ids.data(), &removed));
+                    REQUIRE(removed == expect);
+                    for (int64_t id : ids) {
+                        auto it = held.find(id);
+                        if (it != held.end()) {
+                            free_rows.push_back(it->second);
+                            held.erase(it);
+                        }
+                    }
+                }
+                if (step % 8 == 7 || step == 159)
+                    check();
+            }
+        }
 }
 
 TEST_CASE("a filter applied during the scan equals an index of the kept points", "[index]")
