@@ -486,8 +486,8 @@ int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub
 {
     if (!c || !M || !nbits || !dsub || !centroids)
         return vqs_seterr(VQS_EINVAL, "codec_pq_info: NULL argument");
-    if (c->nstages != 1 || vqs_stage_pq_info(&c->st[0], M, nbits, dsub, centroids) != 0)
-        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' is not a single trained PQ", c->spec);
+    if (vqs_stage_pq_info(quantizer(c), M, nbits, dsub, centroids) != 0)
+        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in a trained PQ", c->spec);
     return 0;
 }
 

@@ -171,9 +171,10 @@ int vqs_codec_load(const void *blob, size_t len, vqs_codec **out);
 int vqs_codec_pca_info(const vqs_codec *c, const float **eigenvalues, size_t *n,
                        double *retained);
 
-/* The codebooks of a codec that is exactly one PQ stage (no transforms),
- * for an index's precomputed tables: *centroids has layout (M, 2^nbits,
- * dsub), valid while c lives. VQS_ENOTFOUND for any other codec. */
+/* The codebooks of a codec whose quantizer is PQ, in the space after its
+ * transforms (M * dsub = vqs_codec_query_dim), for an index's precomputed
+ * tables: *centroids has layout (M, 2^nbits, dsub), valid while c lives.
+ * VQS_ENOTFOUND for any other codec. */
 int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 /* The shape of a codec whose quantizer (last stage) is PQ, after any

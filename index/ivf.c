@@ -231,6 +231,7 @@ void vqs_index_free(vqs_index *ix)
     free(ix->centroids);
     free(ix->ptab);
     free(ix->pq_centT);
+    free(ix->tcent);
     vqs_codec_norms_free(ix->norms);
     vqs_codec_norms_free(ix->rnorms);
     vqs_codec_free(ix->codec);
@@ -334,18 +335,59 @@ int vqs_ivf_prepare_norms(vqs_index *ix)
 
 #define PTAB_MAX_BYTES ((size_t)512 << 20)
 
+/* T(c) - T(0) of every centroid through the codec's transforms (affine:
+ * T(q - c) = T(q) - (T(c) - T(0))), so that an IVF search with L2
+ * residuals behind a transform forwards each query once rather than q - c
+ * once per probed list. */
+static int build_tcent(vqs_index *ix)
+{
+    size_t dq = vqs_codec_query_dim(ix->codec), nl = ix->nlist;
+    float *t = malloc(sizeof(float) * (nl + 1) * dq), *z = calloc(ix->d, sizeof(float));
+    float cst[1];
+    float *cs = malloc(sizeof(float) * nl);
+    int rc = 0;
+    if (!t || !z || !cs)
+        rc = vqs_seterr(VQS_ENOMEM, "index: transformed centroids (%zu lists)", nl);
+    if (!rc)
+        rc = vqs_codec_query_forward(ix->codec, VQS_METRIC_L2, nl, ix->centroids, t, cs);
+    if (!rc)
+        rc = vqs_codec_query_forward(ix->codec, VQS_METRIC_L2, 1, z, t + nl * dq, cst);
+    free(z);
+    free(cs);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    for (size_t l = 0; l < nl; l++)
+        for (size_t j = 0; j < dq; j++)
+            t[l * dq + j] -= t[nl * dq + j];
+    ix->tcent = t;
+    ix->dq = dq;
+    return 0;
+}
+
 /* The precomputed tables, when they apply and fit (else plain per-list
- * query preparation is used). */
+ * query preparation is used), and behind a transform the transformed
+ * centroids they are built from. */
 int vqs_ivf_build_ptab(vqs_index *ix)
 {
     free(ix->ptab);
     free(ix->pq_centT);
+    free(ix->tcent);
     ix->ptab = NULL;
     ix->pq_centT = NULL;
+    ix->tcent = NULL;
+    if (!ix->ivf || !ix->by_residual || ix->metric != VQS_METRIC_L2)
+        return 0;
+    int rc;
+    if (vqs_codec_has_transform(ix->codec) && (rc = build_tcent(ix)))
+        return rc;
+    /* the centroids in the quantizer's space */
+    const float *lc = ix->tcent ? ix->tcent : ix->centroids;
+    size_t ld = ix->tcent ? ix->dq : ix->d;
     size_t M, nbits, dsub;
     const float *cent;
-    if (!ix->ivf || !ix->by_residual || ix->metric != VQS_METRIC_L2 ||
-        vqs_codec_pq_info(ix->codec, &M, &nbits, &dsub, &cent) != 0 || (nbits != 8 && nbits != 4)) {
+    if (vqs_codec_pq_info(ix->codec, &M, &nbits, &dsub, &cent) != 0 || (nbits != 8 && nbits != 4)) {
         vqs_clearerr();
         return 0;
     }
@@ -364,7 +406,7 @@ int vqs_ivf_build_ptab(vqs_index *ix)
                 ct[(m * dsub + u) * ksub + j] = cent[(m * ksub + j) * dsub + u];
     for (size_t l = 0; l < ix->nlist; l++)
         for (size_t m = 0; m < M; m++) {
-            const float *c = ix->centroids + l * ix->d + m * dsub;
+            const float *c = lc + l * ld + m * dsub;
             for (size_t j = 0; j < ksub; j++) {
                 const float *r = cent + (m * ksub + j) * dsub;
                 float v = 0;

@@ -75,8 +75,8 @@ struct vqs_index {
     vqs_codec *rcodec;
     size_t rcs;        /* refine bytes per vector */
 
-    /* IVF-PQ, L2, residual codes, no transform: FAISS's "precomputed
-     * tables". |q - c - r|^2 = |q - c|^2 + sum_m (|r_m|^2 + 2 <c_m, r_m>)
+    /* IVF-PQ, L2, residual codes: FAISS's "precomputed tables" (behind
+     * transforms: in their output space, q and c as T(q) and tcent). |q - c - r|^2 = |q - c|^2 + sum_m (|r_m|^2 + 2 <c_m, r_m>)
      * - 2 sum_m <q_m, r_m>: the middle term depends only on the list and
      * the code, so a list's table is ptab[l] plus a per-query table. */
     float *ptab;          /* layout (nlist, M, ksub) */
@@ -84,6 +84,12 @@ struct vqs_index {
     const float *pq_cent; /* the codec's, layout (M, ksub, dsub) */
     float *pq_centT;      /* the same, layout (M, dsub, ksub): a query's table
                              in loops over ksub that vectorise */
+    /* IVF, L2, residual codes behind transforms T (affine): T(c) - T(0)
+     * of each list's centroid (nlist * dq), so T(q - c) = T(q) - tcent[l]
+     * and a query goes through T once, not once per probed list. The
+     * precomputed tables above are then built on these centroids. */
+    float *tcent;
+    size_t dq;
 
     int trained;
     ivlist *lists;
@@ -141,8 +147,8 @@ int vqs_ivf_assign_lists(const vqs_index *ix, size_t n, const float *x, int32_t 
 /* The handle that derives |x^| from a code: residual codes are offset by
  * their list's centroid. Rebuilt whenever the codec or centroids change. */
 int vqs_ivf_prepare_norms(vqs_index *ix);
-/* The precomputed tables, when they apply and fit (else plain per-list
- * query preparation is used). */
+/* The transformed centroids, and the precomputed tables when they apply
+ * and fit (else plain per-list query preparation is used). */
 int vqs_ivf_build_ptab(vqs_index *ix);
 
 #endif

@@ -29,7 +29,9 @@
  *   (vqs_codec_query_forward), wherever one prepared query serves the whole
  *   scan (flat, and IVF without residuals or with inner products): one
  *   query at a time re-read the whole matrix per query (67 MB at d = 4096).
- *   IVF with L2 residuals still transforms q - c per probed list.
+ *   IVF with L2 residuals behind transforms forwards each query once too:
+ *   T(q - c) = T(q) - tcent[l] (ivf.c), a subtraction per probed list
+ *   where it was a matrix-vector product per list.
  */
 #define _GNU_SOURCE
 #include "ivf_internal.h"
@@ -54,7 +56,7 @@ static inline float kth_key(const vqs_topk *H) { return (float)vqs_topk_thr(H); 
 typedef struct scratch {
     vqs_codec_query *cq, *rq;
     float *q;      /* d: the prepared query */
-    float *res;    /* d: residual query */
+    float *res;    /* d (or dq, behind transforms): residual query */
     float *out;    /* CHUNK */
     uint16_t *o16; /* CHUNK */
     uint16_t *m16; /* CHUNK: fast scan, group minima (kth_bound) */
@@ -130,7 +132,7 @@ static int scratch_init(const search_job *J, scratch *s)
     if (s->q)
         return 0;
     s->q = malloc(sizeof(float) * d);
-    s->res = malloc(sizeof(float) * d);
+    s->res = malloc(sizeof(float) * (ix->tcent && ix->dq > d ? ix->dq : d));
     s->out = malloc(sizeof(float) * CHUNK);
     s->o16 = malloc(sizeof(uint16_t) * CHUNK);
     s->m16 = malloc(sizeof(uint16_t) * CHUNK);
@@ -469,13 +471,17 @@ static int search_one(void *ctx, size_t qi, int tid)
         int once = one_query_per_scan(ix);
         size_t M = ix->pq_M, ksub = ix->pq_ksub;
         float *ltab = ix->fastscan ? s->lut : s->ltab; /* fast scan: straight into its key tables */
+        /* behind transforms (L2 residuals): T(q), forwarded with the batch */
+        const float *tq = ix->tcent ? J->fq + qi * J->dq : s->q;
+        if (ix->tcent && !ix->ptab && !s->cq && (rc = vqs_codec_query_create(ix->codec, im, s->q, &s->cq)))
+            return rc; /* the handle, once per thread (reset from forwarded rows below) */
         if (ix->ptab) {
             /* -2 <q_m, C_mj>, summed over u in order as <q_m, C_mj> was,
              * from the (M, dsub, ksub) copy: loops over j that vectorise */
             size_t ds = ix->pq_dsub;
             for (size_t m = 0; m < M; m++) {
                 float *o = s->qtab + m * ksub;
-                const float *qm = s->q + m * ds, *ct = ix->pq_centT + m * ds * ksub;
+                const float *qm = tq + m * ds, *ct = ix->pq_centT + m * ds * ksub;
                 for (size_t j = 0; j < ksub; j++)
                     o[j] = 0;
                 for (size_t u = 0; u < ds; u++)
@@ -505,7 +511,22 @@ static int search_one(void *ctx, size_t qi, int tid)
                 for (size_t j = 0; j < M * ksub; j++)
                     ltab[j] = t[j] + s->qtab[j];
                 v.bias = pd[p]; /* |q - c|^2 */
-                s->fs_ok = 0;   /* this list's tables */
+                if (ix->tcent) { /* |T(q) - T(c)|^2: T need not keep distances (PCA) */
+                    const float *c = ix->tcent + l * J->dq;
+                    float b = 0;
+                    for (size_t j = 0; j < J->dq; j++)
+                        b += (tq[j] - c[j]) * (tq[j] - c[j]);
+                    v.bias = b;
+                }
+                s->fs_ok = 0; /* this list's tables */
+            } else if (ix->tcent) {
+                s->fs_ok = 0;
+                const float *c = ix->tcent + l * J->dq;
+                for (size_t j = 0; j < J->dq; j++)
+                    s->res[j] = tq[j] - c[j];
+                if ((rc = vqs_codec_query_reset_forwarded(s->cq, s->res, 0)))
+                    return rc;
+                vqs_codec_query_view(s->cq, &v);
             } else if (!once) {
                 s->fs_ok = 0;
                 const float *c = ix->centroids + l * d;
@@ -645,9 +666,10 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
     float *pdist = NULL, *qn = NULL, *fq = NULL, *fcst = NULL;
     if (!J.sc)
         return vqs_seterr(VQS_ENOMEM, "index_search");
-    /* one prepared query for the whole scan (search_one's `once`), behind
-     * transforms: forward the batch's queries together */
-    int fwd = vqs_codec_has_transform(ix->codec) && one_query_per_scan(ix);
+    /* behind transforms, one prepared query for the whole scan (search_one's
+     * `once`) or T(q) for L2 residuals (tcent): forward the batch's queries
+     * together */
+    int fwd = vqs_codec_has_transform(ix->codec) && (one_query_per_scan(ix) || ix->tcent);
     size_t qbatch = QBATCH;
     if (fwd) {
         J.dq = vqs_codec_query_dim(ix->codec);
