@@ -259,6 +259,10 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
 {
     if (fixed) {
         size_t f = ix->ivf ? sizeof(float) * ix->nlist * ix->d : 0;
+        if (ix->ptab) /* the precomputed tables and the codebooks' transposed copy */
+            f += sizeof(float) * ix->pq_M * ix->pq_ksub * (ix->nlist + ix->pq_dsub);
+        if (ix->tcent)
+            f += sizeof(float) * ix->nlist * ix->dq;
         void *blob = NULL;
         size_t len = 0;
         if (vqs_codec_save(ix->codec, &blob, &len) == 0)

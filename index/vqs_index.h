@@ -237,7 +237,8 @@ const char *vqs_index_spec(const vqs_index *ix);
 /* Bytes per vector: codes alone; and everything the index holds per vector
  * (codes, id, refine copy, id map: the allocations as they are, spare
  * capacity included, over the vectors held; before any add, the figure for
- * one vector), plus the fixed overhead (codebooks, centroids) in *fixed. */
+ * one vector), plus the fixed overhead (codebooks, centroids, the
+ * precomputed search tables) in *fixed. */
 size_t vqs_index_code_size(const vqs_index *ix);
 double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed);
 const vqs_codec *vqs_index_codec(const vqs_index *ix);
