@@ -543,3 +543,14 @@ int vqs_codec_pq_shape(const vqs_codec *c, size_t *M, size_t *nbits)
         return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in a PQ stage", c->spec);
     return 0;
 }
+
+int vqs_codec_sq4_dim(const vqs_codec *c, size_t *d)
+{
+    if (!c || !d)
+        return vqs_seterr(VQS_EINVAL, "codec_sq4_dim: NULL argument");
+    const vqs_stage *q = quantizer(c);
+    if (strcmp(q->ops->family, "SQ") != 0 || (strcmp(q->token, "SQ4") != 0 && strcmp(q->token, "SQint4") != 0))
+        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in SQ4", c->spec);
+    *d = q->d_in;
+    return 0;
+}

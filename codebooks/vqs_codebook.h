@@ -182,6 +182,12 @@ int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub
  * M 16, nbits 8). An index chooses its fast-scan code layout from it.
  * VQS_ENOTFOUND for any other quantizer, VQS_EINVAL for a NULL argument. */
 int vqs_codec_pq_shape(const vqs_codec *c, size_t *M, size_t *nbits);
+/* The dimension d of a codec whose quantizer is SQ4 (SQint4), after any
+ * transforms, trained or not. Its codes are those of a PQ dx4 with
+ * one-dimensional sub-quantizers (dimension j in byte j / 2, low nibble
+ * first), so an index can scan them with the 4-bit fast scan.
+ * VQS_ENOTFOUND for any other quantizer, VQS_EINVAL for a NULL argument. */
+int vqs_codec_sq4_dim(const vqs_codec *c, size_t *d);
 
 /* ---- reconstruction norms ---------------------------------------------- */
 

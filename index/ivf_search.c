@@ -271,9 +271,20 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
     size_t cs = ix->cs;
     if (L->n == 0)
         return 0;
-    if (ix->fastscan && v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8)) {
+    if (ix->fastscan && (ix->fs_sq4 ? v->kind == VQS_VIEW_SQ
+                                    : v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8))) {
         size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
-        if (!s->fs_ok) { /* key tables: -lut for inner products (unless already there) */
+        if (!s->fs_ok && ix->fs_sq4) {
+            /* SQ4 key tables: dimension j's term for each code c, as the
+             * codec's scalar score writes it (ref.c, vqs_ref_sq_l2/_ip):
+             * (q_j - w_j c)^2, or q_j c for inner products (negated) */
+            for (size_t j = 0; j < M; j++)
+                for (unsigned c = 0; c < 16; c++) {
+                    float e = v->l2 ? v->q[j] - v->w[j] * (float)c : v->q[j] * (float)c;
+                    s->lut[j * 16 + c] = v->l2 ? e * e : neg ? -e : e;
+                }
+            s->fs_lim = NAN;
+        } else if (!s->fs_ok) { /* key tables: -lut for inner products (unless already there) */
             if (neg || v->lut != s->lut)
                 for (size_t j = 0; j < T; j++)
                     s->lut[j] = neg ? -v->lut[j] : v->lut[j];

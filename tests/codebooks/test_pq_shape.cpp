@@ -42,3 +42,28 @@ TEST_CASE("PQ shape of a codec before training, after transforms", "[pq]")
     REQUIRE_ERR(vqs_codec_pq_shape(c.get(), &M, nullptr), VQS_EINVAL);
     REQUIRE_ERR(vqs_codec_pq_shape(nullptr, &M, &M), VQS_EINVAL);
 }
+
+TEST_CASE("SQ4 dimension of a codec before training, after transforms", "[pq]")
+{
+    struct {
+        const char *spec;
+        size_t d;
+    } ok[] = {{"SQ4", 64}, {"SQint4", 64}, {"PCA33,SQ4", 33}, {"ROT,SQ4", 64}, {"PCA32,ROT,SQint4", 32}};
+    for (const auto &t : ok) {
+        INFO(t.spec);
+        codec_ptr c = make_codec(t.spec, 64);
+        size_t d = 0;
+        REQUIRE_OK(vqs_codec_sq4_dim(c.get(), &d));
+        CHECK(d == t.d);
+    }
+    for (const char *spec : {"SQ8", "SQfp8", "PQ16x4", "BIN", "RVQ4x4", "PCA32,SQ8"}) {
+        INFO(spec);
+        codec_ptr c = make_codec(spec, 64);
+        size_t d = 0;
+        REQUIRE_ERR(vqs_codec_sq4_dim(c.get(), &d), VQS_ENOTFOUND);
+    }
+    codec_ptr c = make_codec("SQ4", 64);
+    REQUIRE_ERR(vqs_codec_sq4_dim(c.get(), nullptr), VQS_EINVAL);
+    size_t d = 0;
+    REQUIRE_ERR(vqs_codec_sq4_dim(nullptr, &d), VQS_EINVAL);
+}

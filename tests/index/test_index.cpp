@@ -10,6 +10,7 @@
 
 #include <faiss/c_api/IndexIVF_c.h>
 #include <atomic>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -173,6 +174,40 @@ TEST_CASE("flat index search equals brute force over the same codes", "[index]")
     }
 }
 
+// The size of the terms of query q's codec scores: |bias| + the largest
+// |term| of each table (PQ) or dimension (SQ4): float sums in two orders
+// differ by up to ~(terms) * FLT_EPSILON times this, however small the score.
+static double term_scale(const vqs_codec *c, vqs_metric m, const float *q)
+{
+    vqs_codec_query *qq = nullptr;
+    REQUIRE_OK(vqs_codec_query_create(c, m, q, &qq));
+    vqs_codec_view v;
+    REQUIRE_OK(vqs_codec_query_view(qq, &v));
+    double s = std::fabs((double)v.bias);
+    if (v.kind == VQS_VIEW_LUT4 || v.kind == VQS_VIEW_LUT8) {
+        size_t ks = v.kind == VQS_VIEW_LUT4 ? 16 : 256;
+        for (size_t j = 0; j < v.m; j++) {
+            double mx = 0;
+            for (size_t t = 0; t < ks; t++)
+                mx = std::max(mx, std::fabs((double)v.lut[j * ks + t]));
+            s += mx;
+        }
+    } else {
+        REQUIRE(v.kind == VQS_VIEW_SQ);
+        REQUIRE(v.sq_type == VQS_ELEM_U4);
+        for (size_t j = 0; j < v.d; j++) {
+            double mx = 0;
+            for (int t = 0; t < 16; t++) {
+                double e = v.l2 ? (double)v.q[j] - (double)v.w[j] * t : (double)v.q[j] * t;
+                mx = std::max(mx, v.l2 ? e * e : std::fabs(e));
+            }
+            s += mx;
+        }
+    }
+    vqs_codec_query_free(qq);
+    return s;
+}
+
 TEST_CASE("fast scan keeps the float tables' answers for any k (first-chunk pruning)", "[index]")
 {
     // the first chunk of a scan (1024 codes) re-scores only the codes whose
@@ -181,7 +216,8 @@ TEST_CASE("fast scan keeps the float tables' answers for any k (first-chunk prun
     const size_t d = 28, n = 3000, nq = 6;
     auto x = synth(n, d, 31);
     auto q = synth(nq, d, 32);
-    for (const char *spec : {"PQ7x4", "PQ14x4"}) {
+    // SQ4: the 4-bit fast scan over one table per dimension (odd with PCA27)
+    for (const char *spec : {"PQ7x4", "PQ14x4", "SQ4", "PCA27,SQ4"}) {
         for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
             auto ix = make_index(spec, d, m, x);
             REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr));
@@ -192,13 +228,18 @@ TEST_CASE("fast scan keeps the float tables' answers for any k (first-chunk prun
                 REQUIRE_OK(vqs_index_search(ix.get(), nullptr, nq, q.data(), k, ids.data(), dist.data()));
                 std::vector<std::vector<std::pair<float, int64_t>>> want;
                 brute(vqs_index_codec(ix.get()), m, x, q.data(), nq, k, want);
+                std::vector<double> ts(nq);
+                for (size_t qi = 0; qi < nq; qi++)
+                    ts[qi] = term_scale(vqs_index_codec(ix.get()), m, q.data() + qi * d);
                 size_t bad = SIZE_MAX;
                 for (size_t i = 0; i < nq * k && bad == SIZE_MAX; i++) {
                     float key = m == VQS_METRIC_IP ? -dist[i] : dist[i], wk = want[i / k][i % k].first;
-                    if (!(std::fabs(key - wk) <= 1e-4f * (std::fabs(wk) + 1)))
+                    if (!(std::fabs(key - wk) <= 1e-4f * (std::fabs(wk) + 1) + 8 * d * FLT_EPSILON * ts[i / k]))
                         bad = i;
                 }
-                INFO("first wrong score at " << bad);
+                INFO("first wrong score at " << bad << ": "
+                                              << (bad < nq * k ? dist[bad] : 0.0f) << " want "
+                                              << (bad < nq * k ? want[bad / k][bad % k].first : 0.0f));
                 REQUIRE(bad == SIZE_MAX);
             }
         }
@@ -235,7 +276,7 @@ TEST_CASE("IVF with every list probed returns the flat index's answers", "[index
     const size_t d = 32, n = 4000, nq = 30, k = 10;
     auto x = synth(n, d, 31);
     auto q = synth(nq, d, 32);
-    for (const char *codec : {"SQ8", "PQ8x8", "PQ8x4"}) {
+    for (const char *codec : {"SQ8", "PQ8x8", "PQ8x4", "SQ4"}) {
         for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
             INFO(codec << " " << vqs_metric_name(m));
             std::string spec = std::string("IVF16,") + codec + ",RFlat";
