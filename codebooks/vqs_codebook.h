@@ -182,12 +182,15 @@ int vqs_codec_pq_info(const vqs_codec *c, size_t *M, size_t *nbits, size_t *dsub
  * M 16, nbits 8). An index chooses its fast-scan code layout from it.
  * VQS_ENOTFOUND for any other quantizer, VQS_EINVAL for a NULL argument. */
 int vqs_codec_pq_shape(const vqs_codec *c, size_t *M, size_t *nbits);
-/* The dimension d of a codec whose quantizer is SQ4 (SQint4), after any
- * transforms, trained or not. Its codes are those of a PQ dx4 with
- * one-dimensional sub-quantizers (dimension j in byte j / 2, low nibble
- * first), so an index can scan them with the 4-bit fast scan.
- * VQS_ENOTFOUND for any other quantizer, VQS_EINVAL for a NULL argument. */
-int vqs_codec_sq4_dim(const vqs_codec *c, size_t *d);
+/* The shape of a codec whose quantizer is a scalar quantizer with 4- or
+ * 8-bit codes (SQ4, SQint4: 4; SQ8, SQint8, SQ8s, SQfp8, SQe4m3, SQe5m2,
+ * SQfp8t: 8), after any transforms, trained or not: its dimension d and
+ * nbits. Its codes are those of a PQ d x nbits with one-dimensional
+ * sub-quantizers (4-bit: dimension j in byte j / 2, low nibble first), and
+ * a code's score is a sum of one table entry per dimension, so an index can
+ * scan them with its fast scan. VQS_ENOTFOUND for any other quantizer,
+ * VQS_EINVAL for a NULL argument. */
+int vqs_codec_sq_table_shape(const vqs_codec *c, size_t *d, size_t *nbits);
 
 /* ---- reconstruction norms ---------------------------------------------- */
 

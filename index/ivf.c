@@ -141,14 +141,20 @@ static int cos_norm_wanted(int opt, const char *cspec)
     return cos_norm_family_default(cspec);
 }
 
-/* SQ4 scans as a 4-bit fast scan of d one-dimensional tables up to this d.
- * Past 257 tables the quantised tables keep fewer levels (65535 / M, the
- * u16 sums must not overflow) and the error bound grows with M: more
+/* SQ4 scans as a 4-bit fast scan of d one-dimensional tables of 16
+ * entries up to this d: a code's score is a sum of one entry per
+ * dimension, and the scan reads it with byte shuffles instead of decoding
+ * every dimension (the decode bounded SQ4 at 26-29% of the memory read
+ * rate). Past 257 tables the quantised tables keep fewer levels (65535 / M,
+ * the u16 sums must not overflow) and the error bound grows with M: more
  * codes survive to the exact re-score. Not with L2 residuals (IVF): their
  * tables change with every probed list, and building and quantising d * 16
  * entries per list cost more than the scan saved (siftsmall IVF64,SQ4,
- * nprobe 16: 21k q/s against 32k with the SQ kernel). */
-#define SQ4_FS_MAX_DIM 256
+ * nprobe 16: 21k q/s against 32k with the SQ kernel). Rejected: the 8-bit
+ * fast scan for 8-bit scalar codes (SQ8, SQfp8): 256-entry tables are four
+ * registers per dimension and block of 64, and it was slower than decoding
+ * (1M x 128, flat, 1 thread: SQ8 141 -> 103 q/s, SQfp8 106 -> 96). */
+#define SQ_FS_MAX_DIM 256
 
 int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
                      vqs_index **out)
@@ -199,12 +205,10 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     /* PQ Mx4, or Mx8 (below), after any transforms */
     size_t M = 0, nb = 0;
     int pq = vqs_codec_pq_shape(ix->codec, &M, &nb) == 0;
-    if (!pq && vqs_codec_sq4_dim(ix->codec, &M) == 0 && M <= SQ4_FS_MAX_DIM &&
-        !(ix->by_residual && m == VQS_METRIC_L2)) {
-        pq = 1; /* SQ4: d one-dimensional 4-bit tables (ivf_search.c builds them) */
-        nb = 4;
-        ix->fs_sq4 = 1;
-    }
+    int sq = 0;
+    if (!pq && vqs_codec_sq_table_shape(ix->codec, &M, &nb) == 0 && nb == 4 && M <= SQ_FS_MAX_DIM &&
+        !(ix->by_residual && m == VQS_METRIC_L2))
+        pq = sq = 1; /* SQ: d one-dimensional tables (ivf_search.c builds them) */
     if (!pq)
         vqs_clearerr(); /* no fast scan */
     if (pq && (nb == 4 || (nb == 8 && !ix->ivf && vqs_kernels_active()->level == VQS_SIMD_AVX512 &&
@@ -214,6 +218,7 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
          * costs more than a float scan of an IVF list's few hundred codes
          * (measured: IVF64,PQ16x8 on siftsmall 10k q/s against 39k) */
         ix->fastscan = nb == 4 ? VQS_IVF_FS_PQ4 : VQS_IVF_FS_PQ8;
+        ix->fs_sq = sq;
         ix->fs_M = M;
         ix->fs_bs = nb == 4 ? 32 : 64;
         ix->fs_block = nb == 4 ? vqs_pq4fs_packed_size(32, M) : vqs_pq8fs_packed_size(64, M);

@@ -64,8 +64,9 @@ struct vqs_index {
     size_t cs;         /* code_size */
     vqs_ivf_fastscan fastscan;
     size_t fs_M, fs_bs, fs_block; /* sub-quantizers, vectors and bytes per block */
-    int fs_sq4;        /* PQ4 layout over SQ4 codes: a table per dimension,
-                          built from the codec's SQ view (ivf_search.c) */
+    int fs_sq;         /* fast-scan layout over 4- or 8-bit scalar codes: a
+                          table per dimension, built from the codec's SQ view
+                          (ivf_search.c) */
 
     int cosnorm;       /* cosine scores divided by |x^| (lists carry nf) */
     vqs_codec_norms *norms; /* derives |x^| from a code (and its list) */

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels_internal.h"
 #include "vqs_topk.h"
 
 #define CHUNK 1024 /* codes per kernel call (fast scan: a multiple of 32) */
@@ -271,18 +272,32 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
     size_t cs = ix->cs;
     if (L->n == 0)
         return 0;
-    if (ix->fastscan && (ix->fs_sq4 ? v->kind == VQS_VIEW_SQ
-                                    : v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8))) {
-        size_t M = ix->fs_M, T = M << ix->fastscan, bs = ix->fs_bs;
-        if (!s->fs_ok && ix->fs_sq4) {
-            /* SQ4 key tables: dimension j's term for each code c, as the
-             * codec's scalar score writes it (ref.c, vqs_ref_sq_l2/_ip):
-             * (q_j - w_j c)^2, or q_j c for inner products (negated) */
-            for (size_t j = 0; j < M; j++)
-                for (unsigned c = 0; c < 16; c++) {
-                    float e = v->l2 ? v->q[j] - v->w[j] * (float)c : v->q[j] * (float)c;
-                    s->lut[j * 16 + c] = v->l2 ? e * e : neg ? -e : e;
-                }
+    if (ix->fastscan && (ix->fs_sq ? v->kind == VQS_VIEW_SQ
+                                   : v->kind == (ix->fastscan == VQS_IVF_FS_PQ4 ? VQS_VIEW_LUT4 : VQS_VIEW_LUT8))) {
+        size_t M = ix->fs_M, ne = (size_t)1 << ix->fastscan, T = M * ne, bs = ix->fs_bs;
+        if (!s->fs_ok && ix->fs_sq) {
+            /* scalar codes' key tables: dimension j's term for each code
+             * value c, as the codec's scalar score writes it (ref.c,
+             * vqs_ref_sq_l2/_ip): (q_j - w_j x(c))^2, or q_j x(c) for inner
+             * products (negated), x(c) the code's decoded value */
+            float x[256];
+            for (size_t c = 0; c < ne; c++) {
+                uint8_t b = (uint8_t)c;
+                x[c] = vqs_ref_sq_value(v->sq_type, &b, 0);
+                if (!isfinite(x[c]))
+                    x[c] = 0; /* E4M3's NaN codes, which no encoder writes */
+            }
+            for (size_t j = 0; j < M; j++) {
+                float qj = v->q[j], wj = v->l2 ? v->w[j] : 0, *o = s->lut + j * ne;
+                if (v->l2)
+                    for (size_t c = 0; c < ne; c++) {
+                        float e = qj - wj * x[c];
+                        o[c] = e * e;
+                    }
+                else
+                    for (size_t c = 0; c < ne; c++)
+                        o[c] = neg ? -(qj * x[c]) : qj * x[c];
+            }
             s->fs_lim = NAN;
         } else if (!s->fs_ok) { /* key tables: -lut for inner products (unless already there) */
             if (neg || v->lut != s->lut)

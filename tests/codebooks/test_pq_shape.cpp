@@ -43,27 +43,30 @@ TEST_CASE("PQ shape of a codec before training, after transforms", "[pq]")
     REQUIRE_ERR(vqs_codec_pq_shape(nullptr, &M, &M), VQS_EINVAL);
 }
 
-TEST_CASE("SQ4 dimension of a codec before training, after transforms", "[pq]")
+TEST_CASE("scalar quantizer table shape of a codec before training, after transforms", "[pq]")
 {
     struct {
         const char *spec;
-        size_t d;
-    } ok[] = {{"SQ4", 64}, {"SQint4", 64}, {"PCA33,SQ4", 33}, {"ROT,SQ4", 64}, {"PCA32,ROT,SQint4", 32}};
+        size_t d, nbits;
+    } ok[] = {{"SQ4", 64, 4},     {"SQint4", 64, 4}, {"PCA33,SQ4", 33, 4}, {"ROT,SQ4", 64, 4},
+              {"PCA32,ROT,SQint4", 32, 4}, {"SQ8", 64, 8}, {"SQint8", 64, 8}, {"SQ8s", 64, 8},
+              {"SQfp8", 64, 8}, {"SQe4m3", 64, 8}, {"SQe5m2", 64, 8}, {"PCA16,SQfp8t", 16, 8}};
     for (const auto &t : ok) {
         INFO(t.spec);
         codec_ptr c = make_codec(t.spec, 64);
-        size_t d = 0;
-        REQUIRE_OK(vqs_codec_sq4_dim(c.get(), &d));
+        size_t d = 0, nbits = 0;
+        REQUIRE_OK(vqs_codec_sq_table_shape(c.get(), &d, &nbits));
         CHECK(d == t.d);
+        CHECK(nbits == t.nbits);
     }
-    for (const char *spec : {"SQ8", "SQfp8", "PQ16x4", "BIN", "RVQ4x4", "PCA32,SQ8"}) {
+    for (const char *spec : {"SQfp16", "SQbf16", "SQfp32", "PCA32,Flat", "PQ16x4", "BIN", "RVQ4x4", "PCA32,PQ8x8"}) {
         INFO(spec);
         codec_ptr c = make_codec(spec, 64);
-        size_t d = 0;
-        REQUIRE_ERR(vqs_codec_sq4_dim(c.get(), &d), VQS_ENOTFOUND);
+        size_t d = 0, nbits = 0;
+        REQUIRE_ERR(vqs_codec_sq_table_shape(c.get(), &d, &nbits), VQS_ENOTFOUND);
     }
     codec_ptr c = make_codec("SQ4", 64);
-    REQUIRE_ERR(vqs_codec_sq4_dim(c.get(), nullptr), VQS_EINVAL);
     size_t d = 0;
-    REQUIRE_ERR(vqs_codec_sq4_dim(nullptr, &d), VQS_EINVAL);
+    REQUIRE_ERR(vqs_codec_sq_table_shape(c.get(), &d, nullptr), VQS_EINVAL);
+    REQUIRE_ERR(vqs_codec_sq_table_shape(nullptr, &d, &d), VQS_EINVAL);
 }

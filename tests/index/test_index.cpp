@@ -194,11 +194,15 @@ static double term_scale(const vqs_codec *c, vqs_metric m, const float *q)
         }
     } else {
         REQUIRE(v.kind == VQS_VIEW_SQ);
-        REQUIRE(v.sq_type == VQS_ELEM_U4);
+        int ne = v.sq_type == VQS_ELEM_U4 ? 16 : 256;
         for (size_t j = 0; j < v.d; j++) {
             double mx = 0;
-            for (int t = 0; t < 16; t++) {
-                double e = v.l2 ? (double)v.q[j] - (double)v.w[j] * t : (double)v.q[j] * t;
+            for (int t = 0; t < ne; t++) {
+                uint8_t b = (uint8_t)t;
+                double x = vqs_ref_sq_value(v.sq_type, &b, 0);
+                if (!std::isfinite(x))
+                    continue;
+                double e = v.l2 ? (double)v.q[j] - (double)v.w[j] * x : (double)v.q[j] * x;
                 mx = std::max(mx, v.l2 ? e * e : std::fabs(e));
             }
             s += mx;
@@ -216,8 +220,9 @@ TEST_CASE("fast scan keeps the float tables' answers for any k (first-chunk prun
     const size_t d = 28, n = 3000, nq = 6;
     auto x = synth(n, d, 31);
     auto q = synth(nq, d, 32);
-    // SQ4: the 4-bit fast scan over one table per dimension (odd with PCA27)
-    for (const char *spec : {"PQ7x4", "PQ14x4", "SQ4", "PCA27,SQ4"}) {
+    // scalar codes: the fast scan over one table per dimension (odd with
+    // PCA27; 8-bit ones where the CPU has AVX-512 VBMI, else the SQ kernels)
+    for (const char *spec : {"PQ7x4", "PQ14x4", "SQ4", "PCA27,SQ4", "SQ8", "SQ8s", "SQfp8", "SQe5m2", "PCA27,SQfp8t"}) {
         for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_IP}) {
             auto ix = make_index(spec, d, m, x);
             REQUIRE_OK(vqs_index_add(ix.get(), n, x.data(), nullptr));
@@ -514,9 +519,9 @@ TEST_CASE("the id map: identity, dense ids in an array, a far or negative id swi
 {
     const size_t d = 16, n = 3000;
     auto x = synth(n, d, 41);
-    for (const char *spec : {"SQ8", "IVF4,SQ8,RFlat"}) {
+    for (const char *spec : {"SQfp16", "IVF4,SQ8,RFlat"}) { // SQfp16: rows, never a fast-scan layout
         INFO(spec);
-        bool flat = std::string(spec) == "SQ8";
+        bool flat = std::string(spec) == "SQfp16";
         auto ix = make_index(spec, d, VQS_METRIC_L2, x);
         size_t cs = vqs_index_code_size(ix.get());
         REQUIRE_OK(vqs_index_add(ix.get(), 1000, x.data(), nullptr)); // ids 0 .. 999
