@@ -534,8 +534,7 @@ static int search_one(void *ctx, size_t qi, int tid)
             float add = 0;
             if (ix->ptab) {
                 const float *t = ix->ptab + l * M * ksub;
-                for (size_t j = 0; j < M * ksub; j++)
-                    ltab[j] = t[j] + s->qtab[j];
+                J->K->add_f32(t, s->qtab, M * ksub, ltab);
                 v.bias = pd[p]; /* |q - c|^2 */
                 if (ix->tcent) { /* |T(q) - T(c)|^2: T need not keep distances (PCA) */
                     const float *c = ix->tcent + l * J->dq;

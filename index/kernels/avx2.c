@@ -857,6 +857,15 @@ static double ip_f64_avx2(const float *x, const float *y, size_t d)
     return s;
 }
 
+static void add_f32_avx2(const float *a, const float *b, size_t n, float *out)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
 const vqs_kernels vqs_kernels_avx2 = {
     .level = VQS_SIMD_AVX2,
     .name = "avx2",
@@ -868,6 +877,7 @@ const vqs_kernels vqs_kernels_avx2 = {
     .pq4fs_quantize = pq4fs_quantize_avx2,
     .l2_f64 = l2_f64_avx2,
     .ip_f64 = ip_f64_avx2,
+    .add_f32 = add_f32_avx2,
     .pq8fs_scan = vqs_avx2_pq8fs_scan,
     .hamming = vqs_avx2_hamming,
     .bin_est = vqs_avx2_bin_est,

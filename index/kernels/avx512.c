@@ -776,6 +776,17 @@ static double ip_f64_avx512(const float *x, const float *y, size_t d)
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
 
+static void add_f32_avx512(const float *a, const float *b, size_t n, float *out)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
+    }
+}
+
 const vqs_kernels vqs_kernels_avx512 = {
     .level = VQS_SIMD_AVX512,
     .name = "avx512",
@@ -787,6 +798,7 @@ const vqs_kernels vqs_kernels_avx512 = {
     .pq4fs_quantize = pq4fs_quantize_avx512,
     .l2_f64 = l2_f64_avx512,
     .ip_f64 = ip_f64_avx512,
+    .add_f32 = add_f32_avx512,
     .pq8fs_scan = pq8fs_scan_avx512,
     .hamming = hamming_avx512,
     .bin_est = vqs_avx2_bin_est,

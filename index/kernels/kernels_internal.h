@@ -58,6 +58,7 @@ size_t vqs_ref_select_le_u16(const uint16_t *x, size_t n, uint16_t thr, uint32_t
 
 /* v(row, j) of the reference (vqs_elem comment in vqs_kernels.h). */
 float vqs_ref_sq_value(vqs_elem t, const uint8_t *row, size_t j);
+void vqs_ref_add_f32(const float *a, const float *b, size_t n, float *out);
 
 #ifdef __cplusplus
 }

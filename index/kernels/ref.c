@@ -194,11 +194,32 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code)
 }
 
 /* As vqs_pq8fs_rescore, for 4-bit codes (vqs_ref_lut4's order). */
+/* Survivors in groups of 4: each one's sum keeps its own order (so the
+ * score is the same float), and the four chains of dependent adds overlap
+ * (one chain waited on the add latency M times per survivor). */
 void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
                        const uint32_t *idx, size_t n, float *out)
 {
-    size_t np = fs_pairs(M);
-    for (size_t i = 0; i < n; i++) {
+    size_t np = fs_pairs(M), i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *b[4];
+        unsigned sh[4];
+        float v[4] = {0, 0, 0, 0};
+        for (int u = 0; u < 4; u++) {
+            size_t t = idx[i + u] % 32;
+            b[u] = packed + idx[i + u] / 32 * 32 * np + (t & 15);
+            sh[u] = fs_shift(t);
+        }
+        for (size_t j = 0; j < M; j++) {
+            size_t o = 32 * (j / 2) + 16 * (j & 1);
+            const float *T = lut + j * 16;
+            for (int u = 0; u < 4; u++)
+                v[u] += T[(b[u][o] >> sh[u]) & 15];
+        }
+        for (int u = 0; u < 4; u++)
+            out[i + u] = bias + v[u];
+    }
+    for (; i < n; i++) {
         size_t t = idx[i] % 32;
         const uint8_t *b = packed + idx[i] / 32 * 32 * np + (t & 15);
         unsigned sh = fs_shift(t);
@@ -323,7 +344,19 @@ void vqs_pq8fs_pack(const uint8_t *codes, size_t stride, size_t n, size_t M, uin
 void vqs_pq8fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
                        const uint32_t *idx, size_t n, float *out)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* as vqs_pq4fs_rescore: four chains at once */
+        const uint8_t *b[4];
+        float v[4] = {0, 0, 0, 0};
+        for (int u = 0; u < 4; u++)
+            b[u] = packed + idx[i + u] / 64 * 64 * M + idx[i + u] % 64;
+        for (size_t m = 0; m < M; m++)
+            for (int u = 0; u < 4; u++)
+                v[u] += lut[m * 256 + b[u][m * 64]];
+        for (int u = 0; u < 4; u++)
+            out[i + u] = bias + v[u];
+    }
+    for (; i < n; i++) {
         const uint8_t *b = packed + idx[i] / 64 * 64 * M + idx[i] % 64;
         float v = 0;
         for (size_t m = 0; m < M; m++)
@@ -542,6 +575,12 @@ double vqs_ref_ip_f64(const float *x, const float *y, size_t d)
     return s;
 }
 
+void vqs_ref_add_f32(const float *a, const float *b, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
 const vqs_kernels vqs_kernels_ref = {
     .level = VQS_SIMD_SCALAR,
     .name = "scalar",
@@ -553,6 +592,7 @@ const vqs_kernels vqs_kernels_ref = {
     .pq4fs_quantize = vqs_ref_pq4fs_quantize,
     .l2_f64 = vqs_ref_l2_f64,
     .ip_f64 = vqs_ref_ip_f64,
+    .add_f32 = vqs_ref_add_f32,
     .pq8fs_scan = vqs_ref_pq8fs_scan,
     .hamming = vqs_ref_hamming,
     .bin_est = vqs_ref_bin_est,

@@ -120,6 +120,12 @@ typedef struct vqs_kernels {
     double (*l2_f64)(const float *x, const float *y, size_t d);
     double (*ip_f64)(const float *x, const float *y, size_t d);
 
+    /* ---- tables ---- */
+    /* out[i] = a[i] + b[i] (float adds: every level gives the same bits). An
+     * IVF-PQ search's per-list table is the list's precomputed table plus
+     * the query's, once per probed list. */
+    void (*add_f32)(const float *a, const float *b, size_t n, float *out);
+
     /* ---- selection (top-k support) ---- */
     /* Writes the indices i < n with x[i] < thr, ascending; returns how many. */
     size_t (*select_lt)(const float *x, size_t n, float thr, uint32_t *idx);

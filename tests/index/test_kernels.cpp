@@ -633,6 +633,29 @@ TEST_CASE("kernels select_lt, select_le_u16: every level equals the reference", 
     }
 }
 
+TEST_CASE("kernels add_f32: every level equals the reference bit for bit", "[kernels]")
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, 911);
+    for (size_t n : {0, 1, 7, 8, 15, 16, 17, 33, 512, 4096 + 5}) {
+        auto a = normals(r, n + 1), b = normals(r, n + 1);
+        for (size_t i = 0; i < n; i += 5)
+            a[i] *= 1e20f; // sums that round
+        std::vector<float> want(n + 2, -7.0f);
+        ref()->add_f32(a.data() + 1, b.data() + 1, n, want.data() + 1);
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(want[i + 1] == a[i + 1] + b[i + 1]);
+        REQUIRE(want[0] == -7.0f);
+        REQUIRE(want[n + 1] == -7.0f);
+        for (const Level &l : levels()) {
+            INFO(l.k->name << " n " << n);
+            std::vector<float> got(n + 2, -7.0f); // nothing written outside out[0..n)
+            l.k->add_f32(a.data() + 1, b.data() + 1, n, got.data() + 1);
+            REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * (n + 2)) == 0);
+        }
+    }
+}
+
 TEST_CASE("kernels l2_f64, ip_f64: every level equals the double reference up to summation order",
           "[kernels]")
 {
