@@ -71,7 +71,8 @@ for s in $SETS; do
     echo
     run_set siftsmall $D/siftsmall/siftsmall_base.fvecs $D/siftsmall/sift_query1000.fvecs l2 1000 \
       "PQ32x4|PQ32x4fs|0|0" "IVF64,PQ32x4|IVF64,PQ32x4fs|16|0" \
-      "IVF64,PQ32x4,RFlat|IVF64,PQ32x4fs,RFlat|16|4" "SQ8|SQ8|0|0" "IVF64,SQ8|IVF64,SQ8|16|0" ;;
+      "IVF64,PQ32x4,RFlat|IVF64,PQ32x4fs,RFlat|16|4" "SQ8|SQ8|0|0" "IVF64,SQ8|IVF64,SQ8|16|0" \
+      "SQ4|SQ4|0|0" "IVF64,PQ16x8|IVF64,PQ16x8np|16|0" "IVF64,ROT,PQ16x8|-|16|0" ;;
   sts)
     echo "### sts15k_bert768 14k x 768, cosine, 500 queries"
     echo
@@ -83,7 +84,8 @@ for s in $SETS; do
     echo
     run_set glove bench/data/glove100_base.fvecs bench/data/glove100_queries.fvecs cos 2000 \
       "PQ50x4|PQ50x4fs|0|0" "IVF1024,PQ50x4|IVF1024,PQ50x4fs|16|0" \
-      "IVF1024,PQ50x4,RFlat|IVF1024,PQ50x4fs,RFlat|16|4" "IVF1024,SQ8|IVF1024,SQ8|16|0" ;;
+      "IVF1024,PQ50x4,RFlat|IVF1024,PQ50x4fs,RFlat|16|4" "IVF1024,SQ8|IVF1024,SQ8|16|0" \
+      "IVF1024,SQ4|IVF1024,SQ4|16|0" ;;
   *) echo "unknown data set $s (siftsmall, sts, glove)" >&2; exit 2 ;;
   esac
 done
