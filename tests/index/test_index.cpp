@@ -919,6 +919,20 @@ TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS, rerank to 0.99", "[i
     REQUIRE(recall_at(VQS_METRIC_L2, xb, xq, d, gt, gd, 100, ids, k, k) >= 0.99);
 }
 
+// n base rows x and nq query rows q, scaled per dimension and offset far
+// from the origin (a mean mishandled anywhere moves scores by far more than
+// rounding).
+static void far_from_origin(size_t n, size_t nq, size_t d, uint64_t seed, std::vector<float> &x,
+                            std::vector<float> &q)
+{
+    x = synth(n + nq, d, seed);
+    for (size_t i = 0; i < n + nq; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = x[i * d + j] * (float)(0.3 + 2.0 * j / d) + (float)(4.0 - 0.2 * j);
+    q.assign(x.begin() + n * d, x.end());
+    x.resize(n * d);
+}
+
 // PCA and inner products through the whole index: a returned inner product is
 // the query's dot product with the decoded vector (flat, and IVF without
 // residuals, where the stored code decodes to the vector itself), and the
@@ -928,12 +942,8 @@ TEST_CASE("IVF-PQ and SQ recall on siftsmall against FAISS, rerank to 0.99", "[i
 TEST_CASE("PCA specs under inner product rank by the dot product with the decoded vectors", "[index]")
 {
     const size_t d = 32, n = 3000, nq = 20, k = 10;
-    auto x = synth(n + nq, d, 61);
-    for (size_t i = 0; i < n + nq; i++)
-        for (size_t j = 0; j < d; j++)
-            x[i * d + j] = x[i * d + j] * (float)(0.3 + 2.0 * j / d) + (float)(4.0 - 0.2 * j);
-    std::vector<float> q(x.begin() + n * d, x.end());
-    x.resize(n * d);
+    std::vector<float> x, q;
+    far_from_origin(n, nq, d, 61, x, q);
     for (const char *spec : {"PCA16,SQ8", "PCA16,SQfp16", "PCA16W,SQ8", "PCA16,PQ4x8", "PCA16,PQ8x4",
                              "IVF8,PCA16,SQfp16", "IVF8,PCA16R,PQ4x4"}) {
         INFO(spec);
@@ -998,12 +1008,8 @@ TEST_CASE("PCA specs under inner product rank by the dot product with the decode
 TEST_CASE("IVF with L2 residuals behind transforms scores each code as the codec scores q - c", "[index]")
 {
     const size_t d = 32, n = 2000, nq = 15, k = 10, nlist = 8;
-    auto x = synth(n + nq, d, 63);
-    for (size_t i = 0; i < n + nq; i++)
-        for (size_t j = 0; j < d; j++)
-            x[i * d + j] = x[i * d + j] * (float)(0.3 + 2.0 * j / d) + (float)(4.0 - 0.2 * j);
-    std::vector<float> q(x.begin() + n * d, x.end());
-    x.resize(n * d);
+    std::vector<float> x, q;
+    far_from_origin(n, nq, d, 63, x, q);
     for (const char *spec : {"IVF8,PCA16,SQ8", "IVF8,PCA16W,SQfp16", "IVF8,ROT,SQ8", "IVF8,HAD,SQ4",
                              "IVF8,PCA24,ROT,PQ6x4", "IVF8,ROT,PQ8x8", "IVF8,OPQ8,PQ8x4", "IVF8,PCA16,PQ4x4"}) {
         INFO(spec);
