@@ -224,6 +224,11 @@ int vqs_stage_rvq_new(const char *tok, const char *next_token, vqs_stage *s);   
 int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub,
                       const float **centroids);
 
+/* Bits of an SQ stage whose code is one 4- or 8-bit value per dimension,
+ * for vqs_codec_sq_table_shape (scalar.c). VQS_ENOTFOUND for any other
+ * stage (16- and 32-bit scalar codes too). */
+int vqs_stage_sq_bits(const vqs_stage *s, size_t *nbits);
+
 /* PCA stage details for vqs_codec_pca_info (pca.c). VQS_ENOTFOUND if
  * s is not a PCA stage. */
 int vqs_stage_pca_info(const vqs_stage *s, const float **eigenvalues, size_t *n,

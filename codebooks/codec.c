@@ -548,17 +548,9 @@ int vqs_codec_sq_table_shape(const vqs_codec *c, size_t *d, size_t *nbits)
 {
     if (!c || !d || !nbits)
         return vqs_seterr(VQS_EINVAL, "codec_sq_table_shape: NULL argument");
-    static const struct {
-        const char *tok;
-        size_t nbits;
-    } t[] = {{"SQ4", 4},    {"SQint4", 4}, {"SQfp8", 8},  {"SQe4m3", 8}, {"SQe5m2", 8},
-             {"SQfp8t", 8}, {"SQ8", 8},    {"SQint8", 8}, {"SQ8s", 8}};
     const vqs_stage *q = quantizer(c);
-    for (size_t i = 0; strcmp(q->ops->family, "SQ") == 0 && i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(q->token, t[i].tok) == 0) {
-            *d = q->d_in;
-            *nbits = t[i].nbits;
-            return 0;
-        }
-    return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in a 4- or 8-bit scalar quantizer", c->spec);
+    if (vqs_stage_sq_bits(q, nbits) != 0)
+        return vqs_seterr(VQS_ENOTFOUND, "codec '%s' does not end in a 4- or 8-bit scalar quantizer", c->spec);
+    *d = q->d_in;
+    return 0;
 }

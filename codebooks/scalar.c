@@ -401,6 +401,26 @@ static const vqs_stage_ops sq_ops = {
     .destroy = sq_destroy,
 };
 
+int vqs_stage_sq_bits(const vqs_stage *s, size_t *nbits)
+{
+    if (s->ops != &sq_ops)
+        return VQS_ENOTFOUND;
+    switch (((const sq *)s->impl)->kind) {
+    case K_U4:
+        *nbits = 4;
+        return 0;
+    case K_U8:
+    case K_S8:
+    case K_E4M3:
+    case K_E5M2:
+    case K_E4M3T:
+        *nbits = 8;
+        return 0;
+    default:
+        return VQS_ENOTFOUND;
+    }
+}
+
 int vqs_stage_sq_new(const char *tok, const char *next, vqs_stage *s)
 {
     (void)next;
