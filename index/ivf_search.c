@@ -536,13 +536,8 @@ static int search_one(void *ctx, size_t qi, int tid)
                 const float *t = ix->ptab + l * M * ksub;
                 J->K->add_f32(t, s->qtab, M * ksub, ltab);
                 v.bias = pd[p]; /* |q - c|^2 */
-                if (ix->tcent) { /* |T(q) - T(c)|^2: T need not keep distances (PCA) */
-                    const float *c = ix->tcent + l * J->dq;
-                    float b = 0;
-                    for (size_t j = 0; j < J->dq; j++)
-                        b += (tq[j] - c[j]) * (tq[j] - c[j]);
-                    v.bias = b;
-                }
+                if (ix->tcent) /* |T(q) - T(c)|^2: T need not keep distances (PCA) */
+                    v.bias = (float)J->K->l2_f64(tq, ix->tcent + l * J->dq, J->dq);
                 s->fs_ok = 0; /* this list's tables */
             } else if (ix->tcent) {
                 s->fs_ok = 0;

@@ -193,10 +193,10 @@ void vqs_pq4fs_get(const uint8_t *packed, size_t M, size_t i, uint8_t *code)
     }
 }
 
-/* As vqs_pq8fs_rescore, for 4-bit codes (vqs_ref_lut4's order). */
-/* Survivors in groups of 4: each one's sum keeps its own order (so the
- * score is the same float), and the four chains of dependent adds overlap
- * (one chain waited on the add latency M times per survivor). */
+/* As vqs_pq8fs_rescore, for 4-bit codes (vqs_ref_lut4's order). Survivors
+ * in groups of 4: each one's sum keeps its own order (so the score is the
+ * same float), and the four chains of dependent adds overlap (one chain
+ * waited on the add latency M times per survivor). */
 void vqs_pq4fs_rescore(const float *lut, size_t M, float bias, const uint8_t *packed,
                        const uint32_t *idx, size_t n, float *out)
 {
