@@ -2,6 +2,8 @@
  * bench_index.c: the compressed index beside FAISS, same data, same run.
  *
  *   bench_index BASE QUERIES METRIC THREADS NQ "vqs spec|faiss spec|nprobe|oversampling" ...
+ * (for a VAMANA spec and a FAISS HNSW spec the nprobe column is the search
+ * beam: vqs_search_params.ef, FAISS's efSearch)
  *   bench_index synth:N:D:SEED - METRIC THREADS NQ ...   (seeded Gaussian mixture;
  *                                                          NQ queries drawn from it too)
  *
@@ -170,7 +172,9 @@ int main(int argc, char **argv)
         if (vqs_index_train(ix, nb, xb) || vqs_index_add(ix, nb, xb, NULL))
             DIE("%s: %s\n", vs, vqs_errdetail());
         double vbuild = vqs_now() - t0;
-        vqs_search_params sp = {.nprobe = nprobe, .oversampling = os, .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
+        int graph = !strncmp(vs, "VAMANA", 6); /* the nprobe column is the beam (ef) */
+        vqs_search_params sp = {.nprobe = graph ? 0 : nprobe, .ef = graph ? nprobe : 0, .oversampling = os,
+                                .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
         double vq[2] = {INFINITY, INFINITY};
         int th[2] = {1, T};
         vqs_faiss_set_blas_threads(1); /* vqs: BLAS single-threaded inside its threads */
@@ -207,7 +211,8 @@ int main(int argc, char **argv)
         double fbuild = vqs_now() - t0;
         FaissParameterSpace *ps;
         faiss_ParameterSpace_new(&ps);
-        if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, "nprobe", (double)nprobe))
+        const char *pname = strstr(fs, "HNSW") ? "efSearch" : "nprobe"; /* HNSW: the column is efSearch */
+        if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, pname, (double)nprobe))
             DIE("%s nprobe: %s\n", fs, faiss_get_last_error());
         if (os > 0 && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
             DIE("%s k_factor: %s\n", fs, faiss_get_last_error());

@@ -45,7 +45,7 @@
  *   correction, its |x^| derived per candidate at search time.
  */
 #define _GNU_SOURCE
-#include "ivf_internal.h"
+#include "graph_internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,12 +56,21 @@
 /* ---- create ------------------------------------------------------------------ */
 
 static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, char *rspec,
-                      size_t rcap)
+                      size_t rcap, vqs_graph_params *gp)
 {
     const char *p = spec;
     while (*p == ' ')
         p++;
-    if (!strncmp(p, "IVF", 3)) {
+    if (!strncmp(p, "VAMANA", 6)) {
+        size_t tl = strcspn(p, ",");
+        int rc = vqs_graph_parse(p, tl, gp);
+        if (rc)
+            return rc;
+        if (p[tl] == 0)
+            return vqs_seterr(VQS_ESPEC, "'%s': VAMANA must be followed by a codec, e.g. VAMANA32,SQ8,RFlat", spec);
+        ix->nlist = 1;
+        p += tl + 1;
+    } else if (!strncmp(p, "IVF", 3)) {
         char *end;
         unsigned long long nl = strtoull(p + 3, &end, 10);
         if (end == p + 3 || (*end != ',' && *end != 0) || nl < 1 || nl > (1u << 20))
@@ -107,6 +116,8 @@ static int parse_spec(vqs_index *ix, const char *spec, char *cspec, size_t cap, 
     cspec[clen] = 0;
     if (strstr(cspec, "IVF"))
         return vqs_seterr(VQS_ESPEC, "'%s': IVF must be the first token", spec);
+    if (strstr(cspec, "VAMANA"))
+        return vqs_seterr(VQS_ESPEC, "'%s': VAMANA must be the first token", spec);
     return 0;
 }
 
@@ -187,8 +198,11 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     if (!co.seed)
         co.seed = ix->o.seed;
     char cspec[512], rspec[256];
-    int rc = parse_spec(ix, spec, cspec, sizeof cspec, rspec, sizeof rspec);
+    vqs_graph_params gp = {0};
+    int rc = parse_spec(ix, spec, cspec, sizeof cspec, rspec, sizeof rspec, &gp);
     if (rc)
+        goto fail;
+    if (gp.R && (rc = vqs_graph_create(&gp, d, &ix->graph)))
         goto fail;
     ix->by_residual = ix->ivf && ix->o.by_residual >= VQS_RESIDUAL_DEFAULT; /* OFF: negative */
     if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))
@@ -211,7 +225,7 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
         pq = sq = 1; /* SQ: d one-dimensional tables (ivf_search.c builds them) */
     if (!pq)
         vqs_clearerr(); /* no fast scan */
-    if (pq && (nb == 4 || (nb == 8 && !ix->ivf && vqs_kernels_active()->level == VQS_SIMD_AVX512 &&
+    if (pq && !ix->graph && (nb == 4 || (nb == 8 && !ix->ivf && vqs_kernels_active()->level == VQS_SIMD_AVX512 &&
                            vqs_simd_has_vbmi()))) {
         /* 8-bit fast scan only where its byte permutes exist, and only for
          * flat indexes: quantising M * 256 table entries per probed list
@@ -257,6 +271,7 @@ void vqs_index_free(vqs_index *ix)
     vqs_codec_free(ix->codec);
     vqs_codec_free(ix->rcodec);
     free(ix->ht);
+    vqs_graph_free(ix->graph);
     free(ix);
 }
 
@@ -302,7 +317,7 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
         return (double)ix->cs + (double)row + (ident ? 0 : sizeof(uint32_t));
     /* what is held: the lists at their capacity (codes in their layout) and
      * the id map (ivf_ids.c), over the vectors */
-    double held = (double)vqs_ivf_map_bytes(ix);
+    double held = (double)vqs_ivf_map_bytes(ix) + (ix->graph ? (double)vqs_graph_bytes(ix->graph) : 0);
     for (size_t l = 0; l < ix->nlist; l++)
         held += (double)vqs_ivf_list_code_bytes(ix, ix->lists[l].cap) + (double)(ix->lists[l].cap * row);
     return held / (double)ix->ntotal;

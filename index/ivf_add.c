@@ -11,7 +11,7 @@
  *   is added (ivf.c, "Cosine"), before anything changes.
  */
 #define _GNU_SOURCE
-#include "ivf_internal.h"
+#include "graph_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -260,6 +260,9 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     for (size_t l = 0; l < ix->nlist; l++)
         if (cnt[l] && (rc = list_reserve(ix, &ix->lists[l], ix->lists[l].n + cnt[l])))
             goto done;
+    if (ix->graph && (rc = vqs_graph_reserve(ix->graph, ix->lists[0].cap)))
+        goto done;
+    size_t first = ix->lists[0].n; /* the graph's new nodes */
     if (ix->fastscan) { /* rows grouped by list: one re-pack per list and block */
         size_t o = 0;
         for (size_t l = 0; l < ix->nlist; l++) {
@@ -300,6 +303,15 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     }
 #undef LIST_OF
     ix->ntotal += n;
+    if (ix->graph && (rc = vqs_graph_insert(ix, first, n))) {
+        /* all or nothing: the new rows and every edge to them go (edges
+         * that inserting them pruned away stay pruned: a valid graph) */
+        for (size_t i = 0; i < n && ix->idform != VQS_IDS_IDENT; i++)
+            vqs_ivf_map_del(ix, myids[i]);
+        vqs_graph_truncate(ix->graph, first);
+        ix->lists[0].n = first;
+        ix->ntotal -= n;
+    }
 done:
     free(myids);
     free(cnt);
@@ -363,6 +375,13 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
         size_t l, pos;
         if (!vqs_ivf_map_get(ix, ids[i], &l, &pos))
             continue;
+        if (ix->graph) { /* a tombstone: the node keeps routing */
+            vqs_ivf_map_del(ix, ids[i]);
+            vqs_graph_kill(ix->graph, (uint32_t)pos);
+            ix->ntotal--;
+            cnt++;
+            continue;
+        }
         ivlist *L = &ix->lists[l];
         size_t last = L->n - 1;
         vqs_ivf_map_del(ix, ids[i]);
@@ -393,5 +412,9 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
     free(big);
     if (removed)
         *removed = cnt;
+    /* past the threshold, tombstones are consolidated; if that fails they
+     * stay (searches skip them) and the next removal tries again */
+    if (ix->graph && cnt && vqs_graph_wants_consolidation(ix->graph) && vqs_graph_consolidate(ix))
+        vqs_clearerr();
     return 0;
 }

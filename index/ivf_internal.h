@@ -30,6 +30,8 @@ typedef enum vqs_ivf_fastscan {
     VQS_IVF_FS_PQ8 = 8,  /* PQ Mx8 with AVX-512 VBMI: blocks of 64 */
 } vqs_ivf_fastscan;
 
+typedef struct vqs_graph vqs_graph; /* graph.c */
+
 typedef struct ivlist {
     size_t n, cap;
     int64_t *ids;    /* NULL while the id map is the identity (ivf_ids.c) */
@@ -93,6 +95,10 @@ struct vqs_index {
      * precomputed tables above are then built on these centroids. */
     float *tcent;
     size_t dq;
+
+    /* VAMANA<R>: a graph over the rows of the one list (graph.c); NULL
+     * for flat and IVF indexes */
+    vqs_graph *graph;
 
     int trained;
     ivlist *lists;

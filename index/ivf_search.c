@@ -34,7 +34,7 @@
  *   where it was a matrix-vector product per list.
  */
 #define _GNU_SOURCE
-#include "ivf_internal.h"
+#include "graph_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -80,6 +80,9 @@ typedef struct scratch {
     float *rnrm;   /* and their |x^|, k' */
     int64_t *cids; /* k' */
     size_t cap;    /* k' capacity */
+    vqs_graph_scratch gs; /* graph: the beam and visited set */
+    uint8_t *gcodes;      /* graph: a node's neighbours' codes, gathered */
+    float *gout;          /* and their scores */
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -103,6 +106,9 @@ static void scratch_free(scratch *s)
     free(s->rbuf);
     free(s->rnrm);
     free(s->cids);
+    vqs_graph_scratch_free(&s->gs);
+    free(s->gcodes);
+    free(s->gout);
     memset(s, 0, sizeof *s);
 }
 
@@ -113,6 +119,7 @@ typedef struct search_job {
     const float *q;
     size_t k, kk; /* results, first-stage candidates */
     size_t nprobe;
+    size_t ef;            /* graph: the beam */
     const int64_t *probe; /* nq * nprobe lists, or NULL (flat) */
     const float *pdist;   /* their coarse scores */
     int rerank;
@@ -144,6 +151,13 @@ static int scratch_init(const search_job *J, scratch *s)
         s->lut = malloc(sizeof(float) * ix->fs_M * K);
         s->lut8 = malloc(((ix->fs_M + 1) / 2 * 2) * K);
         s->sv = malloc((size_t)CHUNK * ix->cs);
+    }
+    if (ix->graph) {
+        size_t R = vqs_graph_degree_cap(ix->graph);
+        s->gcodes = malloc(R * ix->cs);
+        s->gout = malloc(sizeof(float) * R);
+        if (!s->gcodes || !s->gout)
+            return vqs_seterr(VQS_ENOMEM, "index_search: scratch");
     }
     if (ix->ptab) {
         s->qtab = malloc(sizeof(float) * ix->pq_M * ix->pq_ksub);
@@ -256,6 +270,41 @@ static double unscaled_thr(const ivlist *L, float thr)
         return INFINITY;
     double t = thr >= 0 ? (double)thr / L->nf_lo : (double)thr / L->nf_hi;
     return t + fabs(t) * 0x1p-20 + 0x1p-126;
+}
+
+/* Scores of n codes stored row after row (cs bytes apart) with the
+ * prepared query (view v), plus add: the codec's score form, before any
+ * sign or cosine factor. */
+static void score_rows(const search_job *J, scratch *s, const vqs_codec_view *v, const uint8_t *codes,
+                       size_t n, float add, float *out)
+{
+    const vqs_kernels *K = J->K;
+    size_t cs = J->ix->cs;
+    switch (v->kind) {
+    case VQS_VIEW_LUT8:
+        K->lut8(v->lut, v->m, v->bias + add, codes, cs, n, out);
+        break;
+    case VQS_VIEW_LUT4:
+        K->lut4(v->lut, v->m, v->bias + add, codes, cs, n, out);
+        break;
+    case VQS_VIEW_SQ:
+        if (v->l2)
+            K->sq_l2((vqs_elem)v->sq_type, v->q, v->w, v->d, codes, cs, n, out);
+        else
+            K->sq_ip((vqs_elem)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, out);
+        if (v->l2 && add != 0)
+            for (size_t i = 0; i < n; i++)
+                out[i] += add;
+        break;
+    case VQS_VIEW_BIN:
+        K->bin_est(v->tab, v->nb, v->cst + add, v->sumv, v->isd, v->l2, codes, cs, n, out);
+        break;
+    default:
+        vqs_codec_query_score(s->cq, n, codes, out);
+        if (add != 0)
+            for (size_t i = 0; i < n; i++)
+                out[i] += add;
+    }
 }
 
 /* Scans list l with the prepared query (view v); add: constant added to the
@@ -394,32 +443,7 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
         if (past_deadline(J))
             return deadline_err();
         size_t n = L->n - base < CHUNK ? L->n - base : CHUNK;
-        const uint8_t *codes = L->codes + base * cs;
-        switch (v->kind) {
-        case VQS_VIEW_LUT8:
-            K->lut8(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
-            break;
-        case VQS_VIEW_LUT4:
-            K->lut4(v->lut, v->m, v->bias + add, codes, cs, n, s->out);
-            break;
-        case VQS_VIEW_SQ:
-            if (v->l2)
-                K->sq_l2((vqs_elem)v->sq_type, v->q, v->w, v->d, codes, cs, n, s->out);
-            else
-                K->sq_ip((vqs_elem)v->sq_type, v->q, v->bias + add, v->d, codes, cs, n, s->out);
-            if (v->l2 && add != 0)
-                for (size_t i = 0; i < n; i++)
-                    s->out[i] += add;
-            break;
-        case VQS_VIEW_BIN:
-            K->bin_est(v->tab, v->nb, v->cst + add, v->sumv, v->isd, v->l2, codes, cs, n, s->out);
-            break;
-        default:
-            vqs_codec_query_score(s->cq, n, codes, s->out);
-            if (add != 0)
-                for (size_t i = 0; i < n; i++)
-                    s->out[i] += add;
-        }
+        score_rows(J, s, v, L->codes + base * cs, n, add, s->out);
         if (L->nf) { /* keys -score / |x^|: a loop the compiler vectorises */
             const float *f = L->nf + base;
             float sg = neg ? -1.0f : 1.0f;
@@ -430,6 +454,59 @@ static int scan_list(const search_job *J, vqs_topk *H, size_t l, const vqs_codec
                 s->out[i] = -s->out[i];
         }
         take(J, H, s->out, n, base, L->ids, s);
+    }
+    return 0;
+}
+
+/* ---- graph (VAMANA) --------------------------------------------------------- */
+
+typedef struct gscore {
+    const search_job *J;
+    scratch *s;
+    const vqs_codec_view *v;
+    int neg;
+} gscore;
+
+/* The beam's scorer: the neighbours' codes gathered into one buffer and
+ * scored by the kernel of the codec's view, as a list's chunk is. */
+static int graph_score(void *ctx, size_t n, const uint32_t *nodes, float *keys)
+{
+    const gscore *G = ctx;
+    const vqs_index *ix = G->J->ix;
+    const ivlist *L = &ix->lists[0];
+    scratch *s = G->s;
+    size_t cs = ix->cs;
+    if (past_deadline(G->J))
+        return deadline_err();
+    for (size_t i = 0; i < n; i++)
+        memcpy(s->gcodes + i * cs, L->codes + (size_t)nodes[i] * cs, cs);
+    score_rows(G->J, s, G->v, s->gcodes, n, 0, keys);
+    float sg = G->neg ? -1.0f : 1.0f;
+    if (L->nf)
+        for (size_t i = 0; i < n; i++)
+            keys[i] = sg * keys[i] * L->nf[nodes[i]];
+    else if (G->neg)
+        for (size_t i = 0; i < n; i++)
+            keys[i] = -keys[i];
+    return 0;
+}
+
+/* The first stage over the graph: a beam of ef from the entry, then its
+ * live nodes that pass the filter into the candidates (tombstones and
+ * filtered nodes route the search but are never results). */
+static int graph_scan(const search_job *J, vqs_topk *H, const vqs_codec_view *v, int neg, scratch *s)
+{
+    const vqs_index *ix = J->ix;
+    gscore G = {J, s, v, neg};
+    vqs_graph_scorer sc = {graph_score, &G};
+    int rc = vqs_graph_beam(ix->graph, &s->gs, J->ef, 0, &sc);
+    if (rc)
+        return rc;
+    const ivlist *L = &ix->lists[0];
+    for (size_t i = 0; i < s->gs.pl; i++) {
+        uint32_t u = s->gs.pn[i];
+        if (!vqs_graph_is_dead(ix->graph, u))
+            offer(J, H, s->gs.pk[i], list_id(L->ids, u));
     }
     return 0;
 }
@@ -489,7 +566,7 @@ static int search_one(void *ctx, size_t qi, int tid)
         if ((rc = prepare_query(J, s, qi, im)))
             return rc;
         vqs_codec_query_view(s->cq, &v);
-        if ((rc = scan_list(J, &H, 0, &v, 0, neg, s)))
+        if ((rc = ix->graph ? graph_scan(J, &H, &v, neg, s) : scan_list(J, &H, 0, &v, 0, neg, s)))
             return rc;
     } else {
         const int64_t *pr = J->probe + qi * J->nprobe;
@@ -680,6 +757,12 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
     J.nprobe = p && p->nprobe ? p->nprobe : ix->o.nprobe;
     if (J.nprobe > ix->nlist)
         J.nprobe = ix->nlist;
+    if (ix->graph) {
+        J.ef = p && p->ef ? p->ef : ix->o.ef ? ix->o.ef : vqs_graph_default_ef(ix->graph);
+        J.ef = J.ef > J.kk ? J.ef : J.kk;
+        if (J.ef > (1u << 20))
+            return vqs_seterr(VQS_EINVAL, "index_search: ef = %zu (at most 1048576)", J.ef);
+    }
     int nt = p && p->nthreads > 0 ? p->nthreads : ix->nthreads;
     J.sc = calloc((size_t)nt, sizeof(scratch));
     int64_t *probe = NULL;

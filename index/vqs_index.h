@@ -104,6 +104,7 @@ typedef struct vqs_index_opts {
     size_t max_train;      /* training rows used (seeded subsample); 0: all */
     int by_residual;       /* IVF: encode x - centroid; VQS_RESIDUAL_DEFAULT: yes */
     size_t nprobe;         /* default lists probed per query; 0: 16 */
+    size_t ef;             /* graph: default search beam; 0: 64 */
     float oversampling;    /* default rerank oversampling; 0: 4 */
     int verbose;           /* progress on stderr */
     /* Cosine only: score a code by <q, x^> / |x^|, x^ its full reconstruction
@@ -132,6 +133,8 @@ typedef struct vqs_rerank_source {
 
 typedef struct vqs_search_params {
     size_t nprobe;        /* 0: the index default */
+    size_t ef;            /* graph (VAMANA): the search beam, Qdrant's hnsw_ef; never
+                             below the first-stage candidates; 0: the index default */
     float oversampling;   /* candidates for re-scoring: ceil(k * oversampling); 0: default */
     int rerank;           /* VQS_RERANK_DEFAULT: re-score if a refine copy or source exists; _ON, _OFF */
     const vqs_rerank_source *source; /* NULL: the index's refine copy */
@@ -144,8 +147,13 @@ typedef struct vqs_search_params {
                              (checked every 1,024 scanned codes); 0: none */
 } vqs_search_params;
 
-/* spec: [IVF<nlist>,]<codec spec>[,RFlat|,Refine(<codec spec>)], e.g. "PQ16x8",
- * "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat", "BIN,Refine(SQfp16)".
+/* spec: [IVF<nlist>,|VAMANA<R>[/L<beam>][/A<alpha>],]<codec spec>[,RFlat|,Refine(<codec spec>)],
+ * e.g. "PQ16x8", "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat",
+ * "BIN,Refine(SQfp16)", "VAMANA32,SQ8,RFlat". VAMANA: a graph of
+ * out-degree R over the codes (index/graph.c), built with a beam of L
+ * (default 100) and RobustPrune's alpha (default 1.2) as vectors are
+ * added; removals are tombstones until a fifth of the nodes are, then
+ * consolidated. Searched with a beam of vqs_search_params.ef.
  * PQ codes of 4 bits are scanned with the fast-scan kernel. Cosine stores and
  * searches normalised vectors (inner product), dividing each code's inner
  * product by the norm of its reconstruction (vqs_index_opts.cos_norm).

@@ -1,0 +1,884 @@
+/*
+ * graph.c: the graph index (VAMANA<R>,<codec>[,RFlat|,Refine(...)]): a
+ * proximity graph over the positions of a flat index's one list, built and
+ * searched with the codes that list already holds. This file: the spec
+ * token, the adjacency, insertion (build), tombstones and their
+ * consolidation, and the beam search that both insertion and queries run.
+ * Query-time scoring of neighbours through the codec kernels:
+ * ivf_search.c.
+ *
+ * Design decisions:
+ * - Vamana (DiskANN: Subramanya et al., NeurIPS 2019; FreshDiskANN: Singh
+ *   et al., 2021), not HNSW. One flat graph whose nodes have at most R
+ *   out-edges, chosen by RobustPrune with alpha >= 1: it keeps long edges
+ *   that HNSW's heuristic (alpha = 1) drops, so a search from one entry
+ *   point (the medoid) reaches any region in few hops, which is what the
+ *   on-disk mode needs: each hop is one batch of random reads, and one
+ *   fixed-size adjacency block per node is the whole graph (HNSW's upper
+ *   layers would be a second structure to store and keep in memory). The
+ *   trade-off: HNSW's hierarchy finds the region of a query in O(log n)
+ *   cheap hops in memory and its build prunes with alpha = 1 only, so it
+ *   builds faster for the same degree; Vamana's alpha > 1 makes each
+ *   prune cost more and the graph denser. Insertion is FreshDiskANN's
+ *   (greedy search from the entry with beam L, RobustPrune of the nodes it
+ *   expanded, reverse edges with pruning on overflow), so a full build and
+ *   later inserts are the same algorithm and reach the same quality.
+ * - Nodes are the positions of the list's rows; the list keeps ids, codes,
+ *   the refine copy and cosine factors as for a flat index. Adjacency is
+ *   a fixed block of Rcap = ceil(1.3 R) 32-bit node numbers per node
+ *   (DiskANN's slack: a reverse edge is appended while there is room, and
+ *   the node is pruned back to R only when it overflows, which makes
+ *   pruning ~0.3 R times rarer).
+ * - Distances during construction are exact where the index has the float
+ *   vectors (,RFlat: the refine copy), else those of the codes: the
+ *   codec's asymmetric score for the search, decoded vectors for the
+ *   prune. Cosine is built as L2 over the unit vectors (the same
+ *   neighbours, and the geometry RobustPrune's alpha assumes); inner
+ *   products with alpha = 1 on -<x, y> (hnswlib's rule for them).
+ * - Deletes are tombstones: the node keeps routing searches but is never
+ *   a result. When tombstones pass a fifth of the nodes, consolidation
+ *   (FreshDiskANN's delete phase) gives every live node that points to a
+ *   deleted one the deleted node's neighbours as candidates, prunes, and
+ *   then compacts the list and renumbers the graph.
+ * - Build runs on the thread pool, one node per task, with striped spin
+ *   locks over the adjacency blocks (hnswlib's scheme); the first nodes of
+ *   an empty graph go in one by one so that early nodes have neighbours.
+ *   With one thread the graph is a function of the input order alone.
+ */
+#define _GNU_SOURCE
+#include "graph_internal.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NLOCKS 4096 /* striped locks over the nodes */
+#define SERIAL_FIRST 256
+
+struct vqs_graph {
+    size_t R, Rcap, L;
+    float alpha;
+    size_t ef;         /* default search beam */
+    uint32_t *adj;     /* cap * Rcap */
+    uint16_t *deg;     /* cap */
+    uint8_t *dead;     /* cap: tombstones */
+    size_t cap, n, ndead;
+    uint32_t entry;
+    size_t entry_at;   /* nodes when the entry was last chosen */
+    size_t since_sweep; /* nodes inserted since link_orphans */
+    float *ones;       /* d ones: the F32 kernel's weights */
+    atomic_flag locks[NLOCKS];
+};
+
+/* ---- the spec token ------------------------------------------------------------ */
+
+int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
+{
+    /* VAMANA<R>[/L<beam>][/A<alpha>] */
+    char buf[128];
+    if (len >= sizeof buf)
+        return vqs_seterr(VQS_ESPEC, "'%.*s': graph token too long", (int)len, tok);
+    memcpy(buf, tok, len);
+    buf[len] = 0;
+    gp->R = 0;
+    gp->L = 0;
+    gp->alpha = 0;
+    char *p = buf + 6, *end;
+    unsigned long R = strtoul(p, &end, 10);
+    if (end == p || R < 4 || R > 512)
+        return vqs_seterr(VQS_ESPEC, "'%s': VAMANA needs a degree in 4..512, e.g. VAMANA32", buf);
+    gp->R = R;
+    p = end;
+    while (*p == '/') {
+        p++;
+        if (*p == 'L') {
+            unsigned long L = strtoul(p + 1, &end, 10);
+            if (end == p + 1 || L < 1 || L > 4096)
+                return vqs_seterr(VQS_ESPEC, "'%s': /L<beam> needs a build beam in 1..4096", buf);
+            gp->L = L;
+        } else if (*p == 'A') {
+            double a = strtod(p + 1, &end);
+            if (end == p + 1 || !(a >= 1.0 && a <= 2.0))
+                return vqs_seterr(VQS_ESPEC, "'%s': /A<alpha> needs an alpha in 1..2", buf);
+            gp->alpha = (float)a;
+        } else {
+            return vqs_seterr(VQS_ESPEC, "'%s': unknown graph parameter '/%s' (/L<beam>, /A<alpha>)", buf, p);
+        }
+        p = end;
+    }
+    if (*p)
+        return vqs_seterr(VQS_ESPEC, "'%s': unexpected '%s' in the graph token", buf, p);
+    return 0;
+}
+
+/* ---- create, grow, free ---------------------------------------------------------- */
+
+int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
+{
+    vqs_graph *g = calloc(1, sizeof *g);
+    if (!g || !(g->ones = malloc(sizeof(float) * d))) {
+        free(g);
+        return vqs_seterr(VQS_ENOMEM, "graph_create");
+    }
+    for (size_t j = 0; j < d; j++)
+        g->ones[j] = 1.0f;
+    g->R = gp->R;
+    g->Rcap = (gp->R * 13 + 9) / 10;
+    g->L = gp->L ? gp->L : (gp->R > 64 ? gp->R : 64) + 36; /* 100 at R <= 64, DiskANN's default */
+    g->alpha = gp->alpha > 0 ? gp->alpha : 1.2f;
+    g->ef = 64;
+    for (size_t i = 0; i < NLOCKS; i++)
+        atomic_flag_clear(&g->locks[i]);
+    *out = g;
+    return 0;
+}
+
+void vqs_graph_free(vqs_graph *g)
+{
+    if (!g)
+        return;
+    free(g->adj);
+    free(g->deg);
+    free(g->dead);
+    free(g->ones);
+    free(g);
+}
+
+int vqs_graph_reserve(vqs_graph *g, size_t cap)
+{
+    if (cap <= g->cap)
+        return 0;
+    uint32_t *a = realloc(g->adj, sizeof(uint32_t) * g->Rcap * cap);
+    if (!a)
+        return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes of degree %zu", cap, g->Rcap);
+    g->adj = a;
+    uint16_t *dg = realloc(g->deg, sizeof(uint16_t) * cap);
+    if (!dg)
+        return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes", cap);
+    g->deg = dg;
+    uint8_t *dd = realloc(g->dead, cap);
+    if (!dd)
+        return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes", cap);
+    g->dead = dd;
+    memset(g->deg + g->cap, 0, sizeof(uint16_t) * (cap - g->cap));
+    memset(g->dead + g->cap, 0, cap - g->cap);
+    g->cap = cap;
+    return 0;
+}
+
+size_t vqs_graph_nodes(const vqs_graph *g) { return g->n; }
+size_t vqs_graph_tombstones(const vqs_graph *g) { return g->ndead; }
+size_t vqs_graph_degree_cap(const vqs_graph *g) { return g->Rcap; }
+size_t vqs_graph_default_ef(const vqs_graph *g) { return g->ef; }
+uint32_t vqs_graph_entry(const vqs_graph *g) { return g->entry; }
+int vqs_graph_is_dead(const vqs_graph *g, uint32_t u) { return g->dead[u]; }
+const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg)
+{
+    *deg = g->deg[u];
+    return g->adj + (size_t)u * g->Rcap;
+}
+size_t vqs_graph_bytes(const vqs_graph *g)
+{
+    return g->cap * (sizeof(uint32_t) * g->Rcap + sizeof(uint16_t) + 1) + sizeof *g;
+}
+
+static inline void lock(vqs_graph *g, uint32_t u)
+{
+    atomic_flag *f = &g->locks[u % NLOCKS];
+    while (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
+        ;
+}
+static inline void unlock(vqs_graph *g, uint32_t u)
+{
+    atomic_flag_clear_explicit(&g->locks[u % NLOCKS], memory_order_release);
+}
+
+/* ---- scratch: the visited set and the beam --------------------------------------- */
+
+void vqs_graph_scratch_free(vqs_graph_scratch *s)
+{
+    free(s->vis);
+    free(s->pk);
+    free(s->pn);
+    free(s->pe);
+    free(s->nbr);
+    free(s->nk);
+    free(s->xn);
+    free(s->xk);
+    free(s->vb);
+    free(s->rm);
+    memset(s, 0, sizeof *s);
+}
+
+static int scratch_ready(vqs_graph_scratch *s, size_t ef, size_t Rcap)
+{
+    if (!s->vis) {
+        s->vcap = 4096;
+        if (!(s->vis = malloc(sizeof(uint32_t) * s->vcap)))
+            return vqs_seterr(VQS_ENOMEM, "graph search: scratch");
+    }
+    if (ef > s->pcap) {
+        free(s->pk);
+        free(s->pn);
+        free(s->pe);
+        s->pk = malloc(sizeof(float) * (ef + 1));
+        s->pn = malloc(sizeof(uint32_t) * (ef + 1));
+        s->pe = malloc(ef + 1);
+        s->pcap = s->pk && s->pn && s->pe ? ef : 0;
+        if (!s->pcap)
+            return vqs_seterr(VQS_ENOMEM, "graph search: a beam of %zu", ef);
+    }
+    if (Rcap > s->ncap) {
+        free(s->nbr);
+        free(s->nk);
+        s->nbr = malloc(sizeof(uint32_t) * Rcap);
+        s->nk = malloc(sizeof(float) * Rcap);
+        s->ncap = s->nbr && s->nk ? Rcap : 0;
+        if (!s->ncap)
+            return vqs_seterr(VQS_ENOMEM, "graph search: scratch");
+    }
+    return 0;
+}
+
+/* Visited set: open addressing over node + 1 (0 is empty), cleared per
+ * search; it grows at half load, and if it cannot grow the search stops
+ * adding nodes (a shorter search, never a failure). Returns 1 if u was new. */
+static int visit(vqs_graph_scratch *s, uint32_t u)
+{
+    if (2 * (s->vn + 1) > s->vcap) {
+        uint32_t *nv = calloc(2 * s->vcap, sizeof(uint32_t));
+        if (!nv)
+            return 0;
+        size_t m = 2 * s->vcap - 1;
+        for (size_t i = 0; i < s->vcap; i++)
+            if (s->vis[i]) {
+                size_t h = (s->vis[i] * 0x9E3779B1u) & m;
+                while (nv[h])
+                    h = (h + 1) & m;
+                nv[h] = s->vis[i];
+            }
+        free(s->vis);
+        s->vis = nv;
+        s->vcap *= 2;
+    }
+    uint32_t key = u + 1;
+    size_t m = s->vcap - 1, h = (key * 0x9E3779B1u) & m;
+    while (s->vis[h]) {
+        if (s->vis[h] == key)
+            return 0;
+        h = (h + 1) & m;
+    }
+    s->vis[h] = key;
+    s->vn++;
+    return 1;
+}
+
+/* Inserts (key, u) into the sorted beam (ties by lower node) if it fits
+ * among the ef best; returns its position or ef if it did not. */
+static size_t beam_insert(vqs_graph_scratch *s, size_t ef, float key, uint32_t u)
+{
+    size_t n = s->pl;
+    if (n == ef && !(key < s->pk[n - 1] || (key == s->pk[n - 1] && u < s->pn[n - 1])))
+        return ef;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->pk[mid] < key || (s->pk[mid] == key && s->pn[mid] < u))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t mv = (n == ef ? n - 1 : n) - lo;
+    memmove(s->pk + lo + 1, s->pk + lo, sizeof(float) * mv);
+    memmove(s->pn + lo + 1, s->pn + lo, sizeof(uint32_t) * mv);
+    memmove(s->pe + lo + 1, s->pe + lo, mv);
+    s->pk[lo] = key;
+    s->pn[lo] = u;
+    s->pe[lo] = 0;
+    if (n < ef)
+        s->pl++;
+    return lo;
+}
+
+int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int locked,
+                   const vqs_graph_scorer *sc)
+{
+    vqs_graph *g = (vqs_graph *)cg; /* the locks only */
+    if (ef < 1)
+        ef = 1;
+    int rc = scratch_ready(s, ef, g->Rcap);
+    if (rc)
+        return rc;
+    memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
+    s->vn = 0;
+    s->pl = 0;
+    s->xl = 0;
+    if (!g->n)
+        return 0;
+    uint32_t e = g->entry;
+    float k0;
+    visit(s, e);
+    if ((rc = sc->score(sc->ctx, 1, &e, &k0)))
+        return rc;
+    beam_insert(s, ef, k0, e);
+    size_t cur = 0;
+    while (cur < s->pl) {
+        uint32_t u = s->pn[cur];
+        s->pe[cur] = 1;
+        if (s->want_expanded) { /* the expanded nodes, for the prune */
+            if (s->xl == s->xcap) {
+                size_t nc = s->xcap ? 2 * s->xcap : 256;
+                uint32_t *xn = realloc(s->xn, sizeof(uint32_t) * nc);
+                if (xn)
+                    s->xn = xn;
+                float *xk = xn ? realloc(s->xk, sizeof(float) * nc) : NULL;
+                if (xk)
+                    s->xk = xk;
+                if (!xn || !xk)
+                    return vqs_seterr(VQS_ENOMEM, "graph build: scratch");
+                s->xcap = nc;
+            }
+            s->xn[s->xl] = u;
+            s->xk[s->xl++] = s->pk[cur];
+        }
+        size_t deg;
+        if (locked)
+            lock(g, u);
+        const uint32_t *nb = vqs_graph_neighbors(g, u, &deg);
+        size_t m = 0;
+        for (size_t i = 0; i < deg; i++)
+            if (visit(s, nb[i]))
+                s->nbr[m++] = nb[i];
+        if (locked)
+            unlock(g, u);
+        if (m && (rc = sc->score(sc->ctx, m, s->nbr, s->nk)))
+            return rc;
+        size_t best = s->pl;
+        for (size_t i = 0; i < m; i++) {
+            size_t at = beam_insert(s, ef, s->nk[i], s->nbr[i]);
+            if (at < best)
+                best = at;
+        }
+        if (best < cur)
+            cur = best;
+        while (cur < s->pl && s->pe[cur])
+            cur++;
+    }
+    return 0;
+}
+
+/* ---- construction ----------------------------------------------------------------- */
+
+typedef struct build_ctx {
+    vqs_index *ix;
+    vqs_graph *g;
+    const vqs_kernels *K;
+    int l2;          /* build distances: L2 (else -inner product) */
+    int locked;      /* parallel: adjacency under the striped locks */
+    size_t first;    /* nodes first .. first + n - 1 are new */
+    vqs_graph_scratch *sc; /* per thread */
+    vqs_codec_query **cq;  /* per thread: codes-only build */
+    float **qv;      /* per thread: the new node's vector (d) */
+} build_ctx;
+
+/* The float vector of node u: the refine copy (RFlat) or its decoded code
+ * (into buf, d floats). */
+static const float *node_vec(const vqs_index *ix, uint32_t u, float *buf)
+{
+    const ivlist *L = &ix->lists[0];
+    if (ix->refine == VQS_IVF_REFINE_FLAT)
+        return (const float *)(L->rcodes + (size_t)u * ix->rcs);
+    vqs_codec_decode(ix->codec, 1, L->codes + (size_t)u * ix->cs, buf);
+    return buf;
+}
+
+static float vdist(const build_ctx *B, const float *x, const float *y)
+{
+    float o;
+    if (B->l2)
+        B->K->sq_l2(VQS_ELEM_F32, x, B->g->ones, B->ix->d, (const uint8_t *)y, 0, 1, &o);
+    else {
+        B->K->sq_ip(VQS_ELEM_F32, x, 0, B->ix->d, (const uint8_t *)y, 0, 1, &o);
+        o = -o;
+    }
+    return o;
+}
+
+typedef struct bscore {
+    const build_ctx *B;
+    const float *q;
+    vqs_codec_query *cq; /* codes-only: the codec's score */
+    uint8_t *buf;        /* gathered codes */
+} bscore;
+
+static int build_score(void *ctx, size_t n, const uint32_t *nodes, float *keys)
+{
+    const bscore *S = ctx;
+    const vqs_index *ix = S->B->ix;
+    if (!S->cq) {
+        for (size_t i = 0; i < n; i++)
+            keys[i] = vdist(S->B, S->q, (const float *)(ix->lists[0].rcodes + (size_t)nodes[i] * ix->rcs));
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(S->buf + i * ix->cs, ix->lists[0].codes + (size_t)nodes[i] * ix->cs, ix->cs);
+    int rc = vqs_codec_query_score(S->cq, n, S->buf, keys);
+    if (!rc && !S->B->l2)
+        for (size_t i = 0; i < n; i++)
+            keys[i] = -keys[i];
+    return rc;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const vqs_graph_cand *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->u > y->u) - (x->u < y->u);
+}
+
+/* RobustPrune: out-edges of p (vector xp) from the candidates c[0..nc)
+ * (keys: distances to p), at most R, written to p's block. Call with p's
+ * lock held when building in parallel. s->vb, s->rm: scratch. */
+static int robust_prune(const build_ctx *B, vqs_graph_scratch *s, uint32_t p, vqs_graph_cand *c,
+                        size_t nc, size_t R)
+{
+    vqs_graph *g = B->g;
+    const vqs_index *ix = B->ix;
+    size_t d = ix->d;
+    qsort(c, nc, sizeof *c, cmp_cand);
+    size_t w = 0; /* drop p and duplicates */
+    for (size_t i = 0; i < nc; i++)
+        if (c[i].u != p && !g->dead[c[i].u] && (w == 0 || c[i].u != c[w - 1].u || c[i].key != c[w - 1].key))
+            c[w++] = c[i];
+    nc = w;
+    int flat = ix->refine == VQS_IVF_REFINE_FLAT;
+    if (nc > s->vbn) {
+        free(s->vb);
+        free(s->rm);
+        s->vb = flat ? NULL : malloc(sizeof(float) * d * nc);
+        s->rm = malloc(nc);
+        s->vbn = (flat || s->vb) && s->rm ? nc : 0;
+        if (!s->vbn)
+            return vqs_seterr(VQS_ENOMEM, "graph build: %zu candidates", nc);
+    }
+    memset(s->rm, 0, nc);
+    /* candidates' vectors, decoded once each when there is no float copy */
+    const float *const rows = flat ? (const float *)ix->lists[0].rcodes : NULL;
+    if (!flat)
+        for (size_t i = 0; i < nc; i++)
+            vqs_codec_decode(ix->codec, 1, ix->lists[0].codes + (size_t)c[i].u * ix->cs, s->vb + i * d);
+#define CVEC(i) (flat ? rows + (size_t)c[i].u * d : s->vb + (i) * d)
+    uint32_t *o = g->adj + (size_t)p * g->Rcap;
+    size_t sel = 0;
+    for (size_t i = 0; i < nc && sel < R; i++) {
+        if (s->rm[i])
+            continue;
+        o[sel++] = c[i].u;
+        const float *xi = CVEC(i);
+        for (size_t j = i + 1; j < nc; j++) {
+            if (s->rm[j])
+                continue;
+            float dij = vdist(B, xi, CVEC(j));
+            if (B->l2 ? g->alpha * dij <= c[j].key : dij < c[j].key)
+                s->rm[j] = 1;
+        }
+    }
+#undef CVEC
+    g->deg[p] = (uint16_t)sel;
+    return 0;
+}
+
+/* Adds the edge u -> p, pruning u when its block is full; force: p stays
+ * among u's neighbours even if the prune drops it (it replaces the
+ * farthest kept one, or takes the slack). */
+static int add_reverse(const build_ctx *B, vqs_graph_scratch *s, uint32_t u, uint32_t p, int locked,
+                       float *ubuf, vqs_graph_cand *cb, int force)
+{
+    vqs_graph *g = B->g;
+    int rc = 0;
+    if (locked)
+        lock(g, u);
+    uint32_t *o = g->adj + (size_t)u * g->Rcap;
+    size_t dg = g->deg[u];
+    int have = 0;
+    for (size_t i = 0; i < dg && !have; i++)
+        have = o[i] == p;
+    if (!have) {
+        if (dg < g->Rcap) {
+            o[dg] = p;
+            g->deg[u] = (uint16_t)(dg + 1);
+        } else {
+            const float *xu = node_vec(B->ix, u, ubuf);
+            float *tmp = ubuf + B->ix->d; /* a second vector */
+            for (size_t i = 0; i < dg; i++)
+                cb[i] = (vqs_graph_cand){vdist(B, xu, node_vec(B->ix, o[i], tmp)), o[i]};
+            cb[dg] = (vqs_graph_cand){vdist(B, xu, node_vec(B->ix, p, tmp)), p};
+            rc = robust_prune(B, s, u, cb, dg + 1, g->R);
+            size_t nd = g->deg[u];
+            int kept = 0;
+            for (size_t i = 0; i < nd && !kept; i++)
+                kept = o[i] == p;
+            if (!rc && force && !kept) {
+                if (nd < g->Rcap)
+                    g->deg[u] = (uint16_t)(nd + 1);
+                o[nd < g->Rcap ? nd : nd - 1] = p;
+            }
+        }
+    }
+    if (locked)
+        unlock(g, u);
+    return rc;
+}
+
+static int insert_one(void *ctx, size_t t, int tid)
+{
+    const build_ctx *B = ctx;
+    vqs_graph *g = B->g;
+    const vqs_index *ix = B->ix;
+    vqs_graph_scratch *s = &B->sc[tid];
+    uint32_t p = (uint32_t)(B->first + t);
+    int locked = B->locked;
+    size_t d = ix->d;
+    float *qv = B->qv[tid]; /* 3 * d: the node's vector and two more */
+    const float *xp = node_vec(ix, p, qv);
+    bscore S = {B, xp, NULL, NULL};
+    int rc = 0;
+    if (ix->refine != VQS_IVF_REFINE_FLAT) {
+        vqs_codec_query **cq = &B->cq[tid];
+        vqs_metric bm = B->l2 ? VQS_METRIC_L2 : VQS_METRIC_IP;
+        rc = *cq ? vqs_codec_query_reset(*cq, xp) : vqs_codec_query_create(ix->codec, bm, xp, cq);
+        if (rc)
+            return rc;
+        S.cq = *cq;
+        S.buf = (uint8_t *)(qv + 3 * d);
+    }
+    vqs_graph_scorer sc = {build_score, &S};
+    s->want_expanded = 1;
+    if ((rc = vqs_graph_beam(g, s, g->L, locked, &sc)))
+        return rc;
+    /* candidates: the expanded nodes and the rest of the beam */
+    size_t nc = 0, need = s->xl + s->pl + g->Rcap + 1;
+    if (need > s->ccap) {
+        free(s->cand);
+        s->cand = malloc(sizeof(vqs_graph_cand) * need);
+        s->ccap = s->cand ? need : 0;
+        if (!s->cand)
+            return vqs_seterr(VQS_ENOMEM, "graph build: scratch");
+    }
+    for (size_t i = 0; i < s->xl; i++)
+        s->cand[nc++] = (vqs_graph_cand){s->xk[i], s->xn[i]};
+    for (size_t i = 0; i < s->pl; i++)
+        if (!s->pe[i])
+            s->cand[nc++] = (vqs_graph_cand){s->pk[i], s->pn[i]};
+    if (S.cq) { /* codes-only: keys of the prune in the decoded space */
+        for (size_t i = 0; i < nc; i++)
+            s->cand[i].key = vdist(B, xp, node_vec(ix, s->cand[i].u, qv + d));
+    }
+    if (locked)
+        lock(g, p);
+    rc = robust_prune(B, s, p, s->cand, nc, g->R);
+    uint32_t out[1024];
+    size_t dp = g->deg[p];
+    memcpy(out, g->adj + (size_t)p * g->Rcap, sizeof(uint32_t) * dp);
+    if (locked)
+        unlock(g, p);
+    if (rc)
+        return rc;
+    /* reverse edges; the nearest neighbour's is kept whatever its prune
+     * says, so that every node has an edge in: without it a far outlier
+     * (whose neighbours all prune it away as occluded) became unreachable,
+     * and under inner products an outlier of large norm is the answer to
+     * many queries */
+    for (size_t i = 0; i < dp && !rc; i++)
+        rc = add_reverse(B, s, out[i], p, locked, qv + d, s->cand, i == 0);
+    return rc;
+}
+
+/* Gives every live node without an edge in one from its nearest
+ * out-neighbour (else from the entry): into the slack, or in place of
+ * that neighbour's farthest edge. RobustPrune on a neighbour's overflow
+ * can drop the only edge into a far outlier (each of its neighbours finds
+ * it occluded), leaving it unreachable; under inner products such an
+ * outlier of large norm is the answer to many queries. O(n R); run after
+ * bulk inserts and consolidation. */
+static void link_orphans(vqs_graph *g)
+{
+    uint8_t *in = calloc(g->n ? g->n : 1, 1);
+    if (!in)
+        return; /* a later sweep links them */
+    for (size_t u = 0; u < g->n; u++) {
+        if (g->dead[u])
+            continue;
+        const uint32_t *o = g->adj + u * g->Rcap;
+        for (size_t i = 0; i < g->deg[u]; i++)
+            in[o[i]] = 1;
+    }
+    for (size_t v = 0; v < g->n; v++) {
+        if (in[v] || g->dead[v] || v == g->entry)
+            continue;
+        const uint32_t *ov = g->adj + v * g->Rcap;
+        uint32_t w = g->entry;
+        for (size_t i = 0; i < g->deg[v]; i++)
+            if (!g->dead[ov[i]]) {
+                w = ov[i];
+                break;
+            }
+        uint32_t *o = g->adj + (size_t)w * g->Rcap;
+        size_t dg = g->deg[w];
+        if (dg < g->Rcap)
+            g->deg[w] = (uint16_t)(dg + 1);
+        o[dg < g->Rcap ? dg : dg - 1] = (uint32_t)v;
+        in[v] = 1;
+    }
+    free(in);
+}
+
+/* The node nearest the mean of (a sample of) the live nodes. */
+static void choose_entry(vqs_index *ix, vqs_graph *g, const build_ctx *B, float *buf)
+{
+    size_t d = ix->d, n = g->n, step = n > 10000 ? n / 10000 : 1;
+    double *mean = calloc(d, sizeof(double));
+    float *mf = malloc(sizeof(float) * d);
+    if (!mean || !mf) {
+        free(mean);
+        free(mf);
+        return; /* keep the entry */
+    }
+    size_t cnt = 0;
+    for (size_t u = 0; u < n; u += step) {
+        if (g->dead[u])
+            continue;
+        const float *x = node_vec(ix, (uint32_t)u, buf);
+        for (size_t j = 0; j < d; j++)
+            mean[j] += x[j];
+        cnt++;
+    }
+    if (cnt) {
+        for (size_t j = 0; j < d; j++)
+            mf[j] = (float)(mean[j] / (double)cnt);
+        float best = INFINITY;
+        for (size_t u = 0; u < n; u += step) {
+            if (g->dead[u])
+                continue;
+            float dd = vdist(B, mf, node_vec(ix, (uint32_t)u, buf));
+            if (dd < best) {
+                best = dd;
+                g->entry = (uint32_t)u;
+            }
+        }
+    }
+    g->entry_at = n;
+    free(mean);
+    free(mf);
+}
+
+static void build_free(build_ctx *B, int nt)
+{
+    for (int t = 0; t < nt; t++) {
+        if (B->sc) {
+            free(B->sc[t].cand);
+            vqs_graph_scratch_free(&B->sc[t]);
+        }
+        if (B->cq)
+            vqs_codec_query_free(B->cq[t]);
+        if (B->qv)
+            free(B->qv[t]);
+    }
+    free(B->sc);
+    free(B->cq);
+    free(B->qv);
+}
+
+int vqs_graph_insert(vqs_index *ix, size_t first, size_t n)
+{
+    vqs_graph *g = ix->graph;
+    int nt = ix->nthreads > 0 ? ix->nthreads : 1;
+    build_ctx B = {.ix = ix, .g = g, .K = vqs_kernels_active(), .l2 = 1,
+                   .first = first};
+    B.sc = calloc((size_t)nt, sizeof *B.sc);
+    B.cq = calloc((size_t)nt, sizeof *B.cq);
+    B.qv = calloc((size_t)nt, sizeof *B.qv);
+    int rc = 0;
+    if (!B.sc || !B.cq || !B.qv)
+        rc = vqs_seterr(VQS_ENOMEM, "graph build");
+    for (int t = 0; t < nt && !rc; t++)
+        if (!(B.qv[t] = malloc(sizeof(float) * 3 * ix->d + g->Rcap * ix->cs + 64)))
+            rc = vqs_seterr(VQS_ENOMEM, "graph build");
+    size_t done = 0;
+    if (!rc && g->n == 0 && n) { /* the first node: the entry, no edges */
+        g->deg[first] = 0;
+        g->entry = (uint32_t)first;
+        g->n = first + 1;
+        done = 1;
+    }
+    /* one by one while the graph is small, then in parallel */
+    while (!rc && done < n && (first + done < SERIAL_FIRST || nt == 1)) {
+        B.first = first + done;
+        g->n = B.first + 1;
+        rc = insert_one(&B, 0, 0);
+        done++;
+    }
+    if (!rc && done < n) {
+        B.first = first + done;
+        B.locked = 1;
+        g->n = first + n;
+        rc = vqs_parallel_for(nt, n - done, insert_one, &B);
+    }
+    g->n = first + n;
+    if (!rc && g->n >= 2 * g->entry_at && B.qv)
+        choose_entry(ix, g, &B, B.qv[0]);
+    g->since_sweep += n;
+    if (!rc && 64 * g->since_sweep >= g->n) { /* bulk inserts: at most every 1/64 of the nodes */
+        link_orphans(g);
+        g->since_sweep = 0;
+    }
+    build_free(&B, nt);
+    return rc;
+}
+
+void vqs_graph_truncate(vqs_graph *g, size_t first)
+{
+    for (size_t u = 0; u < first; u++) {
+        uint32_t *o = g->adj + u * g->Rcap;
+        size_t w = 0;
+        for (size_t i = 0; i < g->deg[u]; i++)
+            if (o[i] < first)
+                o[w++] = o[i];
+        g->deg[u] = (uint16_t)w;
+    }
+    for (size_t u = first; u < g->n; u++) {
+        g->deg[u] = 0;
+        if (g->dead[u])
+            g->ndead--;
+        g->dead[u] = 0;
+    }
+    g->n = first;
+    if (g->entry >= first)
+        g->entry = 0;
+}
+
+/* ---- deletes ------------------------------------------------------------------------ */
+
+void vqs_graph_kill(vqs_graph *g, uint32_t u)
+{
+    if (!g->dead[u]) {
+        g->dead[u] = 1;
+        g->ndead++;
+    }
+}
+
+int vqs_graph_wants_consolidation(const vqs_graph *g)
+{
+    return g->ndead >= 16 && 5 * g->ndead >= g->n;
+}
+
+static int repair_one(void *ctx, size_t t, int tid)
+{
+    const build_ctx *B = ctx;
+    vqs_graph *g = B->g;
+    uint32_t p = (uint32_t)t;
+    if (g->dead[p])
+        return 0;
+    const uint32_t *o = g->adj + (size_t)p * g->Rcap;
+    size_t dg = g->deg[p], any = 0;
+    for (size_t i = 0; i < dg && !any; i++)
+        any = g->dead[o[i]];
+    if (!any)
+        return 0;
+    /* candidates: the live neighbours, and the live neighbours of the dead
+     * ones (only p's own block is written: blocks of dead nodes are read,
+     * never written, so the tasks need no locks) */
+    vqs_graph_scratch *s = &B->sc[tid];
+    size_t need = dg * (g->Rcap + 1);
+    if (need > s->ccap) {
+        free(s->cand);
+        s->cand = malloc(sizeof(vqs_graph_cand) * need);
+        s->ccap = s->cand ? need : 0;
+        if (!s->cand)
+            return vqs_seterr(VQS_ENOMEM, "graph consolidation: scratch");
+    }
+    float *qv = B->qv[tid];
+    const float *xp = node_vec(B->ix, p, qv);
+    size_t nc = 0;
+    for (size_t i = 0; i < dg; i++) {
+        uint32_t v = o[i];
+        if (!g->dead[v]) {
+            s->cand[nc++].u = v;
+            continue;
+        }
+        const uint32_t *ov = g->adj + (size_t)v * g->Rcap;
+        for (size_t j = 0; j < g->deg[v]; j++)
+            if (!g->dead[ov[j]] && ov[j] != p)
+                s->cand[nc++].u = ov[j];
+    }
+    for (size_t i = 0; i < nc; i++)
+        s->cand[i].key = vdist(B, xp, node_vec(B->ix, s->cand[i].u, qv + B->ix->d));
+    return robust_prune(B, s, p, s->cand, nc, g->R);
+}
+
+int vqs_graph_consolidate(vqs_index *ix)
+{
+    vqs_graph *g = ix->graph;
+    ivlist *L = &ix->lists[0];
+    size_t n = g->n;
+    int nt = ix->nthreads > 0 ? ix->nthreads : 1;
+    build_ctx B = {.ix = ix, .g = g, .K = vqs_kernels_active(), .l2 = 1};
+    B.sc = calloc((size_t)nt, sizeof *B.sc);
+    B.cq = calloc((size_t)nt, sizeof *B.cq);
+    B.qv = calloc((size_t)nt, sizeof *B.qv);
+    uint32_t *remap = malloc(sizeof(uint32_t) * (n ? n : 1));
+    int rc = 0;
+    if (!B.sc || !B.cq || !B.qv || !remap)
+        rc = vqs_seterr(VQS_ENOMEM, "graph consolidation");
+    for (int t = 0; t < nt && !rc; t++)
+        if (!(B.qv[t] = malloc(sizeof(float) * 3 * ix->d)))
+            rc = vqs_seterr(VQS_ENOMEM, "graph consolidation");
+    if (!rc)
+        rc = vqs_parallel_for(nt, n, repair_one, &B);
+    if (rc) { /* nothing was compacted; repaired blocks are still a valid graph */
+        build_free(&B, nt);
+        free(remap);
+        return rc;
+    }
+    size_t live = 0;
+    for (size_t u = 0; u < n; u++)
+        remap[u] = g->dead[u] ? UINT32_MAX : (uint32_t)live++;
+    /* rows and blocks move down in order: a row's new place is free or its own */
+    for (size_t u = 0; u < n; u++) {
+        uint32_t v = remap[u];
+        if (v == UINT32_MAX || v == u)
+            continue;
+        L->ids[v] = L->ids[u];
+        memcpy(L->codes + (size_t)v * ix->cs, L->codes + u * ix->cs, ix->cs);
+        if (ix->rcs)
+            memcpy(L->rcodes + (size_t)v * ix->rcs, L->rcodes + u * ix->rcs, ix->rcs);
+        if (L->nf)
+            L->nf[v] = L->nf[u];
+        memcpy(g->adj + (size_t)v * g->Rcap, g->adj + u * g->Rcap, sizeof(uint32_t) * g->deg[u]);
+        g->deg[v] = g->deg[u];
+        vqs_ivf_map_move(ix, L->ids[v], 0, v);
+    }
+    for (size_t v = 0; v < live; v++) {
+        uint32_t *o = g->adj + v * g->Rcap;
+        size_t w = 0;
+        for (size_t i = 0; i < g->deg[v]; i++)
+            if (remap[o[i]] != UINT32_MAX)
+                o[w++] = remap[o[i]];
+        g->deg[v] = (uint16_t)w;
+    }
+    int entry_dead = g->dead[g->entry];
+    g->entry = entry_dead ? 0 : remap[g->entry];
+    memset(g->dead, 0, n);
+    memset(g->deg + live, 0, sizeof(uint16_t) * (n - live));
+    g->n = live;
+    g->ndead = 0;
+    L->n = live;
+    if (entry_dead && live)
+        choose_entry(ix, g, &B, B.qv[0]);
+    link_orphans(g);
+    build_free(&B, nt);
+    free(remap);
+    return 0;
+}
