@@ -123,10 +123,11 @@ int api_parse_params(vqs_coll *vc, const json_t *p, vqs_coll_search_params *sp, 
         return 0;
     if (!json_is_object(p))
         return fail(r, 400, "\"params\" must be an object");
-    /* hnsw_ef and acorn tune an HNSW graph vqs does not have; exact, indexed_only and quantization.ignore are
+    /* hnsw_ef is the beam of a graph collection (a VAMANA spec) and refused elsewhere; acorn tunes
+     * filtered HNSW search vqs does not have; exact, indexed_only and quantization.ignore are
      * accepted when false (what vqs does) and refused when true */
-    static const char *const known[] = {"quantization", "nprobe", "exact", "indexed_only", NULL};
-    static const char *const unsup[] = {"hnsw_ef", "acorn", NULL};
+    static const char *const known[] = {"quantization", "nprobe", "hnsw_ef", "exact", "indexed_only", NULL};
+    static const char *const unsup[] = {"acorn", NULL};
     if (api_check_keys(p, known, unsup, "\"params\"", r))
         return r->code;
     static const char *const falses[] = {"exact", "indexed_only"};
@@ -166,6 +167,14 @@ int api_parse_params(vqs_coll *vc, const json_t *p, vqs_coll_search_params *sp, 
         if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > (1 << 24))
             return fail(r, 400, "\"params\".\"nprobe\" must be a positive integer");
         sp->nprobe = (size_t)json_integer_value(x);
+    }
+    if ((x = json_object_get(p, "hnsw_ef")) && !json_is_null(x)) {
+        if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > (1 << 20))
+            return fail(r, 400, "\"params\".\"hnsw_ef\" must be an integer in [1, 1048576]");
+        if (strncmp(vqs_coll_config_of(vc)->spec, "VAMANA", 6))
+            return fail(r, 400, "\"params\".\"hnsw_ef\": collection index '%s' has no graph (a \"VAMANA<R>,...\" spec "
+                                "under \"vqs\" has one)", vqs_coll_config_of(vc)->spec);
+        sp->ef = (size_t)json_integer_value(x);
     }
     if (sp->rerank == VQS_RERANK_ON && vqs_coll_config_of(vc)->rerank == VQS_RERANK_NONE)
         sp->rerank = VQS_RERANK_DEFAULT; /* nothing to re-score with: as Qdrant, rescore is a hint */

@@ -100,7 +100,7 @@ static const vqs_cli_opt opts[] = {
      "files: adds qrels nDCG@10 (linear gains, as MTEB) and recall@10\n"
      "(relevant found / relevant); queries without a relevant document are\n"
      "left out (query files only)"},
-    {"nprobe", 'n', 1, "LIST", "16", "IVF lists probed, comma-separated (a row for each)"},
+    {"nprobe", 'n', 1, "LIST", "16", "IVF lists probed (VAMANA specs: the search beam, ef), comma-separated (a row for each)"},
     {"oversampling", 'O', 1, "LIST", "4", "first-stage candidates per result of re-scoring specs,\n"
                                           "comma-separated (a row for each)"},
     {"seeds", 'N', 1, "N", "1", "every training runs N times (seeds S..S+N-1, S = --seed), N <= 64;\n"

@@ -37,8 +37,10 @@
  *   (vqs_index_encode / vqs_index_decode) before the search, as in
  *   pipelines that store both sides compressed; ground truth and metrics
  *   use the original queries.
- * - nprobe varies only for IVF specs and oversampling only for specs with a
- *   refine stage; other specs get one row, not a grid of identical rows.
+ * - nprobe varies only for IVF specs (and for VAMANA graph specs, where
+ *   its values are the search beam, ef) and oversampling only for specs
+ *   with a refine stage; other specs get one row, not a grid of identical
+ *   rows.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -399,6 +401,7 @@ static int symmetric_queries(const eval_ctx *C, const vqs_index *ix, float **out
 
 typedef struct spec_info {
     int exact, ivf, refine;
+    int graph; /* VAMANA: the nprobe values are the search beam (ef) */
     char index[32], refine_tok[256], cspec[512];
     double code_bytes, total_bytes;
     double vector_bytes, rss_bytes; /* per vector without the fixed share: computed, and resident */
@@ -410,6 +413,7 @@ static void parse_spec_info(const char *spec, spec_info *si)
     si->exact = !strcmp(spec, "exact") || !strcmp(spec, "Flat");
     ivf_token(spec, si->index, sizeof si->index);
     si->ivf = si->index[0] != 0;
+    si->graph = !strncmp(spec, "VAMANA", 6);
     if (!si->ivf)
         snprintf(si->index, sizeof si->index, "flat");
     const char *rf = strstr(spec, "Refine(");
@@ -458,7 +462,7 @@ static json_t *ok_row(const eval_ctx *C, const char *spec, const spec_info *si, 
     }
     eval_json_set(r, "refine", json_string(si->refine_tok));
     eval_json_set(r, "index", json_string(si->index));
-    eval_json_set(r, "nprobe", json_integer((json_int_t)(si->ivf ? nprobe : 0)));
+    eval_json_set(r, "nprobe", json_integer((json_int_t)(si->ivf || si->graph ? nprobe : 0)));
     eval_json_set(r, "oversampling", json_real(si->refine ? os : 1.0));
     size_t kk = EVAL_K + (C->self ? 1 : 0);
     size_t cand = si->refine ? (size_t)ceil((double)kk * (double)(float)os) : 0;
@@ -534,7 +538,7 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
     spec_info si;
     parse_spec_info(e->spec, &si);
     const double *np = e->nnprobe ? e->nprobe : C->np_def, *os = e->nos ? e->os : C->os_def;
-    size_t nnp = si.ivf ? (e->nnprobe ? e->nnprobe : C->nnp_def) : 1;
+    size_t nnp = si.ivf || si.graph ? (e->nnprobe ? e->nnprobe : C->nnp_def) : 1;
     size_t nos = si.refine ? (e->nos ? e->nos : C->nos_def) : 1;
     size_t nset = nnp * nos, nseeds = C->nseeds;
     double *vals = calloc(nset * nseeds * NMET, sizeof(double));
@@ -586,7 +590,7 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
             for (size_t b = 0; b < nos && !rc; b++) {
                 size_t set = a * nos + b;
                 double *v = vals + (set * nseeds + s) * NMET;
-                target T = {ix, {.nprobe = si.ivf ? (size_t)np[a] : 0,
+                target T = {ix, {.nprobe = si.ivf ? (size_t)np[a] : 0, .ef = si.graph ? (size_t)np[a] : 0,
                                  .oversampling = si.refine ? (float)os[b] : 1.0f,
                                  .rerank = si.refine ? VQS_RERANK_ON : VQS_RERANK_OFF},
                             symq ? symq : C->Q.x};
@@ -607,7 +611,7 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
                 v[M_RELMSE] = rel;
                 v[M_TRAIN] = train_s;
                 v[M_ADD] = add_s;
-                per_query_rows(C, e->spec, si.ivf ? (size_t)np[a] : 0, si.refine ? os[b] : 1.0, seed);
+                per_query_rows(C, e->spec, si.ivf || si.graph ? (size_t)np[a] : 0, si.refine ? os[b] : 1.0, seed);
             }
         if (rc) {
             const char *det = vqs_errdetail();
@@ -629,7 +633,7 @@ int eval_run_entry(eval_ctx *C, eval_out *O, const eval_entry *e, int *failed)
         for (size_t a = 0; a < nnp && !orc; a++)
             for (size_t b = 0; b < nos && !orc; b++) {
                 const double *v = vals + (a * nos + b) * nseeds * NMET;
-                orc = emit(C, O, ok_row(C, e->spec, &si, si.ivf ? (size_t)np[a] : 0, si.refine ? os[b] : 1.0, v,
+                orc = emit(C, O, ok_row(C, e->spec, &si, si.ivf || si.graph ? (size_t)np[a] : 0, si.refine ? os[b] : 1.0, v,
                                         reused));
             }
     }

@@ -73,6 +73,7 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
     vqs_rerank_source src = {c, coll_fetch};
     if (p) {
         sp.nprobe = p->nprobe;
+        sp.ef = p->ef;
         sp.oversampling = p->oversampling;
         sp.filter = p->filter;
         sp.filter_ctx = p->filter_ctx;

@@ -518,7 +518,7 @@ TEST_CASE("query: unknown and unsupported fields are refused, limits hold", "[ap
     } bad[] = {
         {"search", R"({"vector":)" + v + R"(,"limit":3,"colour":1})", "unknown field \"colour\""},
         {"search", R"({"vector":)" + v + R"(,"prefetch":{}})", "\"prefetch\" is not supported by vqs"},
-        {"search", R"({"vector":)" + v + R"(,"params":{"hnsw_ef":64}})", "\"hnsw_ef\" is not supported by vqs"},
+        {"search", R"({"vector":)" + v + R"(,"params":{"hnsw_ef":64}})", "\"hnsw_ef\": collection index"},
         {"search", R"({"vector":)" + v + R"(,"params":{"exact":true}})", "\"exact\": true is not supported by vqs"},
         {"search", R"({"vector":)" + v + R"(,"params":{"quantization":{"rescore":true,"x":1}}})", "unknown field \"x\""},
         {"search", R"({"vector":{"name":"text","vector":)" + v + "}}", "Not existing vector name error: text"},

@@ -389,7 +389,7 @@ namespace
 // Runs `vqs import` on vecs into dir; kills it with SIGKILL once `after` batches are
 // acknowledged plus a random delay; returns the acknowledged total (the last "total T").
 uint64_t import_and_kill(const std::string &dir, const std::string &vecs, size_t batch, int after,
-                         unsigned delay_us)
+                         unsigned delay_us, const char *spec)
 {
     int fds[2];
     REQUIRE(pipe(fds) == 0);
@@ -403,7 +403,7 @@ uint64_t import_and_kill(const std::string &dir, const std::string &vecs, size_t
         dup2(devnull, 2);
         std::string b = std::to_string(batch);
         execl(VQS_CLI_PATH, "vqs", "import", "--data", dir.c_str(), "--collection", "crash", "--spec",
-              "IVF8,SQ8", "--metric", "l2", "--vectors", vecs.c_str(), "--batch", b.c_str(), "--threads",
+              spec, "--metric", "l2", "--vectors", vecs.c_str(), "--batch", b.c_str(), "--threads",
               "1", (char *)nullptr);
         _exit(127);
     }
@@ -443,7 +443,8 @@ uint64_t import_and_kill(const std::string &dir, const std::string &vecs, size_t
 
 } // namespace
 
-TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch", "[collection]")
+TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch, IVF and graph",
+          "[collection]")
 {
     tmpdir t;
     const size_t d = 32, n = 40000, batch = 250;
@@ -456,8 +457,10 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         std::string dir = t.file("data" + std::to_string(round));
         int after = 3 + (int)(rng() % 20);
         unsigned delay = (unsigned)(rng() % 20000);
-        uint64_t acked = import_and_kill(dir, vecs, batch, after, delay);
-        INFO("round " << round << ": acknowledged " << acked << " (kill after " << after << " lines + "
+        // odd rounds: a graph index (its edges are rebuilt from the stored codes at reopen)
+        const char *spec = round % 2 ? "VAMANA16,SQ8" : "IVF8,SQ8";
+        uint64_t acked = import_and_kill(dir, vecs, batch, after, delay, spec);
+        INFO("round " << round << " (" << spec << "): acknowledged " << acked << " (kill after " << after << " lines + "
                       << delay << " us)");
         catalog_ptr h(dir);
         vqs_coll_info info;
