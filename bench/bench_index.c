@@ -214,7 +214,8 @@ int main(int argc, char **argv)
         const char *pname = strstr(fs, "HNSW") ? "efSearch" : "nprobe"; /* HNSW: the column is efSearch */
         if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, pname, (double)nprobe))
             DIE("%s nprobe: %s\n", fs, faiss_get_last_error());
-        if (os > 0 && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
+        int frefine = strstr(fs, "RFlat") || strstr(fs, "Refine"); /* FAISS HNSW32,Flat has no second stage */
+        if (os > 0 && frefine && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
             DIE("%s k_factor: %s\n", fs, faiss_get_last_error());
         faiss_ParameterSpace_free(ps);
         double fq_[2] = {INFINITY, INFINITY};
