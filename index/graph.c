@@ -55,6 +55,7 @@
 
 #define NLOCKS 4096 /* striped locks over the nodes */
 #define SERIAL_FIRST 256
+#define DECODE_MAX ((size_t)1 << 30) /* bytes of decoded nodes a bulk insert may hold */
 
 struct vqs_graph {
     size_t R, Rcap, L;
@@ -109,6 +110,8 @@ int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
     }
     if (*p)
         return vqs_seterr(VQS_ESPEC, "'%s': unexpected '%s' in the graph token", buf, p);
+    if (gp->L && gp->L < gp->R)
+        return vqs_seterr(VQS_ESPEC, "'%s': the build beam /L%zu must be at least the degree %zu", buf, gp->L, gp->R);
     return 0;
 }
 
@@ -125,7 +128,10 @@ int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
         g->ones[j] = 1.0f;
     g->R = gp->R;
     g->Rcap = (gp->R * 13 + 9) / 10;
-    g->L = gp->L ? gp->L : (gp->R > 64 ? gp->R : 64) + 36; /* 100 at R <= 64, DiskANN's default */
+    /* DiskANN builds with L = 100 at R = 64; on siftsmall (R = 32) L = 64
+     * gave the same recall at a given search beam as L = 100 in 0.62 of the
+     * time, and L = 40 lost 0.008 (bench/README, graph index) */
+    g->L = gp->L ? gp->L : gp->R + gp->R / 2 > 64 ? gp->R + gp->R / 2 : 64;
     g->alpha = gp->alpha > 0 ? gp->alpha : 1.2f;
     g->ef = 64;
     for (size_t i = 0; i < NLOCKS; i++)
@@ -199,6 +205,7 @@ static inline void unlock(vqs_graph *g, uint32_t u)
 void vqs_graph_scratch_free(vqs_graph_scratch *s)
 {
     free(s->vis);
+    free(s->tag);
     free(s->pk);
     free(s->pn);
     free(s->pe);
@@ -246,6 +253,12 @@ static int scratch_ready(vqs_graph_scratch *s, size_t ef, size_t Rcap)
  * adding nodes (a shorter search, never a failure). Returns 1 if u was new. */
 static int visit(vqs_graph_scratch *s, uint32_t u)
 {
+    if (s->tag) {
+        if (s->tag[u] == s->epoch)
+            return 0;
+        s->tag[u] = s->epoch;
+        return 1;
+    }
     if (2 * (s->vn + 1) > s->vcap) {
         uint32_t *nv = calloc(2 * s->vcap, sizeof(uint32_t));
         if (!nv)
@@ -310,7 +323,12 @@ int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int loc
     int rc = scratch_ready(s, ef, g->Rcap);
     if (rc)
         return rc;
-    memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
+    if (s->tag && ++s->epoch == 0) { /* wrapped: clear the tags */
+        memset(s->tag, 0, sizeof(uint32_t) * s->ntag);
+        s->epoch = 1;
+    }
+    if (!s->tag)
+        memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
     s->vn = 0;
     s->pl = 0;
     s->xl = 0;
@@ -376,19 +394,24 @@ typedef struct build_ctx {
     const vqs_kernels *K;
     int l2;          /* build distances: L2 (else -inner product) */
     int locked;      /* parallel: adjacency under the striped locks */
-    size_t first;    /* nodes first .. first + n - 1 are new */
+    const uint32_t *perm; /* the nodes to insert, in order */
     vqs_graph_scratch *sc; /* per thread */
     vqs_codec_query **cq;  /* per thread: codes-only build */
     float **qv;      /* per thread: the new node's vector (d) */
+    float *dec;      /* no float copy: every node's decoded code, during a
+                        bulk insert (decode_all), or NULL */
 } build_ctx;
 
-/* The float vector of node u: the refine copy (RFlat) or its decoded code
- * (into buf, d floats). */
-static const float *node_vec(const vqs_index *ix, uint32_t u, float *buf)
+/* The float vector of node u: the refine copy (RFlat), its decoded code
+ * from the bulk insert's cache, or decoded now (into buf, d floats). */
+static const float *node_vec(const build_ctx *B, uint32_t u, float *buf)
 {
+    const vqs_index *ix = B->ix;
     const ivlist *L = &ix->lists[0];
     if (ix->refine == VQS_IVF_REFINE_FLAT)
         return (const float *)(L->rcodes + (size_t)u * ix->rcs);
+    if (B->dec)
+        return B->dec + (size_t)u * ix->d;
     vqs_codec_decode(ix->codec, 1, L->codes + (size_t)u * ix->cs, buf);
     return buf;
 }
@@ -408,7 +431,9 @@ static float vdist(const build_ctx *B, const float *x, const float *y)
 typedef struct bscore {
     const build_ctx *B;
     const float *q;
-    vqs_codec_query *cq; /* codes-only: the codec's score */
+    const uint8_t *rows; /* float vectors (refine copy or decoded), stride bytes apart */
+    size_t stride;
+    vqs_codec_query *cq; /* else the codec's score of the codes */
     uint8_t *buf;        /* gathered codes */
 } bscore;
 
@@ -417,8 +442,16 @@ static int build_score(void *ctx, size_t n, const uint32_t *nodes, float *keys)
     const bscore *S = ctx;
     const vqs_index *ix = S->B->ix;
     if (!S->cq) {
+        /* the rows are scattered: ask for all of them before the first
+         * distance (their misses overlap) */
+        size_t rb = S->stride < 4096 ? S->stride : 4096;
+        for (size_t i = 0; i < n; i++) {
+            const char *r = (const char *)(S->rows + (size_t)nodes[i] * S->stride);
+            for (size_t o = 0; o < rb; o += 64)
+                __builtin_prefetch(r + o);
+        }
         for (size_t i = 0; i < n; i++)
-            keys[i] = vdist(S->B, S->q, (const float *)(ix->lists[0].rcodes + (size_t)nodes[i] * ix->rcs));
+            keys[i] = vdist(S->B, S->q, (const float *)(S->rows + (size_t)nodes[i] * S->stride));
         return 0;
     }
     for (size_t i = 0; i < n; i++)
@@ -457,19 +490,19 @@ static int robust_prune(const build_ctx *B, vqs_graph_scratch *s, uint32_t p, vq
     if (nc > s->vbn) {
         free(s->vb);
         free(s->rm);
-        s->vb = flat ? NULL : malloc(sizeof(float) * d * nc);
+        s->vb = flat || B->dec ? NULL : malloc(sizeof(float) * d * nc);
         s->rm = malloc(nc);
-        s->vbn = (flat || s->vb) && s->rm ? nc : 0;
+        s->vbn = (flat || B->dec || s->vb) && s->rm ? nc : 0;
         if (!s->vbn)
             return vqs_seterr(VQS_ENOMEM, "graph build: %zu candidates", nc);
     }
     memset(s->rm, 0, nc);
     /* candidates' vectors, decoded once each when there is no float copy */
-    const float *const rows = flat ? (const float *)ix->lists[0].rcodes : NULL;
-    if (!flat)
+    const float *const rows = flat ? (const float *)ix->lists[0].rcodes : B->dec;
+    if (!rows)
         for (size_t i = 0; i < nc; i++)
             vqs_codec_decode(ix->codec, 1, ix->lists[0].codes + (size_t)c[i].u * ix->cs, s->vb + i * d);
-#define CVEC(i) (flat ? rows + (size_t)c[i].u * d : s->vb + (i) * d)
+#define CVEC(i) (rows ? rows + (size_t)c[i].u * d : s->vb + (i) * d)
     uint32_t *o = g->adj + (size_t)p * g->Rcap;
     size_t sel = 0;
     for (size_t i = 0; i < nc && sel < R; i++) {
@@ -510,11 +543,11 @@ static int add_reverse(const build_ctx *B, vqs_graph_scratch *s, uint32_t u, uin
             o[dg] = p;
             g->deg[u] = (uint16_t)(dg + 1);
         } else {
-            const float *xu = node_vec(B->ix, u, ubuf);
+            const float *xu = node_vec(B, u, ubuf);
             float *tmp = ubuf + B->ix->d; /* a second vector */
             for (size_t i = 0; i < dg; i++)
-                cb[i] = (vqs_graph_cand){vdist(B, xu, node_vec(B->ix, o[i], tmp)), o[i]};
-            cb[dg] = (vqs_graph_cand){vdist(B, xu, node_vec(B->ix, p, tmp)), p};
+                cb[i] = (vqs_graph_cand){vdist(B, xu, node_vec(B, o[i], tmp)), o[i]};
+            cb[dg] = (vqs_graph_cand){vdist(B, xu, node_vec(B, p, tmp)), p};
             rc = robust_prune(B, s, u, cb, dg + 1, g->R);
             size_t nd = g->deg[u];
             int kept = 0;
@@ -538,14 +571,20 @@ static int insert_one(void *ctx, size_t t, int tid)
     vqs_graph *g = B->g;
     const vqs_index *ix = B->ix;
     vqs_graph_scratch *s = &B->sc[tid];
-    uint32_t p = (uint32_t)(B->first + t);
+    uint32_t p = B->perm[t];
     int locked = B->locked;
     size_t d = ix->d;
     float *qv = B->qv[tid]; /* 3 * d: the node's vector and two more */
-    const float *xp = node_vec(ix, p, qv);
-    bscore S = {B, xp, NULL, NULL};
+    const float *xp = node_vec(B, p, qv);
+    bscore S = {B, xp, NULL, 0, NULL, NULL};
     int rc = 0;
-    if (ix->refine != VQS_IVF_REFINE_FLAT) {
+    if (ix->refine == VQS_IVF_REFINE_FLAT) {
+        S.rows = ix->lists[0].rcodes;
+        S.stride = ix->rcs;
+    } else if (B->dec) {
+        S.rows = (const uint8_t *)B->dec;
+        S.stride = sizeof(float) * d;
+    } else {
         vqs_codec_query **cq = &B->cq[tid];
         vqs_metric bm = B->l2 ? VQS_METRIC_L2 : VQS_METRIC_IP;
         rc = *cq ? vqs_codec_query_reset(*cq, xp) : vqs_codec_query_create(ix->codec, bm, xp, cq);
@@ -572,9 +611,9 @@ static int insert_one(void *ctx, size_t t, int tid)
     for (size_t i = 0; i < s->pl; i++)
         if (!s->pe[i])
             s->cand[nc++] = (vqs_graph_cand){s->pk[i], s->pn[i]};
-    if (S.cq) { /* codes-only: keys of the prune in the decoded space */
+    if (S.cq) { /* codes' scores: keys of the prune in the decoded space */
         for (size_t i = 0; i < nc; i++)
-            s->cand[i].key = vdist(B, xp, node_vec(ix, s->cand[i].u, qv + d));
+            s->cand[i].key = vdist(B, xp, node_vec(B, s->cand[i].u, qv + d));
     }
     if (locked)
         lock(g, p);
@@ -650,7 +689,7 @@ static void choose_entry(vqs_index *ix, vqs_graph *g, const build_ctx *B, float 
     for (size_t u = 0; u < n; u += step) {
         if (g->dead[u])
             continue;
-        const float *x = node_vec(ix, (uint32_t)u, buf);
+        const float *x = node_vec(B, (uint32_t)u, buf);
         for (size_t j = 0; j < d; j++)
             mean[j] += x[j];
         cnt++;
@@ -662,7 +701,7 @@ static void choose_entry(vqs_index *ix, vqs_graph *g, const build_ctx *B, float 
         for (size_t u = 0; u < n; u += step) {
             if (g->dead[u])
                 continue;
-            float dd = vdist(B, mf, node_vec(ix, (uint32_t)u, buf));
+            float dd = vdist(B, mf, node_vec(B, (uint32_t)u, buf));
             if (dd < best) {
                 best = dd;
                 g->entry = (uint32_t)u;
@@ -689,43 +728,78 @@ static void build_free(build_ctx *B, int nt)
     free(B->sc);
     free(B->cq);
     free(B->qv);
+    free(B->dec);
 }
 
 int vqs_graph_insert(vqs_index *ix, size_t first, size_t n)
 {
     vqs_graph *g = ix->graph;
     int nt = ix->nthreads > 0 ? ix->nthreads : 1;
-    build_ctx B = {.ix = ix, .g = g, .K = vqs_kernels_active(), .l2 = 1,
-                   .first = first};
+    build_ctx B = {.ix = ix, .g = g, .K = vqs_kernels_active(), .l2 = 1};
     B.sc = calloc((size_t)nt, sizeof *B.sc);
     B.cq = calloc((size_t)nt, sizeof *B.cq);
     B.qv = calloc((size_t)nt, sizeof *B.qv);
     int rc = 0;
     if (!B.sc || !B.cq || !B.qv)
         rc = vqs_seterr(VQS_ENOMEM, "graph build");
-    for (int t = 0; t < nt && !rc; t++)
+    for (int t = 0; t < nt && !rc; t++) {
         if (!(B.qv[t] = malloc(sizeof(float) * 3 * ix->d + g->Rcap * ix->cs + 64)))
             rc = vqs_seterr(VQS_ENOMEM, "graph build");
+        /* visited tags over every node: 4 bytes a node and thread while
+         * building, cheaper than the hash set searches use */
+        else if (!(B.sc[t].tag = calloc(first + n, sizeof(uint32_t))))
+            rc = vqs_seterr(VQS_ENOMEM, "graph build: %zu nodes", first + n);
+        else
+            B.sc[t].ntag = first + n;
+    }
+    /* without a float copy, a bulk insert (a new index, or an eighth or more
+     * of it added at once) decodes every node once, up to 1 GiB, instead of
+     * each node once per prune that meets it */
+    size_t tot = first + n;
+    if (!rc && ix->refine != VQS_IVF_REFINE_FLAT && 8 * n >= tot && tot * ix->d * sizeof(float) <= DECODE_MAX &&
+        (B.dec = malloc(sizeof(float) * tot * ix->d)) &&
+        vqs_codec_decode(ix->codec, tot, ix->lists[0].codes, B.dec)) {
+        free(B.dec); /* decoded row by row instead */
+        B.dec = NULL;
+        vqs_clearerr();
+    }
+    /* the insertion order: into an empty graph the batch's medoid goes
+     * first, as the entry every insertion's search starts from (DiskANN's
+     * start point; from an arbitrary first row, a two-thread build of
+     * siftsmall with L = 64 left a sixth of the points behind edges that a
+     * beam of 1024 did not find, in 2 of 4 runs) */
+    uint32_t *perm = rc ? NULL : malloc(sizeof(uint32_t) * (n ? n : 1));
+    if (!rc && !perm)
+        rc = vqs_seterr(VQS_ENOMEM, "graph build: %zu nodes", n);
     size_t done = 0;
-    if (!rc && g->n == 0 && n) { /* the first node: the entry, no edges */
-        g->deg[first] = 0;
-        g->entry = (uint32_t)first;
-        g->n = first + 1;
-        done = 1;
+    int empty = g->n == 0;
+    g->n = first + n; /* nodes not yet linked have no edge in: no search meets them */
+    if (!rc && n) {
+        uint32_t m = (uint32_t)first;
+        if (empty) {
+            choose_entry(ix, g, &B, B.qv[0]);
+            m = g->entry;
+            done = 1; /* the first node: the entry, no edges yet */
+        }
+        size_t w = 0;
+        if (empty)
+            perm[w++] = m;
+        for (size_t i = 0; i < n; i++)
+            if (!empty || first + i != m)
+                perm[w++] = (uint32_t)(first + i);
     }
     /* one by one while the graph is small, then in parallel */
     while (!rc && done < n && (first + done < SERIAL_FIRST || nt == 1)) {
-        B.first = first + done;
-        g->n = B.first + 1;
+        B.perm = perm + done;
         rc = insert_one(&B, 0, 0);
         done++;
     }
     if (!rc && done < n) {
-        B.first = first + done;
+        B.perm = perm + done;
         B.locked = 1;
-        g->n = first + n;
         rc = vqs_parallel_for(nt, n - done, insert_one, &B);
     }
+    free(perm);
     g->n = first + n;
     if (!rc && g->n >= 2 * g->entry_at && B.qv)
         choose_entry(ix, g, &B, B.qv[0]);
@@ -800,7 +874,7 @@ static int repair_one(void *ctx, size_t t, int tid)
             return vqs_seterr(VQS_ENOMEM, "graph consolidation: scratch");
     }
     float *qv = B->qv[tid];
-    const float *xp = node_vec(B->ix, p, qv);
+    const float *xp = node_vec(B, p, qv);
     size_t nc = 0;
     for (size_t i = 0; i < dg; i++) {
         uint32_t v = o[i];
@@ -814,7 +888,7 @@ static int repair_one(void *ctx, size_t t, int tid)
                 s->cand[nc++].u = ov[j];
     }
     for (size_t i = 0; i < nc; i++)
-        s->cand[i].key = vdist(B, xp, node_vec(B->ix, s->cand[i].u, qv + B->ix->d));
+        s->cand[i].key = vdist(B, xp, node_vec(B, s->cand[i].u, qv + B->ix->d));
     return robust_prune(B, s, p, s->cand, nc, g->R);
 }
 

@@ -24,8 +24,11 @@ typedef struct vqs_graph_cand {
  * pn (keys pk, ascending; ties by lower node) and, with want_expanded, the
  * xl nodes it expanded (xn, keys xk). */
 typedef struct vqs_graph_scratch {
-    uint32_t *vis;
+    uint32_t *vis;     /* visited: a hash set (searches: memory bounded by the work) */
     size_t vcap, vn;
+    uint32_t *tag;     /* or a tag per node (construction: ntag nodes, this search's tag) */
+    size_t ntag;
+    uint32_t epoch;
     float *pk;
     uint32_t *pn;
     uint8_t *pe;

@@ -478,6 +478,10 @@ static int graph_score(void *ctx, size_t n, const uint32_t *nodes, float *keys)
     size_t cs = ix->cs;
     if (past_deadline(G->J))
         return deadline_err();
+    size_t pb = cs < 2048 ? cs : 2048; /* scattered rows: their misses overlap */
+    for (size_t i = 0; i < n; i++)
+        for (size_t o = 0; o < pb; o += 64)
+            __builtin_prefetch(L->codes + (size_t)nodes[i] * cs + o);
     for (size_t i = 0; i < n; i++)
         memcpy(s->gcodes + i * cs, L->codes + (size_t)nodes[i] * cs, cs);
     score_rows(G->J, s, G->v, s->gcodes, n, 0, keys);

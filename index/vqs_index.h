@@ -151,7 +151,7 @@ typedef struct vqs_search_params {
  * e.g. "PQ16x8", "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat",
  * "BIN,Refine(SQfp16)", "VAMANA32,SQ8,RFlat". VAMANA: a graph of
  * out-degree R over the codes (index/graph.c), built with a beam of L
- * (default 100) and RobustPrune's alpha (default 1.2) as vectors are
+ * (>= R; default max(64, 1.5 R)) and RobustPrune's alpha (default 1.2) as vectors are
  * added; removals are tombstones until a fifth of the nodes are, then
  * consolidated. Searched with a beam of vqs_search_params.ef.
  * PQ codes of 4 bits are scanned with the fast-scan kernel. Cosine stores and

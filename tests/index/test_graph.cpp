@@ -102,7 +102,7 @@ TEST_CASE("graph spec tokens: parameters and clear errors", "[index][graph]")
     const size_t d = 16;
     vqs_index *ix = nullptr;
     for (const char *bad : {"VAMANA", "VAMANA32", "VAMANA2,SQ8", "VAMANA9999,SQ8", "VAMANA32/X5,SQ8",
-                            "VAMANA32/L0,SQ8", "VAMANA32/A0.5,SQ8", "VAMANA32x,SQ8", "IVF16,VAMANA32,SQ8",
+                            "VAMANA32/L0,SQ8", "VAMANA32/L16,SQ8", "VAMANA32/A0.5,SQ8", "VAMANA32x,SQ8", "IVF16,VAMANA32,SQ8",
                             "SQ8,VAMANA32"}) {
         INFO(bad);
         REQUIRE_ERR(vqs_index_create(bad, d, VQS_METRIC_L2, nullptr, &ix), VQS_ESPEC);
