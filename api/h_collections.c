@@ -19,8 +19,9 @@
  *   update requests is used, accepted because it states what vqs does
  *   anyway (one shard, one replica, payloads on disk, codes in memory), or
  *   refused with a 400 naming it. null means "unset", as in Qdrant.
- * - Collection info tells the truth in Qdrant's shape: one segment, no HNSW
- *   graph (hnsw_config.m = 0, Qdrant's own "no graph"), no WAL (null), the
+ * - Collection info tells the truth in Qdrant's shape: one segment, the
+ *   graph as hnsw_config (m = R / 2 and ef_construct = L of a VAMANA<R>
+ *   spec, else m = 0, Qdrant's own "no graph"), no WAL (null), the
  *   training size as indexing_threshold, the quantization Qdrant has a name
  *   for (else null: the spec is under "vqs").
  */
@@ -131,6 +132,9 @@ int api_h_get_coll(entry *e, resp *r)
         json_object_set_new(vq, "vectors", vqv);
     if (vq)
         json_object_set_new(vq, "payload_bytes", json_real((double)info[0].payload_bytes));
+    size_t gR = 0, gL = 0; /* the graph, as Qdrant's hnsw_config */
+    if (vqs_index_graph_params(cfg->spec, &gR, &gL, NULL) != 1)
+        gR = gL = 0;
     json_t *res = json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:I, "
         "s:{s:{s:o, s:I, s:s, s:I, s:I, s:b}, "
@@ -144,7 +148,7 @@ int api_h_get_coll(entry *e, resp *r)
         "config",
         "params", "vectors", vectors, "shard_number", (json_int_t)1, "sharding_method", "auto",
         "replication_factor", (json_int_t)1, "write_consistency_factor", (json_int_t)1, "on_disk_payload", 1,
-        "hnsw_config", "m", (json_int_t)0, "ef_construct", (json_int_t)0, "full_scan_threshold",
+        "hnsw_config", "m", (json_int_t)(gR / 2), "ef_construct", (json_int_t)gL, "full_scan_threshold",
         (json_int_t)threshold_kb, "on_disk", 0,
         "optimizer_config", "default_segment_number", (json_int_t)1, "flush_interval_sec", (json_int_t)0,
         "max_optimization_threads", "indexing_threshold", threshold_kb,
@@ -192,6 +196,64 @@ static int none_set(const json_t *x, const char *field, const char *why, resp *r
         if (!json_is_null(v))
             return fail(r, 400, "%s.%.60s: not supported by vqs (%s)", field, k, why);
     }
+    return 0;
+}
+
+/* Qdrant's hnsw_config at create (the collection's, or one vector's, which
+ * overrides it): m > 0 asks for a graph, which vqs builds as a Vamana graph
+ * of degree R = 2 m (HNSW's layer 0 holds 2 m links) with the build beam
+ * max(ef_construct, R) (index/graph.c): the spec becomes VAMANA<R>/L<L>,
+ * <spec>. m = 0 is Qdrant's own "no graph". *m, *efc: as given (-1: not
+ * given). The other fields have no meaning in vqs and are refused when set,
+ * and the on-disk graph does not exist yet. */
+static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *r)
+{
+    if (unset(x))
+        return 0;
+    if (!json_is_object(x))
+        return fail(r, 400, "%s: expected an object (m, ef_construct)", w);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)x, k, v)
+    {
+        if (json_is_null(v))
+            continue;
+        if (!strcmp(k, "m")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) == 1 ||
+                json_integer_value(v) > 256)
+                return fail(r, 400, "%s.m: expected 0 (no graph) or an integer in 2..256", w);
+            *m = (long)json_integer_value(v);
+        } else if (!strcmp(k, "ef_construct")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 4 || json_integer_value(v) > 4096)
+                return fail(r, 400, "%s.ef_construct: expected an integer in 4..4096", w);
+            *efc = (long)json_integer_value(v);
+        } else if (!strcmp(k, "on_disk")) {
+            if (!json_is_boolean(v))
+                return fail(r, 400, "%s.on_disk: expected a boolean", w);
+            if (json_is_true(v))
+                return fail(r, 400, "%s.on_disk: true is not supported by vqs yet (the graph is held in memory)", w);
+        } else {
+            return fail(r, 400, "%s.%.60s: not supported by vqs (its graph takes m and ef_construct)", w, k);
+        }
+    }
+    return 0;
+}
+
+/* Puts the graph hnsw_config asked for in front of cfg's spec. */
+static int apply_hnsw(long m, long efc, const char *w, vqs_coll_config *cfg, resp *r)
+{
+    if (m <= 0)
+        return 0;
+    if (!strncmp(cfg->spec, "IVF", 3) || !strncmp(cfg->spec, "VAMANA", 6))
+        return fail(r, 400, "%s.m: the spec '%s' already chooses its index (IVF or VAMANA); give one or the other",
+                    w, cfg->spec);
+    long R = 2 * m, L = efc > R ? efc : R;
+    char spec[sizeof cfg->spec];
+    int len = efc > 0 ? snprintf(spec, sizeof spec, "VAMANA%ld/L%ld,%s", R, L, cfg->spec)
+                      : snprintf(spec, sizeof spec, "VAMANA%ld,%s", R, cfg->spec);
+    if (len < 0 || (size_t)len >= sizeof spec)
+        return fail(r, 400, "%s: the spec with its graph is too long", w);
+    memcpy(cfg->spec, spec, (size_t)len + 1);
     return 0;
 }
 
@@ -322,11 +384,11 @@ static int spec_from_quantization(const json_t *q, size_t d, char *spec, size_t 
  * "\"vectors\"" or "\"vectors\".\"NAME\""); a named vector may carry its
  * own quantization_config and "vqs" (*qz, *vx: borrowed, NULL if none) */
 static int parse_vector_params(const json_t *v, const char *w, int named, vqs_coll_config *cfg, int *on_disk,
-                               const json_t **qz, const json_t **vx, resp *r)
+                               const json_t **qz, const json_t **vx, const json_t **hc, resp *r)
 {
     json_t *x;
     const char *k;
-    *qz = *vx = NULL;
+    *qz = *vx = *hc = NULL;
     if (!json_is_object(v))
         return fail(r, 400, "%s: expected {\"size\": d, \"distance\": \"Cosine\"|\"Euclid\"|\"Dot\"}", w);
     json_object_foreach((json_t *)v, k, x)
@@ -363,9 +425,7 @@ static int parse_vector_params(const json_t *v, const char *w, int named, vqs_co
         } else if (named && !strcmp(k, "vqs")) {
             *vx = x;
         } else if (!strcmp(k, "hnsw_config")) {
-            if (none_set(x, "hnsw_config", "vqs indexes with IVF and quantization, no HNSW graph; its settings are "
-                                           "under \"vqs\"", r))
-                return r->code;
+            *hc = x;
         } else if (!strcmp(k, "quantization_config") || !strcmp(k, "multivector_config")) {
             return fail(r, 400, "%s.\"%s\": not supported by vqs%s", w, k,
                         k[0] == 'q' ? " for the unnamed vector (give the collection's quantization_config or "
@@ -422,7 +482,8 @@ static int parse_vqs_ext(const json_t *vx, const char *w, vqs_coll_config *cfg, 
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-static const char NO_HNSW[] = "vqs indexes with IVF and quantization, no HNSW graph; its settings are under \"vqs\"";
+static const char NO_HNSW[] = "a collection's graph is chosen when it is created (hnsw_config.m, or a VAMANA spec "
+                               "under \"vqs\") and cannot be changed";
 static const char NO_WAL[] = "vqs has no WAL: every write is committed to LMDB before it is answered";
 
 int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
@@ -438,7 +499,7 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
     const char *vn[VQS_DB_MAX_VECTORS];
     size_t nv = 1;
     json_t *x, *one = json_integer(1), *yes = json_true(), *aut = json_string("auto");
-    const json_t *oc = NULL, *qc = NULL;
+    const json_t *oc = NULL, *qc = NULL, *hc = NULL;
     const char *k;
     int rc;
     /* "vectors": one unnamed vector {"size", "distance", ...}, or named
@@ -479,8 +540,7 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
             if (only_value(x, yes, k, "payloads are kept in LMDB on disk, and cached in memory for filters", r))
                 goto out;
         } else if (!strcmp(k, "hnsw_config")) {
-            if (none_set(x, k, NO_HNSW, r))
-                goto out;
+            hc = x;
         } else if (!strcmp(k, "wal_config")) {
             if (none_set(x, k, NO_WAL, r))
                 goto out;
@@ -512,9 +572,9 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
         snprintf(wv, sizeof wv, "%s.\"vqs\"", w);
         cfg[i] = base;
         int on_disk = -1, ts_set = 0;
-        const json_t *qz, *vx;
+        const json_t *qz, *vx, *vh;
         if (parse_vector_params(named ? json_object_get(vecs, vn[i]) : vecs, w, named, &cfg[i], &on_disk, &qz, &vx,
-                                r))
+                                &vh, r))
             goto out;
         if (on_disk >= 0)
             cfg[i].rerank = on_disk ? VQS_RERANK_DISK : VQS_RERANK_MEMORY;
@@ -526,6 +586,13 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
             goto out;
         cfg[i].sq_clip = qclip;
         if (parse_vqs_ext(json_object_get(j, "vqs"), "\"vqs\"", &cfg[i], r) || parse_vqs_ext(vx, wv, &cfg[i], r))
+            goto out;
+        /* the graph: the collection's hnsw_config, then the vector's over it */
+        long hm = -1, hef = -1;
+        char wh[192];
+        snprintf(wh, sizeof wh, "%s.\"hnsw_config\"", w);
+        if (parse_hnsw(hc, "\"hnsw_config\"", &hm, &hef, r) || parse_hnsw(vh, wh, &hm, &hef, r) ||
+            apply_hnsw(hm, hef, "\"hnsw_config\"", &cfg[i], r))
             goto out;
         /* the spec must build for this dimension and metric (the rest is
          * checked above): a 400 before the name is looked at */

@@ -55,6 +55,7 @@
 
 #define NLOCKS 4096 /* striped locks over the nodes */
 #define SERIAL_FIRST 256
+#define DEFAULT_ALPHA 1.2f
 #define DECODE_MAX ((size_t)1 << 30) /* bytes of decoded nodes a bulk insert may hold */
 
 struct vqs_graph {
@@ -115,6 +116,27 @@ int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
     return 0;
 }
 
+static size_t default_L(size_t R) { return R + R / 2 > 64 ? R + R / 2 : 64; }
+
+int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha)
+{
+    while (spec && *spec == ' ')
+        spec++;
+    if (!spec || strncmp(spec, "VAMANA", 6))
+        return 0;
+    vqs_graph_params gp;
+    int rc = vqs_graph_parse(spec, strcspn(spec, ","), &gp);
+    if (rc)
+        return rc;
+    if (R)
+        *R = gp.R;
+    if (L)
+        *L = gp.L ? gp.L : default_L(gp.R);
+    if (alpha)
+        *alpha = gp.alpha > 0 ? gp.alpha : DEFAULT_ALPHA;
+    return 1;
+}
+
 /* ---- create, grow, free ---------------------------------------------------------- */
 
 int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
@@ -131,8 +153,8 @@ int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
     /* DiskANN builds with L = 100 at R = 64; on siftsmall (R = 32) L = 64
      * gave the same recall at a given search beam as L = 100 in 0.62 of the
      * time, and L = 40 lost 0.008 (bench/README, graph index) */
-    g->L = gp->L ? gp->L : gp->R + gp->R / 2 > 64 ? gp->R + gp->R / 2 : 64;
-    g->alpha = gp->alpha > 0 ? gp->alpha : 1.2f;
+    g->L = gp->L ? gp->L : default_L(gp->R);
+    g->alpha = gp->alpha > 0 ? gp->alpha : DEFAULT_ALPHA;
     g->ef = 64;
     for (size_t i = 0; i < NLOCKS; i++)
         atomic_flag_clear(&g->locks[i]);

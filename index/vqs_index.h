@@ -160,6 +160,10 @@ typedef struct vqs_search_params {
  * Errors: VQS_ESPEC naming the token, VQS_EINVAL, VQS_ENOMEM. */
 int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_opts *o,
                      vqs_index **out);
+/* The graph of a spec: 1 and its degree R, build beam L and alpha (the
+ * defaults filled in) if it starts with VAMANA<R>, 0 if it has no graph, or
+ * VQS_ESPEC for a malformed graph token. Any pointer may be NULL. */
+int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha);
 void vqs_index_free(vqs_index *ix);
 
 /* Trains the coarse partition and the codecs on n rows (borrowed). */

@@ -392,7 +392,11 @@ TEST_CASE("colls_ex: collection info has the fields Qdrant's clients read, and c
         {R"({"vectors":{"dense":{"size":8,"distance":"Cosine","multivector_config":{"comparator":"max_sim"}}}})",
          "\"vectors\".\"dense\".\"multivector_config\": not supported"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"sparse_vectors":{"text":{}}})", "sparse vectors"},
-        {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":16}})", "hnsw_config.m"},
+        {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":16,"payload_m":4}})", "payload_m"},
+        {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":1}})", "hnsw_config\".m"},
+        {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":8,"ef_construct":2}})", "ef_construct"},
+        {R"({"vectors":{"size":8,"distance":"Cosine"},"hnsw_config":{"m":8},"vqs":{"spec":"IVF4,SQ8"}})",
+         "one or the other"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"wal_config":{"wal_capacity_mb":32}})", "wal_config"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"shard_number":2})", "shard_number"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"sharding_method":"custom"})", "sharding_method"},
@@ -405,7 +409,7 @@ TEST_CASE("colls_ex: collection info has the fields Qdrant's clients read, and c
         {R"({"vectors":{"size":8,"distance":"Cosine","multivector_config":{"comparator":"max_sim"}}})",
          "multivector_config"},
         {R"({"vectors":{"size":8,"distance":"Cosine","datatype":"float16"}})", "datatype"},
-        {R"({"vectors":{"size":8,"distance":"Cosine","hnsw_config":{"m":0}}})", "hnsw_config"},
+        {R"({"vectors":{"size":8,"distance":"Cosine","hnsw_config":{"on_disk":true}}})", "hnsw_config\".on_disk"},
         {R"({"vectors":{"size":8,"distance":"Manhattan"}})", "Manhattan"},
         {R"({"vectors":{"size":8,"distance":"Cosine","sizes":1}})", "sizes"},
         {R"({"vectors":{"size":8,"distance":"Cosine"},"quantization_config":{"scalar":{"always_ram":false}}})",
@@ -421,6 +425,77 @@ TEST_CASE("colls_ex: collection info has the fields Qdrant's clients read, and c
     }
     jptr list(ok_result(http(S.port, "GET", "/collections")));
     REQUIRE(json_array_size(json_object_get(list.j, "collections")) == 2); // c and m only
+}
+
+// Qdrant's hnsw_config at create asks for vqs's graph (VAMANA<2m>/L<ef_construct>); collection info
+// reports it back in Qdrant's fields; params.hnsw_ef is the search beam; points upserted, deleted
+// and upserted again through HTTP are found as exact search finds them, after a restart too.
+TEST_CASE("colls_ex: hnsw_config creates a graph collection, hnsw_ef is its beam, upserts and deletes go "
+          "through it",
+          "[api][graph]")
+{
+    tmpdir t;
+    const std::string dir = t.path + "/data";
+    const size_t n = 600, k = 5;
+    auto x = synth(n + 40, D, 77);
+    auto search_ef = [&](int port, const float *q, int ef) {
+        jptr r(ok_result(http(port, "POST", "/collections/g/points/search",
+                              R"({"vector":)" + vec_json(q, D) + R"(,"limit":)" + std::to_string(k) +
+                                  R"(,"params":{"hnsw_ef":)" + std::to_string(ef) + "}}")));
+        std::vector<uint64_t> ids;
+        for (size_t i = 0; i < json_array_size(r.j); i++)
+            ids.push_back((uint64_t)json_integer_value(json_object_get(json_array_get(r.j, i), "id")));
+        return ids;
+    };
+    {
+        server S(dir);
+        jptr c(ok_result(http(S.port, "PUT", "/collections/g",
+                              R"({"vectors":{"size":8,"distance":"Euclid"},"hnsw_config":{"m":8,"ef_construct":40},)"
+                              R"("vqs":{"spec":"SQ8","train_size":0}})")));
+        jptr i(info(S.port, "g"));
+        REQUIRE(std::string(json_string_value(path(i.j, {"vqs", "spec"}))) == "VAMANA16/L40,SQ8");
+        REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "m"})) == 8);
+        REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "ef_construct"})) == 40);
+        upsert(S.port, "g", x, 0, n);
+        // delete a third, upsert ten of them again
+        std::string del = R"({"points":[)";
+        for (size_t id = 0; id < n / 3; id++)
+            del += (id ? "," : "") + std::to_string(id);
+        del += "]}";
+        jptr dr(ok_result(http(S.port, "POST", "/collections/g/points/delete?wait=true", del)));
+        upsert(S.port, "g", x, 0, 10);
+        REQUIRE(count(S.port, "g") == n - n / 3 + 10);
+        for (size_t qi = 0; qi < 20; qi++) {
+            const float *q = &x[(n + qi) * D];
+            auto got = search_ef(S.port, q, (int)n); // a beam over every node: exact on the codes, re-scored
+            std::vector<uint64_t> want;
+            std::vector<std::pair<double, uint64_t>> dd;
+            for (size_t id = 0; id < n; id++) {
+                if (id >= 10 && id < n / 3)
+                    continue;
+                double s2 = 0;
+                for (size_t j = 0; j < D; j++)
+                    s2 += ((double)x[id * D + j] - q[j]) * ((double)x[id * D + j] - q[j]);
+                dd.push_back({s2, id});
+            }
+            std::sort(dd.begin(), dd.end());
+            for (size_t j = 0; j < k; j++)
+                want.push_back(dd[j].second);
+            REQUIRE(got == want);
+        }
+        require_error(http(S.port, "POST", "/collections/g/points/search",
+                           R"({"vector":)" + vec_json(&x[0], D) + R"(,"params":{"hnsw_ef":0}})"),
+                      400, "hnsw_ef");
+    }
+    server S(dir); // reopened: the graph is rebuilt from the stored codes
+    jptr i(info(S.port, "g"));
+    REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "m"})) == 8);
+    REQUIRE(count(S.port, "g") == n - n / 3 + 10);
+    const float *q = &x[(n + 3) * D];
+    auto a = search_ef(S.port, q, (int)n);
+    REQUIRE(a.size() == k);
+    for (auto id : a)
+        REQUIRE(!(id >= 10 && id < n / 3));
 }
 
 TEST_CASE("colls_ex: a wrong method on an existing route is a 405 with Allow, unknown paths and collections stay 404",

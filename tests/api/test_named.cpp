@@ -944,7 +944,7 @@ TEST_CASE("named vectors: refusals name the problem and change nothing", "[api][
         std::string body, needle;
     } bad_create[] = {
         {R"({"vectors":)" + v17 + "}", "17 named vectors"},
-        {R"({"vectors":{"a":{"size":4,"distance":"Dot"},"b":{"size":4,"distance":"Dot","hnsw_config":{"m":16}}}})",
+        {R"({"vectors":{"a":{"size":4,"distance":"Dot"},"b":{"size":4,"distance":"Dot","hnsw_config":{"m":16,"payload_m":2}}}})",
          "hnsw_config"},
         {R"({"vectors":{"a":{"size":4,"distance":"Dot"},"b":{"size":4,"distance":"Dot","vqs":{"spec":"PQ3x8"}}}})",
          "\"vectors\".\"b\""},
