@@ -3,7 +3,9 @@
  *
  *   bench_index BASE QUERIES METRIC THREADS NQ "vqs spec|faiss spec|nprobe|oversampling" ...
  * (for a VAMANA spec and a FAISS HNSW spec the nprobe column is the search
- * beam: vqs_search_params.ef, FAISS's efSearch)
+ * beam: vqs_search_params.ef, FAISS's efSearch; a comma-separated list,
+ * e.g. "VAMANA32,SQ8,RFlat|HNSW32|16,32,64|2", sweeps it over one build of
+ * each index: a row per value)
  *   bench_index synth:N:D:SEED - METRIC THREADS NQ ...   (seeded Gaussian mixture;
  *                                                          NQ queries drawn from it too)
  *
@@ -28,6 +30,9 @@
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "faiss_c_extra.h"
 #include "vqs_common.h"
@@ -150,7 +155,6 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (int a = 6; a < argc; a++) {
         char vs[256], fs[256];
-        size_t nprobe = 0;
         float os = 0;
         char *arg = strdup(argv[a]), *p1 = strchr(arg, '|'), *p2 = p1 ? strchr(p1 + 1, '|') : NULL,
              *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
@@ -159,7 +163,12 @@ int main(int argc, char **argv)
         *p1 = *p2 = *p3 = 0;
         snprintf(vs, sizeof vs, "%s", arg);
         snprintf(fs, sizeof fs, "%s", p1 + 1);
-        nprobe = (size_t)atol(p2 + 1);
+        /* nprobe (or beam): one value, or a comma-separated sweep over one build */
+        size_t probes[64], np = 0;
+        for (char *t = strtok(p2 + 1, ","); t && np < 64; t = strtok(NULL, ","))
+            probes[np++] = (size_t)atol(t);
+        if (!np)
+            probes[np++] = 0;
         os = (float)atof(p3 + 1);
         free(arg);
         /* vqs */
@@ -172,78 +181,100 @@ int main(int argc, char **argv)
         if (vqs_index_train(ix, nb, xb) || vqs_index_add(ix, nb, xb, NULL))
             DIE("%s: %s\n", vs, vqs_errdetail());
         double vbuild = vqs_now() - t0;
+        size_t cs = vqs_index_code_size(ix), fixed = 0;
+        double held = vqs_index_bytes_per_vector(ix, &fixed);
+        printf("# vqs %s: %.1f B/vec held (+%zu B fixed), built in %.2f s\n", vs, held, fixed, vbuild);
         int graph = !strncmp(vs, "VAMANA", 6); /* the nprobe column is the beam (ef) */
-        vqs_search_params sp = {.nprobe = graph ? 0 : nprobe, .ef = graph ? nprobe : 0, .oversampling = os,
-                                .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
-        double vq[2] = {INFINITY, INFINITY};
         int th[2] = {1, T};
-        vqs_faiss_set_blas_threads(1); /* vqs: BLAS single-threaded inside its threads */
-        for (int t = 0; t < 2; t++) {
-            sp.nthreads = th[t];
-            for (int rep = 0; rep < reps; rep++) {
-                double s = vqs_now();
-                if (vqs_index_search(ix, &sp, nq, xq, 10, ids, NULL))
-                    DIE("%s search: %s\n", vs, vqs_errdetail());
-                s = vqs_now() - s;
-                if (s < vq[t])
-                    vq[t] = s;
-            }
-        }
-        double vr = recall10(m, xb, nb, xq, nq, d, gt, gd, ids);
-        size_t cs = vqs_index_code_size(ix);
-        vqs_index_free(ix);
-        if (!strcmp(fs, "-")) {
-            printf("| %s | (none) | %zu | %g | %zu | %.2f | | %.4f | | %.0f | | | %.0f | | |\n", vs, nprobe,
-                   (double)os, cs, vbuild, vr, nq / vq[0], nq / vq[1]);
-            fflush(stdout);
-            continue;
-        }
         /* FAISS: trained on the same number of rows (the first ntrain: FAISS
          * subsamples inside its k-means as well) */
-        FaissIndex *fi;
-        vqs_faiss_set_num_threads(T);
-        vqs_faiss_set_blas_threads(T);
-        if (faiss_index_factory(&fi, (int)d, fs, fm))
-            DIE("%s: %s\n", fs, faiss_get_last_error());
-        t0 = vqs_now();
-        if (faiss_Index_train(fi, (idx_t)ntrain, fb) || faiss_Index_add(fi, (idx_t)nb, fb))
-            DIE("%s: %s\n", fs, faiss_get_last_error());
-        double fbuild = vqs_now() - t0;
-        FaissParameterSpace *ps;
-        faiss_ParameterSpace_new(&ps);
+        FaissIndex *fi = NULL;
+        double fbuild = 0;
         const char *pname = strstr(fs, "HNSW") ? "efSearch" : "nprobe"; /* HNSW: the column is efSearch */
-        if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, pname, (double)nprobe))
-            DIE("%s nprobe: %s\n", fs, faiss_get_last_error());
-        int frefine = strstr(fs, "RFlat") || strstr(fs, "Refine"); /* FAISS HNSW32,Flat has no second stage */
-        if (os > 0 && frefine && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
-            DIE("%s k_factor: %s\n", fs, faiss_get_last_error());
-        faiss_ParameterSpace_free(ps);
-        double fq_[2] = {INFINITY, INFINITY};
-        for (int t = 0; t < 2; t++) {
-            vqs_faiss_set_num_threads(th[t]);
-            /* OpenBLAS's own pool (FAISS's coarse step is an sgemm) at 1 and
-             * at the thread count: the faster counts */
-            for (int bt = 1; bt <= th[t]; bt = bt == th[t] ? th[t] + 1 : th[t]) {
-                vqs_faiss_set_blas_threads(bt);
-                for (int rep = 0; rep < reps; rep++) {
-                    double s = vqs_now();
-                    if (faiss_Index_search(fi, (idx_t)nq, fq, 10, fd, fl))
-                        DIE("%s search: %s\n", fs, faiss_get_last_error());
-                    s = vqs_now() - s;
-                    if (s < fq_[t])
-                        fq_[t] = s;
-                }
+        if (strcmp(fs, "-")) {
+            vqs_faiss_set_num_threads(T);
+            vqs_faiss_set_blas_threads(T);
+            if (faiss_index_factory(&fi, (int)d, fs, fm))
+                DIE("%s: %s\n", fs, faiss_get_last_error());
+            t0 = vqs_now();
+            if (faiss_Index_train(fi, (idx_t)ntrain, fb) || faiss_Index_add(fi, (idx_t)nb, fb))
+                DIE("%s: %s\n", fs, faiss_get_last_error());
+            fbuild = vqs_now() - t0;
+            /* its size: the saved index over the vectors */
+            char tmpl[] = "/tmp/vqs-faiss-XXXXXX";
+            int fd_ = mkstemp(tmpl);
+            if (fd_ >= 0) {
+                close(fd_);
+                struct stat st;
+                if (!faiss_write_index_fname(fi, tmpl) && !stat(tmpl, &st))
+                    printf("# FAISS %s: %.1f B/vec (saved index), built in %.2f s\n", fs, (double)st.st_size / (double)nb,
+                           fbuild);
+                unlink(tmpl);
             }
         }
-        for (size_t i = 0; i < nq * 10; i++)
-            ids[i] = fl[i] < 0 ? -1 : (int64_t)fl[i];
-        double fr = recall10(m, xb, nb, xq, nq, d, gt, gd, ids);
-        faiss_Index_free(fi);
-        printf("| %s | %s | %zu | %g | %zu | %.2f | %.2f | %.4f | %.4f | %.0f | %.0f | **%.2f×** | %.0f | %.0f | "
-               "**%.2f×** |\n",
-               vs, fs, nprobe, (double)os, cs, vbuild, fbuild, vr, fr, nq / vq[0], nq / fq_[0], fq_[0] / vq[0],
-               nq / vq[1], nq / fq_[1], fq_[1] / vq[1]);
-        fflush(stdout);
+        for (size_t pi = 0; pi < np; pi++) {
+            size_t nprobe = probes[pi];
+            vqs_search_params sp = {.nprobe = graph ? 0 : nprobe, .ef = graph ? nprobe : 0, .oversampling = os,
+                                    .rerank = os > 0 ? VQS_RERANK_ON : VQS_RERANK_OFF};
+            double vq[2] = {INFINITY, INFINITY};
+            vqs_faiss_set_blas_threads(1); /* vqs: BLAS single-threaded inside its threads */
+            for (int t = 0; t < 2; t++) {
+                sp.nthreads = th[t];
+                for (int rep = 0; rep < reps; rep++) {
+                    double s = vqs_now();
+                    if (vqs_index_search(ix, &sp, nq, xq, 10, ids, NULL))
+                        DIE("%s search: %s\n", vs, vqs_errdetail());
+                    s = vqs_now() - s;
+                    if (s < vq[t])
+                        vq[t] = s;
+                }
+            }
+            double vr = recall10(m, xb, nb, xq, nq, d, gt, gd, ids);
+            if (!fi) {
+                printf("| %s | (none) | %zu | %g | %zu | %.2f | | %.4f | | %.0f | | | %.0f | | |\n", vs, nprobe,
+                       (double)os, cs, vbuild, vr, nq / vq[0], nq / vq[1]);
+                fflush(stdout);
+                continue;
+            }
+            FaissParameterSpace *ps;
+            faiss_ParameterSpace_new(&ps);
+            if (nprobe && faiss_ParameterSpace_set_index_parameter(ps, fi, pname, (double)nprobe))
+                DIE("%s %s: %s\n", fs, pname, faiss_get_last_error());
+            int frefine = strstr(fs, "RFlat") || strstr(fs, "Refine"); /* FAISS HNSW32,Flat has no second stage */
+            if (os > 0 && frefine && faiss_ParameterSpace_set_index_parameter(ps, fi, "k_factor_rf", (double)os))
+                DIE("%s k_factor: %s\n", fs, faiss_get_last_error());
+            faiss_ParameterSpace_free(ps);
+            double fq_[2] = {INFINITY, INFINITY};
+            for (int t = 0; t < 2; t++) {
+                vqs_faiss_set_num_threads(th[t]);
+                /* OpenBLAS's own pool (FAISS's coarse step is an sgemm) at 1 and
+                 * at the thread count: the faster counts */
+                for (int bt = 1; bt <= th[t]; bt = bt == th[t] ? th[t] + 1 : th[t]) {
+                    vqs_faiss_set_blas_threads(bt);
+                    for (int rep = 0; rep < reps; rep++) {
+                        double s = vqs_now();
+                        if (faiss_Index_search(fi, (idx_t)nq, fq, 10, fd, fl))
+                            DIE("%s search: %s\n", fs, faiss_get_last_error());
+                        s = vqs_now() - s;
+                        if (s < fq_[t])
+                            fq_[t] = s;
+                    }
+                }
+            }
+            int64_t *fids = malloc(sizeof(int64_t) * nq * 10);
+            for (size_t i = 0; i < nq * 10; i++)
+                fids[i] = fl[i] < 0 ? -1 : (int64_t)fl[i];
+            double fr = recall10(m, xb, nb, xq, nq, d, gt, gd, fids);
+            free(fids);
+            printf("| %s | %s | %zu | %g | %zu | %.2f | %.2f | %.4f | %.4f | %.0f | %.0f | **%.2f×** | %.0f | %.0f | "
+                   "**%.2f×** |\n",
+                   vs, fs, nprobe, (double)os, cs, vbuild, fbuild, vr, fr, nq / vq[0], nq / fq_[0], fq_[0] / vq[0],
+                   nq / vq[1], nq / fq_[1], fq_[1] / vq[1]);
+            fflush(stdout);
+        }
+        vqs_index_free(ix);
+        if (fi)
+            faiss_Index_free(fi);
     }
     return 0;
 }
