@@ -45,6 +45,7 @@
 #include "vqs_topk.h"
 
 #define CHUNK 1024 /* codes per kernel call (fast scan: a multiple of 32) */
+#define GRAPH_EF_WIDEN 4096 /* graph: the widest beam a filter widens the search to */
 
 static vqs_metric inner_metric(const vqs_index *ix)
 {
@@ -497,22 +498,37 @@ static int graph_score(void *ctx, size_t n, const uint32_t *nodes, float *keys)
 
 /* The first stage over the graph: a beam of ef from the entry, then its
  * live nodes that pass the filter into the candidates (tombstones and
- * filtered nodes route the search but are never results). */
+ * filtered nodes route the search but are never results). When fewer than
+ * the candidates wanted pass (a selective filter, many tombstones), the
+ * search runs again with a beam four times as wide, up to GRAPH_EF_WIDEN
+ * (or the asked beam, if larger) or every node (the widened runs add at
+ * most a third to the last one). A filter that passes under ~0.5% of the
+ * nodes is for the collection's planner to send to its exact path
+ * (vqs_coll_plan_threshold: up to 2% of the points); the bound keeps a
+ * beam's sorted insertions from growing with the index. */
 static int graph_scan(const search_job *J, vqs_topk *H, const vqs_codec_view *v, int neg, scratch *s)
 {
     const vqs_index *ix = J->ix;
+    const ivlist *L = &ix->lists[0];
     gscore G = {J, s, v, neg};
     vqs_graph_scorer sc = {graph_score, &G};
-    int rc = vqs_graph_beam(ix->graph, &s->gs, J->ef, 0, &sc);
-    if (rc)
-        return rc;
-    const ivlist *L = &ix->lists[0];
-    for (size_t i = 0; i < s->gs.pl; i++) {
-        uint32_t u = s->gs.pn[i];
-        if (!vqs_graph_is_dead(ix->graph, u))
-            offer(J, H, s->gs.pk[i], list_id(L->ids, u));
+    size_t nodes = vqs_graph_nodes(ix->graph), ef = J->ef;
+    for (;;) {
+        int rc = vqs_graph_beam(ix->graph, &s->gs, ef, 0, &sc);
+        if (rc)
+            return rc;
+        H->n = 0;
+        for (size_t i = 0; i < s->gs.pl; i++) {
+            uint32_t u = s->gs.pn[i];
+            if (!vqs_graph_is_dead(ix->graph, u))
+                offer(J, H, s->gs.pk[i], list_id(L->ids, u));
+        }
+        size_t top = J->ef > GRAPH_EF_WIDEN ? J->ef : GRAPH_EF_WIDEN;
+        top = top < nodes ? top : nodes;
+        if (H->n >= H->k || ef >= top)
+            return 0;
+        ef = ef > top / 4 ? top : 4 * ef;
     }
-    return 0;
 }
 
 /* The refine copy of a kept candidate: the heap keeps (key, id) only, the

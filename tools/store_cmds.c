@@ -5,7 +5,7 @@
  *              [--dim D] [--payloads FILE.jsonl] [--batch N] [--train-size N]
  *              [--rerank disk|memory|none] [--clip Q]
  *   vqs search --data DIR --collection NAME --queries FILE --k K [--oversampling F]
- *              [--nprobe N] [--no-rerank] [--dim D] -o ids.ivecs [--dist D.fvecs]
+ *              [--nprobe N] [--ef N] [--no-rerank] [--dim D] -o ids.ivecs [--dist D.fvecs]
  *   vqs info   --data DIR [--collection NAME]
  *   vqs drop   --data DIR --collection NAME
  *
@@ -336,6 +336,7 @@ static const vqs_cli_opt search_opts[] = {
                                       "ids must fit int32)"},
     {"k", 'k', 0, "K", "10", "results per query, 1..100000"},
     {"nprobe", 'n', 0, "N", "the collection's, 16 from vqs import", "IVF lists probed"},
+    {"ef", 'e', 0, "N", "64", "the search beam of a graph collection (a VAMANA spec)"},
     {"oversampling", 'O', 0, "F", "the collection's, 4 from vqs import", "candidates re-scored per result, F >= 1"},
     {"no-rerank", 'R', 0, NULL, NULL, "the first stage's order, no re-scoring"},
     {"dist", 'd', 0, "D.fvecs", NULL, "also the distances"},
@@ -348,8 +349,8 @@ static const vqs_cli_opt search_opts[] = {
 const vqs_cli_help vqs_search_help = {
     .cmd = "search",
     .usage = "--data DIR --collection NAME --queries FILE --k K -o ids.ivecs\n"
-             "[--oversampling F] [--nprobe N] [--no-rerank] [--dist D.fvecs] [--threads N]\n"
-             "[--dim D] [--vector NAME]",
+             "[--oversampling F] [--nprobe N] [--ef N] [--no-rerank] [--dist D.fvecs]\n"
+             "[--threads N] [--dim D] [--vector NAME]",
     .about = "The k nearest points of every query in a collection; candidates are re-scored\n"
              "from the vector file on disk (or in memory: vqs import --rerank). Read-only:\n"
              "works beside a server or an import writing the same directory.\n",
@@ -360,7 +361,7 @@ const vqs_cli_help vqs_search_help = {
 int vqs_cmd_search(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL, *qpath = NULL, *opath = NULL, *dpath = NULL, *vname = NULL;
-    size_t k = 10, nprobe = 0, threads = 0, qdim = 0;
+    size_t k = 10, nprobe = 0, ef = 0, threads = 0, qdim = 0;
     double os = 0;
     int norerank = 0;
     int ch, rc;
@@ -380,6 +381,10 @@ int vqs_cmd_search(int argc, char **argv)
             break;
         case 'n':
             if ((rc = vqs_cli_parse_size(optarg, &nprobe, "--nprobe")))
+                return fail("search", rc);
+            break;
+        case 'e':
+            if ((rc = vqs_cli_parse_positive(optarg, &ef, "--ef")))
                 return fail("search", rc);
             break;
         case 'T':
@@ -439,7 +444,8 @@ int vqs_cmd_search(int argc, char **argv)
     }
     for (size_t i = 0; i < Q.n; i++)
         memcpy(qc + i * Q.d, Q.x + i * Q.ld, sizeof(float) * Q.d);
-    vqs_coll_search_params sp = {.nprobe = nprobe, .oversampling = (float)os, .rerank = norerank ? VQS_RERANK_OFF : VQS_RERANK_DEFAULT};
+    vqs_coll_search_params sp = {.nprobe = nprobe, .ef = ef, .oversampling = (float)os,
+                                 .rerank = norerank ? VQS_RERANK_OFF : VQS_RERANK_DEFAULT};
     double t0 = vqs_now();
     if ((rc = vqs_coll_search(vc, &sp, Q.n, qc, k, hits)))
         goto out;

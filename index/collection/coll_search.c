@@ -69,6 +69,9 @@ int vqs_coll_search(vqs_coll *c, const vqs_coll_search_params *p, size_t nq, con
     int crc = vqs_check_vectors((vqs_metric)c->cfg.metric, nq, c->cfg.d, c->cfg.d, q, &bad);
     if (crc)
         return vqs_seterr(crc, "collection '%s': query %zu: %s", c->name, bad, vqs_errdetail());
+    if (p && p->ef && vqs_index_graph_params(c->cfg.spec, NULL, NULL, NULL) != 1)
+        return vqs_seterr(VQS_EINVAL, "collection '%s': a search beam (ef) was given, but its index '%s' has no graph",
+                          c->name, c->cfg.spec);
     vqs_search_params sp = {0};
     vqs_rerank_source src = {c, coll_fetch};
     if (p) {

@@ -240,7 +240,8 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
 
 typedef struct vqs_coll_search_params {
     size_t nprobe;      /* 0: the collection's default */
-    size_t ef;          /* graph (VAMANA spec): the search beam; 0: the index's default */
+    size_t ef;          /* graph (VAMANA spec): the search beam; 0: the index's default; set for a
+                           collection without a graph: VQS_EINVAL */
     float oversampling; /* 0: the collection's default */
     int rerank;         /* VQS_RERANK_DEFAULT (0): as configured, VQS_RERANK_ON: on (needs stored
                            vectors), VQS_RERANK_OFF: off (vqs_index.h) */
