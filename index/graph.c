@@ -60,6 +60,7 @@
 #define _GNU_SOURCE
 #include "graph_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -81,6 +82,8 @@ struct vqs_graph {
     uint32_t entry;
     size_t entry_at;   /* nodes when the entry was last chosen */
     size_t since_sweep; /* nodes inserted since link_orphans */
+    int deferred;      /* vqs_index_graph_defer: rows from node pend on are not linked */
+    size_t pend;
     float *ones;       /* d ones: the F32 kernel's weights */
     atomic_flag locks[NLOCKS];
 };
@@ -758,6 +761,10 @@ static void build_free(build_ctx *B, int nt)
 int vqs_graph_insert(vqs_index *ix, size_t first, size_t n)
 {
     vqs_graph *g = ix->graph;
+    if (g->deferred) { /* stored, linked at vqs_index_graph_finish */
+        g->n = first + n;
+        return 0;
+    }
     int nt = ix->nthreads > 0 ? ix->nthreads : 1;
     build_ctx B = {.ix = ix, .g = g, .K = vqs_kernels_active()};
     B.sc = calloc((size_t)nt, sizeof *B.sc);
@@ -979,4 +986,160 @@ int vqs_graph_consolidate(vqs_index *ix)
     build_free(&B, nt);
     free(remap);
     return 0;
+}
+
+/* ---- persistence ------------------------------------------------------------------ */
+
+/* The file: "VQSGRAPH", u32 version, u32 R, u32 Rcap, u64 nodes,
+ * u64 entry (an ordinal), the nodes' ids (i64 each, in node order), then per
+ * node u16 degree and its neighbours as u32 ordinals, then the CRC-32C of
+ * everything before it. Little-endian, as the machine writes it. */
+#define GRAPH_MAGIC "VQSGRAPH"
+#define GRAPH_VERSION 1u
+
+typedef struct gio {
+    FILE *f;
+    uint32_t crc;
+    int bad;
+} gio;
+
+static void put(gio *w, const void *p, size_t n)
+{
+    if (!w->bad && fwrite(p, 1, n, w->f) != n)
+        w->bad = 1;
+    w->crc = vqs_crc32c(w->crc, p, n);
+}
+
+static int get(gio *r, void *p, size_t n)
+{
+    if (r->bad || fread(p, 1, n, r->f) != n)
+        return r->bad = 1, -1;
+    r->crc = vqs_crc32c(r->crc, p, n);
+    return 0;
+}
+
+int vqs_index_graph_write(const vqs_index *ix, FILE *f)
+{
+    if (!ix || !f || !ix->graph)
+        return vqs_seterr(VQS_EINVAL, "graph_write: no graph");
+    const vqs_graph *g = ix->graph;
+    const ivlist *L = &ix->lists[0];
+    uint32_t *ord = malloc(sizeof(uint32_t) * (g->n ? g->n : 1));
+    if (!ord)
+        return vqs_seterr(VQS_ENOMEM, "graph_write: %zu nodes", g->n);
+    uint64_t live = 0;
+    for (size_t u = 0; u < g->n; u++)
+        ord[u] = g->dead[u] ? UINT32_MAX : (uint32_t)live++;
+    gio w = {f, 0, 0};
+    uint32_t hdr[3] = {GRAPH_VERSION, (uint32_t)g->R, (uint32_t)g->Rcap};
+    uint64_t entry = g->n && ord[g->entry] != UINT32_MAX ? ord[g->entry] : 0;
+    put(&w, GRAPH_MAGIC, 8);
+    put(&w, hdr, sizeof hdr);
+    put(&w, &live, 8);
+    put(&w, &entry, 8);
+    for (size_t u = 0; u < g->n; u++)
+        if (!g->dead[u]) {
+            int64_t id = L->ids ? L->ids[u] : (int64_t)u;
+            put(&w, &id, 8);
+        }
+    uint32_t nb[1024];
+    for (size_t u = 0; u < g->n; u++) {
+        if (g->dead[u])
+            continue;
+        const uint32_t *o = g->adj + u * g->Rcap;
+        uint16_t dg = 0;
+        for (size_t i = 0; i < g->deg[u]; i++)
+            if (ord[o[i]] != UINT32_MAX)
+                nb[dg++] = ord[o[i]];
+        put(&w, &dg, 2);
+        put(&w, nb, sizeof(uint32_t) * dg);
+    }
+    uint32_t crc = w.crc;
+    put(&w, &crc, 4);
+    free(ord);
+    if (w.bad || fflush(f))
+        return vqs_seterr(errno ? -errno : -EIO, "graph_write: the write failed");
+    return 0;
+}
+
+int vqs_index_graph_defer(vqs_index *ix)
+{
+    if (!ix || !ix->graph)
+        return vqs_seterr(VQS_EINVAL, "graph_defer: the index has no graph");
+    ix->graph->deferred = 1;
+    ix->graph->pend = ix->graph->n;
+    return 0;
+}
+
+/* The graph of f over the deferred nodes, or -1 (nothing kept) if it does
+ * not fit them exactly. */
+static int graph_read(vqs_index *ix, FILE *f)
+{
+    vqs_graph *g = ix->graph;
+    size_t first = g->pend, n = g->n - first;
+    gio r = {f, 0, 0};
+    char magic[8];
+    uint32_t hdr[3];
+    uint64_t nn, entry;
+    if (get(&r, magic, 8) || memcmp(magic, GRAPH_MAGIC, 8) || get(&r, hdr, sizeof hdr) || hdr[0] != GRAPH_VERSION ||
+        hdr[1] != g->R || hdr[2] != g->Rcap || get(&r, &nn, 8) || nn != n ||
+        n != ix->ntotal || get(&r, &entry, 8) || (n && entry >= n))
+        return -1;
+    uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
+    uint8_t *seen = calloc(n ? n : 1, 1);
+    int ok = pos && seen;
+    for (size_t i = 0; ok && i < n; i++) {
+        int64_t id;
+        size_t l, p;
+        ok = !get(&r, &id, 8) && vqs_ivf_map_get(ix, id, &l, &p) && p >= first && p < g->n && !seen[p - first];
+        if (ok) {
+            seen[p - first] = 1;
+            pos[i] = (uint32_t)p;
+        }
+    }
+    uint32_t nb[1024];
+    for (size_t i = 0; ok && i < n; i++) {
+        uint16_t dg;
+        ok = !get(&r, &dg, 2) && dg <= g->Rcap && !get(&r, nb, sizeof(uint32_t) * dg);
+        uint32_t *o = g->adj + (size_t)pos[i] * g->Rcap;
+        for (size_t j = 0; ok && j < dg; j++) {
+            ok = nb[j] < n;
+            o[j] = ok ? pos[nb[j]] : 0;
+        }
+        if (ok)
+            g->deg[pos[i]] = dg;
+    }
+    uint32_t want = r.crc, crc;
+    ok = ok && !get(&r, &crc, 4) && crc == want && fgetc(f) == EOF;
+    if (ok && n)
+        g->entry = pos[entry];
+    free(pos);
+    free(seen);
+    if (!ok) {
+        memset(g->deg + first, 0, sizeof(uint16_t) * n);
+        return -1;
+    }
+    g->entry_at = g->n;
+    return 0;
+}
+
+int vqs_index_graph_finish(vqs_index *ix, FILE *f, int *loaded)
+{
+    if (loaded)
+        *loaded = 0;
+    if (!ix || !ix->graph || !ix->graph->deferred)
+        return vqs_seterr(VQS_EINVAL, "graph_finish: no deferred graph");
+    vqs_graph *g = ix->graph;
+    g->deferred = 0;
+    size_t first = g->pend, n = g->n - first;
+    if (f && first == 0 && graph_read(ix, f) == 0) {
+        if (loaded)
+            *loaded = 1;
+        return 0;
+    }
+    g->n = first; /* linked as an add links them */
+    int rc = vqs_graph_insert(ix, first, n);
+    if (rc)
+        g->n = first + n; /* the rows stay, unlinked: searches cannot reach them */
+    return rc;
 }

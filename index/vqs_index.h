@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vqs_codebook.h"
 #include "vqs_common.h"
@@ -229,6 +230,22 @@ int vqs_index_decode(const vqs_index *ix, size_t n, const uint8_t *codes, const 
 int vqs_index_save_trained(const vqs_index *ix, void **blob, size_t *len);
 int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o,
                            vqs_index **out);
+
+/* Graph persistence (VAMANA specs), so that a collection reopens its graph
+ * instead of building it again. vqs_index_graph_defer: the rows added from
+ * now on are stored but not linked into the graph (VQS_EINVAL without a
+ * graph). vqs_index_graph_finish ends that: the deferred rows get the graph
+ * that f holds (written by vqs_index_graph_write over exactly the ids now in
+ * the index, every one of them deferred), or, if f is NULL or does not fit
+ * (other ids, degree or format, truncated, a bad checksum), are linked as
+ * vqs_index_add would have (*loaded: 1 or 0; may be NULL). The ids decide
+ * the fit: a caller whose ids name new vectors when they change (a
+ * collection's internal ids) gets a graph only for the same points.
+ * vqs_index_graph_write: the graph over the live rows (edges into
+ * tombstones are left out). Errors: -errno (the write), VQS_ENOMEM. */
+int vqs_index_graph_defer(vqs_index *ix);
+int vqs_index_graph_finish(vqs_index *ix, FILE *f, int *loaded);
+int vqs_index_graph_write(const vqs_index *ix, FILE *f);
 
 /* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
  * how many were present. */

@@ -388,10 +388,12 @@ static int memory_apply(apply_ctx *A)
         for (size_t i = 0; i < ng; i++)
             if (gone[i] != UINT64_MAX)
                 gone[m++] = gone[i]; /* compacted in place: the array is not read again */
-        if (c->ix)
+        if (c->ix) {
             vqs_index_remove(c->ix, m, (const int64_t *)(const void *)gone, NULL);
-        else
+            c->graph_dirty |= m > 0;
+        } else {
             coll_buf_remove(c, m, (const int64_t *)(const void *)gone);
+        }
         delta -= (int64_t)m;
         if (op->kind == VQS_COLL_OP_DELETE) {
             s->nsel = m; /* how many it deleted */
@@ -399,9 +401,10 @@ static int memory_apply(apply_ctx *A)
         }
         if (op->n == 0)
             continue;
-        if (c->ix)
+        if (c->ix) {
             mrc = vqs_index_add_encoded(c->ix, op->n, s->codes, s->lists, (const int64_t *)(const void *)s->iids);
-        else
+            c->graph_dirty = 1;
+        } else
             mrc = coll_buf_append(c, op->n, s->y, s->iids);
         delta += (int64_t)op->n;
     }

@@ -24,6 +24,10 @@ struct vqs_coll {
     vqs_index *ix;        /* NULL until trained */
     vqs_vecstore *vs;     /* NULL if rerank == none */
     char vspath[4096];
+    /* a graph index (VAMANA spec): its snapshot beside the vector file
+     * (collection.c), and whether the graph in memory differs from it */
+    char gpath[4104];
+    int graph_dirty;
     pthread_rwlock_t lock; /* ix: searches read, the in-memory apply writes */
     pthread_mutex_t wlock; /* one writer at a time */
     uint64_t count;

@@ -10,6 +10,11 @@
  *   (vqs_db_load_codes -> vqs_index_add_encoded): no vector is re-encoded,
  *   and the fast-scan packing happens there (a memory copy per code). The
  *   trained state (codec, centroids) is one blob (vqs_index_save_trained).
+ *   A graph index (VAMANA spec) is the exception that is not rebuilt: its
+ *   edges are saved at close to <vector file>.graph (graph_save) and read
+ *   back at open when they cover exactly the points loaded; else (a crash,
+ *   a writer in another process since) the points are linked again, once,
+ *   as one bulk insert. The snapshot is never a source of points: LMDB is.
  * - Write order of an upsert: encode (outside every lock) -> one LMDB write
  *   transaction holding codes, ids and payloads, whose before_commit hook
  *   appends the vectors to the vector file and fdatasyncs it -> commit ->
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOTS_PER_THREAD 4
 
@@ -162,9 +168,33 @@ static int open_rec(vqs_catalog *cat, const char *name, const vqs_coll_opts *o, 
         goto fail;
     }
     vqs_clearerr();
+    /* a graph: its snapshot if it holds these points (graph_finish checks),
+     * else linked once over every point loaded */
+    int graph = vqs_index_graph_params(c->cfg.spec, NULL, NULL, NULL) == 1;
+    if (graph) { /* the snapshot's path, for a graph trained later too */
+        char vp[4096];
+        if ((rc = coll_vec_path(db, name, vp, sizeof vp)))
+            goto fail;
+        snprintf(c->gpath, sizeof c->gpath, "%s.graph", vp);
+    }
+    graph = graph && c->ix;
+    if (graph && (rc = vqs_index_graph_defer(c->ix)))
+        goto fail;
     load_ctx L = {c, c->ix, 0, 0, 0};
     if ((rc = vqs_db_load_codes(db, name, load_cb, &L)))
         goto fail;
+    if (graph) {
+        FILE *gf = fopen(c->gpath, "rb");
+        int loaded = 0;
+        rc = vqs_index_graph_finish(c->ix, gf, &loaded);
+        if (gf)
+            fclose(gf);
+        if (rc) {
+            rc = vqs_seterr(rc, "collection '%s': linking the graph: %s", name, vqs_errdetail());
+            goto fail;
+        }
+        c->graph_dirty = !loaded;
+    }
     /* The vector file after the codes: beside a writer in another process
      * (a read-only handle) the codes may come from a later commit than
      * info, and every committed batch's vectors reach the file before its
@@ -264,10 +294,40 @@ fail:
     return rc;
 }
 
+/* The graph's snapshot, written beside the vector file when the graph in
+ * memory is not the one on disk: to a temporary name, synced, then renamed
+ * over the old one, so a crash leaves the old snapshot or the new one (and
+ * either is used only if it holds exactly the points then loaded). A
+ * failure costs only the next open's linking: it is reported on stderr. */
+static void graph_save(vqs_coll *c)
+{
+    if (!c->ix || !c->gpath[0] || !c->graph_dirty || vqs_db_is_read_only(c->db))
+        return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", c->gpath);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int rc = f ? vqs_index_graph_write(c->ix, f) : -errno;
+    if (!rc && fsync(fileno(f)))
+        rc = -errno;
+    if (f && fclose(f) && !rc)
+        rc = -errno;
+    else if (!f && fd >= 0)
+        close(fd);
+    if (!rc && rename(tmp, c->gpath))
+        rc = -errno;
+    if (rc) {
+        unlink(tmp);
+        fprintf(stderr, "vqs: collection '%s': the graph was not saved (%s); the next open links it again\n",
+                c->name, vqs_strerror(rc));
+    }
+}
+
 void vqs_coll_close(vqs_coll *c)
 {
     if (!c)
         return;
+    graph_save(c);
     for (size_t i = 1; c->vec && i < c->nvec; i++)
         vqs_coll_close(c->vec[i]);
     free(c->vec);
@@ -394,6 +454,7 @@ int coll_train_locked(vqs_coll *c, size_t n, const float *x)
     }
     pthread_rwlock_wrlock(&c->lock);
     c->ix = ix;
+    c->graph_dirty = 1;
     ix = NULL;
     free(c->buf);
     free(c->biid);
@@ -510,6 +571,7 @@ int vqs_coll_upsert(vqs_coll *c, size_t n, const vqs_pid *ids, const float *x,
     if (trained) {
         vqs_index_remove(c->ix, nd, del, NULL);
         rc = vqs_index_add_encoded(c->ix, n, codes, lists, (const int64_t *)iids);
+        c->graph_dirty = 1;
     } else {
         coll_buf_remove(c, nd, del);
         rc = coll_buf_append(c, n, y, iids);
@@ -569,10 +631,12 @@ int vqs_coll_delete(vqs_coll *c, size_t n, const vqs_pid *ids, size_t *ndeleted)
             if (iids[i] != UINT64_MAX)
                 del[m++] = (int64_t)iids[i];
         pthread_rwlock_wrlock(&c->lock);
-        if (c->ix)
+        if (c->ix) {
             vqs_index_remove(c->ix, m, del, NULL);
-        else
+            c->graph_dirty |= m > 0;
+        } else {
             coll_buf_remove(c, m, del);
+        }
         pthread_rwlock_unlock(&c->lock);
         __atomic_store_n(&c->count, c->count - m, __ATOMIC_RELAXED);
         if (ndeleted)
