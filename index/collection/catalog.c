@@ -219,6 +219,9 @@ int coll_vec_create(vqs_db *db, const char *name, const vqs_coll_config *cfg)
      * (or by a drop that could not remove it); whatever stays in the way
      * (a directory) fails the create below */
     unlink(vp);
+    char gp[4300]; /* and its graph snapshot (collection.c), which would fit a new graph of the same ids */
+    snprintf(gp, sizeof gp, "%s.graph", vp);
+    unlink(gp);
     if (cfg->rerank != VQS_RERANK_NONE) {
         vqs_vecstore_opts vo = {.backend = VQS_VS_PREAD, .buffered = 1};
         vqs_vecstore *vs = NULL;
@@ -300,6 +303,9 @@ int vqs_coll_drop(vqs_catalog *cat, const char *name)
             unlink(vp) != 0 && errno != ENOENT)
             fprintf(stderr, "vqs: warning: collection '%s' dropped, but its vector file %s is left: %s\n", name, vp,
                     strerror(errno));
+        char gp[4300];
+        snprintf(gp, sizeof gp, "%s.graph", vp);
+        unlink(gp); /* a graph's snapshot, if any */
     }
     vqs_clearerr();
     return 0;

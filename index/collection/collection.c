@@ -301,8 +301,13 @@ fail:
  * failure costs only the next open's linking: it is reported on stderr. */
 static void graph_save(vqs_coll *c)
 {
+    vqs_db_stats st;
     if (!c->ix || !c->gpath[0] || !c->graph_dirty || vqs_db_is_read_only(c->db))
         return;
+    if (vqs_db_info(c->db, c->name, &st)) { /* dropped while open: nothing to save for */
+        vqs_clearerr();
+        return;
+    }
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.XXXXXX", c->gpath);
     int fd = mkstemp(tmp);

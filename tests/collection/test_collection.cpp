@@ -665,4 +665,8 @@ TEST_CASE("collection: a graph index is saved at close and reopened, a stale sna
         INFO("point " << n + i);
         REQUIRE(ids[i].u64 == n + i);
     }
+    c.reset(); // linked again at open: saved at close
+    REQUIRE(stat(gpath.c_str(), &st) == 0);
+    REQUIRE_OK(vqs_coll_drop(h.cat, "g")); // and dropped with the collection
+    REQUIRE(stat(gpath.c_str(), &st) != 0);
 }
