@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SLOTS_PER_THREAD 4
@@ -311,6 +312,8 @@ static void graph_save(vqs_coll *c)
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.XXXXXX", c->gpath);
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        fchmod(fd, 0644); /* as the vector file (mkstemp's is 0600) */
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     int rc = f ? vqs_index_graph_write(c->ix, f) : -errno;
     if (!rc && fsync(fileno(f)))
