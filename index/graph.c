@@ -192,6 +192,8 @@ int vqs_graph_reserve(vqs_graph *g, size_t cap)
 {
     if (cap <= g->cap)
         return 0;
+    if (cap >= UINT32_MAX) /* nodes are 32-bit numbers */
+        return vqs_seterr(VQS_ERANGE, "graph: %zu nodes; a graph holds fewer than 2^32", cap);
     uint32_t *a = realloc(g->adj, sizeof(uint32_t) * g->Rcap * cap);
     if (!a)
         return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes of degree %zu", cap, g->Rcap);

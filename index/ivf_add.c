@@ -263,6 +263,7 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
     if (ix->graph && (rc = vqs_graph_reserve(ix->graph, ix->lists[0].cap)))
         goto done;
     size_t first = ix->lists[0].n; /* the graph's new nodes */
+    int64_t next0 = ix->next_id;
     if (ix->fastscan) { /* rows grouped by list: one re-pack per list and block */
         size_t o = 0;
         for (size_t l = 0; l < ix->nlist; l++) {
@@ -311,6 +312,7 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         vqs_graph_truncate(ix->graph, first);
         ix->lists[0].n = first;
         ix->ntotal -= n;
+        ix->next_id = next0;
     }
 done:
     free(myids);
