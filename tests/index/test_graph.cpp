@@ -4,6 +4,9 @@
 // Recall floors: a graph build depends on the insertion order and, with two threads, on their
 // interleaving, so each case builds over several row orders and bounds every run and the mean;
 // the floors and their measured spread are stated at each case.
+// Tags: the small synthetic cases are [index] and so also run under every SIMD level
+// (tests/CMakeLists.txt, index_simd_*); the shared-data cases are [graph][data] only: once, at
+// the best level (under ASan at the scalar level they alone would take minutes).
 #include "vqs_test.hpp"
 
 #include <algorithm>
@@ -168,7 +171,7 @@ TEST_CASE("graph search with a full beam returns the flat index's answers", "[in
 // VAMANA32,SQ8,RFlat (beam 64, 20 candidates re-scored) 0.999 in every order; VAMANA32,PQ32x8
 // without re-scoring 0.844 (the flat PQ32x8's own recall: the codes, not the graph, bound it);
 // sts15k (cosine) 1.000.
-TEST_CASE("graph recall on siftsmall and sts15k against exact search", "[index][graph][data]")
+TEST_CASE("graph recall on siftsmall and sts15k against exact search", "[graph][data]")
 {
     struct {
         const char *base, *queries;
@@ -215,7 +218,7 @@ TEST_CASE("graph recall on siftsmall and sts15k against exact search", "[index][
 
 // Half of siftsmall built at once, the other half inserted in batches of 1 to 500: the same
 // algorithm as the build, so the recall matches a full build's within the spread of orders.
-TEST_CASE("graph inserts after a build reach a full build's recall", "[index][graph][data]")
+TEST_CASE("graph inserts after a build reach a full build's recall", "[graph][data]")
 {
     size_t d = 0, dq = 0;
     auto xb = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);
@@ -242,7 +245,7 @@ TEST_CASE("graph inserts after a build reach a full build's recall", "[index][gr
 // 30% of siftsmall removed in steps of 10% (tombstones, then consolidation): no removed id is
 // ever returned, recall against the exact answers over the remaining rows holds, and removed
 // ids can be added again.
-TEST_CASE("graph deletes: tombstones, consolidation, recall after 30% deletions", "[index][graph][data]")
+TEST_CASE("graph deletes: tombstones, consolidation, recall after 30% deletions", "[graph][data]")
 {
     size_t d = 0, dq = 0;
     auto xb = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);
@@ -309,7 +312,7 @@ int keep_one_in_50(void *, int64_t id) { return id % 50 == 0; }
 // A filter that passes 2% of siftsmall: a beam of 64 meets one or two passing nodes, so the
 // search widens its beam until the candidates are found. Every query gets k results, all pass,
 // and they are the exact answers over the passing points (re-scored with the float copy).
-TEST_CASE("graph search with a selective filter widens its beam to fill the results", "[index][graph][data]")
+TEST_CASE("graph search with a selective filter widens its beam to fill the results", "[graph][data]")
 {
     size_t d = 0, dq = 0;
     auto xb = load_rows(data_path("siftsmall/siftsmall_base.fvecs"), 10000, &d);
