@@ -171,7 +171,7 @@ int api_parse_params(vqs_coll *vc, const json_t *p, vqs_coll_search_params *sp, 
     if ((x = json_object_get(p, "hnsw_ef")) && !json_is_null(x)) {
         if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > (1 << 20))
             return fail(r, 400, "\"params\".\"hnsw_ef\" must be an integer in [1, 1048576]");
-        if (strncmp(vqs_coll_config_of(vc)->spec, "VAMANA", 6))
+        if (vqs_index_graph_params(vqs_coll_config_of(vc)->spec, NULL, NULL, NULL) != 1)
             return fail(r, 400, "\"params\".\"hnsw_ef\": collection index '%s' has no graph (a \"VAMANA<R>,...\" spec "
                                 "under \"vqs\" has one)", vqs_coll_config_of(vc)->spec);
         sp->ef = (size_t)json_integer_value(x);

@@ -213,10 +213,8 @@ int vqs_graph_reserve(vqs_graph *g, size_t cap)
 }
 
 size_t vqs_graph_nodes(const vqs_graph *g) { return g->n; }
-size_t vqs_graph_tombstones(const vqs_graph *g) { return g->ndead; }
 size_t vqs_graph_degree_cap(const vqs_graph *g) { return g->Rcap; }
 size_t vqs_graph_default_ef(const vqs_graph *g) { return g->ef; }
-uint32_t vqs_graph_entry(const vqs_graph *g) { return g->entry; }
 int vqs_graph_is_dead(const vqs_graph *g, uint32_t u) { return g->dead[u]; }
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg)
 {

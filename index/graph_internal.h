@@ -81,10 +81,8 @@ int vqs_graph_beam(const vqs_graph *g, vqs_graph_scratch *s, size_t ef, int lock
 void vqs_graph_scratch_free(vqs_graph_scratch *s);
 
 size_t vqs_graph_nodes(const vqs_graph *g);
-size_t vqs_graph_tombstones(const vqs_graph *g);
 size_t vqs_graph_degree_cap(const vqs_graph *g);
 size_t vqs_graph_default_ef(const vqs_graph *g);
-uint32_t vqs_graph_entry(const vqs_graph *g);
 int vqs_graph_is_dead(const vqs_graph *g, uint32_t u);
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg);
 size_t vqs_graph_bytes(const vqs_graph *g);
