@@ -85,6 +85,8 @@ struct vqs_graph {
     int deferred;      /* vqs_index_graph_defer: rows from node pend on are not linked */
     size_t pend;
     float *ones;       /* d ones: the F32 kernel's weights */
+    vqs_graph_disk *disk; /* on disk (graph_disk.c): adj, deg and dead freed */
+    size_t bw;         /* on disk: default nodes read per hop */
     atomic_flag locks[NLOCKS];
 };
 
@@ -185,6 +187,7 @@ void vqs_graph_free(vqs_graph *g)
     free(g->deg);
     free(g->dead);
     free(g->ones);
+    vqs_graph_disk_close(g->disk);
     free(g);
 }
 
@@ -215,7 +218,27 @@ int vqs_graph_reserve(vqs_graph *g, size_t cap)
 size_t vqs_graph_nodes(const vqs_graph *g) { return g->n; }
 size_t vqs_graph_degree_cap(const vqs_graph *g) { return g->Rcap; }
 size_t vqs_graph_default_ef(const vqs_graph *g) { return g->ef; }
-int vqs_graph_is_dead(const vqs_graph *g, uint32_t u) { return g->dead[u]; }
+int vqs_graph_is_dead(const vqs_graph *g, uint32_t u) { return g->dead && g->dead[u]; }
+size_t vqs_graph_degree(const vqs_graph *g) { return g->R; }
+uint32_t vqs_graph_entry_node(const vqs_graph *g) { return g->entry; }
+size_t vqs_graph_tombstones(const vqs_graph *g) { return g->ndead; }
+int vqs_graph_deferred(const vqs_graph *g) { return g->deferred; }
+int vqs_graph_on_disk(const vqs_graph *g) { return g->disk != NULL; }
+vqs_graph_disk *vqs_graph_disk_of(const vqs_graph *g) { return g->disk; }
+size_t vqs_graph_disk_width(const vqs_graph *g) { return g->bw; }
+
+void vqs_graph_attach_disk(vqs_graph *g, vqs_graph_disk *D, size_t bw)
+{
+    free(g->adj);
+    free(g->deg);
+    free(g->dead);
+    g->adj = NULL;
+    g->deg = NULL;
+    g->dead = NULL;
+    g->cap = g->n;
+    g->disk = D;
+    g->bw = bw;
+}
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg)
 {
     *deg = g->deg[u];
@@ -223,6 +246,8 @@ const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg)
 }
 size_t vqs_graph_bytes(const vqs_graph *g)
 {
+    if (g->disk)
+        return sizeof *g + vqs_graph_disk_bytes(g->disk);
     return g->cap * (sizeof(uint32_t) * g->Rcap + sizeof(uint16_t) + 1) + sizeof *g;
 }
 
@@ -252,6 +277,10 @@ void vqs_graph_scratch_free(vqs_graph_scratch *s)
     free(s->xk);
     free(s->vb);
     free(s->rm);
+    vqs_graph_disk_release(s->disk, s->slot);
+    free(s->dn);
+    free(s->dord);
+    free(s->dv);
     memset(s, 0, sizeof *s);
 }
 
@@ -421,6 +450,135 @@ int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int loc
             cur++;
     }
     return 0;
+}
+
+/* The node's vector into the scratch's store of expanded vectors. */
+static int keep_vector(vqs_graph_scratch *s, uint32_t u, const uint8_t *v)
+{
+    if (s->dl == s->dcap) {
+        size_t nc = s->dcap ? 2 * s->dcap : 256;
+        uint32_t *dn = realloc(s->dn, sizeof(uint32_t) * nc);
+        if (dn)
+            s->dn = dn;
+        uint8_t *dv = dn ? realloc(s->dv, nc * s->dvb) : NULL;
+        if (dv)
+            s->dv = dv;
+        if (!dn || !dv)
+            return vqs_seterr(VQS_ENOMEM, "graph search: %zu expanded nodes' vectors", nc);
+        s->dcap = nc;
+    }
+    s->dn[s->dl] = u;
+    memcpy(s->dv + s->dl * s->dvb, v, s->dvb);
+    s->dl++;
+    return 0;
+}
+
+int vqs_graph_beam_disk(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, size_t width,
+                        const vqs_graph_scorer *sc)
+{
+    vqs_graph *g = (vqs_graph *)cg;
+    vqs_graph_disk *D = g->disk;
+    size_t mw = vqs_graph_disk_max_width();
+    width = width < 1 ? 1 : width > mw ? mw : width;
+    if (ef < 1)
+        ef = 1;
+    int rc = scratch_ready(s, ef, g->Rcap);
+    if (rc)
+        return rc;
+    s->disk = D;
+    s->dvb = vqs_graph_disk_vec_bytes(D);
+    memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
+    s->vn = 0;
+    s->pl = 0;
+    s->dl = 0;
+    s->dsorted = 0;
+    if (!g->n)
+        return 0;
+    uint32_t e = vqs_graph_disk_entry(D), sel[64];
+    const uint8_t *blk[64];
+    float k0;
+    visit(s, e);
+    if ((rc = sc->score(sc->ctx, 1, &e, &k0)))
+        return rc;
+    beam_insert(s, ef, k0, e);
+    size_t cur = 0, vb = s->dvb;
+    while (cur < s->pl) {
+        size_t m = 0;
+        for (size_t i = cur; i < s->pl && m < width; i++)
+            if (!s->pe[i]) {
+                s->pe[i] = 1;
+                sel[m++] = s->pn[i];
+            }
+        if ((rc = vqs_graph_disk_fetch(D, &s->slot, m, sel, blk)))
+            return rc;
+        size_t best = s->pl;
+        for (size_t j = 0; j < m; j++) {
+            if ((rc = keep_vector(s, sel[j], blk[j])))
+                return rc;
+            uint32_t deg;
+            memcpy(&deg, blk[j] + vb, 4);
+            size_t k = 0;
+            for (size_t i = 0; i < deg; i++) {
+                uint32_t v;
+                memcpy(&v, blk[j] + vb + 4 + 4 * i, 4);
+                if (visit(s, v))
+                    s->nbr[k++] = v;
+            }
+            if (k && (rc = sc->score(sc->ctx, k, s->nbr, s->nk)))
+                return rc;
+            for (size_t i = 0; i < k; i++) {
+                size_t at = beam_insert(s, ef, s->nk[i], s->nbr[i]);
+                if (at < best)
+                    best = at;
+            }
+        }
+        if (best < cur)
+            cur = best;
+        while (cur < s->pl && s->pe[cur])
+            cur++;
+    }
+    return 0;
+}
+
+static int cmp_dord(const void *a, const void *b, void *ctx)
+{
+    const uint32_t *dn = ctx;
+    uint32_t x = dn[*(const uint32_t *)a], y = dn[*(const uint32_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+int vqs_graph_disk_vector(const vqs_graph *g, vqs_graph_scratch *s, uint32_t u, const uint8_t **out)
+{
+    if (!s->dsorted) {
+        uint32_t *o = realloc(s->dord, sizeof(uint32_t) * (s->dl ? s->dl : 1));
+        if (!o)
+            return vqs_seterr(VQS_ENOMEM, "graph search: scratch");
+        s->dord = o;
+        for (size_t i = 0; i < s->dl; i++)
+            o[i] = (uint32_t)i;
+        qsort_r(o, s->dl, sizeof(uint32_t), cmp_dord, s->dn);
+        s->dsorted = 1;
+    }
+    size_t lo = 0, hi = s->dl;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->dn[s->dord[mid]] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->dl && s->dn[s->dord[lo]] == u) {
+        *out = s->dv + (size_t)s->dord[lo] * s->dvb;
+        return 0;
+    }
+    /* not expanded (not expected: a finished beam has expanded every node it holds) */
+    const uint8_t *blk;
+    int rc = vqs_graph_disk_fetch(g->disk, &s->slot, 1, &u, &blk);
+    if (!rc && !(rc = keep_vector(s, u, blk))) {
+        s->dsorted = 0;
+        *out = s->dv + (s->dl - 1) * s->dvb;
+    }
+    return rc;
 }
 
 /* ---- construction ----------------------------------------------------------------- */
@@ -1022,6 +1180,8 @@ int vqs_index_graph_write(const vqs_index *ix, FILE *f)
 {
     if (!ix || !f || !ix->graph)
         return vqs_seterr(VQS_EINVAL, "graph_write: no graph");
+    if (ix->graph->disk)
+        return vqs_seterr(VQS_EINVAL, "graph_write: the graph is on disk (%s)", vqs_graph_disk_path(ix->graph->disk));
     const vqs_graph *g = ix->graph;
     const ivlist *L = &ix->lists[0];
     uint32_t *ord = malloc(sizeof(uint32_t) * (g->n ? g->n : 1));
@@ -1066,6 +1226,8 @@ int vqs_index_graph_defer(vqs_index *ix)
 {
     if (!ix || !ix->graph)
         return vqs_seterr(VQS_EINVAL, "graph_defer: the index has no graph");
+    if (ix->graph->disk)
+        return vqs_seterr(VQS_EINVAL, "graph_defer: the graph is on disk (%s)", vqs_graph_disk_path(ix->graph->disk));
     ix->graph->deferred = 1;
     ix->graph->pend = ix->graph->n;
     return 0;

@@ -46,6 +46,14 @@ typedef struct vqs_graph_scratch {
     size_t vbn;
     vqs_graph_cand *cand;
     size_t ccap;
+    /* on disk: the reader slot, and the vectors of the nodes expanded
+     * (dn, dv: dvb bytes each; dord: their order by node, once sorted) */
+    struct vqs_graph_disk *disk;
+    void *slot;
+    uint32_t *dn, *dord;
+    uint8_t *dv;
+    size_t dl, dcap, dvb;
+    int dsorted;
 } vqs_graph_scratch;
 
 /* Scores n nodes against the search's query: keys (smaller is better).
@@ -86,5 +94,39 @@ size_t vqs_graph_default_ef(const vqs_graph *g);
 int vqs_graph_is_dead(const vqs_graph *g, uint32_t u);
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg);
 size_t vqs_graph_bytes(const vqs_graph *g);
+size_t vqs_graph_degree(const vqs_graph *g); /* R */
+uint32_t vqs_graph_entry_node(const vqs_graph *g);
+size_t vqs_graph_tombstones(const vqs_graph *g);
+int vqs_graph_deferred(const vqs_graph *g);
+
+/* ---- on disk (graph_disk.c; the beam over it: graph.c) ---------------------- */
+
+typedef struct vqs_graph_disk vqs_graph_disk;
+int vqs_graph_on_disk(const vqs_graph *g);
+vqs_graph_disk *vqs_graph_disk_of(const vqs_graph *g);
+size_t vqs_graph_disk_width(const vqs_graph *g); /* default nodes read per hop */
+/* Moves g to disk: its adjacency is freed; D is g's from now on. */
+void vqs_graph_attach_disk(vqs_graph *g, vqs_graph_disk *D, size_t beam_width);
+void vqs_graph_disk_close(vqs_graph_disk *D);
+size_t vqs_graph_disk_max_width(void);
+size_t vqs_graph_disk_vec_bytes(const vqs_graph_disk *D);
+size_t vqs_graph_disk_bytes(const vqs_graph_disk *D);
+uint32_t vqs_graph_disk_entry(const vqs_graph_disk *D);
+size_t vqs_graph_disk_nodes(const vqs_graph_disk *D);
+const char *vqs_graph_disk_path(const vqs_graph_disk *D);
+/* The node bytes (vector, u32 degree, neighbours) of m <= max_width nodes,
+ * read together through the reader slot *slot (taken on first use) or from
+ * the cache; checked. */
+int vqs_graph_disk_fetch(vqs_graph_disk *D, void **slot, size_t m, const uint32_t *u, const uint8_t **out);
+void vqs_graph_disk_release(vqs_graph_disk *D, void *slot);
+/* The beam search over the graph on disk: each round expands the width
+ * best unexpanded nodes of the beam, their blocks read together; keeps
+ * their vectors (vqs_graph_disk_vector). With width 1 it visits what
+ * vqs_graph_beam visits over the same graph. */
+int vqs_graph_beam_disk(const vqs_graph *g, vqs_graph_scratch *s, size_t ef, size_t width,
+                        const vqs_graph_scorer *sc);
+/* The full vector of node u (the vector bytes of its block) into *out: one
+ * the last beam expanded, else read now. */
+int vqs_graph_disk_vector(const vqs_graph *g, vqs_graph_scratch *s, uint32_t u, const uint8_t **out);
 
 #endif

@@ -312,7 +312,8 @@ double vqs_index_bytes_per_vector(const vqs_index *ix, size_t *fixed)
     /* per list row: id (none while the id map is the identity) + refine
      * copy + the cosine factor */
     int ident = ix->idform == VQS_IDS_IDENT;
-    size_t row = (ident ? 0 : sizeof(int64_t)) + ix->rcs + (ix->cosnorm ? sizeof(float) : 0);
+    size_t rrow = ix->graph && vqs_graph_on_disk(ix->graph) ? 0 : ix->rcs; /* on disk: in the nodes */
+    size_t row = (ident ? 0 : sizeof(int64_t)) + rrow + (ix->cosnorm ? sizeof(float) : 0);
     if (!ix->ntotal) /* nothing held yet: a code, a row and a dense id map slot */
         return (double)ix->cs + (double)row + (ident ? 0 : sizeof(uint32_t));
     /* what is held: the lists at their capacity (codes in their layout) and

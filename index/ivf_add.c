@@ -159,6 +159,9 @@ int vqs_index_add_encoded(vqs_index *ix, size_t n, const uint8_t *codes, const u
         return vqs_seterr(VQS_EINVAL, "index_add: NULL argument");
     if (!ix->trained)
         return vqs_seterr(VQS_EINVAL, "index_add: index '%s' is not trained", ix->spec);
+    if (ix->graph && vqs_graph_on_disk(ix->graph))
+        return vqs_seterr(VQS_EINVAL, "index_add: '%s' is on disk (%s), read-only", ix->spec,
+                          vqs_graph_disk_path(vqs_graph_disk_of(ix->graph)));
     if (n == 0)
         return 0;
     if (ix->ivf && !lists)
@@ -355,6 +358,9 @@ int vqs_index_remove(vqs_index *ix, size_t n, const int64_t *ids, size_t *remove
 {
     if (!ix || (n && !ids))
         return vqs_seterr(VQS_EINVAL, "index_remove: NULL argument");
+    if (ix->graph && vqs_graph_on_disk(ix->graph))
+        return vqs_seterr(VQS_EINVAL, "index_remove: '%s' is on disk (%s), read-only", ix->spec,
+                          vqs_graph_disk_path(vqs_graph_disk_of(ix->graph)));
     size_t cnt = 0;
     uint8_t tmp[8192], *big = NULL, *code = tmp;
     size_t one = ix->fs_bs * ix->cs; /* code + one: a single code after vqs_ivf_fs_write's buffer */

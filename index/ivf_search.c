@@ -121,6 +121,7 @@ typedef struct search_job {
     size_t k, kk; /* results, first-stage candidates */
     size_t nprobe;
     size_t ef;            /* graph: the beam */
+    size_t bw;            /* graph on disk: nodes read per hop */
     const int64_t *probe; /* nq * nprobe lists, or NULL (flat) */
     const float *pdist;   /* their coarse scores */
     int rerank;
@@ -513,8 +514,9 @@ static int graph_scan(const search_job *J, vqs_topk *H, const vqs_codec_view *v,
     gscore G = {J, s, v, neg};
     vqs_graph_scorer sc = {graph_score, &G};
     size_t nodes = vqs_graph_nodes(ix->graph), ef = J->ef;
+    int disk = vqs_graph_on_disk(ix->graph);
     for (;;) {
-        int rc = vqs_graph_beam(ix->graph, &s->gs, ef, 0, &sc);
+        int rc = disk ? vqs_graph_beam_disk(ix->graph, &s->gs, ef, J->bw, &sc) : vqs_graph_beam(ix->graph, &s->gs, ef, 0, &sc);
         if (rc)
             return rc;
         H->n = 0;
@@ -670,6 +672,8 @@ static int search_one(void *ctx, size_t qi, int tid)
                 s->cids[i] = c[i].id;
             if ((rc = J->src->fetch(J->src->ctx, tid, nc, s->cids, s->vecs)))
                 return rc;
+        } else if (ix->graph && vqs_graph_on_disk(ix->graph)) {
+            /* on disk: the vectors the beam's reads brought */
         } else if (ix->refine == VQS_IVF_REFINE_FLAT) {
             /* the rows are scattered over the refine copy: ask for all of
              * them before scoring the first (their misses overlap) */
@@ -695,6 +699,13 @@ static int search_one(void *ctx, size_t qi, int tid)
             float sc;
             if (J->src) {
                 y = s->vecs + i * d;
+            } else if (ix->graph && vqs_graph_on_disk(ix->graph)) {
+                size_t l = 0, pos = 0;
+                vqs_ivf_map_get(ix, c[i].id, &l, &pos);
+                const uint8_t *yb;
+                if ((rc = vqs_graph_disk_vector(ix->graph, &s->gs, (uint32_t)pos, &yb)))
+                    return rc;
+                y = (const float *)yb;
             } else {
                 const uint8_t *r = refine_row(ix, c[i].id);
                 if (ix->refine == VQS_IVF_REFINE_FLAT) {
@@ -782,6 +793,12 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
         J.ef = J.ef > J.kk ? J.ef : J.kk;
         if (J.ef > (1u << 20))
             return vqs_seterr(VQS_EINVAL, "index_search: ef = %zu (at most 1048576)", J.ef);
+        if (vqs_graph_on_disk(ix->graph)) {
+            J.bw = p && p->beam_width ? p->beam_width : vqs_graph_disk_width(ix->graph);
+            if (J.bw > vqs_graph_disk_max_width())
+                return vqs_seterr(VQS_EINVAL, "index_search: beam_width = %zu (1..%zu)", J.bw,
+                                  vqs_graph_disk_max_width());
+        }
     }
     int nt = p && p->nthreads > 0 ? p->nthreads : ix->nthreads;
     J.sc = calloc((size_t)nt, sizeof(scratch));

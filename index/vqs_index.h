@@ -136,6 +136,8 @@ typedef struct vqs_search_params {
     size_t nprobe;        /* 0: the index default */
     size_t ef;            /* graph (VAMANA): the search beam, Qdrant's hnsw_ef; never
                              below the first-stage candidates; 0: the index default */
+    size_t beam_width;    /* graph on disk: nodes read per hop, together (1..64; DiskANN's
+                             W, the reads in flight per query); 0: the index default */
     float oversampling;   /* candidates for re-scoring: ceil(k * oversampling); 0: default */
     int rerank;           /* VQS_RERANK_DEFAULT: re-score if a refine copy or source exists; _ON, _OFF */
     const vqs_rerank_source *source; /* NULL: the index's refine copy */
@@ -246,6 +248,28 @@ int vqs_index_load_trained(const void *blob, size_t len, const vqs_index_opts *o
 int vqs_index_graph_defer(vqs_index *ix);
 int vqs_index_graph_finish(vqs_index *ix, FILE *f, int *loaded);
 int vqs_index_graph_write(const vqs_index *ix, FILE *f);
+
+/* The graph on disk (DiskANN's layout, index/graph_disk.c): writes the
+ * graph and the refine copy's vectors of a VAMANA<R>,<codec>,RFlat index to
+ * path, one block per node (vector, degree, neighbours; nodes packed into
+ * 4096-byte sectors), then moves the index there: the adjacency and the
+ * refine copy are freed, the codes stay in memory with a cache of the
+ * nodes nearest the entry. A search then reads beam_width nodes per hop
+ * together (io_uring, O_DIRECT) and re-scores its candidates with the
+ * vectors those reads brought. Tombstones are consolidated first. The
+ * index is read-only afterwards (add and remove: VQS_EINVAL). Errors:
+ * VQS_EINVAL (no graph, no RFlat, already on disk), -errno naming the file;
+ * on failure the index is unchanged. */
+typedef struct vqs_graph_disk_opts {
+    size_t cache_nodes;   /* nodes nearest the entry kept in memory; 0: 1024; (size_t)-1: none */
+    size_t beam_width;    /* default nodes read per hop; 0: 4 */
+    int pread;            /* 1: pread, not io_uring */
+    int buffered;         /* 1: through the page cache (no O_DIRECT) */
+} vqs_graph_disk_opts;
+int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_disk_opts *o);
+/* "io_uring" or "pread" (with " (buffered)" without O_DIRECT) for an
+ * index on disk, else NULL. */
+const char *vqs_index_graph_disk_backend(const vqs_index *ix);
 
 /* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
  * how many were present. */
