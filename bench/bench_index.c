@@ -184,7 +184,7 @@ int main(int argc, char **argv)
         size_t cs = vqs_index_code_size(ix), fixed = 0;
         double held = vqs_index_bytes_per_vector(ix, &fixed);
         printf("# vqs %s: %.1f B/vec held (+%zu B fixed), built in %.2f s\n", vs, held, fixed, vbuild);
-        int graph = !strncmp(vs, "VAMANA", 6); /* the nprobe column is the beam (ef) */
+        int graph = vqs_index_graph_params(vs, NULL, NULL, NULL) == 1; /* the nprobe column is the beam (ef) */
         int th[2] = {1, T};
         /* FAISS: trained on the same number of rows (the first ntrain: FAISS
          * subsamples inside its k-means as well) */

@@ -235,7 +235,9 @@ void vqs_graph_attach_disk(vqs_graph *g, vqs_graph_disk *D, size_t bw)
     g->adj = NULL;
     g->deg = NULL;
     g->dead = NULL;
+    g->n = vqs_graph_disk_nodes(D);
     g->cap = g->n;
+    g->deferred = 0;
     g->disk = D;
     g->bw = bw;
 }

@@ -65,12 +65,15 @@ typedef struct dslot {
 struct vqs_graph_disk {
     char path[4096];
     int fd, direct;
-    size_t d, vb, Rcap, nb, n;
+    size_t d, vb, R, Rcap, nb, n;
+    uint32_t metric;
+    uint64_t tail, size; /* the tail's offset (vqs_index_open_disk), the file's bytes */
     size_t per;  /* nodes per sector (nb <= SECTOR), else 0 */
     size_t ru;   /* bytes of one node's read */
     uint32_t entry;
     int use_uring;
     atomic_int warned;
+    atomic_ullong reads; /* nodes read from the file (not the cache) */
     pthread_mutex_t mu;
     dslot *free_slots;
     /* the entry region: node + 1 keys (0 empty), their places in cblk, and
@@ -120,6 +123,8 @@ static void hdr_make(const vqs_graph_disk *D, uint32_t R, uint32_t metric, uint8
     uint64_t n = D->n;
     memcpy(h + 36, &n, 8);
     memcpy(h + 44, &D->entry, 4);
+    uint64_t tail = file_bytes(D);
+    memcpy(h + 48, &tail, 8);
     uint32_t crc = vqs_crc32c(0, h, 60);
     memcpy(h + 60, &crc, 4);
 }
@@ -139,6 +144,43 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off, const cha
         off += (uint64_t)w;
     }
     return 0;
+}
+
+/* The tail: what reopens the index (vqs_index_open_disk) - u64 length and
+ * the trained state (vqs_index_save_trained), u64 n, u8 1 if the ids are
+ * 0..n-1, the n codes, the n ids (u64) unless they are, CRC-32C. */
+typedef struct twr {
+    int fd;
+    uint64_t off;
+    uint32_t crc;
+    const char *path;
+} twr;
+
+static int tput(twr *t, const void *p, size_t n)
+{
+    t->crc = vqs_crc32c(t->crc, p, n);
+    int rc = write_all(t->fd, p, n, t->off, t->path);
+    t->off += n;
+    return rc;
+}
+
+static int tail_write(const vqs_index *ix, int fd, uint64_t off, const char *path)
+{
+    const ivlist *L = &ix->lists[0];
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = vqs_index_save_trained(ix, &blob, &len);
+    if (rc)
+        return rc;
+    twr t = {fd, off, 0, path};
+    uint64_t l64 = len, n = L->n;
+    uint8_t ident = L->ids == NULL;
+    if (!(rc = tput(&t, &l64, 8)) && !(rc = tput(&t, blob, len)) && !(rc = tput(&t, &n, 8)) &&
+        !(rc = tput(&t, &ident, 1)) && !(rc = tput(&t, L->codes, n * ix->cs)) && !ident)
+        rc = tput(&t, L->ids, n * sizeof(int64_t));
+    free(blob);
+    uint32_t crc = t.crc;
+    return rc ? rc : tput(&t, &crc, 4);
 }
 
 /* Writes the node file of g (no tombstones) over the refine copy rows to
@@ -166,7 +208,7 @@ static int disk_write(const vqs_index *ix, const vqs_graph_disk *D, uint32_t R, 
     for (size_t u = 0; u < D->n && !rc; u++) {
         size_t w;
         uint64_t at = unit_off(D, (uint32_t)u, &w);
-        if (at + w >= off + chunk) { /* the staged units are complete */
+        if (at >= off + chunk) { /* the staged units are complete */
             rc = write_all(fd, buf, fill, off, tmp);
             memset(buf, 0, chunk);
             off += fill;
@@ -185,6 +227,8 @@ static int disk_write(const vqs_index *ix, const vqs_graph_disk *D, uint32_t R, 
     if (!rc && fill)
         rc = write_all(fd, buf, fill, off, tmp);
     free(buf);
+    if (!rc)
+        rc = tail_write(ix, fd, file_bytes(D), tmp);
     if (!rc && fsync(fd))
         rc = vqs_seterr(-errno, "%s: fsync: %s", tmp, strerror(errno));
     if (!rc && fchmod(fd, 0644))
@@ -307,6 +351,8 @@ int vqs_graph_disk_fetch(vqs_graph_disk *D, void **slotp, size_t m, const uint32
         }
         nq++;
     }
+    if (nq)
+        atomic_fetch_add_explicit(&D->reads, nq, memory_order_relaxed);
     if (nq && s->ring_ok > 0) {
         int rc = 0;
         int e = io_uring_submit_and_wait(&s->ring, (unsigned)nq);
@@ -372,12 +418,12 @@ void vqs_graph_disk_close(vqs_graph_disk *D)
     free(D);
 }
 
-/* Opens path for reads and checks its header against the index. */
-static int disk_open(const vqs_index *ix, const char *path, const vqs_graph_disk_opts *o, vqs_graph_disk **out)
+/* Opens path for reads and reads its header. */
+static int disk_open(const char *path, const vqs_graph_disk_opts *o, vqs_graph_disk **out)
 {
     vqs_graph_disk *D = calloc(1, sizeof *D);
     if (!D)
-        return vqs_seterr(VQS_ENOMEM, "graph to disk");
+        return vqs_seterr(VQS_ENOMEM, "graph on disk");
     snprintf(D->path, sizeof D->path, "%s", path);
     pthread_mutex_init(&D->mu, NULL);
     D->fd = -1;
@@ -393,17 +439,20 @@ static int disk_open(const vqs_index *ix, const char *path, const vqs_graph_disk
     D->use_uring = !(o && o->pread);
     uint8_t *h = NULL;
     if (posix_memalign((void **)&h, SECTOR, SECTOR)) {
-        rc = vqs_seterr(VQS_ENOMEM, "graph to disk");
+        rc = vqs_seterr(VQS_ENOMEM, "graph on disk");
         goto fail;
     }
     D->ru = SECTOR;
     rc = read_at(D, h, 0, 0);
+    if (rc == VQS_ECORRUPT)
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: shorter than its 4096-byte header", path);
     uint32_t f[7], crc, entry;
-    uint64_t n;
+    uint64_t n, tail;
     if (!rc) {
         memcpy(f, h + 8, sizeof f);
         memcpy(&n, h + 36, 8);
         memcpy(&entry, h + 44, 4);
+        memcpy(&tail, h + 48, 8);
         memcpy(&crc, h + 60, 4);
         if (memcmp(h, DISK_MAGIC, 8))
             rc = vqs_seterr(VQS_ECORRUPT, "%s: not a vqs on-disk graph (bad magic)", path);
@@ -417,22 +466,31 @@ static int disk_open(const vqs_index *ix, const char *path, const vqs_graph_disk
         goto fail;
     D->d = f[1];
     D->vb = f[2];
+    D->R = f[3];
     D->Rcap = f[4];
+    D->metric = f[6];
     D->n = n;
     D->entry = entry;
+    D->tail = tail;
+    if (!D->d || D->d > (1u << 20) || D->vb != 4 * (size_t)D->d || !D->Rcap || D->Rcap > 1024 || D->R > D->Rcap ||
+        n >= UINT32_MAX || (n && entry >= n)) {
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: header out of range (d %u, degree %u of %u, %llu nodes, entry %u)", path,
+                        f[1], f[3], f[4], (unsigned long long)n, entry);
+        goto fail;
+    }
     layout(D);
-    if (D->d != ix->d || D->vb != ix->rcs || D->Rcap != vqs_graph_degree_cap(ix->graph) || f[5] != D->nb ||
-        f[6] != (uint32_t)ix->metric || D->n != ix->lists[0].n || (D->n && D->entry >= D->n)) {
-        rc = vqs_seterr(VQS_ECORRUPT, "%s: the file does not describe this index (d %u, degree %u, %llu nodes)", path,
-                        f[1], f[4], (unsigned long long)n);
+    if (f[5] != D->nb || tail != file_bytes(D)) {
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: header inconsistent (node bytes %u, tail at %llu)", path, f[5],
+                        (unsigned long long)tail);
         goto fail;
     }
     struct stat st;
     if (fstat(D->fd, &st) || (uint64_t)st.st_size < file_bytes(D)) {
-        rc = vqs_seterr(VQS_ECORRUPT, "%s: %lld bytes, %llu expected (file cut?)", path, (long long)st.st_size,
-                        (unsigned long long)file_bytes(D));
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: %lld bytes, at least %llu expected (file cut?)", path,
+                        (long long)st.st_size, (unsigned long long)file_bytes(D));
         goto fail;
     }
+    D->size = (uint64_t)st.st_size;
     *out = D;
     return 0;
 fail:
@@ -440,9 +498,19 @@ fail:
     return rc;
 }
 
-/* The entry region: up to c nodes breadth first from the entry, their node
- * bytes from the file (the adjacency in memory picks them). */
-static int disk_cache(vqs_graph_disk *D, const vqs_graph *g, size_t c)
+/* Whether D describes ix's graph and codes (else VQS_ECORRUPT naming both). */
+static int disk_fits(const vqs_graph_disk *D, const vqs_index *ix, size_t n)
+{
+    if (!ix->graph || ix->refine != VQS_IVF_REFINE_FLAT || D->d != ix->d || D->vb != ix->rcs ||
+        D->Rcap != vqs_graph_degree_cap(ix->graph) || D->metric != (uint32_t)ix->metric || D->n != n)
+        return vqs_seterr(VQS_ECORRUPT, "%s: the nodes (d %zu, degree %zu, %zu nodes, metric %u) do not fit "
+                          "'%s' (d %zu, %zu rows)", D->path, D->d, D->Rcap, D->n, D->metric, ix->spec, ix->d, n);
+    return 0;
+}
+
+/* The entry region: up to c nodes breadth first from the entry, read from
+ * the file. */
+static int disk_cache(vqs_graph_disk *D, size_t c)
 {
     if (c > D->n)
         c = D->n;
@@ -452,50 +520,57 @@ static int disk_cache(vqs_graph_disk *D, const vqs_graph *g, size_t c)
     while (hs < 2 * c)
         hs *= 2;
     uint32_t *q = malloc(sizeof(uint32_t) * c);
+    uint8_t *u = NULL;
     D->ckey = calloc(hs, sizeof(uint32_t));
     D->cat = calloc(hs, sizeof(uint32_t));
     D->cblk = malloc(c * D->nb);
-    if (!q || !D->ckey || !D->cat || !D->cblk) {
+    if (!q || !D->ckey || !D->cat || !D->cblk || posix_memalign((void **)&u, SECTOR, D->ru)) {
         free(q);
-        return vqs_seterr(VQS_ENOMEM, "graph to disk: a cache of %zu nodes", c);
+        return vqs_seterr(VQS_ENOMEM, "graph on disk: a cache of %zu nodes", c);
     }
     D->chash = hs;
     size_t qn = 0, m = hs - 1;
+    int rc = 0;
     q[qn++] = D->entry;
     D->ckey[((D->entry + 1) * 0x9E3779B1u) & m] = D->entry + 1;
-    for (size_t at = 0; at < qn && qn < c; at++) {
-        size_t deg;
-        const uint32_t *nb = vqs_graph_neighbors(g, q[at], &deg);
+    for (size_t at = 0; at < qn && !rc; at++) {
+        size_t w;
+        uint64_t off = unit_off(D, q[at], &w);
+        if ((rc = read_at(D, u, off, q[at])) || (rc = check_node(D, u + w, q[at])))
+            break;
+        const uint8_t *p = u + w;
+        memcpy(D->cblk + at * D->nb, p, D->nb);
+        uint32_t deg;
+        memcpy(&deg, p + D->vb, 4);
         for (size_t i = 0; i < deg && qn < c; i++) {
-            size_t h = ((nb[i] + 1) * 0x9E3779B1u) & m;
-            while (D->ckey[h] && D->ckey[h] != nb[i] + 1)
+            uint32_t v;
+            memcpy(&v, p + D->vb + 4 + 4 * i, 4);
+            size_t h = ((v + 1) * 0x9E3779B1u) & m;
+            while (D->ckey[h] && D->ckey[h] != v + 1)
                 h = (h + 1) & m;
             if (!D->ckey[h]) {
-                D->ckey[h] = nb[i] + 1;
-                q[qn++] = nb[i];
+                D->ckey[h] = v + 1;
+                D->cat[h] = (uint32_t)qn;
+                q[qn++] = v;
             }
         }
     }
+    /* the slot of the entry */
+    size_t h = ((D->entry + 1) * 0x9E3779B1u) & m;
+    while (D->ckey[h] != D->entry + 1)
+        h = (h + 1) & m;
+    D->cat[h] = 0;
     free(q);
-    uint8_t *u = NULL;
-    if (posix_memalign((void **)&u, SECTOR, D->ru))
-        return vqs_seterr(VQS_ENOMEM, "graph to disk");
-    int rc = 0;
-    size_t at = 0;
-    for (size_t h = 0; h < hs && !rc; h++) {
-        if (!D->ckey[h])
-            continue;
-        uint32_t v = D->ckey[h] - 1;
-        size_t w;
-        uint64_t off = unit_off(D, v, &w);
-        if (!(rc = read_at(D, u, off, v)) && !(rc = check_node(D, u + w, v))) {
-            memcpy(D->cblk + at * D->nb, u + w, D->nb);
-            D->cat[h] = (uint32_t)at++;
-        }
-    }
     free(u);
     D->cn = rc ? 0 : qn;
     return rc;
+}
+
+static size_t cache_size(const vqs_graph_disk_opts *o)
+{
+    if (o && o->cache_nodes == (size_t)-1)
+        return 0;
+    return o && o->cache_nodes ? o->cache_nodes : DEFAULT_CACHE;
 }
 
 int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_disk_opts *o)
@@ -523,12 +598,8 @@ int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_dis
     if ((rc = disk_write(ix, &tmpl, (uint32_t)vqs_graph_degree(ix->graph), path)))
         return rc;
     vqs_graph_disk *D = NULL;
-    if ((rc = disk_open(ix, path, o, &D)))
-        return rc;
-    size_t c = o && o->cache_nodes ? o->cache_nodes : DEFAULT_CACHE;
-    if (o && o->cache_nodes == (size_t)-1)
-        c = 0;
-    if ((rc = disk_cache(D, ix->graph, c))) {
+    if ((rc = disk_open(path, o, &D)) || (rc = disk_fits(D, ix, ix->lists[0].n)) ||
+        (rc = disk_cache(D, cache_size(o)))) {
         vqs_graph_disk_close(D);
         return rc;
     }
@@ -554,6 +625,123 @@ int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_dis
         L->cap = L->n;
     }
     return 0;
+}
+
+/* pread of n bytes at off of the tail, checked against the file's end */
+static int tail_read(const vqs_graph_disk *D, uint64_t *off, void *p, size_t n, uint32_t *crc, const char *what)
+{
+    if (*off > D->size || n > D->size - *off)
+        return vqs_seterr(VQS_ECORRUPT, "%s: %s: past the end of the file (cut?)", D->path, what);
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(D->fd, (uint8_t *)p + got, n - got, (off_t)(*off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return vqs_seterr(r < 0 ? -errno : VQS_ECORRUPT, "%s: %s: %s", D->path, what,
+                              r < 0 ? strerror(errno) : "short read");
+        got += (size_t)r;
+    }
+    *off += n;
+    if (crc)
+        *crc = vqs_crc32c(*crc, p, n);
+    return 0;
+}
+
+int vqs_index_open_disk(const char *path, const vqs_index_opts *io, const vqs_graph_disk_opts *o, vqs_index **out)
+{
+    if (!path || !out)
+        return vqs_seterr(VQS_EINVAL, "index_open_disk: NULL argument");
+    *out = NULL;
+    vqs_graph_disk *D = NULL, *B = NULL;
+    vqs_graph_disk_opts bo = {0};
+    bo.buffered = 1;
+    bo.pread = 1;
+    /* the tail is read through a buffered descriptor (O_DIRECT needs aligned reads) */
+    int rc = disk_open(path, o, &D);
+    if (rc || (rc = disk_open(path, &bo, &B))) {
+        vqs_graph_disk_close(D);
+        return rc;
+    }
+    vqs_index *ix = NULL;
+    uint8_t *blob = NULL, *codes = NULL;
+    int64_t *ids = NULL;
+    uint64_t off = D->tail, len = 0, n = 0;
+    uint32_t crc = 0, want;
+    uint8_t ident = 0;
+    if ((rc = tail_read(B, &off, &len, 8, &crc, "trained state")))
+        goto done;
+    if (len > B->size || !(blob = malloc(len ? len : 1))) {
+        rc = len > B->size ? vqs_seterr(VQS_ECORRUPT, "%s: trained state of %llu bytes (cut?)", path,
+                                        (unsigned long long)len)
+                           : vqs_seterr(VQS_ENOMEM, "%s: trained state", path);
+        goto done;
+    }
+    if ((rc = tail_read(B, &off, blob, len, &crc, "trained state")) || (rc = tail_read(B, &off, &n, 8, &crc, "rows")) ||
+        (rc = tail_read(B, &off, &ident, 1, &crc, "rows")))
+        goto done;
+    if (n != D->n || ident > 1) {
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: %llu rows for %zu nodes", path, (unsigned long long)n, D->n);
+        goto done;
+    }
+    if ((rc = vqs_index_load_trained(blob, len, io, &ix)))
+        goto done;
+    if ((rc = disk_fits(D, ix, n)))
+        goto done;
+    size_t cs = ix->cs;
+    if (cs && n > (B->size - off) / cs) {
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: codes: past the end of the file (cut?)", path);
+        goto done;
+    }
+    codes = malloc((n * cs) ? n * cs : 1);
+    ids = ident ? NULL : malloc(sizeof(int64_t) * (n ? n : 1));
+    if (!codes || (!ident && !ids)) {
+        rc = vqs_seterr(VQS_ENOMEM, "%s: %llu codes and ids", path, (unsigned long long)n);
+        goto done;
+    }
+    if ((rc = tail_read(B, &off, codes, n * cs, &crc, "codes")) ||
+        (!ident && (rc = tail_read(B, &off, ids, sizeof(int64_t) * n, &crc, "ids"))))
+        goto done;
+    want = crc;
+    if ((rc = tail_read(B, &off, &crc, 4, NULL, "checksum")))
+        goto done;
+    if (crc != want) {
+        rc = vqs_seterr(VQS_ECORRUPT, "%s: the codes and ids do not match their checksum", path);
+        goto done;
+    }
+    /* the codes go in as an add would put them, without a refine copy (the
+     * vectors are in the nodes) and with the graph deferred (it is on disk) */
+    size_t rcs = ix->rcs;
+    vqs_ivf_refine rf = ix->refine;
+    ix->rcs = 0;
+    ix->refine = VQS_IVF_REFINE_NONE;
+    if (!(rc = vqs_index_graph_defer(ix)))
+        rc = vqs_index_add_encoded(ix, n, codes, NULL, ids);
+    ix->rcs = rcs;
+    ix->refine = rf;
+    if (rc)
+        goto done;
+    if ((rc = disk_cache(D, cache_size(o))))
+        goto done;
+    vqs_graph_attach_disk(ix->graph, D, o && o->beam_width ? o->beam_width : 4);
+    D = NULL;
+    *out = ix;
+    ix = NULL;
+done:
+    vqs_index_free(ix);
+    vqs_graph_disk_close(D);
+    vqs_graph_disk_close(B);
+    free(blob);
+    free(codes);
+    free(ids);
+    return rc;
+}
+
+uint64_t vqs_index_graph_disk_reads(const vqs_index *ix)
+{
+    if (!ix || !ix->graph || !vqs_graph_on_disk(ix->graph))
+        return 0;
+    return atomic_load_explicit(&vqs_graph_disk_of(ix->graph)->reads, memory_order_relaxed);
 }
 
 const char *vqs_index_graph_disk_backend(const vqs_index *ix)

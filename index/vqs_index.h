@@ -267,9 +267,18 @@ typedef struct vqs_graph_disk_opts {
     int buffered;         /* 1: through the page cache (no O_DIRECT) */
 } vqs_graph_disk_opts;
 int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_disk_opts *o);
+/* Opens a node file written by vqs_index_graph_to_disk as an index on disk
+ * (the file also holds the trained state, the codes and the ids): the same
+ * answers as the index that wrote it. o (may be NULL): as above; io: as
+ * vqs_index_load_trained's. Errors: VQS_ECORRUPT / VQS_EVERSION naming the
+ * file and what is wrong, -errno. */
+int vqs_index_open_disk(const char *path, const vqs_index_opts *io, const vqs_graph_disk_opts *o, vqs_index **out);
 /* "io_uring" or "pread" (with " (buffered)" without O_DIRECT) for an
  * index on disk, else NULL. */
 const char *vqs_index_graph_disk_backend(const vqs_index *ix);
+/* Nodes an index on disk has read from its file so far (cache hits are
+ * not reads); 0 for any other index. */
+uint64_t vqs_index_graph_disk_reads(const vqs_index *ix);
 
 /* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
  * how many were present. */

@@ -413,7 +413,7 @@ static void parse_spec_info(const char *spec, spec_info *si)
     si->exact = !strcmp(spec, "exact") || !strcmp(spec, "Flat");
     ivf_token(spec, si->index, sizeof si->index);
     si->ivf = si->index[0] != 0;
-    si->graph = !strncmp(spec, "VAMANA", 6);
+    si->graph = vqs_index_graph_params(spec, NULL, NULL, NULL) == 1;
     if (!si->ivf)
         snprintf(si->index, sizeof si->index, "flat");
     const char *rf = strstr(spec, "Refine(");

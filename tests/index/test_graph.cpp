@@ -493,6 +493,17 @@ TEST_CASE("graph on disk: the same answers as in memory, read by io_uring and pr
                     REQUIRE(got == want);
                     REQUIRE(gotd == wantd);
                 }
+                if (!b) { // the file reopens as the same index
+                    vqs_index *ro = nullptr;
+                    REQUIRE_OK(vqs_index_open_disk(path.c_str(), nullptr, &o, &ro));
+                    index_ptr r(ro, vqs_index_free);
+                    REQUIRE(vqs_index_ntotal(ro) == n);
+                    std::vector<int64_t> rid(nq * k);
+                    std::vector<float> rdist(nq * k);
+                    REQUIRE_OK(vqs_index_search(ro, &p, nq, q.data(), k, rid.data(), rdist.data()));
+                    REQUIRE(rid == want);
+                    REQUIRE(rdist == wantd);
+                }
                 p.beam_width = 8;
                 wide[b].resize(nq * k);
                 REQUIRE_OK(vqs_index_search(ixs[b].get(), &p, nq, q.data(), k, wide[b].data(), nullptr));
@@ -548,11 +559,54 @@ TEST_CASE("graph on disk: refusals, read-only, damage found at read time", "[ind
     }
     REQUIRE_ERR(vqs_index_add(ix.get(), 1, x.data(), nullptr), VQS_EINVAL);
     REQUIRE_ERR(vqs_index_remove(ix.get(), 1, ids.data(), nullptr), VQS_EINVAL);
+    auto file = read_bytes(path);
+    { // reopened: the ids that are left (not 0..n-1 any more), the same answers
+        vqs_index *ro = nullptr;
+        REQUIRE_OK(vqs_index_open_disk(path.c_str(), nullptr, &o, &ro));
+        index_ptr r(ro, vqs_index_free);
+        std::vector<int64_t> again(nq * k);
+        REQUIRE_OK(vqs_index_search(ro, &p, nq, q.data(), k, again.data(), nullptr));
+        REQUIRE(again == ids);
+    }
+    // a damaged file does not open, and says why
+    const std::string other = t.file("bad.dgraph");
+    struct {
+        const char *what;
+        size_t at; // byte flipped, or the length kept if cut
+        bool cut;
+        const char *says;
+    } damage[] = {
+        {"magic", 0, false, "bad magic"},
+        {"header field", 20, false, "header checksum"},
+        {"a code byte", file.size() - 4 - 8 * (n - gone.size()) - 3, false, "checksum"},
+        {"an id byte", file.size() - 9, false, "checksum"},
+        {"cut in the tail", file.size() - 100, true, "past the end"},
+        {"cut in the nodes", 4096 * 3, true, "file cut"},
+        {"only half a header", 2000, true, "header"},
+    };
+    for (auto &dmg : damage) {
+        INFO(dmg.what);
+        auto b = file;
+        if (dmg.cut)
+            b.resize(dmg.at);
+        else
+            b[dmg.at] ^= 0x20;
+        write_bytes(other, b.data(), b.size());
+        vqs_index *ro = nullptr;
+        REQUIRE_ERR(vqs_index_open_disk(other.c_str(), nullptr, nullptr, &ro), VQS_ECORRUPT);
+        REQUIRE(ro == nullptr);
+        INFO(vqs_errdetail());
+        REQUIRE(std::string(vqs_errdetail()).find(dmg.says) != std::string::npos);
+        REQUIRE(std::string(vqs_errdetail()).find("bad.dgraph") != std::string::npos);
+    }
+    {
+        vqs_index *ro = nullptr;
+        REQUIRE_ERR(vqs_index_open_disk(t.file("absent").c_str(), nullptr, nullptr, &ro), -ENOENT);
+    }
     p.beam_width = 65;
     REQUIRE_ERR(vqs_index_search(ix.get(), &p, nq, q.data(), k, ids.data(), nullptr), VQS_EINVAL);
     p.beam_width = 4;
     // the entry node's degree made impossible: the search that reads it stops with the file and node named
-    auto file = read_bytes(path);
     uint32_t entry, nb;
     std::memcpy(&entry, file.data() + 44, 4);
     std::memcpy(&nb, file.data() + 28, 4);
