@@ -205,7 +205,8 @@ static int none_set(const json_t *x, const char *field, const char *why, resp *r
  * max(ef_construct, R) (index/graph.c): the spec becomes VAMANA<R>/L<L>,
  * <spec>. m = 0 is Qdrant's own "no graph". *m, *efc: as given (-1: not
  * given). The other fields have no meaning in vqs and are refused when set,
- * and the on-disk graph does not exist yet. */
+ * and so is on_disk: true - vqs's graph on disk is a static index (vqs
+ * disk-build), while a collection's graph takes upserts and deletes. */
 static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *r)
 {
     if (unset(x))
@@ -231,7 +232,8 @@ static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *
             if (!json_is_boolean(v))
                 return fail(r, 400, "%s.on_disk: expected a boolean", w);
             if (json_is_true(v))
-                return fail(r, 400, "%s.on_disk: true is not supported by vqs yet (the graph is held in memory)", w);
+                return fail(r, 400, "%s.on_disk: true is not supported for a collection (its graph takes "
+                                      "upserts and is held in memory; a static graph on disk: vqs disk-build)", w);
         } else {
             return fail(r, 400, "%s.%.60s: not supported by vqs (its graph takes m and ef_construct)", w, k);
         }

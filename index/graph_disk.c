@@ -12,7 +12,10 @@
  * neighbours and its full vector together: the hop that finds a node's
  * neighbours also fetches what re-scores it. Header: magic "VQSDGRPH",
  * u32 version, u32 d, u32 vector bytes, u32 R, u32 Rcap, u32 node bytes,
- * u32 metric, u64 nodes, u32 entry, zeros, CRC-32C of bytes 0..59 at 60.
+ * u32 metric, u64 nodes, u32 entry, u64 offset of the tail, CRC-32C of
+ * bytes 0..59 at 60, zeros. After the nodes, the tail: what reopens the
+ * index without the index that wrote it (vqs_index_open_disk) - the
+ * trained state, the codes and the ids, under one CRC-32C (tail_write).
  *
  * Design decisions:
  * - The nodes hold a copy of the vectors rather than pointing into the
@@ -33,7 +36,12 @@
  *   before it is used: a damaged file gives VQS_ECORRUPT naming the file
  *   and the node, never a read out of bounds.
  * - Read-only: adds and removes are refused; the index is built in
- *   memory, then moved to disk.
+ *   memory, then moved to disk (DiskANN's static index; FreshDiskANN's
+ *   merges of an in-memory delta are not built).
+ * - Reopening checks everything it reads before it is used (header
+ *   fields and their checksum, sizes against the file, the tail's
+ *   checksum before any code goes into the index); the nodes are checked
+ *   as they are read.
  */
 #define _GNU_SOURCE
 #include "graph_internal.h"
@@ -573,6 +581,29 @@ static size_t cache_size(const vqs_graph_disk_opts *o)
     return o && o->cache_nodes ? o->cache_nodes : DEFAULT_CACHE;
 }
 
+/* The list at its size: read-only from now on, no room for growth (a
+ * failed realloc keeps the larger block: still room for n). */
+static void shrink(vqs_index *ix)
+{
+    ivlist *L = &ix->lists[0];
+    if (!L->n || L->cap <= L->n)
+        return;
+    uint8_t *c = realloc(L->codes, L->n * ix->cs);
+    if (c)
+        L->codes = c;
+    if (L->ids) {
+        int64_t *id = realloc(L->ids, sizeof(int64_t) * L->n);
+        if (id)
+            L->ids = id;
+    }
+    if (L->nf) {
+        float *nf = realloc(L->nf, sizeof(float) * L->n);
+        if (nf)
+            L->nf = nf;
+    }
+    L->cap = L->n;
+}
+
 int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_disk_opts *o)
 {
     if (!ix || !path)
@@ -604,26 +635,9 @@ int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_dis
         return rc;
     }
     vqs_graph_attach_disk(ix->graph, D, o && o->beam_width ? o->beam_width : 4);
-    ivlist *L = &ix->lists[0];
-    free(L->rcodes); /* the vectors are in the nodes */
-    L->rcodes = NULL;
-    if (L->n && L->cap > L->n) { /* read-only from now on: no room for growth (a failed
-                                    realloc keeps the larger block: still room for n) */
-        uint8_t *c = realloc(L->codes, L->n * ix->cs);
-        if (c)
-            L->codes = c;
-        if (L->ids) {
-            int64_t *id = realloc(L->ids, sizeof(int64_t) * L->n);
-            if (id)
-                L->ids = id;
-        }
-        if (L->nf) {
-            float *nf = realloc(L->nf, sizeof(float) * L->n);
-            if (nf)
-                L->nf = nf;
-        }
-        L->cap = L->n;
-    }
+    free(ix->lists[0].rcodes); /* the vectors are in the nodes */
+    ix->lists[0].rcodes = NULL;
+    shrink(ix);
     return 0;
 }
 
@@ -693,7 +707,8 @@ int vqs_index_open_disk(const char *path, const vqs_index_opts *io, const vqs_gr
         rc = vqs_seterr(VQS_ECORRUPT, "%s: codes: past the end of the file (cut?)", path);
         goto done;
     }
-    codes = malloc((n * cs) ? n * cs : 1);
+    size_t cb = (size_t)n * cs;
+    codes = malloc(cb ? cb : 1);
     ids = ident ? NULL : malloc(sizeof(int64_t) * (n ? n : 1));
     if (!codes || (!ident && !ids)) {
         rc = vqs_seterr(VQS_ENOMEM, "%s: %llu codes and ids", path, (unsigned long long)n);
@@ -724,6 +739,7 @@ int vqs_index_open_disk(const char *path, const vqs_index_opts *io, const vqs_gr
     if ((rc = disk_cache(D, cache_size(o))))
         goto done;
     vqs_graph_attach_disk(ix->graph, D, o && o->beam_width ? o->beam_width : 4);
+    shrink(ix);
     D = NULL;
     *out = ix;
     ix = NULL;

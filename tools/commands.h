@@ -20,9 +20,11 @@ int vqs_cmd_info(int argc, char **argv);
 int vqs_cmd_drop(int argc, char **argv);
 int vqs_cmd_serve(int argc, char **argv); /* tools/serve.c */
 int vqs_cmd_weights(int argc, char **argv); /* tools/weights_cmd.c */
+int vqs_cmd_disk_build(int argc, char **argv); /* tools/disk_cmd.c */
+int vqs_cmd_disk_search(int argc, char **argv);
 
 extern const vqs_cli_help vqs_demo_help, vqs_gt_help, vqs_codec_help, vqs_eval_help, vqs_report_help,
     vqs_recommend_help, vqs_import_help, vqs_search_help, vqs_info_help, vqs_drop_help, vqs_serve_help,
-    vqs_weights_help;
+    vqs_weights_help, vqs_disk_build_help, vqs_disk_search_help;
 
 #endif

@@ -623,3 +623,54 @@ TEST_CASE("graph on disk: refusals, read-only, damage found at read time", "[ind
     REQUIRE(rc == VQS_ECORRUPT);
     REQUIRE(std::string(vqs_errdetail()).find("short read") != std::string::npos);
 }
+
+// vqs disk-build and disk-search (tools/disk_cmd.c): the file the one writes, the other
+// searches; with a beam over every node the answers are exact search's. Bad usage exits 2
+// naming the option, a missing file 1 naming it.
+TEST_CASE("graph on disk from the command line: disk-build, disk-search", "[graph][cli]")
+{
+    const size_t d = 32, n = 1500, nq = 25, k = 10;
+    auto all = synth(n + nq, d, 95);
+    std::vector<float> x(all.begin(), all.begin() + (long)(n * d)), q(all.begin() + (long)(n * d), all.end());
+    tmpdir t;
+    const std::string base = t.file("base.fvecs"), qf = t.file("q.fvecs"), node = t.file("b.dgraph"),
+                      out = t.file("ids.ivecs");
+    REQUIRE_OK(vqs_write_fvecs(base.c_str(), n, d, x.data()));
+    REQUIRE_OK(vqs_write_fvecs(qf.c_str(), nq, d, q.data()));
+    auto b = run_vqs(t, {"disk-build", "--base", base, "--spec", "VAMANA16,SQ8,RFlat", "-o", node, "--threads", "1"});
+    INFO(b.err);
+    REQUIRE(b.code == 0);
+    REQUIRE(b.err.find("bytes a vector in memory when searched") != std::string::npos);
+    for (const char *io : {"io_uring", "pread"}) {
+        INFO(io);
+        std::vector<std::string> args = {"disk-search", "--index", node, "--queries", qf, "-o", out, "--k", "10",
+                                         "--ef", std::to_string(n), "--beam-width", "8"};
+        if (std::string(io) == "pread")
+            args.push_back("--pread");
+        auto s = run_vqs(t, args);
+        INFO(s.err);
+        REQUIRE(s.code == 0);
+        REQUIRE(s.err.find(std::string("nodes read a query (") + io) != std::string::npos);
+        vqs_vecfile *vf = nullptr;
+        REQUIRE_OK(vqs_vecfile_open(out.c_str(), nullptr, &vf));
+        REQUIRE(vqs_vecfile_n(vf) == nq);
+        std::vector<float> got(nq * k);
+        REQUIRE_OK(vqs_vecfile_read_f32(vf, 0, nq, got.data()));
+        vqs_vecfile_close(vf);
+        std::vector<float> gd;
+        auto gt = exact_ids(VQS_METRIC_L2, x.data(), n, q, d, k, &gd);
+        std::vector<int64_t> ids(nq * k);
+        for (size_t i = 0; i < nq * k; i++)
+            ids[i] = (int64_t)got[i];
+        REQUIRE(recall(VQS_METRIC_L2, x, q, d, gt, gd, ids, k) == 1.0);
+    }
+    auto bad = run_vqs(t, {"disk-build", "--base", base, "--spec", "VAMANA16,SQ8", "-o", t.file("x.dgraph")});
+    REQUIRE(bad.code == 2);
+    REQUIRE(bad.err.find("--spec 'VAMANA16,SQ8': want VAMANA<R>,<codec>,RFlat") != std::string::npos);
+    auto bw = run_vqs(t, {"disk-search", "--index", node, "--queries", qf, "-o", out, "--beam-width", "65"});
+    REQUIRE(bw.code == 2);
+    REQUIRE(bw.err.find("--beam-width 65") != std::string::npos);
+    auto none = run_vqs(t, {"disk-search", "--index", t.file("absent.dgraph"), "--queries", qf, "-o", out});
+    REQUIRE(none.code == 1);
+    REQUIRE(none.err.find("absent.dgraph") != std::string::npos);
+}
