@@ -333,6 +333,16 @@ void vqs_graph_disk_release(vqs_graph_disk *D, void *slot)
     pthread_mutex_unlock(&D->mu);
 }
 
+/* A ring that failed with reads of unknown state in it is not used again
+ * (a later completion would land in another call): the slot reads with
+ * pread from now on. */
+static int ring_drop(dslot *s, const vqs_graph_disk *D, int e, const char *what)
+{
+    io_uring_queue_exit(&s->ring);
+    s->ring_ok = -1;
+    return vqs_seterr(e, "%s: io_uring %s: %s", D->path, what, strerror(-e));
+}
+
 /* The node bytes of the m nodes u[] (m <= MAX_BEAM_WIDTH): from the cache,
  * or read together into the slot's buffer (one submission). */
 int vqs_graph_disk_fetch(vqs_graph_disk *D, void **slotp, size_t m, const uint32_t *u, const uint8_t **out)
@@ -365,12 +375,14 @@ int vqs_graph_disk_fetch(vqs_graph_disk *D, void **slotp, size_t m, const uint32
         int rc = 0;
         int e = io_uring_submit_and_wait(&s->ring, (unsigned)nq);
         if (e < 0)
-            return vqs_seterr(e, "%s: io_uring submit: %s", D->path, strerror(-e));
+            return ring_drop(s, D, e, "submit");
         for (size_t got = 0; got < nq;) {
             struct io_uring_cqe *c;
             e = io_uring_wait_cqe(&s->ring, &c);
+            if (e == -EINTR)
+                continue;
             if (e < 0)
-                return vqs_seterr(e, "%s: io_uring wait: %s", D->path, strerror(-e));
+                return ring_drop(s, D, e, "wait");
             size_t i = (size_t)io_uring_cqe_get_data64(c);
             int res = c->res;
             io_uring_cqe_seen(&s->ring, c);
