@@ -39,24 +39,8 @@
 #include "vqs_index.h"
 #include "vqs_kernels.h"
 #include "vqs_store.h"
+#include "bench_load.h"
 
-static float *load(const char *path, size_t *n, size_t *d)
-{
-    vqs_vecfile *vf;
-    if (vqs_vecfile_open(path, NULL, &vf)) {
-        fprintf(stderr, "%s: %s\n", path, vqs_errdetail());
-        exit(1);
-    }
-    *n = vqs_vecfile_n(vf);
-    *d = vqs_vecfile_d(vf);
-    float *x = malloc(sizeof(float) * *n * *d);
-    if (!x || vqs_vecfile_read_f32(vf, 0, *n, x)) {
-        fprintf(stderr, "%s: cannot read\n", path);
-        exit(1);
-    }
-    vqs_vecfile_close(vf);
-    return x;
-}
 
 static void normalise(float *x, size_t n, size_t d)
 {

@@ -382,6 +382,19 @@ static size_t beam_insert(vqs_graph_scratch *s, size_t ef, float key, uint32_t u
     return lo;
 }
 
+/* Scores the m new neighbours s->nbr and inserts them into the beam; *best:
+ * the lowest position one went to, if lower. */
+static int score_into_beam(vqs_graph_scratch *s, size_t ef, size_t m, const vqs_graph_scorer *sc, size_t *best)
+{
+    int rc = m ? sc->score(sc->ctx, m, s->nbr, s->nk) : 0;
+    for (size_t i = 0; i < m && !rc; i++) {
+        size_t at = beam_insert(s, ef, s->nk[i], s->nbr[i]);
+        if (at < *best)
+            *best = at;
+    }
+    return rc;
+}
+
 int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int locked,
                    const vqs_graph_scorer *sc)
 {
@@ -438,14 +451,9 @@ int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int loc
                 s->nbr[m++] = nb[i];
         if (locked)
             unlock(g, u);
-        if (m && (rc = sc->score(sc->ctx, m, s->nbr, s->nk)))
-            return rc;
         size_t best = s->pl;
-        for (size_t i = 0; i < m; i++) {
-            size_t at = beam_insert(s, ef, s->nk[i], s->nbr[i]);
-            if (at < best)
-                best = at;
-        }
+        if ((rc = score_into_beam(s, ef, m, sc, &best)))
+            return rc;
         if (best < cur)
             cur = best;
         while (cur < s->pl && s->pe[cur])
@@ -526,13 +534,8 @@ int vqs_graph_beam_disk(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, si
                 if (visit(s, v))
                     s->nbr[k++] = v;
             }
-            if (k && (rc = sc->score(sc->ctx, k, s->nbr, s->nk)))
+            if ((rc = score_into_beam(s, ef, k, sc, &best)))
                 return rc;
-            for (size_t i = 0; i < k; i++) {
-                size_t at = beam_insert(s, ef, s->nk[i], s->nbr[i]);
-                if (at < best)
-                    best = at;
-            }
         }
         if (best < cur)
             cur = best;
