@@ -142,6 +142,8 @@ typedef struct pf_shared {
     size_t n;
     atomic_size_t next;
     atomic_int rc;
+    char detail[1024]; /* the failing task's vqs_errdetail(), written by the
+                          thread whose rc won; read after the join */
 } pf_shared;
 
 typedef struct pf_worker {
@@ -162,7 +164,8 @@ static void *pf_run(void *arg)
         int rc = sh->fn(sh->ctx, i, w->tid);
         if (rc != 0) {
             int zero = 0;
-            atomic_compare_exchange_strong(&sh->rc, &zero, rc);
+            if (atomic_compare_exchange_strong(&sh->rc, &zero, rc)) /* the detail is thread-local */
+                snprintf(sh->detail, sizeof sh->detail, "%s", vqs_errdetail());
             break;
         }
     }
@@ -203,6 +206,8 @@ static int pf_spawn(pf_shared *sh, int nthreads)
     int rc = atomic_load(&sh->rc);
     if (err && rc == -err)
         vqs_seterr(rc, "parallel_for: pthread_create: %s", strerror(err));
+    else if (rc)
+        vqs_seterr(rc, "%s", sh->detail);
     return rc;
 }
 
@@ -315,7 +320,10 @@ int vqs_parallel_for(int nthreads, size_t n, vqs_task_fn fn, void *ctx)
     pool.job = NULL;
     pthread_mutex_unlock(&pool.mu);
     pthread_mutex_unlock(&pool.owner);
-    return atomic_load(&sh.rc);
+    int rc = atomic_load(&sh.rc);
+    if (rc) /* the failing task's detail, whichever thread ran it */
+        vqs_seterr(rc, "%s", sh.detail);
+    return rc;
 }
 
 /* OpenBLAS exports this; vqs links OpenBLAS directly (see CMakeLists.txt). */

@@ -126,7 +126,8 @@ int vqs_default_threads(void);
  * (0: vqs_default_threads()). Items are handed out dynamically, one at a
  * time, so uneven items balance. thread_id is in [0, nthreads). Returns 0, or
  * -errno if threads could not be started (then nothing has run). The first
- * non-zero return of fn stops handing out further items and is returned.
+ * non-zero return of fn stops handing out further items and is returned,
+ * with its vqs_errdetail() on the calling thread whichever thread failed.
  * Threads come from a persistent pool (started on first use). A call made
  * from inside a task runs serially on the calling thread (thread_id 0), so
  * nested loops do not oversubscribe; calls from several threads at once are

@@ -82,6 +82,38 @@ TEST_CASE("parallel_for runs every item exactly once and stops on error", "[comm
     REQUIRE(c.hits[17] == 1);
 }
 
+// A task that fails on a pool thread: its error detail (thread-local) reaches the caller. The
+// caller's own first item waits until a worker has failed, so the failure is a worker's.
+struct fail_ctx {
+    std::atomic<int> failed{0};
+};
+
+static int fail_on_worker(void *c, size_t i, int tid)
+{
+    auto *x = static_cast<fail_ctx *>(c);
+    if (tid == 0) {
+        while (!x->failed.load())
+            std::this_thread::yield();
+        return 0;
+    }
+    int rc = vqs_seterr(VQS_ERANGE, "item %zu failed on thread %d", i, tid);
+    x->failed = 1;
+    return rc;
+}
+
+TEST_CASE("parallel_for: a worker thread's error detail reaches the caller", "[common]")
+{
+    for (int rep = 0; rep < 20; rep++) {
+        fail_ctx c;
+        vqs_seterr(-EIO, "stale detail of an earlier failure");
+        REQUIRE_ERR(vqs_parallel_for(3, 1000, fail_on_worker, &c), VQS_ERANGE);
+        std::string d = vqs_errdetail();
+        INFO(d);
+        REQUIRE(d.rfind("item ", 0) == 0);
+        REQUIRE(d.find(" failed on thread ") != std::string::npos);
+    }
+}
+
 // Each outer item runs an inner parallel_for (which must run serially on the
 // calling thread: thread id 0 only) over its own counters.
 struct nest_ctx {
