@@ -382,6 +382,45 @@ static size_t beam_insert(vqs_graph_scratch *s, size_t ef, float key, uint32_t u
     return lo;
 }
 
+/* A search's start, shared by the beam in memory and the beam on disk: the
+ * scratch ready for a beam of ef, the visited set emptied, the beam holding
+ * the entry e alone (nothing in a graph of no nodes). */
+static int beam_start(vqs_graph_scratch *s, size_t ef, size_t Rcap, size_t n, uint32_t e,
+                      const vqs_graph_scorer *sc)
+{
+    int rc = scratch_ready(s, ef, Rcap);
+    if (rc)
+        return rc;
+    if (s->tag && ++s->epoch == 0) { /* wrapped: clear the tags */
+        memset(s->tag, 0, sizeof(uint32_t) * s->ntag);
+        s->epoch = 1;
+    }
+    if (!s->tag)
+        memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
+    s->vn = 0;
+    s->pl = 0;
+    s->xl = 0;
+    if (!n)
+        return 0;
+    float k0;
+    visit(s, e);
+    if ((rc = sc->score(sc->ctx, 1, &e, &k0)))
+        return rc;
+    beam_insert(s, ef, k0, e);
+    return 0;
+}
+
+/* The next node to expand: the first unexpanded position from cur, or from
+ * best if an insertion went above cur. */
+static size_t next_unexpanded(const vqs_graph_scratch *s, size_t cur, size_t best)
+{
+    if (best < cur)
+        cur = best;
+    while (cur < s->pl && s->pe[cur])
+        cur++;
+    return cur;
+}
+
 /* Scores the m new neighbours s->nbr and inserts them into the beam; *best:
  * the lowest position one went to, if lower. */
 static int score_into_beam(vqs_graph_scratch *s, size_t ef, size_t m, const vqs_graph_scorer *sc, size_t *best)
@@ -401,26 +440,9 @@ int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int loc
     vqs_graph *g = (vqs_graph *)cg; /* the locks only */
     if (ef < 1)
         ef = 1;
-    int rc = scratch_ready(s, ef, g->Rcap);
+    int rc = beam_start(s, ef, g->Rcap, g->n, g->entry, sc);
     if (rc)
         return rc;
-    if (s->tag && ++s->epoch == 0) { /* wrapped: clear the tags */
-        memset(s->tag, 0, sizeof(uint32_t) * s->ntag);
-        s->epoch = 1;
-    }
-    if (!s->tag)
-        memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
-    s->vn = 0;
-    s->pl = 0;
-    s->xl = 0;
-    if (!g->n)
-        return 0;
-    uint32_t e = g->entry;
-    float k0;
-    visit(s, e);
-    if ((rc = sc->score(sc->ctx, 1, &e, &k0)))
-        return rc;
-    beam_insert(s, ef, k0, e);
     size_t cur = 0;
     while (cur < s->pl) {
         uint32_t u = s->pn[cur];
@@ -454,10 +476,7 @@ int vqs_graph_beam(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, int loc
         size_t best = s->pl;
         if ((rc = score_into_beam(s, ef, m, sc, &best)))
             return rc;
-        if (best < cur)
-            cur = best;
-        while (cur < s->pl && s->pe[cur])
-            cur++;
+        cur = next_unexpanded(s, cur, best);
     }
     return 0;
 }
@@ -492,25 +511,15 @@ int vqs_graph_beam_disk(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, si
     width = width < 1 ? 1 : width > mw ? mw : width;
     if (ef < 1)
         ef = 1;
-    int rc = scratch_ready(s, ef, g->Rcap);
-    if (rc)
-        return rc;
     s->disk = D;
     s->dvb = vqs_graph_disk_vec_bytes(D);
-    memset(s->vis, 0, sizeof(uint32_t) * s->vcap);
-    s->vn = 0;
-    s->pl = 0;
     s->dl = 0;
     s->dsorted = 0;
-    if (!g->n)
-        return 0;
-    uint32_t e = vqs_graph_disk_entry(D), sel[64];
-    const uint8_t *blk[64];
-    float k0;
-    visit(s, e);
-    if ((rc = sc->score(sc->ctx, 1, &e, &k0)))
+    int rc = beam_start(s, ef, g->Rcap, g->n, vqs_graph_disk_entry(D), sc);
+    if (rc)
         return rc;
-    beam_insert(s, ef, k0, e);
+    uint32_t sel[64];
+    const uint8_t *blk[64];
     size_t cur = 0, vb = s->dvb;
     while (cur < s->pl) {
         size_t m = 0;
@@ -537,10 +546,7 @@ int vqs_graph_beam_disk(const vqs_graph *cg, vqs_graph_scratch *s, size_t ef, si
             if ((rc = score_into_beam(s, ef, k, sc, &best)))
                 return rc;
         }
-        if (best < cur)
-            cur = best;
-        while (cur < s->pl && s->pe[cur])
-            cur++;
+        cur = next_unexpanded(s, cur, best);
     }
     return 0;
 }

@@ -586,6 +586,8 @@ static int disk_cache(vqs_graph_disk *D, size_t c)
     return rc;
 }
 
+static size_t beam_width(const vqs_graph_disk_opts *o) { return o && o->beam_width ? o->beam_width : 4; }
+
 static size_t cache_size(const vqs_graph_disk_opts *o)
 {
     if (o && o->cache_nodes == (size_t)-1)
@@ -646,7 +648,7 @@ int vqs_index_graph_to_disk(vqs_index *ix, const char *path, const vqs_graph_dis
         vqs_graph_disk_close(D);
         return rc;
     }
-    vqs_graph_attach_disk(ix->graph, D, o && o->beam_width ? o->beam_width : 4);
+    vqs_graph_attach_disk(ix->graph, D, beam_width(o));
     free(ix->lists[0].rcodes); /* the vectors are in the nodes */
     ix->lists[0].rcodes = NULL;
     shrink(ix);
@@ -750,7 +752,7 @@ int vqs_index_open_disk(const char *path, const vqs_index_opts *io, const vqs_gr
         goto done;
     if ((rc = disk_cache(D, cache_size(o))))
         goto done;
-    vqs_graph_attach_disk(ix->graph, D, o && o->beam_width ? o->beam_width : 4);
+    vqs_graph_attach_disk(ix->graph, D, beam_width(o));
     shrink(ix);
     D = NULL;
     *out = ix;
