@@ -149,7 +149,7 @@ int api_h_get_coll(entry *e, resp *r)
         "params", "vectors", vectors, "shard_number", (json_int_t)1, "sharding_method", "auto",
         "replication_factor", (json_int_t)1, "write_consistency_factor", (json_int_t)1, "on_disk_payload", 1,
         "hnsw_config", "m", (json_int_t)(gR / 2), "ef_construct", (json_int_t)gL, "full_scan_threshold",
-        (json_int_t)threshold_kb, "on_disk", 0,
+        (json_int_t)threshold_kb, "on_disk", vqs_index_graph_mapped(cfg->spec) == 1,
         "optimizer_config", "default_segment_number", (json_int_t)1, "flush_interval_sec", (json_int_t)0,
         "max_optimization_threads", "indexing_threshold", threshold_kb,
         "wal_config", "quantization_config", named ? json_null() : quantization_of(cfg),
@@ -203,11 +203,11 @@ static int none_set(const json_t *x, const char *field, const char *why, resp *r
  * overrides it): m > 0 asks for a graph, which vqs builds as a Vamana graph
  * of degree R = 2 m (HNSW's layer 0 holds 2 m links) with the build beam
  * max(ef_construct, R) (index/graph.c): the spec becomes VAMANA<R>/L<L>,
- * <spec>. m = 0 is Qdrant's own "no graph". *m, *efc: as given (-1: not
- * given). The other fields have no meaning in vqs and are refused when set,
- * and so is on_disk: true - vqs's graph on disk is a static index (vqs
- * disk-build), while a collection's graph takes upserts and deletes. */
-static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *r)
+ * <spec>. m = 0 is Qdrant's own "no graph". on_disk: true keeps the
+ * graph's links in a file, mapped (VAMANA<R>/D, index/graph.c), as Qdrant
+ * mmaps its HNSW links. *m, *efc, *disk: as given (-1: not given). The
+ * other fields have no meaning in vqs and are refused when set. */
+static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, int *disk, resp *r)
 {
     if (unset(x))
         return 0;
@@ -231,9 +231,7 @@ static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *
         } else if (!strcmp(k, "on_disk")) {
             if (!json_is_boolean(v))
                 return fail(r, 400, "%s.on_disk: expected a boolean", w);
-            if (json_is_true(v))
-                return fail(r, 400, "%s.on_disk: true is not supported for a collection (its graph takes "
-                                      "upserts and is held in memory; a static graph on disk: vqs disk-build)", w);
+            *disk = json_is_true(v);
         } else {
             return fail(r, 400, "%s.%.60s: not supported by vqs (its graph takes m and ef_construct)", w, k);
         }
@@ -241,18 +239,29 @@ static int parse_hnsw(const json_t *x, const char *w, long *m, long *efc, resp *
     return 0;
 }
 
-/* Puts the graph hnsw_config asked for in front of cfg's spec. */
-static int apply_hnsw(long m, long efc, const char *w, vqs_coll_config *cfg, resp *r)
+/* Puts the graph hnsw_config asked for in front of cfg's spec (on_disk
+ * alone: /D on the spec's own graph). */
+static int apply_hnsw(long m, long efc, int disk, const char *w, vqs_coll_config *cfg, resp *r)
 {
-    if (m <= 0)
-        return 0;
-    if (!strncmp(cfg->spec, "IVF", 3) || !strncmp(cfg->spec, "VAMANA", 6))
-        return fail(r, 400, "%s.m: the spec '%s' already chooses its index (IVF or VAMANA); give one or the other",
-                    w, cfg->spec);
-    long R = 2 * m, L = efc > R ? efc : R;
     char spec[sizeof cfg->spec];
-    int len = efc > 0 ? snprintf(spec, sizeof spec, "VAMANA%ld/L%ld,%s", R, L, cfg->spec)
-                      : snprintf(spec, sizeof spec, "VAMANA%ld,%s", R, cfg->spec);
+    int len;
+    if (m <= 0) {
+        if (disk != 1 || vqs_index_graph_mapped(cfg->spec) == 1)
+            return 0;
+        size_t tl = strcspn(cfg->spec, ",");
+        if (m == 0 || strncmp(cfg->spec, "VAMANA", 6))
+            return fail(r, 400, "%s.on_disk: true keeps a graph's links on disk, but no graph is asked for "
+                                "(m > 0, or a VAMANA spec under \"vqs\")", w);
+        len = snprintf(spec, sizeof spec, "%.*s/D%s", (int)tl, cfg->spec, cfg->spec + tl);
+    } else {
+        if (!strncmp(cfg->spec, "IVF", 3) || !strncmp(cfg->spec, "VAMANA", 6))
+            return fail(r, 400, "%s.m: the spec '%s' already chooses its index (IVF or VAMANA); give one or the "
+                                "other", w, cfg->spec);
+        long R = 2 * m, L = efc > R ? efc : R;
+        const char *D = disk == 1 ? "/D" : "";
+        len = efc > 0 ? snprintf(spec, sizeof spec, "VAMANA%ld/L%ld%s,%s", R, L, D, cfg->spec)
+                      : snprintf(spec, sizeof spec, "VAMANA%ld%s,%s", R, D, cfg->spec);
+    }
     if (len < 0 || (size_t)len >= sizeof spec)
         return fail(r, 400, "%s: the spec with its graph is too long", w);
     memcpy(cfg->spec, spec, (size_t)len + 1);
@@ -591,10 +600,11 @@ int api_h_create(vqs_server *s, const char *name, const req *q, resp *r)
             goto out;
         /* the graph: the collection's hnsw_config, then the vector's over it */
         long hm = -1, hef = -1;
+        int hdisk = -1;
         char wh[192];
         snprintf(wh, sizeof wh, "%s.\"hnsw_config\"", w);
-        if (parse_hnsw(hc, "\"hnsw_config\"", &hm, &hef, r) || parse_hnsw(vh, wh, &hm, &hef, r) ||
-            apply_hnsw(hm, hef, "\"hnsw_config\"", &cfg[i], r))
+        if (parse_hnsw(hc, "\"hnsw_config\"", &hm, &hef, &hdisk, r) || parse_hnsw(vh, wh, &hm, &hef, &hdisk, r) ||
+            apply_hnsw(hm, hef, hdisk, "\"hnsw_config\"", &cfg[i], r))
             goto out;
         /* the spec must build for this dimension and metric (the rest is
          * checked above): a 400 before the name is looked at */

@@ -52,6 +52,19 @@
  *   (FreshDiskANN's delete phase) gives every live node that points to a
  *   deleted one the deleted node's neighbours as candidates, prunes, and
  *   then compacts the list and renumbers the graph.
+ * - /D (Qdrant's hnsw_config.on_disk) keeps the adjacency, the graph's
+ *   bulk (4 Rcap bytes a node against 3 for its degree and tombstone), in
+ *   a file mapped shared, as Qdrant mmaps its HNSW links: the kernel pages
+ *   in what searches touch and can drop it again, so the links cost page
+ *   cache, not the process's memory. The file has no name (O_TMPFILE, else
+ *   mkstemp and unlink): it is this process's working copy, gone with it
+ *   and never read back, so a crash leaves nothing behind; a collection
+ *   keeps its snapshot as without /D (collection.c). Its blocks are
+ *   allocated before use (posix_fallocate), so a full disk is an error at
+ *   growth, never a SIGBUS at a later store. Rejected: writing the links
+ *   in place as the graph's persistent form (positions change at
+ *   consolidation, and a crash mid-update would leave half a graph that
+ *   the snapshot's all-or-nothing rename never does).
  * - Build runs on the thread pool, one node per task, with striped spin
  *   locks over the adjacency blocks (hnswlib's scheme); the first nodes of
  *   an empty graph go in one by one so that early nodes have neighbours.
@@ -61,10 +74,14 @@
 #include "graph_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NLOCKS 4096 /* striped locks over the nodes */
 #define SERIAL_FIRST 256
@@ -87,6 +104,10 @@ struct vqs_graph {
     float *ones;       /* d ones: the F32 kernel's weights */
     vqs_graph_disk *disk; /* on disk (graph_disk.c): adj, deg and dead freed */
     size_t bw;         /* on disk: default nodes read per hop */
+    /* /D: adj is mbytes of the file mfd, mapped shared (mdir: its directory) */
+    int mapped, mfd;
+    size_t mbytes;
+    char *mdir;
     atomic_flag locks[NLOCKS];
 };
 
@@ -94,7 +115,7 @@ struct vqs_graph {
 
 int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
 {
-    /* VAMANA<R>[/L<beam>][/A<alpha>] */
+    /* VAMANA<R>[/L<beam>][/A<alpha>][/D] */
     char buf[128];
     if (len >= sizeof buf)
         return vqs_seterr(VQS_ESPEC, "'%.*s': graph token too long", (int)len, tok);
@@ -103,6 +124,7 @@ int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
     gp->R = 0;
     gp->L = 0;
     gp->alpha = 0;
+    gp->mapped = 0;
     char *p = buf + 6, *end;
     unsigned long R = strtoul(p, &end, 10);
     if (end == p || R < 4 || R > 512)
@@ -121,8 +143,12 @@ int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
             if (end == p + 1 || !(a >= 1.0 && a <= 2.0))
                 return vqs_seterr(VQS_ESPEC, "'%s': /A<alpha> needs an alpha in 1..2", buf);
             gp->alpha = (float)a;
+        } else if (*p == 'D' && !gp->mapped) {
+            gp->mapped = 1;
+            end = p + 1;
         } else {
-            return vqs_seterr(VQS_ESPEC, "'%s': unknown graph parameter '/%s' (/L<beam>, /A<alpha>)", buf, p);
+            return vqs_seterr(VQS_ESPEC, "'%s': unknown or repeated graph parameter '/%s' (/L<beam>, /A<alpha>, /D)",
+                              buf, p);
         }
         p = end;
     }
@@ -156,12 +182,27 @@ int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha)
 
 /* ---- create, grow, free ---------------------------------------------------------- */
 
-int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
+static int map_open(vqs_graph *g);
+
+int vqs_graph_create(const vqs_graph_params *gp, size_t d, const char *dir, vqs_graph **out)
 {
     vqs_graph *g = calloc(1, sizeof *g);
-    if (!g || !(g->ones = malloc(sizeof(float) * d))) {
+    if (gp->mapped && !dir)
+        dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+    if (!g || !(g->ones = malloc(sizeof(float) * d)) || (gp->mapped && !(g->mdir = strdup(dir)))) {
+        if (g)
+            free(g->ones);
         free(g);
         return vqs_seterr(VQS_ENOMEM, "graph_create");
+    }
+    g->mapped = gp->mapped;
+    g->mfd = -1;
+    int rc = g->mapped ? map_open(g) : 0;
+    if (rc) {
+        free(g->ones);
+        free(g->mdir);
+        free(g);
+        return rc;
     }
     for (size_t j = 0; j < d; j++)
         g->ones[j] = 1.0f;
@@ -179,11 +220,66 @@ int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out)
     return 0;
 }
 
+/* The adjacency's memory: freed, or unmapped with its file closed. */
+static void adj_release(vqs_graph *g)
+{
+    if (g->mapped) {
+        if (g->adj)
+            munmap(g->adj, g->mbytes);
+        if (g->mfd >= 0)
+            close(g->mfd);
+        g->mfd = -1;
+        g->mbytes = 0;
+    } else {
+        free(g->adj);
+    }
+    g->adj = NULL;
+}
+
+/* /D: the adjacency's file, without a name. */
+static int map_open(vqs_graph *g)
+{
+    g->mfd = open(g->mdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (g->mfd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
+        char t[4200]; /* no O_TMPFILE on this filesystem: a name, removed at once */
+        snprintf(t, sizeof t, "%s/.vqs-graph-XXXXXX", g->mdir);
+        g->mfd = mkostemp(t, O_CLOEXEC);
+        if (g->mfd >= 0)
+            unlink(t);
+    }
+    if (g->mfd < 0)
+        return vqs_seterr(-errno, "graph: the adjacency file (/D) in '%s': %s", g->mdir, strerror(errno));
+    return 0;
+}
+
+/* /D: the adjacency of cap nodes in the file, its blocks allocated. */
+static int map_adjacency(vqs_graph *g, size_t cap)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t ps = pg > 0 ? (size_t)pg : 4096, want = sizeof(uint32_t) * g->Rcap * cap;
+    want = (want + ps - 1) / ps * ps;
+    if (want <= g->mbytes)
+        return 0;
+    int e = posix_fallocate(g->mfd, 0, (off_t)want);
+    if (e)
+        return vqs_seterr(-e, "graph: the adjacency file (/D) in '%s' for %zu nodes (%zu bytes): %s", g->mdir, cap,
+                          want, strerror(e));
+    void *a = g->adj ? mremap(g->adj, g->mbytes, want, MREMAP_MAYMOVE)
+                     : mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, g->mfd, 0);
+    if (a == MAP_FAILED)
+        return vqs_seterr(-errno, "graph: mapping the adjacency file (/D) in '%s', %zu bytes: %s", g->mdir, want,
+                          strerror(errno));
+    g->adj = a;
+    g->mbytes = want;
+    return 0;
+}
+
 void vqs_graph_free(vqs_graph *g)
 {
     if (!g)
         return;
-    free(g->adj);
+    adj_release(g);
+    free(g->mdir);
     free(g->deg);
     free(g->dead);
     free(g->ones);
@@ -197,10 +293,16 @@ int vqs_graph_reserve(vqs_graph *g, size_t cap)
         return 0;
     if (cap >= UINT32_MAX) /* nodes are 32-bit numbers */
         return vqs_seterr(VQS_ERANGE, "graph: %zu nodes; a graph holds fewer than 2^32", cap);
-    uint32_t *a = realloc(g->adj, sizeof(uint32_t) * g->Rcap * cap);
-    if (!a)
-        return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes of degree %zu", cap, g->Rcap);
-    g->adj = a;
+    if (g->mapped) {
+        int rc = map_adjacency(g, cap);
+        if (rc)
+            return rc;
+    } else {
+        uint32_t *a = realloc(g->adj, sizeof(uint32_t) * g->Rcap * cap);
+        if (!a)
+            return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes of degree %zu", cap, g->Rcap);
+        g->adj = a;
+    }
     uint16_t *dg = realloc(g->deg, sizeof(uint16_t) * cap);
     if (!dg)
         return vqs_seterr(VQS_ENOMEM, "graph: %zu nodes", cap);
@@ -229,10 +331,9 @@ size_t vqs_graph_disk_width(const vqs_graph *g) { return g->bw; }
 
 void vqs_graph_attach_disk(vqs_graph *g, vqs_graph_disk *D, size_t bw)
 {
-    free(g->adj);
+    adj_release(g);
     free(g->deg);
     free(g->dead);
-    g->adj = NULL;
     g->deg = NULL;
     g->dead = NULL;
     g->n = vqs_graph_disk_nodes(D);
@@ -250,8 +351,9 @@ size_t vqs_graph_bytes(const vqs_graph *g)
 {
     if (g->disk)
         return sizeof *g + vqs_graph_disk_bytes(g->disk);
-    return g->cap * (sizeof(uint32_t) * g->Rcap + sizeof(uint16_t) + 1) + sizeof *g;
+    return g->cap * ((g->mapped ? 0 : sizeof(uint32_t) * g->Rcap) + sizeof(uint16_t) + 1) + sizeof *g;
 }
+size_t vqs_graph_mapped_bytes(const vqs_graph *g) { return g->mapped && !g->disk ? g->mbytes : 0; }
 
 static inline void lock(vqs_graph *g, uint32_t u)
 {
@@ -1185,6 +1287,57 @@ static int get(gio *r, void *p, size_t n)
         return r->bad = 1, -1;
     r->crc = vqs_crc32c(r->crc, p, n);
     return 0;
+}
+
+int vqs_index_graph_mapped(const char *spec)
+{
+    while (spec && *spec == ' ')
+        spec++;
+    if (!spec || strncmp(spec, "VAMANA", 6))
+        return 0;
+    vqs_graph_params gp;
+    int rc = vqs_graph_parse(spec, strcspn(spec, ","), &gp);
+    return rc ? rc : gp.mapped;
+}
+
+int vqs_index_graph_mapped_stat(const vqs_index *ix, size_t *mapped, size_t *resident)
+{
+    if (!ix || !mapped || !resident)
+        return vqs_seterr(VQS_EINVAL, "graph_mapped_stat: NULL argument");
+    *mapped = *resident = 0;
+    const vqs_graph *g = ix->graph;
+    if (!g || !g->mapped || !g->adj)
+        return 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t ps = pg > 0 ? (size_t)pg : 4096, np = g->mbytes / ps;
+    unsigned char *v = malloc(np ? np : 1);
+    if (!v)
+        return vqs_seterr(VQS_ENOMEM, "graph_mapped_stat: %zu pages", np);
+    if (mincore(g->adj, g->mbytes, v)) {
+        int e = errno;
+        free(v);
+        return vqs_seterr(-e, "graph_mapped_stat: mincore: %s", strerror(e));
+    }
+    size_t r = 0;
+    for (size_t i = 0; i < np; i++)
+        r += v[i] & 1;
+    free(v);
+    *mapped = g->mbytes;
+    *resident = r * ps;
+    return 0;
+}
+
+int vqs_index_graph_drop_pages(vqs_index *ix)
+{
+    if (!ix)
+        return vqs_seterr(VQS_EINVAL, "graph_drop_pages: NULL argument");
+    vqs_graph *g = ix->graph;
+    if (!g || !g->mapped || !g->adj)
+        return 0;
+    if (msync(g->adj, g->mbytes, MS_SYNC) || madvise(g->adj, g->mbytes, MADV_DONTNEED))
+        return vqs_seterr(-errno, "graph_drop_pages: %s", strerror(errno));
+    int e = posix_fadvise(g->mfd, 0, (off_t)g->mbytes, POSIX_FADV_DONTNEED);
+    return e ? vqs_seterr(-e, "graph_drop_pages: posix_fadvise: %s", strerror(e)) : 0;
 }
 
 int vqs_index_graph_write(const vqs_index *ix, FILE *f)

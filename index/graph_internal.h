@@ -12,6 +12,7 @@ typedef struct vqs_graph_params {
     size_t R;    /* out-degree after a prune */
     size_t L;    /* build beam; 0: default */
     float alpha; /* RobustPrune's; 0: 1.2 */
+    int mapped;  /* /D: the adjacency in a file, mapped (graph.c) */
 } vqs_graph_params;
 
 typedef struct vqs_graph_cand {
@@ -65,7 +66,9 @@ typedef struct vqs_graph_scorer {
 
 /* The graph token of a spec: tok[0..len) = "VAMANA<R>[/L<beam>][/A<alpha>]". */
 int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp);
-int vqs_graph_create(const vqs_graph_params *gp, size_t d, vqs_graph **out);
+/* dir: where a mapped graph (gp->mapped) keeps its adjacency file; NULL:
+ * $TMPDIR, else /var/tmp */
+int vqs_graph_create(const vqs_graph_params *gp, size_t d, const char *dir, vqs_graph **out);
 void vqs_graph_free(vqs_graph *g);
 /* room for cap nodes; nothing else changes */
 int vqs_graph_reserve(vqs_graph *g, size_t cap);
@@ -93,7 +96,8 @@ size_t vqs_graph_degree_cap(const vqs_graph *g);
 size_t vqs_graph_default_ef(const vqs_graph *g);
 int vqs_graph_is_dead(const vqs_graph *g, uint32_t u);
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg);
-size_t vqs_graph_bytes(const vqs_graph *g);
+size_t vqs_graph_bytes(const vqs_graph *g);        /* held in memory */
+size_t vqs_graph_mapped_bytes(const vqs_graph *g); /* in the mapped adjacency file (/D) */
 size_t vqs_graph_degree(const vqs_graph *g); /* R */
 uint32_t vqs_graph_entry_node(const vqs_graph *g);
 size_t vqs_graph_tombstones(const vqs_graph *g);

@@ -202,7 +202,9 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
     int rc = parse_spec(ix, spec, cspec, sizeof cspec, rspec, sizeof rspec, &gp);
     if (rc)
         goto fail;
-    if (gp.R && (rc = vqs_graph_create(&gp, d, &ix->graph)))
+    rc = gp.R ? vqs_graph_create(&gp, d, ix->o.graph_dir, &ix->graph) : 0;
+    ix->o.graph_dir = NULL; /* the caller's string: copied by the graph */
+    if (rc)
         goto fail;
     ix->by_residual = ix->ivf && ix->o.by_residual >= VQS_RESIDUAL_DEFAULT; /* OFF: negative */
     if ((rc = vqs_codec_create(cspec, d, &co, &ix->codec)))

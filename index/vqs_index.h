@@ -120,6 +120,10 @@ typedef struct vqs_index_opts {
      * VQS_COS_NORM_ON; VQS_COS_NORM_OFF (the plain inner product with the
      * reconstruction). */
     int cos_norm;
+    /* A graph whose spec token has /D (its adjacency in a file, mapped):
+     * the directory of that file, which has no name (O_TMPFILE) and goes
+     * with the index; NULL: $TMPDIR, else /var/tmp. Copied at create. */
+    const char *graph_dir;
 } vqs_index_opts;
 
 /* Re-scoring source for two-stage search backed by something else than the
@@ -150,13 +154,14 @@ typedef struct vqs_search_params {
                              (checked every 1,024 scanned codes); 0: none */
 } vqs_search_params;
 
-/* spec: [IVF<nlist>,|VAMANA<R>[/L<beam>][/A<alpha>],]<codec spec>[,RFlat|,Refine(<codec spec>)],
+/* spec: [IVF<nlist>,|VAMANA<R>[/L<beam>][/A<alpha>][/D],]<codec spec>[,RFlat|,Refine(<codec spec>)],
  * e.g. "PQ16x8", "IVF1024,PQ32x4", "IVF4096,SQ8", "OPQ16,PQ16x4,RFlat",
  * "BIN,Refine(SQfp16)", "VAMANA32,SQ8,RFlat". VAMANA: a graph of
  * out-degree R over the codes (index/graph.c), built with a beam of L
  * (>= R; default max(64, 1.5 R)) and RobustPrune's alpha (default 1.2) as vectors are
  * added; removals are tombstones until a fifth of the nodes are, then
- * consolidated. Searched with a beam of vqs_search_params.ef.
+ * consolidated. Searched with a beam of vqs_search_params.ef. /D: the
+ * adjacency in a file, mapped (vqs_index_opts.graph_dir), the same graph.
  * PQ codes of 4 bits are scanned with the fast-scan kernel. Cosine stores and
  * searches normalised vectors (inner product), dividing each code's inner
  * product by the norm of its reconstruction (vqs_index_opts.cos_norm).
@@ -167,6 +172,10 @@ int vqs_index_create(const char *spec, size_t d, vqs_metric m, const vqs_index_o
  * defaults filled in) if it starts with VAMANA<R>, 0 if it has no graph, or
  * VQS_ESPEC for a malformed graph token. Any pointer may be NULL. */
 int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha);
+/* Whether a spec's graph keeps its adjacency in a file, mapped shared
+ * (VAMANA<R>/D: Qdrant's hnsw_config.on_disk; the file: vqs_index_opts.
+ * graph_dir): 1, 0 (no /D, or no graph), or VQS_ESPEC. */
+int vqs_index_graph_mapped(const char *spec);
 void vqs_index_free(vqs_index *ix);
 
 /* Trains the coarse partition and the codecs on n rows (borrowed). */
@@ -279,6 +288,15 @@ const char *vqs_index_graph_disk_backend(const vqs_index *ix);
 /* Nodes an index on disk has read from its file so far (cache hits are
  * not reads); 0 for any other index. */
 uint64_t vqs_index_graph_disk_reads(const vqs_index *ix);
+/* A graph with /D: the bytes of its adjacency file (*mapped) and how many
+ * of them are in memory now (*resident, by mincore). Both 0 for any other
+ * index. */
+int vqs_index_graph_mapped_stat(const vqs_index *ix, size_t *mapped, size_t *resident);
+/* A graph with /D: writes its adjacency back to its file and drops it from
+ * the process and the page cache, so that the next searches read it from
+ * the disk (a cold start, measured in bench/). Nothing for any other index.
+ * Not concurrent with searches or writes. */
+int vqs_index_graph_drop_pages(vqs_index *ix);
 
 /* Removes the listed ids; unknown ids are ignored. *removed (may be NULL):
  * how many were present. */

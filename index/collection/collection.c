@@ -73,6 +73,7 @@ static int index_opts(const vqs_coll *c, vqs_index_opts *io)
     io->oversampling = c->cfg.oversampling;
     io->codec.sq_clip = c->cfg.sq_clip; /* stored with the collection: any later training uses it */
     io->verbose = c->o.verbose;
+    io->graph_dir = vqs_db_dir(c->db); /* a graph with /D: its links' file beside the collection's */
     return 0;
 }
 

@@ -427,13 +427,16 @@ TEST_CASE("colls_ex: collection info has the fields Qdrant's clients read, and c
     REQUIRE(json_array_size(json_object_get(list.j, "collections")) == 2); // c and m only
 }
 
-// Qdrant's hnsw_config at create asks for vqs's graph (VAMANA<2m>/L<ef_construct>); collection info
-// reports it back in Qdrant's fields; params.hnsw_ef is the search beam; points upserted, deleted
-// and upserted again through HTTP are found as exact search finds them, after a restart too.
+// Qdrant's hnsw_config at create asks for vqs's graph (VAMANA<2m>/L<ef_construct>, and /D with
+// on_disk: its links in a mapped file); collection info reports it back in Qdrant's fields;
+// params.hnsw_ef is the search beam; points upserted, deleted and upserted again through HTTP are
+// found as exact search finds them, after a restart too.
 TEST_CASE("colls_ex: hnsw_config creates a graph collection, hnsw_ef is its beam, upserts and deletes go "
           "through it",
           "[api][graph]")
 {
+  for (int disk : {0, 1}) {
+    INFO("hnsw_config.on_disk " << disk);
     tmpdir t;
     const std::string dir = t.path + "/data";
     const size_t n = 600, k = 5;
@@ -450,10 +453,13 @@ TEST_CASE("colls_ex: hnsw_config creates a graph collection, hnsw_ef is its beam
     {
         server S(dir);
         jptr c(ok_result(http(S.port, "PUT", "/collections/g",
-                              R"({"vectors":{"size":8,"distance":"Euclid"},"hnsw_config":{"m":8,"ef_construct":40},)"
-                              R"("vqs":{"spec":"SQ8","train_size":0}})")));
+                              R"({"vectors":{"size":8,"distance":"Euclid"},"hnsw_config":{"m":8,"ef_construct":40)" +
+                                  std::string(disk ? R"(,"on_disk":true},)" : "},") +
+                                  R"("vqs":{"spec":"SQ8","train_size":0}})")));
         jptr i(info(S.port, "g"));
-        REQUIRE(std::string(json_string_value(path(i.j, {"vqs", "spec"}))) == "VAMANA16/L40,SQ8");
+        REQUIRE(std::string(json_string_value(path(i.j, {"vqs", "spec"}))) ==
+                (disk ? "VAMANA16/L40/D,SQ8" : "VAMANA16/L40,SQ8"));
+        REQUIRE(json_is_true(path(i.j, {"config", "hnsw_config", "on_disk"})) == disk);
         REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "m"})) == 8);
         REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "ef_construct"})) == 40);
         upsert(S.port, "g", x, 0, n);
@@ -487,15 +493,29 @@ TEST_CASE("colls_ex: hnsw_config creates a graph collection, hnsw_ef is its beam
                            R"({"vector":)" + vec_json(&x[0], D) + R"(,"params":{"hnsw_ef":0}})"),
                       400, "hnsw_ef");
     }
-    server S(dir); // reopened: the graph is rebuilt from the stored codes
+    server S(dir); // reopened: the graph is read back from its snapshot
     jptr i(info(S.port, "g"));
     REQUIRE(json_integer_value(path(i.j, {"config", "hnsw_config", "m"})) == 8);
+    REQUIRE(json_is_true(path(i.j, {"config", "hnsw_config", "on_disk"})) == disk);
     REQUIRE(count(S.port, "g") == n - n / 3 + 10);
     const float *q = &x[(n + 3) * D];
     auto a = search_ef(S.port, q, (int)n);
     REQUIRE(a.size() == k);
     for (auto id : a)
         REQUIRE(!(id >= 10 && id < n / 3));
+  }
+  // on_disk on a spec's own graph adds /D; with no graph it is refused (above: the bad bodies)
+  tmpdir t;
+  server S(t.path + "/data");
+  jptr c(ok_result(http(S.port, "PUT", "/collections/v",
+                        R"({"vectors":{"size":8,"distance":"Dot","hnsw_config":{"on_disk":true}},)"
+                        R"("vqs":{"spec":"VAMANA12,SQ8"}})")));
+  jptr i(info(S.port, "v"));
+  REQUIRE(std::string(json_string_value(path(i.j, {"vqs", "spec"}))) == "VAMANA12/D,SQ8");
+  REQUIRE(json_is_true(path(i.j, {"config", "hnsw_config", "on_disk"})));
+  require_error(http(S.port, "PUT", "/collections/w",
+                     R"({"vectors":{"size":8,"distance":"Dot"},"hnsw_config":{"m":0,"on_disk":true}})"),
+                400, "no graph is asked for");
 }
 
 TEST_CASE("colls_ex: a wrong method on an existing route is a 405 with Allow, unknown paths and collections stay 404",

@@ -457,8 +457,9 @@ TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch
         std::string dir = t.file("data" + std::to_string(round));
         int after = 3 + (int)(rng() % 20);
         unsigned delay = (unsigned)(rng() % 20000);
-        // odd rounds: a graph index (its edges are rebuilt from the stored codes at reopen)
-        const char *spec = round % 2 ? "VAMANA16,SQ8" : "IVF8,SQ8";
+        // odd rounds: a graph index (its edges are rebuilt from the stored codes at reopen); the
+        // last one with its links in a mapped file (/D, whose unnamed file goes with the process)
+        const char *spec = round % 2 ? (round == 3 ? "VAMANA16/D,SQ8" : "VAMANA16,SQ8") : "IVF8,SQ8";
         uint64_t acked = import_and_kill(dir, vecs, batch, after, delay, spec);
         INFO("round " << round << " (" << spec << "): acknowledged " << acked << " (kill after " << after << " lines + "
                       << delay << " us)");

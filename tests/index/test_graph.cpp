@@ -13,7 +13,10 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <csignal>
+#include <dirent.h>
 #include <set>
+#include <sys/resource.h>
 
 using namespace vqs_test;
 
@@ -432,6 +435,136 @@ TEST_CASE("graph persistence: a saved graph is reloaded onto the same points, re
     REQUIRE_OK(vqs_index_create("SQ8", d, VQS_METRIC_L2, nullptr, &flat));
     REQUIRE_ERR(vqs_index_graph_defer(flat), VQS_EINVAL);
     vqs_index_free(flat);
+}
+
+namespace {
+
+// the names in directory dir (without . and ..)
+std::vector<std::string> names_in(const std::string &dir)
+{
+    std::vector<std::string> v;
+    DIR *dp = opendir(dir.c_str());
+    REQUIRE(dp != nullptr);
+    while (struct dirent *e = readdir(dp))
+        if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+            v.push_back(e->d_name);
+    closedir(dp);
+    return v;
+}
+
+} // namespace
+
+// /D (Qdrant's hnsw_config.on_disk): the adjacency lives in a file without a name, mapped.
+// The graph is the same: built on one thread from the same rows in the same batches (the
+// mapping grows, and moves, at each batch), then 30% deleted (consolidation compacts the mapped
+// blocks in place), a /D index answers as the one in memory, ids and distances bit for bit;
+// after its pages are written back and dropped (the next searches read them from the file) too.
+// What the process holds is less by at least the adjacency (4 Rcap bytes a node, Rcap = 21).
+TEST_CASE("graph with its adjacency in a file (/D): the same answers with the links out of memory", "[index][graph]")
+{
+    const size_t d = 24, n = 3000, nq = 40, k = 10;
+    auto all = synth(n + nq, d, 63);
+    std::vector<float> x(all.begin(), all.begin() + (long)(n * d)), q(all.begin() + (long)(n * d), all.end());
+    REQUIRE(vqs_index_graph_mapped("VAMANA16/L40/D,SQ8") == 1);
+    REQUIRE(vqs_index_graph_mapped("VAMANA16/L40,SQ8") == 0);
+    REQUIRE(vqs_index_graph_mapped("SQ8") == 0);
+    REQUIRE(vqs_index_graph_mapped("VAMANA16/D/D,SQ8") == VQS_ESPEC);
+    for (vqs_metric m : {VQS_METRIC_L2, VQS_METRIC_COS}) {
+        INFO(vqs_metric_name(m));
+        tmpdir t;
+        vqs_index_opts o = {};
+        o.seed = 7;
+        o.nthreads = 1;
+        o.graph_dir = t.path.c_str();
+        vqs_index *raw = nullptr;
+        REQUIRE_OK(vqs_index_create("VAMANA16/D,SQ8,RFlat", d, m, &o, &raw));
+        index_ptr mapped(raw, vqs_index_free);
+        auto plain = graph_index("VAMANA16,SQ8,RFlat", d, m, x, 1);
+        REQUIRE_OK(vqs_index_train(mapped.get(), n, x.data()));
+        size_t mb = 0, rb = 0;
+        REQUIRE_OK(vqs_index_graph_mapped_stat(plain.get(), &mb, &rb));
+        REQUIRE((mb == 0 && rb == 0));
+        auto o1 = order(n, 0);
+        for (auto *ix : {mapped.get(), plain.get()})
+            add_in_order(ix, x, d, o1, 0, n, 700);
+        REQUIRE(names_in(t.path).empty()); // the file has no name: nothing is left behind
+        REQUIRE_OK(vqs_index_graph_mapped_stat(mapped.get(), &mb, &rb));
+        INFO("mapped " << mb << " bytes, " << rb << " resident");
+        CHECK(mb >= (size_t)n * 21 * 4);
+        CHECK(rb <= mb);
+        double hp = vqs_index_bytes_per_vector(plain.get(), nullptr), hm = vqs_index_bytes_per_vector(mapped.get(), nullptr);
+        INFO("held: " << hp << " B a vector in memory, " << hm << " with /D");
+        CHECK(hp - hm >= 21 * 4);
+        std::vector<int64_t> gone;
+        for (size_t i = 0; i < n; i += 3)
+            gone.push_back((int64_t)i);
+        for (auto *ix : {mapped.get(), plain.get()})
+            REQUIRE_OK(vqs_index_remove(ix, gone.size(), gone.data(), nullptr));
+        vqs_search_params p = {};
+        p.ef = 48;
+        p.oversampling = 2;
+        std::vector<int64_t> want(nq * k), got(nq * k);
+        std::vector<float> wantd(nq * k), gotd(nq * k);
+        REQUIRE_OK(vqs_index_search(plain.get(), &p, nq, q.data(), k, want.data(), wantd.data()));
+        for (int drop : {0, 1}) {
+            INFO((drop ? "after the pages were dropped" : "as built"));
+            if (drop)
+                REQUIRE_OK(vqs_index_graph_drop_pages(mapped.get()));
+            REQUIRE_OK(vqs_index_search(mapped.get(), &p, nq, q.data(), k, got.data(), gotd.data()));
+            REQUIRE(got == want);
+            REQUIRE(gotd == wantd);
+        }
+        for (auto id : got)
+            REQUIRE(id % 3 != 0); // no deleted id
+        // the snapshot of a /D graph reloads into an index in memory, and back
+        std::string snap = t.file("g.graph");
+        FILE *f = std::fopen(snap.c_str(), "wb");
+        REQUIRE(f != nullptr);
+        REQUIRE_OK(vqs_index_graph_write(mapped.get(), f));
+        REQUIRE(std::fclose(f) == 0);
+        REQUIRE(names_in(t.path) == std::vector<std::string>{"g.graph"});
+    }
+    // a directory that cannot hold the file: refused at create, naming it
+    vqs_index_opts o = {};
+    o.graph_dir = "/nonexistent-vqs-dir";
+    vqs_index *ix = nullptr;
+    REQUIRE_ERR(vqs_index_create("VAMANA16/D,SQ8", d, VQS_METRIC_L2, &o, &ix), -ENOENT);
+    REQUIRE(ix == nullptr);
+    REQUIRE(std::string(vqs_errdetail()).find("/nonexistent-vqs-dir") != std::string::npos);
+    // a full disk (here a file size limit) is an error when the graph grows, not a SIGBUS at a
+    // later store, and the index keeps what it held
+    tmpdir t;
+    std::string r = in_child([&]() -> std::string {
+        signal(SIGXFSZ, SIG_IGN);
+        vqs_index_opts co = {};
+        co.nthreads = 1;
+        co.graph_dir = t.path.c_str();
+        vqs_index *c = nullptr;
+        if (vqs_index_create("VAMANA16/D,SQ8", d, VQS_METRIC_L2, &co, &c) || vqs_index_train(c, n, x.data()))
+            return std::string("setup: ") + vqs_errdetail();
+        if (vqs_index_add(c, 500, x.data(), nullptr))
+            return std::string("first batch: ") + vqs_errdetail();
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        rl.rlim_cur = 500 * 21 * 4 + 8192; // the first batch's blocks and a page or two
+        setrlimit(RLIMIT_FSIZE, &rl);
+        int rc = vqs_index_add(c, n - 500, x.data() + 500 * d, nullptr);
+        std::string err = vqs_errdetail();
+        if (rc == 0)
+            return "the batch past the limit was added";
+        if (err.find(t.path) == std::string::npos)
+            return "the error does not name the directory: " + err;
+        if (vqs_index_ntotal(c) != 500)
+            return "the index holds " + std::to_string(vqs_index_ntotal(c)) + " rows after the failure";
+        std::vector<int64_t> ids(k);
+        vqs_search_params sp = {};
+        sp.ef = 500;
+        if (vqs_index_search(c, &sp, 1, x.data() + 7 * d, k, ids.data(), nullptr) || ids[0] != 7)
+            return "the index does not answer after the failure";
+        vqs_index_free(c);
+        return "";
+    });
+    REQUIRE(r == "");
 }
 
 // The graph on disk (index/graph_disk.c). Two indexes built alike on one thread hold the same

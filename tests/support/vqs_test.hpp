@@ -114,6 +114,36 @@ inline vqs_pid u64id(uint64_t v)
     return p;
 }
 
+// Forks; the child runs fn and reports through a pipe. Returns the child's report, or
+// "SKIP:..." when the child could not set up its file system (the caller's convention).
+template <class F> std::string in_child(F fn)
+{
+    int pfd[2];
+    REQUIRE(pipe(pfd) == 0);
+    fflush(nullptr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        std::string r = fn();
+        if (write(pfd[1], r.data(), r.size()) < 0)
+            _exit(3);
+        _exit(0);
+    }
+    close(pfd[1]);
+    std::string out;
+    char buf[512];
+    ssize_t k;
+    while ((k = read(pfd[0], buf, sizeof buf)) > 0)
+        out.append(buf, (size_t)k);
+    close(pfd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        out += " (child exit status " + std::to_string(st) + ")";
+    return out;
+}
+
 // A temporary directory removed (with its files) at scope exit.
 struct tmpdir {
     std::string path;
