@@ -20,9 +20,19 @@
  * Also printed: the bytes the index holds per vector in memory before and
  * after, the node file's size, the mean nodes read per query, and the time
  * to reopen the node file (vqs_index_open_disk) with one row searched after.
+ *
+ * A spec with /D (the graph's links in a mapped file: Qdrant's
+ * hnsw_config.on_disk) is the other comparison, made against the same spec
+ * without /D in another process (bench/run_mapped.sh): each EF in memory,
+ * then again after vqs_index_graph_drop_pages (its links written back and
+ * dropped from memory and the page cache) with the bytes of the links
+ * resident after the row; NODEFILE is not used. Both print the process's
+ * anonymous and file-backed resident memory (/proc/self/status) after the
+ * build, minus what the loaded base vectors take.
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +136,21 @@ static void drop_caches(void)
     }
 }
 
+/* kB of a field of /proc/self/status (RssAnon, RssFile); 0 if absent */
+static double status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = 0;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl) && line[fl] == ':')
+            v = strtod(line + fl + 1, NULL);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 /* one row: nq single-query searches, latencies, recall of those answers */
 static void run(const vqs_index *ix, const char *where, size_t ef, size_t W, vqs_metric m, const float *xb,
                 size_t nb, const float *xq, size_t nq, size_t d, const int64_t *gt, const float *gd)
@@ -201,6 +226,7 @@ int main(int argc, char **argv)
     int rc = vqs_index_create(argv[4], d, m, &o, &ix);
     if (rc)
         die(argv[4], rc);
+    double anon0 = status_kb("RssAnon"); /* the loaded base, queries and ground truth */
     double t0 = vqs_now();
     if ((rc = vqs_index_train(ix, nb, xb)))
         die("train", rc);
@@ -212,11 +238,43 @@ int main(int argc, char **argv)
            vqs_default_threads(), t1 - t0, t2 - t1);
     printf("# in memory: %.1f B a vector held (float32: %zu B)\n", vqs_index_bytes_per_vector(ix, NULL),
            4 * d);
+    sync(); /* a mapped graph's links, dirty from the build, written back before the rows */
+    size_t mapped = 0, resident = 0;
+    vqs_index_graph_mapped_stat(ix, &mapped, &resident);
+    printf("# process after the build, less the loaded vectors: RssAnon %.1f B a vector, RssFile %.1f MB; links "
+           "in a mapped file: %.1f MB (%.1f MB resident)\n",
+           (status_kb("RssAnon") - anon0) * 1024 / (double)nb, status_kb("RssFile") / 1024, (double)mapped / 1e6,
+           (double)resident / 1e6);
     printf("# k = 10, %zu queries one at a time on 1 thread; recall@10 with ties, from the timed searches\n", nq);
     printf("| where | beam | W (reads a hop) | recall@10 | p50 us | p99 us | q/s | nodes read a query |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     for (size_t e = 0; e < nef; e++)
-        run(ix, "memory", efs[e], 0, m, xb, nb, xq, nq, d, gt, gd);
+        run(ix, mapped ? "links mapped, warm" : "memory", efs[e], 0, m, xb, nb, xq, nq, d, gt, gd);
+    if (vqs_index_graph_mapped(argv[4]) == 1) {
+        for (size_t e = 0; e < nef; e++) {
+            if ((rc = vqs_index_graph_drop_pages(ix)))
+                die("drop pages", rc);
+            vqs_index_graph_mapped_stat(ix, &mapped, &resident);
+            printf("#   links resident before the row: %.1f of %.1f MB\n", (double)resident / 1e6, (double)mapped / 1e6);
+            run(ix, "links mapped, dropped before the row", efs[e], 0, m, xb, nb, xq, nq, d, gt, gd);
+            vqs_index_graph_mapped_stat(ix, &mapped, &resident);
+            printf("#   links resident after the row: %.1f of %.1f MB\n", (double)resident / 1e6, (double)mapped / 1e6);
+        }
+        vqs_index_free(ix);
+        free(xb);
+        free(xq);
+        free(gt);
+        free(gd);
+        return 0;
+    }
+    if (!strcmp(argv[5], "-")) { /* no node file: the rows in memory only */
+        vqs_index_free(ix);
+        free(xb);
+        free(xq);
+        free(gt);
+        free(gd);
+        return 0;
+    }
     vqs_graph_disk_opts go = {0};
     t0 = vqs_now();
     if ((rc = vqs_index_graph_to_disk(ix, argv[5], &go)))

@@ -61,7 +61,8 @@
  *   and never read back, so a crash leaves nothing behind; a collection
  *   keeps its snapshot as without /D (collection.c). Its blocks are
  *   allocated before use (posix_fallocate), so a full disk is an error at
- *   growth, never a SIGBUS at a later store. Rejected: writing the links
+ *   growth, never a SIGBUS at a later store. MADV_RANDOM: a fault reads
+ *   its own page, not the kernel's read-around. Rejected: writing the links
  *   in place as the graph's persistent form (positions change at
  *   consolidation, and a crash mid-update would leave half a graph that
  *   the snapshot's all-or-nothing rename never does).
@@ -269,6 +270,9 @@ static int map_adjacency(vqs_graph *g, size_t cap)
     if (a == MAP_FAILED)
         return vqs_seterr(-errno, "graph: mapping the adjacency file (/D) in '%s', %zu bytes: %s", g->mdir, want,
                           strerror(errno));
+    /* a beam's reads are random: a fault brings its page, not the 128 KiB
+     * around it that would page in the whole graph within a few queries */
+    madvise(a, want, MADV_RANDOM);
     g->adj = a;
     g->mbytes = want;
     return 0;
