@@ -128,6 +128,7 @@ typedef struct fin_job {
     double maxbn; /* max |x| over the base */
     int64_t *ids;
     float *dist;
+    double *keys;
     vqs_topk_item **tmp; /* per thread, nshards * kk */
     size_t nfallback;
     int no_proof;
@@ -200,6 +201,8 @@ static int finish_query(void *ctx, size_t i, int tid)
         float dv = j < nout ? (float)(J->m == VQS_METRIC_L2 ? all[j].key : -all[j].key)
                             : missing_dist(J->m);
         F->ids[q * k + j] = id;
+        if (F->keys)
+            F->keys[q * k + j] = j < nout ? all[j].key : INFINITY;
         if (F->dist)
             F->dist[q * k + j] = dv;
     }
@@ -339,7 +342,7 @@ int vqs_exact_knn(const vqs_exact_opts *o, vqs_metric m, const vqs_matrix *base,
         if (nb > 0 && (rc = vqs_parallel_for(nt, ntask, run_task, &J)))
             goto fail;
         fin_job F = {.J = &J, .base = base, .queries = queries, .chunk0 = c0, .k = k,
-                     .maxbn = maxbn, .ids = ids, .dist = dist, .tmp = tmp,
+                     .maxbn = maxbn, .ids = ids, .dist = dist, .keys = o->keys, .tmp = tmp,
                      .no_proof = o->no_proof};
         if ((rc = vqs_parallel_for(nt, nqc, finish_query, &F)))
             goto fail;

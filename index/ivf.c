@@ -280,6 +280,7 @@ void vqs_index_free(vqs_index *ix)
 size_t vqs_index_ntotal(const vqs_index *ix) { return ix->ntotal; }
 size_t vqs_index_d(const vqs_index *ix) { return ix->d; }
 const char *vqs_index_spec(const vqs_index *ix) { return ix->spec; }
+vqs_metric vqs_index_metric(const vqs_index *ix) { return ix->metric; }
 size_t vqs_index_code_size(const vqs_index *ix) { return ix->cs; }
 size_t vqs_index_entry_size(const vqs_index *ix) { return ix->cs + ix->rcs; }
 const vqs_codec *vqs_index_codec(const vqs_index *ix) { return ix->codec; }

@@ -41,6 +41,11 @@ typedef struct vqs_exact_opts {
                         probing, where a near-tie between lists is harmless
                         and outliers in the base (a huge max |x|) would
                         otherwise make every query rescan */
+    double *keys;    /* optional out, nq * k: the scores the results are ordered
+                        by, computed in double, lower is better (squared L2, -ip,
+                        -cos; a missing result +inf): with the ids, what merging
+                        the top k of row ranges needs to give this call's answer
+                        (vqs gt under MPI) */
 } vqs_exact_opts;
 
 /* Exact k nearest neighbours of every query among the base rows.
@@ -314,6 +319,7 @@ int vqs_index_search(const vqs_index *ix, const vqs_search_params *p, size_t nq,
 size_t vqs_index_ntotal(const vqs_index *ix);
 size_t vqs_index_d(const vqs_index *ix);
 const char *vqs_index_spec(const vqs_index *ix);
+vqs_metric vqs_index_metric(const vqs_index *ix);
 /* Bytes per vector: codes alone; and everything the index holds per vector
  * (codes, id, refine copy, id map: the allocations as they are, spare
  * capacity included, over the vectors held; before any add, the figure for

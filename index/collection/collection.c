@@ -425,8 +425,9 @@ static int recode_cb(void *ctx, uint64_t first, size_t n, const uint8_t *in, siz
     return rc;
 }
 
-/* Caller holds wlock. n == 0: train on the buffered points. */
-int coll_train_locked(vqs_coll *c, size_t n, const float *x)
+/* Caller holds wlock. n == 0: train on the buffered points; tb: not
+ * trained here, the state of vqs_index_save_trained (vqs_coll_train_from). */
+static int train_locked(vqs_coll *c, size_t n, const float *x, const void *tb, size_t tlen)
 {
     if (c->ix)
         return vqs_seterr(VQS_EINVAL, "collection '%s' is already trained", c->name);
@@ -436,6 +437,24 @@ int coll_train_locked(vqs_coll *c, size_t n, const float *x)
     void *blob = NULL;
     size_t len = 0;
     int rc = 0;
+    if (tb) {
+        vqs_index_opts io;
+        index_opts(c, &io);
+        if ((rc = vqs_index_load_trained(tb, tlen, &io, &ix))) {
+            rc = vqs_seterr(rc, "collection '%s': trained state: %s", c->name, vqs_errdetail());
+            goto done;
+        }
+        if (strcmp(vqs_index_spec(ix), c->cfg.spec) || vqs_index_d(ix) != d ||
+            vqs_index_metric(ix) != (vqs_metric)c->cfg.metric) {
+            rc = vqs_seterr(VQS_EINVAL, "collection '%s' is %s, %zu-d %s; the trained state is %s, %zu-d %s", c->name,
+                            c->cfg.spec, d, vqs_metric_name((vqs_metric)c->cfg.metric), vqs_index_spec(ix),
+                            vqs_index_d(ix), vqs_metric_name(vqs_index_metric(ix)));
+            goto done;
+        }
+        if ((rc = vqs_index_save_trained(ix, &blob, &len)))
+            goto done;
+        goto store;
+    }
     if (n == 0) {
         if (c->blive == 0)
             return vqs_seterr(VQS_EINVAL, "collection '%s' holds no points to train on", c->name);
@@ -451,6 +470,7 @@ int coll_train_locked(vqs_coll *c, size_t n, const float *x)
     if ((rc = vqs_index_create(c->cfg.spec, d, (vqs_metric)c->cfg.metric, &io, &ix)) ||
         (rc = vqs_index_train(ix, n, x)) || (rc = vqs_index_save_trained(ix, &blob, &len)))
         goto done;
+store:;
     recode_enc E = {ix, d, c->name};
     if ((rc = vqs_db_train_recode(c->db, c->name, blob, len, vqs_index_entry_size(ix), recode_cb, &E)))
         goto done;
@@ -478,12 +498,24 @@ done:
     return rc;
 }
 
+int coll_train_locked(vqs_coll *c, size_t n, const float *x) { return train_locked(c, n, x, NULL, 0); }
+
 int vqs_coll_train(vqs_coll *c, size_t n, const float *x)
 {
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "coll_train: NULL argument");
     pthread_mutex_lock(&c->wlock);
     int rc = coll_train_locked(c, n, x);
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
+}
+
+int vqs_coll_train_from(vqs_coll *c, const void *blob, size_t len)
+{
+    if (!c || !blob)
+        return vqs_seterr(VQS_EINVAL, "coll_train_from: NULL argument");
+    pthread_mutex_lock(&c->wlock);
+    int rc = train_locked(c, 0, NULL, blob, len);
     pthread_mutex_unlock(&c->wlock);
     return rc;
 }

@@ -210,6 +210,10 @@ int vqs_coll_set_defaults(vqs_coll *c, uint32_t nprobe, float oversampling, uint
  * to train_size trains automatically on the points held. VQS_EINVAL if
  * already trained or (n == 0) there is nothing to train on. */
 int vqs_coll_train(vqs_coll *c, size_t n, const float *x);
+/* vqs_coll_train with a state trained elsewhere (vqs_index_save_trained of
+ * an index of the collection's spec, dimension and metric, else
+ * VQS_EINVAL): the shards of `vqs build` share one training. */
+int vqs_coll_train_from(vqs_coll *c, const void *blob, size_t len);
 int vqs_coll_is_trained(const vqs_coll *c);
 /* Whether c has its points' full vectors to read (vqs_coll_get, exact
  * scoring): a vector file (rerank disk or memory), or not trained yet (the
