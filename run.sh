@@ -26,11 +26,11 @@ case "${1:-demo}" in
     exec scripts/demo.sh
     ;;
   test)
-    build build all
+    build build all -DVQS_MPI=ON
     ctest --test-dir build -j "$JOBS" --output-on-failure
     ;;
   asan)
-    build build-asan all -DVQS_SANITIZE=ON
+    build build-asan all -DVQS_SANITIZE=ON -DVQS_MPI=ON
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan -j "$JOBS" --output-on-failure
     ;;

@@ -4,7 +4,8 @@
 # Usage: scripts/setup.sh [--with-tests] [--with-fuzz]
 #   --with-tests: chromium as well (the report test renders the HTML report
 #   headless) and python3-numpy (the forward-pass test runs an independent
-#   numpy implementation); the demo does not need them. Then `npm ci` of the
+#   numpy implementation) and OpenMPI (the build with -DVQS_MPI=ON runs
+#   vqs gt under mpirun); the demo does not need them. Then `npm ci` of the
 #   JavaScript clients the client tests drive (tests/api/qdrant_client,
 #   tests/api/rag_clients), from their lock files, when node_modules is older
 #   than the lock file (a failure is a warning: the tests try `npm ci` again)
@@ -23,7 +24,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 for opt in "$@"; do
   case $opt in
-    --with-tests) PKGS+=(chromium python3-numpy); with_tests=1 ;;
+    --with-tests) PKGS+=(chromium python3-numpy openmpi-bin libopenmpi-dev); with_tests=1 ;;
     --with-fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
     *) echo "setup: unknown option '$opt' (--with-tests, --with-fuzz)" >&2; exit 2 ;;
   esac

@@ -142,7 +142,9 @@ const vqs_cli_help vqs_eval_help = {
              "[--symmetric] [--no-timing] [--clip Q] [--train-size N] [--threads N]\n"
              "[--dim D] [--nq N] [--out PREFIX] [--json FILE] [--report FILE.html]\n"
              "[--per-query PREFIX] [--describe TEXT] [--name NAME]",
-    .about = "Builds an index for every spec (exact, SQ8, PCA50%,Flat, IVF256,PQ32x4,\n"
+    .about = "(With --shards DIR: the shards of vqs build, searched as one index; vqs eval\n"
+             "--shards DIR --help.)\n"
+             "Builds an index for every spec (exact, SQ8, PCA50%,Flat, IVF256,PQ32x4,\n"
              "SQ4,RFlat, BIN,Refine(SQfp16), ...) and prints one markdown row per\n"
              "(spec, nprobe, oversampling): bytes per vector, compression, training and\n"
              "adding time, recall@1/10/100, nDCG@10, MRR@10, SQNR and queries/s at k = 10.\n"
@@ -305,6 +307,9 @@ static void dataset_name(const char *path, char *out, size_t cap)
 
 int vqs_cmd_eval(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the shards of vqs build: a mode of its own (eval_shards.c) */
+        if (!strcmp(argv[i], "--shards") || !strncmp(argv[i], "--shards=", 9))
+            return vqs_eval_shards(argc, argv);
     const char *base = NULL, *qf = NULL, *gtf = NULL, *metric = "l2", *out = NULL, *jsonf = NULL,
                *perq = NULL, *qrelsf = NULL, *describe = NULL, *name = NULL, *reportf = NULL;
     const char *specs[256], *sweeps[16];

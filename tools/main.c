@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "vqs_common.h"
+#include "vqs_mpi.h"
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -46,6 +47,8 @@ static const struct command {
     {"recommend", "the best configuration for a budget or a recall target, and how to use it",
      vqs_cmd_recommend, &vqs_recommend_help},
     {"import", "bulk-load a vector file into a collection", vqs_cmd_import, &vqs_import_help},
+    {"build", "a vector file into shards, each a data directory vqs serve opens (mpirun: one a rank)",
+     vqs_cmd_build, &vqs_build_help},
     {"search", "k-NN of a query file in a collection", vqs_cmd_search, &vqs_search_help},
     {"info", "collections of a data directory: counts, specs, sizes", vqs_cmd_info, &vqs_info_help},
     {"drop", "delete a collection", vqs_cmd_drop, &vqs_drop_help},
@@ -142,7 +145,20 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    if (vqs_mpi_start(&argc, &argv)) {
+        fprintf(stderr, "vqs: %s\n", vqs_errdetail());
+        return 2;
+    }
+    int rc = run(argc, argv);
+    vqs_mpi_stop();
+    return rc;
+}
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);

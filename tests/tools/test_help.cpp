@@ -119,8 +119,8 @@ TEST_CASE("vqs help: every command answers --help, -h and vqs help CMD with its 
     auto cmds = commands_of(list.out);
     std::set<std::string> names(cmds.begin(), cmds.end());
     REQUIRE(names.size() == cmds.size());
-    for (const char *c : {"demo", "gt", "codec", "eval", "report", "recommend", "import", "search", "info", "drop",
-                          "serve", "help", "version"})
+    for (const char *c : {"demo", "gt", "build", "codec", "eval", "report", "recommend", "import", "search", "info",
+                          "drop", "serve", "help", "version"})
         REQUIRE(names.count(c) == 1);
 
     for (const auto &cmd : cmds) {
