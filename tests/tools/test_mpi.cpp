@@ -108,7 +108,7 @@ std::pair<std::vector<unsigned char>, std::vector<unsigned char>> search_bytes(c
 
 } // namespace
 
-TEST_CASE("mpi: vqs build over 3 ranks writes the shards one process writes; eval --shards merges them alike",
+TEST_CASE("mpi: vqs build over 3 ranks writes the shards one process writes and eval --shards merges them alike",
           "[mpi][data]")
 {
     tmpdir t;
