@@ -357,7 +357,6 @@ size_t vqs_graph_bytes(const vqs_graph *g)
         return sizeof *g + vqs_graph_disk_bytes(g->disk);
     return g->cap * ((g->mapped ? 0 : sizeof(uint32_t) * g->Rcap) + sizeof(uint16_t) + 1) + sizeof *g;
 }
-size_t vqs_graph_mapped_bytes(const vqs_graph *g) { return g->mapped && !g->disk ? g->mbytes : 0; }
 
 static inline void lock(vqs_graph *g, uint32_t u)
 {

@@ -96,8 +96,7 @@ size_t vqs_graph_degree_cap(const vqs_graph *g);
 size_t vqs_graph_default_ef(const vqs_graph *g);
 int vqs_graph_is_dead(const vqs_graph *g, uint32_t u);
 const uint32_t *vqs_graph_neighbors(const vqs_graph *g, uint32_t u, size_t *deg);
-size_t vqs_graph_bytes(const vqs_graph *g);        /* held in memory */
-size_t vqs_graph_mapped_bytes(const vqs_graph *g); /* in the mapped adjacency file (/D) */
+size_t vqs_graph_bytes(const vqs_graph *g); /* held in memory (/D: not the mapped links) */
 size_t vqs_graph_degree(const vqs_graph *g); /* R */
 uint32_t vqs_graph_entry_node(const vqs_graph *g);
 size_t vqs_graph_tombstones(const vqs_graph *g);

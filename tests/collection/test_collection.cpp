@@ -443,6 +443,72 @@ uint64_t import_and_kill(const std::string &dir, const std::string &vecs, size_t
 
 } // namespace
 
+// vqs_coll_train_from (the shards of vqs build share one training): a state trained by an index
+// of the collection's spec answers as vqs_coll_train on the same sample does (2 threads both,
+// the same seed), points buffered before it included; a state of another spec, dimension or
+// metric, or damaged bytes, is refused naming both and leaves the collection untrained.
+TEST_CASE("collection: trained from a state trained elsewhere and refused when it does not fit", "[collection]")
+{
+    tmpdir t;
+    const size_t d = 16, n = 2000, nq = 20, k = 5;
+    auto x = synth(n + nq, d, 33);
+    std::vector<float> q(x.begin() + (long)(n * d), x.end());
+    catalog_ptr h(t.file("data"));
+    vqs_coll_config cfg = {};
+    cfg.d = d;
+    cfg.metric = VQS_METRIC_L2;
+    std::strcpy(cfg.spec, "IVF8,SQ8");
+    cfg.rerank = VQS_RERANK_DISK;
+    REQUIRE_OK(vqs_coll_create(h.cat, "a", &cfg));
+    REQUIRE_OK(vqs_coll_create(h.cat, "b", &cfg));
+    std::vector<vqs_pid> ids;
+    for (size_t i = 0; i < n; i++)
+        ids.push_back(u64id(i));
+    auto a = open_coll(h.cat, "a"), b = open_coll(h.cat, "b");
+    REQUIRE_OK(vqs_coll_upsert(b.get(), 100, ids.data(), x.data(), nullptr)); // buffered, untrained
+    REQUIRE_OK(vqs_coll_train(a.get(), n, x.data()));
+    // the same training outside: the collection's options (seed 1234, 2 threads)
+    auto blob_of = [&](const char *spec, size_t dim, vqs_metric m) {
+        vqs_index_opts io = {};
+        io.seed = 1234;
+        io.nthreads = 2;
+        vqs_index *ix = nullptr;
+        REQUIRE_OK(vqs_index_create(spec, dim, m, &io, &ix));
+        std::vector<float> xs(n * dim);
+        for (size_t i = 0; i < n; i++)
+            std::copy_n(x.data() + i * d, std::min(d, dim), xs.data() + i * dim);
+        REQUIRE_OK(vqs_index_train(ix, n, xs.data()));
+        void *p = nullptr;
+        size_t len = 0;
+        REQUIRE_OK(vqs_index_save_trained(ix, &p, &len));
+        vqs_index_free(ix);
+        std::vector<unsigned char> v((unsigned char *)p, (unsigned char *)p + len);
+        std::free(p);
+        return v;
+    };
+    struct {
+        std::vector<unsigned char> blob;
+        const char *what;
+    } bad[] = {{blob_of("IVF8,PQ4x8", d, VQS_METRIC_L2), "IVF8,PQ4x8"},
+               {blob_of("IVF8,SQ8", 8, VQS_METRIC_L2), "8-d"},
+               {blob_of("IVF8,SQ8", d, VQS_METRIC_IP), "ip"},
+               {blob_of("IVF8,SQ8", d, VQS_METRIC_L2), "trained state"}};
+    bad[3].blob[bad[3].blob.size() / 2] ^= 0x40; // damaged
+    for (auto &e : bad) {
+        INFO(e.what);
+        REQUIRE(vqs_coll_train_from(b.get(), e.blob.data(), e.blob.size()) != 0);
+        REQUIRE(std::string(vqs_errdetail()).find(e.what) != std::string::npos);
+        REQUIRE(!vqs_coll_is_trained(b.get()));
+    }
+    auto good = blob_of("IVF8,SQ8", d, VQS_METRIC_L2);
+    REQUIRE_OK(vqs_coll_train_from(b.get(), good.data(), good.size()));
+    REQUIRE(vqs_coll_is_trained(b.get()));
+    REQUIRE_ERR(vqs_coll_train_from(b.get(), good.data(), good.size()), VQS_EINVAL); // once
+    REQUIRE_OK(vqs_coll_upsert(b.get(), n - 100, ids.data() + 100, x.data() + 100 * d, nullptr));
+    REQUIRE_OK(vqs_coll_upsert(a.get(), n, ids.data(), x.data(), nullptr));
+    require_same(search(a.get(), q, d, k, 1, VQS_RERANK_OFF), search(b.get(), q, d, k, 1, VQS_RERANK_OFF));
+}
+
 TEST_CASE("crash: SIGKILL during a stream of upserts loses no acknowledged batch, IVF and graph",
           "[collection]")
 {
