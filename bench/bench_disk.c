@@ -250,8 +250,9 @@ int main(int argc, char **argv)
     printf("|---|---|---|---|---|---|---|---|\n");
     for (size_t e = 0; e < nef; e++)
         run(ix, mapped ? "links mapped, warm" : "memory", efs[e], 0, m, xb, nb, xq, nq, d, gt, gd);
-    if (vqs_index_graph_mapped(argv[4]) == 1) {
-        for (size_t e = 0; e < nef; e++) {
+    int mapped_spec = vqs_index_graph_mapped(argv[4]) == 1;
+    if (mapped_spec || !strcmp(argv[5], "-")) { /* no node file: the rows in memory (and, /D, dropped) */
+        for (size_t e = 0; mapped_spec && e < nef; e++) {
             if ((rc = vqs_index_graph_drop_pages(ix)))
                 die("drop pages", rc);
             vqs_index_graph_mapped_stat(ix, &mapped, &resident);
@@ -260,20 +261,7 @@ int main(int argc, char **argv)
             vqs_index_graph_mapped_stat(ix, &mapped, &resident);
             printf("#   links resident after the row: %.1f of %.1f MB\n", (double)resident / 1e6, (double)mapped / 1e6);
         }
-        vqs_index_free(ix);
-        free(xb);
-        free(xq);
-        free(gt);
-        free(gd);
-        return 0;
-    }
-    if (!strcmp(argv[5], "-")) { /* no node file: the rows in memory only */
-        vqs_index_free(ix);
-        free(xb);
-        free(xq);
-        free(gt);
-        free(gd);
-        return 0;
+        goto out;
     }
     vqs_graph_disk_opts go = {0};
     t0 = vqs_now();
@@ -298,6 +286,7 @@ int main(int argc, char **argv)
            vqs_index_bytes_per_vector(ix, NULL));
     drop_caches();
     run(ix, "disk, reopened", efs[nef - 1], 4, m, xb, nb, xq, nq, d, gt, gd);
+out:
     vqs_index_free(ix);
     free(xb);
     free(xq);

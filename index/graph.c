@@ -162,15 +162,22 @@ int vqs_graph_parse(const char *tok, size_t len, vqs_graph_params *gp)
 
 static size_t default_L(size_t R) { return R + R / 2 > 64 ? R + R / 2 : 64; }
 
-int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha)
+/* The graph token of a spec into gp: 1, 0 (no graph), or VQS_ESPEC. */
+static int spec_graph(const char *spec, vqs_graph_params *gp)
 {
     while (spec && *spec == ' ')
         spec++;
     if (!spec || strncmp(spec, "VAMANA", 6))
         return 0;
+    int rc = vqs_graph_parse(spec, strcspn(spec, ","), gp);
+    return rc ? rc : 1;
+}
+
+int vqs_index_graph_params(const char *spec, size_t *R, size_t *L, float *alpha)
+{
     vqs_graph_params gp;
-    int rc = vqs_graph_parse(spec, strcspn(spec, ","), &gp);
-    if (rc)
+    int rc = spec_graph(spec, &gp);
+    if (rc != 1)
         return rc;
     if (R)
         *R = gp.R;
@@ -1294,13 +1301,9 @@ static int get(gio *r, void *p, size_t n)
 
 int vqs_index_graph_mapped(const char *spec)
 {
-    while (spec && *spec == ' ')
-        spec++;
-    if (!spec || strncmp(spec, "VAMANA", 6))
-        return 0;
     vqs_graph_params gp;
-    int rc = vqs_graph_parse(spec, strcspn(spec, ","), &gp);
-    return rc ? rc : gp.mapped;
+    int rc = spec_graph(spec, &gp);
+    return rc == 1 ? gp.mapped : rc;
 }
 
 int vqs_index_graph_mapped_stat(const vqs_index *ix, size_t *mapped, size_t *resident)
