@@ -131,7 +131,14 @@ agree:
                 (B.n + (size_t)P - 1) / (size_t)P);
     double t0 = vqs_now();
     vqs_exact_opts eo = {.nthreads = (int)threads, .keys = keys};
-    rc = vqs_exact_knn(&eo, m, &Bs, &Q, k, ids, dist);
+    if (Bs.n || P == 1) {
+        rc = vqs_exact_knn(&eo, m, &Bs, &Q, k, ids, dist);
+    } else { /* more ranks than rows: this one has none */
+        for (size_t i = 0; i < Q.n * k; i++) {
+            ids[i] = -1;
+            keys[i] = INFINITY;
+        }
+    }
     for (size_t i = 0; !rc && lo && i < Q.n * k; i++)
         ids[i] += ids[i] >= 0 ? (int64_t)lo : 0;
     double t1 = vqs_now();

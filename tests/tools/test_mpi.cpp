@@ -183,7 +183,7 @@ TEST_CASE("mpi: vqs build over 3 ranks writes the shards one process writes and 
             search_bytes(t, t.file("imp"), st.queries, "--nprobe"));
 }
 
-TEST_CASE("mpi: vqs gt with fewer rows than ranks times k, and a failing rank named", "[mpi]")
+TEST_CASE("mpi: vqs gt with fewer rows than ranks times k and a failing rank named", "[mpi]")
 {
     tmpdir t;
     auto x = synth(7 + 4, 8, 5);
@@ -193,6 +193,9 @@ TEST_CASE("mpi: vqs gt with fewer rows than ranks times k, and a failing rank na
     same_files(t, t.file("b.fvecs"), t.file("q.fvecs"), "ip", "9");
     auto ids = read_bytes(t.file("three.ivecs"));
     REQUIRE(ids.size() == 4 * (4 + 9 * 4));
+    // 2 rows over 3 ranks: one rank has none
+    REQUIRE_OK(vqs_write_fvecs(t.file("b2.fvecs").c_str(), 2, 8, x.data()));
+    same_files(t, t.file("b2.fvecs"), t.file("q.fvecs"), "l2", "3");
     // rank 2 alone is given a base it cannot read: every rank stops, the job fails naming rank 2
     // and its cause, and no output is written
     std::vector<std::string> good = {"gt", "--base", t.file("b.fvecs"), "--queries", t.file("q.fvecs"),
