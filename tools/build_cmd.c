@@ -82,7 +82,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 }
 
 typedef struct shard_job {
-    const char *out, *name, *spec;
+    const char *name;
     vqs_coll_config cfg;
     vqs_matrix X;
     size_t batch;
@@ -235,7 +235,7 @@ int vqs_cmd_build(int argc, char **argv)
     }
     if ((rc = vqs_mpi_agree(rc)) || (rc = vqs_mpi_agree(vqs_mpi_bcast_bytes(&blob, &blen))))
         goto done;
-    shard_job J = {out, name, spec, cfg, X, batch, (int)threads, blob, blen};
+    shard_job J = {name, cfg, X, batch, (int)threads, blob, blen};
     size_t mine = 0, done_rows = 0;
     int next_pct = 10;
     for (size_t s = (size_t)rank; s < shards; s += (size_t)P) {
@@ -253,6 +253,7 @@ int vqs_cmd_build(int argc, char **argv)
             tmp[s][0] = 0;
             break;
         }
+        chmod(tmp[s], 0755); /* as a data directory vqs makes (mkdtemp's is 0700) */
         rc = build_shard(&J, tmp[s], lo, hi, &done_rows, mine, t1, &next_pct);
         if (rc)
             rc = vqs_seterr(rc, "shard %zu (rows %zu..%zu): %s", s, lo, hi - 1, vqs_errdetail());
