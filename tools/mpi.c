@@ -37,7 +37,10 @@
 #include <mpi.h>
 #endif
 
-static int g_rank, g_size = 1, g_started;
+static int g_rank, g_size = 1;
+#ifdef VQS_HAVE_MPI
+static int g_started;
+#endif
 
 /* the job's size from mpirun's environment; 0: not started by mpirun */
 static long launcher_size(void)
