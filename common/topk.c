@@ -22,6 +22,7 @@
  */
 #include "vqs_topk.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 void vqs_topk_push(vqs_topk *t, double key, int64_t id)
@@ -81,5 +82,14 @@ void vqs_topk_sort(vqs_topk *t)
         for (; j > 0 && vqs_topk_cmp(&t->h[j - 1], &x) > 0; j--)
             t->h[j] = t->h[j - 1];
         t->h[j] = x;
+    }
+}
+
+void vqs_topk_take(vqs_topk_item *all, size_t na, size_t k, int64_t *ids, double *keys)
+{
+    qsort(all, na, sizeof *all, vqs_topk_cmp);
+    for (size_t j = 0; j < k; j++) {
+        ids[j] = j < na ? all[j].id : -1;
+        keys[j] = j < na ? all[j].key : INFINITY;
     }
 }

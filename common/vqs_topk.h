@@ -75,6 +75,10 @@ void vqs_topk_sort(vqs_topk *t);
  * neither below nor above any key: its id decides). */
 int vqs_topk_cmp(const void *a, const void *b);
 
+/* Merging top-k lists: sorts the na candidates in all (vqs_topk_cmp) and
+ * writes the k best to ids/keys, missing ones as id -1, key +inf. */
+void vqs_topk_take(vqs_topk_item *all, size_t na, size_t k, int64_t *ids, double *keys);
+
 #ifdef __cplusplus
 }
 #endif

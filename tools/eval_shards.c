@@ -98,11 +98,7 @@ static int search_shard(const char *dir, size_t s, const char *name, const vqs_c
                 rc = vqs_seterr(VQS_EINVAL, "%s: a point id that is not a row number (a UUID): not a shard of "
                                 "vqs build", path);
         }
-        qsort(all, na, sizeof *all, vqs_topk_cmp);
-        for (size_t j = 0; j < k; j++) {
-            ids[i * k + j] = j < na ? all[j].id : -1;
-            keys[i * k + j] = j < na ? all[j].key : INFINITY;
-        }
+        vqs_topk_take(all, na, k, ids + i * k, keys + i * k);
     }
     if (rc)
         rc = vqs_seterr(rc, "%s: %s", path, vqs_errdetail());

@@ -185,11 +185,7 @@ int vqs_mpi_merge_topk(size_t nq, size_t k, int64_t *ids, double *keys)
                     if (gi[at] >= 0)
                         all[na++] = (vqs_topk_item){gk[at], gi[at]};
                 }
-            qsort(all, na, sizeof *all, vqs_topk_cmp);
-            for (size_t j = 0; j < k; j++) {
-                ids[(q0 + i) * k + j] = j < na ? all[j].id : -1;
-                keys[(q0 + i) * k + j] = j < na ? all[j].key : INFINITY;
-            }
+            vqs_topk_take(all, na, k, ids + (q0 + i) * k, keys + (q0 + i) * k);
         }
     }
     free(gi);
