@@ -92,6 +92,13 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
 int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, size_t k,
                     float *c);
 
+/* vqs_kmeans_seed over the participants of R: x is this one's n rows,
+ * global rows first .. first + n - 1 of N. The rows seeding needs are
+ * gathered, so every participant gets the centroids one process would from
+ * all N rows and the same rng. rc: as vqs_reduce_sum's. */
+int vqs_kmeans_seed_slices(const vqs_reducer *R, int rc, int nt, vqs_rng *rng, size_t n, size_t first,
+                           size_t N, size_t d, const float *x, size_t k, float *c);
+
 /* The first m (<= n) indices of a seeded random permutation of [0, n),
  * sorted; malloc'd (the caller frees), NULL when out of memory
  * (kmeans_seed.c). */
@@ -121,6 +128,10 @@ typedef struct vqs_stage_ops {
                             centroid count), so a trained copy is only
                             reusable before the same next token
                             (vqs_codec_train_from) */
+    int trains_on_slices; /* train runs with o->reduce on this participant's
+                             rows (vqs_reducer); without it codec.c gathers the
+                             whole set on each participant and trains with no
+                             reducer */
 
     /* x: n * d_in. Sets whatever impl needs; codec.c sets s->trained after.
      * May use o->nthreads threads. Errors: VQS_EINVAL (too few points: say

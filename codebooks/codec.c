@@ -74,6 +74,7 @@ int vqs_codec_create(const char *spec, size_t d, const vqs_codec_opts *o, vqs_co
         return vqs_seterr(VQS_ENOMEM, "codec_create");
     if (o)
         c->o = *o;
+    c->o.reduce = NULL; /* a training's own (vqs_codec_train_over) */
     c->d = d;
     int rc = vqs_codec_build_stages(c, spec);
     if (rc) {
@@ -152,28 +153,59 @@ static int copy_stage(vqs_codec *c, int i, const vqs_codec *donor)
     return rc;
 }
 
-static int train_stages(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x, int *reused)
+/* Stage s trained on the rows cur (n * s->d_in): with a reducer, a stage
+ * that cannot train on slices gets every participant's rows gathered and
+ * trains on the whole set, the same on each (vqs_reducer). */
+static int train_stage(const vqs_codec_opts *o, vqs_stage *s, size_t n, const float *cur, int rc)
+{
+    const vqs_reducer *R = o->reduce;
+    if (!R || s->ops->trains_on_slices)
+        return rc ? vqs_reduce_agree(R, rc) : s->ops->train(s, n, cur, o);
+    size_t N = n, first = 0;
+    if ((rc = vqs_reduce_layout(R, rc, n, &N, &first)))
+        return rc;
+    float *all = malloc(sizeof(float) * (N ? N : 1) * s->d_in);
+    if (!all)
+        rc = vqs_seterr(VQS_ENOMEM, "codec_train: %s gathers %zu x %zu floats", s->token, N, s->d_in);
+    if ((rc = vqs_reduce_gather(R, rc, cur, n, sizeof(float) * s->d_in, all))) {
+        free(all);
+        return rc;
+    }
+    vqs_codec_opts one = *o;
+    one.reduce = NULL;
+    one.verbose = R->rank == 0 ? one.verbose : 0;
+    rc = s->ops->train(s, N, all, &one);
+    free(all);
+    return rc;
+}
+
+static int train_stages(vqs_codec *c, const vqs_reducer *R, const vqs_codec *donor, size_t n, const float *x,
+                        int *reused)
 {
     if (reused)
         *reused = 0;
     if (!c || (n && !x))
         return vqs_seterr(VQS_EINVAL, "codec_train: NULL argument");
+    R = R && R->size > 1 ? R : NULL;
+    vqs_codec_opts o = c->o;
+    o.reduce = R;
     size_t bad = vqs_first_nonfinite(x, n * c->d);
-    if (bad < n * c->d)
-        return vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
-                          bad / c->d, bad % c->d);
+    int rc = bad < n * c->d ? vqs_seterr(VQS_ENONFINITE, "codec_train: row %zu, column %zu is not finite",
+                                         bad / c->d, bad % c->d) : 0;
+    if ((rc = vqs_reduce_agree(R, rc)))
+        return rc;
     int reuse = reusable_stages(c, donor);
     const float *cur = x;
     float *buf = NULL;
-    int rc = 0;
     for (int i = 0; i < c->nstages; i++) {
         vqs_stage *s = &c->st[i];
         s->trained = 0;
         double t0 = vqs_now();
-        if ((rc = i < reuse ? copy_stage(c, i, donor) : s->ops->train(s, n, cur, &c->o)))
+        rc = i < reuse ? copy_stage(c, i, donor) : train_stage(&o, s, n, cur, 0);
+        if ((rc = vqs_reduce_agree(R, rc))) /* every participant trained it, or none goes on */
             break;
         s->trained = 1;
-        if (c->o.verbose)
+        if (c->o.verbose && (!R || R->rank == 0))
             fprintf(stderr, "vqs codec: %s %s (%zu -> %zu) on %zu vectors in %.2f s\n",
                     i < reuse ? "copied the trained" : "trained", s->token, s->d_in, s->d_out, n,
                     vqs_now() - t0);
@@ -181,8 +213,10 @@ static int train_stages(vqs_codec *c, const vqs_codec *donor, size_t n, const fl
             *reused = reuse;
         if (!s->ops->is_quantizer && reuse < c->nstages) { /* a later stage trains */
             float *nb = malloc(sizeof(float) * (n ? n : 1) * s->d_out);
-            if (!nb) {
+            if (!nb)
                 rc = vqs_seterr(VQS_ENOMEM, "codec_train: %zu x %zu floats", n, s->d_out);
+            if ((rc = vqs_reduce_agree(R, rc))) {
+                free(nb);
                 break;
             }
             s->ops->apply(s, n, cur, nb);
@@ -195,11 +229,17 @@ static int train_stages(vqs_codec *c, const vqs_codec *donor, size_t n, const fl
     return rc;
 }
 
-int vqs_codec_train(vqs_codec *c, size_t n, const float *x) { return train_stages(c, NULL, n, x, NULL); }
+int vqs_codec_train(vqs_codec *c, size_t n, const float *x) { return train_stages(c, NULL, NULL, n, x, NULL); }
+
+int vqs_codec_train_over(vqs_codec *c, const vqs_reducer *R, const vqs_codec *donor, size_t n, const float *x,
+                         int *reused)
+{
+    return train_stages(c, R, donor, n, x, reused);
+}
 
 int vqs_codec_train_from(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x, int *reused)
 {
-    return train_stages(c, donor, n, x, reused);
+    return train_stages(c, NULL, donor, n, x, reused);
 }
 
 size_t vqs_codec_max_dim(const vqs_codec *c)

@@ -79,6 +79,20 @@
  *   kmeans_progressive.c.
  * - spherical: centroids are L2-normalised after seeding and after every
  *   update; the objective is still the squared L2 distance.
+ * - Over participants (opts->reduce: the ranks of `mpirun vqs build`): x is
+ *   this participant's slice of the rows. The subsample is drawn over the
+ *   global row numbers with the same rng as one process, and each keeps
+ *   the chosen rows of its slice; seeding gathers the rows k-means++ reads
+ *   (at most INIT_MAX) and every participant seeds alike; each Lloyd step
+ *   assigns the local rows and makes one sum over the participants of the
+ *   centroid sums, the counts, the objective and whether any assignment
+ *   changed (k d + k + 2 doubles); an empty cluster's split sums its 2-means
+ *   steps the same way. So the centroids are one process's up to the order
+ *   of the sums (per participant, then across), and the same bits on every
+ *   participant. Without a reducer (or with one participant) nothing
+ *   changes. Rejected: k-means++ over the participants (k rounds of
+ *   messages, each a pass over all rows) and an allreduce of floats (the
+ *   sums already are double here; halving the bytes would change results).
  */
 #define _GNU_SOURCE
 #include "codebook_internal.h"
@@ -348,9 +362,11 @@ static int update_task(void *ctx, size_t t, int tid)
 
 /* Splits cluster big to fill the empty cluster e (see the file comment);
  * updates assign, count and sse (within-cluster sum of squares) of both. */
-static void split_cluster(size_t n, size_t d, const float *x, int32_t *assign, size_t *count,
-                          double *sse, float *c, size_t e, size_t big, double *acc /* 2 * d */)
+static int split_cluster(const vqs_reducer *R, size_t n, size_t d, const float *x, int32_t *assign,
+                         size_t *count, double *sse, float *c, size_t e, size_t big,
+                         double *acc /* 2 * d + 2 */, double *ranks /* R->size, with R */)
 {
+    int rc = 0;
     float *ce = c + e * d, *cb = c + big * d;
     for (size_t j = 0; j < d; j++) {
         float v = cb[j];
@@ -361,6 +377,15 @@ static void split_cluster(size_t n, size_t d, const float *x, int32_t *assign, s
     for (int pass = 0; pass < SPLIT_ITERS; pass++) {
         /* one 2-means step restricted to the points of the two clusters */
         size_t ne = 0, nb = 0, tot = count[big] + count[e], half = tot / 2, seen = 0;
+        if (by_index && R && R->size > 1) { /* the points of the lower participants come first */
+            memset(ranks, 0, sizeof(double) * (size_t)R->size);
+            for (size_t i = 0; i < n; i++)
+                ranks[R->rank] += (size_t)assign[i] == big || (size_t)assign[i] == e;
+            if ((rc = vqs_reduce_sum(R, 0, ranks, (size_t)R->size)))
+                return rc;
+            for (int r = 0; r < R->rank; r++)
+                seen += (size_t)ranks[r];
+        }
         memset(acc, 0, sizeof(double) * 2 * d);
         for (size_t i = 0; i < n; i++) {
             if ((size_t)assign[i] != big && (size_t)assign[i] != e)
@@ -375,6 +400,14 @@ static void split_cluster(size_t n, size_t d, const float *x, int32_t *assign, s
                 ne++;
             else
                 nb++;
+        }
+        if (R && R->size > 1) {
+            acc[2 * d] = (double)ne;
+            acc[2 * d + 1] = (double)nb;
+            if ((rc = vqs_reduce_sum(R, 0, acc, 2 * d + 2)))
+                return rc;
+            ne = (size_t)acc[2 * d];
+            nb = (size_t)acc[2 * d + 1];
         }
         count[e] = ne;
         count[big] = nb;
@@ -398,6 +431,14 @@ static void split_cluster(size_t n, size_t d, const float *x, int32_t *assign, s
     for (size_t i = 0; i < n; i++)
         if ((size_t)assign[i] == big || (size_t)assign[i] == e)
             sse[assign[i]] += sqdist(x + i * d, c + (size_t)assign[i] * d, d);
+    if (R && R->size > 1) {
+        double v[2] = {sse[e], sse[big]};
+        if ((rc = vqs_reduce_sum(R, 0, v, 2)))
+            return rc;
+        sse[e] = v[0];
+        sse[big] = v[1];
+    }
+    return 0;
 }
 
 /* ---- driver -------------------------------------------------------------- */
@@ -414,13 +455,16 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
         return vqs_seterr(VQS_EINVAL, "k-means: NULL argument");
     if (d == 0 || k == 0 || d > INT32_MAX || k > INT32_MAX)
         return vqs_seterr(VQS_EINVAL, "k-means: d = %zu, k = %zu", d, k);
-    if (n < k)
+    const vqs_reducer *R = o->reduce && o->reduce->size > 1 ? o->reduce : NULL;
+    size_t bad = vqs_first_nonfinite(x, n * d), N = n, first = 0;
+    int rc = bad < n * d ? vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite",
+                                      bad / d, bad % d) : 0;
+    if ((rc = vqs_reduce_layout(R, rc, n, &N, &first))) /* N, first: global rows */
+        return rc;
+    if (N < k)
         return vqs_seterr(VQS_EINVAL, "k-means: %zu training points for k = %zu centroids; "
-                                      "at least %zu are needed", n, k, k);
-    size_t bad = vqs_first_nonfinite(x, n * d);
-    if (bad < n * d)
-        return vqs_seterr(VQS_ENONFINITE, "k-means: row %zu, column %zu is not finite", bad / d,
-                          bad % d);
+                                      "at least %zu are needed", N, k, k);
+    int talk = o->verbose && (!R || R->rank == 0);
     double t0 = vqs_now();
     int niter = o->niter > 0 ? o->niter : 25;
     int nt = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
@@ -428,33 +472,43 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
     vqs_rng rng;
     vqs_rng_seed(&rng, o->seed);
 
-    int rc = 0;
     float *xs = NULL, *dist = NULL;
     int32_t *assign = NULL, *prev = NULL;
     size_t *count = NULL, *sub = NULL, *off = NULL, *order = NULL;
-    double *sum = NULL, *sse = NULL;
+    double *sum = NULL, *sse = NULL, *ranks = NULL;
     assigner A = {0};
 
-    /* training sample */
+    /* training sample: the same rows of the whole set with or without R
+     * (global row numbers; this participant keeps those in its slice) */
     const float *xt = x;
-    size_t nt_pts = n;
-    if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && n > ppc * k) {
-        nt_pts = ppc * k;
-        if (!(sub = vqs_kmeans_subset(&rng, n, nt_pts)) || !(xs = malloc(sizeof(float) * nt_pts * d))) {
-            rc = vqs_seterr(VQS_ENOMEM, "k-means: sample of %zu x %zu", nt_pts, d);
-            goto done;
+    size_t nt_pts = n, M = N;
+    if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && N > ppc * k) {
+        M = ppc * k;
+        if (!(sub = vqs_kmeans_subset(&rng, N, M)) || !(xs = malloc(sizeof(float) * M * d + 1))) {
+            rc = vqs_seterr(VQS_ENOMEM, "k-means: sample of %zu x %zu", M, d);
+            goto agreed;
         }
-        for (size_t i = 0; i < nt_pts; i++)
-            memcpy(xs + i * d, x + sub[i] * d, sizeof(float) * d);
+        nt_pts = 0;
+        for (size_t i = 0; i < M; i++)
+            if (sub[i] >= first && sub[i] - first < n)
+                memcpy(xs + nt_pts++ * d, x + (sub[i] - first) * d, sizeof(float) * d);
         free(sub);
         sub = NULL;
         xt = xs;
     }
+    size_t sfirst = 0; /* this participant's first row of the sample */
+    if (R && (rc = vqs_reduce_layout(R, rc, nt_pts, &M, &sfirst)))
+        goto done;
 
     /* seeding */
     if (init)
         memmove(centroids, init, sizeof(float) * k * d);
-    else if ((rc = vqs_kmeans_seed(nt, &rng, nt_pts, d, xt, k, centroids)))
+    else if (R)
+        rc = vqs_kmeans_seed_slices(R, rc, nt, &rng, nt_pts, sfirst, M, d, xt, k, centroids);
+    else
+        rc = vqs_kmeans_seed(nt, &rng, nt_pts, d, xt, k, centroids);
+agreed:
+    if ((rc = vqs_reduce_agree(R, rc)))
         goto done;
     if (o->spherical)
         vqs_normalize_rows(k, d, centroids);
@@ -465,32 +519,39 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
     count = malloc(sizeof(size_t) * k);
     off = malloc(sizeof(size_t) * (k + 1));
     order = malloc(sizeof(size_t) * nt_pts);
-    sum = malloc(sizeof(double) * (k > 2 ? k : 2) * d);
+    /* the sums, then (with R) the counts, the objective and the changed
+     * assignments summed with them; a split's two sums and counts */
+    sum = malloc(sizeof(double) * ((k > 2 ? k : 2) * d + k + 2));
     sse = malloc(sizeof(double) * k);
-    if (!assign || !prev || !dist || !count || !off || !order || !sum || !sse) {
+    ranks = R ? malloc(sizeof(double) * (size_t)R->size) : NULL;
+    if (!assign || !prev || !dist || !count || !off || !order || !sum || !sse || (R && !ranks))
         rc = vqs_seterr(VQS_ENOMEM, "k-means: %zu points, k = %zu, d = %zu", nt_pts, k, d);
-        goto done;
-    }
-    if ((rc = assigner_init(&A, nt, nt_pts, d, k)))
+    if (!rc)
+        rc = assigner_init(&A, nt, nt_pts, d, k);
+    if ((rc = vqs_reduce_agree(R, rc)))
         goto done;
 
     size_t nsplit = 0, last_split = 0;
     int it;
     for (it = 0; it < niter; it++) {
-        if ((rc = assigner_run(&A, nt_pts, d, xt, k, centroids, assign, dist)))
+        if ((rc = assigner_run(&A, nt_pts, d, xt, k, centroids, assign, dist))) {
+            rc = vqs_reduce_agree(R, rc); /* the others are waiting for this step's sum */
             goto done;
+        }
         double obj = 0;
         for (size_t i = 0; i < nt_pts; i++)
             obj += dist[i];
-        if (stats && it < 256)
-            stats->obj[it] = obj;
         int same = it > 0 && last_split == 0 && memcmp(assign, prev, sizeof(int32_t) * nt_pts) == 0;
-        if (o->verbose)
-            fprintf(stderr, "k-means: iter %d/%d objective %.6g (%zu splits so far) %.2f s\n",
-                    it + 1, niter, obj, nsplit, vqs_now() - t0);
-        if (same) { /* fixed point: the update would reproduce the centroids */
-            it++;
-            break;
+        if (!R) {
+            if (stats && it < 256)
+                stats->obj[it] = obj;
+            if (talk)
+                fprintf(stderr, "k-means: iter %d/%d objective %.6g (%zu splits so far) %.2f s\n",
+                        it + 1, niter, obj, nsplit, vqs_now() - t0);
+            if (same) { /* fixed point: the update would reproduce the centroids */
+                it++;
+                break;
+            }
         }
         memcpy(prev, assign, sizeof(int32_t) * nt_pts);
 
@@ -520,8 +581,30 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
             off[0] = 0;
             size_t ntask = (size_t)nt * 4 < k ? (size_t)nt * 4 : k;
             update_job U = {d, k, ntask, xt, order, off, sum};
-            if ((rc = vqs_parallel_for(nt, ntask, update_task, &U)))
+            if ((rc = vqs_parallel_for(nt, ntask, update_task, &U))) {
+                rc = vqs_reduce_agree(R, rc);
                 goto done;
+            }
+        }
+        if (R) { /* one sum of everything this step needs */
+            for (size_t j = 0; j < k; j++)
+                sum[k * d + j] = (double)count[j];
+            sum[k * d + k] = obj;
+            sum[k * d + k + 1] = !same;
+            if ((rc = vqs_reduce_sum(R, 0, sum, k * d + k + 2)))
+                goto done;
+            for (size_t j = 0; j < k; j++)
+                count[j] = (size_t)sum[k * d + j];
+            obj = sum[k * d + k];
+            if (stats && it < 256)
+                stats->obj[it] = obj;
+            if (talk)
+                fprintf(stderr, "k-means: iter %d/%d objective %.6g (%zu splits so far) %.2f s\n",
+                        it + 1, niter, obj, nsplit, vqs_now() - t0);
+            if (sum[k * d + k + 1] == 0) { /* the same assignment everywhere: a fixed point */
+                it++;
+                break;
+            }
         }
         for (size_t j = 0; j < k; j++)
             if (count[j])
@@ -538,6 +621,8 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
                 memset(sse, 0, sizeof(double) * k);
                 for (size_t i = 0; i < nt_pts; i++)
                     sse[assign[i]] += sqdist(xt + i * d, centroids + (size_t)assign[i] * d, d);
+                if ((rc = vqs_reduce_sum(R, 0, sse, k)))
+                    goto done;
                 have_sse = 1;
             }
             size_t big = 0;
@@ -546,7 +631,8 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
                     big = j;
             if (!(sse[big] > 0))
                 break; /* only clusters of identical points are left */
-            split_cluster(nt_pts, d, xt, assign, count, sse, centroids, e, big, sum);
+            if ((rc = split_cluster(R, nt_pts, d, xt, assign, count, sse, centroids, e, big, sum, ranks)))
+                goto done;
             last_split++;
         }
         nsplit += last_split;
@@ -555,19 +641,23 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
     }
 
     /* objective of the returned centroids */
-    if ((rc = assigner_run(&A, nt_pts, d, xt, k, centroids, assign, dist)))
+    if ((rc = assigner_run(&A, nt_pts, d, xt, k, centroids, assign, dist))) {
+        rc = vqs_reduce_agree(R, rc);
         goto done;
+    }
     double fobj = 0;
     for (size_t i = 0; i < nt_pts; i++)
         fobj += dist[i];
-    if (o->verbose)
+    if ((rc = vqs_reduce_sum(R, 0, &fobj, 1)))
+        goto done;
+    if (talk)
         fprintf(stderr, "k-means: %d iterations, final objective %.6g, %zu splits, %zu points, "
-                        "%.2f s\n", it, fobj, nsplit, nt_pts, vqs_now() - t0);
+                        "%.2f s\n", it, fobj, nsplit, M, vqs_now() - t0);
     if (stats) {
         stats->niter = it;
         stats->final_obj = fobj;
         stats->nsplit = nsplit;
-        stats->ntrain = nt_pts;
+        stats->ntrain = M;
         stats->seconds = vqs_now() - t0;
     }
 done:
@@ -582,6 +672,7 @@ done:
     free(order);
     free(sum);
     free(sse);
+    free(ranks);
     return rc;
 }
 

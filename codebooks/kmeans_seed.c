@@ -221,3 +221,49 @@ int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, si
     free(xinit);
     return rc;
 }
+
+/* Rows idx[0..m) (sorted global row numbers) of the participants' slices
+ * into out (m * d), in that order: each copies the ones in its own slice
+ * [first, first + n), then a gather (rank order is row order). */
+static int gather_rows(const vqs_reducer *R, int rc, size_t n, size_t first, size_t d, const float *x,
+                       const size_t *idx, size_t m, float *out)
+{
+    float *mine = malloc(sizeof(float) * d * (n ? n : 1));
+    size_t w = 0;
+    if (!mine && !rc)
+        rc = vqs_seterr(VQS_ENOMEM, "k-means: %zu seeding rows", m);
+    for (size_t i = 0; mine && !rc && i < m; i++)
+        if (idx[i] >= first && idx[i] < first + n)
+            memcpy(mine + w++ * d, x + (idx[i] - first) * d, sizeof(float) * d);
+    rc = vqs_reduce_gather(R, rc, mine, w, sizeof(float) * d, out);
+    free(mine);
+    return rc;
+}
+
+int vqs_kmeans_seed_slices(const vqs_reducer *R, int rc, int nt, vqs_rng *rng, size_t n, size_t first,
+                           size_t N, size_t d, const float *x, size_t k, float *c)
+{
+    /* the global rows vqs_kmeans_seed would draw, from the same rng */
+    size_t cap = INIT_PPC * k < INIT_MAX ? INIT_PPC * k : INIT_MAX;
+    size_t m = k == 1 ? 1 : k > PP_MAX_K ? k : N < cap ? N : cap;
+    size_t *sub = NULL;
+    float *xp = k == 1 || k > PP_MAX_K ? c : malloc(sizeof(float) * m * d);
+    if (!rc && !xp)
+        rc = vqs_seterr(VQS_ENOMEM, "k-means++: sample of %zu x %zu", m, d);
+    if (!rc) {
+        if (k != 1 && m < N)
+            sub = vqs_kmeans_subset(rng, N, m); /* sorted */
+        else if ((sub = malloc(sizeof(size_t) * m)))
+            for (size_t i = 0; i < m; i++)
+                sub[i] = i; /* k = 1: row 0, as vqs_kmeans_seed */
+        if (!sub)
+            rc = vqs_seterr(VQS_ENOMEM, "k-means: seeding");
+    }
+    rc = gather_rows(R, rc, n, first, d, x, sub, m, xp);
+    free(sub);
+    if (!rc && xp != c)
+        rc = seed_pp(nt, rng, m, d, xp, k, c);
+    if (xp != c)
+        free(xp);
+    return rc;
+}

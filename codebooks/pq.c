@@ -97,62 +97,66 @@ static int pq_alloc(vqs_stage *s);
 static int pq_train_centroids(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
 {
     pq *P = s->impl;
-    size_t d = s->d_in, M = P->M, dsub = P->dsub, ksub = P->ksub;
-    if (n < ksub)
+    const vqs_reducer *R = o->reduce && o->reduce->size > 1 ? o->reduce : NULL;
+    size_t d = s->d_in, M = P->M, dsub = P->dsub, ksub = P->ksub, N = n, first = 0;
+    int rc = pq_alloc(s);
+    if ((rc = vqs_reduce_layout(R, rc, n, &N, &first))) /* with R: the global rows */
+        return rc;
+    if (N < ksub)
         return vqs_seterr(VQS_EINVAL, "%s: %zu training vectors; at least %zu (2^%zu) are needed",
-                          s->token, n, ksub, P->nbits);
-    int arc = pq_alloc(s);
-    if (arc)
-        return arc;
+                          s->token, N, ksub, P->nbits);
     size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
-    size_t nt = n;
-    if (ksub <= SIZE_MAX / ppc && n > ppc * ksub)
+    size_t nt = N;
+    if (ksub <= SIZE_MAX / ppc && N > ppc * ksub)
         nt = ppc * ksub;
-    float *sub = malloc(sizeof(float) * nt * dsub);
-    size_t *idx = nt < n ? malloc(sizeof(size_t) * n) : NULL;
-    if (!sub || (nt < n && !idx)) {
-        free(sub);
-        free(idx);
-        return vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-    }
-    if (idx) { /* seeded subsample, sorted for locality */
+    size_t *idx = nt < N ? malloc(sizeof(size_t) * N) : NULL;
+    uint8_t *mark = nt < N ? calloc(N, 1) : NULL;
+    float *sub = NULL;
+    if (nt < N && (!idx || !mark))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+    if (!rc && idx) { /* seeded subsample of the global rows, sorted for locality */
         vqs_rng r;
         vqs_rng_seed(&r, o->seed ^ 0x5051u);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < N; i++)
             idx[i] = i;
         for (size_t i = 0; i < nt; i++) {
-            size_t j = i + (size_t)(vqs_rng_next(&r) % (n - i)), t = idx[i];
+            size_t j = i + (size_t)(vqs_rng_next(&r) % (N - i)), t = idx[i];
             idx[i] = idx[j];
             idx[j] = t;
         }
-        /* counting sort of the chosen rows by index */
-        uint8_t *mark = calloc(n, 1);
-        if (!mark) {
-            free(sub);
-            free(idx);
-            return vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-        }
         for (size_t i = 0; i < nt; i++)
             mark[idx[i]] = 1;
-        size_t w = 0;
-        for (size_t i = 0; i < n; i++)
+        size_t w = 0; /* this participant's chosen rows, as its own row numbers */
+        for (size_t i = first; i < first + n; i++)
             if (mark[i])
-                idx[w++] = i;
-        free(mark);
+                idx[w++] = i - first;
+        nt = w;
+    } else if (!rc) {
+        nt = n;
     }
+    free(mark);
+    if (!rc && !(sub = malloc(sizeof(float) * (nt ? nt : 1) * dsub)))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
     vqs_kmeans_opts ko = {
         .niter = o->kmeans_iters,
         .nthreads = o->nthreads,
         .max_points_per_centroid = SIZE_MAX, /* already subsampled */
         .verbose = o->verbose > 1,
+        .reduce = R,
     };
-    int rc = 0, nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
-    if (M >= (size_t)nth && nth > 1) {
-        /* one single-threaded k-means per sub-space, M of them in parallel */
+    int nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
+    if (!R && !rc && M >= (size_t)nth && nth > 1) {
+        /* one single-threaded k-means per sub-space, M of them in parallel
+         * (not over participants: their sums must come in one order) */
         free(sub);
         ko.nthreads = 1;
         sub_job J = {P, d, nt, x, idx, ko, o->seed};
         rc = vqs_parallel_for(nth, M, sub_task, &J);
+        free(idx);
+        return rc;
+    }
+    if ((rc = vqs_reduce_agree(R, rc))) {
+        free(sub);
         free(idx);
         return rc;
     }
@@ -391,6 +395,7 @@ int vqs_stage_pq_info(const vqs_stage *s, size_t *M, size_t *nbits, size_t *dsub
 static const vqs_stage_ops pq_ops = {
     .family = "PQ",
     .is_quantizer = 1,
+    .trains_on_slices = 1,
     .train = pq_train,
     .encode = pq_encode,
     .decode = pq_decode,

@@ -29,6 +29,41 @@
 extern "C" {
 #endif
 
+/* ---- training over several processes ------------------------------------ */
+
+/* A reducer joins the trainings of `size` participants (the ranks of an MPI
+ * job: tools/mpi.c) that each hold a slice of one training set, participant
+ * r's rows following participant r - 1's. Given one in vqs_kmeans_opts or
+ * vqs_codec_opts, training treats its rows as this participant's slice:
+ * k-means runs each Lloyd step on the local rows and sums the centroid sums
+ * and counts over the participants; a stage that cannot train on slices
+ * gets the whole set gathered. The result does not depend on size beyond
+ * the order of floating-point sums. Every participant must make the same
+ * calls in the same order (the operations are collectives). Each operation
+ * takes the caller's rc so far and agrees on it first: if any
+ * participant's rc is non-zero, all return non-zero (the failing one its
+ * own error) and nothing else is done, so a participant that fails keeps
+ * the others from waiting for it. */
+typedef struct vqs_reducer {
+    int rank, size;
+    void *ctx;
+    /* v[0..n) becomes the element-wise sum over the participants, the same
+     * bits on every participant. */
+    int (*sum)(void *ctx, int rc, double *v, size_t n);
+    /* Every participant's `rows` rows of `width` bytes, concatenated in
+     * participant order into all (the caller sizes it: the sum of rows). */
+    int (*gather)(void *ctx, int rc, const void *mine, size_t rows, size_t width, void *all);
+} vqs_reducer;
+
+/* rc, or the reducer's agreement on it (R NULL: rc). */
+int vqs_reduce_agree(const vqs_reducer *R, int rc);
+/* R NULL: rc, nothing else. Otherwise R->sum / R->gather. */
+int vqs_reduce_sum(const vqs_reducer *R, int rc, double *v, size_t n);
+int vqs_reduce_gather(const vqs_reducer *R, int rc, const void *mine, size_t rows, size_t width, void *all);
+/* The total rows over the participants and the first global row of this
+ * one's slice of n rows (R NULL: n and 0). */
+int vqs_reduce_layout(const vqs_reducer *R, int rc, size_t n, size_t *total, size_t *first);
+
 /* ---- options ---------------------------------------------------------- */
 
 typedef struct vqs_codec_opts {
@@ -43,6 +78,8 @@ typedef struct vqs_codec_opts {
                                    range is chosen per dimension from the data (the MSE-
                                    best of min/max and clipped ranges; scalar.c) */
     int verbose;                /* progress and per-iteration objective on stderr */
+    const vqs_reducer *reduce;  /* the stages' view of vqs_codec_train_over's reducer;
+                                   cleared at create */
 } vqs_codec_opts;
 
 /* ---- codec ------------------------------------------------------------ */
@@ -82,6 +119,13 @@ int vqs_codec_train(vqs_codec *c, size_t n, const float *x);
  * (plain training). *reused (may be NULL): the number of stages copied.
  * Errors: those of vqs_codec_train. */
 int vqs_codec_train_from(vqs_codec *c, const vqs_codec *donor, size_t n, const float *x,
+                         int *reused);
+
+/* vqs_codec_train_from over the participants of R (vqs_reducer; NULL: one
+ * process): x is this participant's n rows, every participant gets the
+ * codec trained on all of them. PQ trains on the slices (its k-means sums
+ * over the participants); the other stages on the gathered rows. */
+int vqs_codec_train_over(vqs_codec *c, const vqs_reducer *R, const vqs_codec *donor, size_t n, const float *x,
                          int *reused);
 
 /* codes: n * code_size bytes. x: n * d floats. VQS_EINVAL if not trained. */
@@ -250,6 +294,9 @@ typedef struct vqs_kmeans_opts {
     size_t max_points_per_centroid; /* subsample to k * this; 0: 256; SIZE_MAX: all */
     int spherical;              /* normalise centroids after each update */
     int verbose;
+    const vqs_reducer *reduce;  /* NULL, or x is this participant's slice (vqs_reducer):
+                                   the sample, the seeds and each update are those of the
+                                   whole set; centroids and stats are global */
 } vqs_kmeans_opts;
 
 typedef struct vqs_kmeans_stats {

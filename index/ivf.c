@@ -474,30 +474,33 @@ int vqs_index_train(vqs_index *ix, size_t n, const float *x)
     return vqs_index_train_from(ix, NULL, n, x, NULL);
 }
 
-int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const float *x,
-                         int *reused)
+static int index_train(vqs_index *ix, const vqs_reducer *R, const vqs_codec *donor, size_t n, const float *x,
+                       int *reused)
 {
     if (reused)
         *reused = 0;
     if (!ix || (n && !x))
         return vqs_seterr(VQS_EINVAL, "index_train: NULL argument");
-    if (ix->ntotal)
-        return vqs_seterr(VQS_EINVAL, "index_train: the index already holds %zu vectors", ix->ntotal);
-    int rc = vqs_ivf_check_rows(ix, n, x, "index_train");
-    if (rc)
+    R = R && R->size > 1 ? R : NULL;
+    int rc = ix->ntotal ? vqs_seterr(VQS_EINVAL, "index_train: the index already holds %zu vectors", ix->ntotal)
+                        : vqs_ivf_check_rows(ix, n, x, "index_train");
+    size_t N = n, first = 0;
+    if ((rc = vqs_reduce_layout(R, rc, n, &N, &first)))
         return rc;
     size_t d = ix->d, nt = n;
+    if (R && ix->o.max_train)
+        return vqs_seterr(VQS_EINVAL, "index_train: max_train over several participants: sample before");
     if (ix->o.max_train && n > ix->o.max_train)
         nt = ix->o.max_train;
     /* seeded subsample (partial Fisher-Yates over row indices) */
     float *t = malloc(sizeof(float) * (nt ? nt : 1) * d);
     size_t *perm = nt < n ? malloc(sizeof(size_t) * n) : NULL;
-    int32_t *a = NULL;
-    float *cent = NULL;
-    if (!t || (nt < n && !perm)) {
+    int32_t *a = ix->ivf ? malloc(sizeof(int32_t) * (nt ? nt : 1)) : NULL;
+    float *cent = ix->ivf ? malloc(sizeof(float) * ix->nlist * d) : NULL;
+    if (!t || (nt < n && !perm) || (ix->ivf && (!a || !cent)))
         rc = vqs_seterr(VQS_ENOMEM, "index_train: %zu rows", nt);
+    if ((rc = vqs_reduce_agree(R, rc))) /* with R: every participant can go on */
         goto done;
-    }
     if (perm) {
         vqs_rng r;
         vqs_rng_seed(&r, ix->o.seed ^ 0x1f0e5eedull);
@@ -517,21 +520,16 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
         vqs_normalize_rows(nt, d, t);
     double t0 = vqs_now();
     if (ix->ivf) {
-        if (nt < ix->nlist) {
+        if ((R ? N : nt) < ix->nlist) {
             rc = vqs_seterr(VQS_EINVAL, "index_train: IVF%zu needs at least %zu training vectors, got %zu",
-                            ix->nlist, ix->nlist, nt);
-            goto done;
-        }
-        cent = malloc(sizeof(float) * ix->nlist * d);
-        a = malloc(sizeof(int32_t) * nt);
-        if (!cent || !a) {
-            rc = vqs_seterr(VQS_ENOMEM, "index_train: %zu centroids", ix->nlist);
+                            ix->nlist, ix->nlist, R ? N : nt);
             goto done;
         }
         vqs_kmeans_opts ko = {.niter = ix->o.kmeans_iters ? ix->o.kmeans_iters : 20,
                               .nthreads = ix->nthreads,
                               .seed = ix->o.seed,
-                              .spherical = ix->metric != VQS_METRIC_L2};
+                              .spherical = ix->metric != VQS_METRIC_L2,
+                              .reduce = R};
         if ((rc = vqs_kmeans(&ko, nt, d, t, ix->nlist, cent, NULL)))
             goto done;
         free(ix->centroids);
@@ -541,22 +539,23 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
             fprintf(stderr, "vqs index: coarse k-means (%zu lists) %.2f s\n", ix->nlist, vqs_now() - t0);
     }
     if (ix->refine == VQS_IVF_REFINE_CODEC) { /* the refine codec sees the raw vectors */
-        if ((rc = vqs_codec_train(ix->rcodec, nt, t)))
+        if ((rc = vqs_codec_train_over(ix->rcodec, R, NULL, nt, t, NULL)))
             goto done;
     }
     if (ix->by_residual) {
-        if ((rc = vqs_ivf_assign_lists(ix, nt, t, a)))
+        if ((rc = vqs_reduce_agree(R, vqs_ivf_assign_lists(ix, nt, t, a))))
             goto done;
         for (size_t i = 0; i < nt; i++)
             for (size_t j = 0; j < d; j++)
                 t[i * d + j] -= ix->centroids[(size_t)a[i] * d + j];
     }
-    if ((rc = vqs_codec_train_from(ix->codec, donor, nt, t, reused)))
+    if ((rc = vqs_codec_train_over(ix->codec, R, donor, nt, t, reused)))
         goto done;
     if ((rc = vqs_ivf_build_ptab(ix)) || (rc = vqs_ivf_prepare_norms(ix)))
         goto done;
     if (ix->o.verbose)
-        fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, nt, vqs_now() - t0);
+        fprintf(stderr, "vqs index: trained '%s' on %zu vectors in %.2f s\n", ix->spec, R ? N : nt,
+                vqs_now() - t0);
     ix->trained = 1;
 done:
     free(t);
@@ -564,4 +563,14 @@ done:
     free(a);
     free(cent);
     return rc;
+}
+
+int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const float *x, int *reused)
+{
+    return index_train(ix, NULL, donor, n, x, reused);
+}
+
+int vqs_index_train_over(vqs_index *ix, const vqs_reducer *R, size_t n, const float *x)
+{
+    return index_train(ix, R, NULL, n, x, NULL);
 }

@@ -5,12 +5,19 @@
  * with -DVQS_MPI=ON, tools/mpi.c).
  *
  * Design decisions:
- * - One training for every shard: rank 0 trains the spec on a seeded
- *   sample of the whole file (as `vqs import` samples) and broadcasts the
- *   trained state (vqs_index_save_trained); every shard stores it
- *   (vqs_coll_train_from). So the shards' codes are comparable, a query's
- *   distances from different shards can be merged, and the shards a job of
- *   P ranks writes are those one process writes (tested).
+ * - One training for every shard, over the ranks: the training sample is
+ *   --train-size rows of the file drawn by selection sampling (seeded, in
+ *   row order, the same for every P), and each rank holds the sample's rows
+ *   in its own row range of the file. vqs_index_train_over trains on these
+ *   slices (the coarse k-means and PQ's sum centroid sums over the ranks;
+ *   other stages see the gathered sample), so every rank ends with the same
+ *   trained state, that of one process up to the order of floating-point
+ *   sums; rank 0's is broadcast all the same and every shard stores it
+ *   (vqs_coll_train_from), so the shards' codes are comparable and a
+ *   query's distances from different shards can be merged. One process
+ *   runs the same routine without a reducer. Rank 0 prints the training's
+ *   errors on the whole sample (coarse objective, code error), the figures
+ *   that compare a job of P ranks with one process (tested).
  * - Shard I holds rows [I n / S, (I + 1) n / S) of the file (vqs_mpi_range),
  *   with the row numbers as point ids, so hits merged across shards name
  *   rows of the file. Rank r builds the shards r, r + P, ...; a float32 file
@@ -22,9 +29,6 @@
  *   temporary ones are removed when the failure is seen; a killed rank
  *   leaves its .shard-* behind, never read). Existing shard-I directories
  *   are refused before anything is written.
- * Not yet: the training itself over the ranks (k-means with an allreduce of
- *   centroid sums, issue 20); rank 0 trains alone, on a sample bounded by
- *   --train-size.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,8 +72,8 @@ const vqs_cli_help vqs_build_help = {
              "[--rerank disk|memory|none] [--train-size N] [--batch N] [--clip Q] [--threads N] [--dim D]",
     .about = "Builds S shards of a vector file: shard I holds the I-th of S row ranges (point ids are\n"
              "row numbers) in a data directory DIR/shard-I of its own, with one collection, so that\n"
-             "`vqs serve --data DIR/shard-I` serves it. One training (rank 0, a seeded sample) is\n"
-             "shared by every shard. Under mpirun (a build with -DVQS_MPI=ON) rank r builds shards\n"
+             "`vqs serve --data DIR/shard-I` serves it. One training (on a seeded sample, over the\n"
+             "ranks) is shared by every shard. Under mpirun (a build with -DVQS_MPI=ON) rank r builds shards\n"
              "r, r + P, ...; a shard appears under its name only when every rank has finished.\n",
     .opts = opts,
     .example = "mpirun -n 4 vqs build --base base.fvecs --spec IVF1024,PQ32x8 --metric cos --out shards\n",
@@ -128,6 +132,96 @@ static int build_shard(const shard_job *J, const char *tmp, size_t lo, size_t hi
     vqs_catalog_close(cat);
     free(ids);
     free(rows);
+    return rc;
+}
+
+/* The training sample's global rows: ntrain of the n rows (all when ntrain
+ * >= n), drawn by selection sampling (Knuth's algorithm S), so they come
+ * sorted, without repeats, and the same for every number of ranks; this
+ * rank keeps those in [lo, hi) (its rows of the file) in t (malloc'd). */
+static int sample_slice(const vqs_matrix *X, size_t ntrain, size_t lo, size_t hi, float **t, size_t *mine)
+{
+    size_t n = X->n, need = ntrain < n ? ntrain : n, ld = X->ld ? X->ld : X->d, m = 0;
+    vqs_rng r;
+    vqs_rng_seed(&r, 42);
+    /* this rank's count first, to size t: the same draws twice */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t left = need;
+        m = 0;
+        for (size_t i = 0; i < n && left && i < hi; i++) {
+            if (need < n && vqs_rng_uniform(&r) * (double)(n - i) >= (double)left)
+                continue;
+            left--;
+            if (i < lo)
+                continue;
+            if (pass)
+                memcpy(*t + m * X->d, X->x + i * ld, sizeof(float) * X->d);
+            m++;
+        }
+        if (!pass && !(*t = malloc(sizeof(float) * X->d * (m ? m : 1))))
+            return vqs_seterr(VQS_ENOMEM, "build: a training sample of %zu", m);
+        vqs_rng_seed(&r, 42);
+    }
+    *mine = m;
+    return 0;
+}
+
+/* The spec trained over the ranks (one process: the same routine without a
+ * reducer) on the seeded sample; *blob: the trained state. Rank 0 reports
+ * the training's errors on the whole sample: the mean squared distance to
+ * the nearest IVF centroid and of the codes' reconstructions. */
+static int train_over(const char *spec, const vqs_coll_config *cfg, float clip, int threads, size_t ntrain,
+                      const vqs_matrix *X, void **blob, size_t *blen)
+{
+    const vqs_reducer *R = vqs_mpi_reducer();
+    int P = vqs_mpi_size(), rank = vqs_mpi_rank();
+    size_t lo, hi, nt = ntrain ? ntrain : X->n < 100000 ? X->n : 100000, mine = 0;
+    nt = nt > X->n ? X->n : nt;
+    vqs_mpi_range(X->n, rank, P, &lo, &hi);
+    double t0 = vqs_now();
+    float *t = NULL;
+    vqs_index *ix = NULL;
+    vqs_index_opts io = {.nthreads = threads, .seed = 1234};
+    io.codec.sq_clip = clip;
+    int rc = sample_slice(X, nt, lo, hi, &t, &mine);
+    if (!rc)
+        rc = vqs_index_create(spec, X->d, cfg->metric, &io, &ix);
+    if ((rc = vqs_mpi_agree(rc)) || (rc = vqs_index_train_over(ix, R, mine, t)))
+        goto out;
+    double secs = vqs_now() - t0;
+    /* the errors on this rank's rows of the sample, summed over the ranks */
+    size_t es = vqs_index_entry_size(ix), nlist = 0;
+    const float *cent = vqs_index_centroids(ix, &nlist);
+    uint8_t *codes = malloc(es * (mine ? mine : 1));
+    uint32_t *lists = malloc(sizeof(uint32_t) * (mine ? mine : 1));
+    float *rec = malloc(sizeof(float) * X->d * (mine ? mine : 1)), *dist = malloc(sizeof(float) * (mine ? mine : 1));
+    int32_t *a = malloc(sizeof(int32_t) * (mine ? mine : 1));
+    double err[2] = {0, 0};
+    if (!codes || !lists || !rec || !dist || !a)
+        rc = vqs_seterr(VQS_ENOMEM, "build: the training errors of %zu rows", mine);
+    if (!rc && !(rc = vqs_index_save_trained(ix, blob, blen)) && !(rc = vqs_index_encode(ix, mine, t, codes, lists)) &&
+        !(rc = vqs_index_decode(ix, mine, codes, lists, rec))) {
+        if (cfg->metric == VQS_METRIC_COS)
+            vqs_normalize_rows(mine, X->d, t);
+        if (cent && !(rc = vqs_kmeans_assign(threads, mine, X->d, t, nlist, cent, a, dist)))
+            for (size_t i = 0; i < mine; i++)
+                err[0] += dist[i];
+        for (size_t i = 0; i < mine * X->d; i++)
+            err[1] += ((double)t[i] - rec[i]) * ((double)t[i] - rec[i]);
+    }
+    free(codes), free(lists), free(rec), free(dist), free(a);
+    if (!(rc = vqs_reduce_sum(R, rc, err, 2)) && rank == 0) { /* agreed: every rank has *blob or none */
+        fprintf(stderr, "vqs build: trained %s on %zu of %zu rows over %d rank%s in %.1f s\n", spec, nt, X->n, P,
+                P > 1 ? "s" : "", secs);
+        if (cent)
+            fprintf(stderr, "vqs build: coarse objective %.9g (mean squared distance to the nearest centroid)\n",
+                    err[0] / (double)nt);
+        fprintf(stderr, "vqs build: code error %.9g (mean squared distance to the reconstruction)\n",
+                err[1] / (double)nt);
+    }
+out:
+    vqs_index_free(ix);
+    free(t);
     return rc;
 }
 
@@ -209,31 +303,11 @@ int vqs_cmd_build(int argc, char **argv)
     if ((rc = vqs_mpi_agree(rc)))
         goto done;
     double t0 = vqs_now();
-    if (rank == 0) { /* one training, on a seeded sample of every row */
-        size_t nt = ntrain ? ntrain : X.n < 100000 ? X.n : 100000;
-        nt = nt > X.n ? X.n : nt;
-        float *t = malloc(sizeof(float) * nt * X.d + 1);
-        vqs_index *ix = NULL;
-        vqs_index_opts io = {.nthreads = (int)threads, .seed = 1234};
-        io.codec.sq_clip = clip;
-        if (!t)
-            rc = vqs_seterr(VQS_ENOMEM, "build: a training sample of %zu", nt);
-        vqs_rng r;
-        vqs_rng_seed(&r, 42);
-        size_t ld = X.ld ? X.ld : X.d;
-        for (size_t i = 0; !rc && i < nt; i++) {
-            size_t row = nt == X.n ? i : (size_t)(vqs_rng_next(&r) % X.n);
-            memcpy(t + i * X.d, X.x + row * ld, sizeof(float) * X.d);
-        }
-        if (!rc && !(rc = vqs_index_create(spec, X.d, cfg.metric, &io, &ix)) && !(rc = vqs_index_train(ix, nt, t)))
-            rc = vqs_index_save_trained(ix, &blob, &blen);
-        vqs_index_free(ix);
-        free(t);
-        if (!rc)
-            fprintf(stderr, "vqs build: trained %s on %zu of %zu rows in %.1f s; %zu shards over %d rank%s\n", spec,
-                    nt, X.n, vqs_now() - t0, shards, P, P > 1 ? "s" : "");
-    }
-    if ((rc = vqs_mpi_agree(rc)) || (rc = vqs_mpi_agree(vqs_mpi_bcast_bytes(&blob, &blen))))
+    /* every rank holds the same trained state; rank 0's goes to every shard
+     * all the same, so that the shards cannot differ */
+    if ((rc = train_over(spec, &cfg, clip, (int)threads, ntrain, &X, &blob, &blen)))
+        goto done;
+    if ((rc = vqs_mpi_agree(vqs_mpi_bcast_bytes(&blob, &blen))))
         goto done;
     shard_job J = {name, cfg, X, batch, (int)threads, blob, blen};
     size_t mine = 0, done_rows = 0;

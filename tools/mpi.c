@@ -1,6 +1,7 @@
 /*
  * mpi.c: vqs under mpirun (vqs_mpi.h), for the offline jobs that outgrow
- * one machine (vqs gt so far).
+ * one machine: vqs gt, vqs build (training over the ranks through a
+ * vqs_reducer) and vqs eval --shards.
  *
  * Design decisions:
  * - One binary. MPI_Init runs only when mpirun's environment says this
@@ -14,6 +15,11 @@
  *   to the next collective with its rc, so every rank returns, the job
  *   exits non-zero, and the message names the rank and the cause; a rank
  *   that dies is mpirun's to report (it aborts the job and names it).
+ * - Training sums (vqs_mpi_reducer) are an MPI_Reduce to rank 0 and an
+ *   MPI_Bcast of its result, in chunks of 2^26 doubles: every rank gets the
+ *   same bits, so the ranks' k-means stay in step (an MPI_Allreduce need not
+ *   promise that); the gathers are MPI_Allgatherv of rows typed as one
+ *   contiguous block each, so counts are rows, not bytes.
  * - Top-k merging gathers each rank's k (id, key) pairs per query at rank
  *   0, in chunks of queries that keep a message under 2^26 items, and sorts
  *   them as vqs_exact_knn sorts its own candidates (key in double, then
@@ -25,11 +31,13 @@
 #include "vqs_mpi.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqs_codebook.h"
 #include "vqs_common.h"
 #include "vqs_topk.h"
 
@@ -148,6 +156,74 @@ int vqs_mpi_bcast_bytes(void **p, size_t *len)
     (void)len;
 #endif
     return 0;
+}
+
+#ifdef VQS_HAVE_MPI
+#define SUM_CHUNK (1 << 26) /* doubles a message: counts are ints */
+
+static int reduce_sum(void *ctx, int rc, double *v, size_t n)
+{
+    (void)ctx;
+    if ((rc = vqs_mpi_agree(rc)))
+        return rc;
+    for (size_t o = 0; o < n; o += SUM_CHUNK) {
+        int c = (int)(n - o < SUM_CHUNK ? n - o : SUM_CHUNK);
+        /* a reduction to rank 0, then its result to all: every rank gets the
+         * same bits (an allreduce need not promise that) */
+        if (MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : v + o, v + o, c, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) !=
+                MPI_SUCCESS ||
+            MPI_Bcast(v + o, c, MPI_DOUBLE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return vqs_seterr(-EIO, "rank %d of %d: summing %zu values failed", g_rank, g_size, n);
+    }
+    return 0;
+}
+
+static int reduce_gather(void *ctx, int rc, const void *mine, size_t rows, size_t width, void *all)
+{
+    (void)ctx;
+    uint64_t *n = malloc(sizeof(uint64_t) * (size_t)g_size);
+    int *cnt = malloc(sizeof(int) * (size_t)g_size), *at = malloc(sizeof(int) * (size_t)g_size);
+    if (!rc && (!n || !cnt || !at))
+        rc = vqs_seterr(VQS_ENOMEM, "gather over %d ranks", g_size);
+    if (!rc && (width > INT_MAX || rows > INT_MAX))
+        rc = vqs_seterr(VQS_ERANGE, "gather: %zu rows of %zu bytes", rows, width);
+    uint64_t r = rows;
+    if (!(rc = vqs_mpi_agree(rc)) && MPI_Allgather(&r, 1, MPI_UINT64_T, n, 1, MPI_UINT64_T, MPI_COMM_WORLD))
+        rc = vqs_seterr(-EIO, "rank %d of %d: MPI_Allgather failed", g_rank, g_size);
+    uint64_t tot = 0;
+    for (int i = 0; !rc && i < g_size; i++) {
+        cnt[i] = (int)n[i];
+        at[i] = (int)tot;
+        tot += n[i];
+    }
+    if (!rc && tot > INT_MAX) /* the same on every rank */
+        rc = vqs_seterr(VQS_ERANGE, "gather: %llu rows over %d ranks", (unsigned long long)tot, g_size);
+    MPI_Datatype row;
+    if (!rc && MPI_Type_contiguous((int)width, MPI_BYTE, &row) == MPI_SUCCESS && MPI_Type_commit(&row) == MPI_SUCCESS) {
+        if (MPI_Allgatherv(mine, (int)rows, row, all, cnt, at, row, MPI_COMM_WORLD) != MPI_SUCCESS)
+            rc = vqs_seterr(-EIO, "rank %d of %d: MPI_Allgatherv of %zu rows failed", g_rank, g_size, rows);
+        MPI_Type_free(&row);
+    } else if (!rc) {
+        rc = vqs_seterr(-EIO, "rank %d of %d: MPI_Type_contiguous failed", g_rank, g_size);
+    }
+    free(n);
+    free(cnt);
+    free(at);
+    return rc;
+}
+
+static vqs_reducer g_reducer;
+#endif
+
+const vqs_reducer *vqs_mpi_reducer(void)
+{
+#ifdef VQS_HAVE_MPI
+    if (g_size > 1) {
+        g_reducer = (vqs_reducer){g_rank, g_size, NULL, reduce_sum, reduce_gather};
+        return &g_reducer;
+    }
+#endif
+    return NULL;
 }
 
 int vqs_mpi_merge_topk(size_t nq, size_t k, int64_t *ids, double *keys)

@@ -36,6 +36,13 @@ int vqs_mpi_max_double(double *v);
  * at most one). */
 void vqs_mpi_range(size_t n, int r, int p, size_t *lo, size_t *hi);
 
+/* The job's ranks as a vqs_reducer (vqs_codebook.h) for training over
+ * them: sums by MPI_Reduce to rank 0 and MPI_Bcast (every rank gets the
+ * same bits), gathers by MPI_Allgatherv, each agreed on first
+ * (vqs_mpi_agree). NULL with one process. */
+struct vqs_reducer;
+const struct vqs_reducer *vqs_mpi_reducer(void);
+
 /* The k best of nq queries over the ranks' row ranges: every rank passes
  * its top k (ids already global, ordered by keys as vqs_exact_knn orders
  * them: key ascending, then id; a missing result id -1, key +inf); rank 0

@@ -1,0 +1,194 @@
+// Training over several participants (vqs_reducer: the ranks of `mpirun vqs
+// build`, here threads of this process through ThreadReducer): k-means,
+// PQ and an IVF index trained on slices must give what one process gives
+// from all the rows, up to the order of floating-point sums: the same
+// training sample and seeds (the first objective equal up to float rounding, 1e-6), every
+// participant the same centroids bit for bit, and a final objective within
+// 0.1%. A participant that fails stops all of them, naming itself.
+#include "vqs_test.hpp"
+#include "thread_reducer.hpp"
+
+#include <cmath>
+
+using namespace vqs_test;
+
+namespace {
+
+// n points of a seeded mixture of 40 anisotropic Gaussians in d dimensions,
+// with 1% outliers; machine-independent (vqs_rng).
+std::vector<float> mixture(size_t n, size_t d, uint64_t seed)
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, seed);
+    const size_t C = 40;
+    std::vector<float> mu(C * d), sc(d), x(n * d);
+    for (auto &v : mu)
+        v = (float)(4 * vqs_rng_normal(&r));
+    for (size_t j = 0; j < d; j++)
+        sc[j] = (float)(0.3 + 2.0 * (double)j / (double)d);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (size_t)(vqs_rng_next(&r) % C);
+        double out = vqs_rng_uniform(&r) < 0.01 ? 8 : 1;
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = (float)(mu[c * d + j] + out * sc[j] * vqs_rng_normal(&r));
+    }
+    return x;
+}
+
+// The participants' slices: uneven, and with P = 4 one of them empty.
+std::vector<size_t> cuts(size_t n, int P)
+{
+    if (P == 3)
+        return {0, n / 5, 3 * n / 5, n};
+    return {0, n / 3, n / 3, 3 * n / 4, n};
+}
+
+double rel(double a, double b) { return std::fabs(a - b) / std::fabs(b); }
+
+} // namespace
+
+TEST_CASE("k-means over participants: the sample and seeds of one process and its objective within 0.1%",
+          "[train]")
+{
+    struct Case {
+        size_t n, d, k, ppc;
+        int spherical;
+    } cases[] = {{12000, 24, 64, 1000, 0}, {12000, 24, 64, 40, 0}, {20000, 4, 256, 50, 0}, {9000, 16, 100, 0, 1}};
+    for (const Case &c : cases)
+        for (int P : {3, 4}) {
+            INFO("n " << c.n << " d " << c.d << " k " << c.k << " ppc " << c.ppc << " spherical " << c.spherical
+                      << " P " << P);
+            std::vector<float> x = mixture(c.n, c.d, 7 + c.d);
+            vqs_kmeans_opts o{};
+            o.niter = 15;
+            o.seed = 99;
+            o.max_points_per_centroid = c.ppc;
+            o.spherical = c.spherical;
+            o.nthreads = 2;
+            std::vector<float> one(c.k * c.d);
+            vqs_kmeans_stats s1;
+            REQUIRE_OK(vqs_kmeans(&o, c.n, c.d, x.data(), c.k, one.data(), &s1));
+
+            ThreadReducer T(P);
+            std::vector<size_t> cut = cuts(c.n, P);
+            std::vector<std::vector<float>> cent(P, std::vector<float>(c.k * c.d));
+            std::vector<vqs_kmeans_stats> st(P);
+            std::vector<int> rc = T.run([&](int r) {
+                vqs_kmeans_opts mo = o;
+                mo.nthreads = 1;
+                mo.reduce = T.reducer(r);
+                return vqs_kmeans(&mo, cut[r + 1] - cut[r], c.d, x.data() + cut[r] * c.d, c.k, cent[r].data(),
+                                  &st[r]);
+            });
+            for (int r = 0; r < P; r++) {
+                REQUIRE(rc[r] == 0);
+                REQUIRE(std::memcmp(cent[r].data(), cent[0].data(), sizeof(float) * c.k * c.d) == 0);
+                REQUIRE(st[r].final_obj == st[0].final_obj);
+            }
+            CHECK(st[0].ntrain == s1.ntrain);
+            // the same sample and the same seeds: the first objective differs by float
+            // rounding only (a row's sgemm rounding depends on its place in a tile, and the
+            // slices cut the tiles elsewhere); another seed or sample moves it by ~1e-2
+            CHECK(rel(st[0].obj[0], s1.obj[0]) < 1e-6);
+            CHECK(rel(st[0].final_obj, s1.final_obj) < 1e-3);
+        }
+}
+
+TEST_CASE("k-means over participants: one that fails stops all of them and names itself", "[train]")
+{
+    const size_t n = 3000, d = 8, k = 16;
+    std::vector<float> x = mixture(n, d, 3);
+    x[2500 * d + 5] = NAN; // in the third participant's slice
+    ThreadReducer T(3);
+    std::vector<size_t> cut = cuts(n, 3);
+    std::vector<float> cent(3 * k * d);
+    std::vector<std::string> msg(3);
+    std::vector<int> rc = T.run([&](int r) {
+        vqs_kmeans_opts o{};
+        o.nthreads = 1;
+        o.reduce = T.reducer(r);
+        int e = vqs_kmeans(&o, cut[r + 1] - cut[r], d, x.data() + cut[r] * d, k, cent.data() + r * k * d, nullptr);
+        msg[r] = vqs_errdetail();
+        return e;
+    });
+    REQUIRE(rc[2] == VQS_ENONFINITE);
+    CHECK(msg[2].find("row 700, column 5 is not finite") != std::string::npos);
+    for (int r : {0, 1}) {
+        REQUIRE(rc[r] != 0);
+        CHECK(msg[r].find("participant 2 failed") != std::string::npos);
+    }
+}
+
+TEST_CASE("index trained over participants: coarse and code errors within 0.1% of one process", "[train]")
+{
+    struct Case {
+        const char *spec;
+        vqs_metric m;
+    } cases[] = {{"IVF32,PQ8x8", VQS_METRIC_L2}, {"IVF32,PCA16,PQ4x6", VQS_METRIC_L2}, {"IVF16,SQ8", VQS_METRIC_COS}};
+    const size_t n = 20000, d = 32;
+    std::vector<float> x = mixture(n, d, 11);
+    for (const Case &c : cases) {
+        INFO(c.spec);
+        vqs_index_opts io{};
+        io.seed = 5;
+        io.nthreads = 2;
+        // the errors of a trained index on all the rows: the coarse k-means
+        // objective and the reconstruction error of the codes, in double
+        auto errors = [&](vqs_index *ix, double *coarse, double *code) {
+            std::vector<float> xs = x;
+            if (c.m == VQS_METRIC_COS)
+                vqs_normalize_rows(n, d, xs.data());
+            size_t nlist;
+            const float *cent = vqs_index_centroids(ix, &nlist);
+            std::vector<int32_t> a(n);
+            std::vector<float> dist(n), rec(n * d);
+            std::vector<uint8_t> codes(n * vqs_index_entry_size(ix));
+            std::vector<uint32_t> lists(n);
+            REQUIRE_OK(vqs_kmeans_assign(2, n, d, xs.data(), nlist, cent, a.data(), dist.data()));
+            REQUIRE_OK(vqs_index_encode(ix, n, x.data(), codes.data(), lists.data()));
+            REQUIRE_OK(vqs_index_decode(ix, n, codes.data(), lists.data(), rec.data()));
+            *coarse = *code = 0;
+            for (size_t i = 0; i < n; i++) {
+                *coarse += dist[i];
+                for (size_t j = 0; j < d; j++)
+                    *code += ((double)xs[i * d + j] - rec[i * d + j]) * ((double)xs[i * d + j] - rec[i * d + j]);
+            }
+        };
+        vqs_index *one = nullptr;
+        REQUIRE_OK(vqs_index_create(c.spec, d, c.m, &io, &one));
+        REQUIRE_OK(vqs_index_train(one, n, x.data()));
+        double c1, e1;
+        errors(one, &c1, &e1);
+        vqs_index_free(one);
+
+        ThreadReducer T(3);
+        std::vector<size_t> cut = cuts(n, 3);
+        std::vector<vqs_index *> ix(3, nullptr);
+        std::vector<int> rc = T.run([&](int r) {
+            vqs_index_opts o = io;
+            o.nthreads = 1;
+            int e = vqs_index_create(c.spec, d, c.m, &o, &ix[r]);
+            return e ? e : vqs_index_train_over(ix[r], T.reducer(r), cut[r + 1] - cut[r], x.data() + cut[r] * d);
+        });
+        for (int r = 0; r < 3; r++)
+            REQUIRE(rc[r] == 0);
+        // every participant holds the same trained state
+        std::vector<std::string> blobs;
+        for (int r = 0; r < 3; r++) {
+            void *b;
+            size_t len;
+            REQUIRE_OK(vqs_index_save_trained(ix[r], &b, &len));
+            blobs.emplace_back(static_cast<char *>(b), len);
+            free(b);
+        }
+        CHECK(blobs[1] == blobs[0]);
+        CHECK(blobs[2] == blobs[0]);
+        double c3, e3;
+        errors(ix[0], &c3, &e3);
+        for (auto *p : ix)
+            vqs_index_free(p);
+        INFO("coarse " << c1 << " / " << c3 << ", codes " << e1 << " / " << e3);
+        CHECK(rel(c3, c1) < 1e-3);
+        CHECK(rel(e3, e1) < 1e-3);
+    }
+}
