@@ -26,6 +26,15 @@
  *   The applied map has no bias, like FAISS (the PQ after it sees uncentred
  *   data); only the rotation is learned on centred data. N > d (FAISS pads
  *   the input with zeros) is refused: it adds no information.
+ * - Over participants (o->reduce, vqs_reducer): the subsample is drawn over
+ *   the global rows and sorted (so the participants' rows in order are the
+ *   subsample, whatever their number; one process sorts it too), each keeps
+ *   its own; the mean, the eigenvalue allocation's scatter, every Lloyd
+ *   step's sums and counts, the PQ error and Yhat^T X (N x d) are summed
+ *   over the participants, so each computes the same SVD. One process's
+ *   result up to the order of sums, which 50 alternations amplify: the OPQ
+ *   objective agrees to 0.1%, the PQ trained after it as another seed would
+ *   (tests/index/test_train_over.cpp).
  */
 #define _GNU_SOURCE
 #include "transform_internal.h"
@@ -41,15 +50,19 @@
 #define OPQ_MAX_TRAIN 65536
 #define OPQ_TOL 1e-4
 
+static int cmp_size(const void *a, const void *b);
+
 /* ---- OPQ ---------------------------------------------------------------------- */
 
 typedef struct opq_pq {
-    size_t M, ksub, dsub, n;
+    size_t M, ksub, dsub, n; /* n: this participant's rows */
     float *cent;   /* M * ksub * dsub, layout (M, ksub, dsub) */
     float *sub;    /* n * dsub, one sub-space gathered contiguously */
     int32_t *code; /* n * M, layout (n, M) */
-    double *acc;   /* ksub * dsub */
-    size_t *cnt;   /* ksub */
+    double *acc;   /* ksub * dsub sums, then ksub counts */
+    int32_t *as;   /* n */
+    float *dist;   /* n */
+    const vqs_reducer *R; /* NULL, or the participants (vqs_reducer) */
 } opq_pq;
 
 static void gather(const float *y, size_t n, size_t D, size_t off, size_t dsub, float *sub)
@@ -60,47 +73,41 @@ static void gather(const float *y, size_t n, size_t D, size_t off, size_t dsub, 
 
 /* One Lloyd step on sub-space m: assign with the current centroids, then
  * move each non-empty centroid to the mean of its points (an empty one stays
- * where it was). Leaves the assignment in code. */
+ * where it was). Leaves the assignment in code. With q->R the sums and
+ * counts are every participant's. rc: the caller's so far; every
+ * participant calls this the same number of times whatever its rc, so an
+ * update's sum (a collective) is where a failure is agreed on. */
 static int lloyd_step(opq_pq *q, size_t m, int nthreads, const float *y, size_t D, int update,
-                      double *err)
+                      double *err, int rc)
 {
     const size_t n = q->n, ks = q->ksub, ds = q->dsub;
     float *cent = q->cent + m * ks * ds;
-    gather(y, n, D, m * ds, ds, q->sub);
-    int32_t *as = malloc(sizeof(int32_t) * n);
-    float *dist = err ? malloc(sizeof(float) * n) : NULL;
-    if (!as || (err && !dist)) {
-        free(as);
-        free(dist);
-        return vqs_seterr(VQS_ENOMEM, "OPQ: assignments");
+    if (!rc) {
+        gather(y, n, D, m * ds, ds, q->sub);
+        rc = vqs_kmeans_assign(nthreads, n, ds, q->sub, ks, cent, q->as, err ? q->dist : NULL);
     }
-    int rc = vqs_kmeans_assign(nthreads, n, ds, q->sub, ks, cent, as, dist);
-    if (rc) {
-        free(as);
-        free(dist);
-        return rc;
-    }
-    if (err)
+    if (!rc && err)
         for (size_t i = 0; i < n; i++)
-            *err += dist[i];
-    free(dist);
-    for (size_t i = 0; i < n; i++)
-        q->code[i * q->M + m] = as[i];
-    if (update) {
-        memset(q->acc, 0, sizeof(double) * ks * ds);
-        memset(q->cnt, 0, sizeof(size_t) * ks);
+            *err += q->dist[i];
+    for (size_t i = 0; !rc && i < n; i++)
+        q->code[i * q->M + m] = q->as[i];
+    if (!update)
+        return rc;
+    if (!rc) {
+        memset(q->acc, 0, sizeof(double) * (ks * ds + ks));
         for (size_t i = 0; i < n; i++) {
-            size_t k = (size_t)as[i];
-            q->cnt[k]++;
+            size_t k = (size_t)q->as[i];
+            q->acc[ks * ds + k] += 1;
             for (size_t j = 0; j < ds; j++)
                 q->acc[k * ds + j] += q->sub[i * ds + j];
         }
-        for (size_t k = 0; k < ks; k++)
-            if (q->cnt[k])
-                for (size_t j = 0; j < ds; j++)
-                    cent[k * ds + j] = (float)(q->acc[k * ds + j] / (double)q->cnt[k]);
     }
-    free(as);
+    if ((rc = vqs_reduce_sum(q->R, rc, q->acc, ks * ds + ks)))
+        return rc;
+    for (size_t k = 0; k < ks; k++)
+        if (q->acc[ks * ds + k] > 0)
+            for (size_t j = 0; j < ds; j++)
+                cent[k * ds + j] = (float)(q->acc[k * ds + j] / q->acc[ks * ds + k]);
     return 0;
 }
 
@@ -144,19 +151,23 @@ static int init_pq(opq_pq *q, float *cent, const float *X, size_t n, size_t d, s
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)N, (int)d, 1.0f, X, (int)d,
                 A, (int)d, 0.0f, Y, (int)N);
     vqs_kmeans_opts ko = {.niter = o->kmeans_iters, .nthreads = o->nthreads,
-                          .max_points_per_centroid = (size_t)o->max_points_per_centroid};
+                          .max_points_per_centroid = (size_t)o->max_points_per_centroid,
+                          .reduce = q->R};
     int rc = 0;
+    double mine = 0;
     for (size_t m = 0; m < M && !rc; m++) {
         ko.seed = o->seed + 7919 * (m + 1);
         gather(Y, n, N, m * ds, ds, q->sub);
-        rc = vqs_kmeans(&ko, n, ds, q->sub, ks, cent + m * ks * ds, NULL);
-        if (!rc) {
-            float *keep = q->cent;
-            q->cent = cent;
-            rc = lloyd_step(q, m, o->nthreads, Y, N, 0, err);
-            q->cent = keep;
-        }
+        /* a collective whose failure every participant sees */
+        if ((rc = vqs_kmeans(&ko, n, ds, q->sub, ks, cent + m * ks * ds, NULL)))
+            break;
+        float *keep = q->cent;
+        q->cent = cent;
+        rc = vqs_reduce_agree(q->R, lloyd_step(q, m, o->nthreads, Y, N, 0, &mine, 0));
+        q->cent = keep;
     }
+    if (!rc && !(rc = vqs_reduce_sum(q->R, 0, &mine, 1)))
+        *err += mine;
     if (rc) {
         char why[256]; /* the detail buffer is about to be rewritten */
         snprintf(why, sizeof why, "%s", vqs_errdetail());
@@ -170,18 +181,17 @@ static int init_pq(opq_pq *q, float *cent, const float *X, size_t n, size_t d, s
  * sub-spaces of N / M so that the products of their eigenvalues are as even
  * as possible: in decreasing order, each eigenvalue goes to the non-full
  * sub-space whose product is smallest. */
-static int ea_init(const float *X, size_t n, size_t d, size_t N, size_t M, float *A, const char *tok)
+static int ea_init(const vqs_reducer *R, const float *X, size_t n, size_t d, size_t N, size_t M, float *A,
+                   const char *tok)
 {
     const size_t ds = N / M;
     double *mean = malloc(sizeof(double) * d), *w = malloc(sizeof(double) * d);
     double *V = malloc(sizeof(double) * d * d), *lp = calloc(M, sizeof(double));
     size_t *cnt = calloc(M, sizeof(size_t));
     int rc = 0;
-    if (!mean || !w || !V || !lp || !cnt) {
+    if (!mean || !w || !V || !lp || !cnt)
         rc = vqs_seterr(VQS_ENOMEM, "%s: eigenvalue allocation", tok);
-        goto out;
-    }
-    if ((rc = vqs_xf_scatter_eig(X, n, d, mean, w, V, tok)))
+    if ((rc = vqs_xf_scatter_eig(R, rc, X, n, d, mean, w, V, tok)))
         goto out;
     double floor = w[0] > 0 ? w[0] * 1e-12 : 1e-30;
     for (size_t k = 0; k < N; k++) {
@@ -207,46 +217,33 @@ out:
     return rc;
 }
 
-static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_codec_opts *o)
+static int opq_train(vqs_stage *s, size_t n_mine, const float *x_in, const vqs_codec_opts *o)
 {
     vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     xform *t = s->impl;
+    const vqs_reducer *R = o->reduce && o->reduce->size > 1 ? o->reduce : NULL;
     const size_t d = s->d_in, N = s->d_out, M = t->M, ks = t->ksub, ds = N / M;
+    size_t n_in = n_mine, first = 0; /* n_in: every participant's rows */
+    int rc = vqs_reduce_layout(R, 0, n_mine, &n_in, &first), lwork = -1;
+    if (rc)
+        return rc;
     if (n_in < ks)
         return vqs_seterr(VQS_EINVAL, "%s: needs at least %zu training vectors for %zu centroids "
                           "per sub-quantizer (got %zu)", s->token, ks, ks, n_in);
     vqs_xf_reset(t);
-    size_t n = n_in < OPQ_MAX_TRAIN ? n_in : OPQ_MAX_TRAIN;
-    int rc = 0, lwork = -1;
-    float *X = malloc(sizeof(float) * n * d), *Y = malloc(sizeof(float) * n * N);
-    float *Mx = malloc(sizeof(float) * N * d), *Rm = malloc(sizeof(float) * d * d);
-    double *mean = calloc(d, sizeof(double)), *wa = malloc(sizeof(double) * N * d);
-    double *u = malloc(sizeof(double) * d * N), *vt = malloc(sizeof(double) * N * N);
-    double *sv = malloc(sizeof(double) * N), *work = NULL;
+    size_t nall = n_in < OPQ_MAX_TRAIN ? n_in : OPQ_MAX_TRAIN, n = n_mine;
     size_t *pick = NULL;
-    opq_pq q = {.M = M, .ksub = ks, .dsub = ds, .n = n};
-    q.cent = malloc(sizeof(float) * M * ks * ds);
-    float *cent2 = malloc(sizeof(float) * M * ks * ds);
-    q.sub = malloc(sizeof(float) * n * ds);
-    q.code = malloc(sizeof(int32_t) * n * M);
-    q.acc = malloc(sizeof(double) * ks * ds);
-    q.cnt = malloc(sizeof(size_t) * ks);
-    if (!X || !Y || !Mx || !Rm || !mean || !wa || !u || !vt || !sv || !q.cent || !cent2 || !q.sub ||
-        !q.code || !q.acc || !q.cnt) {
-        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers for %zu x %zu", s->token, n, d);
-        goto out;
-    }
-    /* seeded subsample (partial Fisher-Yates) if n_in > OPQ_MAX_TRAIN */
+    /* seeded subsample of the global rows (partial Fisher-Yates) if n_in >
+     * OPQ_MAX_TRAIN, sorted so that the participants' rows in their order
+     * are the subsample's; this participant keeps its own */
     vqs_rng g;
     vqs_rng_seed(&g, o->seed ^ SEED_OPQ);
-    if (n < n_in) {
-        if (!(pick = malloc(sizeof(size_t) * n_in))) {
+    if (nall < n_in) {
+        if (!(pick = malloc(sizeof(size_t) * n_in)))
             rc = vqs_seterr(VQS_ENOMEM, "%s: subsample", s->token);
-            goto out;
-        }
-        for (size_t i = 0; i < n_in; i++)
+        for (size_t i = 0; pick && i < n_in; i++)
             pick[i] = i;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; pick && i < nall; i++) {
             size_t j = i + (size_t)(vqs_rng_uniform(&g) * (double)(n_in - i));
             if (j >= n_in)
                 j = n_in - 1;
@@ -254,22 +251,47 @@ static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_cod
             pick[i] = pick[j];
             pick[j] = tmp;
         }
+        if (pick)
+            qsort(pick, nall, sizeof *pick, cmp_size);
+        n = 0;
+        for (size_t i = 0; pick && i < nall; i++)
+            if (pick[i] >= first && pick[i] - first < n_mine)
+                pick[n++] = pick[i] - first;
     }
-    for (size_t i = 0; i < n; i++)
+    float *X = malloc(sizeof(float) * (n ? n : 1) * d), *Y = malloc(sizeof(float) * (n ? n : 1) * N);
+    float *Mx = malloc(sizeof(float) * N * d), *Rm = malloc(sizeof(float) * d * d);
+    double *mean = calloc(d + 1, sizeof(double)), *wa = malloc(sizeof(double) * N * d);
+    double *u = malloc(sizeof(double) * d * N), *vt = malloc(sizeof(double) * N * N);
+    double *sv = malloc(sizeof(double) * N), *work = NULL;
+    double *red = R ? malloc(sizeof(double) * (N * d + 1)) : NULL;
+    opq_pq q = {.M = M, .ksub = ks, .dsub = ds, .n = n, .R = R};
+    q.cent = malloc(sizeof(float) * M * ks * ds);
+    float *cent2 = malloc(sizeof(float) * M * ks * ds);
+    q.sub = malloc(sizeof(float) * (n ? n : 1) * ds);
+    q.code = malloc(sizeof(int32_t) * (n ? n : 1) * M);
+    q.acc = malloc(sizeof(double) * (ks * ds + ks));
+    q.as = malloc(sizeof(int32_t) * (n ? n : 1));
+    q.dist = malloc(sizeof(float) * (n ? n : 1));
+    t->A = malloc(sizeof(float) * N * d);
+    if (!rc && (!X || !Y || !Mx || !Rm || !mean || !wa || !u || !vt || !sv || !q.cent || !cent2 || !q.sub ||
+                !q.code || !q.acc || !q.as || !q.dist || !t->A || (R && !red)))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers for %zu x %zu", s->token, n, d);
+    for (size_t i = 0; !rc && i < n; i++)
         memcpy(X + i * d, x_in + (pick ? pick[i] : i) * d, sizeof(float) * d);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; !rc && i < n; i++)
         for (size_t j = 0; j < d; j++)
             mean[j] += X[i * d + j];
+    if (mean)
+        mean[d] = (double)n;
+    if ((rc = vqs_reduce_sum(R, rc, mean, d + 1))) /* the mean of every participant's rows */
+        goto out;
     for (size_t j = 0; j < d; j++)
-        mean[j] /= (double)n;
+        mean[j] /= mean[d];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
             X[i * d + j] = (float)(X[i * d + j] - mean[j]);
+    const int talk = o->verbose && (!R || R->rank == 0);
 
-    if (!(t->A = malloc(sizeof(float) * N * d))) {
-        rc = vqs_seterr(VQS_ENOMEM, "%s: rotation", s->token);
-        goto out;
-    }
     /* starting rotation: the identity (when N == d: the PQ in the input's own
      * coordinates) or the eigenvalue allocation, whichever gives the lower
      * error after the initial k-means */
@@ -281,15 +303,15 @@ static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_cod
             memset(Rm, 0, sizeof(float) * N * d);
             for (size_t i = 0; i < N; i++)
                 Rm[i * d + i] = 1;
-        } else if ((rc = ea_init(X, n, d, N, M, Rm, s->token))) {
+        } else if ((rc = ea_init(R, X, n, d, N, M, Rm, s->token))) {
             goto out;
         }
         double e = 0;
         if ((rc = init_pq(&q, cent2, X, n, d, N, Rm, Y, o, s->token, &e)))
             goto out;
-        if (o->verbose)
+        if (talk)
             fprintf(stderr, "vqs %s: start from %s: PQ MSE %.6g\n", s->token,
-                    cand ? "the eigenvalue allocation" : "the identity", e / (double)n);
+                    cand ? "the eigenvalue allocation" : "the identity", e / (double)nall);
         if (e < best) {
             best = e;
             memcpy(t->A, Rm, sizeof(float) * N * d);
@@ -301,15 +323,16 @@ static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_cod
     double t0 = vqs_now(), prev = INFINITY;
     for (int it = 0; it < OPQ_NITER; it++) {
         /* Y = X A^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)N, (int)d, 1.0f, X,
-                    (int)d, t->A, (int)d, 0.0f, Y, (int)N);
+        if (n)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)N, (int)d, 1.0f, X,
+                        (int)d, t->A, (int)d, 0.0f, Y, (int)N);
         /* warm-started Lloyd steps (at first the k-means has just run), the
-         * last one only assigns */
+         * last one only assigns; every participant makes every step */
         int steps = it == 0 ? 1 : OPQ_NITER_PQ;
-        for (size_t m = 0; m < M && !rc; m++)
-            for (int st = 0; st < steps && !rc; st++)
-                rc = lloyd_step(&q, m, nt, Y, N, st + 1 < steps, NULL);
-        if (rc)
+        for (size_t m = 0; m < M; m++)
+            for (int st = 0; st < steps; st++)
+                rc = lloyd_step(&q, m, nt, Y, N, st + 1 < steps, NULL, rc);
+        if ((rc = vqs_reduce_agree(R, rc)))
             goto out;
         /* Y -> Yhat (decode), tracking the PQ error */
         double err = 0;
@@ -323,12 +346,25 @@ static int opq_train(vqs_stage *s, size_t n_in, const float *x_in, const vqs_cod
                     yi[j] = c[j];
                 }
             }
-        if (o->verbose)
+        /* Mx = Yhat^T X (N x d); with R the sum of the participants' */
+        if (n)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)n, 1.0f, Y,
+                        (int)N, X, (int)d, 0.0f, Mx, (int)d);
+        else
+            memset(Mx, 0, sizeof(float) * N * d);
+        if (R) {
+            for (size_t i = 0; i < N * d; i++)
+                red[i] = Mx[i];
+            red[N * d] = err;
+            if ((rc = vqs_reduce_sum(R, 0, red, N * d + 1)))
+                goto out;
+            for (size_t i = 0; i < N * d; i++)
+                Mx[i] = (float)red[i];
+            err = red[N * d];
+        }
+        if (talk)
             fprintf(stderr, "vqs %s: iteration %d, PQ MSE %.6g (%.1f s)\n", s->token, it,
-                    err / (double)n, vqs_now() - t0);
-        /* Mx = Yhat^T X (N x d) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)n, 1.0f, Y,
-                    (int)N, X, (int)d, 0.0f, Mx, (int)d);
+                    err / (double)nall, vqs_now() - t0);
         if ((rc = procrustes(Mx, N, d, t->A, wa, u, vt, sv, &work, &lwork, s->token)))
             goto out;
         if (prev - err < OPQ_TOL * prev)
@@ -348,18 +384,26 @@ out:
     free(vt);
     free(sv);
     free(work);
+    free(red);
     free(pick);
     free(cent2);
     free(q.cent);
     free(q.sub);
     free(q.code);
     free(q.acc);
-    free(q.cnt);
+    free(q.as);
+    free(q.dist);
     return rc;
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 const vqs_stage_ops vqs_xf_opq_ops = {
-    .family = "OPQ", .uses_next = 1, .train = opq_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
+    .family = "OPQ", .uses_next = 1, .trains_on_slices = 1, .train = opq_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
     .ip_query = vqs_xf_lin_ip_query, .ip_query_rows = vqs_xf_lin_ip_query_rows, .adjoint = vqs_xf_lin_adjoint,
     .save = vqs_xf_lin_save, .load = vqs_xf_lin_load, .destroy = vqs_xf_destroy,
 };

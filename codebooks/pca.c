@@ -94,28 +94,36 @@ out:
     return rc;
 }
 
+/* Over participants (R, vqs_reducer): the sums of the rows and their
+ * count, then the centred scatter's upper triangles, are summed (d + 1 and
+ * d^2 doubles), so every participant solves the same eigenproblem: the
+ * training of PCA on slices. */
 /* Mean and eigen-decomposition of the scatter matrix sum (x - mean)(x -
  * mean)^T of x (n x d), all in double. mean: d; w: d eigenvalues of the
  * scatter (not divided by n), descending, clamped at 0; V: d x d, row k the
  * k-th eigenvector with its largest-magnitude component positive. */
-int vqs_xf_scatter_eig(const float *x, size_t n, size_t d, double *mean, double *w, double *V,
-                       const char *tok)
+int vqs_xf_scatter_eig(const vqs_reducer *R, int rc, const float *x, size_t n, size_t d, double *mean,
+                       double *w, double *V, const char *tok)
 {
     const size_t BLK = 1024;
-    int rc = 0, info = 0, nd = (int)d;
+    int info = 0, nd = (int)d;
     double *C = calloc(d * d, sizeof(double)), *blk = malloc(sizeof(double) * BLK * d);
-    double *wa = malloc(sizeof(double) * d), *z = malloc(sizeof(double) * d * d), *work = NULL;
+    double *wa = malloc(sizeof(double) * (d + 1)), *z = malloc(sizeof(double) * d * d), *work = NULL;
     int *isuppz = malloc(sizeof(int) * 2 * d), *iwork = NULL;
-    if (!C || !blk || !wa || !z || !isuppz) {
+    if (!rc && (!C || !blk || !wa || !z || !isuppz))
         rc = vqs_seterr(VQS_ENOMEM, "%s: %zu x %zu covariance", tok, d, d);
-        goto out;
-    }
-    memset(mean, 0, sizeof(double) * d);
-    for (size_t i = 0; i < n; i++)
+    /* the mean over every participant's rows: their sums and counts summed */
+    for (size_t j = 0; !rc && j <= d; j++)
+        wa[j] = 0;
+    for (size_t i = 0; !rc && i < n; i++)
         for (size_t j = 0; j < d; j++)
-            mean[j] += x[i * d + j];
+            wa[j] += x[i * d + j];
+    if (wa)
+        wa[d] = (double)n;
+    if ((rc = vqs_reduce_sum(R, rc, wa, d + 1)))
+        goto out;
     for (size_t j = 0; j < d; j++)
-        mean[j] /= (double)n;
+        mean[j] = wa[j] / wa[d];
     /* upper triangle (row-major) of the scatter, 1024 centred rows at a time */
     for (size_t i0 = 0; i0 < n; i0 += BLK) {
         size_t b = n - i0 < BLK ? n - i0 : BLK;
@@ -125,6 +133,8 @@ int vqs_xf_scatter_eig(const float *x, size_t n, size_t d, double *mean, double 
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)b, 1.0, blk, (int)d, 1.0,
                     C, (int)d);
     }
+    if ((rc = vqs_reduce_sum(R, 0, C, d * d))) /* the participants' scatters (upper triangles) */
+        goto out;
     /* row-major upper == column-major lower: hand LAPACK the 'L' triangle */
     const char jobz = 'V', range = 'A', uplo = 'L';
     double vl = 0, vu = 0, abstol = 0, wq = 0;
@@ -170,15 +180,18 @@ out:
     return rc;
 }
 
-static int pca_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
+static int pca_train(vqs_stage *s, size_t n_mine, const float *x, const vqs_codec_opts *o)
 {
     vqs_blas_single_thread(); /* OpenBLAS's own threads made results differ from run to run */
     xform *t = s->impl;
     const size_t d = s->d_in, dd = s->d_out;
+    size_t n = n_mine, first = 0; /* n: over every participant (o->reduce) */
+    int rc = vqs_reduce_layout(o->reduce, 0, n_mine, &n, &first);
+    if (rc)
+        return rc;
     if (n < 2)
         return vqs_seterr(VQS_EINVAL, "%s: needs at least 2 training vectors (got %zu)", s->token, n);
     vqs_xf_reset(t);
-    int rc = 0;
     double *mean = malloc(sizeof(double) * d), *w = malloc(sizeof(double) * d);
     double *V = malloc(sizeof(double) * d * d);
     t->mean = malloc(sizeof(float) * d);
@@ -186,11 +199,9 @@ static int pca_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
     t->P = malloc(sizeof(float) * dd * d);
     if (t->rotate)
         t->R = malloc(sizeof(float) * dd * dd);
-    if (!mean || !w || !V || !t->mean || !t->eig || !t->P || (t->rotate && !t->R)) {
+    if (!mean || !w || !V || !t->mean || !t->eig || !t->P || (t->rotate && !t->R))
         rc = vqs_seterr(VQS_ENOMEM, "%s: %zu x %zu covariance", s->token, d, d);
-        goto fail;
-    }
-    if ((rc = vqs_xf_scatter_eig(x, n, d, mean, w, V, s->token)))
+    if ((rc = vqs_xf_scatter_eig(o->reduce, rc, x, n_mine, d, mean, w, V, s->token)))
         goto fail;
     for (size_t j = 0; j < d; j++) {
         t->mean[j] = (float)mean[j];
@@ -274,6 +285,7 @@ int vqs_stage_pca_info(const vqs_stage *s, const float **ev, size_t *n, double *
 }
 
 const vqs_stage_ops vqs_xf_pca_ops = {
+    .trains_on_slices = 1,
     .family = "PCA", .train = pca_train, .apply = vqs_xf_lin_apply, .reverse = vqs_xf_lin_reverse,
     .ip_query = vqs_xf_lin_ip_query, .ip_query_rows = vqs_xf_lin_ip_query_rows, .adjoint = vqs_xf_lin_adjoint,
     .save = pca_save, .load = pca_load, .destroy = vqs_xf_destroy,

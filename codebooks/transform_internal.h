@@ -94,9 +94,12 @@ int vqs_xf_random_orthogonal(size_t d, uint64_t seed, float *q, const char *tok)
 /* ---- pca.c ---- */
 
 /* Mean and eigen-decomposition of the scatter matrix of x (n x d) in
- * double (pca.c says how): mean d, w d eigenvalues descending, V d x d. */
-int vqs_xf_scatter_eig(const float *x, size_t n, size_t d, double *mean, double *w, double *V,
-                       const char *tok);
+ * double (pca.c says how): mean d, w d eigenvalues descending, V d x d.
+ * With R (vqs_reducer; NULL: one process), x is this participant's slice
+ * and the mean and scatter are those of every participant's rows; rc: the
+ * caller's so far, agreed on first. */
+int vqs_xf_scatter_eig(const vqs_reducer *R, int rc, const float *x, size_t n, size_t d, double *mean,
+                       double *w, double *V, const char *tok);
 
 #ifdef __cplusplus
 }

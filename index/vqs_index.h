@@ -202,9 +202,11 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
 /* vqs_index_train over the participants of R (vqs_reducer, e.g. the ranks
  * of an MPI job; NULL: one process): x is this participant's n rows of the
  * training set, and every participant gets the index trained on all of
- * them: the coarse k-means and PQ's k-means run one Lloyd step per round
- * on the local rows with the sums and counts added over the participants;
- * seeding, subsamples and the other stages see the whole set. The result
+ * them: the coarse k-means and the k-means of PQ and OPQ run one Lloyd
+ * step per round on the local rows with the sums and counts added over the
+ * participants, PCA and OPQ sum their scatter and products likewise;
+ * seeding, subsamples and the other stages see the whole set (as
+ * vqs_codec_train_over). The result
  * depends on the participants only through the order of floating-point
  * sums. max_train must be 0. A collective: every participant calls it. */
 int vqs_index_train_over(vqs_index *ix, const vqs_reducer *R, size_t n, const float *x);
