@@ -513,12 +513,13 @@ agreed:
     if (o->spherical)
         vqs_normalize_rows(k, d, centroids);
 
-    assign = malloc(sizeof(int32_t) * nt_pts);
-    prev = malloc(sizeof(int32_t) * nt_pts);
-    dist = malloc(sizeof(float) * nt_pts);
+    size_t np1 = nt_pts ? nt_pts : 1; /* a participant's slice of the sample may be empty */
+    assign = malloc(sizeof(int32_t) * np1);
+    prev = malloc(sizeof(int32_t) * np1);
+    dist = malloc(sizeof(float) * np1);
     count = malloc(sizeof(size_t) * k);
     off = malloc(sizeof(size_t) * (k + 1));
-    order = malloc(sizeof(size_t) * nt_pts);
+    order = malloc(sizeof(size_t) * np1);
     /* the sums, then (with R) the counts, the objective and the changed
      * assignments summed with them; a split's two sums and counts */
     sum = malloc(sizeof(double) * ((k > 2 ? k : 2) * d + k + 2));
