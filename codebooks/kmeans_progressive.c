@@ -18,6 +18,11 @@
  * - The PCA is its own few lines (float covariance by ssyrk, LAPACK dsyev),
  *   not pca.c's double-precision scatter_eig: sharing that would change the
  *   rotation's last bits and so every trained RVQ codebook.
+ * - Over participants (o->reduce): the subsample is drawn over the global
+ *   rows; the mean's sums and the covariance's upper triangle are summed
+ *   over the participants (in double, then back to float as one process's
+ *   ssyrk result), so each solves the same eigenproblem; every step is
+ *   vqs_kmeans_from over the participants.
  */
 #include "codebook_internal.h"
 
@@ -39,56 +44,77 @@ int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const f
         o = &defaults;
     if (!centroids || (n && !x) || d == 0 || k == 0 || d > 65536 || k > INT32_MAX)
         return vqs_seterr(VQS_EINVAL, "k-means: bad arguments (d = %zu, k = %zu)", d, k);
-    if (n < k)
+    /* over participants (o->reduce): x is this one's slice, nall all rows */
+    const vqs_reducer *R = o->reduce && o->reduce->size > 1 ? o->reduce : NULL;
+    size_t nall = n, first = 0;
+    int rc = vqs_reduce_layout(R, 0, n, &nall, &first), di_n = (int)d, info = 0, lwork = -1;
+    if (rc)
+        return rc;
+    if (nall < k)
         return vqs_seterr(VQS_EINVAL, "k-means: %zu training points for k = %zu centroids; "
-                                      "at least %zu are needed", n, k, k);
+                                      "at least %zu are needed", nall, k, k);
     size_t ppc = o->max_points_per_centroid ? o->max_points_per_centroid : 256;
-    size_t m = n;
-    if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && n > ppc * k)
-        m = ppc * k;
-    int rc = 0, di_n = (int)d, info = 0, lwork = -1;
-    float *xt = malloc(sizeof(float) * m * d), *xs = malloc(sizeof(float) * m * d);
-    float *cov = malloc(sizeof(float) * d * d), *rot = malloc(sizeof(float) * d * d);
-    float *cs = malloc(sizeof(float) * k * d);
-    double *a = malloc(sizeof(double) * d * d), *w = malloc(sizeof(double) * d);
-    double *mean = calloc(d, sizeof(double)), *work = NULL;
+    size_t mall = nall, m = n; /* sample rows: of all participants, here */
+    if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && nall > ppc * k)
+        mall = ppc * k;
     size_t *sub = NULL;
-    if (!xt || !xs || !cov || !rot || !cs || !a || !w || !mean) {
-        rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: %zu x %zu", m, d);
-        goto done;
-    }
-    if (m < n) {
+    if (mall < nall) { /* the global rows one process would draw; this participant's */
         vqs_rng r;
         vqs_rng_seed(&r, o->seed ^ 0x7064u);
-        if (!(sub = vqs_kmeans_subset(&r, n, m))) {
+        if (!(sub = vqs_kmeans_subset(&r, nall, mall)))
             rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: sample");
-            goto done;
-        }
+        m = 0;
+        for (size_t i = 0; sub && i < mall; i++)
+            if (sub[i] >= first && sub[i] - first < n)
+                sub[m++] = sub[i] - first;
     }
-    for (size_t i = 0; i < m; i++)
+    size_t m1 = m ? m : 1;
+    float *xt = malloc(sizeof(float) * m1 * d), *xs = malloc(sizeof(float) * m1 * d);
+    float *cov = malloc(sizeof(float) * d * d), *rot = malloc(sizeof(float) * d * d);
+    float *cs = malloc(sizeof(float) * k * d);
+    double *a = malloc(sizeof(double) * d * d), *w = malloc(sizeof(double) * (d + 1));
+    double *mean = calloc(d + 1, sizeof(double)), *work = NULL;
+    if (!rc && (!xt || !xs || !cov || !rot || !cs || !a || !w || !mean))
+        rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: %zu x %zu", m, d);
+    for (size_t i = 0; !rc && i < m; i++)
         memcpy(xt + i * d, x + (sub ? sub[i] : i) * d, sizeof(float) * d);
     /* PCA: eigenvectors of the covariance, by decreasing eigenvalue */
-    for (size_t i = 0; i < m; i++)
+    for (size_t i = 0; !rc && i < m; i++)
         for (size_t j = 0; j < d; j++)
             mean[j] += xt[i * d + j];
+    if (mean)
+        mean[d] = (double)m;
+    if ((rc = vqs_reduce_sum(R, rc, mean, d + 1))) /* every participant's sums */
+        goto done;
     for (size_t j = 0; j < d; j++)
-        mean[j] /= (double)m;
+        mean[j] /= mean[d];
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < d; j++)
             xs[i * d + j] = (float)(xt[i * d + j] - mean[j]);
     vqs_blas_single_thread();
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)m, 1.0f, xs, (int)d, 0.0f,
-                cov, (int)d);
+    if (m)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)m, 1.0f, xs, (int)d, 0.0f,
+                    cov, (int)d);
+    else
+        memset(cov, 0, sizeof(float) * d * d);
+    if (R) { /* the participants' covariances (upper triangles) summed, then as one process */
+        for (size_t i = 0; i < d * d; i++)
+            a[i] = cov[i];
+        if ((rc = vqs_reduce_sum(R, 0, a, d * d)))
+            goto done;
+        for (size_t i = 0; i < d * d; i++)
+            cov[i] = (float)a[i];
+    }
     for (size_t i = 0; i < d; i++)
         for (size_t j = i; j < d; j++)
             a[i * d + j] = a[j * d + i] = cov[i * d + j]; /* symmetric: either order */
     double wq;
     dsyev_("V", "U", &di_n, a, &di_n, w, &wq, &lwork, &info);
     lwork = info == 0 ? (int)wq : 3 * (int)d;
-    if (!(work = malloc(sizeof(double) * (size_t)lwork))) {
+    if (!(work = malloc(sizeof(double) * (size_t)lwork)))
         rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: LAPACK work");
+    if ((rc = vqs_reduce_agree(R, rc)))
         goto done;
-    }
     dsyev_("V", "U", &di_n, a, &di_n, w, work, &lwork, &info);
     if (info != 0) {
         rc = vqs_seterr(VQS_EINVAL, "progressive k-means: dsyev failed (info %d)", info);
@@ -99,8 +125,9 @@ int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const f
     for (size_t r = 0; r < d; r++)
         for (size_t c = 0; c < d; c++)
             rot[r * d + c] = (float)a[(d - 1 - c) * d + r];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)d, 1.0f, xs,
-                (int)d, rot, (int)d, 0.0f, xt, (int)d);
+    if (m)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d, (int)d, 1.0f, xs,
+                    (int)d, rot, (int)d, 0.0f, xt, (int)d);
 
     vqs_kmeans_opts so = *o;
     so.niter = o->niter > 0 ? o->niter : 10;

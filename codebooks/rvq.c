@@ -70,6 +70,16 @@
  *   sum of M entries, L2 score = |q|^2 - 2 * that sum + the decoded norm.
  * - Payload: u32 nbits, u64 M, u64 d, u32 beam, f32 lo, f32 hi, then the
  *   codebooks M * K * d floats. Codeword norms are recomputed on load.
+ * - Over participants (o->reduce, vqs_reducer): the training subsample and
+ *   each stage's subset of beam entries are drawn over the global row and
+ *   entry numbers and taken in that order (one process does the same), so
+ *   the participants' rows in order are one process's; each runs the beam
+ *   on its own rows, the progressive k-means sums over the participants
+ *   (kmeans_progressive.c) and the norm range is the extremes of all. With
+ *   every row on one participant the codebooks are one process's bit for
+ *   bit (tested); otherwise the order of sums differs, and the stages,
+ *   each trained on the beam of the one before, amplify it as a new seed
+ *   would.
  */
 #define _GNU_SOURCE
 #include "codebook_internal.h"
@@ -101,6 +111,12 @@ typedef struct rvq {
 } rvq;
 
 /* bit packing: vqs_put_bits / vqs_get_bits in codebook_internal.h */
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static size_t index_bytes(const rvq *R) { return (R->M * R->nbits + 7) / 8; }
 
@@ -460,13 +476,16 @@ static int train_task(void *ctx, size_t t, int tid)
 
 /* The k-means rows of stage m > 0 under the look-up-table search, which
  * keeps no residuals: the residuals x_v - sum_{m' < m} c_{m', i_m'} of all
- * nt * bcur beam entries, or of a seeded random subset of lim of them
- * (pick: scratch for nt * bcur indices). Returns the number of rows. */
+ * beam entries, or of a seeded random subset of lim of them. The entries
+ * are numbered over every participant's (vqs_reducer): ne of them in all,
+ * this participant's nt * bcur from e0 on; the subset is drawn over all ne
+ * (pick: scratch for ne indices) and taken in entry order, and each
+ * participant builds its own. Returns the number of rows built here. */
 static size_t beam_residuals(const rvq *R, size_t m, const float *x, size_t nt, size_t bcur,
                              const int32_t *cod, size_t lim, uint64_t seed, size_t *pick,
-                             float *out)
+                             size_t e0, size_t ne, float *out)
 {
-    size_t d = R->d, K = R->K, M = R->M, ne = nt * bcur, rows = ne < lim ? ne : lim;
+    size_t d = R->d, K = R->K, M = R->M, mine = nt * bcur, rows = ne < lim ? ne : lim, w = mine;
     if (rows < ne) {
         vqs_rng r;
         vqs_rng_seed(&r, seed);
@@ -477,8 +496,13 @@ static size_t beam_residuals(const rvq *R, size_t m, const float *x, size_t nt, 
             pick[e] = pick[j];
             pick[j] = t;
         }
+        qsort(pick, rows, sizeof *pick, cmp_size);
+        w = 0;
+        for (size_t q = 0; q < rows; q++)
+            if (pick[q] >= e0 && pick[q] - e0 < mine)
+                pick[w++] = pick[q] - e0;
     }
-    for (size_t q = 0; q < rows; q++) {
+    for (size_t q = 0; q < w; q++) {
         size_t e = rows < ne ? pick[q] : q;
         const int32_t *c = cod + e * M;
         float *o = out + q * d;
@@ -489,81 +513,91 @@ static size_t beam_residuals(const rvq *R, size_t m, const float *x, size_t nt, 
                 o[t] -= cw[t];
         }
     }
-    return rows;
+    return w;
 }
 
 static int rvq_alloc(vqs_stage *s);
 
-static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opts *o)
+static int rvq_train(vqs_stage *s, size_t n_mine, const float *x, const vqs_codec_opts *o)
 {
     rvq *R = s->impl;
-    size_t d = R->d, K = R->K, M = R->M;
+    const vqs_reducer *G = o->reduce && o->reduce->size > 1 ? o->reduce : NULL; /* participants */
+    size_t d = R->d, K = R->K, M = R->M, n = n_mine, first = 0; /* n: every participant's rows */
+    R->beam = o->rvq_beam > 0 ? o->rvq_beam : 5;
+    int rc = rvq_alloc(s);
+    if (!rc)
+        rc = cross_alloc(R, s->token);
+    if ((rc = vqs_reduce_layout(G, rc, n_mine, &n, &first)))
+        return rc;
     if (n < K)
         return vqs_seterr(VQS_EINVAL, "%s: %zu training vectors; at least %zu (2^%zu) are needed",
                           s->token, n, K, R->nbits);
-    R->beam = o->rvq_beam > 0 ? o->rvq_beam : 5;
-    int arc = rvq_alloc(s);
-    if (!arc)
-        arc = cross_alloc(R, s->token);
-    if (arc)
-        return arc;
     size_t B = (size_t)R->beam;
     size_t ppc = o->max_points_per_centroid > 0 ? (size_t)o->max_points_per_centroid : 256;
     int lut = R->cross != NULL;
     /* training vectors: the look-up-table search keeps no residuals, so the
      * beam can run on ppc * K vectors; the direct search keeps nt * B of
-     * them (see the file comment) */
+     * them (see the file comment). ntg of all participants' rows, nt here. */
     size_t cap = lut ? ppc * K : ppc * K / B > K ? ppc * K / B : K;
-    size_t nt = n < cap ? n : cap, klim = ppc * K; /* k-means rows per stage */
-    int nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
-    size_t ntask = (nt + ENC_BLOCK - 1) / ENC_BLOCK;
-    if ((size_t)nth > ntask)
-        nth = (int)ntask;
-    double t0 = vqs_now();
-
-    int rc = 0;
-    float *xs = NULL, *tmp = NULL, *kx = NULL;
+    size_t ntg = n < cap ? n : cap, nt = n_mine, klim = ppc * K; /* k-means rows per stage */
     size_t *idx = NULL, *pick = NULL;
-    float **ip = NULL;
-    beam_buf bb;
-    if ((rc = beam_buf_init(&bb, R, nt, B, !lut)))
-        return rc;
-    if (!(ip = calloc((size_t)nth, sizeof *ip)) || !(tmp = malloc(sizeof(float) * d))) {
-        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-        goto done;
-    }
-    if (lut) {
-        size_t ne = nt * B, rows = ne < klim ? ne : klim;
-        if (!(kx = malloc(sizeof(float) * rows * d)) ||
-            (rows < ne && !(pick = malloc(sizeof(size_t) * ne)))) {
-            rc = vqs_seterr(VQS_ENOMEM, "%s: training residuals", s->token);
-            goto done;
-        }
-    }
-    for (int t = 0; t < nth; t++)
-        if (!(ip[t] = malloc(sizeof(float) * (ENC_BLOCK * B * K + K + 2 * B)))) {
-            rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-            goto done;
-        }
-    const float *xt = x;
-    if (nt < n) { /* seeded subsample, kept in input order */
-        if (!(idx = malloc(sizeof(size_t) * n)) || !(xs = malloc(sizeof(float) * nt * d))) {
+    if (ntg < n) { /* seeded subsample of the global rows, in row order; this participant's */
+        if (!(idx = malloc(sizeof(size_t) * n)))
             rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
-            goto done;
-        }
         vqs_rng r;
         vqs_rng_seed(&r, o->seed ^ 0x525651u);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; idx && i < n; i++)
             idx[i] = i;
-        for (size_t i = 0; i < nt; i++) {
+        for (size_t i = 0; idx && i < ntg; i++) {
             size_t j = i + (size_t)(vqs_rng_next(&r) % (n - i)), t = idx[i];
             idx[i] = idx[j];
             idx[j] = t;
         }
-        for (size_t i = 0; i < nt; i++)
+        nt = 0;
+        if (idx) {
+            qsort(idx, ntg, sizeof *idx, cmp_size);
+            for (size_t i = 0; i < ntg; i++)
+                if (idx[i] >= first && idx[i] - first < n_mine)
+                    idx[nt++] = idx[i] - first;
+        }
+    }
+    size_t sfirst = 0, ntg2 = nt; /* this participant's first row of the sample */
+    if ((rc = vqs_reduce_layout(G, rc, nt, &ntg2, &sfirst))) {
+        free(idx);
+        return rc;
+    }
+    int nth = o->nthreads > 0 ? o->nthreads : vqs_default_threads();
+    size_t ntask = (nt + ENC_BLOCK - 1) / ENC_BLOCK;
+    if ((size_t)nth > ntask)
+        nth = ntask ? (int)ntask : 1;
+    double t0 = vqs_now();
+
+    float *xs = NULL, *tmp = NULL, *kx = NULL;
+    float **ip = NULL;
+    beam_buf bb;
+    rc = beam_buf_init(&bb, R, nt ? nt : 1, B, !lut);
+    if (!rc && (!(ip = calloc((size_t)nth, sizeof *ip)) || !(tmp = malloc(sizeof(float) * d))))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+    if (!rc && lut) {
+        size_t ne = ntg * B, rows = ne < klim ? ne : klim; /* over every participant */
+        size_t here = rows < nt * B ? rows : nt * B; /* at most this participant's entries */
+        if (!(kx = malloc(sizeof(float) * (here ? here : 1) * d)) ||
+            (rows < ne && !(pick = malloc(sizeof(size_t) * ne))))
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training residuals", s->token);
+    }
+    for (int t = 0; !rc && t < nth; t++)
+        if (!(ip[t] = malloc(sizeof(float) * (ENC_BLOCK * B * K + K + 2 * B))))
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+    const float *xt = x;
+    if (!rc && idx) {
+        if (!(xs = malloc(sizeof(float) * (nt ? nt : 1) * d)))
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
+        for (size_t i = 0; xs && i < nt; i++)
             memcpy(xs + i * d, x + idx[i] * d, sizeof(float) * d);
         xt = xs;
     }
+    if ((rc = vqs_reduce_agree(G, rc)))
+        goto done;
 
     /* beam state: stage 0 starts from the vectors themselves */
     if (!lut)
@@ -581,6 +615,7 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
         .nthreads = o->nthreads,
         .max_points_per_centroid = (size_t)ppc,
         .verbose = o->verbose > 1,
+        .reduce = G,
     };
     vqs_blas_single_thread();
     for (size_t m = 0; m < M; m++) {
@@ -590,14 +625,15 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
         size_t kn = nt * bcur;
         if (lut && m)
             kn = beam_residuals(R, m, xt, nt, bcur, bb.cod[c], klim, o->seed ^ (0x7265u + m),
-                                pick, kx);
+                                pick, sfirst * bcur, ntg * bcur, kx);
+        /* a collective (with G) whose failure every participant sees */
         if ((rc = vqs_kmeans_progressive(&ko, kn, d, kin, K, R->cb + m * K * d, &st)))
             goto done;
         codeword_norms(R, m);
         cross_stage(R, m);
         size_t bnew = bcur * K < B ? bcur * K : B;
         train_job J = {R, m, nt, bcur, bnew, xt, &bb, c, ip};
-        if ((rc = vqs_parallel_for(nth, ntask, train_task, &J)))
+        if ((rc = vqs_reduce_agree(G, vqs_parallel_for(nth, ntask, train_task, &J))))
             goto done;
         c = !c;
         bcur = bnew;
@@ -609,18 +645,33 @@ static int rvq_train(vqs_stage *s, size_t n, const float *x, const vqs_codec_opt
                     b = fminf(b, bb.dist[c][v * bcur + q]);
                 e += b;
             }
-            fprintf(stderr, "%s: stage %zu: k-means objective %.6g on %zu residuals, "
-                            "encoding MSE %.6g, %.2f s\n",
-                    s->token, m, st.final_obj, st.ntrain, e / (double)nt, vqs_now() - t0);
+            if ((rc = vqs_reduce_sum(G, 0, &e, 1)))
+                goto done;
+            if (!G || G->rank == 0)
+                fprintf(stderr, "%s: stage %zu: k-means objective %.6g on %zu residuals, "
+                                "encoding MSE %.6g, %.2f s\n",
+                        s->token, m, st.final_obj, st.ntrain, e / (double)ntg, vqs_now() - t0);
         }
     }
     /* the norm range from the final codes of the training vectors (the beam
-     * run above is exactly the encoder) */
+     * run above is exactly the encoder), over every participant's */
     float lo = INFINITY, hi = -INFINITY;
     for (size_t v = 0; v < nt; v++) {
         float nr = recon_norm(R, best_codes(R, &bb, c, bcur, v), tmp);
         lo = fminf(lo, nr);
         hi = fmaxf(hi, nr);
+    }
+    if (G) {
+        float mine[2] = {lo, hi}, *all = malloc(sizeof(float) * 2 * (size_t)G->size);
+        rc = all ? 0 : vqs_seterr(VQS_ENOMEM, "%s: norm ranges", s->token);
+        if (!(rc = vqs_reduce_gather(G, rc, mine, 1, sizeof mine, all)))
+            for (int r = 0; r < G->size; r++) {
+                lo = fminf(lo, all[2 * r]);
+                hi = fmaxf(hi, all[2 * r + 1]);
+            }
+        free(all);
+        if (rc)
+            goto done;
     }
     R->lo = lo;
     R->hi = hi;
@@ -637,8 +688,6 @@ done:
     beam_buf_free(&bb);
     return rc;
 }
-
-/* ---- encode / decode --------------------------------------------------------- */
 
 static int rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
@@ -852,6 +901,7 @@ static void rvq_destroy(vqs_stage *s)
 
 static const vqs_stage_ops rvq_ops = {
     .family = "RVQ",
+    .trains_on_slices = 1,
     .is_quantizer = 1,
     .train = rvq_train,
     .encode = rvq_encode,

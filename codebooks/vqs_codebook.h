@@ -124,9 +124,10 @@ int vqs_codec_train_from(vqs_codec *c, const vqs_codec *donor, size_t n, const f
 /* vqs_codec_train_from over the participants of R (vqs_reducer; NULL: one
  * process): x is this participant's n rows, every participant gets the
  * codec trained on all of them. PCA (its mean and scatter), OPQ (its
- * k-means steps and Procrustes products) and PQ (its k-means) train on the
- * slices with sums over the participants; the other stages (SQ, BIN, RVQ,
- * ROT, HAD) on the rows gathered from every participant. */
+ * k-means steps and Procrustes products), PQ (its k-means) and RVQ (its
+ * progressive k-means; each participant runs the beam of its own rows)
+ * train on the slices with sums over the participants; the other stages
+ * (SQ, BIN, ROT, HAD) on the rows gathered from every participant. */
 int vqs_codec_train_over(vqs_codec *c, const vqs_reducer *R, const vqs_codec *donor, size_t n, const float *x,
                          int *reused);
 

@@ -202,7 +202,7 @@ int vqs_index_train_from(vqs_index *ix, const vqs_codec *donor, size_t n, const 
 /* vqs_index_train over the participants of R (vqs_reducer, e.g. the ranks
  * of an MPI job; NULL: one process): x is this participant's n rows of the
  * training set, and every participant gets the index trained on all of
- * them: the coarse k-means and the k-means of PQ and OPQ run one Lloyd
+ * them: the coarse k-means and the k-means of PQ, OPQ and RVQ run one Lloyd
  * step per round on the local rows with the sums and counts added over the
  * participants, PCA and OPQ sum their scatter and products likewise;
  * seeding, subsamples and the other stages see the whole set (as

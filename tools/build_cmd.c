@@ -9,8 +9,8 @@
  *   --train-size rows of the file drawn by selection sampling (seeded, in
  *   row order, the same for every P), and each rank holds the sample's rows
  *   in its own row range of the file. vqs_index_train_over trains on these
- *   slices (the coarse k-means, PCA, OPQ and PQ sum their statistics over
- *   the ranks; SQ, RVQ and the fixed rotations see the gathered sample), so every rank ends with the same
+ *   slices (the coarse k-means, PCA, OPQ, PQ and RVQ sum their statistics
+ *   over the ranks; SQ and the fixed rotations see the gathered sample), so every rank ends with the same
  *   trained state, that of one process up to the order of floating-point
  *   sums; rank 0's is broadcast all the same and every shard stores it
  *   (vqs_coll_train_from), so the shards' codes are comparable and a
