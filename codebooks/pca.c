@@ -213,7 +213,7 @@ static int pca_train(vqs_stage *s, size_t n_mine, const float *x, const vqs_code
         goto fail;
     if ((rc = pca_finish(s)))
         goto fail;
-    if (o->verbose)
+    if (o->verbose && (!o->reduce || o->reduce->rank == 0))
         fprintf(stderr, "vqs %s: %zu -> %zu dims keep %.4f of the variance (top eigenvalue %.4g)\n",
                 s->token, d, dd, t->retained, (double)t->eig[0]);
     goto out;
