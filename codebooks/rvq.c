@@ -689,6 +689,8 @@ done:
     return rc;
 }
 
+/* ---- encode / decode --------------------------------------------------------- */
+
 static int rvq_encode(const vqs_stage *s, size_t n, const float *x, uint8_t *codes)
 {
     const rvq *R = s->impl;
