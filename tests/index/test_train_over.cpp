@@ -294,13 +294,10 @@ TEST_CASE("codec trained over participants: PCA and OPQ and RVQ on slices as one
             vqs_codec_free(one);
         }
 
-        // every row on the second of 3 participants: nothing is summed but zeros, so
-        // the codec is one process's bit for bit (any step that depended on the split
-        // other than through the order of sums would show here)
-        {
-            ThreadReducer T(3);
-            std::vector<size_t> cut = {0, 0, c.n, c.n};
-            std::vector<vqs_codec *> cd(3, nullptr);
+        // the codec trained over P participants holding the rows cut[r] .. cut[r + 1] - 1
+        auto train = [&](int P, const std::vector<size_t> &cut) {
+            ThreadReducer T(P);
+            std::vector<vqs_codec *> cd(P, nullptr);
             std::vector<int> rc = T.run([&](int r) {
                 vqs_codec_opts o = co;
                 o.nthreads = 1;
@@ -309,30 +306,24 @@ TEST_CASE("codec trained over participants: PCA and OPQ and RVQ on slices as one
                          : vqs_codec_train_over(cd[r], T.reducer(r), nullptr, cut[r + 1] - cut[r],
                                                 x.data() + cut[r] * c.d, nullptr);
             });
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < P; r++)
                 REQUIRE(rc[r] == 0);
-                void *b;
-                size_t len;
-                REQUIRE_OK(vqs_codec_save(cd[r], &b, &len));
-                CHECK(std::string(static_cast<char *>(b), len) == blob1);
-                free(b);
-                vqs_codec_free(cd[r]);
-            }
+            return cd;
+        };
+        // every row on the second of 3 participants: nothing is summed but zeros, so
+        // the codec is one process's bit for bit (any step that depended on the split
+        // other than through the order of sums would show here)
+        for (vqs_codec *p : train(3, {0, 0, c.n, c.n})) {
+            void *b;
+            size_t len;
+            REQUIRE_OK(vqs_codec_save(p, &b, &len));
+            CHECK(std::string(static_cast<char *>(b), len) == blob1);
+            free(b);
+            vqs_codec_free(p);
         }
-        ThreadReducer T(4);
-        std::vector<size_t> cut = cuts(c.n, 4);
-        std::vector<vqs_codec *> cd(4, nullptr);
-        std::vector<int> rc = T.run([&](int r) {
-            vqs_codec_opts o = co;
-            o.nthreads = 1;
-            int e = vqs_codec_create(c.spec, c.d, &o, &cd[r]);
-            return e ? e
-                     : vqs_codec_train_over(cd[r], T.reducer(r), nullptr, cut[r + 1] - cut[r],
-                                            x.data() + cut[r] * c.d, nullptr);
-        });
+        std::vector<vqs_codec *> cd = train(4, cuts(c.n, 4));
         std::vector<std::string> blobs;
         for (int r = 0; r < 4; r++) {
-            REQUIRE(rc[r] == 0);
             void *b;
             size_t len;
             REQUIRE_OK(vqs_codec_save(cd[r], &b, &len));
