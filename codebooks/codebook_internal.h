@@ -99,6 +99,15 @@ int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, si
 int vqs_kmeans_seed_slices(const vqs_reducer *R, int rc, int nt, vqs_rng *rng, size_t n, size_t first,
                            size_t N, size_t d, const float *x, size_t k, float *c);
 
+/* a[0..n) sorted ascending (kmeans_seed.c). */
+void vqs_sort_sizes(size_t *a, size_t n);
+
+/* Of the sorted global row numbers idx[0..m), keeps in place, in order,
+ * those of the slice [first, first + n), as row numbers of that slice
+ * (minus first): a participant's share of a subsample drawn over every
+ * participant's rows (vqs_reducer). Returns how many (kmeans_seed.c). */
+size_t vqs_subset_keep(size_t *idx, size_t m, size_t first, size_t n);
+
 /* The first m (<= n) indices of a seeded random permutation of [0, n),
  * sorted; malloc'd (the caller frees), NULL when out of memory
  * (kmeans_seed.c). */

@@ -488,10 +488,9 @@ int vqs_kmeans_from(const vqs_kmeans_opts *o, size_t n, size_t d, const float *x
             rc = vqs_seterr(VQS_ENOMEM, "k-means: sample of %zu x %zu", M, d);
             goto agreed;
         }
-        nt_pts = 0;
-        for (size_t i = 0; i < M; i++)
-            if (sub[i] >= first && sub[i] - first < n)
-                memcpy(xs + nt_pts++ * d, x + (sub[i] - first) * d, sizeof(float) * d);
+        nt_pts = vqs_subset_keep(sub, M, first, n);
+        for (size_t i = 0; i < nt_pts; i++)
+            memcpy(xs + i * d, x + sub[i] * d, sizeof(float) * d);
         free(sub);
         sub = NULL;
         xt = xs;

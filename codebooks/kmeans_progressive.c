@@ -63,10 +63,7 @@ int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const f
         vqs_rng_seed(&r, o->seed ^ 0x7064u);
         if (!(sub = vqs_kmeans_subset(&r, nall, mall)))
             rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: sample");
-        m = 0;
-        for (size_t i = 0; sub && i < mall; i++)
-            if (sub[i] >= first && sub[i] - first < n)
-                sub[m++] = sub[i] - first;
+        m = sub ? vqs_subset_keep(sub, mall, first, n) : 0;
     }
     size_t m1 = m ? m : 1;
     float *xt = malloc(sizeof(float) * m1 * d), *xs = malloc(sizeof(float) * m1 * d);

@@ -55,6 +55,17 @@ static int cmp_size(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+void vqs_sort_sizes(size_t *a, size_t n) { qsort(a, n, sizeof *a, cmp_size); }
+
+size_t vqs_subset_keep(size_t *idx, size_t m, size_t first, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < m; i++)
+        if (idx[i] >= first && idx[i] - first < n)
+            idx[w++] = idx[i] - first;
+    return w;
+}
+
 size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m)
 {
     size_t *perm = malloc(sizeof(size_t) * (n ? n : 1));
@@ -68,7 +79,7 @@ size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m)
         perm[i] = perm[j];
         perm[j] = t;
     }
-    qsort(perm, m, sizeof *perm, cmp_size);
+    vqs_sort_sizes(perm, m);
     return perm;
 }
 
@@ -222,19 +233,19 @@ int vqs_kmeans_seed(int nt, vqs_rng *rng, size_t n, size_t d, const float *x, si
     return rc;
 }
 
-/* Rows idx[0..m) (sorted global row numbers) of the participants' slices
- * into out (m * d), in that order: each copies the ones in its own slice
- * [first, first + n), then a gather (rank order is row order). */
+/* Rows idx[0..m) (sorted global row numbers; idx is reused) of the
+ * participants' slices into out (m * d), in that order: each copies the
+ * ones in its own slice [first, first + n), then a gather (rank order is
+ * row order). */
 static int gather_rows(const vqs_reducer *R, int rc, size_t n, size_t first, size_t d, const float *x,
-                       const size_t *idx, size_t m, float *out)
+                       size_t *idx, size_t m, float *out)
 {
     float *mine = malloc(sizeof(float) * d * (n ? n : 1));
-    size_t w = 0;
+    size_t w = !rc && mine ? vqs_subset_keep(idx, m, first, n) : 0;
     if (!mine && !rc)
         rc = vqs_seterr(VQS_ENOMEM, "k-means: %zu seeding rows", m);
-    for (size_t i = 0; mine && !rc && i < m; i++)
-        if (idx[i] >= first && idx[i] < first + n)
-            memcpy(mine + w++ * d, x + (idx[i] - first) * d, sizeof(float) * d);
+    for (size_t i = 0; i < w; i++)
+        memcpy(mine + i * d, x + idx[i] * d, sizeof(float) * d);
     rc = vqs_reduce_gather(R, rc, mine, w, sizeof(float) * d, out);
     free(mine);
     return rc;

@@ -50,8 +50,6 @@
 #define OPQ_MAX_TRAIN 65536
 #define OPQ_TOL 1e-4
 
-static int cmp_size(const void *a, const void *b);
-
 /* ---- OPQ ---------------------------------------------------------------------- */
 
 typedef struct opq_pq {
@@ -252,11 +250,8 @@ static int opq_train(vqs_stage *s, size_t n_mine, const float *x_in, const vqs_c
             pick[j] = tmp;
         }
         if (pick)
-            qsort(pick, nall, sizeof *pick, cmp_size);
-        n = 0;
-        for (size_t i = 0; pick && i < nall; i++)
-            if (pick[i] >= first && pick[i] - first < n_mine)
-                pick[n++] = pick[i] - first;
+            vqs_sort_sizes(pick, nall);
+        n = pick ? vqs_subset_keep(pick, nall, first, n_mine) : 0;
     }
     float *X = malloc(sizeof(float) * (n ? n : 1) * d), *Y = malloc(sizeof(float) * (n ? n : 1) * N);
     float *Mx = malloc(sizeof(float) * N * d), *Rm = malloc(sizeof(float) * d * d);
@@ -394,12 +389,6 @@ out:
     free(q.as);
     free(q.dist);
     return rc;
-}
-
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 const vqs_stage_ops vqs_xf_opq_ops = {

@@ -109,32 +109,17 @@ static int pq_train_centroids(vqs_stage *s, size_t n, const float *x, const vqs_
     size_t nt = N;
     if (ksub <= SIZE_MAX / ppc && N > ppc * ksub)
         nt = ppc * ksub;
-    size_t *idx = nt < N ? malloc(sizeof(size_t) * N) : NULL;
-    uint8_t *mark = nt < N ? calloc(N, 1) : NULL;
+    size_t *idx = NULL;
     float *sub = NULL;
-    if (nt < N && (!idx || !mark))
-        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-    if (!rc && idx) { /* seeded subsample of the global rows, sorted for locality */
+    if (nt < N) { /* seeded subsample of the global rows, sorted for locality; this participant's */
         vqs_rng r;
         vqs_rng_seed(&r, o->seed ^ 0x5051u);
-        for (size_t i = 0; i < N; i++)
-            idx[i] = i;
-        for (size_t i = 0; i < nt; i++) {
-            size_t j = i + (size_t)(vqs_rng_next(&r) % (N - i)), t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-        }
-        for (size_t i = 0; i < nt; i++)
-            mark[idx[i]] = 1;
-        size_t w = 0; /* this participant's chosen rows, as its own row numbers */
-        for (size_t i = first; i < first + n; i++)
-            if (mark[i])
-                idx[w++] = i - first;
-        nt = w;
-    } else if (!rc) {
+        if (!(idx = vqs_kmeans_subset(&r, N, nt)))
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+        nt = idx ? vqs_subset_keep(idx, nt, first, n) : 0;
+    } else {
         nt = n;
     }
-    free(mark);
     if (!rc && !(sub = malloc(sizeof(float) * (nt ? nt : 1) * dsub)))
         rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
     vqs_kmeans_opts ko = {

@@ -112,11 +112,6 @@ typedef struct rvq {
 
 /* bit packing: vqs_put_bits / vqs_get_bits in codebook_internal.h */
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static size_t index_bytes(const rvq *R) { return (R->M * R->nbits + 7) / 8; }
 
@@ -496,11 +491,8 @@ static size_t beam_residuals(const rvq *R, size_t m, const float *x, size_t nt, 
             pick[e] = pick[j];
             pick[j] = t;
         }
-        qsort(pick, rows, sizeof *pick, cmp_size);
-        w = 0;
-        for (size_t q = 0; q < rows; q++)
-            if (pick[q] >= e0 && pick[q] - e0 < mine)
-                pick[w++] = pick[q] - e0;
+        vqs_sort_sizes(pick, rows);
+        w = vqs_subset_keep(pick, rows, e0, mine);
     }
     for (size_t q = 0; q < w; q++) {
         size_t e = rows < ne ? pick[q] : q;
@@ -542,24 +534,11 @@ static int rvq_train(vqs_stage *s, size_t n_mine, const float *x, const vqs_code
     size_t ntg = n < cap ? n : cap, nt = n_mine, klim = ppc * K; /* k-means rows per stage */
     size_t *idx = NULL, *pick = NULL;
     if (ntg < n) { /* seeded subsample of the global rows, in row order; this participant's */
-        if (!(idx = malloc(sizeof(size_t) * n)))
-            rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
         vqs_rng r;
         vqs_rng_seed(&r, o->seed ^ 0x525651u);
-        for (size_t i = 0; idx && i < n; i++)
-            idx[i] = i;
-        for (size_t i = 0; idx && i < ntg; i++) {
-            size_t j = i + (size_t)(vqs_rng_next(&r) % (n - i)), t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-        }
-        nt = 0;
-        if (idx) {
-            qsort(idx, ntg, sizeof *idx, cmp_size);
-            for (size_t i = 0; i < ntg; i++)
-                if (idx[i] >= first && idx[i] - first < n_mine)
-                    idx[nt++] = idx[i] - first;
-        }
+        if (!(idx = vqs_kmeans_subset(&r, n, ntg)))
+            rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
+        nt = idx ? vqs_subset_keep(idx, ntg, first, n_mine) : 0;
     }
     size_t sfirst = 0, ntg2 = nt; /* this participant's first row of the sample */
     if ((rc = vqs_reduce_layout(G, rc, nt, &ntg2, &sfirst))) {

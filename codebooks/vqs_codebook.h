@@ -57,7 +57,8 @@ typedef struct vqs_reducer {
 
 /* rc, or the reducer's agreement on it (R NULL: rc). */
 int vqs_reduce_agree(const vqs_reducer *R, int rc);
-/* R NULL: rc, nothing else. Otherwise R->sum / R->gather. */
+/* R->sum / R->gather; R NULL (one participant): rc, and the gather copies
+ * mine to all. */
 int vqs_reduce_sum(const vqs_reducer *R, int rc, double *v, size_t n);
 int vqs_reduce_gather(const vqs_reducer *R, int rc, const void *mine, size_t rows, size_t width, void *all);
 /* The total rows over the participants and the first global row of this
