@@ -108,6 +108,11 @@ void vqs_sort_sizes(size_t *a, size_t n);
  * participant's rows (vqs_reducer). Returns how many (kmeans_seed.c). */
 size_t vqs_subset_keep(size_t *idx, size_t m, size_t first, size_t n);
 
+/* vqs_kmeans_subset(rng seeded with seed, N, m) kept to the slice [first,
+ * first + n) (vqs_subset_keep): *kept rows of that slice, in order, as its
+ * own row numbers. NULL when out of memory (*kept = 0). */
+size_t *vqs_kmeans_subset_slice(uint64_t seed, size_t N, size_t m, size_t first, size_t n, size_t *kept);
+
 /* The first m (<= n) indices of a seeded random permutation of [0, n),
  * sorted; malloc'd (the caller frees), NULL when out of memory
  * (kmeans_seed.c). */

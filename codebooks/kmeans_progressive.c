@@ -58,13 +58,8 @@ int vqs_kmeans_progressive(const vqs_kmeans_opts *o, size_t n, size_t d, const f
     if (ppc != SIZE_MAX && k <= SIZE_MAX / ppc && nall > ppc * k)
         mall = ppc * k;
     size_t *sub = NULL;
-    if (mall < nall) { /* the global rows one process would draw; this participant's */
-        vqs_rng r;
-        vqs_rng_seed(&r, o->seed ^ 0x7064u);
-        if (!(sub = vqs_kmeans_subset(&r, nall, mall)))
-            rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: sample");
-        m = sub ? vqs_subset_keep(sub, mall, first, n) : 0;
-    }
+    if (mall < nall && !(sub = vqs_kmeans_subset_slice(o->seed ^ 0x7064u, nall, mall, first, n, &m)))
+        rc = vqs_seterr(VQS_ENOMEM, "progressive k-means: sample"); /* global rows; this participant's */
     size_t m1 = m ? m : 1;
     float *xt = malloc(sizeof(float) * m1 * d), *xs = malloc(sizeof(float) * m1 * d);
     float *cov = malloc(sizeof(float) * d * d), *rot = malloc(sizeof(float) * d * d);

@@ -83,6 +83,15 @@ size_t *vqs_kmeans_subset(vqs_rng *r, size_t n, size_t m)
     return perm;
 }
 
+size_t *vqs_kmeans_subset_slice(uint64_t seed, size_t N, size_t m, size_t first, size_t n, size_t *kept)
+{
+    vqs_rng r;
+    vqs_rng_seed(&r, seed);
+    size_t *sub = vqs_kmeans_subset(&r, N, m);
+    *kept = sub ? vqs_subset_keep(sub, m, first, n) : 0;
+    return sub;
+}
+
 /* ---- k-means++ seeding ----------------------------------------------------- */
 
 typedef struct seed_job {

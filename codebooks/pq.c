@@ -111,15 +111,11 @@ static int pq_train_centroids(vqs_stage *s, size_t n, const float *x, const vqs_
         nt = ppc * ksub;
     size_t *idx = NULL;
     float *sub = NULL;
-    if (nt < N) { /* seeded subsample of the global rows, sorted for locality; this participant's */
-        vqs_rng r;
-        vqs_rng_seed(&r, o->seed ^ 0x5051u);
-        if (!(idx = vqs_kmeans_subset(&r, N, nt)))
-            rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
-        nt = idx ? vqs_subset_keep(idx, nt, first, n) : 0;
-    } else {
+    /* seeded subsample of the global rows, sorted for locality; this participant's */
+    if (nt < N && !(idx = vqs_kmeans_subset_slice(o->seed ^ 0x5051u, N, nt, first, n, &nt)))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
+    else if (!idx)
         nt = n;
-    }
     if (!rc && !(sub = malloc(sizeof(float) * (nt ? nt : 1) * dsub)))
         rc = vqs_seterr(VQS_ENOMEM, "%s: training buffers", s->token);
     vqs_kmeans_opts ko = {

@@ -533,13 +533,9 @@ static int rvq_train(vqs_stage *s, size_t n_mine, const float *x, const vqs_code
     size_t cap = lut ? ppc * K : ppc * K / B > K ? ppc * K / B : K;
     size_t ntg = n < cap ? n : cap, nt = n_mine, klim = ppc * K; /* k-means rows per stage */
     size_t *idx = NULL, *pick = NULL;
-    if (ntg < n) { /* seeded subsample of the global rows, in row order; this participant's */
-        vqs_rng r;
-        vqs_rng_seed(&r, o->seed ^ 0x525651u);
-        if (!(idx = vqs_kmeans_subset(&r, n, ntg)))
-            rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
-        nt = idx ? vqs_subset_keep(idx, ntg, first, n_mine) : 0;
-    }
+    /* seeded subsample of the global rows, in row order; this participant's */
+    if (ntg < n && !(idx = vqs_kmeans_subset_slice(o->seed ^ 0x525651u, n, ntg, first, n_mine, &nt)))
+        rc = vqs_seterr(VQS_ENOMEM, "%s: training sample", s->token);
     size_t sfirst = 0, ntg2 = nt; /* this participant's first row of the sample */
     if ((rc = vqs_reduce_layout(G, rc, nt, &ntg2, &sfirst))) {
         free(idx);
