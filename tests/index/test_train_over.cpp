@@ -49,6 +49,27 @@ std::vector<size_t> cuts(size_t n, int P)
 
 double rel(double a, double b) { return std::fabs(a - b) / std::fabs(b); }
 
+// The trained state as bytes (vqs_index_save_trained, vqs_codec_save).
+std::string saved(const vqs_index *ix)
+{
+    void *b;
+    size_t len;
+    REQUIRE_OK(vqs_index_save_trained(ix, &b, &len));
+    std::string s(static_cast<char *>(b), len);
+    free(b);
+    return s;
+}
+
+std::string saved(const vqs_codec *cd)
+{
+    void *b;
+    size_t len;
+    REQUIRE_OK(vqs_codec_save(cd, &b, &len));
+    std::string s(static_cast<char *>(b), len);
+    free(b);
+    return s;
+}
+
 } // namespace
 
 TEST_CASE("k-means over participants: the sample and seeds of one process and its objective within 0.1%",
@@ -174,14 +195,7 @@ TEST_CASE("index trained over participants: coarse and code errors within 0.1% o
         REQUIRE_OK(vqs_index_train(one, n, x.data()));
         double c1, e1;
         errors(one, &c1, &e1);
-        std::string blob1;
-        {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_index_save_trained(one, &b, &len));
-            blob1.assign(static_cast<char *>(b), len);
-            free(b);
-        }
+        std::string blob1 = saved(one);
         vqs_index_free(one);
 
         auto train = [&](int P, std::vector<vqs_index *> &ix) {
@@ -201,25 +215,13 @@ TEST_CASE("index trained over participants: coarse and code errors within 0.1% o
         std::vector<vqs_index *> ix;
         train(2, ix); // every row on one participant: one process's bits
         for (auto *p : ix) {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_index_save_trained(p, &b, &len));
-            CHECK(std::string(static_cast<char *>(b), len) == blob1);
-            free(b);
+            CHECK(saved(p) == blob1);
             vqs_index_free(p);
         }
         train(3, ix);
         // every participant holds the same trained state
-        std::vector<std::string> blobs;
-        for (int r = 0; r < 3; r++) {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_index_save_trained(ix[r], &b, &len));
-            blobs.emplace_back(static_cast<char *>(b), len);
-            free(b);
-        }
-        CHECK(blobs[1] == blobs[0]);
-        CHECK(blobs[2] == blobs[0]);
+        CHECK(saved(ix[1]) == saved(ix[0]));
+        CHECK(saved(ix[2]) == saved(ix[0]));
         double c3, e3;
         errors(ix[0], &c3, &e3);
         for (auto *p : ix)
@@ -271,14 +273,7 @@ TEST_CASE("codec trained over participants: PCA and OPQ and RVQ on slices as one
         vqs_codec *one = nullptr;
         REQUIRE_OK(vqs_codec_create(c.spec, c.d, &co, &one));
         REQUIRE_OK(vqs_codec_train(one, c.n, x.data()));
-        std::string blob1;
-        {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_codec_save(one, &b, &len));
-            blob1.assign(static_cast<char *>(b), len);
-            free(b);
-        }
+        std::string blob1 = saved(one);
         double e1 = mse(one), s1 = e1, s2 = e1 * e1;
         int ns = 1;
         vqs_codec_free(one);
@@ -314,24 +309,12 @@ TEST_CASE("codec trained over participants: PCA and OPQ and RVQ on slices as one
         // the codec is one process's bit for bit (any step that depended on the split
         // other than through the order of sums would show here)
         for (vqs_codec *p : train(3, {0, 0, c.n, c.n})) {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_codec_save(p, &b, &len));
-            CHECK(std::string(static_cast<char *>(b), len) == blob1);
-            free(b);
+            CHECK(saved(p) == blob1);
             vqs_codec_free(p);
         }
         std::vector<vqs_codec *> cd = train(4, cuts(c.n, 4));
-        std::vector<std::string> blobs;
-        for (int r = 0; r < 4; r++) {
-            void *b;
-            size_t len;
-            REQUIRE_OK(vqs_codec_save(cd[r], &b, &len));
-            blobs.emplace_back(static_cast<char *>(b), len);
-            free(b);
-        }
         for (int r = 1; r < 4; r++)
-            CHECK(blobs[r] == blobs[0]);
+            CHECK(saved(cd[r]) == saved(cd[0]));
         double e4 = mse(cd[0]);
         for (auto *p : cd)
             vqs_codec_free(p);
